@@ -1,0 +1,13 @@
+"""dbtproof: test dbt projects with pytest.
+
+Importing this package is cheap: it does not import dbt. dbt is imported only
+when a dbt project is in play.
+"""
+
+from __future__ import annotations
+
+from dbtproof.errors import DbtError, DbtRunError
+from dbtproof.rows import Rows
+
+__all__ = ["DbtError", "DbtRunError", "Rows", "__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,44 @@
+"""The exceptions dbtproof raises for problems a user can cause.
+
+Every error a user can cause is a :class:`DbtError` (or a subclass) whose
+message says what is wrong, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class DbtError(Exception):
+    """Base class of every error dbtproof raises for a user's mistake or a failed dbt run."""
+
+
+class ProjectNotFoundError(DbtError):
+    """No ``dbt_project.yml`` could be found where dbtproof looked."""
+
+
+class ProjectConfigError(DbtError):
+    """``dbt_project.yml`` or ``profiles.yml`` is missing, unreadable or inconsistent."""
+
+
+class ConnectionFailedError(DbtError):
+    """The preflight connection to the warehouse failed."""
+
+
+class ProtectedTargetError(DbtError):
+    """The selected target is protected (``prod`` and friends) and was not explicitly allowed."""
+
+
+class IsolationError(DbtError):
+    """A node would write outside the run's namespace."""
+
+
+class DbtRunError(DbtError):
+    """A dbt invocation failed, or one of the nodes it ran failed."""
+
+    def __init__(self, message: str, result: object | None = None) -> None:
+        super().__init__(message)
+        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, when there is one.
+        self.result = result
+
+
+class UnknownNodeError(DbtError):
+    """A name given to ``dbt.table``/``dbt.relation``/``dbt.compile`` names no node of the project."""
