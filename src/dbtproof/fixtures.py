@@ -1,0 +1,37 @@
+"""The public fixtures of dbtproof. Thin: the work is done by :mod:`dbtproof.session`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from dbtproof.session import DbtSession
+
+
+@pytest.fixture(scope="session")
+def dbt(request: pytest.FixtureRequest) -> DbtSession:
+    """The dbt project under test, opened in this run's own namespace (one per xdist worker).
+
+    Build and read models in an isolated schema that is dropped when the run ends::
+
+        def test_customers(dbt):
+            dbt.build(select="+customers")
+            assert dbt.table("customers") == [{"customer_id": 1, "number_of_orders": 2}]
+
+    Commands: ``build``, ``run``, ``seed``, ``test``, ``snapshot`` (``select=``, ``exclude=``,
+    ``vars=``, ``full_refresh=``; the same selection runs once per session unless
+    ``force=True``; failures raise :class:`dbtproof.DbtRunError` unless ``expect_fail=True``).
+    Reading: ``query(sql)``, ``table(name)``, ``relation(name)``, ``compile(name)``.
+    Attributes: ``schema``, ``target``, ``manifest``.
+    """
+    from dbtproof.plugin import state_key
+
+    state = request.config.stash.get(state_key, None)
+    if state is None or state.session is None:
+        raise pytest.UsageError(
+            "dbtproof: the `dbt` fixture needs a dbt project, and none was found at or above "
+            f"{request.config.rootpath}. Pass --dbt-project-dir or set the dbt_project_dir ini key."
+        )
+    return state.session

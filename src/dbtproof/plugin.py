@@ -1,0 +1,220 @@
+"""pytest hooks and options of dbtproof: reads config, wires the pieces, no logic of its own.
+
+The plugin is registered through the ``pytest11`` entry point. It stays idle, and
+imports no dbt, unless a dbt project is in play: ``--dbt-project-dir``/``dbt_project_dir``,
+or a ``dbt_project.yml`` at or above pytest's rootdir.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dbtproof.errors import DbtError
+from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
+from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
+from dbtproof.project import find_profiles_dir, find_project_dir
+
+if TYPE_CHECKING:
+    from dbtproof.session import DbtSession
+
+_RUN_ID_KEY = "dbtproof_run_id"
+_KEPT_KEY = "dbtproof_kept"
+
+
+@dataclass
+class DbtproofState:
+    """Per-pytest-session state of the plugin, kept in ``config.stash``."""
+
+    project_dir: Path
+    run_id: str
+    worker_id: str | None
+    session: DbtSession | None = None
+    kept: list[str] = field(default_factory=list)
+
+
+state_key = pytest.StashKey[DbtproofState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register dbtproof's command-line options and ini keys."""
+    group = parser.getgroup("dbtproof", "dbt projects (dbtproof)")
+    group.addoption("--dbt-project-dir", help="Folder of dbt_project.yml (default: nearest at or above rootdir).")
+    group.addoption("--dbt-profiles-dir", help="Folder of profiles.yml (default: dbt's own search order).")
+    group.addoption("--dbt-target", help="dbt target to test against (default: the profile's target).")
+    group.addoption("--dbt-vars", help="dbt vars for every invocation, as YAML/JSON: '{key: value}'.")
+    group.addoption("--dbt-keep", action="store_true", help="Keep the run's namespace at the end, and print it.")
+    group.addoption(
+        "--dbt-allow-protected-target",
+        action="store_true",
+        help="Allow a protected target (prod, production, prd, live).",
+    )
+    group.addoption("--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+    parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
+    parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
+    parser.addini("dbt_target", "dbt target to test against.")
+    parser.addini(
+        "dbt_protected_targets",
+        "Targets tests refuse to run against.",
+        type="args",
+        default=["prod", "production", "prd", "live"],
+    )
+    parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+
+
+def _option(config: pytest.Config, option: str, ini: str | None = None) -> Any:
+    value = config.getoption(option)
+    if value is None and ini is not None:
+        value = config.getini(ini) or None
+        if value is not None and ini.endswith("_dir"):
+            value = str(config.rootpath / value)
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find the dbt project; when there is one, fix the run's namespace id."""
+    config.addinivalue_line("markers", "dbt: a test that uses the dbt project (dbtproof)")
+    try:
+        project_dir = find_project_dir(config.rootpath, _option(config, "dbt_project_dir", "dbt_project_dir"))
+    except DbtError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if project_dir is None:
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and _RUN_ID_KEY in workerinput:
+        run_id, worker_id = workerinput[_RUN_ID_KEY], workerinput.get("workerid")
+    else:
+        prefix = _option(config, "dbt_schema_prefix", "dbt_schema_prefix") or DEFAULT_PREFIX
+        try:
+            run_id, worker_id = new_run_id(prefix), None
+        except DbtError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[state_key] = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
+
+
+class _XdistHooks:
+    """Hands the run id to each xdist worker and collects what workers kept."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_RUN_ID_KEY] = self.config.stash[state_key].run_id
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        kept = getattr(node, "workeroutput", {}).get(_KEPT_KEY, [])
+        self.config.stash[state_key].kept.extend(kept)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def _settings(config: pytest.Config, state: DbtproofState) -> Any:
+    from dbtproof.session import SessionSettings, parse_vars
+
+    profiles_dir = find_profiles_dir(_option(config, "dbt_profiles_dir", "dbt_profiles_dir"))
+    return SessionSettings(
+        project_dir=state.project_dir,
+        profiles_dir=profiles_dir,
+        workdir=config._tmp_path_factory.getbasetemp() / "dbtproof",  # type: ignore[attr-defined]
+        run_id=state.run_id,
+        worker_id=state.worker_id,
+        target=_option(config, "dbt_target", "dbt_target"),
+        vars=parse_vars(config.getoption("dbt_vars")),
+        protected_targets=config.getini("dbt_protected_targets"),
+        allow_protected_target=config.getoption("dbt_allow_protected_target"),
+        keep=config.getoption("dbt_keep"),
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Open the dbt session: parse, guard isolation, check the connection — or stop the run."""
+    config = session.config
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return
+    from dbtproof.session import DbtSession
+
+    try:
+        dbt_session = DbtSession(_settings(config, state))
+        if _is_xdist_controller(config):
+            # The controller runs no test: it only proves the target is usable, once.
+            from dbtproof.session import check_protected
+
+            check_protected(dbt_session.profile_target, dbt_session.settings)
+            state.session = dbt_session
+            return
+        state.session = dbt_session
+        dbt_session.start()
+    except DbtError as exc:
+        if state.session is not None:
+            _teardown(config, state)
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """One line: project, profiles.yml and its sha256, target, adapter, namespace."""
+    state = config.stash.get(state_key, None)
+    if state is None or state.session is None:
+        return None
+    session = state.session
+    target = session.profile_target
+    namespace = session.schema if not _is_xdist_controller(config) else f"{state.run_id}_gw<N>"
+    return [
+        f"dbtproof: project {session.project.name} ({session.project.root}), "
+        f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
+        f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
+    ]
+
+
+def _teardown(config: pytest.Config, state: DbtproofState) -> None:
+    session, state.session = state.session, None
+    if session is None:
+        return
+    try:
+        kept_or_dropped = session.teardown()
+    except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
+        message = (
+            f"dbtproof: could not drop namespace {session.schema}: {exc}. "
+            f"Run `dbtproof clean` to remove leftovers."
+        )
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        return
+    if session.settings.keep:
+        state.kept.extend(kept_or_dropped)
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_KEPT_KEY] = list(state.kept)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop everything the run created (also after failures and Ctrl-C), unless --dbt-keep."""
+    state = session.config.stash.get(state_key, None)
+    if state is not None:
+        _teardown(session.config, state)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """With ``--dbt-keep``, list what was kept."""
+    state = config.stash.get(state_key, None)
+    if state is None or not state.kept:
+        return
+    terminalreporter.section("dbtproof: kept (--dbt-keep)")
+    for item in sorted(state.kept):
+        terminalreporter.write_line(f"kept {item}")
+
+
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    """Explain a failed ``rows == expected`` with a row diff."""
+    from dbtproof.rows import explain_comparison
+
+    return explain_comparison(op, left, right)
+

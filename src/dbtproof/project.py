@@ -1,0 +1,246 @@
+"""Find the dbt project and the profile/target exactly as dbt would.
+
+Nothing here imports dbt at module level: finding the project must stay cheap,
+because it runs for every pytest session. Values written with Jinja
+(``{{ env_var(...) }}``) are rendered by dbt itself, through
+:mod:`dbtproof._dbt_compat`, and only when they are needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dbtproof.errors import ProjectConfigError, ProjectNotFoundError
+
+PROJECT_FILE = "dbt_project.yml"
+PROFILES_FILE = "profiles.yml"
+
+#: ``env_var('NAME'`` or ``env_var("NAME"`` inside a Jinja expression.
+_ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+
+
+def find_project_dir(start: Path, explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the folder holding ``dbt_project.yml``.
+
+    With *explicit* (``--dbt-project-dir`` / ini ``dbt_project_dir``) that folder must
+    hold a ``dbt_project.yml``, else :class:`ProjectNotFoundError` is raised. Without it,
+    the nearest ``dbt_project.yml`` at or above *start* (pytest's rootdir) is used, and
+    ``None`` means there is no dbt project in play.
+    """
+    if explicit is not None:
+        path = Path(explicit).expanduser().resolve()
+        if not (path / PROJECT_FILE).is_file():
+            raise ProjectNotFoundError(
+                f"dbtproof: no {PROJECT_FILE} in {path} (given by --dbt-project-dir or the "
+                f"dbt_project_dir ini key). Point it at the folder that holds your dbt project."
+            )
+        return path
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    return None
+
+
+def find_profiles_dir(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """Return the folder of the ``profiles.yml`` dbt would use, in dbt's own order.
+
+    ``--dbt-profiles-dir``, then ``DBT_ENGINE_PROFILES_DIR`` (dbt 1.11+), then
+    ``DBT_PROFILES_DIR``, then the current working directory when it holds a
+    ``profiles.yml``, then ``~/.dbt``.
+    """
+    environ = os.environ if environ is None else environ
+    for candidate in (
+        explicit,
+        environ.get("DBT_ENGINE_PROFILES_DIR"),
+        environ.get("DBT_PROFILES_DIR"),
+    ):
+        if candidate:
+            return Path(candidate).expanduser().resolve()
+    cwd = Path.cwd() if cwd is None else cwd
+    if (cwd / PROFILES_FILE).is_file():
+        return cwd.resolve()
+    return (Path.home() / ".dbt").resolve()
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProjectConfigError(f"dbtproof: cannot read {what} {path}: {exc.strerror}.") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProjectConfigError(
+            f"dbtproof: {what} is not valid YAML at {where}: {problem}. Fix the file and rerun."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class DbtProject:
+    """The parts of ``dbt_project.yml`` dbtproof needs before dbt is loaded."""
+
+    #: Folder that holds ``dbt_project.yml``.
+    root: Path
+    #: ``name:`` of the project.
+    name: str
+    #: ``profile:`` of the project (possibly still a Jinja expression).
+    profile_name: str
+
+    @classmethod
+    def load(cls, root: Path) -> DbtProject:
+        """Read ``dbt_project.yml`` in *root*, with clear errors for what dbtproof needs."""
+        path = root / PROJECT_FILE
+        data = _read_yaml(path, PROJECT_FILE)
+        if not isinstance(data, dict):
+            raise ProjectConfigError(
+                f"dbtproof: {path} does not hold a YAML mapping. A dbt project file needs at "
+                f"least `name:` and `profile:` keys."
+            )
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise ProjectConfigError(f"dbtproof: {path} has no `name:`. Add the project's name.")
+        profile = data.get("profile")
+        if not isinstance(profile, str) or not profile:
+            raise ProjectConfigError(
+                f"dbtproof: {path} has no `profile:`. Add the name of the profiles.yml entry "
+                f"this project connects with."
+            )
+        return cls(root=root, name=name, profile_name=profile)
+
+
+@dataclass
+class ProfileTarget:
+    """One target of one profile, as written in ``profiles.yml`` (not yet rendered)."""
+
+    #: Path of the ``profiles.yml`` it comes from.
+    profiles_path: Path
+    #: Profile name.
+    profile_name: str
+    #: Target name.
+    target_name: str
+    #: The target's settings, raw (Jinja still unrendered).
+    raw_output: dict[str, Any]
+    #: The top-level ``config:`` block of profiles.yml, if any.
+    raw_config: dict[str, Any] | None = None
+    #: Names of all the targets of the profile.
+    all_targets: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def adapter_type(self) -> str:
+        """The adapter type (``duckdb``, ``postgres``, ...) named by the target."""
+        return str(self.raw_output.get("type", "?"))
+
+    @property
+    def profiles_sha256(self) -> str:
+        """sha256 of the ``profiles.yml`` file, to identify it in reports."""
+        return hashlib.sha256(self.profiles_path.read_bytes()).hexdigest()
+
+    def env_var_names(self) -> list[str]:
+        """Names of the environment variables this target reads through ``env_var()``."""
+        found: list[str] = []
+        for name in _ENV_VAR_CALL.findall(yaml.safe_dump(self.raw_output)):
+            if name not in found:
+                found.append(name)
+        return found
+
+    def env_var_report(self, environ: Mapping[str, str] | None = None) -> str:
+        """``NAME=set, OTHER=unset`` for the variables the target reads; never their values."""
+        environ = os.environ if environ is None else environ
+        names = self.env_var_names()
+        if not names:
+            return "(the target reads no environment variables)"
+        return ", ".join(f"{n}={'set' if n in environ else 'unset'}" for n in names)
+
+
+def load_profile_target(
+    profiles_dir: Path,
+    profile_name: str,
+    target_name: str | None,
+    render: Any = None,
+) -> ProfileTarget:
+    """Read *profile_name* from ``profiles_dir/profiles.yml`` and pick the target.
+
+    *target_name* is ``--dbt-target``/``dbt_target``; without it the profile's ``target:``
+    is used, rendered through *render* (a callable that renders a Jinja string with dbt's
+    profile context) when it is a template.
+    """
+    path = profiles_dir / PROFILES_FILE
+    if not path.is_file():
+        raise ProjectConfigError(
+            f"dbtproof: no {PROFILES_FILE} in {profiles_dir}. dbt looks in --profiles-dir, "
+            f"DBT_PROFILES_DIR, the current directory and ~/.dbt; pass --dbt-profiles-dir or set "
+            f"DBT_PROFILES_DIR to the folder that holds it."
+        )
+    data = _read_yaml(path, PROFILES_FILE) or {}
+    if not isinstance(data, dict):
+        raise ProjectConfigError(f"dbtproof: {path} does not hold a YAML mapping of profiles.")
+    profile = data.get(profile_name)
+    if not isinstance(profile, dict):
+        known = ", ".join(sorted(k for k in data if k != "config")) or "none"
+        raise ProjectConfigError(
+            f"dbtproof: profile '{profile_name}' (named by dbt_project.yml) is not in {path}. "
+            f"Profiles there: {known}."
+        )
+    outputs = profile.get("outputs")
+    if not isinstance(outputs, dict) or not outputs:
+        raise ProjectConfigError(
+            f"dbtproof: profile '{profile_name}' in {path} has no `outputs:`. Add at least one target."
+        )
+    chosen = target_name or profile.get("target")
+    if isinstance(chosen, str) and "{{" in chosen and render is not None:
+        chosen = render(chosen)
+    if not chosen:
+        raise ProjectConfigError(
+            f"dbtproof: profile '{profile_name}' in {path} has no default `target:`. Add one, or "
+            f"pass --dbt-target."
+        )
+    chosen = str(chosen)
+    if chosen not in outputs or not isinstance(outputs[chosen], dict):
+        raise ProjectConfigError(
+            f"dbtproof: target '{chosen}' is not in profile '{profile_name}' ({path}). Targets "
+            f"there: {', '.join(sorted(outputs))}."
+        )
+    config = data.get("config") if isinstance(data.get("config"), dict) else None
+    return ProfileTarget(
+        profiles_path=path,
+        profile_name=profile_name,
+        target_name=chosen,
+        raw_output=dict(outputs[chosen]),
+        raw_config=config,
+        all_targets=tuple(sorted(outputs)),
+    )
+
+
+def write_derived_profiles(target: ProfileTarget, overrides: Mapping[str, Any], folder: Path) -> Path:
+    """Write a ``profiles.yml`` holding only *target*, with *overrides* applied, into *folder*.
+
+    Everything else stays as the user wrote it, Jinja included, so dbt renders
+    ``env_var()`` itself at every invocation. The file is readable by its owner only.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    output = {**target.raw_output, **overrides}
+    document: dict[str, Any] = {
+        target.profile_name: {"target": target.target_name, "outputs": {target.target_name: output}}
+    }
+    if target.raw_config:
+        document["config"] = target.raw_config
+    path = folder / PROFILES_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(document, handle, sort_keys=False)
+    return folder

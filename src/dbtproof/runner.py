@@ -1,0 +1,197 @@
+"""The one place that invokes dbt.
+
+Every invocation goes through :class:`DbtRunner`: in-process through dbt's public
+``dbtRunner``, one at a time (dbt's runner is not thread-safe), with explicit
+``--project-dir --profiles-dir --profile --target --target-path --log-path`` so
+that stray ``DBT_*`` environment variables cannot redirect a run, and with the
+manifest parsed once and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbtproof.errors import DbtError, DbtRunError
+
+_FAILED = {"error", "fail", "runtime error"}
+_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What one node did in an invocation."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    message: str | None
+    failures: int | None = None
+    compiled_code: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True for errors and failing tests (``warn`` and ``skipped`` are not failures)."""
+        return self.status in _FAILED
+
+
+@dataclass
+class InvocationResult:
+    """The outcome of one dbt invocation: the command and each node's result."""
+
+    command: list[str]
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        """The nodes that errored or failed."""
+        return [node for node in self.nodes if node.failed]
+
+    def status_of(self, name: str) -> str:
+        """Status of the node named *name* (or with that unique id)."""
+        for node in self.nodes:
+            if name in (node.name, node.unique_id):
+                return node.status
+        raise KeyError(name)
+
+    def describe_failures(self) -> str:
+        """Failing nodes, one per line, with dbt's message for each."""
+        return "\n".join(
+            f"  - {node.unique_id}: {node.status}: {node.message or ''}".rstrip()
+            for node in self.failed_nodes
+        )
+
+
+def _node_result(run_result: Any) -> NodeResult:
+    node = run_result.node
+    status = getattr(run_result.status, "value", run_result.status)
+    return NodeResult(
+        unique_id=node.unique_id,
+        name=node.name,
+        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+        status=str(status),
+        message=run_result.message,
+        failures=run_result.failures,
+        compiled_code=getattr(node, "compiled_code", None),
+    )
+
+
+def _selection_args(
+    select: str | Sequence[str] | None, exclude: str | Sequence[str] | None
+) -> list[str]:
+    args: list[str] = []
+    for flag, value in (("--select", select), ("--exclude", exclude)):
+        if value:
+            args += [flag, *([value] if isinstance(value, str) else list(value))]
+    return args
+
+
+@dataclass
+class DbtRunner:
+    """Runs dbt commands in-process for one project, profile, target and namespace."""
+
+    project_dir: Path
+    profiles_dir: Path
+    profile: str
+    target: str
+    target_path: Path
+    log_path: Path
+    vars: dict[str, Any] = field(default_factory=dict)
+    manifest: Any = None
+
+    def base_args(self) -> list[str]:
+        """The flags every invocation carries."""
+        return [
+            "--project-dir",
+            str(self.project_dir),
+            "--profiles-dir",
+            str(self.profiles_dir),
+            "--profile",
+            self.profile,
+            "--target",
+            self.target,
+            "--target-path",
+            str(self.target_path),
+            "--log-path",
+            str(self.log_path),
+            "--no-send-anonymous-usage-stats",
+            "--log-level",
+            "none",
+            "--log-level-file",
+            "debug",
+        ]
+
+    def _vars_args(self, extra: dict[str, Any] | None) -> list[str]:
+        merged = {**self.vars, **(extra or {})}
+        return ["--vars", json.dumps(merged, default=str)] if merged else []
+
+    def _invoke(self, args: list[str], use_manifest: bool = True) -> Any:
+        from dbt.cli.main import dbtRunner
+
+        from dbtproof import _dbt_compat as compat
+
+        with _LOCK:
+            runner = dbtRunner(manifest=self.manifest if use_manifest else None)
+            try:
+                return runner.invoke(args)
+            finally:
+                compat.hide_dbt_file_logger()
+
+    def parse(self) -> Any:
+        """Parse the project (once) and keep the manifest for every later invocation."""
+        command = ["parse", *self.base_args(), *self._vars_args(None), "--no-write-json"]
+        result = self._invoke(command, use_manifest=False)
+        if not result.success or result.result is None:
+            raise DbtError(
+                f"dbtproof: dbt could not parse the project in {self.project_dir}:\n"
+                f"{_exception_text(result.exception)}"
+            )
+        self.manifest = result.result
+        return self.manifest
+
+    def invoke(
+        self,
+        command: str,
+        *,
+        select: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        vars: dict[str, Any] | None = None,
+        full_refresh: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> InvocationResult:
+        """Run ``dbt <command>`` with the session's flags and return each node's result.
+
+        A dbt error that stops the whole invocation (a compile error, a bad selector)
+        raises :class:`DbtRunError`; failing nodes are left to the caller to judge.
+        """
+        args = [
+            command,
+            *self.base_args(),
+            *_selection_args(select, exclude),
+            *self._vars_args(vars),
+            "--no-write-json",
+            "--no-populate-cache",
+            *(["--full-refresh"] if full_refresh else []),
+            *extra_args,
+        ]
+        outcome = self._invoke(args)
+        if outcome.exception is not None and outcome.result is None:
+            raise DbtRunError(
+                f"dbtproof: `dbt {command}` failed before running any node:\n"
+                f"{_exception_text(outcome.exception)}"
+            )
+        nodes = [_node_result(r) for r in getattr(outcome.result, "results", None) or []]
+        return InvocationResult(command=args, success=bool(outcome.success), nodes=nodes)
+
+
+def _exception_text(exception: BaseException | None) -> str:
+    if exception is None:
+        return "(dbt gave no reason; see the dbt log in the run's log path)"
+    text = str(exception).strip() or type(exception).__name__
+    return "\n".join(f"  {line}" for line in text.splitlines())

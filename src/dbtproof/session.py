@@ -1,0 +1,395 @@
+"""One dbt session per pytest worker: project + profile + namespace + runner.
+
+:class:`DbtSession` is the object behind the ``dbt`` fixture. It is started once
+per worker (parse, isolation guard, connection check), serves every test of that
+worker, and drops everything it created when the session ends.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbtproof import _dbt_compat as compat
+from dbtproof import namespace as ns
+from dbtproof.errors import (
+    ConnectionFailedError,
+    DbtError,
+    DbtRunError,
+    ProjectConfigError,
+    ProtectedTargetError,
+    UnknownNodeError,
+)
+from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
+from dbtproof.rows import Rows
+from dbtproof.runner import DbtRunner, InvocationResult
+
+DEFAULT_PROTECTED_TARGETS = ("prod", "production", "prd", "live")
+
+
+@dataclass
+class SessionSettings:
+    """Everything a :class:`DbtSession` needs to know, resolved from options and ini keys."""
+
+    project_dir: Path
+    profiles_dir: Path
+    workdir: Path
+    run_id: str
+    worker_id: str | None = None
+    target: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    protected_targets: Sequence[str] = DEFAULT_PROTECTED_TARGETS
+    allow_protected_target: bool = False
+    keep: bool = False
+
+
+def parse_vars(text: str | None) -> dict[str, Any]:
+    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``)."""
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DbtError(
+            f"dbtproof: --dbt-vars must be a mapping such as '{{\"key\": \"value\"}}', got {text!r}."
+        )
+    return value
+
+
+def check_protected(target: ProfileTarget, settings: SessionSettings) -> None:
+    """Refuse protected targets (``prod`` ...) unless explicitly allowed."""
+    protected = {t.strip().lower() for t in settings.protected_targets if t.strip()}
+    if target.target_name.lower() in protected and not settings.allow_protected_target:
+        raise ProtectedTargetError(
+            f"dbtproof: target '{target.target_name}' of profile '{target.profile_name}' "
+            f"({target.profiles_path}) is protected; tests do not run against it. Choose another "
+            f"target with --dbt-target, or pass --dbt-allow-protected-target if you really mean "
+            f"it (protected targets: {', '.join(sorted(protected))}; ini dbt_protected_targets)."
+        )
+
+
+def _duckdb_database_name(path: str | None) -> str:
+    if not path or path == ":memory:":
+        return "memory"
+    return Path(str(path)).name.split(".")[0]
+
+
+class DbtSession:
+    """A dbt project opened for testing, in its own namespace, for one pytest worker.
+
+    Use it through the ``dbt`` fixture. ``schema`` is this worker's schema, ``target``
+    the target name, ``manifest`` dbt's parsed manifest.
+    """
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        self.project = DbtProject.load(settings.project_dir)
+        self.profile_target = load_profile_target(
+            settings.profiles_dir,
+            self.project.profile_name,
+            settings.target,
+            render=self._render,
+        )
+        self.schema = ns.worker_schema(settings.run_id, settings.worker_id)
+        self.workdir = settings.workdir / self.schema
+        self.database_file: Path | None = None
+        self.runner: DbtRunner | None = None
+        self._config: Any = None
+        self._built: dict[str, InvocationResult] = {}
+        self._started = False
+
+    # -- start -------------------------------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        """Name of the dbt target in use."""
+        return self.profile_target.target_name
+
+    @property
+    def adapter_type(self) -> str:
+        """Adapter type of the target (``duckdb``, ``postgres``, ...)."""
+        return self.profile_target.adapter_type
+
+    @property
+    def manifest(self) -> Any:
+        """dbt's parsed manifest for this session (parsed once, reused by every invocation)."""
+        return self._require_runner().manifest
+
+    def _render(self, value: str) -> Any:
+        try:
+            return compat.render_profile_value(value, self.settings.vars)
+        except Exception as exc:  # dbt's own rendering errors
+            raise ProjectConfigError(
+                f"dbtproof: cannot render {value!r} from {self.settings.profiles_dir}/profiles.yml: "
+                f"{exc}"
+            ) from exc
+
+    def _overrides(self) -> dict[str, Any]:
+        overrides: dict[str, Any] = {"schema": self.schema}
+        if self.adapter_type == "duckdb":
+            raw_path = self.profile_target.raw_output.get("path", ":memory:")
+            user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
+            self.database_file = self.workdir / f"{_duckdb_database_name(user_path)}.duckdb"
+            overrides["path"] = str(self.database_file)
+        return overrides
+
+    def start(self) -> DbtSession:
+        """Check the target, parse the project, guard isolation and check the connection."""
+        check_protected(self.profile_target, self.settings)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        profiles_dir = write_derived_profiles(
+            self.profile_target, self._overrides(), self.workdir / "profile"
+        )
+        self.runner = DbtRunner(
+            project_dir=self.project.root,
+            profiles_dir=profiles_dir,
+            profile=self.profile_target.profile_name,
+            target=self.target,
+            target_path=self.workdir / "target",
+            log_path=self.workdir / "logs",
+            vars=self.settings.vars,
+        )
+        try:
+            self.runner.parse()
+        except DbtError as exc:
+            raise DbtError(f"{exc}\n{self._where()}") from exc
+        self._config = compat.registered_runtime_config(self.adapter_type)
+        self._started = True
+        ns.check_isolation(self.runner.manifest, self.schema, self.database)
+        self.preflight()
+        return self
+
+    @property
+    def database(self) -> str | None:
+        """The database (catalog) of the target, as dbt resolved it."""
+        if self._config is None:
+            return None
+        return getattr(self._config.credentials, "database", None)
+
+    def _where(self) -> str:
+        return (
+            f"  target: {self.target} (profile '{self.profile_target.profile_name}', "
+            f"{self.profile_target.profiles_path})\n"
+            f"  adapter: {self.adapter_type}\n"
+            f"  environment variables read by the target: {self.profile_target.env_var_report()}"
+        )
+
+    def _connection_facts(self) -> str:
+        creds = self._config.credentials
+        facts = []
+        for key in ("host", "port", "database", "dbname", "path", "user", "role"):
+            value = getattr(creds, key, None)
+            if value not in (None, "") and f"{key}:" not in " ".join(facts):
+                facts.append(f"{key}: {value}")
+        return ", ".join(facts)
+
+    def preflight(self) -> None:
+        """Open one connection and run ``select 1``; a failure stops the run with one message."""
+        try:
+            self.query("select 1 as ok")
+        except DbtError as exc:
+            reason = str(exc.__cause__ or exc).strip()
+            raise ConnectionFailedError(
+                f"dbtproof: cannot connect to the warehouse of target '{self.target}'.\n"
+                f"{self._where()}\n"
+                f"  connection: {self._connection_facts()}\n"
+                f"  reason: {reason}\n"
+                f"Check the profile's settings and that the variables above are set, then rerun."
+            ) from exc
+
+    def _require_runner(self) -> DbtRunner:
+        if self.runner is None or not self._started:
+            raise DbtError("dbtproof: the dbt session has not been started.")
+        return self.runner
+
+    # -- dbt commands ------------------------------------------------------------------
+
+    def _command(
+        self,
+        command: str,
+        select: str | Sequence[str] | None,
+        exclude: str | Sequence[str] | None,
+        vars: dict[str, Any] | None,
+        full_refresh: bool,
+        force: bool,
+        expect_fail: bool,
+    ) -> InvocationResult:
+        runner = self._require_runner()
+        key = json.dumps(
+            [command, select, exclude, vars or {}, full_refresh], sort_keys=True, default=str
+        )
+        if not force and key in self._built:
+            return self._built[key]
+        result = runner.invoke(
+            command, select=select, exclude=exclude, vars=vars, full_refresh=full_refresh
+        )
+        failed = result.failed_nodes or not result.success
+        if failed and not expect_fail:
+            detail = result.describe_failures() or "  (no node failed; see the dbt log)"
+            raise DbtRunError(
+                f"dbtproof: `dbt {command}` failed in schema {self.schema}:\n{detail}\n"
+                f"dbt's log: {runner.log_path / 'dbt.log'}",
+                result=result,
+            )
+        if not failed:
+            self._built[key] = result
+        return result
+
+    def build(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+              expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt build``: models, seeds, snapshots and tests of the selection, in DAG order.
+
+        The same selection is built once per session unless ``force=True``. A failing
+        node raises :class:`dbtproof.DbtRunError` naming each failure, unless
+        ``expect_fail=True``.
+        """
+        return self._command("build", select, exclude, vars, full_refresh, force, expect_fail)
+
+    def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+            expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt run`` of the selection; see :meth:`build` for the arguments."""
+        return self._command("run", select, exclude, vars, full_refresh, force, expect_fail)
+
+    def seed(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+             expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt seed`` of the selection; see :meth:`build` for the arguments."""
+        return self._command("seed", select, exclude, vars, full_refresh, force, expect_fail)
+
+    def test(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+             expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt test`` of the selection; see :meth:`build` for the arguments."""
+        return self._command("test", select, exclude, vars, full_refresh, force, expect_fail)
+
+    def snapshot(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+                 expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt snapshot`` of the selection; see :meth:`build` for the arguments."""
+        return self._command("snapshot", select, exclude, vars, full_refresh, force, expect_fail)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _adapter(self) -> Any:
+        return compat.adapter_for(self._config, self.manifest)
+
+    def query(self, sql: str) -> Rows:
+        """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""
+        adapter = self._adapter()
+        try:
+            with compat.connection(adapter, "dbtproof_query"):
+                columns, data = compat.fetch(adapter, sql)
+        except Exception as exc:
+            raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
+        return Rows(columns, data)
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns no rows (DDL, DML) and commit it."""
+        adapter = self._adapter()
+        try:
+            with compat.connection(adapter, "dbtproof_execute"):
+                compat.execute(adapter, sql)
+        except Exception as exc:
+            raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+
+    def node(self, name: str) -> Any:
+        """The manifest node (model, seed, snapshot, source) called *name*.
+
+        A source is named ``"<source_name>.<table_name>"``; a unique id works too.
+        """
+        manifest = self.manifest
+        if name in manifest.nodes:
+            return manifest.nodes[name]
+        if name in manifest.sources:
+            return manifest.sources[name]
+        matches = [
+            n
+            for n in manifest.nodes.values()
+            if n.name == name
+            and str(getattr(n.resource_type, "value", n.resource_type)) in {"model", "seed", "snapshot"}
+        ]
+        if "." in name and not matches:
+            source_name, _, table_name = name.partition(".")
+            matches = [
+                s
+                for s in manifest.sources.values()
+                if s.source_name == source_name and s.name == table_name
+            ]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            ids = ", ".join(sorted(m.unique_id for m in matches))
+            raise UnknownNodeError(f"dbtproof: '{name}' is ambiguous ({ids}); use a unique id.")
+        import difflib
+
+        names = sorted({n.name for n in manifest.nodes.values()} | {
+            f"{s.source_name}.{s.name}" for s in manifest.sources.values()
+        })
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownNodeError(
+            f"dbtproof: '{name}' is not a model, seed, snapshot or source of project "
+            f"'{self.project.name}'.{hint}"
+        )
+
+    def relation(self, name: str) -> str:
+        """The fully qualified relation name of *name* in this run's namespace."""
+        node = self.node(name)
+        relation_name = getattr(node, "relation_name", None)
+        if not relation_name:
+            raise UnknownNodeError(
+                f"dbtproof: '{name}' ({node.unique_id}) has no relation in the warehouse "
+                f"(ephemeral models are inlined into the models that use them)."
+            )
+        return str(relation_name)
+
+    def table(self, name: str) -> Rows:
+        """All rows of the model, seed, snapshot or source *name*, read from this run's namespace."""
+        return self.query(f"select * from {self.relation(name)}")
+
+    def compile(self, name: str) -> str:
+        """The SQL dbt compiles for the model (or test, or analysis) *name*."""
+        node = self.node(name) if name not in self.manifest.nodes else self.manifest.nodes[name]
+        selector = "fqn:" + ".".join(node.fqn)
+        result = self._require_runner().invoke("compile", select=selector)
+        for node_result in result.nodes:
+            if node_result.unique_id == node.unique_id and node_result.compiled_code is not None:
+                return node_result.compiled_code
+        raise DbtRunError(
+            f"dbtproof: dbt did not compile {node.unique_id} (selector {selector}):\n"
+            f"{result.describe_failures()}",
+            result=result,
+        )
+
+    # -- end ---------------------------------------------------------------------------
+
+    def teardown(self) -> list[str]:
+        """Drop everything this session created (unless ``keep``); return what was dropped/kept."""
+        if not self._started:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            return []
+        adapter = self._adapter()
+        if self.database_file is not None:
+            compat.close_adapter_connections(adapter)
+            if self.settings.keep:
+                return [str(self.database_file)]
+            for path in self.database_file.parent.glob(self.database_file.name + "*"):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            return [str(self.database_file)]
+        database = self.database
+        with compat.connection(adapter, "dbtproof_teardown"):
+            ours = [
+                s for s in compat.list_schemas(adapter, database) if ns.belongs_to(s, self.schema)
+            ]
+            if not self.settings.keep:
+                compat.drop_schemas(adapter, database, ours)
+        compat.close_adapter_connections(adapter)
+        if not self.settings.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return [f"{database}.{s}" if database else s for s in sorted(ours)]
