@@ -141,3 +141,20 @@ def hide_dbt_file_logger() -> None:
     import logging
 
     logging.root.manager.loggerDict.pop("file_log", None)
+
+
+def reset_compilation_state(manifest: Any) -> None:
+    """Return every node of a reused manifest to its freshly parsed compilation state.
+
+    dbt compiles nodes in place. A second invocation with the same manifest
+    re-renders a model's SQL but skips injecting ephemeral CTEs, because the node
+    still says ``extra_ctes_injected``, and the SQL then names a CTE that is not
+    there. dbt's CLI never notices: it parses anew for every invocation.
+    """
+    for node in manifest.nodes.values():
+        if getattr(node, "extra_ctes_injected", False) or getattr(node, "compiled", False):
+            node.extra_ctes_injected = False
+            node.extra_ctes = []
+            node._pre_injected_sql = None
+            node.compiled = False
+            node.compiled_code = None

@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _open_target(args: argparse.Namespace, workdir: Path):  # type: ignore[no-untyped-def]
     """Parse the project with the user's own profile and return (session-like runner, adapter)."""
     from dbtproof import _dbt_compat as compat
-    from dbtproof.project import DbtProject, find_profiles_dir, find_project_dir, load_profile_target
+    from dbtproof.project import (
+        DbtProject,
+        find_profiles_dir,
+        find_project_dir,
+        load_profile_target,
+    )
     from dbtproof.runner import DbtRunner
     from dbtproof.session import parse_vars
 
@@ -96,8 +101,10 @@ def clean(args: argparse.Namespace) -> int:
             print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
             for leftover in leftovers:
                 age_hours = leftover.age().total_seconds() / 3600
-                print(f"  {verb} {leftover.schema} (created {leftover.created:%Y-%m-%d %H:%M} UTC, "
-                      f"{age_hours:.1f} h ago)")
+                print(
+                    f"  {verb} {leftover.schema} (created {leftover.created:%Y-%m-%d %H:%M} UTC, "
+                    f"{age_hours:.1f} h ago)"
+                )
             if args.execute:
                 compat.drop_schemas(adapter, database, [leftover.schema for leftover in leftovers])
                 print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")

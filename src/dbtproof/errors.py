@@ -41,4 +41,4 @@ class DbtRunError(DbtError):
 
 
 class UnknownNodeError(DbtError):
-    """A name given to ``dbt.table``/``dbt.relation``/``dbt.compile`` names no node of the project."""
+    """A name given to ``dbt.table``, ``dbt.relation`` or ``dbt.compile`` names no node."""

@@ -42,17 +42,30 @@ state_key = pytest.StashKey[DbtproofState]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register dbtproof's command-line options and ini keys."""
     group = parser.getgroup("dbtproof", "dbt projects (dbtproof)")
-    group.addoption("--dbt-project-dir", help="Folder of dbt_project.yml (default: nearest at or above rootdir).")
-    group.addoption("--dbt-profiles-dir", help="Folder of profiles.yml (default: dbt's own search order).")
-    group.addoption("--dbt-target", help="dbt target to test against (default: the profile's target).")
-    group.addoption("--dbt-vars", help="dbt vars for every invocation, as YAML/JSON: '{key: value}'.")
-    group.addoption("--dbt-keep", action="store_true", help="Keep the run's namespace at the end, and print it.")
+    group.addoption(
+        "--dbt-project-dir",
+        help="Folder of dbt_project.yml (default: nearest at or above rootdir).",
+    )
+    group.addoption(
+        "--dbt-profiles-dir", help="Folder of profiles.yml (default: dbt's own search order)."
+    )
+    group.addoption(
+        "--dbt-target", help="dbt target to test against (default: the profile's target)."
+    )
+    group.addoption(
+        "--dbt-vars", help="dbt vars for every invocation, as YAML/JSON: '{key: value}'."
+    )
+    group.addoption(
+        "--dbt-keep", action="store_true", help="Keep the run's namespace at the end, and print it."
+    )
     group.addoption(
         "--dbt-allow-protected-target",
         action="store_true",
         help="Allow a protected target (prod, production, prd, live).",
     )
-    group.addoption("--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+    group.addoption(
+        "--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX})."
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
@@ -78,7 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Find the dbt project; when there is one, fix the run's namespace id."""
     config.addinivalue_line("markers", "dbt: a test that uses the dbt project (dbtproof)")
     try:
-        project_dir = find_project_dir(config.rootpath, _option(config, "dbt_project_dir", "dbt_project_dir"))
+        project_dir = find_project_dir(
+            config.rootpath, _option(config, "dbt_project_dir", "dbt_project_dir")
+        )
     except DbtError as exc:
         raise pytest.UsageError(str(exc)) from None
     if project_dir is None:
@@ -92,7 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
-    config.stash[state_key] = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    config.stash[state_key] = DbtproofState(
+        project_dir=project_dir, run_id=run_id, worker_id=worker_id
+    )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
 
@@ -212,9 +229,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"kept {item}")
 
 
-def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
     """Explain a failed ``rows == expected`` with a row diff."""
     from dbtproof.rows import explain_comparison
 
     return explain_comparison(op, left, right)
-

@@ -153,9 +153,10 @@ class ProfileTarget:
     def env_var_names(self) -> list[str]:
         """Names of the environment variables this target reads through ``env_var()``."""
         found: list[str] = []
-        for name in _ENV_VAR_CALL.findall(yaml.safe_dump(self.raw_output)):
-            if name not in found:
-                found.append(name)
+        for value in _strings(self.raw_output):
+            for name in _ENV_VAR_CALL.findall(value):
+                if name not in found:
+                    found.append(name)
         return found
 
     def env_var_report(self, environ: Mapping[str, str] | None = None) -> str:
@@ -165,6 +166,17 @@ class ProfileTarget:
         if not names:
             return "(the target reads no environment variables)"
         return ", ".join(f"{n}={'set' if n in environ else 'unset'}" for n in names)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a YAML value, depth first."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def load_profile_target(
@@ -199,7 +211,8 @@ def load_profile_target(
     outputs = profile.get("outputs")
     if not isinstance(outputs, dict) or not outputs:
         raise ProjectConfigError(
-            f"dbtproof: profile '{profile_name}' in {path} has no `outputs:`. Add at least one target."
+            f"dbtproof: profile '{profile_name}' in {path} has no `outputs:`. "
+            f"Add at least one target."
         )
     chosen = target_name or profile.get("target")
     if isinstance(chosen, str) and "{{" in chosen and render is not None:
@@ -226,7 +239,9 @@ def load_profile_target(
     )
 
 
-def write_derived_profiles(target: ProfileTarget, overrides: Mapping[str, Any], folder: Path) -> Path:
+def write_derived_profiles(
+    target: ProfileTarget, overrides: Mapping[str, Any], folder: Path
+) -> Path:
     """Write a ``profiles.yml`` holding only *target*, with *overrides* applied, into *folder*.
 
     Everything else stays as the user wrote it, Jinja included, so dbt renders

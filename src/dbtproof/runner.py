@@ -121,6 +121,7 @@ class DbtRunner:
             "--log-path",
             str(self.log_path),
             "--no-send-anonymous-usage-stats",
+            "--no-use-colors",
             "--log-level",
             "none",
             "--log-level-file",
@@ -137,6 +138,8 @@ class DbtRunner:
         from dbtproof import _dbt_compat as compat
 
         with _LOCK:
+            if use_manifest and self.manifest is not None:
+                compat.reset_compilation_state(self.manifest)
             runner = dbtRunner(manifest=self.manifest if use_manifest else None)
             try:
                 return runner.invoke(args)

@@ -59,7 +59,7 @@ def parse_vars(text: str | None) -> dict[str, Any]:
         raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise DbtError(
-            f"dbtproof: --dbt-vars must be a mapping such as '{{\"key\": \"value\"}}', got {text!r}."
+            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {text!r}.'
         )
     return value
 
@@ -128,8 +128,8 @@ class DbtSession:
             return compat.render_profile_value(value, self.settings.vars)
         except Exception as exc:  # dbt's own rendering errors
             raise ProjectConfigError(
-                f"dbtproof: cannot render {value!r} from {self.settings.profiles_dir}/profiles.yml: "
-                f"{exc}"
+                f"dbtproof: cannot render {value!r} from "
+                f"{self.settings.profiles_dir}/profiles.yml: {exc}"
             ) from exc
 
     def _overrides(self) -> dict[str, Any]:
@@ -162,9 +162,9 @@ class DbtSession:
         except DbtError as exc:
             raise DbtError(f"{exc}\n{self._where()}") from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
-        self._started = True
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
+        self._started = True
         return self
 
     @property
@@ -206,7 +206,7 @@ class DbtSession:
             ) from exc
 
     def _require_runner(self) -> DbtRunner:
-        if self.runner is None or not self._started:
+        if self.runner is None or self.runner.manifest is None:
             raise DbtError("dbtproof: the dbt session has not been started.")
         return self.runner
 
@@ -311,7 +311,8 @@ class DbtSession:
             n
             for n in manifest.nodes.values()
             if n.name == name
-            and str(getattr(n.resource_type, "value", n.resource_type)) in {"model", "seed", "snapshot"}
+            and str(getattr(n.resource_type, "value", n.resource_type))
+            in {"model", "seed", "snapshot"}
         ]
         if "." in name and not matches:
             source_name, _, table_name = name.partition(".")
@@ -327,9 +328,10 @@ class DbtSession:
             raise UnknownNodeError(f"dbtproof: '{name}' is ambiguous ({ids}); use a unique id.")
         import difflib
 
-        names = sorted({n.name for n in manifest.nodes.values()} | {
-            f"{s.source_name}.{s.name}" for s in manifest.sources.values()
-        })
+        names = sorted(
+            {n.name for n in manifest.nodes.values()}
+            | {f"{s.source_name}.{s.name}" for s in manifest.sources.values()}
+        )
         close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownNodeError(
@@ -349,7 +351,7 @@ class DbtSession:
         return str(relation_name)
 
     def table(self, name: str) -> Rows:
-        """All rows of the model, seed, snapshot or source *name*, read from this run's namespace."""
+        """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""
         return self.query(f"select * from {self.relation(name)}")
 
     def compile(self, name: str) -> str:

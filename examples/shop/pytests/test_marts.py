@@ -38,7 +38,9 @@ def test_every_order_is_in_the_mart(marts):
 def test_amounts_are_dollars(marts):
     # Numbers compare by value: 1, 1.0 and Decimal("1.00") are equal.
     total = marts.query(f"select sum(amount) as total from {marts.relation('orders')}")
-    payments = marts.query(f"select sum(amount) / 100.0 as total from {marts.relation('raw_payments')}")
+    payments = marts.query(
+        f"select sum(amount) / 100.0 as total from {marts.relation('raw_payments')}"
+    )
     assert total == [{"total": Decimal(str(payments[0]["total"]))}]
 
 

@@ -1,0 +1,126 @@
+"""Shared fixtures of dbtproof's own test suite.
+
+The suite runs the plugin the way users do: pytest's ``pytester`` starts pytest
+in a subprocess inside a copy of the example project, against real DuckDB files
+and the real PostgreSQL server at 127.0.0.1:5432. PostgreSQL tests log in as a
+role the suite creates with the rights CI would give: CREATE and TEMP on the
+test database, not superuser.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "examples" / "shop"
+PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
+PG_ROLE, PG_PASSWORD = "dbtproof_ci", "dbtproof-ci-password"
+_IGNORE = shutil.ignore_patterns(
+    "target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml", "__pycache__"
+)
+
+
+def superuser_connection():  # type: ignore[no-untyped-def]
+    """A psycopg2 connection to the test database as the superuser (setup and checks only)."""
+    import psycopg2
+
+    connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user="postgres")
+    connection.autocommit = True
+    return connection
+
+
+def pg_schemas(prefix: str) -> list[str]:
+    """Schemas of the test database whose names start with *prefix*."""
+    with superuser_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select nspname from pg_namespace where starts_with(nspname, %s) order by 1", (prefix,)
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def drop_pg_schemas(prefix: str) -> None:
+    """Drop every schema starting with *prefix* (cleanup after a test that keeps them)."""
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            for schema in pg_schemas(prefix):
+                cursor.execute(f'drop schema "{schema}" cascade')
+    finally:
+        connection.close()
+
+
+def unique_prefix() -> str:
+    """A schema prefix no other test uses, so checks for leftovers see only this test's."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "t" + "".join(secrets.choice(alphabet) for _ in range(5)) + "_"
+
+
+@pytest.fixture(scope="session")
+def pg_role() -> dict[str, str]:
+    """Create the suite's PostgreSQL role (non-superuser, CREATE + TEMP on the database).
+
+    Returns the environment variables that point the example's ``postgres`` target at it.
+    """
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("select 1 from pg_roles where rolname = %s", (PG_ROLE,))
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    f"create role {PG_ROLE} login nosuperuser nocreatedb nocreaterole password %s",
+                    (PG_PASSWORD,),
+                )
+            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {PG_ROLE}")
+    finally:
+        connection.close()
+    return {
+        "SHOP_PG_HOST": PG_HOST,
+        "SHOP_PG_PORT": str(PG_PORT),
+        "SHOP_PG_USER": PG_ROLE,
+        "SHOP_PG_PASSWORD": PG_PASSWORD,
+        "SHOP_PG_DATABASE": PG_DATABASE,
+    }
+
+
+def copy_shop(destination: Path, with_example_tests: bool = False) -> Path:
+    """Copy the example dbt project into *destination* (its pytest tests only if asked)."""
+    shutil.copytree(SHOP, destination, ignore=_IGNORE, dirs_exist_ok=True)
+    if not with_example_tests:
+        shutil.rmtree(destination / "pytests", ignore_errors=True)
+        (destination / "pytests").mkdir()
+    return destination
+
+
+@pytest.fixture
+def shop(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example dbt project as pytester's working folder, without its tests.
+
+    dbt variables of the developer's shell are removed so they cannot redirect the run.
+    """
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    return copy_shop(pytester.path)
+
+
+@pytest.fixture
+def shop_pg(shop: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The example project pointed at PostgreSQL as the suite's role; yields a unique prefix.
+
+    Schemas left under that prefix are dropped afterwards, whatever the test did.
+    """
+    for name, value in pg_role.items():
+        monkeypatch.setenv(name, value)
+    prefix = unique_prefix()
+    (shop / "pytest.ini").write_text(
+        f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+    )
+    yield prefix
+    drop_pg_schemas(prefix)

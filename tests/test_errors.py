@@ -1,0 +1,121 @@
+"""Bad input stops the run with one clear dbtproof message, and a non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PASSING_TEST = {
+    "pytests/test_one": "def test_one(dbt):\n    pass\n\ndef test_two(dbt):\n    pass\n"
+}
+
+
+def run_failing(pytester: pytest.Pytester, *args: str) -> str:
+    """Run pytest, assert it stopped before running any test, and return all its output."""
+    pytester.makepyfile(**PASSING_TEST)
+    result = pytester.runpytest_subprocess(*args)
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0, output
+    assert "passed" not in output and "test_one" not in output, output
+    assert output.count("dbtproof:") == 1, f"expected one message, got:\n{output}"
+    assert "Traceback" not in output, output
+    return output
+
+
+def test_project_dir_without_project(pytester: pytest.Pytester) -> None:
+    output = run_failing(pytester, "--dbt-project-dir", "nowhere")
+    assert f"no dbt_project.yml in {pytester.path / 'nowhere'}" in output
+
+
+def test_invalid_dbt_project_yml(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "dbt_project.yml").write_text("name: shop\nprofile: shop\nmodels: [unclosed\n")
+    output = run_failing(pytester)
+    assert f"dbt_project.yml is not valid YAML at {shop / 'dbt_project.yml'}:4:1" in output
+
+
+def test_dbt_project_yml_without_profile(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "dbt_project.yml").write_text("name: shop\nversion: '1.0'\n")
+    output = run_failing(pytester)
+    assert "has no `profile:`" in output
+
+
+def test_profile_missing(pytester: pytest.Pytester, shop: Path) -> None:
+    text = (shop / "dbt_project.yml").read_text().replace("profile: shop", "profile: warehouse")
+    (shop / "dbt_project.yml").write_text(text)
+    output = run_failing(pytester)
+    assert "profile 'warehouse' (named by dbt_project.yml) is not in" in output
+    assert "Profiles there: shop." in output
+
+
+def test_profiles_yml_missing(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "profiles.yml").unlink()
+    output = run_failing(pytester, "--dbt-profiles-dir", str(shop / "nothing-here"))
+    assert f"no profiles.yml in {shop / 'nothing-here'}" in output
+
+
+def test_target_missing(pytester: pytest.Pytester, shop: Path) -> None:
+    output = run_failing(pytester, "--dbt-target", "staging")
+    assert "target 'staging' is not in profile 'shop'" in output
+    assert "Targets there: dev, postgres, prod." in output
+
+
+def test_protected_target_refused(pytester: pytest.Pytester, shop: Path) -> None:
+    output = run_failing(pytester, "--dbt-target", "prod")
+    assert "target 'prod' of profile 'shop'" in output and "is protected" in output
+    assert "--dbt-allow-protected-target" in output
+    assert not (shop / "prod.duckdb").exists()
+
+
+def test_protected_targets_come_from_ini(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\ndbt_protected_targets = dev\n")
+    output = run_failing(pytester)
+    assert "target 'dev' of profile 'shop'" in output and "protected targets: dev" in output
+
+
+def test_protected_target_allowed_explicitly(pytester: pytest.Pytester, shop: Path) -> None:
+    pytester.makepyfile(**PASSING_TEST)
+    result = pytester.runpytest_subprocess("--dbt-target", "prod", "--dbt-allow-protected-target")
+    result.assert_outcomes(passed=2)
+    assert not (shop / "prod.duckdb").exists(), "even then, writes go to the run's own file"
+
+
+def test_env_var_without_value(
+    pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profiles = (shop / "profiles.yml").read_text()
+    profiles = profiles.replace(
+        "      schema: shop_dev\n",
+        "      schema: shop_dev\n      role: \"{{ env_var('SHOP_PG_ROLE') }}\"\n",
+    )
+    (shop / "profiles.yml").write_text(profiles)
+    monkeypatch.setenv("SHOP_PG_USER", "someone")
+    output = run_failing(pytester, "--dbt-target", "postgres")
+    assert "Env var required but not provided: 'SHOP_PG_ROLE'" in output
+    assert "SHOP_PG_ROLE=unset" in output and "SHOP_PG_USER=set" in output
+    assert "someone" not in output, "values of environment variables are never shown"
+
+
+def test_node_writing_outside_the_namespace(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "macros" / "generate_schema_name.sql").write_text(
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "  {{ custom_schema_name if custom_schema_name else target.schema }}\n"
+        "{%- endmacro %}\n"
+    )
+    output = run_failing(pytester)
+    assert "refusing to run: 3 node(s) would write outside this run's namespace" in output
+    for model in ("customers", "orders", "fct_daily_revenue"):
+        assert f"model.shop.{model} (models/marts/{model}.sql) would write to shop.marts" in output
+
+
+def test_unreachable_host(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_PG_PORT", "9")  # nothing listens on the discard port
+    output = run_failing(pytester)
+    assert "cannot connect to the warehouse of target 'postgres'" in output
+    assert "adapter: postgres" in output
+    assert "host: 127.0.0.1, port: 9, database: test, user: dbtproof_ci" in output
+    assert "Connection refused" in output
+    assert "SHOP_PG_PORT=set" in output and "SHOP_PG_PASSWORD=set" in output
+    assert "dbtproof-ci-password" not in output

@@ -1,0 +1,158 @@
+"""The plugin end to end on DuckDB: discovery, header, the `dbt` fixture, isolation, --dbt-keep."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+NAMESPACE = r"dbtproof_\d{12}_[a-z0-9]{6}"
+
+
+def test_no_dbt_project_means_no_dbt_import_and_no_output(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_plain():
+            assert not [m for m in sys.modules if m == "dbt" or m.startswith("dbt.")]
+        """
+    )
+    result = pytester.runpytest_subprocess("-W", "error")
+    result.assert_outcomes(passed=1)
+    assert "dbtproof:" not in result.stdout.str()
+    assert result.stderr.str().strip() == ""
+
+
+def test_example_tests_pass_and_header_names_the_run(pytester: pytest.Pytester, shop: Path) -> None:
+    from conftest import copy_shop
+
+    copy_shop(shop, with_example_tests=True)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=6)
+    sha = hashlib.sha256((shop / "profiles.yml").read_bytes()).hexdigest()
+    result.stdout.re_match_lines(
+        [
+            rf"dbtproof: project shop \({re.escape(str(shop))}\), profiles "
+            rf"{re.escape(str(shop / 'profiles.yml'))} \(sha256 {sha}\), target dev, "
+            rf"adapter duckdb, namespace {NAMESPACE}$"
+        ]
+    )
+    assert not list(shop.rglob("*.duckdb")), "no DuckDB file is left, and the user's is untouched"
+
+
+FIXTURE_TESTS = """
+import pytest
+from dbtproof import DbtRunError
+from dbtproof.errors import UnknownNodeError
+
+
+def test_build_runs_once_per_selection(dbt):
+    first = dbt.build(select="+customers +orders")
+    assert dbt.build(select="+customers +orders") is first
+    assert {n.name for n in first.nodes} >= {"raw_orders", "stg_orders", "orders", "customers"}
+    assert first.status_of("orders") == "success"
+    again = dbt.build(select="+customers +orders", force=True)
+    assert again is not first and again.status_of("orders") == "success"
+
+
+def test_reads_models_seeds_and_sources(dbt):
+    dbt.seed()
+    assert len(dbt.table("raw_customers")) == 10
+    assert dbt.table("shop.raw_customers") == dbt.table("raw_customers")
+    assert dbt.relation("raw_orders").endswith('"raw_orders"')
+    assert dbt.schema in dbt.relation("shop.raw_orders")
+    assert dbt.target == "dev"
+    assert "model.shop.orders" in dbt.manifest.nodes
+
+
+def test_unknown_name_suggests(dbt):
+    with pytest.raises(UnknownNodeError, match="Did you mean: customers"):
+        dbt.table("customer")
+
+
+def test_failing_model_raises_naming_it(dbt):
+    dbt.seed()
+    dbt.run(select="stg_orders")
+    with pytest.raises(DbtRunError) as excinfo:
+        dbt.run(select="broken")
+    assert "model.shop.broken: error" in str(excinfo.value)
+    assert "no_such_column" in str(excinfo.value)
+    result = dbt.run(select="broken", expect_fail=True)
+    assert [n.unique_id for n in result.failed_nodes] == ["model.shop.broken"]
+"""
+
+
+def _broken_model_project(shop: Path) -> None:
+    # The broken model must exist at parse time: the manifest is parsed once per session.
+    (shop / "models" / "broken.sql").write_text(
+        "select * from {{ ref('stg_orders') }} where no_such_column = 1"
+    )
+
+
+def test_dbt_fixture_builds_reads_and_reports_failures(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    _broken_model_project(shop)
+    pytester.makepyfile(**{"pytests/test_fixture": FIXTURE_TESTS})
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=4)
+
+
+def test_each_xdist_worker_gets_its_own_namespace(pytester: pytest.Pytester, shop: Path) -> None:
+    pytester.makepyfile(
+        **{
+            "pytests/test_workers": """
+            import json
+            from pathlib import Path
+            import pytest
+
+            @pytest.mark.parametrize("n", range(6))
+            def test_schema(dbt, worker_id, n):
+                dbt.seed()
+                assert len(dbt.table("raw_orders")) == 20
+                Path(f"schema-{worker_id}.json").write_text(json.dumps(dbt.schema))
+            """
+        }
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=6)
+    schemas = sorted(Path(p).read_text() for p in shop.glob("schema-gw*.json"))
+    assert len(schemas) == 2
+    run_ids = {re.sub(r"_gw\d+\"$", "", s) for s in schemas}
+    assert len(run_ids) == 1, f"workers must share one run prefix: {schemas}"
+    assert [s[-5:-1] for s in schemas] == ["_gw0", "_gw1"]
+    assert not list(shop.rglob("*.duckdb")), "DuckDB files must be removed at the end"
+
+
+def test_dbt_keep_keeps_and_prints(pytester: pytest.Pytester, shop: Path) -> None:
+    pytester.makepyfile(**{"pytests/test_keep": "def test_seed(dbt):\n    dbt.seed()\n"})
+    result = pytester.runpytest_subprocess("--dbt-keep")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*dbtproof: kept (--dbt-keep)*", "kept */shop.duckdb"])
+    kept = re.search(r"kept (\S+shop\.duckdb)", result.stdout.str())
+    assert kept and Path(kept.group(1)).is_file()
+
+
+def test_dbt_vars_reach_every_invocation(pytester: pytest.Pytester, shop: Path) -> None:
+    pytester.makepyfile(
+        **{
+            "pytests/test_vars": """
+            def test_min_order_date(dbt):
+                dbt.seed()
+                dbt.run(select="+fct_daily_revenue")
+                assert dbt.table("fct_daily_revenue") == []
+            """
+        }
+    )
+    result = pytester.runpytest_subprocess("--dbt-vars", "{min_order_date: '2999-01-01'}")
+    result.assert_outcomes(passed=1)
+
+
+def test_no_dbt_tests_still_get_a_fixture_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_needs_dbt(dbt):\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the `dbt` fixture needs a dbt project*"])
