@@ -108,11 +108,12 @@ def test_node_writing_outside_the_namespace(pytester: pytest.Pytester, shop: Pat
         assert f"model.shop.{model} (models/marts/{model}.sql) would write to shop.marts" in output
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
 def test_unreachable_host(
-    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
 ) -> None:
     monkeypatch.setenv("SHOP_PG_PORT", "9")  # nothing listens on the discard port
-    output = run_failing(pytester)
+    output = run_failing(pytester, *xdist)
     assert "cannot connect to the warehouse of target 'postgres'" in output
     assert "adapter: postgres" in output
     assert "host: 127.0.0.1, port: 9, database: test, user: dbtproof_ci" in output

@@ -33,6 +33,7 @@ class DbtproofState:
     run_id: str
     worker_id: str | None
     session: DbtSession | None = None
+    header: str | None = None
     kept: list[str] = field(default_factory=list)
 
 
@@ -159,35 +160,35 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from dbtproof.session import DbtSession
 
     try:
-        dbt_session = DbtSession(_settings(config, state))
-        if _is_xdist_controller(config):
-            # The controller runs no test: it only proves the target is usable, once.
-            from dbtproof.session import check_protected
-
-            check_protected(dbt_session.profile_target, dbt_session.settings)
-            state.session = dbt_session
-            return
-        state.session = dbt_session
-        dbt_session.start()
+        state.session = DbtSession(_settings(config, state))
+        state.session.start()
     except DbtError as exc:
-        if state.session is not None:
-            _teardown(config, state)
+        _teardown(config, state)
         raise pytest.UsageError(str(exc)) from None
+    namespace = f"{state.run_id}_gw<N>" if _is_xdist_controller(config) else state.session.schema
+    state.header = _header(state.session, namespace)
+    if _is_xdist_controller(config):
+        # The controller runs no test: it only proved, once and with one clear message,
+        # that the project parses, stays in its namespace and can connect.
+        state.session.settings.keep = False
+        _teardown(config, state)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     """One line: project, profiles.yml and its sha256, target, adapter, namespace."""
     state = config.stash.get(state_key, None)
-    if state is None or state.session is None:
+    if state is None or state.header is None:
         return None
-    session = state.session
+    return [state.header]
+
+
+def _header(session: DbtSession, namespace: str) -> str:
     target = session.profile_target
-    namespace = session.schema if not _is_xdist_controller(config) else f"{state.run_id}_gw<N>"
-    return [
+    return (
         f"dbtproof: project {session.project.name} ({session.project.root}), "
         f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
         f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
-    ]
+    )
 
 
 def _teardown(config: pytest.Config, state: DbtproofState) -> None:

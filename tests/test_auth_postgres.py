@@ -1,0 +1,78 @@
+"""A wrong password stops the run with one clear message.
+
+The shared PostgreSQL server trusts every local login, so this test starts a
+private PostgreSQL instance that checks passwords (scram-sha-256) on a free port
+of 127.0.0.1, and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_errors import run_failing
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def password_postgres() -> Iterator[int]:
+    """A private PostgreSQL that requires passwords; yields its port. Role dbtproof_ci/right."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs PostgreSQL's server binaries and root (to run them as user postgres)")
+    bindir = Path(binaries[-1]).parent
+    # Not under pytest's basetemp: that is private to root, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="dbtproof-pgauth-"))
+    shutil.chown(folder, "postgres", "postgres")
+    (folder / "pw").write_text("superpw\n")
+    shutil.chown(folder / "pw", "postgres", "postgres")
+    data, port = folder / "data", _free_port()
+
+    def as_postgres(*command: str) -> None:
+        # No pipes: the server pg_ctl starts would inherit them and keep them open.
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)  # fmt: skip
+
+    as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "scram-sha-256", "-U", "postgres",
+                f"--pwfile={folder / 'pw'}")  # fmt: skip
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    log = str(folder / "server.log")
+    as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
+    try:
+        env = {**os.environ, "PGPASSWORD": "superpw"}
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+             "-c", "create role dbtproof_ci login password 'right'"],
+            check=True, capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
+        yield port
+    finally:
+        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_wrong_password(
+    pytester: pytest.Pytester, shop_pg: str, password_postgres: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_PG_PORT", str(password_postgres))
+    monkeypatch.setenv("SHOP_PG_DATABASE", "postgres")
+    monkeypatch.setenv("SHOP_PG_PASSWORD", "wrong-secret")
+    output = run_failing(pytester)
+    assert "cannot connect to the warehouse of target 'postgres'" in output
+    assert f"port: {password_postgres}" in output and "user: dbtproof_ci" in output
+    assert 'password authentication failed for user "dbtproof_ci"' in output
+    assert "SHOP_PG_PASSWORD=set" in output
+    assert "wrong-secret" not in output

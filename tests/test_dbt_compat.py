@@ -1,0 +1,95 @@
+"""The dbt compat module against the installed dbt-core (CI runs it on 1.8 and on 1.11).
+
+Every function of ``dbtproof._dbt_compat`` is exercised here on a real DuckDB file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from dbtproof import _dbt_compat as compat
+from dbtproof.runner import DbtRunner
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> DbtRunner:
+    """A two-model project (one ephemeral) on a DuckDB file, parsed once."""
+    root = tmp_path / "project"
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text("name: tiny\nprofile: tiny\nconfig-version: 2\n")
+    (root / "profiles.yml").write_text(
+        "tiny:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {tmp_path / 'tiny.duckdb'}\n      schema: compat_test\n"
+    )
+    (root / "models" / "base.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\nselect 1 as id union all select 2"
+    )
+    (root / "models" / "numbers.sql").write_text("select id * 10 as n from {{ ref('base') }}")
+    runner = DbtRunner(
+        project_dir=root,
+        profiles_dir=root,
+        profile="tiny",
+        target="dev",
+        target_path=tmp_path / "target",
+        log_path=tmp_path / "logs",
+    )
+    runner.parse()
+    return runner
+
+
+def test_dbt_version_is_supported() -> None:
+    major_minor = ".".join(compat.dbt_version().split(".")[:2])
+    assert major_minor in compat.TESTED_DBT_VERSIONS
+
+
+def test_render_profile_value_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBTPROOF_COMPAT_X", "from-env")
+    assert compat.render_profile_value("{{ env_var('DBTPROOF_COMPAT_X') }}") == "from-env"
+    assert compat.render_profile_value("{{ env_var('DBTPROOF_NOT_SET', 'dflt') }}") == "dflt"
+    with pytest.raises(Exception, match="DBTPROOF_NOT_SET"):
+        compat.render_profile_value("{{ env_var('DBTPROOF_NOT_SET') }}")
+
+
+def test_adapter_runs_sql_and_manages_schemas(project: DbtRunner, tmp_path: Path) -> None:
+    config = compat.registered_runtime_config("duckdb")
+    assert config.credentials.schema == "compat_test"
+    adapter = compat.adapter_for(config, project.manifest)
+    database = config.credentials.database
+    with compat.connection(adapter):
+        compat.execute(adapter, "create schema compat_extra")
+        compat.execute(adapter, "create table compat_extra.t as select 42 as answer, 'x' as s")
+        assert compat.fetch(adapter, "select * from compat_extra.t") == (
+            ["answer", "s"],
+            [(42, "x")],
+        )
+        assert "compat_extra" in compat.list_schemas(adapter, database)
+        compat.drop_schemas(adapter, database, ["compat_extra"])
+        assert "compat_extra" not in compat.list_schemas(adapter, database)
+    compat.close_adapter_connections(adapter)
+
+
+def test_reused_manifest_runs_ephemeral_parents_twice(project: DbtRunner) -> None:
+    for _ in range(2):
+        result = project.invoke("run")
+        assert [(n.name, n.status) for n in result.nodes] == [("numbers", "success")]
+    adapter = compat.adapter_for(compat.registered_runtime_config("duckdb"), project.manifest)
+    with compat.connection(adapter):
+        _, rows = compat.fetch(adapter, "select n from compat_test.numbers order by n")
+    assert rows == [(10,), (20,)]
+
+
+def test_reset_compilation_state_forgets_compiled_sql(project: DbtRunner) -> None:
+    project.invoke("compile")
+    node = project.manifest.nodes["model.tiny.numbers"]
+    assert node.compiled and node.extra_ctes_injected
+    compat.reset_compilation_state(project.manifest)
+    assert not node.compiled and not node.extra_ctes_injected and node.compiled_code is None
+
+
+def test_dbt_file_log_is_written_but_hidden_from_pytest(project: DbtRunner) -> None:
+    project.invoke("compile")
+    assert "file_log" not in logging.root.manager.loggerDict
+    assert (project.log_path / "dbt.log").stat().st_size > 0
