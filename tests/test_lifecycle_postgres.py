@@ -1,4 +1,4 @@
-"""Namespaces on the real PostgreSQL server: concurrent runs, Ctrl-C, SIGKILL and `dbtproof clean`."""
+"""Namespaces on the real PostgreSQL server: concurrent runs, Ctrl-C, SIGKILL, `dbtproof clean`."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_two_concurrent_xdist_runs_pass_and_leave_nothing(shop: Path, shop_pg: s
         (folder / "pytest.ini").write_text((shop / "pytest.ini").read_text())
         runs.append(start_pytest(folder, "-n", "2"))
     outputs = [run.communicate(timeout=300)[0] for run in runs]
-    for run, output in zip(runs, outputs):
+    for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
         assert "6 passed" in output, output
     namespaces = {line.split("namespace ")[-1] for o in outputs for line in o.splitlines()
