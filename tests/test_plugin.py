@@ -156,3 +156,29 @@ def test_no_dbt_tests_still_get_a_fixture_error(pytester: pytest.Pytester) -> No
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*the `dbt` fixture needs a dbt project*"])
+
+
+def test_duckdb_settings_and_attachments_are_kept(pytester: pytest.Pytester, shop: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(shop / "reference.duckdb")) as connection:
+        connection.execute("create table rates as select 'EUR' as currency, 1.1 as rate")
+    profiles = (shop / "profiles.yml").read_text()
+    profiles = profiles.replace(
+        "      schema: main\n      threads: 1\n    postgres:",
+        "      schema: main\n      threads: 1\n      settings:\n        threads: 1\n"
+        f"      attach:\n        - path: {shop / 'reference.duckdb'}\n          alias: ref_db\n"
+        "          read_only: true\n    postgres:",
+    )
+    (shop / "profiles.yml").write_text(profiles)
+    pytester.makepyfile(
+        **{
+            "pytests/test_settings": """
+            def test_settings(dbt):
+                assert dbt.query("select current_setting('threads') as t") == [{"t": 1}]
+                assert dbt.query("select * from ref_db.rates") == [{"currency": "EUR", "rate": 1.1}]
+            """
+        }
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
