@@ -6,8 +6,9 @@ when a dbt project is in play.
 
 from __future__ import annotations
 
+from dbtproof.engine.keys import ref, source
 from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.rows import Rows
 
-__all__ = ["DbtError", "DbtRunError", "Rows", "__version__"]
+__all__ = ["DbtError", "DbtRunError", "Rows", "__version__", "ref", "source"]
 __version__ = "0.1.0"

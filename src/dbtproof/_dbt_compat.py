@@ -158,3 +158,324 @@ def reset_compilation_state(manifest: Any) -> None:
             node._pre_injected_sql = None
             node.compiled = False
             node.compiled_code = None
+
+
+# ---------------------------------------------------------------------------
+# Model unit tests (dbtproof.engine): rendering a model through dbt's Jinja runtime
+# context with its refs, sources, `this`, vars, env vars and macros replaced, and the
+# few adapter calls the engine needs. Tested on dbt-core 1.8.10 and 1.11.16
+# (tests/test_engine*.py run on both).
+# ---------------------------------------------------------------------------
+
+
+def resource_type(node: Any) -> str:
+    """The resource type of a manifest node as a string (``model``, ``seed``, ``source`` ...)."""
+    kind = getattr(node, "resource_type", "")
+    return str(getattr(kind, "value", kind))
+
+
+def lookup_ref(
+    manifest: Any, name: str, package: str | None, version: Any, current_project: str
+) -> Any:
+    """The enabled node ``ref(name, package, version)`` finds from the root project, or None."""
+    from dbt.contracts.graph.manifest import Disabled
+
+    node = manifest.resolve_ref(None, name, package, version, current_project, current_project)
+    return None if node is None or isinstance(node, Disabled) else node
+
+
+def resolve_ref(
+    manifest: Any, node: Any, name: str, package: str | None, version: Any, current_project: str
+) -> Any:
+    """The node ``ref(...)`` resolves to from inside *node* (dbt's own lookup), or None."""
+    from dbt.contracts.graph.manifest import Disabled
+
+    target = manifest.resolve_ref(node, name, package, version, current_project, node.package_name)
+    return None if target is None or isinstance(target, Disabled) else target
+
+
+def resolve_source(
+    manifest: Any, node: Any, source_name: str, table_name: str, current_project: str
+) -> Any:
+    """The source ``source(source_name, table_name)`` resolves to from inside *node*, or None."""
+    from dbt.contracts.graph.manifest import Disabled
+
+    target = manifest.resolve_source(source_name, table_name, current_project, node.package_name)
+    return None if target is None or isinstance(target, Disabled) else target
+
+
+class RenderContext:
+    """dbt's runtime Jinja context of one node, with the means to replace parts of it.
+
+    ``values`` is the dict dbt renders with (``ref``, ``source``, ``this``, ``var``,
+    every macro ...). Every macro dbt builds for the context shares that one dict, so a
+    name replaced in it is replaced for macros called indirectly too; ``adapter.dispatch``
+    looks macros up in the context's macro namespace, which :meth:`override_macro`
+    updates as well.
+    """
+
+    def __init__(self, node: Any, config: Any, manifest: Any) -> None:
+        from dbt.context.providers import ModelContext, RuntimeProvider
+
+        context = ModelContext(node, config, manifest, RuntimeProvider(), None)
+        self.node = node
+        self.values: dict[str, Any] = context.to_dict()
+        self._namespace = context.namespace
+
+    def render(self, text: str) -> str:
+        """Render *text* (a model's raw SQL) in this context."""
+        from dbt.clients.jinja import get_rendered
+
+        return str(get_rendered(text, self.values, self.node))
+
+    def macro_names(self) -> list[str]:
+        """Every macro name the context can call, plain and ``package.name``."""
+        from dbt.clients.jinja import MacroGenerator
+
+        names: set[str] = set()
+        for key, value in self.values.items():
+            if isinstance(value, MacroGenerator):
+                names.add(key)
+            elif isinstance(value, dict) and value and not key.startswith("_"):
+                members = [k for k, v in value.items() if isinstance(v, MacroGenerator)]
+                names.update(f"{key}.{member}" for member in members)
+        return sorted(names)
+
+    def override_macro(self, name: str, value: Any) -> bool:
+        """Make every call of the macro *name* (``name`` or ``package.name``) call *value*.
+
+        *value* replaces the macro: it must be callable. It is replaced at the top
+        level of the context, in each package's namespace (``dbt.name``,
+        ``my_package.name``) and in the namespace ``adapter.dispatch`` searches.
+        Returns False when no macro of that name exists.
+        """
+        from dbt.clients.jinja import MacroGenerator
+
+        package, _, macro = name.rpartition(".")
+
+        def matches(candidate: Any) -> bool:
+            return isinstance(candidate, MacroGenerator) and (
+                not package or candidate.macro.package_name == package
+            )
+
+        spaces: list[dict[str, Any]] = [self.values]
+        spaces += [v for v in self.values.values() if isinstance(v, dict) and v is not self.values]
+        spaces += list(self._namespace.packages.values())
+        spaces += [
+            self._namespace.local_namespace,
+            self._namespace.global_namespace,
+            self._namespace.global_project_namespace,
+        ]
+        found = False
+        for space in spaces:
+            if matches(space.get(macro)):
+                space[macro] = value
+                found = True
+        return found
+
+    def override_vars(self, overrides: dict[str, Any]) -> None:
+        """Make ``var(name)`` return *overrides[name]* (strings rendered as dbt renders vars)."""
+        self.values["var"] = _VarWithOverrides(self.values["var"], overrides, self.values)
+
+    def override_env_vars(self, overrides: dict[str, str]) -> None:
+        """Make ``env_var(name)`` return *overrides[name]* (as dbt's ``overrides: env_vars``)."""
+        original = self.values["env_var"]
+
+        def env_var(var: str, default: str | None = None) -> str:
+            if var in overrides:
+                return str(overrides[var])
+            return original(var, default)
+
+        self.values["env_var"] = env_var
+
+    def call_macro(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the context's macro *name* with the arguments."""
+        return self.values[name](*args, **kwargs)
+
+
+class _VarWithOverrides:
+    """dbt's ``var`` with some values replaced."""
+
+    def __init__(self, inner: Any, overrides: dict[str, Any], context: dict[str, Any]) -> None:
+        self._inner = inner
+        self._overrides = overrides
+        self._context = context
+
+    def has_var(self, var_name: str) -> bool:
+        return var_name in self._overrides or self._inner.has_var(var_name)
+
+    def __call__(self, var_name: str, *default: Any) -> Any:
+        if var_name in self._overrides:
+            value = self._overrides[var_name]
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                from dbt.clients.jinja import get_rendered
+
+                return get_rendered(value, dict(self._context))
+            return value
+        return self._inner(var_name, *default)
+
+
+def cte_relation(adapter: Any, identifier: str) -> Any:
+    """A relation that renders as the bare name of a CTE (as dbt's unit tests use for inputs)."""
+    return adapter.Relation.create(type="cte", identifier=identifier).quote(identifier=False)
+
+
+def table_relation(adapter: Any, database: str | None, schema: str, identifier: str) -> Any:
+    """A table relation ``database.schema.identifier`` with the project's quoting."""
+    quote_policy = dict(getattr(adapter.config, "quoting", {}) or {})
+    return adapter.Relation.create(
+        database=database,
+        schema=schema,
+        identifier=identifier,
+        type="table",
+        quote_policy=quote_policy,
+    )
+
+
+def node_relation(adapter: Any, config: Any, node: Any) -> Any:
+    """The relation a manifest node would have in the warehouse."""
+    return adapter.Relation.create_from(config, node)
+
+
+def inject_ctes(sql: str, ctes: Sequence[tuple[str, str]]) -> str:
+    """Put CTEs (``(id, "name as (select ...)")``) in front of *sql*, as dbt does for ephemerals."""
+    from dbt.compilation import inject_ctes_into_sql
+
+    try:
+        from dbt.artifacts.resources import InjectedCTE
+    except ImportError:  # pragma: no cover - older layouts
+        from dbt.contracts.graph.nodes import InjectedCTE  # type: ignore[no-redef]
+
+    return str(inject_ctes_into_sql(sql, [InjectedCTE(id=i, sql=s) for i, s in ctes]))
+
+
+def columns_in_relation(adapter: Any, relation: Any) -> list[tuple[str, str]]:
+    """Names and data types of the columns of an existing relation."""
+    return [(str(c.name), str(c.data_type)) for c in adapter.get_columns_in_relation(relation)]
+
+
+def describe_query(context: RenderContext, adapter: Any, sql: str) -> list[tuple[str, str]]:
+    """Names and data types of the columns *sql* returns, as dbt's unit tests find them.
+
+    Like dbt's ``unit`` materialization: an empty temporary table is created from
+    the query, its columns are read back through the adapter, and it is dropped. The
+    adapter's connection must be open.
+    """
+    this = context.values["this"]
+    base = this.incorporate(type="table") if hasattr(this, "incorporate") else this
+    temp = context.call_macro("make_temp_relation", base, "__dbtproof_describe")
+    empty = context.call_macro("get_empty_subquery_sql", sql)
+    create = context.call_macro("get_create_table_as_sql", True, temp, empty)
+    adapter.execute(str(create), auto_begin=True, fetch=False)
+    try:
+        return columns_in_relation(adapter, temp)
+    finally:
+        adapter.drop_relation(temp)
+        _commit_if_open(adapter)
+
+
+def seed_columns(config: Any, node: Any, adapter: Any) -> list[tuple[str, str]]:
+    """The columns ``dbt seed`` would create for a seed: its CSV header, typed as dbt types them."""
+    import os
+
+    from dbt_common.clients import agate_helper
+
+    column_types = dict(node.config.column_types or {})
+    candidates = [
+        os.path.join(getattr(node, "root_path", "") or "", node.original_file_path),
+        os.path.join(config.project_root, node.original_file_path),
+        os.path.join(
+            config.project_root,
+            config.packages_install_path,
+            node.package_name,
+            node.original_file_path,
+        ),
+    ]
+    path = next((p for p in candidates if os.path.exists(p)), candidates[-1])
+    delimiter = getattr(node.config, "delimiter", ",") or ","
+    table = agate_helper.from_csv(path, text_columns=list(column_types), delimiter=delimiter)
+    columns = []
+    for index, name in enumerate(table.column_names):
+        data_type = column_types.get(name) or adapter.convert_type(table, index)
+        columns.append((str(name), str(data_type)))
+    return columns
+
+
+def incremental_strategy_sql(
+    context: RenderContext,
+    adapter: Any,
+    strategy: str | None,
+    target: Any,
+    temp: Any,
+    unique_key: Any,
+    incremental_predicates: Any = None,
+) -> str:
+    """The SQL the model's incremental strategy runs to apply new rows (*temp*) to *target*.
+
+    The strategy macro comes from the adapter (``get_incremental_<strategy>_sql``), as in
+    dbt's ``incremental`` materialization; the destination columns are *target*'s.
+    """
+    macro = adapter.get_incremental_strategy_macro(context.values, strategy or "default")
+    dest_columns = adapter.get_columns_in_relation(target)
+    args = {
+        "target_relation": target,
+        "temp_relation": temp,
+        "unique_key": unique_key,
+        "dest_columns": dest_columns,
+        "incremental_predicates": incremental_predicates,
+    }
+    return str(macro(args))
+
+
+def ensure_schema(adapter: Any, database: str | None, schema: str) -> None:
+    """Create *schema* if it does not exist (through the adapter's ``create_schema``)."""
+    relation = adapter.Relation.create(database=database, schema=schema)
+    adapter.create_schema(relation)
+    _commit_if_open(adapter)
+
+
+def drop_relation(adapter: Any, relation: Any) -> None:
+    """Drop a relation (if it exists) and commit."""
+    adapter.drop_relation(relation)
+    _commit_if_open(adapter)
+
+
+def rollback_if_open(adapter: Any) -> None:
+    """Roll back an open transaction of the adapter's current connection (after an error)."""
+    connection = adapter.connections.get_if_exists()
+    if connection is not None and connection.transaction_open:
+        adapter.connections.rollback_if_open()
+
+
+def quote(adapter: Any, identifier: str) -> str:
+    """*identifier* quoted as the adapter quotes column names."""
+    return str(adapter.quote(identifier))
+
+
+def is_dbt_exception(exc: BaseException) -> bool:
+    """True for dbt's own (user-facing) exceptions: compilation, runtime, database errors."""
+    from dbt_common.exceptions import DbtBaseException
+
+    return isinstance(exc, DbtBaseException)
+
+
+def hold_connection(adapter: Any, name: str) -> None:
+    """Open (or reuse) this thread's connection of *adapter* and leave it open.
+
+    Unlike :func:`connection`, nothing closes it at the end of a block: model unit
+    tests run one after the other on the same connection. It is closed by
+    :func:`release_connection`, by the next :func:`connection` block, by a dbt
+    invocation (which resets the adapters) or at session end.
+    """
+    adapter.acquire_connection(name)
+
+
+def release_connection(adapter: Any) -> None:
+    """Close this thread's connection of *adapter* (rolling back what is open); never raises."""
+    import contextlib
+
+    try:
+        adapter.release_connection()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+        with contextlib.suppress(Exception):
+            adapter.connections.clear_thread_connection()

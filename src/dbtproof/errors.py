@@ -42,3 +42,46 @@ class DbtRunError(DbtError):
 
 class UnknownNodeError(DbtError):
     """A name given to ``dbt.table``, ``dbt.relation`` or ``dbt.compile`` names no node."""
+
+
+# -- model unit tests (``dbt.run_model``) ------------------------------------------------
+
+
+class ModelTestError(DbtError):
+    """``dbt.run_model`` cannot run the model as asked (base class of the errors below)."""
+
+
+class UnknownModelError(ModelTestError, UnknownNodeError):
+    """The model to run is not a model of the project."""
+
+
+class UnexpectedInputError(ModelTestError):
+    """A ``given`` key names a relation the model does not reference."""
+
+
+class MissingInputError(ModelTestError):
+    """The model reads an upstream relation (or ``this``) that the test did not give."""
+
+
+class FixtureColumnError(ModelTestError):
+    """A fixture has a column that its upstream relation does not have (or lacks needed ones)."""
+
+
+class FixtureFormatError(ModelTestError):
+    """A fixture cannot be read: unreadable or ragged CSV, unsupported type, bad rows."""
+
+
+class FixtureValueError(ModelTestError):
+    """A fixture value cannot be cast to its column's type."""
+
+
+class UnknownMacroError(ModelTestError):
+    """A ``macros=`` override names no macro of the project or its packages."""
+
+
+class ModelRenderError(ModelTestError):
+    """dbt could not render the model's SQL (a Jinja or compilation error)."""
+
+
+class ModelSQLError(ModelTestError):
+    """The database rejected the SQL that ran the model; the message shows that SQL."""

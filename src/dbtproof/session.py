@@ -395,3 +395,60 @@ class DbtSession:
         if not self.settings.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return [f"{database}.{s}" if database else s for s in sorted(ours)]
+
+    # -- model unit tests --------------------------------------------------------------
+
+    def run_model(
+        self,
+        model: Any,
+        given: Any = None,
+        *,
+        vars: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        macros: dict[str, Any] | None = None,
+        is_incremental: bool = False,
+        this: Any = None,
+        apply: bool = False,
+        ordered: bool = False,
+    ) -> Any:
+        """Run one model on fixture rows, without building anything upstream; return its rows.
+
+        ::
+
+            out = dbt.run_model("customers", given={
+                ref("stg_orders"): [{"order_id": 1, "customer_id": 1, "amount": 10}],
+                source("shop", "raw_customers"): "fixtures/raw_customers.csv",
+            })
+            assert out == [{"customer_id": 1, "n_orders": 1}]
+
+        *given* maps ``ref(...)``/``source(...)`` (or a model name) to a list of dicts,
+        ``[]``, a CSV file path (relative to the test file, the project or the current
+        folder), CSV text, a pandas DataFrame or a pyarrow Table. Every upstream the model
+        reads must be given; columns a fixture leaves out are typed NULLs. *vars* and
+        *env* override ``var()``/``env_var()``, *macros* overrides macros by name
+        (``"name"`` or ``"package.name"``) with a constant or a callable.
+        ``is_incremental=True, this=rows`` runs the incremental branch against *this*;
+        ``apply=True`` also applies the incremental strategy and returns the table after.
+        With ``ordered=True`` the result compares in order (``rows.ordered``).
+
+        :raises dbtproof.errors.ModelTestError: (and subclasses) for bad input, with what to do.
+        """
+        import sys
+
+        from dbtproof.engine.model import engine_of
+
+        caller = Path(sys._getframe(1).f_code.co_filename).parent
+        search_dirs = [caller, self.project.root, Path.cwd()]
+        self._require_runner()
+        return engine_of(self).run_model(
+            model,
+            given,
+            vars=vars,
+            env=env,
+            macros=macros,
+            is_incremental=is_incremental,
+            this=this,
+            apply=apply,
+            ordered=ordered,
+            search_dirs=search_dirs,
+        )

@@ -1,0 +1,285 @@
+"""A model's SQL rendered through dbt's Jinja runtime context, with its inputs replaced.
+
+dbt renders the model exactly as in a run — macros, ``var()``, ``env_var()``,
+``adapter.dispatch``, ``config()`` all behave as they do there — except that:
+
+* ``ref()`` and ``source()`` of a given input render as the name of a CTE that holds
+  the fixture; an upstream that was not given renders as a marker, and is reported as
+  missing if the marker is still in the SQL outside of comments (so a
+  ``-- depends_on: {{ ref('x') }}`` hint needs no fixture);
+* ``this`` renders as the fixture given for it (a CTE, or a table for ``apply=True``);
+* ``is_incremental()`` returns what the test says, without asking the warehouse;
+* ``vars``, ``env`` and ``macros`` overrides apply to this render only.
+
+The fixture CTEs are put in front of the model's SQL by dbt's own CTE injection
+(the one used for ephemeral models), once per render, with a slot for each fixture's
+SQL; :meth:`Rendered.assemble` fills the slots for each test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbtproof import _dbt_compat as compat
+from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
+
+#: Name of the CTE (or marker) standing for ``this``.
+THIS = "this"
+_SLOT = "__dbtproof_fixture_slot_{}__"
+_SLOT_RE = re.compile(r"__dbtproof_fixture_slot_(\d+)__")
+_COMMENT_OR_STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def label_of(node: Any) -> str:
+    """How a model refers to *node*: ``ref('name')`` or ``source('src', 'table')``."""
+    if compat.resource_type(node) == "source":
+        return f"source('{node.source_name}', '{node.name}')"
+    version = getattr(node, "version", None)
+    return f"ref('{node.name}', v={version!r})" if version is not None else f"ref('{node.name}')"
+
+
+def cte_name(node: Any) -> str:
+    """The CTE name a fixture for *node* gets."""
+    if compat.resource_type(node) == "source":
+        raw = f"{node.source_name}__{node.name}"
+    else:
+        version = getattr(node, "version", None)
+        raw = node.name if version is None else f"{node.name}_v{version}"
+    return "__dbtproof__" + re.sub(r"[^a-z0-9_]", "_", raw.lower())
+
+
+def code_only(sql: str) -> str:
+    """*sql* without its comments (string literals kept)."""
+
+    def keep_strings(match: re.Match[str]) -> str:
+        text = match.group(0)
+        return text if text[0] in "'\"" else " "
+
+    return _COMMENT_OR_STRING.sub(keep_strings, sql)
+
+
+def macro_value(name: str, value: Any) -> Callable[..., Any]:
+    """What replaces macro *name*: a callable as is, a constant as a macro returning it.
+
+    A string is returned as written (SQL, as in dbt's ``overrides: macros``); ``None``
+    renders as ``null``; dates and times as typed literals; other values as themselves
+    (``True`` keeps working in ``{% if %}``).
+    """
+    if callable(value):
+        return value
+    from datetime import date, datetime, time
+
+    constant: Any = value
+    if value is None:
+        constant = "null"
+    elif isinstance(value, datetime):
+        constant = f"cast('{value.isoformat(sep=' ')}' as timestamp)"
+    elif isinstance(value, date):
+        constant = f"cast('{value.isoformat()}' as date)"
+    elif isinstance(value, time):
+        constant = f"cast('{value.isoformat()}' as time)"
+
+    def constant_macro(*args: Any, **kwargs: Any) -> Any:
+        return constant
+
+    constant_macro.__name__ = f"dbtproof_override_{name}"
+    return constant_macro
+
+
+@dataclass
+class Rendered:
+    """A rendered model: its SQL with a slot for each fixture, ready to assemble per test."""
+
+    sql: str
+    parts: list[str] = field(default_factory=list)
+    slots: list[str] = field(default_factory=list)
+    #: Input ids (unique ids, or ``"this"``) whose fixture the SQL reads.
+    used: list[str] = field(default_factory=list)
+    #: The dbt context it was rendered in, when asked for (never cached).
+    context: Any = None
+
+    def assemble(self, fixtures: Mapping[str, str]) -> str:
+        """The statement to run: the rendered SQL with each slot filled by its fixture's SQL."""
+        pieces = [self.parts[0]]
+        for slot, part in zip(self.slots, self.parts[1:], strict=True):
+            pieces.append(fixtures[slot])
+            pieces.append(part)
+        return "".join(pieces)
+
+
+@dataclass
+class RenderSpec:
+    """What to render: the node, its given inputs and the overrides of one test."""
+
+    node: Any
+    #: Given inputs: upstream unique id (or ``"this"``) -> CTE name.
+    inputs: dict[str, str]
+    #: ``this``: None for the model's own relation, a CTE name, or a relation object.
+    this: Any = None
+    is_incremental: bool = False
+    vars: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    macros: dict[str, Any] = field(default_factory=dict)
+    #: Report inputs the SQL reads but that were not given (else they render as markers).
+    require_inputs: bool = True
+
+
+def render(
+    spec: RenderSpec, config: Any, manifest: Any, adapter: Any, keep_context: bool = False
+) -> Rendered:
+    """Render *spec*'s node with its inputs replaced; see the module documentation.
+
+    The adapter's connection must be open (macros may query the warehouse). With
+    *keep_context*, the dbt context stays on the result (to call macros with it).
+
+    :raises MissingInputError: if the SQL reads an upstream (or ``this``) not given.
+    :raises UnknownMacroError: if a macro override names no macro.
+    :raises ModelRenderError: if dbt cannot render the model.
+    """
+    node = spec.node
+    project = config.project_name
+    missing: dict[str, str] = {}
+    context = _context(node, config, manifest)
+
+    def relation_for(target: Any) -> Any:
+        uid = target.unique_id
+        if uid in spec.inputs:
+            return compat.cte_relation(adapter, spec.inputs[uid])
+        marker = f"__dbtproof_missing_{len(missing)}__"
+        missing.setdefault(uid, marker)
+        return compat.cte_relation(adapter, missing[uid])
+
+    def ref(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1:
+            package, name = None, args[0]
+        elif len(args) == 2:
+            package, name = args
+        else:
+            raise ModelRenderError(
+                f"dbtproof: ref() takes a name, or a package and a name; {node.name} called "
+                f"ref{args!r}."
+            )
+        version = kwargs.get("version") or kwargs.get("v")
+        target = compat.resolve_ref(manifest, node, name, package, version, project)
+        if target is None:
+            raise ModelRenderError(
+                f"dbtproof: {node.name} ({node.original_file_path}) refers to "
+                f"ref({name!r}), which is not an enabled node of the project."
+            )
+        return relation_for(target)
+
+    def source(source_name: str, table_name: str) -> Any:
+        target = compat.resolve_source(manifest, node, source_name, table_name, project)
+        if target is None:
+            raise ModelRenderError(
+                f"dbtproof: {node.name} ({node.original_file_path}) refers to "
+                f"source({source_name!r}, {table_name!r}), which is not a source of the project."
+            )
+        return relation_for(target)
+
+    context.values["ref"] = ref
+    context.values["source"] = source
+    if isinstance(spec.this, str):
+        context.values["this"] = compat.cte_relation(adapter, spec.this)
+    elif spec.this is not None:
+        context.values["this"] = spec.this
+    elif spec.is_incremental:
+        missing[THIS] = "__dbtproof_missing_this__"
+        context.values["this"] = compat.cte_relation(adapter, missing[THIS])
+    if spec.vars:
+        context.override_vars(spec.vars)
+    if spec.env:
+        context.override_env_vars(spec.env)
+    context.override_macro("is_incremental", macro_value("is_incremental", spec.is_incremental))
+    unknown = [
+        n for n, v in spec.macros.items() if not context.override_macro(n, macro_value(n, v))
+    ]
+    if unknown:
+        _unknown_macros(unknown, context, node)
+    sql = _render(context, node)
+    code = code_only(sql)
+    if spec.require_inputs:
+        absent = [uid for uid, marker in missing.items() if re.search(rf"\b{marker}\b", code)]
+        if absent:
+            _missing(absent, spec, manifest, node)
+    used = [uid for uid, cte in spec.inputs.items() if re.search(rf"\b{re.escape(cte)}\b", code)]
+    rendered = _with_slots(sql, used, spec.inputs)
+    if keep_context:
+        rendered.context = context
+    return rendered
+
+
+def _context(node: Any, config: Any, manifest: Any) -> compat.RenderContext:
+    try:
+        return compat.RenderContext(node, config, manifest)
+    except Exception as exc:
+        if compat.is_dbt_exception(exc):
+            raise ModelRenderError(
+                f"dbtproof: dbt could not set up the rendering of {node.name}: {exc}"
+            ) from exc
+        raise
+
+
+def _render(context: compat.RenderContext, node: Any) -> str:
+    try:
+        return context.render(node.raw_code)
+    except DbtError:
+        raise
+    except Exception as exc:
+        import jinja2
+
+        if compat.is_dbt_exception(exc) or isinstance(exc, jinja2.TemplateError):
+            message = str(exc).strip()
+            raise ModelRenderError(
+                f"dbtproof: dbt could not render {compat.resource_type(node)} '{node.name}' "
+                f"({node.original_file_path}):\n{message}"
+            ) from exc
+        raise
+
+
+def _with_slots(sql: str, used: list[str], inputs: Mapping[str, str]) -> Rendered:
+    if not used:
+        return Rendered(sql=sql, parts=[sql], slots=[], used=[])
+    ctes = [(uid, f" {inputs[uid]} as (\n{_SLOT.format(i)}\n)") for i, uid in enumerate(used)]
+    injected = compat.inject_ctes(sql, ctes)
+    pieces = _SLOT_RE.split(injected)
+    parts = pieces[0::2]
+    slots = [used[int(index)] for index in pieces[1::2]]
+    return Rendered(sql=sql, parts=parts, slots=slots, used=used)
+
+
+def _missing(absent: list[str], spec: RenderSpec, manifest: Any, node: Any) -> None:
+    labels = []
+    for uid in absent:
+        if uid == THIS:
+            labels.append("this (pass this=rows: the table as it stood before the run)")
+        else:
+            labels.append(label_of(_node(manifest, uid)))
+    given = [label_of(_node(manifest, uid)) for uid in spec.inputs if uid != THIS]
+    raise MissingInputError(
+        f"dbtproof: {node.name} reads {len(labels)} upstream relation(s) the test did not give: "
+        f"{', '.join(labels)}. Every upstream the model reads needs a fixture in given= "
+        f"(use [] for an empty one). Given: {', '.join(given) or 'nothing'}."
+    )
+
+
+def _node(manifest: Any, uid: str) -> Any:
+    return manifest.nodes.get(uid) or manifest.sources.get(uid)
+
+
+def _unknown_macros(unknown: list[str], context: compat.RenderContext, node: Any) -> None:
+    import difflib
+
+    names = context.macro_names()
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, names, n=3)
+        hints.append(f"'{name}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    raise UnknownMacroError(
+        f"dbtproof: macros= overrides {', '.join(hints)}, but the project and its packages "
+        f"have no macro of that name (rendering {node.name}). Name a macro as `name` or "
+        "`package.name`."
+    )
