@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.engine.execute import CONNECTION
 from dbtproof.engine.inputs import Column, Dialect, Schema, empty_sql
 from dbtproof.engine.render import RenderSpec, cte_name, render
 from dbtproof.errors import DbtError
@@ -141,7 +142,7 @@ class ColumnCatalog:
             return None, _one_line(exc)
         except Exception as exc:  # noqa: BLE001 - the warehouse refused: fall back to YAML
             compat.release_connection(adapter)
-            compat.hold_connection(adapter, "dbtproof_run_model")
+            compat.hold_connection(adapter, CONNECTION)
             return None, _one_line(exc)
         columns = [Column(name, data_type) for name, data_type in described]
         if compat.resource_type(node) == "snapshot":

@@ -9,6 +9,9 @@ from dbtproof import _dbt_compat as compat
 from dbtproof.errors import FixtureValueError, ModelSQLError
 from dbtproof.rows import Rows
 
+#: Name of the connection model unit tests run on.
+CONNECTION = "dbtproof_run_model"
+
 
 def reason_of(exc: BaseException) -> str:
     """The database's message for a failed statement, without dbt's decorations."""
@@ -47,6 +50,12 @@ def run_statement(adapter: Any, sql: str, what: str) -> None:
         ) from exc
 
 
+def _reopen(adapter: Any) -> None:
+    """Drop a connection a failed statement may have left unusable, and open a fresh one."""
+    compat.release_connection(adapter)
+    compat.hold_connection(adapter, CONNECTION)
+
+
 def find_bad_value(adapter: Any, fixtures: Mapping[str, tuple[str, list[str]]]) -> None:
     """After a failed statement, find a fixture value the database cannot cast, if any.
 
@@ -62,12 +71,12 @@ def find_bad_value(adapter: Any, fixtures: Mapping[str, tuple[str, list[str]]]) 
             compat.fetch(adapter, "\nunion all\n".join(rows))
             continue
         except Exception:  # noqa: BLE001 - this fixture is the culprit: narrow it down
-            compat.release_connection(adapter)
+            _reopen(adapter)
         for number, row_sql in enumerate(rows, start=1):
             try:
                 compat.fetch(adapter, row_sql)
             except Exception as exc:  # noqa: BLE001
-                compat.release_connection(adapter)
+                _reopen(adapter)
                 raise FixtureValueError(
                     f"dbtproof: in the fixture for {description}, row {number} cannot be "
                     f"typed as its upstream's columns:\n{reason_of(exc)}\n--- SQL of that row "

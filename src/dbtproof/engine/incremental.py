@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
-from dbtproof.engine.execute import run_select, run_statement
+from dbtproof.engine.execute import CONNECTION, run_select, run_statement
 from dbtproof.errors import ModelSQLError
 from dbtproof.rows import Rows
 
@@ -70,6 +70,6 @@ def apply(
         )
         return run_select(adapter, f"select * from {this_relation}", f"`this` of {node.name}")
     finally:
-        compat.hold_connection(adapter, "dbtproof_run_model")
+        compat.hold_connection(adapter, CONNECTION)
         compat.drop_relation(adapter, new_relation)
         compat.drop_relation(adapter, this_relation)

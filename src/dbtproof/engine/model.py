@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
-from dbtproof.engine.execute import find_bad_value, run_select
+from dbtproof.engine.execute import CONNECTION, find_bad_value, run_select
 from dbtproof.engine.inputs import Dialect, Fixture, Schema, fixture_sql, load_fixture
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from dbtproof.rows import OrderedRows, Rows
     from dbtproof.session import DbtSession
 
-_CONNECTION = "dbtproof_run_model"
 _THIS_CTE = "__dbtproof__this"
 
 
@@ -100,7 +99,7 @@ class ModelEngine:
             this_input = _Input(THIS, node, label, load_fixture(this, "this", search_dirs), "")
 
         adapter = self.session._adapter()
-        compat.hold_connection(adapter, _CONNECTION)
+        compat.hold_connection(adapter, CONNECTION)
         try:
             if apply:
                 return self._apply(node, adapter, inputs, this_input, vars_, env_, macros_)
@@ -112,7 +111,7 @@ class ModelEngine:
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
-                compat.hold_connection(adapter, _CONNECTION)
+                compat.hold_connection(adapter, CONNECTION)
                 find_bad_value(adapter, rows_sql)
                 raise self._with_hint(exc, inputs, adapter, vars_, env_) from exc.__cause__
         except BaseException:
@@ -382,7 +381,7 @@ class ModelEngine:
                 rendered.assemble(fixtures),
             )
         except ModelSQLError:
-            compat.hold_connection(adapter, _CONNECTION)
+            compat.hold_connection(adapter, CONNECTION)
             find_bad_value(adapter, rows_sql)
             raise
 

@@ -1,0 +1,440 @@
+"""Model unit tests (``dbt.run_model``) on DuckDB and PostgreSQL, in-process.
+
+Each test runs on both targets: a :class:`~dbtproof.session.DbtSession` is opened once
+per target on a copy of the example project, extended with what the example does not
+show (a dispatched macro, a macro called through another one, a package, a snapshot,
+env vars, an append-only incremental model). PostgreSQL runs as the suite's
+non-superuser role. The plugin end to end is in ``test_engine_plugin.py``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import copy_shop, drop_pg_schemas, unique_prefix
+
+from dbtproof import DbtError, Rows, ref, source
+from dbtproof.errors import (
+    FixtureColumnError,
+    FixtureFormatError,
+    FixtureValueError,
+    MissingInputError,
+    ModelRenderError,
+    ModelSQLError,
+    ModelTestError,
+    UnexpectedInputError,
+    UnknownMacroError,
+    UnknownModelError,
+)
+
+EXTRA_FILES = {
+    "macros/greeting.sql": """
+        {% macro greeting() %}{{ return(adapter.dispatch('greeting')()) }}{% endmacro %}
+        {% macro default__greeting() %}'hello'{% endmacro %}
+        {% macro shout(text) %}upper({{ text }}){% endmacro %}
+        {% macro loud_greeting() %}{{ shout(greeting()) }}{% endmacro %}
+    """,
+    "models/extra/greetings.sql": """
+        select {{ loud_greeting() }} as greeting, {{ tools.tool_value() }} as tool,
+            '{{ env_var("SHOP_REGION", "eu") }}' as region, customer_id
+        from {{ ref('stg_customers') }}
+    """,
+    "models/extra/order_log.sql": """
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select order_id, status from {{ ref('stg_orders') }}
+        {% if is_incremental() %}where order_id > (select max(order_id) from {{ this }}){% endif %}
+    """,
+    "models/extra/order_history.sql": """
+        select order_id, status, dbt_valid_from, dbt_valid_to
+        from {{ ref('orders_snapshot') }}
+    """,
+    "snapshots/orders_snapshot.sql": """
+        {% snapshot orders_snapshot %}
+        {{ config(target_schema=target.schema, unique_key='order_id', strategy='check',
+                  check_cols=['status']) }}
+        select * from {{ ref('stg_orders') }}
+        {% endsnapshot %}
+    """,
+    "dbt_packages/tools/dbt_project.yml": """
+        name: tools
+        version: "1.0.0"
+        config-version: 2
+        macro-paths: ["macros"]
+    """,
+    "dbt_packages/tools/macros/tool_value.sql": """
+        {% macro tool_value() %}{{ tools.tool_inner() }}{% endmacro %}
+        {% macro tool_inner() %}1{% endmacro %}
+    """,
+}
+
+
+def make_project(destination: Path) -> Path:
+    """A copy of the example project with the extra files above."""
+    copy_shop(destination)
+    for name, text in EXTRA_FILES.items():
+        path = destination / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    (destination / "dbt_project.yml").write_text(
+        (destination / "dbt_project.yml")
+        .read_text()
+        .replace(
+            'macro-paths: ["macros"]', 'macro-paths: ["macros"]\nsnapshot-paths: ["snapshots"]'
+        )
+    )
+    return destination
+
+
+@pytest.fixture(scope="session", params=["duckdb", "postgres"])
+def dbt(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """A started dbt session on the extended example project, one per target."""
+    from dbtproof.namespace import new_run_id
+    from dbtproof.session import DbtSession, SessionSettings
+
+    target = request.param
+    project = make_project(tmp_path_factory.mktemp(f"engine_{target}"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("SHOP_REGION", "DBT_PROFILES_DIR"):
+            patch.delenv(name, raising=False)
+        prefix = "dbtproof_"
+        if target == "postgres":
+            pg_role = request.getfixturevalue("pg_role")
+            for name, value in pg_role.items():
+                patch.setenv(name, value)
+            prefix = unique_prefix()
+        settings = SessionSettings(
+            project_dir=project,
+            profiles_dir=project,
+            workdir=tmp_path_factory.mktemp(f"work_{target}"),
+            run_id=new_run_id(prefix),
+            target="postgres" if target == "postgres" else "dev",
+        )
+        session = DbtSession(settings).start()
+        try:
+            yield session
+        finally:
+            session.teardown()
+            if target == "postgres":
+                drop_pg_schemas(prefix)
+
+
+STG_CUSTOMERS = [{"customer_id": 1, "first_name": "Ada"}, {"customer_id": 2, "first_name": "Al"}]
+ORDERS = [
+    {"order_id": 1, "customer_id": 1, "order_date": "2024-02-01", "status": "done", "amount": 10},
+    {
+        "order_id": 2,
+        "customer_id": 1,
+        "order_date": "2024-02-03",
+        "status": "returned",
+        "amount": 5,
+    },
+]
+
+
+# -- running models --------------------------------------------------------------------
+
+
+def test_plain_model_with_typed_nulls_for_missing_columns(dbt) -> None:
+    out = dbt.run_model("customers", given={ref("stg_customers"): STG_CUSTOMERS, "orders": ORDERS})
+    assert isinstance(out, Rows)
+    assert out.columns == (
+        "customer_id", "first_name", "last_name", "first_order", "most_recent_order",
+        "number_of_orders", "customer_lifetime_value",
+    )  # fmt: skip
+    assert out == [
+        {"customer_id": 1, "last_name": None, "first_order": date(2024, 2, 1),
+         "number_of_orders": 2, "customer_lifetime_value": Decimal("10.00")},
+        {"customer_id": 2, "last_name": None, "first_order": None,
+         "number_of_orders": 0, "customer_lifetime_value": 0},
+    ]  # fmt: skip
+
+
+def test_values_are_cast_to_the_upstream_column_types(dbt) -> None:
+    # Strings become dates and numbers as the upstream's columns say, like dbt's unit tests.
+    out = dbt.run_model(
+        "stg_orders",
+        given={source("shop", "raw_orders"): [{"order_id": "7", "order_date": "2024-05-01"}]},
+    )
+    assert out.ordered == [{"order_id": 7, "order_date": date(2024, 5, 1), "status": None}]
+    assert isinstance(out[0]["order_id"], int)
+
+
+def test_input_formats(dbt, tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    pyarrow = pytest.importorskip("pyarrow")
+    expected = [{"payment_id": 1, "amount": Decimal("0.25")}, {"payment_id": 2, "amount": None}]
+    csv_text = "payment_id,amount\n1,25\n2,\n"
+    path = tmp_path / "payments.csv"
+    path.write_text(csv_text)
+    formats = [
+        [{"payment_id": 1, "amount": 25}, {"payment_id": 2, "amount": None}],
+        csv_text,
+        str(path),
+        path,
+        pandas.DataFrame({"payment_id": [1, 2], "amount": [25, None]}),
+        pyarrow.table({"payment_id": [1, 2], "amount": [25, None]}),
+        Rows(["payment_id", "amount"], [(1, 25), (2, None)]),
+    ]
+    for data in formats:
+        out = dbt.run_model("stg_payments", given={source("shop", "raw_payments"): data})
+        assert out == expected, type(data)
+    empty = dbt.run_model("stg_payments", given={source("shop", "raw_payments"): []})
+    assert len(empty) == 0 and "amount" in empty.columns
+
+
+def test_csv_path_relative_to_the_test_file(dbt) -> None:
+    folder = Path(__file__).parent / "engine_fixtures"
+    assert (folder / "raw_customers.csv").is_file()
+    out = dbt.run_model(
+        "stg_customers",
+        given={source("shop", "raw_customers"): "engine_fixtures/raw_customers.csv"},
+    )
+    assert out == [
+        {"customer_id": 1, "email": "ada@example.com", "signup_date": date(2024, 1, 3)},
+        {"customer_id": 2, "email": None, "signup_date": None},
+    ]
+
+
+def test_depends_on_hints_in_comments_need_no_fixture(dbt) -> None:
+    # stg_payments has `-- depends_on: {{ ref('raw_payments') }}`; only the source is read.
+    out = dbt.run_model("stg_payments", given={source("shop", "raw_payments"): []})
+    assert len(out) == 0
+
+
+def test_vars_and_env_apply_to_one_call_only(dbt) -> None:
+    given = {ref("stg_payments"): [{"order_id": 1, "payment_method": "cash", "amount": 2}]}
+    out = dbt.run_model("int_order_payments", given=given, vars={"payment_methods": ["cash"]})
+    assert out.columns == ("order_id", "cash_amount", "total_amount")
+    assert dbt.run_model("int_order_payments", given=given).columns[1] == "credit_card_amount"
+    customers = {ref("stg_customers"): [{"customer_id": 1}]}
+    assert dbt.run_model("greetings", given=customers, env={"SHOP_REGION": "us"}) == [
+        {"region": "us"}
+    ]
+    assert dbt.run_model("greetings", given=customers) == [{"region": "eu"}]
+
+
+def test_macro_overrides_reach_indirect_dispatched_and_package_macros(dbt) -> None:
+    customers = {ref("stg_customers"): [{"customer_id": 1}]}
+    assert dbt.run_model("greetings", given=customers) == [{"greeting": "HELLO", "tool": 1}]
+    # greeting() is called by loud_greeting(), through adapter.dispatch's implementation too.
+    assert dbt.run_model("greetings", given=customers, macros={"greeting": "'hi'"}) == [
+        {"greeting": "HI"}
+    ]
+    assert dbt.run_model("greetings", given=customers, macros={"default__greeting": "'yo'"}) == [
+        {"greeting": "YO"}
+    ]
+    # A callable gets the macro's arguments.
+    out = dbt.run_model(
+        "greetings", given=customers, macros={"shout": lambda text: f"lower({text})"}
+    )
+    assert out == [{"greeting": "hello"}]
+    # A package's macro, called by another macro of that package, by name or package.name.
+    for name in ("tool_inner", "tools.tool_inner"):
+        assert dbt.run_model("greetings", given=customers, macros={name: 42}) == [{"tool": 42}]
+
+
+def test_ephemeral_models_as_input_and_under_test(dbt) -> None:
+    out = dbt.run_model(
+        "orders",
+        given={
+            ref("stg_orders"): [{"order_id": 1, "customer_id": 1}],
+            ref("int_order_payments"): [{"order_id": 1, "gift_card_amount": 3, "total_amount": 3}],
+        },
+    )
+    assert out == [{"order_id": 1, "gift_card_amount": 3, "coupon_amount": 0, "amount": 3}]
+    out = dbt.run_model(
+        "int_order_payments",
+        given={ref("stg_payments"): [{"order_id": 1, "payment_method": "coupon", "amount": 2}]},
+    )
+    assert out == [{"order_id": 1, "coupon_amount": 2, "total_amount": 2}]
+
+
+def test_snapshot_as_input(dbt) -> None:
+    out = dbt.run_model(
+        "order_history",
+        given={ref("orders_snapshot"): [
+            {"order_id": 1, "status": "placed", "dbt_valid_from": "2024-01-01 10:00:00"},
+        ]},
+    )  # fmt: skip
+    assert out == [{"order_id": 1, "dbt_valid_from": "2024-01-01 10:00:00", "dbt_valid_to": None}]
+
+
+def test_incremental_branch_and_apply(dbt) -> None:
+    orders = [
+        {"order_id": 1, "order_date": "2024-03-01", "status": "completed", "amount": 10},
+        {"order_id": 2, "order_date": "2024-03-02", "status": "completed", "amount": 20},
+        {"order_id": 3, "order_date": "2024-03-03", "status": "completed", "amount": 7},
+    ]
+    before = [
+        {"order_date": "2024-03-01", "number_of_orders": 1, "revenue": 99},
+        {"order_date": "2024-03-02", "number_of_orders": 1, "revenue": 1},
+    ]
+    full = dbt.run_model("fct_daily_revenue", given={"orders": orders})
+    assert len(full) == 3
+    selected = dbt.run_model(
+        "fct_daily_revenue", given={"orders": orders}, is_incremental=True, this=before
+    )
+    assert selected == [
+        {"order_date": "2024-03-02", "revenue": 20},
+        {"order_date": "2024-03-03", "revenue": 7},
+    ]
+    after = dbt.run_model("fct_daily_revenue", given={"orders": orders}, this=before, apply=True)
+    assert after == [
+        {"order_date": "2024-03-01", "revenue": 99},  # untouched
+        {"order_date": "2024-03-02", "revenue": 20},  # deleted and inserted by unique_key
+        {"order_date": "2024-03-03", "revenue": 7},  # new
+    ]
+    # On an empty table the filter compares with max() of nothing, NULL: as in dbt, no rows.
+    assert dbt.run_model("fct_daily_revenue", given={"orders": orders}, this=[], apply=True) == []
+    # An append-only model.
+    log = dbt.run_model(
+        "order_log",
+        given={
+            ref("stg_orders"): [{"order_id": 1, "status": "new"}, {"order_id": 5, "status": "x"}]
+        },
+        this=[{"order_id": 1, "status": "old"}],
+        apply=True,
+    )
+    assert log == [{"order_id": 1, "status": "old"}, {"order_id": 5, "status": "x"}]
+
+
+def test_apply_leaves_nothing_behind(dbt) -> None:
+    dbt.run_model("order_log", given={ref("stg_orders"): [{"order_id": 2}]}, this=[], apply=True)
+    tables = dbt.query(
+        "select table_name from information_schema.tables "
+        f"where table_schema = '{dbt.schema}' and table_name like 'dbtproof%'"
+    )
+    assert len(tables) == 0
+
+
+def test_ordered_and_parametrized_calls_reuse_the_render(dbt) -> None:
+    from dbtproof.engine.model import engine_of
+
+    engine = engine_of(dbt)
+    given = {ref("stg_customers"): STG_CUSTOMERS, "orders": []}
+    dbt.run_model("customers", given=given)
+    renders = len(engine._renders)
+    for customer_id in range(3, 8):
+        rows = [{"customer_id": customer_id}]
+        out = dbt.run_model("customers", given={ref("stg_customers"): rows, "orders": []})
+        assert out == [{"customer_id": customer_id, "number_of_orders": 0}]
+    assert len(engine._renders) == renders, "same overrides: rendered once"
+    dbt.run_model("customers", given=given, vars={"unused": 1})
+    assert len(engine._renders) == renders + 1
+    ordered = dbt.run_model(
+        "stg_customers", given={source("shop", "raw_customers"): []}, ordered=True
+    )
+    assert ordered == [] and ordered.rows.columns[0] == "customer_id"
+
+
+# -- bad input: one clear error each ---------------------------------------------------
+
+
+def test_unknown_model_suggests_close_names(dbt) -> None:
+    with pytest.raises(
+        UnknownModelError, match=r"'customer' is not a model.*Did you mean: customers"
+    ):
+        dbt.run_model("customer", given={})
+    with pytest.raises(UnknownModelError, match=r"'raw_orders' is a seed, not a model"):
+        dbt.run_model("raw_orders", given={})
+
+
+def test_given_key_the_model_does_not_reference(dbt) -> None:
+    with pytest.raises(UnexpectedInputError) as excinfo:
+        dbt.run_model("customers", given={ref("stg_payments"): [], "stg_customers": []})
+    message = str(excinfo.value)
+    assert "ref('stg_payments')" in message and "does not reference" in message
+    assert "references: ref('stg_customers'), ref('orders')" in message
+    with pytest.raises(UnexpectedInputError, match="not a node of the project"):
+        dbt.run_model("customers", given={source("shop", "nope"): []})
+
+
+def test_missing_upstream_lists_them(dbt) -> None:
+    with pytest.raises(MissingInputError) as excinfo:
+        dbt.run_model("customers", given={})
+    assert "ref('stg_customers'), ref('orders')" in str(excinfo.value)
+    with pytest.raises(MissingInputError, match=r"this \(pass this=rows"):
+        dbt.run_model("fct_daily_revenue", given={"orders": []}, is_incremental=True)
+
+
+def test_fixture_column_the_upstream_does_not_have(dbt) -> None:
+    with pytest.raises(FixtureColumnError) as excinfo:
+        dbt.run_model("customers", given={"stg_customers": [{"customer_idd": 1}], "orders": []})
+    message = str(excinfo.value)
+    assert "'customer_idd'" in message and "customer_id, first_name, last_name" in message
+
+
+def test_unreadable_or_ragged_csv(dbt, tmp_path: Path) -> None:
+    key = source("shop", "raw_payments")
+    with pytest.raises(FixtureFormatError, match=r"line 3 has 1 field\(s\) but the header has 2"):
+        dbt.run_model("stg_payments", given={key: "payment_id,amount\n1,2\n3\n"})
+    with pytest.raises(FixtureFormatError, match="was not found"):
+        dbt.run_model("stg_payments", given={key: "no_such_file.csv"})
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"payment_id\n\xff\xfe\n")
+    with pytest.raises(FixtureFormatError, match="cannot read the CSV file"):
+        dbt.run_model("stg_payments", given={key: bad})
+    with pytest.raises(FixtureFormatError, match="is empty"):
+        dbt.run_model("stg_payments", given={key: "\n"})
+    with pytest.raises(FixtureFormatError, match="not a dict"):
+        dbt.run_model("stg_payments", given={key: [1, 2]})
+
+
+def test_value_that_cannot_be_cast(dbt) -> None:
+    with pytest.raises(FixtureValueError) as excinfo:
+        dbt.run_model(
+            "stg_payments",
+            given={source("shop", "raw_payments"): [{"payment_id": 1}, {"payment_id": "two"}]},
+        )
+    message = str(excinfo.value)
+    assert "row 2, column 'payment_id': 'two' cannot be cast to" in message
+    assert "source('shop', 'raw_payments')" in message
+    # Values only the database can judge are narrowed down to the row after it refuses.
+    with pytest.raises(FixtureValueError, match="row 2 cannot be typed"):
+        dbt.run_model(
+            "stg_orders",
+            given={source("shop", "raw_orders"): [
+                {"order_date": "2024-01-01"}, {"order_date": "2024-13-45"},
+            ]},
+        )  # fmt: skip
+
+
+def test_macro_override_naming_no_macro(dbt) -> None:
+    with pytest.raises(
+        UnknownMacroError, match=r"'cents_to_dollar' \(did you mean cents_to_dollars"
+    ):
+        dbt.run_model(
+            "stg_payments",
+            given={source("shop", "raw_payments"): []},
+            macros={"cents_to_dollar": "1"},
+        )
+
+
+def test_sql_errors_show_the_sql(dbt) -> None:
+    with pytest.raises(ModelSQLError) as excinfo:
+        dbt.run_model(
+            "stg_payments",
+            given={source("shop", "raw_payments"): []},
+            macros={"cents_to_dollars": "no_such_column_xyz"},
+        )
+    message = str(excinfo.value)
+    assert "no_such_column_xyz" in message and "--- SQL ---" in message
+    # The session keeps working after a database error.
+    assert len(dbt.run_model("stg_payments", given={source("shop", "raw_payments"): []})) == 0
+
+
+def test_render_errors_and_apply_misuse(dbt) -> None:
+    with pytest.raises(ModelRenderError, match="could not render"):
+        dbt.run_model("int_order_payments", given={"stg_payments": []}, vars={"payment_methods": 5})
+    with pytest.raises(ModelTestError, match="materialized as 'table'"):
+        dbt.run_model("customers", given={}, this=[], apply=True)
+    with pytest.raises(ModelTestError, match="apply=True needs this=rows"):
+        dbt.run_model("fct_daily_revenue", given={"orders": []}, apply=True)
+    assert issubclass(ModelTestError, DbtError)
