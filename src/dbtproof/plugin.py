@@ -16,9 +16,10 @@ import pytest
 from dbtproof.errors import DbtError
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
-from dbtproof.project import find_profiles_dir, find_project_dir
+from dbtproof.project import PROJECT_FILE, find_profiles_dir, find_project_dir
 
 if TYPE_CHECKING:
+    from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.session import DbtSession
 
 _RUN_ID_KEY = "dbtproof_run_id"
@@ -33,6 +34,7 @@ class DbtproofState:
     run_id: str
     worker_id: str | None
     session: DbtSession | None = None
+    test_batches: DbtTestBatches | None = None
     header: str | None = None
     kept: list[str] = field(default_factory=list)
 
@@ -66,6 +68,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX})."
+    )
+    group.addoption(
+        "--dbt-select", help="Collect only the dbt tests this dbt selector picks ('+customers')."
+    )
+    group.addoption("--dbt-exclude", help="Leave out the dbt tests this dbt selector picks.")
+    group.addoption(
+        "--no-dbt-tests",
+        action="store_true",
+        dest="no_dbt_tests",
+        help="Do not collect the project's dbt data tests and unit tests.",
+    )
+    group.addoption("--dbt-seed", action="store_true", help="Load every seed before any test.")
+    group.addoption(
+        "--dbt-store-failures",
+        action="store_true",
+        help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
@@ -113,6 +131,42 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
+    if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
+        # `pytest` with no paths runs the project's dbt tests too.
+        config.args.append(str(project_dir / PROJECT_FILE))
+
+
+def _explicit_paths(config: pytest.Config) -> bool:
+    source = getattr(config, "args_source", None)
+    if source is not None:
+        return source == pytest.Config.ArgsSource.ARGS
+    return any(not arg.startswith("-") for arg in config.invocation_params.args)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``dbt_project.yml`` of the project under test as its dbt tests."""
+    config = parent.config
+    state = config.stash.get(state_key, None)
+    if (
+        state is None
+        or file_path.name != PROJECT_FILE
+        or file_path.parent != state.project_dir
+        or config.getoption("no_dbt_tests")
+    ):
+        return None
+    from dbtproof.items import DbtProjectFile
+
+    return DbtProjectFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A dbt test's call phase lasts as long as dbt says the test ran."""
+    report = yield
+    outcome = getattr(item, "dbt_outcome", None)
+    if call.when == "call" and outcome is not None:
+        report.duration = outcome.execution_time
+    return report
 
 
 class _XdistHooks:
@@ -148,6 +202,8 @@ def _settings(config: pytest.Config, state: DbtproofState) -> Any:
         protected_targets=config.getini("dbt_protected_targets"),
         allow_protected_target=config.getoption("dbt_allow_protected_target"),
         keep=config.getoption("dbt_keep"),
+        store_failures=config.getoption("dbt_store_failures"),
+        seed=config.getoption("dbt_seed") and not _is_xdist_controller(config),
     )
 
 

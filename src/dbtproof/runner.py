@@ -33,6 +33,7 @@ class NodeResult:
     message: str | None
     failures: int | None = None
     compiled_code: str | None = None
+    execution_time: float = 0.0
 
     @property
     def failed(self) -> bool:
@@ -79,6 +80,7 @@ def _node_result(run_result: Any) -> NodeResult:
         message=run_result.message,
         failures=run_result.failures,
         compiled_code=getattr(node, "compiled_code", None),
+        execution_time=float(getattr(run_result, "execution_time", 0.0) or 0.0),
     )
 
 
@@ -191,6 +193,32 @@ class DbtRunner:
             )
         nodes = [_node_result(r) for r in getattr(outcome.result, "results", None) or []]
         return InvocationResult(command=args, success=bool(outcome.success), nodes=nodes)
+
+    def list_unique_ids(
+        self,
+        select: str | Sequence[str] | None,
+        exclude: str | Sequence[str] | None,
+        resource_types: Sequence[str],
+    ) -> list[str]:
+        """Unique ids that ``dbt ls`` selects with dbt's own selector syntax."""
+        args = [
+            "ls",
+            *self.base_args(),
+            *_selection_args(select, exclude),
+            *self._vars_args(None),
+            *[arg for rt in resource_types for arg in ("--resource-type", rt)],
+            "--output",
+            "json",
+            "--output-keys",
+            "unique_id",
+        ]
+        outcome = self._invoke(args)
+        if not outcome.success:
+            raise DbtRunError(
+                f"dbtproof: dbt could not select {select!r} (exclude {exclude!r}):\n"
+                f"{_exception_text(outcome.exception)}"
+            )
+        return [json.loads(line)["unique_id"] for line in outcome.result or []]
 
 
 def _exception_text(exception: BaseException | None) -> str:

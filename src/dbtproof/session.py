@@ -45,6 +45,8 @@ class SessionSettings:
     protected_targets: Sequence[str] = DEFAULT_PROTECTED_TARGETS
     allow_protected_target: bool = False
     keep: bool = False
+    store_failures: bool = False
+    seed: bool = False
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -104,6 +106,8 @@ class DbtSession:
         self.runner: DbtRunner | None = None
         self._config: Any = None
         self._built: dict[str, InvocationResult] = {}
+        #: Unique ids of the models, seeds and snapshots built successfully in this session.
+        self.built_nodes: set[str] = set()
         self._started = False
 
     # -- start -------------------------------------------------------------------------
@@ -162,9 +166,16 @@ class DbtSession:
         except DbtError as exc:
             raise DbtError(f"{exc}\n{self._where()}") from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
-        ns.check_isolation(self.runner.manifest, self.schema, self.database)
+        ns.check_isolation(
+            self.runner.manifest,
+            self.schema,
+            self.database,
+            store_failures=self.settings.store_failures,
+        )
         self.preflight()
         self._started = True
+        if self.settings.seed:
+            self.seed()
         return self
 
     @property
@@ -221,15 +232,28 @@ class DbtSession:
         full_refresh: bool,
         force: bool,
         expect_fail: bool,
+        extra_args: Sequence[str] = (),
     ) -> InvocationResult:
         runner = self._require_runner()
         key = json.dumps(
-            [command, select, exclude, vars or {}, full_refresh], sort_keys=True, default=str
+            [command, select, exclude, vars or {}, full_refresh, list(extra_args)],
+            sort_keys=True,
+            default=str,
         )
         if not force and key in self._built:
             return self._built[key]
         result = runner.invoke(
-            command, select=select, exclude=exclude, vars=vars, full_refresh=full_refresh
+            command,
+            select=select,
+            exclude=exclude,
+            vars=vars,
+            full_refresh=full_refresh,
+            extra_args=extra_args,
+        )
+        self.built_nodes.update(
+            node.unique_id
+            for node in result.nodes
+            if node.status == "success" and node.resource_type in ("model", "seed", "snapshot")
         )
         failed = result.failed_nodes or not result.success
         if failed and not expect_fail:
@@ -244,14 +268,28 @@ class DbtSession:
         return result
 
     def build(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
-              expect_fail=False) -> InvocationResult:  # fmt: skip
+              expect_fail=False, extra_args=()) -> InvocationResult:  # fmt: skip
         """``dbt build``: models, seeds, snapshots and tests of the selection, in DAG order.
 
         The same selection is built once per session unless ``force=True``. A failing
         node raises :class:`dbtproof.DbtRunError` naming each failure, unless
-        ``expect_fail=True``.
+        ``expect_fail=True``. ``extra_args`` are passed on to dbt as they are.
         """
-        return self._command("build", select, exclude, vars, full_refresh, force, expect_fail)
+        return self._command(
+            "build", select, exclude, vars, full_refresh, force, expect_fail, extra_args
+        )
+
+    def runner_list(
+        self, select: str | None, exclude: str | None, resource_types: Sequence[str]
+    ) -> list[str]:
+        """Unique ids of the nodes dbt's selector syntax picks (``dbt ls``)."""
+        return self._require_runner().list_unique_ids(select, exclude, resource_types)
+
+    def runner_invoke(
+        self, command: str, select: Sequence[str], extra_args: Sequence[str] = ()
+    ) -> InvocationResult:
+        """Run ``dbt <command>`` once, uncached, and return each node's result (no raising)."""
+        return self._require_runner().invoke(command, select=select, extra_args=extra_args)
 
     def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
             expect_fail=False) -> InvocationResult:  # fmt: skip
