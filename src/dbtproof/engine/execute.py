@@ -25,7 +25,7 @@ def run_select(adapter: Any, sql: str, what: str) -> Rows:
     :raises ModelSQLError: when the database refuses it; the message shows the SQL.
     """
     try:
-        columns, data = compat.fetch(adapter, sql)
+        columns, data = compat.cursor_fetch(adapter, sql)
     except Exception as exc:
         compat.release_connection(adapter)
         raise ModelSQLError(
@@ -68,13 +68,13 @@ def find_bad_value(adapter: Any, fixtures: Mapping[str, tuple[str, list[str]]]) 
         if not rows:
             continue
         try:
-            compat.fetch(adapter, "\nunion all\n".join(rows))
+            compat.cursor_fetch(adapter, "\nunion all\n".join(rows))
             continue
         except Exception:  # noqa: BLE001 - this fixture is the culprit: narrow it down
             _reopen(adapter)
         for number, row_sql in enumerate(rows, start=1):
             try:
-                compat.fetch(adapter, row_sql)
+                compat.cursor_fetch(adapter, row_sql)
             except Exception as exc:  # noqa: BLE001
                 _reopen(adapter)
                 raise FixtureValueError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,13 +106,13 @@ class ModelEngine:
             rendered = self._render(
                 node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_
             )
-            fixtures, rows_sql = self._fixture_sql(node, adapter, inputs, this_input, vars_, env_)
+            fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars_, env_)
             sql = rendered.assemble(fixtures)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
                 compat.hold_connection(adapter, CONNECTION)
-                find_bad_value(adapter, rows_sql)
+                find_bad_value(adapter, self._rows_sql(typed))
                 raise self._with_hint(exc, inputs, adapter, vars_, env_) from exc.__cause__
         except BaseException:
             compat.release_connection(adapter)
@@ -229,7 +229,15 @@ class ModelEngine:
                 with_value = template.replace("__DBTPROOF_V__", value)
                 return with_value.replace("__DBTPROOF_T__", data_type)
 
-            self._dialect = Dialect(cast=cast, quote=lambda name: compat.quote(adapter, name))
+            try:
+                compat.cursor_fetch(adapter, "select c1 from (values (1), (2)) as dbtproof_t(c1)")
+                values = True
+            except Exception:  # noqa: BLE001 - no VALUES lists here: one select per row
+                compat.release_connection(adapter)
+                compat.hold_connection(adapter, CONNECTION)
+                values = False
+            quote = lambda name: compat.quote(adapter, name)  # noqa: E731
+            self._dialect = Dialect(cast=cast, quote=quote, values=values)
         return self._dialect
 
     def _catalog_for(self, adapter: Any, node: Any) -> ColumnCatalog:
@@ -304,23 +312,33 @@ class ModelEngine:
         this_input: _Input | None,
         vars: dict[str, Any],
         env: dict[str, str],
-    ) -> tuple[dict[str, str], dict[str, list[str]]]:
-        """Each fixture's SQL (by input id), and each fixture's rows as SQL (for diagnosis)."""
+    ) -> tuple[dict[str, str], list[tuple[_Input, Schema, str]]]:
+        """Each fixture's SQL (by input id), and each input with its schema (for diagnosis)."""
         catalog = self._catalog_for(adapter, node)
         dialect = self._dialect  # set by _catalog_for
         assert dialect is not None
         items = list(inputs.values()) + ([this_input] if this_input is not None else [])
         fixtures: dict[str, str] = {}
-        rows_sql: dict[str, list[str]] = {}
+        typed = []
         for item in items:
             schema = catalog.schema_of(item.node, adapter, vars, env)
             upstream = f"{node.name} (`this`)" if item.uid == THIS else label_of(item.node)
-            sql = fixture_sql(item.fixture, schema, dialect, upstream)
-            fixtures[item.uid] = sql
-            rows_sql[item.fixture.describe()] = (
-                sql.split("\nunion all\n") if item.fixture.rows else []
-            )
-        return fixtures, rows_sql
+            fixtures[item.uid] = fixture_sql(item.fixture, schema, dialect, upstream)
+            typed.append((item, schema, upstream))
+        return fixtures, typed
+
+    def _rows_sql(self, typed: list[tuple[_Input, Schema, str]]) -> dict[str, list[str]]:
+        """Each fixture's rows, one SQL ``select`` each (to find a value the database refuses)."""
+        assert self._dialect is not None
+        one_by_one = replace(self._dialect, values=False)
+        found: dict[str, list[str]] = {}
+        for item, schema, upstream in typed:
+            rows = []
+            for row in item.fixture.rows:
+                single = replace(item.fixture, rows=[row])
+                rows.append(fixture_sql(single, schema, one_by_one, upstream))
+            found[item.fixture.describe()] = rows
+        return found
 
     def _with_hint(
         self,
@@ -369,7 +387,7 @@ class ModelEngine:
         new_relation = compat.table_relation(adapter, session.database, session.schema, new_name)
         spec = self._spec(node, inputs, this_relation, True, vars, env, macros)
         rendered = render(spec, session._config, session.manifest, adapter, keep_context=True)
-        fixtures, rows_sql = self._fixture_sql(node, adapter, inputs, this_input, vars, env)
+        fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars, env)
         try:
             return incremental.apply(
                 adapter,
@@ -382,7 +400,7 @@ class ModelEngine:
             )
         except ModelSQLError:
             compat.hold_connection(adapter, CONNECTION)
-            find_bad_value(adapter, rows_sql)
+            find_bad_value(adapter, self._rows_sql(typed))
             raise
 
 

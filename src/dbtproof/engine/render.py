@@ -11,9 +11,9 @@ dbt renders the model exactly as in a run — macros, ``var()``, ``env_var()``,
 * ``is_incremental()`` returns what the test says, without asking the warehouse;
 * ``vars``, ``env`` and ``macros`` overrides apply to this render only.
 
-The fixture CTEs are put in front of the model's SQL by dbt's own CTE injection
-(the one used for ephemeral models), once per render, with a slot for each fixture's
-SQL; :meth:`Rendered.assemble` fills the slots for each test.
+The fixture CTEs are put in front of the model's SQL the way dbt injects ephemeral
+models (joining a leading ``with`` or adding one), once per render, with a slot for
+each fixture's SQL; :meth:`Rendered.assemble` fills the slots for each test.
 """
 
 from __future__ import annotations
@@ -240,11 +240,32 @@ def _render(context: compat.RenderContext, node: Any) -> str:
         raise
 
 
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_WITH = re.compile(r"with\b(?:\s+recursive\b)?", re.I)
+
+
+def inject_ctes(sql: str, ctes: list[str]) -> str:
+    """Put CTEs (``"name as (select ...)"``) in front of *sql*, as dbt does for ephemerals.
+
+    When *sql* starts (after comments) with ``with [recursive]``, the CTEs join that
+    list; otherwise a ``with`` is added. This is what dbt's ``inject_ctes_into_sql``
+    does, without parsing the whole statement.
+    """
+    if not ctes:
+        return sql
+    start = _LEADING.match(sql).end()  # type: ignore[union-attr]  # always matches
+    head = _WITH.match(sql, start)
+    joined = ",\n".join(ctes)
+    if head is not None:
+        return f"{sql[: head.end()]}\n{joined},\n{sql[head.end() :].lstrip()}"
+    return f"{sql[:start]}with {joined}\n{sql[start:]}"
+
+
 def _with_slots(sql: str, used: list[str], inputs: Mapping[str, str]) -> Rendered:
     if not used:
         return Rendered(sql=sql, parts=[sql], slots=[], used=[])
-    ctes = [(uid, f" {inputs[uid]} as (\n{_SLOT.format(i)}\n)") for i, uid in enumerate(used)]
-    injected = compat.inject_ctes(sql, ctes)
+    ctes = [f"{inputs[uid]} as (\n{_SLOT.format(i)}\n)" for i, uid in enumerate(used)]
+    injected = inject_ctes(sql, ctes)
     pieces = _SLOT_RE.split(injected)
     parts = pieces[0::2]
     slots = [used[int(index)] for index in pieces[1::2]]
