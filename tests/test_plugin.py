@@ -31,7 +31,8 @@ def test_example_tests_pass_and_header_names_the_run(pytester: pytest.Pytester, 
 
     copy_shop(shop, with_example_tests=True)
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(passed=6)
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("passed", 0) >= 40, outcomes
     sha = hashlib.sha256((shop / "profiles.yml").read_bytes()).hexdigest()
     result.stdout.re_match_lines(
         [

@@ -58,9 +58,18 @@ def test_node(manifest: Any, unique_id: str) -> Any:
 
 
 def ancestors(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
-    """Every node the given nodes depend on, directly or not (sources included)."""
+    """Every node the given tests depend on, directly or not (sources included).
+
+    A unit test needs its model's parents to exist (dbt reads their columns), not
+    the model itself.
+    """
     seen: set[str] = set()
-    stack = list(unique_ids)
+    stack = []
+    for uid in unique_ids:
+        if uid in manifest.unit_tests:
+            stack.extend(getattr(manifest.unit_tests[uid].depends_on, "nodes", []))
+        else:
+            stack.append(uid)
     while stack:
         uid = stack.pop()
         node = manifest.nodes.get(uid) or manifest.unit_tests.get(uid) or manifest.sources.get(uid)
@@ -106,6 +115,7 @@ class DbtTestBatches:
         result = self.session.build(
             select=[selector(manifest.nodes[uid]) for uid in needed],
             expect_fail=True,
+            exclude="resource_type:unit_test",
             extra_args=("--indirect-selection", "empty"),
         )
         for node in result.nodes:

@@ -1,0 +1,132 @@
+"""dbt's own data tests and unit tests as pytest items, on the example project (DuckDB)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ORDERS_TESTS = [
+    "accepted_values_orders_status__placed__shipped__completed__returned",
+    "assert_order_amount_non_negative",
+    "not_null_orders_amount",
+    "not_null_orders_customer_id",
+    "not_null_orders_order_id",
+    "relationships_orders_customer_id__customer_id__ref_customers_",
+    "unique_orders_order_id",
+]
+
+
+def test_every_dbt_test_is_an_item_with_a_readable_id(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    ids = [line for line in result.stdout.lines if line.startswith("dbt_project.yml::")]
+    assert [i.split("::")[2] for i in ids if i.split("::")[1] == "orders"] == ORDERS_TESTS
+    assert "dbt_project.yml::customers::customers_counts_orders_per_customer" in ids
+    assert "dbt_project.yml::stg_payments::stg_payments_converts_cents_to_dollars" in ids
+    assert len(ids) == 24
+
+
+def test_junitxml_lists_each_dbt_test(pytester: pytest.Pytester, shop: Path) -> None:
+    result = pytester.runpytest_subprocess("dbt_project.yml", "--junitxml=out.xml")
+    result.assert_outcomes(passed=24)
+    cases = ET.parse(shop / "out.xml").getroot().iter("testcase")
+    names = {(case.get("classname"), case.get("name")) for case in cases}
+    assert ("dbt_project.yml.orders", "unique_orders_order_id") in names
+    assert len(names) == 24
+
+
+def test_k_m_and_selectors_narrow_the_run(pytester: pytest.Pytester, shop: Path) -> None:
+    by_k = pytester.runpytest_subprocess("-k", "orders and unique")
+    by_k.assert_outcomes(passed=2, deselected=22)  # unique_orders_order_id, unique_stg_orders_...
+    by_tag = pytester.runpytest_subprocess("-m", "nightly")
+    by_tag.assert_outcomes(passed=2, deselected=22)
+    by_selector = pytester.runpytest_subprocess("--dbt-select", "test_type:unit")
+    by_selector.assert_outcomes(passed=4)
+    graph = pytester.runpytest_subprocess("--dbt-select", "stg_orders+", "--dbt-exclude", "orders")
+    graph.stdout.fnmatch_lines(["*passed*"])
+    assert "orders::" not in graph.stdout.str()
+    off = pytester.runpytest_subprocess("--no-dbt-tests")
+    assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_selector_that_selects_nothing_is_a_collection_error(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    result = pytester.runpytest_subprocess("--dbt-select", "tag:no_such_tag")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*--dbt-select 'tag:no_such_tag'*selects no dbt test*"])
+
+
+def test_broken_model_fails_exactly_its_tests_with_rows(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    orders = shop / "models" / "marts" / "orders.sql"
+    # Every order of customer 1 appears twice: unique_orders_order_id must fail, nothing else.
+    text = orders.read_text()
+    assert "\nfrom orders\n" in text, "the example's orders model changed shape"
+    orders.write_text(
+        text.replace(
+            "\nfrom orders\n",
+            "\nfrom (select * from orders union all select * from orders where customer_id = 1)"
+            " as orders\n",
+        )
+    )
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-rf")
+    result.assert_outcomes(passed=23, failed=1)
+    output = result.stdout.str()
+    assert "FAILED dbt_project.yml::orders::unique_orders_order_id" in output
+    assert "dbt test unique_orders_order_id fail: 3 failing row(s)" in output
+    assert re.search(r"First 3 failing row\(s\):\n<Rows: 3 rows", output)
+    assert "--- compiled SQL ---" in output
+
+
+def test_model_that_fails_to_build_errors_its_tests(pytester: pytest.Pytester, shop: Path) -> None:
+    customers = shop / "models" / "marts" / "customers.sql"
+    customers.write_text(customers.read_text().replace("select", "select no_such_column,", 1))
+    result = pytester.runpytest_subprocess("dbt_project.yml")
+    outcomes = result.parseoutcomes()
+    # Its unit tests run (they need no build) and fail; its data tests (3, and the
+    # relationships test of orders) cannot run: errors.
+    assert (outcomes["failed"], outcomes["errors"]) == (2, 4), result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "dbt test unique_customers_customer_id could not run: upstream failed to build: "
+            "model.shop.customers error: Runtime Error in model customers*",
+            '*Referenced column "no_such_column" not found*',
+        ]
+    )
+
+
+def test_warn_severity_passes_with_a_warning(pytester: pytest.Pytester, shop: Path) -> None:
+    raw = shop / "seeds" / "raw_orders.csv"
+    lines = raw.read_text().splitlines()
+    lines[1] = re.sub(r",(placed|shipped|completed|returned)$", ",lost", lines[1])
+    raw.write_text("\n".join(lines) + "\n")
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "stg_orders_status")
+    result.assert_outcomes(passed=1, deselected=23, warnings=1)
+    result.stdout.fnmatch_lines(["*DbtTestWarning: accepted_values_stg_orders_status*1 failing*"])
+
+
+def test_last_failed_and_xdist(pytester: pytest.Pytester, shop: Path) -> None:
+    raw = shop / "seeds" / "raw_customers.csv"
+    lines = raw.read_text().splitlines()
+    raw.write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicate customer
+    first = pytester.runpytest_subprocess("dbt_project.yml", "-n", "2")
+    failed = first.parseoutcomes()["failed"]
+    assert failed >= 1
+    again = pytester.runpytest_subprocess("dbt_project.yml", "--lf", "-p", "cacheprovider")
+    again.assert_outcomes(failed=failed, deselected=24 - failed)
+
+
+def test_seed_option_loads_seeds_first(pytester: pytest.Pytester, shop: Path) -> None:
+    pytester.makepyfile(
+        **{
+            "pytests/test_seeded": "def test_seeded(dbt):\n    assert len(dbt.table('raw_orders')) == 20\n"
+        }
+    )
+    result = pytester.runpytest_subprocess("pytests", "--dbt-seed")
+    result.assert_outcomes(passed=1)
