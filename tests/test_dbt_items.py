@@ -123,10 +123,7 @@ def test_last_failed_and_xdist(pytester: pytest.Pytester, shop: Path) -> None:
 
 
 def test_seed_option_loads_seeds_first(pytester: pytest.Pytester, shop: Path) -> None:
-    pytester.makepyfile(
-        **{
-            "pytests/test_seeded": "def test_seeded(dbt):\n    assert len(dbt.table('raw_orders')) == 20\n"
-        }
-    )
+    seeded = "def test_seeded(dbt):\n    assert len(dbt.table('raw_orders')) == 20\n"
+    pytester.makepyfile(**{"pytests/test_seeded": seeded})
     result = pytester.runpytest_subprocess("pytests", "--dbt-seed")
     result.assert_outcomes(passed=1)
