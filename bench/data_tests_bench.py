@@ -1,0 +1,118 @@
+"""Benchmark: a project's dbt data tests run by pytest (dbtproof) vs ``dbt build``.
+
+Generates a dbt project of N models (default 200) fed by a seed, each with four data
+tests (unique, not_null, accepted_values, relationships to its parent), then times,
+side by side in one run and each in a fresh process:
+
+* ``dbt build`` (the dbt CLI: parse, build every model, run every test);
+* ``pytest dbt_project.yml`` (dbtproof: parse, build what the tests need, one item per test).
+
+Both start from an empty database each round. Usage, from the repository root in the dev
+virtualenv::
+
+    python bench/data_tests_bench.py [--models 200] [--rounds 3]
+
+The target: pytest's wall time within 1.2x of ``dbt build``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STATUSES = ("new", "open", "closed")
+
+
+def write_project(root: Path, models: int) -> None:
+    """A project of *models* chained models over one seed, four data tests each."""
+    (root / "models").mkdir(parents=True)
+    (root / "seeds").mkdir()
+    (root / "dbt_project.yml").write_text(
+        "name: bench\nprofile: bench\nconfig-version: 2\n"
+        "models:\n  bench:\n    +materialized: table\n"
+    )
+    (root / "profiles.yml").write_text(
+        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {root / 'bench.duckdb'}\n      schema: main\n      threads: 1\n"
+    )
+    rows = ["id,status,amount"] + [f"{i},{STATUSES[i % 3]},{i * 7 % 100}" for i in range(1, 51)]
+    (root / "seeds" / "raw_items.csv").write_text("\n".join(rows) + "\n")
+    schema = ["version: 2", "models:"]
+    for index in range(models):
+        parent = "{{ ref('raw_items') }}" if index < 10 else f"{{{{ ref('m_{index - 10}') }}}}"
+        parent_name = "raw_items" if index < 10 else f"m_{index - 10}"
+        (root / "models" / f"m_{index}.sql").write_text(
+            f"select id, status, amount + {index} as amount from {parent}\n"
+        )
+        schema += [
+            f"  - name: m_{index}",
+            "    columns:",
+            "      - name: id",
+            "        tests:",
+            "          - unique",
+            "          - not_null",
+            f"          - relationships: {{to: \"ref('{parent_name}')\", field: id}}",
+            "      - name: status",
+            "        tests:",
+            f"          - accepted_values: {{values: {list(STATUSES)}}}",
+        ]
+    (root / "models" / "schema.yml").write_text("\n".join(schema) + "\n")
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    """Wall time of *command* in a fresh process; fails loudly if it fails."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    """Generate the project, time both tools, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    bindir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory(prefix="dbtproof-bench-") as tmp:
+        root = Path(tmp) / "project"
+        write_project(root, args.models)
+        tests = args.models * 4
+        dbt_times, pytest_times = [], []
+        for _ in range(args.rounds):
+            for path in (root / "target", root / "logs", root / "bench.duckdb"):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                    missing_ok=True
+                )
+            dbt_times.append(timed([str(bindir / "dbt"), "build", "--profiles-dir", "."], root))
+            pytest_times.append(
+                timed(
+                    [
+                        str(bindir / "python"),
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "dbt_project.yml",
+                    ],  # fmt: skip
+                    root,
+                )
+            )
+        dbt_median, pytest_median = statistics.median(dbt_times), statistics.median(pytest_times)
+        print(f"project: {args.models} models, {tests} data tests, DuckDB; {args.rounds} rounds")
+        print(f"dbt build                 median {dbt_median:6.2f} s  {sorted(dbt_times)}")
+        print(f"pytest dbt_project.yml    median {pytest_median:6.2f} s  {sorted(pytest_times)}")
+        print(f"ratio pytest / dbt build  {pytest_median / dbt_median:.2f} (target <= 1.20)")
+
+
+if __name__ == "__main__":
+    main()
