@@ -23,13 +23,13 @@ def _only_model_tests(shop: Path) -> None:
 
 def test_model_tests_pass_on_duckdb_with_xdist(pytester: pytest.Pytester, shop: Path) -> None:
     _only_model_tests(shop)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--no-dbt-tests")
     result.assert_outcomes(passed=MODEL_TESTS)
 
 
 def test_model_tests_pass_on_postgres(pytester: pytest.Pytester, shop: Path, shop_pg: str) -> None:
     _only_model_tests(shop)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbt-tests")
     result.assert_outcomes(passed=MODEL_TESTS)
     assert pg_schemas(shop_pg) == [], "run_model leaves nothing behind"
 
@@ -42,7 +42,7 @@ def test_a_failing_model_test_shows_the_row_diff(pytester: pytest.Pytester, shop
         "        source('shop', 'raw_payments'): [{'payment_id': 1, 'amount': 100}]})\n"
         "    assert out == [{'payment_id': 1, 'amount': 2}]\n"
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbt-tests")
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
     assert "amount" in output and "Decimal('1.00')" in output
