@@ -75,7 +75,9 @@ def test_protected_targets_come_from_ini(pytester: pytest.Pytester, shop: Path) 
 
 def test_protected_target_allowed_explicitly(pytester: pytest.Pytester, shop: Path) -> None:
     pytester.makepyfile(**PASSING_TEST)
-    result = pytester.runpytest_subprocess("--dbt-target", "prod", "--dbt-allow-protected-target")
+    result = pytester.runpytest_subprocess(
+        "pytests", "--dbt-target", "prod", "--dbt-allow-protected-target"
+    )
     result.assert_outcomes(passed=2)
     assert not (shop / "prod.duckdb").exists(), "even then, writes go to the run's own file"
 

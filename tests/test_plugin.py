@@ -98,7 +98,7 @@ def test_dbt_fixture_builds_reads_and_reports_failures(
 ) -> None:
     _broken_model_project(shop)
     pytester.makepyfile(**{"pytests/test_fixture": FIXTURE_TESTS})
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_subprocess("pytests")
     result.assert_outcomes(passed=4)
 
 
@@ -118,7 +118,7 @@ def test_each_xdist_worker_gets_its_own_namespace(pytester: pytest.Pytester, sho
             """
         }
     )
-    result = pytester.runpytest_subprocess("-n", "2")
+    result = pytester.runpytest_subprocess("pytests", "-n", "2")
     result.assert_outcomes(passed=6)
     schemas = sorted(Path(p).read_text() for p in shop.glob("schema-gw*.json"))
     assert len(schemas) == 2
@@ -130,7 +130,7 @@ def test_each_xdist_worker_gets_its_own_namespace(pytester: pytest.Pytester, sho
 
 def test_dbt_keep_keeps_and_prints(pytester: pytest.Pytester, shop: Path) -> None:
     pytester.makepyfile(**{"pytests/test_keep": "def test_seed(dbt):\n    dbt.seed()\n"})
-    result = pytester.runpytest_subprocess("--dbt-keep")
+    result = pytester.runpytest_subprocess("pytests", "--dbt-keep")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*dbtproof: kept (--dbt-keep)*", "kept */shop.duckdb"])
     kept = re.search(r"kept (\S+shop\.duckdb)", result.stdout.str())
@@ -148,7 +148,9 @@ def test_dbt_vars_reach_every_invocation(pytester: pytest.Pytester, shop: Path) 
             """
         }
     )
-    result = pytester.runpytest_subprocess("--dbt-vars", "{min_order_date: '2999-01-01'}")
+    result = pytester.runpytest_subprocess(
+        "pytests", "--dbt-vars", "{min_order_date: '2999-01-01'}"
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -181,5 +183,5 @@ def test_duckdb_settings_and_attachments_are_kept(pytester: pytest.Pytester, sho
             """
         }
     )
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_subprocess("pytests")
     result.assert_outcomes(passed=1)
