@@ -34,6 +34,10 @@ class DbtTestFailed(Exception):
     """A dbt test found failing rows, or its SQL failed."""
 
 
+class DbtUnitTestFailed(Exception):
+    """A dbt unit test's model did not produce the expected rows (or could not run)."""
+
+
 class DbtUpstreamError(Exception):
     """A dbt test could not run because a node it needs failed to build."""
 
@@ -134,13 +138,18 @@ class DbtTestItem(pytest.Item):
         return state.test_batches
 
     def setup(self) -> None:
-        """Run this test's batch (once) and raise if something it needs failed to build."""
+        """Data tests: run this test's batch (once); raise if an upstream failed to build."""
+        if self.kind == "unit":
+            return
         self.dbt_outcome = self._batches().outcome(self.unique_id, pending_test_ids(self))
         if self.dbt_outcome.upstream_failure:
             raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
 
     def runtest(self) -> None:
         """Report the dbt test's outcome: pass, warn (passes with a warning) or fail."""
+        if self.kind == "unit":
+            self._run_unit_test()
+            return
         outcome = self.dbt_outcome
         assert outcome is not None
         if outcome.status == "warn":
@@ -148,10 +157,31 @@ class DbtTestItem(pytest.Item):
         elif outcome.status not in ("pass", "success"):
             raise DbtTestFailed(outcome)
 
+    def _run_unit_test(self) -> None:
+        """A native unit test runs through dbtproof's model engine; nothing is built."""
+        import time
+
+        from dbtproof.native_unit import run_native_unit_test
+        from dbtproof.plugin import state_key
+
+        session = self.config.stash[state_key].session
+        assert session is not None
+        start = time.perf_counter()
+        try:
+            result = run_native_unit_test(session, session.manifest.unit_tests[self.unique_id])
+        except DbtError as exc:
+            raise DbtUnitTestFailed(str(exc)) from None
+        finally:
+            self.unit_seconds = time.perf_counter() - start
+        if not result.passed:
+            raise DbtUnitTestFailed("\n".join(result.diff))
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[no-untyped-def]
         """A failing test: how many rows failed, the first rows, and the compiled SQL."""
         if isinstance(excinfo.value, DbtUpstreamError):
             return f"dbt test {self.name} could not run: upstream failed to build: {excinfo.value}"
+        if isinstance(excinfo.value, DbtUnitTestFailed):
+            return f"dbt unit test {self.name} failed ({self.original_file_path}):\n{excinfo.value}"
         if isinstance(excinfo.value, DbtTestFailed):
             return format_failure(self.name, self.dbt_outcome)
         return super().repr_failure(excinfo)
@@ -200,7 +230,7 @@ def pending_test_ids(item: pytest.Item) -> list[str]:
         pending = items[start:]
     else:
         pending = [item, *(items[i] for i in queued if 0 <= i < len(items))]
-    return [p.unique_id for p in pending if isinstance(p, DbtTestItem)]
+    return [p.unique_id for p in pending if isinstance(p, DbtTestItem) and p.kind == "data"]
 
 
 def _xdist_queued_indexes(config: pytest.Config) -> list[int] | None:

@@ -1,0 +1,115 @@
+"""Outcome parity: dbt's native unit tests pass and fail the same under dbtproof as under dbt.
+
+For the example project as written and for generated mutations of it (an expected value
+changed, a given row dropped, a model's SQL changed), ``dbt test --select test_type:unit``
+(the dbt CLI) and ``pytest dbt_project.yml --dbt-select test_type:unit`` must agree on every
+unit test, on DuckDB and on PostgreSQL. The one deliberate difference — dbt compares
+numbers as text, dbtproof by value — has its own test below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import copy_shop
+
+BIN = Path(sys.executable).parent
+MARTS = "models/marts/schema.yml"
+STAGING = "models/staging/schema.yml"
+CUSTOMERS = "models/marts/customers.sql"
+
+
+def _edit(path: str, old: str, new: str) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        text = (root / path).read_text()
+        assert old in text, f"mutation no longer applies to {path}: {old!r}"
+        (root / path).write_text(text.replace(old, new, 1))
+
+    return mutate
+
+
+ORDER_3 = "          - {order_id: 3, customer_id: 1, order_date: 2024-02-20, status: shipped"
+MUTATIONS: dict[str, Callable[[Path], None]] = {
+    "as written": lambda root: None,
+    "expected value changed": _edit(MARTS, "lifetime_value: 14.25}", "lifetime_value: 15.25}"),
+    "csv expected value changed": _edit(MARTS, "        2,2,20.00\n", "        2,2,21.00\n"),
+    "given row dropped": _edit(MARTS, ORDER_3 + ", amount: 4.25}\n", ""),
+    "expected row dropped": _edit(STAGING, "        - {payment_id: 2, amount: 0.05}\n", ""),
+    "model SQL changed": _edit(CUSTOMERS, "'returned' then 0", "'placed' then 0"),
+    "incremental expectation changed": _edit(MARTS, "1, revenue: 20", "2, revenue: 20"),
+    "macro changed": _edit("macros/cents_to_dollars.sql", "100.0", "10.0"),
+}  # fmt: skip
+
+
+def dbt_outcomes(root: Path, env: dict[str, str], target_args: list[str]) -> dict[str, str]:
+    """Run the dbt CLI's unit tests; each unit test's status from run_results.json."""
+    command = [str(BIN / "dbt"), "test", "--select", "test_type:unit", "--profiles-dir", ".",
+               *target_args]  # fmt: skip
+    subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    results = json.loads((root / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].rsplit(".", 1)[-1]: "pass" if r["status"] == "pass" else "fail"
+            for r in results}  # fmt: skip
+
+
+def dbtproof_outcomes(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """Run the same unit tests as pytest items; each one's outcome from the JUnit XML."""
+    command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", "dbt_project.yml",
+               "--dbt-select", "test_type:unit", "--junitxml=unit.xml", "-q"]  # fmt: skip
+    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    cases = ET.parse(root / "unit.xml").getroot().iter("testcase")
+    return {
+        case.get("name", ""): "fail" if case.find("failure") is not None else "pass"
+        for case in cases
+    }
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_dbtproof_agrees_with_dbt_on_every_mutation(
+    target: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    root = copy_shop(tmp_path / "shop")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "SHOP_"))}
+    env["SHOP_DUCKDB_PATH"] = str(tmp_path / "dbt_cli.duckdb")
+    target_args = []
+    if target == "postgres":
+        prefix = request.getfixturevalue("shop_pg")  # the suite's role, its env, schema cleanup
+        env.update({k: v for k, v in os.environ.items() if k.startswith("SHOP_PG_")})
+        profiles = (root / "profiles.yml").read_text()
+        (root / "profiles.yml").write_text(
+            profiles.replace("schema: shop_dev", f"schema: {prefix}cli")
+        )
+        (root / "pytest.ini").write_text(
+            f"[pytest]\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+        )
+        target_args = ["--target", "postgres"]
+    # dbt's unit tests read their inputs' column types from the warehouse: build the parents.
+    build = subprocess.run(
+        [str(BIN / "dbt"), "build", "--exclude", "test_type:unit", "test_type:data",
+         "--profiles-dir", ".", *target_args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout
+    sources = [*(root / "models").rglob("*"), *(root / "macros").rglob("*")]
+    originals = {p: p.read_text() for p in sources if p.is_file()}
+    disagreements, failing = {}, []
+    for name, mutate in MUTATIONS.items():
+        for path, text in originals.items():
+            path.write_text(text)
+        mutate(root)
+        expected = dbt_outcomes(root, env, target_args)
+        actual = dbtproof_outcomes(root, env)
+        if "fail" in expected.values():
+            failing.append(name)
+        if actual != expected:
+            disagreements[name] = {"dbt": expected, "dbtproof": actual}
+    assert disagreements == {}
+    assert len(expected) == 4, expected
+    assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
