@@ -91,9 +91,26 @@ def _data(session: DbtSession, fixture: Any, where: str) -> Any:
     if fmt == "csv":
         if isinstance(rows, str):
             return rows
-        if path is not None:
+        if path is not None and rows is None:
             return path.read_text()
+        return _as_csv_text(rows) if rows else []
     return list(rows or [])
+
+
+def _as_csv_text(rows: list[dict[str, Any]]) -> str:
+    """dbt parses ``format: csv`` rows into dicts of strings; write them back as CSV text,
+    so the engine types them as CSV (as dbt does), not as the strings they now are."""
+    import csv
+    import io
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _coerce(value: Any, like: Any) -> Any:
