@@ -127,3 +127,31 @@ def test_seed_option_loads_seeds_first(pytester: pytest.Pytester, shop: Path) ->
     pytester.makepyfile(**{"pytests/test_seeded": seeded})
     result = pytester.runpytest_subprocess("pytests", "--dbt-seed")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("unit_test", "message"),
+    [
+        (
+            "  - name: ghost\n    model: no_such_model\n    given: []\n    expect: {rows: []}\n",
+            "Unable to find model 'shop.no_such_model' for unit test 'ghost' in "
+            "models/marts/schema.yml",
+        ),
+        (
+            "  - name: lost\n    model: customers\n    given:\n"
+            "      - {input: ref('stg_customers'), format: csv, fixture: no_such_fixture}\n"
+            "      - {input: ref('orders'), rows: []}\n    expect: {rows: []}\n",
+            "File not found for fixture 'no_such_fixture' in unit tests in models/marts/schema.yml",
+        ),
+    ],
+    ids=["unknown model", "missing fixture file"],
+)
+def test_bad_unit_test_yaml_stops_the_run_naming_the_file(
+    pytester: pytest.Pytester, shop: Path, unit_test: str, message: str
+) -> None:
+    from test_errors import run_failing
+
+    schema = shop / "models" / "marts" / "schema.yml"
+    schema.write_text(schema.read_text() + unit_test)
+    output = run_failing(pytester)
+    assert message in output
