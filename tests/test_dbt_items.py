@@ -155,3 +155,28 @@ def test_bad_unit_test_yaml_stops_the_run_naming_the_file(
     schema.write_text(schema.read_text() + unit_test)
     output = run_failing(pytester)
     assert message in output
+
+
+def test_store_failures_keeps_failing_rows_in_the_namespace(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    import duckdb
+
+    raw = shop / "seeds" / "raw_customers.csv"
+    lines = raw.read_text().splitlines()
+    raw.write_text("\n".join([*lines, lines[1]]) + "\n")  # customer 1 twice
+    result = pytester.runpytest_subprocess(
+        "dbt_project.yml", "-k", "unique_stg_customers", "--dbt-store-failures", "--dbt-keep"
+    )
+    result.assert_outcomes(failed=1, deselected=23)
+    kept = re.search(r"kept (\S+shop\.duckdb)", result.stdout.str())
+    assert kept, result.stdout.str()
+    with duckdb.connect(kept.group(1), read_only=True) as connection:
+        stored = connection.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema like '%_dbt_test__audit'"
+        ).fetchall()
+        assert [name for _, name in stored] == ["unique_stg_customers_customer_id"]
+        schema = stored[0][0]
+        rows = connection.execute(f'select * from "{schema}".unique_stg_customers_customer_id')
+        assert rows.fetchall() == [(1, 2)]
