@@ -79,6 +79,32 @@ def test_ctrl_c_mid_run_drops_the_namespace(shop: Path, shop_pg: str) -> None:
     assert pg_schemas(shop_pg) == []
 
 
+SLOW_MODEL_TEST = """
+from pathlib import Path
+
+def test_runs_a_slow_model(dbt):
+    dbt.seed()
+    Path("seeded").write_text(dbt.schema)
+    dbt.run(select="slow")
+"""
+
+
+def test_ctrl_c_during_a_dbt_invocation_drops_the_namespace(shop: Path, shop_pg: str) -> None:
+    (shop / "models" / "slow.sql").write_text(
+        "{{ config(materialized='table') }}\nselect count(*) as slept from pg_sleep(120)\n"
+    )
+    (shop / "pytests" / "test_slow.py").write_text(SLOW_MODEL_TEST)
+    run = start_pytest(shop, "pytests")
+    wait_for(shop / "seeded", run)
+    time.sleep(3)  # well inside `dbt run`, waiting on pg_sleep
+    started = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 2, output
+    assert time.monotonic() - started < 60, "dbt cancels the running query"
+    assert pg_schemas(shop_pg) == []
+
+
 def test_clean_finds_and_drops_what_a_killed_run_left(shop: Path, shop_pg: str) -> None:
     (shop / "pytests" / "test_slow.py").write_text(SLOW_TEST)
     run = start_pytest(shop)

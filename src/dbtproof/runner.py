@@ -144,9 +144,13 @@ class DbtRunner:
                 compat.reset_compilation_state(self.manifest)
             runner = dbtRunner(manifest=self.manifest if use_manifest else None)
             try:
-                return runner.invoke(args)
+                outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()
+        if isinstance(outcome.exception, KeyboardInterrupt):
+            # dbtRunner returns every exception, Ctrl-C included: let pytest see it.
+            raise outcome.exception
+        return outcome
 
     def parse(self) -> Any:
         """Parse the project (once) and keep the manifest for every later invocation."""
