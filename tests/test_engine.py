@@ -438,3 +438,161 @@ def test_render_errors_and_apply_misuse(dbt) -> None:
     with pytest.raises(ModelTestError, match="apply=True needs this=rows"):
         dbt.run_model("fct_daily_revenue", given={"orders": []}, apply=True)
     assert issubclass(ModelTestError, DbtError)
+
+
+# -- the speed-ups give what dbt gives ---------------------------------------------------
+
+
+def _flat_macros(values: dict) -> dict:
+    """A context dict's macros as comparable values: name -> macro id, or package -> {...}."""
+    from dbt.clients.jinja import MacroGenerator
+
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, MacroGenerator):
+            flat[key] = value.macro.unique_id
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, MacroGenerator) for v in value.values())
+        ):
+            flat[key] = {k: v.macro.unique_id for k, v in value.items()}
+    return flat
+
+
+def _namespace_shape(namespace) -> tuple:
+    def ids(space: dict) -> dict:
+        return {name: generator.macro.unique_id for name, generator in space.items()}
+
+    return (
+        ids(namespace.global_namespace),
+        ids(namespace.local_namespace),
+        ids(namespace.global_project_namespace),
+        {package: ids(space) for package, space in namespace.packages.items()},
+    )
+
+
+def test_cached_macro_namespace_is_the_one_dbt_builds(dbt) -> None:
+    import dataclasses
+
+    from dbt.clients.jinja import MacroGenerator
+    from dbt.context.providers import ModelContext, RuntimeProvider
+
+    from dbtproof import _dbt_compat as compat
+
+    compat.clear_namespace_cache()
+    manifest, config = dbt.manifest, dbt._config
+    customers = manifest.nodes["model.shop.customers"]
+    greetings = manifest.nodes["model.shop.greetings"]
+    # A node of another package: its own package's macros are its local namespace.
+    in_package = dataclasses.replace(greetings, package_name="tools")
+    cached = compat._model_context_class()
+    assert cached is not ModelContext, "the cached namespace is used on this dbt version"
+    for node in (customers, greetings, in_package, customers, in_package):
+        theirs = ModelContext(node, config, manifest, RuntimeProvider(), None)
+        ours = cached(node, config, manifest, RuntimeProvider(), None)
+        their_dict, our_dict = theirs.to_dict(), ours.to_dict()
+        assert set(our_dict) == set(their_dict)
+        assert _flat_macros(our_dict) == _flat_macros(their_dict)
+        assert _namespace_shape(ours.namespace) == _namespace_shape(theirs.namespace)
+        # Every macro is bound to this context's dict, node and macro stack, and the
+        # package entries of the dict are the namespace's own dicts.
+        generators = [v for v in our_dict.values() if isinstance(v, MacroGenerator)]
+        assert len(generators) > 100
+        for generator in generators:
+            assert generator.context is our_dict
+            assert generator.node is node
+            assert generator.stack is ours.macro_stack
+        assert our_dict["tools"] is ours.namespace.packages["tools"]
+        assert our_dict["dbt"] is ours.namespace.global_project_namespace
+    assert (
+        "tool_value"
+        in _namespace_shape(
+            cached(in_package, config, manifest, RuntimeProvider(), None).namespace
+        )[1]
+    )
+    keys = set(compat._NAMESPACE_TEMPLATES["templates"])
+    assert {key[1] for key in keys} == {"shop", "tools"}, "one template per package"
+    # A new manifest (a new parse) starts anew.
+    compat._templates_for(dataclasses.replace(manifest))
+    assert compat._NAMESPACE_TEMPLATES["templates"] == {}
+    compat.clear_namespace_cache()
+
+
+def test_each_context_is_its_own(dbt) -> None:
+    # Overrides in one render never reach the next: each context has its own macros.
+    from dbtproof import _dbt_compat as compat
+
+    manifest, config = dbt.manifest, dbt._config
+    node = manifest.nodes["model.shop.greetings"]
+    first = compat.RenderContext(node, config, manifest)
+    assert first.override_macro("greeting", lambda: "'overridden'")
+    second = compat.RenderContext(node, config, manifest)
+    assert str(second.call_macro("loud_greeting")).strip() == "upper('hello')"
+    assert str(first.call_macro("loud_greeting")).strip() == "upper('overridden')"
+    first.close()
+    assert first.values == {}
+    assert str(second.call_macro("loud_greeting")).strip() == "upper('hello')"
+    out = dbt.run_model(
+        "greetings", given={ref("stg_customers"): [{"customer_id": 1}]}, macros={"greeting": "'hi'"}
+    )
+    assert out == [{"greeting": "HI", "customer_id": 1}]
+    out = dbt.run_model("greetings", given={ref("stg_customers"): [{"customer_id": 1}]})
+    assert out == [{"greeting": "HELLO", "customer_id": 1}]
+
+
+EXPRESSION_ONLY = [
+    "select * from {{ ref('stg_orders') }}\n",
+    "select * from {{ ref('stg_orders') }}",
+    "select * from {{ ref('stg_orders') }}\n\n",
+    "{{ config(materialized='table', tags=['a', \"b\"]) }}\nselect 1 as x from {{ this }}",
+    "select {{ var('missing', 3) }} as v, '{{ env_var('NOPE', 'x') | upper }}' as e",
+    "select {{ undefined_name }} as nothing, {{ 1 + 2 }} as three, '}' as brace",
+    "select * from {{ ref(\n  'stg_orders'\n) }} -- a comment with % and #\n",
+    "select {{ -1 }} as minus, {{ 'a' ~ 'b' }} as ab",
+]
+NOT_EXPRESSION_ONLY = [
+    "select 1",  # no Jinja: dbt returns it as is
+    "{% if true %}select 1{% endif %}",
+    "{# comment #}select 1 from {{ ref('stg_orders') }}",
+    "select {{- ' x' -}} as x",
+    "select {{ ' x' -}} as x",
+    "select {{ {'a': 1}['a'] }} as x",
+    "select '{{ \"}}\" }}' as x",
+    "select {{ ref('stg_orders') }}\r\nfrom x",
+    "select 1 %} {{ 2 }}",
+    "select {{ 1 + }} as broken",
+]
+
+
+def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
+    from dbt.clients.jinja import get_rendered
+
+    from dbtproof import _dbt_compat as compat
+
+    node = dbt.manifest.nodes["model.shop.customers"]
+    context = compat.RenderContext(node, dbt._config, dbt.manifest)
+    context.values["ref"] = lambda name: f"<{name}>"
+
+    def dbt_render(text: str):
+        try:
+            return str(get_rendered(text, context.values, node))
+        except Exception as exc:  # noqa: BLE001
+            return type(exc), str(exc)
+
+    for text in EXPRESSION_ONLY:
+        fast = compat._render_expressions(text, context.values, node)
+        assert fast is not None, text
+        assert fast == dbt_render(text), text
+        assert context.render(text) == fast
+    for text in NOT_EXPRESSION_ONLY:
+        assert compat._render_expressions(text, context.values, node) is None, text
+        if not isinstance(dbt_render(text), tuple):
+            assert context.render(text) == dbt_render(text), text
+    # Errors are dbt's errors, raised as dbt raises them.
+    for text in ("select {{ nothing.attribute }}", "select {{ ref('a', 'b', 'c') }}"):
+        expected = dbt_render(text)
+        assert isinstance(expected, tuple), text
+        with pytest.raises(expected[0]) as raised:
+            compat._render_expressions(text, context.values, node)
+        assert str(raised.value) == expected[1]

@@ -10,6 +10,7 @@ Tested on: dbt-core 1.8.10 and 1.11.16 (``tests/test_dbt_compat.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -215,18 +216,46 @@ class RenderContext:
     """
 
     def __init__(self, node: Any, config: Any, manifest: Any) -> None:
-        from dbt.context.providers import ModelContext, RuntimeProvider
+        from dbt.context.providers import RuntimeProvider
 
-        context = ModelContext(node, config, manifest, RuntimeProvider(), None)
+        context = _model_context_class()(node, config, manifest, RuntimeProvider(), None)
         self.node = node
         self.values: dict[str, Any] = context.to_dict()
         self._namespace = context.namespace
 
     def render(self, text: str) -> str:
-        """Render *text* (a model's raw SQL) in this context."""
+        """Render *text* (a model's raw SQL) in this context.
+
+        Text whose only Jinja is ``{{ expression }}`` tags is rendered one expression at a
+        time (each compiled once per session); anything else goes through dbt's
+        ``get_rendered`` — the result is the same (see :func:`_render_expressions`).
+        """
         from dbt.clients.jinja import get_rendered
 
+        fast = _render_expressions(text, self.values, self.node)
+        if fast is not None:
+            return fast
         return str(get_rendered(text, self.values, self.node))
+
+    def close(self) -> None:
+        """Break the context's reference cycles (it cannot render or call macros after this).
+
+        The context dict holds every macro, and every macro holds the dict: without this,
+        each context waits for the cyclic garbage collector, whose full passes walk the
+        whole (large) manifest.
+        """
+        self.values.clear()
+        for space in self._spaces():
+            space.clear()
+
+    def _spaces(self) -> list[dict[str, Any]]:
+        namespace = self._namespace
+        return [
+            *namespace.packages.values(),
+            namespace.local_namespace,
+            namespace.global_namespace,
+            namespace.global_project_namespace,
+        ]
 
     def macro_names(self) -> list[str]:
         """Every macro name the context can call, plain and ``package.name``."""
@@ -291,6 +320,285 @@ class RenderContext:
     def call_macro(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the context's macro *name* with the arguments."""
         return self.values[name](*args, **kwargs)
+
+
+# -- dbt's macro namespace, built once per package and cloned for each context -------
+#
+# dbt builds a context's macro namespace by creating one MacroGenerator per macro of the
+# project, its packages and the adapter (~500), each bound to that context's dict, the
+# node and the context's macro stack, then flattening the namespace into the dict
+# through its slow Mapping interface: about 0.6 ms of every model's render. What the
+# namespace holds depends only on the manifest's macros, the root project, the node's
+# package and the adapter's internal packages; which context, node and stack each
+# MacroGenerator is bound to is all that differs from one context to the next. So the
+# first context of a package builds it the way dbt does, and every later one gets a
+# clone: the same dicts with the same keys, holding new MacroGenerators of the same
+# macros, bound to the new context, node and stack.
+
+
+class _NamespaceTemplate:
+    """The shape of a macro namespace dbt built, to make more of it for other contexts."""
+
+    def __init__(
+        self,
+        macros: list[Any],
+        spaces: dict[str, list[tuple[str, int]]],
+        packages: dict[str, list[tuple[str, int]]],
+        flat: list[tuple[str, str, Any]],
+    ) -> None:
+        #: The macro of each distinct MacroGenerator, by index.
+        self.macros = macros
+        #: ``global_namespace`` / ``local_namespace`` / ``global_project_namespace``:
+        #: (name, generator index) in dbt's insertion order.
+        self.spaces = spaces
+        #: Each non-internal package's (name, generator index).
+        self.packages = packages
+        #: The flattened namespace (what ``dict.update(namespace)`` adds to the context):
+        #: (key, "gen", index) or (key, "space"/"package", which dict).
+        self.flat = flat
+
+    @classmethod
+    def capture(cls, namespace: Any, ctx: dict[str, Any], node: Any, stack: Any) -> Any:
+        """The template of *namespace*, or None if it is not made the way this expects."""
+        from dbt.clients.jinja import MacroGenerator
+
+        index: dict[int, int] = {}
+        macros: list[Any] = []
+
+        def generator(value: Any) -> int | None:
+            if type(value) is not MacroGenerator or set(vars(value)) != _GENERATOR_ATTRS:
+                return None
+            if value.context is not ctx or value.node is not node or value.stack is not stack:
+                return None
+            if id(value) not in index:
+                index[id(value)] = len(macros)
+                macros.append(value.macro)
+            return index[id(value)]
+
+        def items(space: Any) -> list[tuple[str, int]] | None:
+            if type(space) is not dict:
+                return None
+            found = [(name, generator(value)) for name, value in space.items()]
+            if any(i is None for _, i in found):
+                return None
+            return found  # type: ignore[return-value]
+
+        spaces: dict[str, list[tuple[str, int]]] = {}
+        for attr in _SPACES:
+            found = items(getattr(namespace, attr, None))
+            if found is None:
+                return None
+            spaces[attr] = found
+        if type(namespace.packages) is not dict:
+            return None
+        packages: dict[str, list[tuple[str, int]]] = {}
+        for package, space in namespace.packages.items():
+            found = items(space)
+            if found is None:
+                return None
+            packages[package] = found
+        dicts = {id(getattr(namespace, attr)): ("space", attr) for attr in _SPACES}
+        dicts.update({id(space): ("package", p) for p, space in namespace.packages.items()})
+        flat: list[tuple[str, str, Any]] = []
+        for key in namespace:
+            value = namespace[key]
+            if id(value) in dicts:
+                flat.append((key, *dicts[id(value)]))
+                continue
+            position = generator(value)
+            if position is None:
+                return None
+            flat.append((key, "gen", position))
+        return cls(macros, spaces, packages, flat)
+
+    def clone(self, ctx: dict[str, Any], node: Any, stack: Any) -> tuple[Any, dict[str, Any]]:
+        """A namespace like the captured one, bound to *ctx*, *node* and *stack*, and its
+        flattened form."""
+        from dbt.clients.jinja import MacroGenerator
+        from dbt.context.macros import MacroNamespace
+
+        new = object.__new__
+        generators = []
+        for macro in self.macros:
+            made = new(MacroGenerator)
+            made.__dict__ = {"context": ctx, "macro": macro, "node": node, "stack": stack}
+            generators.append(made)
+        spaces = {
+            attr: {name: generators[i] for name, i in items} for attr, items in self.spaces.items()
+        }
+        packages = {
+            package: {name: generators[i] for name, i in items}
+            for package, items in self.packages.items()
+        }
+        namespace = MacroNamespace(
+            global_namespace=spaces["global_namespace"],
+            local_namespace=spaces["local_namespace"],
+            global_project_namespace=spaces["global_project_namespace"],
+            packages=packages,
+        )
+        by_kind = {"gen": generators, "space": spaces, "package": packages}
+        flat = {key: by_kind[kind][which] for key, kind, which in self.flat}
+        return namespace, flat
+
+
+_SPACES = ("global_namespace", "local_namespace", "global_project_namespace")
+_GENERATOR_ATTRS = {"context", "macro", "node", "stack"}
+#: (manifest, its macros by package) -> {(root project, package, internal packages):
+#: template or None}. One manifest at a time: a new manifest (a new parse) starts anew.
+_NAMESPACE_TEMPLATES: dict[str, Any] = {"manifest": None, "macros": None, "templates": {}}
+_MODEL_CONTEXT: list[Any] = []
+
+
+def _namespace_key(context: Any) -> tuple[str, str, tuple[str, ...]]:
+    """What a context's macro namespace depends on, besides the manifest's macros."""
+    from dbt.adapters.factory import get_adapter_package_names
+
+    internal = tuple(get_adapter_package_names(context.config.credentials.type))
+    return (context.config.project_name, context.search_package, internal)
+
+
+def _templates_for(manifest: Any) -> dict[Any, Any]:
+    macros = manifest.get_macros_by_package()
+    cache = _NAMESPACE_TEMPLATES
+    if cache["manifest"] is not manifest or cache["macros"] is not macros:
+        cache.update(manifest=manifest, macros=macros, templates={})
+    return cache["templates"]  # type: ignore[no-any-return]
+
+
+def clear_namespace_cache() -> None:
+    """Forget the macro namespaces built so far (the next context builds its own)."""
+    _NAMESPACE_TEMPLATES.update(manifest=None, macros=None, templates={})
+
+
+def _model_context_class() -> Any:
+    """dbt's ModelContext, with its macro namespace cloned from a cached template.
+
+    The first context of each (manifest, project, package, adapter) builds its namespace
+    the way dbt does; later ones clone it. dbt versions whose namespace or context is
+    not made the way the template expects get dbt's own ModelContext.
+    """
+    if _MODEL_CONTEXT:
+        return _MODEL_CONTEXT[0]
+    from dbt.context.manifest import ManifestContext
+    from dbt.context.providers import ModelContext
+
+    if ModelContext.to_dict is not ManifestContext.to_dict:
+        _MODEL_CONTEXT.append(ModelContext)
+        return ModelContext
+
+    class CachedNamespaceModelContext(ModelContext):  # type: ignore[misc, valid-type]
+        _dbtproof_flat: dict[str, Any] | None = None
+
+        def _build_namespace(self) -> Any:
+            templates = _templates_for(self.manifest)
+            key = _namespace_key(self)
+            template = templates.get(key)
+            if template is not None:
+                namespace, self._dbtproof_flat = template.clone(
+                    self._ctx, self.model, self.macro_stack
+                )
+                return namespace
+            namespace = super()._build_namespace()
+            if key not in templates:
+                templates[key] = _NamespaceTemplate.capture(
+                    namespace, self._ctx, self.model, self.macro_stack
+                )
+            return namespace
+
+        def to_dict(self) -> Any:
+            if self._dbtproof_flat is None:
+                return super().to_dict()
+            # ManifestContext.to_dict, with the namespace flattened by the template.
+            dct = super(ManifestContext, self).to_dict()
+            dct.update(self._dbtproof_flat)
+            return dct
+
+    _MODEL_CONTEXT.append(CachedNamespaceModelContext)
+    return CachedNamespaceModelContext
+
+
+# -- rendering a model whose only Jinja is {{ expressions }} -----------------------
+#
+# dbt compiles the whole model's text into a Python function on every render (lexing,
+# parsing, generating and compiling Python: about 1 ms for a 5-line model), and every
+# model's text is different. Most models are SQL text with a few ``{{ ref('x') }}`` /
+# ``{{ source('a', 'b') }}`` / ``{{ config(...) }}`` expressions, and those repeat from
+# model to model. For such text, each expression is compiled alone, as the template
+# ``{{ expression }}`` in dbt's own Jinja environment (cached by its text), and the
+# pieces are rendered in order in one Jinja context — what the whole template does:
+# Jinja outputs template data as is and each ``{{ }}`` as the value of its expression,
+# left to right. Anything else — a ``{% %}`` or ``{# #}`` tag, whitespace control
+# (``{{-``, ``-}}``), a brace inside an expression, a carriage return (Jinja turns it
+# into a newline), an expression that does not compile alone — goes through dbt.
+
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.S)
+#: dbt's test for "this text has Jinja in it" (dbt.clients.jinja._HAS_RENDER_CHARS_PAT).
+_JINJA_CHARS = re.compile(r"({[{%#]|[#}%]})")
+_EXPRESSIONS: dict[str, Any] = {}
+_EXPRESSIONS_MAX = 5000
+_ENVIRONMENT: list[Any] = []
+
+
+def _environment() -> Any:
+    """dbt's Jinja environment for rendering SQL (as ``get_rendered`` makes it)."""
+    if not _ENVIRONMENT:
+        from dbt_common.clients.jinja import get_environment
+
+        _ENVIRONMENT.append(get_environment(None, capture_macros=False, native=False))
+    return _ENVIRONMENT[0]
+
+
+def _expression_template(expression: str) -> Any:
+    """The compiled template ``{{ expression }}``, or None if it does not compile alone."""
+    template = _EXPRESSIONS.get(expression)
+    if template is None:
+        import jinja2
+
+        try:
+            template = _environment().from_string("{{" + expression + "}}")
+        except jinja2.TemplateError:
+            template = False
+        if len(_EXPRESSIONS) >= _EXPRESSIONS_MAX:
+            _EXPRESSIONS.clear()
+        _EXPRESSIONS[expression] = template
+    return template or None
+
+
+def _render_expressions(text: str, ctx: dict[str, Any], node: Any) -> str | None:
+    """*text* rendered in *ctx* one ``{{ expression }}`` at a time, or None when it has
+    more Jinja than that (or none: dbt returns such text as is)."""
+    if "{{" not in text or "\r" in text:
+        return None
+    environment = _environment()
+    source = text
+    if not environment.keep_trailing_newline and source.endswith("\n"):
+        source = source[:-1]  # as Jinja's lexer does
+    pieces = _EXPRESSION.split(source)
+    data = pieces[0::2]
+    if any(_JINJA_CHARS.search(piece) for piece in data):
+        return None
+    templates = []
+    for expression in pieces[1::2]:
+        if "{" in expression or "}" in expression or expression[:1] in "-+":
+            return None  # a brace (string, dict), whitespace control ({{- / {{+)
+        if expression.endswith("-"):
+            return None  # whitespace control (-}})
+        template = _expression_template(expression)
+        if template is None:
+            return None
+        templates.append(template)
+    from dbt_common.clients.jinja import catch_jinja
+
+    out = [data[0]]
+    with catch_jinja(node):
+        context = templates[0].new_context(ctx)
+        for template, after in zip(templates, data[1:], strict=True):
+            try:
+                out.append(environment.concat(template.root_render_func(context)))
+            except Exception:
+                environment.handle_exception()
+            out.append(after)
+    return "".join(out)
 
 
 class _VarWithOverrides:

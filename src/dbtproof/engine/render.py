@@ -209,6 +209,10 @@ def render(
     rendered = _with_slots(sql, used, spec.inputs)
     if keep_context:
         rendered.context = context
+    else:
+        # dbt's context is a web of reference cycles (its dict holds ~500 macros bound to
+        # the dict): let reference counting free it now rather than the garbage collector.
+        context.close()
     return rendered
 
 
