@@ -113,3 +113,78 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
     assert disagreements == {}
     assert len(expected) == 4, expected
     assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
+
+
+VERSIONED_SCHEMA = """
+version: 2
+models:
+  - name: dim
+    latest_version: 2
+    versions: [{v: 1}, {v: 2}]
+unit_tests:
+  - name: dim_v2_shouts
+    model: dim
+    versions: {include: [2]}
+    given:
+      - {input: ref('codes'), format: csv, fixture: codes_fixture}
+    expect:
+      format: sql
+      rows: |
+        select 1 as id, 'X!' as code, 10 as weight
+        union all select 2, 'Y!', 20
+  - name: dim_v1_upper
+    model: dim
+    versions: {include: [1]}
+    given:
+      - {input: ref('codes'), rows: [{id: 1, code: q}]}
+    expect:
+      rows: [{id: 1, code: Q}]
+"""
+
+VERSIONED_MUTATIONS: dict[str, Callable[[Path], None]] = {
+    "as written": lambda root: None,
+    "fixture file changed": _edit("tests/fixtures/codes_fixture.csv", "2,y", "2,z"),
+    "expected SQL changed": _edit("models/schema.yml", "select 2, 'Y!', 20", "select 2, 'Y!', 21"),
+    "version 2's SQL changed": _edit("models/dim_v2.sql", "id * 10", "id * 11"),
+    "version 1's expectation changed": _edit("models/schema.yml", "code: Q}", "code: q}"),
+}  # fmt: skip
+
+
+def test_versioned_models_fixture_files_and_sql_expectations_agree(tmp_path: Path) -> None:
+    root = tmp_path / "vers"
+    (root / "models").mkdir(parents=True)
+    (root / "tests" / "fixtures").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text("name: vers\nprofile: vers\nconfig-version: 2\n")
+    (root / "profiles.yml").write_text(
+        "vers:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {tmp_path / 'cli.duckdb'}\n      schema: main\n"
+    )
+    (root / "models" / "codes.sql").write_text(
+        "select 1 as id, 'a' as code union all select 2, 'b'"
+    )
+    (root / "models" / "dim_v1.sql").write_text(
+        "select id, upper(code) as code from {{ ref('codes') }}"
+    )
+    (root / "models" / "dim_v2.sql").write_text(
+        "select id, upper(code) || '!' as code, id * 10 as weight from {{ ref('codes') }}"
+    )
+    (root / "tests" / "fixtures" / "codes_fixture.csv").write_text("id,code\n1,x\n2,y\n")
+    (root / "models" / "schema.yml").write_text(VERSIONED_SCHEMA)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    command = [str(BIN / "dbt"), "run", "--select", "codes", "--profiles-dir", "."]
+    build = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout
+    originals = {p: p.read_text() for p in root.rglob("*") if p.suffix in (".sql", ".yml", ".csv")}
+    failing, disagreements = [], {}
+    for name, mutate in VERSIONED_MUTATIONS.items():
+        for path, text in originals.items():
+            path.write_text(text)
+        mutate(root)
+        expected = dbt_outcomes(root, env, [])
+        actual = dbtproof_outcomes(root, env)
+        if "fail" in expected.values():
+            failing.append(name)
+        if actual != expected:
+            disagreements[name] = {"dbt": expected, "dbtproof": actual}
+    assert disagreements == {}
+    assert failing == list(VERSIONED_MUTATIONS)[1:]

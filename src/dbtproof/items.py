@@ -62,6 +62,13 @@ def group_name(manifest: Any, node: Any) -> str:
     return SINGULAR_GROUP
 
 
+def item_name(node: Any) -> str:
+    """The test's name; a unit test of a versioned model gets dbt's ``_v<N>`` suffix."""
+    if _resource_type(node) == "unit_test":
+        return str(node.unique_id).rsplit(".", 1)[-1]
+    return str(node.name)
+
+
 def selected_tests(session: DbtSession, select: str | None, exclude: str | None) -> list[Any]:
     """The enabled data tests and unit tests to collect, narrowed by dbt selectors."""
     manifest = session.manifest
@@ -106,8 +113,8 @@ class DbtNodeGroup(pytest.Collector):
         self.tests = list(tests)
 
     def collect(self) -> Iterator[pytest.Item]:
-        for node in sorted(self.tests, key=lambda n: n.name):
-            yield DbtTestItem.from_parent(self, name=node.name, node=node)
+        for node in sorted(self.tests, key=item_name):
+            yield DbtTestItem.from_parent(self, name=item_name(node), node=node)
 
 
 class DbtTestItem(pytest.Item):
