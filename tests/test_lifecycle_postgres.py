@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_shop, pg_schemas
+from conftest import PG_PASSWORD, copy_shop, pg_schemas
 
 DBTPROOF = str(Path(sys.executable).parent / "dbtproof")
 
@@ -60,6 +60,7 @@ def test_two_concurrent_xdist_runs_pass_and_leave_nothing(shop: Path, shop_pg: s
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
         assert re.search(r"== \d\d+ passed in ", output), output
+        assert PG_PASSWORD not in output, "no credential in any output"
     namespaces = {line.split("namespace ")[-1] for o in outputs for line in o.splitlines()
                   if line.startswith("dbtproof: project")}  # fmt: skip
     assert len(namespaces) == 2, f"each run has its own namespace: {namespaces}"
