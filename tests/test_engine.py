@@ -596,3 +596,70 @@ def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
         with pytest.raises(expected[0]) as raised:
             compat._render_expressions(text, context.values, node)
         assert str(raised.value) == expected[1]
+
+
+def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -> None:
+    # A model whose Jinja is only {{ ref/source/config }} expressions renders without
+    # dbt's context; every model renders as it does in dbt's full context.
+    from dbtproof import _dbt_compat as compat
+    from dbtproof.engine.render import RenderSpec, cte_name, render
+
+    manifest, config = dbt.manifest, dbt._config
+    adapter = dbt._adapter()
+    built: list[str] = []
+    build = compat.RenderContext._build
+
+    def counting_build(self):
+        built.append(self.node.name)
+        return build(self)
+
+    monkeypatch.setattr(compat.RenderContext, "_build", counting_build)
+    models = [n for n in manifest.nodes.values() if compat.resource_type(n) == "model"]
+    lazy_models = set()
+    for node in models:
+        inputs = {
+            uid: cte_name(manifest.nodes.get(uid) or manifest.sources[uid])
+            for uid in node.depends_on.nodes
+        }
+        for is_incremental in (False, True):
+            spec = RenderSpec(
+                node, inputs, this="__this", is_incremental=is_incremental, require_inputs=False
+            )
+            built.clear()
+            lazy = render(spec, config, manifest, adapter)
+            if not built:
+                lazy_models.add(node.name)
+            full = render(spec, config, manifest, adapter, keep_context=True)
+            assert built[-1] == node.name
+            assert lazy.sql == full.sql, node.name
+    assert {"stg_customers", "stg_orders", "customers"} <= lazy_models
+    assert "greetings" not in lazy_models and "order_log" not in lazy_models
+
+
+def test_a_macro_named_config_needs_dbt_context(dbt) -> None:
+    from dbtproof import _dbt_compat as compat
+
+    manifest, config = dbt.manifest, dbt._config
+    node = manifest.nodes["model.shop.customers"]
+    compat.RenderContext(node, config, manifest)  # the package's namespace template
+    text = "{{ config(materialized='view') }}select 1 as x"
+    context = compat.RenderContext(node, config, manifest, lazy=True)
+    assert context.render(text) == "select 1 as x"
+    assert context._values is None, "rendered without dbt's context"
+    key = compat._namespace_key(config, node.package_name)
+    template = compat._templates_for(manifest)[key]
+    template.keys = template.keys | {"config"}  # as if the project had a `config` macro
+    try:
+        context = compat.RenderContext(node, config, manifest, lazy=True)
+        assert context.render(text) == "select 1 as x"
+        assert context._values is not None, "dbt's context, where the macro would be"
+    finally:
+        template.keys = template.keys - {"config"}
+    # A name that was not given, or a macro replaced later, needs dbt's context too.
+    for text, later in (("select {{ var('x', 1) }}", None), ("{{ is_incremental() }}", True)):
+        context = compat.RenderContext(node, config, manifest, lazy=True)
+        context.set_value("ref", lambda name: name)
+        if later is not None:
+            context.override_macro_later("is_incremental", lambda later=later: later)
+        assert context.render(text) in ("select 1", "True")
+        assert context._values is not None

@@ -213,29 +213,93 @@ class RenderContext:
     name replaced in it is replaced for macros called indirectly too; ``adapter.dispatch``
     looks macros up in the context's macro namespace, which :meth:`override_macro`
     updates as well.
+
+    With *lazy*, dbt's context is built when first needed; names given with
+    :meth:`set_value`, then macros replaced with :meth:`override_macro_later`, are
+    applied to it then. :meth:`render` does not build it for a model whose only Jinja
+    is ``{{ expressions }}`` reading nothing but names given with :meth:`set_value` and
+    ``config``: nothing else of the context can reach such a model's SQL.
     """
 
-    def __init__(self, node: Any, config: Any, manifest: Any) -> None:
+    def __init__(self, node: Any, config: Any, manifest: Any, lazy: bool = False) -> None:
+        self.node = node
+        self._config = config
+        self._manifest = manifest
+        self._values: dict[str, Any] | None = None
+        self._namespace: Any = None
+        self._pending: dict[str, Any] = {}
+        self._pending_macros: list[tuple[str, Any]] = []
+        if not lazy:
+            self._build()
+
+    def _build(self) -> dict[str, Any]:
         from dbt.context.providers import RuntimeProvider
 
-        context = _model_context_class()(node, config, manifest, RuntimeProvider(), None)
-        self.node = node
-        self.values: dict[str, Any] = context.to_dict()
-        self._namespace = context.namespace
+        context_class = _model_context_class()
+        context = context_class(self.node, self._config, self._manifest, RuntimeProvider(), None)
+        values: dict[str, Any] = context.to_dict()
+        self._values, self._namespace = values, context.namespace
+        values.update(self._pending)
+        for name, value in self._pending_macros:
+            self.override_macro(name, value)
+        self._pending, self._pending_macros = {}, []
+        return values
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The dict dbt renders with (built now if it was not yet)."""
+        return self._build() if self._values is None else self._values
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Set ``values[name]``, now or when the context is built."""
+        if self._values is None:
+            self._pending[name] = value
+        else:
+            self._values[name] = value
+
+    def override_macro_later(self, name: str, value: Any) -> None:
+        """:meth:`override_macro`, now or when the context is built (found or not)."""
+        if self._values is None:
+            self._pending_macros.append((name, value))
+        else:
+            self.override_macro(name, value)
 
     def render(self, text: str) -> str:
         """Render *text* (a model's raw SQL) in this context.
 
         Text whose only Jinja is ``{{ expression }}`` tags is rendered one expression at a
         time (each compiled once per session); anything else goes through dbt's
-        ``get_rendered`` — the result is the same (see :func:`_render_expressions`).
+        ``get_rendered`` — the result is the same (see :func:`_expression_plan`).
         """
         from dbt.clients.jinja import get_rendered
 
-        fast = _render_expressions(text, self.values, self.node)
-        if fast is not None:
-            return fast
-        return str(get_rendered(text, self.values, self.node))
+        plan = _expression_plan(text)
+        if plan is None:
+            return str(get_rendered(text, self.values, self.node))
+        values = self._values
+        if values is None:
+            values = self._without_dbt_context(plan[2])
+            if values is None:
+                values = self._build()
+        return _render_plan(plan, values, self.node)
+
+    def _without_dbt_context(self, names: frozenset[str]) -> dict[str, Any] | None:
+        """What renders expressions reading only *names*, when dbt's context is not needed."""
+        if not names <= {*self._pending, "config"}:
+            return None
+        if any(name.rpartition(".")[2] in names for name, _ in self._pending_macros):
+            return None
+        values = dict(self._pending)
+        if "config" in names and "config" not in values:
+            # dbt's ``config`` (a RuntimeConfigObject), unless a macro takes the name.
+            key = _namespace_key(self._config, self.node.package_name)
+            template = _templates_for(self._manifest).get(key)
+            if template is None or "config" in template.keys:
+                return None
+            from dbt.context.providers import RuntimeProvider
+
+            values["config"] = RuntimeProvider().Config(self.node, None)
+        return values
 
     def close(self) -> None:
         """Break the context's reference cycles (it cannot render or call macros after this).
@@ -244,7 +308,10 @@ class RenderContext:
         each context waits for the cyclic garbage collector, whose full passes walk the
         whole (large) manifest.
         """
-        self.values.clear()
+        self._pending, self._pending_macros = {}, []
+        if self._values is None:
+            return
+        self._values.clear()
         for space in self._spaces():
             space.clear()
 
@@ -356,6 +423,8 @@ class _NamespaceTemplate:
         #: The flattened namespace (what ``dict.update(namespace)`` adds to the context):
         #: (key, "gen", index) or (key, "space"/"package", which dict).
         self.flat = flat
+        #: The names the namespace puts in the context dict.
+        self.keys = frozenset(key for key, _, _ in flat)
 
     @classmethod
     def capture(cls, namespace: Any, ctx: dict[str, Any], node: Any, stack: Any) -> Any:
@@ -449,12 +518,13 @@ _NAMESPACE_TEMPLATES: dict[str, Any] = {"manifest": None, "macros": None, "templ
 _MODEL_CONTEXT: list[Any] = []
 
 
-def _namespace_key(context: Any) -> tuple[str, str, tuple[str, ...]]:
-    """What a context's macro namespace depends on, besides the manifest's macros."""
+def _namespace_key(config: Any, package: str) -> tuple[str, str, tuple[str, ...]]:
+    """What the macro namespace of a node of *package* depends on, besides the manifest's
+    macros: the root project, the node's package, the adapter's internal packages."""
     from dbt.adapters.factory import get_adapter_package_names
 
-    internal = tuple(get_adapter_package_names(context.config.credentials.type))
-    return (context.config.project_name, context.search_package, internal)
+    internal = tuple(get_adapter_package_names(config.credentials.type))
+    return (config.project_name, package, internal)
 
 
 def _templates_for(manifest: Any) -> dict[Any, Any]:
@@ -491,7 +561,7 @@ def _model_context_class() -> Any:
 
         def _build_namespace(self) -> Any:
             templates = _templates_for(self.manifest)
-            key = _namespace_key(self)
+            key = _namespace_key(self.config, self.search_package)
             template = templates.get(key)
             if template is not None:
                 namespace, self._dbtproof_flat = template.clone(
@@ -548,47 +618,60 @@ def _environment() -> Any:
     return _ENVIRONMENT[0]
 
 
-def _expression_template(expression: str) -> Any:
-    """The compiled template ``{{ expression }}``, or None if it does not compile alone."""
-    template = _EXPRESSIONS.get(expression)
-    if template is None:
+def _expression_template(expression: str) -> tuple[Any, frozenset[str]] | None:
+    """The compiled template ``{{ expression }}`` and the names it reads from the context,
+    or None if it does not compile alone."""
+    compiled = _EXPRESSIONS.get(expression)
+    if compiled is None:
         import jinja2
+        import jinja2.meta
 
+        environment = _environment()
         try:
-            template = _environment().from_string("{{" + expression + "}}")
+            tree = environment.parse("{{" + expression + "}}")
+            names = frozenset(jinja2.meta.find_undeclared_variables(tree))
+            compiled = (environment.from_string(tree), names)
         except jinja2.TemplateError:
-            template = False
+            compiled = False
         if len(_EXPRESSIONS) >= _EXPRESSIONS_MAX:
             _EXPRESSIONS.clear()
-        _EXPRESSIONS[expression] = template
-    return template or None
+        _EXPRESSIONS[expression] = compiled
+    return compiled or None
 
 
-def _render_expressions(text: str, ctx: dict[str, Any], node: Any) -> str | None:
-    """*text* rendered in *ctx* one ``{{ expression }}`` at a time, or None when it has
-    more Jinja than that (or none: dbt returns such text as is)."""
+def _expression_plan(text: str) -> tuple[list[str], list[Any], frozenset[str]] | None:
+    """*text* as (template data, compiled expressions, the names they read), or None when
+    it has more Jinja than ``{{ expressions }}`` (or none: dbt returns such text as is)."""
     if "{{" not in text or "\r" in text:
         return None
-    environment = _environment()
     source = text
-    if not environment.keep_trailing_newline and source.endswith("\n"):
+    if not _environment().keep_trailing_newline and source.endswith("\n"):
         source = source[:-1]  # as Jinja's lexer does
     pieces = _EXPRESSION.split(source)
     data = pieces[0::2]
     if any(_JINJA_CHARS.search(piece) for piece in data):
         return None
     templates = []
+    names: set[str] = set()
     for expression in pieces[1::2]:
         if "{" in expression or "}" in expression or expression[:1] in "-+":
             return None  # a brace (string, dict), whitespace control ({{- / {{+)
         if expression.endswith("-"):
             return None  # whitespace control (-}})
-        template = _expression_template(expression)
-        if template is None:
+        compiled = _expression_template(expression)
+        if compiled is None:
             return None
-        templates.append(template)
+        templates.append(compiled[0])
+        names |= compiled[1]
+    return data, templates, frozenset(names)
+
+
+def _render_plan(plan: tuple[list[str], list[Any], Any], ctx: dict[str, Any], node: Any) -> str:
+    """The plan's data and expressions, rendered in order in one Jinja context of *ctx*."""
     from dbt_common.clients.jinja import catch_jinja
 
+    data, templates, _ = plan
+    environment = _environment()
     out = [data[0]]
     with catch_jinja(node):
         context = templates[0].new_context(ctx)
@@ -599,6 +682,13 @@ def _render_expressions(text: str, ctx: dict[str, Any], node: Any) -> str | None
                 environment.handle_exception()
             out.append(after)
     return "".join(out)
+
+
+def _render_expressions(text: str, ctx: dict[str, Any], node: Any) -> str | None:
+    """*text* rendered in *ctx* one ``{{ expression }}`` at a time, or None when it has
+    more Jinja than that (or none: dbt returns such text as is)."""
+    plan = _expression_plan(text)
+    return None if plan is None else _render_plan(plan, ctx, node)
 
 
 class _VarWithOverrides:

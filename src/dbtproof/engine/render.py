@@ -142,7 +142,8 @@ def render(
     node = spec.node
     project = config.project_name
     missing: dict[str, str] = {}
-    context = _context(node, config, manifest)
+    # dbt's context is built only if the render needs it (see compat.RenderContext).
+    context = _context(node, config, manifest, lazy=not keep_context and not spec.macros)
 
     def relation_for(target: Any) -> Any:
         uid = target.unique_id
@@ -180,20 +181,22 @@ def render(
             )
         return relation_for(target)
 
-    context.values["ref"] = ref
-    context.values["source"] = source
+    context.set_value("ref", ref)
+    context.set_value("source", source)
     if isinstance(spec.this, str):
-        context.values["this"] = compat.cte_relation(adapter, spec.this)
+        context.set_value("this", compat.cte_relation(adapter, spec.this))
     elif spec.this is not None:
-        context.values["this"] = spec.this
+        context.set_value("this", spec.this)
     elif spec.is_incremental:
         missing[THIS] = "__dbtproof_missing_this__"
-        context.values["this"] = compat.cte_relation(adapter, missing[THIS])
+        context.set_value("this", compat.cte_relation(adapter, missing[THIS]))
     if spec.vars:
         context.override_vars(spec.vars)
     if spec.env:
         context.override_env_vars(spec.env)
-    context.override_macro("is_incremental", macro_value("is_incremental", spec.is_incremental))
+    context.override_macro_later(
+        "is_incremental", macro_value("is_incremental", spec.is_incremental)
+    )
     unknown = [
         n for n, v in spec.macros.items() if not context.override_macro(n, macro_value(n, v))
     ]
@@ -216,9 +219,9 @@ def render(
     return rendered
 
 
-def _context(node: Any, config: Any, manifest: Any) -> compat.RenderContext:
+def _context(node: Any, config: Any, manifest: Any, lazy: bool) -> compat.RenderContext:
     try:
-        return compat.RenderContext(node, config, manifest)
+        return compat.RenderContext(node, config, manifest, lazy=lazy)
     except Exception as exc:
         if compat.is_dbt_exception(exc):
             raise ModelRenderError(
