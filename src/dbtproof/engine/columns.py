@@ -34,6 +34,9 @@ _SNAPSHOT_META = (
 )
 
 
+_NO_OVERRIDES = json.dumps([{}, {}])
+
+
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(part.strip() for part in str(exc).split("\n") if part.strip())
     text = text.removeprefix("Runtime Error ").removeprefix("dbtproof: ")
@@ -71,7 +74,11 @@ class ColumnCatalog:
         env: dict[str, str] | None = None,
     ) -> Schema:
         """What is known of *node*'s columns (the adapter's connection must be open)."""
-        overrides = json.dumps([vars or {}, env or {}], sort_keys=True, default=str)
+        overrides = (
+            json.dumps([vars or {}, env or {}], sort_keys=True, default=str)
+            if vars or env
+            else _NO_OVERRIDES
+        )
         key = (node.unique_id, overrides)
         if key not in self._cache:
             self._cache[key] = self._work_out(node, adapter, vars or {}, env or {})

@@ -464,6 +464,16 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
                 text_families[column.name] = infer_text_type(row.get(key) for row in fixture.rows)
     quoted = {column.name: dialect.quote(column.name) for column in columns}
 
+    def check(column: Column, value: Any, row_number: int) -> None:
+        """Refuse a value that clearly cannot be cast to its (known) column type."""
+        if not _castable(value, families[column.name]):
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {fixture.describe()}, row {row_number}, column "
+                f"'{by_column.get(column.name, column.name)}': {value!r} cannot be cast to "
+                f"{types[column.name]}, the column's type in {upstream} ({schema.origin}). "
+                "Fix the value."
+            )
+
     def cell(column: Column, value: Any, row_number: int) -> str:
         data_type = types[column.name]
         family = families[column.name]
@@ -473,12 +483,7 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
                 return _text_literal(value, text_family, dialect)
             literal, implied = _literal(value)
             return dialect.cast(literal, implied) if implied else literal
-        if not _castable(value, family):
-            raise FixtureValueError(
-                f"dbtproof: in the fixture for {fixture.describe()}, row {row_number}, column "
-                f"'{by_column.get(column.name, column.name)}': {value!r} cannot be cast to "
-                f"{data_type}, the column's type in {upstream} ({schema.origin}). Fix the value."
-            )
+        check(column, value, row_number)
         literal, _ = _literal(value)
         if family == "integer" and isinstance(value, (float, Decimal)):
             literal = str(int(value))
@@ -487,11 +492,14 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
         return dialect.cast(literal, _cast_type(data_type, value))
 
     if dialect.values and fixture.rows:
+        checked = [
+            (column, by_column[column.name])
+            for column in columns
+            if column.name in by_column and types[column.name] is not None
+        ]
         for number, row in enumerate(fixture.rows, start=1):
-            for column in columns:
-                key = by_column.get(column.name)
-                if key is not None and types[column.name] is not None:
-                    cell(column, row.get(key), number)  # checks the value can be cast
+            for column, key in checked:
+                check(column, row.get(key), number)
         return _values_sql(fixture, columns, by_column, types, families, text_families, dialect)
     selects = []
     for number, row in enumerate(fixture.rows, start=1):
