@@ -17,6 +17,11 @@ Usage (from the repository root, in the dev virtualenv)::
 
 The dbt CLI needs the base models built for its unit tests (it reads their column types
 from the warehouse); that ``dbt run`` is not timed. dbtproof builds nothing.
+
+``--baseline-src DIR`` also times the pytest runs with another dbtproof source tree first
+on ``PYTHONPATH`` (e.g. ``git archive <commit> src | tar -x -C /tmp/base``), interleaved
+with the current one, so that a change is measured against its baseline in the same run;
+``--repeat R`` keeps the fastest of R runs of each pytest timing.
 """
 
 from __future__ import annotations
@@ -169,6 +174,13 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
+def with_src(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """*env*, with *src* (a dbtproof source tree) first on PYTHONPATH when given."""
+    if src is None:
+        return env
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))}
+
+
 def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
     """The statements dbtproof runs for the project's tests (captured in-process)."""
     script = textwrap.dedent(f"""
@@ -235,7 +247,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="also time pytest with this dbtproof source tree (its parent of dbtproof/)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="fastest of R pytest runs")
     args = parser.parse_args()
+    baseline = args.baseline_src.resolve() if args.baseline_src else None
     bin_dir = Path(sys.executable).parent
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dbtproof_bench_"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
@@ -251,21 +271,39 @@ def main() -> None:
         project = generate(workdir / f"n{n}_dbtproof", n, args.target, schema, native=False)
         # Only the dbtproof tests: not the dbt tests the plugin can also collect as items.
         pytest_cmd = [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider", "pytests"]
-        t_pytest = timed(pytest_cmd, project, env)
+        collect_cmd = [*pytest_cmd, "--collect-only"]
         # Start-up alone (import, dbt parse, collection): the rest is running the tests.
-        t_startup = timed([*pytest_cmd, "--collect-only"], project, env)
+        # With a baseline, each of its runs goes right before the same run of this tree.
+        versions = {"base": baseline, "": None} if baseline else {"": None}
+        times: dict[str, list[float]] = {}
+        for _ in range(args.repeat):
+            for label, src in versions.items():
+                for kind, command in (("pytest", pytest_cmd), ("startup", collect_cmd)):
+                    elapsed = timed(command, project, with_src(env, src))
+                    times.setdefault(label + kind, []).append(elapsed)
+        best = {key: min(values) for key, values in times.items()}
+        t_pytest, t_startup = best["pytest"], best["startup"]
         statements = floor_statements(project, args.target, bin_dir)
         t_floor = run_floor(statements, args.target)
         t_tests = t_pytest - t_startup
-        results.append(
-            {"n": n, "pytest": t_pytest, "tests": t_tests, "dbt": t_dbt, "floor": t_floor}
-        )
+        result = {"n": n, "pytest": t_pytest, "tests": t_tests, "dbt": t_dbt, "floor": t_floor}
+        if baseline:
+            result["base_pytest"] = best["basepytest"]
+            result["base_tests"] = best["basepytest"] - best["basestartup"]
+        results.append(result)
         print(
             f"N={n:5d}  pytest+dbtproof {t_pytest:7.2f} s (of which running tests "
             f"{t_tests:6.2f} s)   dbt test {t_dbt:7.2f} s   floor {t_floor:6.3f} s   "
             f"speed-up {t_dbt / t_pytest:5.1f}x",
             flush=True,
         )
+        if baseline:
+            print(
+                f"        baseline {result['base_pytest']:7.2f} s (of which running tests "
+                f"{result['base_tests']:6.2f} s)   speed-up "
+                f"{t_dbt / result['base_pytest']:5.1f}x",
+                flush=True,
+            )
         if args.target == "postgres":
             import psycopg2
 
@@ -281,7 +319,9 @@ def main() -> None:
     if len(results) >= 2:
         low, high = results[0], results[-1]
         span = high["n"] - low["n"]
-        keys = ("pytest", "tests", "dbt", "floor")
+        keys = [
+            k for k in ("pytest", "tests", "dbt", "floor", "base_pytest", "base_tests") if k in low
+        ]
         marginal = {k: (high[k] - low[k]) / span * 1000 for k in keys}
         print(
             f"marginal per test: dbtproof {marginal['pytest']:.2f} ms end to end "
@@ -289,6 +329,12 @@ def main() -> None:
             f"floor {marginal['floor']:.2f} ms (dbtproof running tests / floor "
             f"{marginal['tests'] / marginal['floor']:.1f}x)"
         )
+        if baseline:
+            print(
+                f"marginal per test, baseline: {marginal['base_pytest']:.2f} ms end to end "
+                f"({marginal['base_tests']:.2f} ms running tests; / floor "
+                f"{marginal['base_tests'] / marginal['floor']:.1f}x)"
+            )
         results.append({"marginal_ms": marginal})
     if args.json:
         args.json.write_text(json.dumps({"target": args.target, "results": results}, indent=2))
