@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.rows import Rows
 from dbtproof.runner import NodeResult
 
@@ -39,15 +40,6 @@ class TestOutcome:
     #: Set when the test could not run because something it needs failed to build.
     upstream_failure: str | None = None
     failing_rows: Rows | None = None
-
-
-def _resource_type(node: Any) -> str:
-    return str(getattr(node.resource_type, "value", node.resource_type))
-
-
-def selector(node: Any) -> str:
-    """A dbt selector that picks exactly *node* (its fully qualified name)."""
-    return "fqn:" + ".".join(node.fqn)
 
 
 def test_node(manifest: Any, unique_id: str) -> Any:
@@ -105,7 +97,7 @@ class DbtTestBatches:
             uid
             for uid in sorted(ancestors(manifest, unique_ids))
             if uid in manifest.nodes
-            and _resource_type(manifest.nodes[uid]) in BUILDABLE
+            and resource_type(manifest.nodes[uid]) in BUILDABLE
             and manifest.nodes[uid].config.materialized != "ephemeral"
             and uid not in self.session.built_nodes
             and uid not in self.broken
@@ -113,7 +105,7 @@ class DbtTestBatches:
         if not needed:
             return
         result = self.session.build(
-            select=[selector(manifest.nodes[uid]) for uid in needed],
+            select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
             expect_fail=True,
             exclude="resource_type:unit_test",
             extra_args=("--indirect-selection", "empty"),
@@ -139,7 +131,7 @@ class DbtTestBatches:
         extra = ("--store-failures",) if self.store_failures else ()
         result = self.session.runner_invoke(
             "test",
-            select=[selector(test_node(manifest, uid)) for uid in runnable],
+            select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,
         )
         by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbtproof.errors import DbtError
+from dbtproof.nodes import resource_type
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches, TestOutcome
@@ -42,13 +43,9 @@ class DbtUpstreamError(Exception):
     """A dbt test could not run because a node it needs failed to build."""
 
 
-def _resource_type(node: Any) -> str:
-    return str(getattr(node.resource_type, "value", node.resource_type))
-
-
 def group_name(manifest: Any, node: Any) -> str:
     """The model, seed, snapshot or source a test belongs to (its collector's name)."""
-    if _resource_type(node) == "unit_test":
+    if resource_type(node) == "unit_test":
         version = getattr(node, "version", None)
         return f"{node.model}_v{version}" if version is not None else str(node.model)
     attached = getattr(node, "attached_node", None)
@@ -64,7 +61,7 @@ def group_name(manifest: Any, node: Any) -> str:
 
 def item_name(node: Any) -> str:
     """The test's name; a unit test of a versioned model gets dbt's ``_v<N>`` suffix."""
-    if _resource_type(node) == "unit_test":
+    if resource_type(node) == "unit_test":
         return str(node.unique_id).rsplit(".", 1)[-1]
     return str(node.name)
 
@@ -72,7 +69,7 @@ def item_name(node: Any) -> str:
 def selected_tests(session: DbtSession, select: str | None, exclude: str | None) -> list[Any]:
     """The enabled data tests and unit tests to collect, narrowed by dbt selectors."""
     manifest = session.manifest
-    candidates = {uid: n for uid, n in manifest.nodes.items() if _resource_type(n) == "test"}
+    candidates = {uid: n for uid, n in manifest.nodes.items() if resource_type(n) == "test"}
     candidates.update(getattr(manifest, "unit_tests", {}) or {})
     if select or exclude:
         chosen = session.runner_list(select, exclude, ("test", "unit_test"))
@@ -123,7 +120,7 @@ class DbtTestItem(pytest.Item):
     def __init__(self, *, node: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unique_id: str = node.unique_id
-        self.kind = "unit" if _resource_type(node) == "unit_test" else "data"
+        self.kind = "unit" if resource_type(node) == "unit_test" else "data"
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
         for tag in sorted(set(getattr(node, "tags", []) or [])):

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dbtproof.errors import DbtError, IsolationError
+from dbtproof.nodes import resource_type
 
 DEFAULT_PREFIX = "dbtproof_"
 #: PostgreSQL's identifier limit.
@@ -134,15 +135,15 @@ class Violation:
 def writing_nodes(manifest: Any) -> Iterable[Any]:
     """Nodes of the parsed manifest that create relations when run."""
     for node in manifest.nodes.values():
-        resource_type = str(getattr(node.resource_type, "value", node.resource_type))
+        kind = resource_type(node)
         config = node.config
-        if resource_type in _WRITING_TYPES:
+        if kind in _WRITING_TYPES:
             if getattr(config, "materialized", None) == "ephemeral":
                 continue
             if not getattr(config, "enabled", True):
                 continue
             yield node
-        elif resource_type == "test" and getattr(config, "store_failures", None):
+        elif kind == "test" and getattr(config, "store_failures", None):
             yield node
 
 
@@ -154,9 +155,7 @@ def find_violations(
     nodes = list(writing_nodes(manifest))
     if store_failures:
         nodes += [
-            n
-            for n in manifest.nodes.values()
-            if str(getattr(n.resource_type, "value", n.resource_type)) == "test" and n not in nodes
+            n for n in manifest.nodes.values() if resource_type(n) == "test" and n not in nodes
         ]
     for node in nodes:
         same_db = (

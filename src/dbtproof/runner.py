@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtproof.errors import DbtError, DbtRunError
+from dbtproof.nodes import resource_type
 
 _FAILED = {"error", "fail", "runtime error"}
 _LOCK = threading.RLock()
@@ -75,7 +76,7 @@ def _node_result(run_result: Any) -> NodeResult:
     return NodeResult(
         unique_id=node.unique_id,
         name=node.name,
-        resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
+        resource_type=resource_type(node),
         status=str(status),
         message=run_result.message,
         failures=run_result.failures,

@@ -24,6 +24,7 @@ from dbtproof.errors import (
     ProtectedTargetError,
     UnknownNodeError,
 )
+from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.rows import Rows
 from dbtproof.runner import DbtRunner, InvocationResult
@@ -348,9 +349,7 @@ class DbtSession:
         matches = [
             n
             for n in manifest.nodes.values()
-            if n.name == name
-            and str(getattr(n.resource_type, "value", n.resource_type))
-            in {"model", "seed", "snapshot"}
+            if n.name == name and resource_type(n) in {"model", "seed", "snapshot"}
         ]
         if "." in name and not matches:
             source_name, _, table_name = name.partition(".")
@@ -395,7 +394,7 @@ class DbtSession:
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
         node = self.node(name) if name not in self.manifest.nodes else self.manifest.nodes[name]
-        selector = "fqn:" + ".".join(node.fqn)
+        selector = fqn_selector(node)
         result = self._require_runner().invoke("compile", select=selector)
         for node_result in result.nodes:
             if node_result.unique_id == node.unique_id and node_result.compiled_code is not None:
