@@ -714,8 +714,23 @@ class _VarWithOverrides:
 
 
 def cte_relation(adapter: Any, identifier: str) -> Any:
-    """A relation that renders as the bare name of a CTE (as dbt's unit tests use for inputs)."""
-    return adapter.Relation.create(type="cte", identifier=identifier).quote(identifier=False)
+    """A relation that renders as the bare name of a CTE (as dbt's unit tests use for inputs).
+
+    Relations are frozen dataclasses, so one is made per adapter relation class and name.
+    """
+    key = (adapter.Relation, identifier)
+    relation = _CTE_RELATIONS.get(key)
+    if relation is None:
+        relation = adapter.Relation.create(type="cte", identifier=identifier).quote(
+            identifier=False
+        )
+        if len(_CTE_RELATIONS) >= 5000:
+            _CTE_RELATIONS.clear()
+        _CTE_RELATIONS[key] = relation
+    return relation
+
+
+_CTE_RELATIONS: dict[tuple[Any, str], Any] = {}
 
 
 def table_relation(adapter: Any, database: str | None, schema: str, identifier: str) -> Any:
