@@ -124,3 +124,24 @@ def shop_pg(shop: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
     )
     yield prefix
     drop_pg_schemas(prefix)
+
+
+def duckdb_query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Run *sql* on the DuckDB file *path* in a fresh process and return its rows.
+
+    A subprocess, because importing duckdb into a long-lived xdist worker that has
+    loaded other native libraries has been seen to abort the worker.
+    """
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import duckdb, json, sys\n"
+        "with duckdb.connect(sys.argv[1]) as c:\n"
+        "    print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path), sql], capture_output=True, text=True, check=True
+    )
+    return [tuple(row) for row in json.loads(done.stdout)]

@@ -160,7 +160,7 @@ def test_bad_unit_test_yaml_stops_the_run_naming_the_file(
 def test_store_failures_keeps_failing_rows_in_the_namespace(
     pytester: pytest.Pytester, shop: Path
 ) -> None:
-    import duckdb
+    from conftest import duckdb_query
 
     raw = shop / "seeds" / "raw_customers.csv"
     lines = raw.read_text().splitlines()
@@ -171,12 +171,13 @@ def test_store_failures_keeps_failing_rows_in_the_namespace(
     result.assert_outcomes(failed=1, deselected=23)
     kept = re.search(r"kept (\S+shop\.duckdb)", result.stdout.str())
     assert kept, result.stdout.str()
-    with duckdb.connect(kept.group(1), read_only=True) as connection:
-        stored = connection.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema like '%_dbt_test__audit'"
-        ).fetchall()
-        assert [name for _, name in stored] == ["unique_stg_customers_customer_id"]
-        schema = stored[0][0]
-        rows = connection.execute(f'select * from "{schema}".unique_stg_customers_customer_id')
-        assert rows.fetchall() == [(1, 2)]
+    stored = duckdb_query(
+        Path(kept.group(1)),
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema like '%_dbt_test__audit'",
+    )
+    assert [name for _, name in stored] == ["unique_stg_customers_customer_id"]
+    rows = duckdb_query(
+        Path(kept.group(1)), f'select * from "{stored[0][0]}".unique_stg_customers_customer_id'
+    )
+    assert rows == [(1, 2)]

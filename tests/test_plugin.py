@@ -162,10 +162,11 @@ def test_no_dbt_tests_still_get_a_fixture_error(pytester: pytest.Pytester) -> No
 
 
 def test_duckdb_settings_and_attachments_are_kept(pytester: pytest.Pytester, shop: Path) -> None:
-    import duckdb
+    from conftest import duckdb_query
 
-    with duckdb.connect(str(shop / "reference.duckdb")) as connection:
-        connection.execute("create table rates as select 'EUR' as currency, 1.1 as rate")
+    duckdb_query(
+        shop / "reference.duckdb", "create table rates as select 'EUR' as currency, 1.1 as rate"
+    )
     profiles = (shop / "profiles.yml").read_text()
     profiles = profiles.replace(
         "      schema: main\n      threads: 1\n    postgres:",
