@@ -16,6 +16,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import copy_shop
@@ -71,6 +72,33 @@ def dbtproof_outcomes(root: Path, env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def run_mutations(
+    root: Path,
+    originals: dict[Path, str],
+    mutations: dict[str, Callable[[Path], None]],
+    env: dict[str, str],
+    target_args: list[str],
+) -> tuple[list[str], dict[str, Any], int]:
+    """Apply each mutation to a fresh copy of *originals*; run both tools on it.
+
+    Returns the mutations under which dbt failed some unit test, every disagreement
+    between the tools, and how many unit tests dbt ran.
+    """
+    failing, disagreements, tests = [], {}, 0
+    for name, mutate in mutations.items():
+        for path, text in originals.items():
+            path.write_text(text)
+        mutate(root)
+        expected = dbt_outcomes(root, env, target_args)
+        actual = dbtproof_outcomes(root, env)
+        tests = len(expected)
+        if "fail" in expected.values():
+            failing.append(name)
+        if actual != expected:
+            disagreements[name] = {"dbt": expected, "dbtproof": actual}
+    return failing, disagreements, tests
+
+
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_dbtproof_agrees_with_dbt_on_every_mutation(
     target: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -99,19 +127,9 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
     assert build.returncode == 0, build.stdout
     sources = [*(root / "models").rglob("*"), *(root / "macros").rglob("*")]
     originals = {p: p.read_text() for p in sources if p.is_file()}
-    disagreements, failing = {}, []
-    for name, mutate in MUTATIONS.items():
-        for path, text in originals.items():
-            path.write_text(text)
-        mutate(root)
-        expected = dbt_outcomes(root, env, target_args)
-        actual = dbtproof_outcomes(root, env)
-        if "fail" in expected.values():
-            failing.append(name)
-        if actual != expected:
-            disagreements[name] = {"dbt": expected, "dbtproof": actual}
+    failing, disagreements, tests = run_mutations(root, originals, MUTATIONS, env, target_args)
     assert disagreements == {}
-    assert len(expected) == 4, expected
+    assert tests == 4
     assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
 
 
@@ -175,16 +193,7 @@ def test_versioned_models_fixture_files_and_sql_expectations_agree(tmp_path: Pat
     build = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout
     originals = {p: p.read_text() for p in root.rglob("*") if p.suffix in (".sql", ".yml", ".csv")}
-    failing, disagreements = [], {}
-    for name, mutate in VERSIONED_MUTATIONS.items():
-        for path, text in originals.items():
-            path.write_text(text)
-        mutate(root)
-        expected = dbt_outcomes(root, env, [])
-        actual = dbtproof_outcomes(root, env)
-        if "fail" in expected.values():
-            failing.append(name)
-        if actual != expected:
-            disagreements[name] = {"dbt": expected, "dbtproof": actual}
+    failing, disagreements, tests = run_mutations(root, originals, VERSIONED_MUTATIONS, env, [])
     assert disagreements == {}
+    assert tests == 2
     assert failing == list(VERSIONED_MUTATIONS)[1:]
