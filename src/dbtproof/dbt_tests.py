@@ -120,7 +120,7 @@ class DbtTestBatches:
         self._build_upstream(unique_ids)
         runnable = []
         for uid in unique_ids:
-            broken = sorted(ancestors(manifest, [uid]) & set(self.broken))
+            broken = sorted(ancestors(manifest, [uid]) & set(self.broken)) if self.broken else []
             if broken:
                 reasons = "; ".join(f"{b} {self.broken[b]}" for b in broken)
                 self.outcomes[uid] = TestOutcome(uid, "error", upstream_failure=reasons)

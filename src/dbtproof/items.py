@@ -96,8 +96,12 @@ class DbtProjectFile(pytest.File):
         select = self.config.getoption("dbt_select")
         exclude = self.config.getoption("dbt_exclude")
         groups: dict[str, list[Any]] = {}
+        tags: set[str] = set()
         for node in selected_tests(session, select, exclude):
             groups.setdefault(group_name(session.manifest, node), []).append(node)
+            tags.update(getattr(node, "tags", []) or [])
+        for tag in sorted(tags):  # dbt tags are markers: declare each once
+            self.config.addinivalue_line("markers", f"{tag}: dbt tag '{tag}'")
         for name in sorted(groups):
             yield DbtNodeGroup.from_parent(self, name=name, tests=groups[name])
 
@@ -124,7 +128,6 @@ class DbtTestItem(pytest.Item):
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
         for tag in sorted(set(getattr(node, "tags", []) or [])):
-            self.config.addinivalue_line("markers", f"{tag}: dbt tag '{tag}'")
             self.add_marker(tag)
         self.add_marker("dbt")
 
