@@ -762,6 +762,11 @@ def describe_query(context: RenderContext, adapter: Any, sql: str) -> list[tuple
     the query, its columns are read back through the adapter, and it is dropped. The
     adapter's connection must be open.
     """
+    if adapter_type(adapter) == "duckdb":
+        # DuckDB describes a query without creating anything, and keeps an untyped NULL
+        # column as "NULL" (a table would make it INTEGER).
+        _, rows = cursor_fetch(adapter, f"describe select * from (\n{sql}\n) as dbtproof_d")
+        return [(str(row[0]), str(row[1])) for row in rows]
     this = context.values["this"]
     base = this.incorporate(type="table") if hasattr(this, "incorporate") else this
     temp = context.call_macro("make_temp_relation", base, "__dbtproof_describe")
@@ -846,6 +851,11 @@ def rollback_if_open(adapter: Any) -> None:
     connection = adapter.connections.get_if_exists()
     if connection is not None and connection.transaction_open:
         adapter.connections.rollback_if_open()
+
+
+def adapter_type(adapter: Any) -> str:
+    """The adapter's type name (``postgres``, ``duckdb``, ``snowflake`` ...)."""
+    return str(adapter.type())
 
 
 def quote(adapter: Any, identifier: str) -> str:

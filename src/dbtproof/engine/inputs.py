@@ -23,7 +23,6 @@ import io
 import json
 import math
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -40,10 +39,21 @@ from dbtproof.errors import FixtureColumnError, FixtureFormatError, FixtureValue
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a relation: its name and, when known, its SQL data type."""
+    """One column of a relation: its name, its SQL data type when known, and where from.
+
+    ``exact`` says the name is spelled as the warehouse stores it (it came from the
+    warehouse, a seed header or a quoted name); a name a person typed (a fixture key, a
+    name used unquoted in SQL) is folded as the warehouse folds unquoted names.
+    """
 
     name: str
     data_type: str | None = None
+    #: Where the type (or, without a type, the name) was learned, for messages.
+    origin: str = ""
+    exact: bool = True
+    #: Without a type: the type family the SQL's use of the column implies (``number``,
+    #: ``timestamp``, ``date``, ``string``, ``boolean``), for values nothing else types.
+    hint: str | None = None
 
 
 @dataclass
@@ -352,10 +362,18 @@ def infer_text_type(values: Iterable[str | None]) -> str | None:
 # Writing a fixture as SQL
 # ---------------------------------------------------------------------------
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 @dataclass(frozen=True)
 class Dialect:
-    """How the warehouse spells a cast and a quoted name (taken from the adapter once).
+    """How the warehouse spells casts, quoted names, string literals and default types.
+
+    Built once per session from the adapter (see ``ModelEngine``). Fixture data is
+    never code: names are quoted with the adapter's quote character doubled inside
+    them, string literals double ``'`` (and ``\\`` where the connection treats it as
+    an escape), and what cannot be written safely (a NUL, a name too long for the
+    warehouse) is refused before any SQL runs.
 
     ``values`` says the warehouse takes ``(values (...), ...) as t(c1, ...)``: fixtures
     are then written as one ``VALUES`` list cast once per column, which databases plan
@@ -363,74 +381,270 @@ class Dialect:
     """
 
     cast: Callable[[str, str], str]
+    #: The adapter's own quoting of a name (it wraps; escaping is :meth:`identifier`'s job).
     quote: Callable[[str], str]
     values: bool = True
+    #: The character the adapter quotes names with.
+    quote_char: str = '"'
+    #: String literals treat a backslash as an escape (PostgreSQL with
+    #: ``standard_conforming_strings = off``).
+    backslash_escapes: bool = False
+    #: How the warehouse folds unquoted names: ``"lower"``, ``"upper"`` or ``""`` (keeps them).
+    fold: str = "lower"
+    #: Longest name the warehouse keeps whole, in bytes (PostgreSQL: 63), or None.
+    max_identifier_bytes: int | None = None
+    #: Types a value gets when nothing is known of its column (literals never narrow one).
+    bigint: str = "bigint"
+    double: str = "double precision"
+    decimal: str = "numeric"
+    #: ``decimal`` with a ``{scale}`` placeholder, where the warehouse has no unconstrained one.
+    decimal_scaled: str = ""
+    text: str = "text"
+    boolean: str = "boolean"
+    #: A type that marks a column nothing types in an empty relation, so that a model
+    #: passing it on is seen to (its described type is :meth:`is_unknown`); "" for none.
+    unknown: str = ""
+
+    def name_problem(self, name: str) -> str | None:
+        """Why *name* cannot be used as a column name here, or None when it can."""
+        if not name:
+            return "it is empty"
+        if "\x00" in name:
+            return "it contains a NUL character, which no warehouse takes in a name"
+        if self.quote_char != '"' and self.quote_char in name:
+            return f"it contains {self.quote_char}, which this warehouse cannot quote in a name"
+        limit = self.max_identifier_bytes
+        if limit is not None and len(name.encode("utf-8")) > limit:
+            return (
+                f"it is {len(name.encode('utf-8'))} bytes long and this warehouse keeps only "
+                f"{limit} (a longer name would be cut silently)"
+            )
+        return None
+
+    def identifier(self, name: str, exact: bool = True) -> str:
+        """*name* as a quoted identifier, with the quote character escaped inside it.
+
+        With ``exact=False`` a plain name (letters, digits, ``_``) is first folded the
+        way the warehouse folds an unquoted name, so it means what the model's SQL
+        means when it writes the name unquoted.
+        """
+        if not exact and _PLAIN_NAME.fullmatch(name):
+            name = name.lower() if self.fold == "lower" else name.upper() if self.fold else name
+        if self.quote_char in name:
+            name = name.replace(self.quote_char, self.quote_char * 2)
+        return self.quote(name)
+
+    def string(self, text: str) -> str:
+        """*text* as a SQL string literal.
+
+        :raises ValueError: for a NUL character, which no warehouse's text type holds.
+        """
+        if "\x00" in text:
+            raise ValueError("it contains a NUL character, which SQL text cannot hold")
+        escaped = text.replace("'", "''")
+        if self.backslash_escapes:
+            escaped = escaped.replace("\\", "\\\\")
+        return f"'{escaped}'"
+
+    def is_unknown(self, data_type: str) -> bool:
+        """Whether a described type is the mark of a column nothing typed."""
+        lowered = data_type.strip().strip('"').lower()
+        return lowered == "null" or bool(self.unknown) and lowered == self.unknown_described
+
+    @property
+    def unknown_described(self) -> str:
+        """How the warehouse describes :attr:`unknown` (``character varying(N)``)."""
+        return self.unknown.lower().replace("varchar", "character varying")
+
+    def family_type(self, family: str | None) -> str | None:
+        """A type of *family* for a column whose values say nothing (NULLs)."""
+        return {
+            "number": self.double,
+            "integer": self.bigint,
+            "string": self.text,
+            "boolean": self.boolean,
+            "date": "date",
+            "timestamp": "timestamp",
+            "time": "time",
+        }.get(family or "")
+
+    def decimal_type(self, scale: int) -> str:
+        """An exact number type holding *scale* digits after the point (and 38 in all)."""
+        if self.decimal_scaled:
+            return self.decimal_scaled.format(scale=min(max(scale, 0), 37))
+        return self.decimal
 
 
-def _quote_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _decimal_text(value: Decimal) -> str:
+    """A finite Decimal written without an exponent (``1E+3`` is a float in some warehouses)."""
+    return format(value, "f")
 
 
-def _literal(value: Any) -> tuple[str, str | None]:
-    """The SQL literal of a Python value and the type it implies (None: let SQL infer)."""
-    if value is None:
-        return "null", None
+def _decimal_scale(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+#: Implied kinds of Python values (for columns of unknown type).
+_K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL, _K_TEXT = "int", "float", "decimal", "bool", "text"
+_K_DATE, _K_TIME, _K_TS, _K_TSTZ = "date", "time", "timestamp", "timestamptz"
+
+
+def _kind(value: Any) -> tuple[str, int]:
+    """The kind of a non-null Python value, and its decimal scale (for Decimals)."""
     if isinstance(value, bool):
-        return ("true" if value else "false"), None
+        return _K_BOOL, 0
     if isinstance(value, int):
-        return str(value), None
+        return _K_INT, 0
+    if isinstance(value, float):
+        return _K_FLOAT, 0
+    if isinstance(value, Decimal):
+        return (_K_DECIMAL, _decimal_scale(value)) if value.is_finite() else (_K_FLOAT, 0)
+    if isinstance(value, datetime):
+        return (_K_TSTZ if value.tzinfo is not None else _K_TS), 0
+    if isinstance(value, date):
+        return _K_DATE, 0
+    if isinstance(value, time):
+        return _K_TIME, 0
+    return _K_TEXT, 0
+
+
+def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
+    """The type a column of unknown type gets from its given values (never narrower).
+
+    Integers are ``bigint``, floats ``double``, Decimals an exact number wide enough
+    for every value, strings text; integers with floats are ``double``, integers with
+    Decimals exact. Mixed kinds beyond that get no type (the database decides).
+    """
+    kinds: set[str] = set()
+    scale = 0
+    for value in values:
+        if value is None:
+            continue
+        kind, value_scale = _kind(value)
+        kinds.add(kind)
+        scale = max(scale, value_scale)
+    if not kinds:
+        return None
+    if kinds <= {_K_INT}:
+        return dialect.bigint
+    if kinds <= {_K_INT, _K_DECIMAL}:
+        return dialect.decimal_type(scale)
+    if kinds <= {_K_INT, _K_FLOAT, _K_DECIMAL}:
+        return dialect.double
+    if len(kinds) > 1:
+        return None
+    kind = next(iter(kinds))
+    return {
+        _K_BOOL: dialect.boolean,
+        _K_TEXT: dialect.text,
+        _K_DATE: "date",
+        _K_TIME: "time",
+        _K_TS: "timestamp",
+        _K_TSTZ: "timestamp with time zone",
+    }[kind]
+
+
+def _literal(value: Any, dialect: Dialect) -> str:
+    """The SQL literal of a non-null Python value (its type comes from the column's cast).
+
+    :raises ValueError: for a string the warehouse cannot hold (a NUL).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
         if math.isfinite(value):
-            return repr(value), None
-        return _quote_text({"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]), (
-            "double precision"
-        )
+            return repr(value)
+        return dialect.string({"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)])
     if isinstance(value, Decimal):
-        return (str(value), None) if value.is_finite() else (_quote_text(str(value)), "numeric")
+        return _decimal_text(value) if value.is_finite() else dialect.string(str(value))
     if isinstance(value, datetime):
-        typ = "timestamp with time zone" if value.tzinfo is not None else "timestamp"
-        return _quote_text(value.isoformat(sep=" ")), typ
-    if isinstance(value, date):
-        return _quote_text(value.isoformat()), "date"
-    if isinstance(value, time):
-        return _quote_text(value.isoformat()), "time"
-    if isinstance(value, str):
-        return _quote_text(value), None
-    if isinstance(value, uuid.UUID):
-        return _quote_text(str(value)), None
+        return dialect.string(value.isoformat(sep=" "))
+    if isinstance(value, (date, time)):
+        return dialect.string(value.isoformat())
     if isinstance(value, (dict, list, tuple)):
-        return _quote_text(json.dumps(value, default=str)), None
-    return _quote_text(str(value)), None
+        return dialect.string(json.dumps(value, default=str))
+    return dialect.string(str(value))
 
 
-def _text_literal(value: str, family: str, dialect: Dialect) -> str:
-    """A CSV value of a column of unknown type, written as the type a seed would give it."""
+def _normalised_text(value: str, family: str | None) -> str:
+    """A CSV value of a column of unknown type, in a spelling every warehouse reads alike."""
     text = value.strip()
-    if family in ("integer", "number"):
-        return text
+    if family == "integer":
+        return str(int(text))
+    if family == "number":
+        return _decimal_text(Decimal(text))
     if family == "boolean":
         return "true" if text.lower() == "true" else "false"
-    return dialect.cast(_quote_text(text), family)
+    return text
 
 
-def _cast_type(data_type: str, value: Any) -> str:
-    """The type to cast a value to; strings lose a varchar length, as dbt's unit tests do."""
-    if isinstance(value, str) and "varying" in data_type.lower():
-        return data_type.split("(")[0]
-    return data_type
+def _text_type(family: str | None, values: Iterable[str | None], dialect: Dialect) -> str | None:
+    """The type a seed would give CSV text of *family* (wide enough for every value)."""
+    if family == "integer":
+        return dialect.bigint
+    if family == "number":
+        scale = max((_decimal_scale(Decimal(v.strip())) for v in values if v), default=0)
+        return dialect.decimal_type(scale)
+    if family in ("date", "timestamp", "boolean"):
+        return dialect.boolean if family == "boolean" else family
+    return None
 
 
-def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> str:
-    """The fixture as one SQL ``select`` (``union all`` per row), typed by *schema*.
+def _typed_text(value: Any, family: str | None) -> str:
+    """A value of a column of known type, as the text its type's cast accepts."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if family == "integer" and isinstance(value, (float, Decimal)):
+        return str(int(value))
+    if family == "boolean" and isinstance(value, (str, int)):
+        return "true" if str(value).strip().lower() in ("true", "t", "yes", "y", "1") else "false"
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+    if isinstance(value, Decimal):
+        return _decimal_text(value) if value.is_finite() else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    return str(value)
 
-    Every column of *schema* is present (a column the fixture leaves out is a typed
-    ``null``); a fixture column that *schema* lacks is kept when *schema* is
-    incomplete and refused when it is complete.
 
-    :raises FixtureColumnError: for a column the upstream does not have, or when no
-        column is known at all.
-    :raises FixtureValueError: for a value that cannot be cast to its column's type.
-    """
+def _plain_type(data_type: str) -> str:
+    """A type without a varchar length, so text values are not silently cut (as dbt does)."""
+    return data_type.split("(")[0] if "varying" in data_type.lower() else data_type
+
+
+@dataclass
+class _Plan:
+    """How each column of a fixture is written: its quoted name, given key and SQL type."""
+
+    name: str
+    quoted: str
+    key: str | None
+    data_type: str | None
+    family: str | None
+    #: For columns of unknown type: CSV text read as a seed reads it (its family).
+    text_family: str | None = None
+    #: The type the column is cast to in the statement (None: the literal's own).
+    cast_to: str | None = None
+
+
+def _plans(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> list[_Plan]:
+    """One :class:`_Plan` per column the fixture relation gets (see :func:`fixture_sql`)."""
+    for name in fixture.columns:
+        problem = dialect.name_problem(name)
+        if problem is not None:
+            raise FixtureColumnError(
+                f"dbtproof: the fixture for {fixture.describe()} has a column name {name!r} that "
+                f"cannot be used: {problem}. Rename the column."
+            )
     mapping: dict[str, Column] = {}
     extra: list[Column] = []
     for name in fixture.columns:
@@ -443,8 +657,14 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
                     f"{upstream} does not have. Its columns ({schema.origin}) are: {known}. "
                     "Remove or rename the column in the fixture."
                 )
-            column = Column(name.lower() if name == name.upper() or name.islower() else name)
+            column = Column(name, None, "the fixture", exact=False)
             extra.append(column)
+        elif column.name in {c.name for c in mapping.values()}:
+            raise FixtureColumnError(
+                f"dbtproof: the fixture for {fixture.describe()} names column '{column.name}' of "
+                f"{upstream} twice (as {', '.join(k for k, c in mapping.items() if c is column)} "
+                f"and {name}); names that differ only in case are the same column there."
+            )
         mapping[name] = column
     columns = [*schema.columns, *extra]
     if not columns:
@@ -453,155 +673,152 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
             f"{upstream} are not known ({schema.origin}). Give the fixture with its columns (a CSV "
             "header, a DataFrame) or declare the columns with their data_type in the YAML."
         )
-    by_column = {mapping[name].name: name for name in fixture.columns}
-    types = {column.name: column.data_type for column in columns}
-    families = {name: type_family(t) for name, t in types.items()}
-    text_families: dict[str, str | None] = {}
-    if fixture.from_text:
-        for column in columns:
-            if column.data_type is None and column.name in by_column:
-                key = by_column[column.name]
-                text_families[column.name] = infer_text_type(row.get(key) for row in fixture.rows)
-    quoted = {column.name: dialect.quote(column.name) for column in columns}
-
-    def check(column: Column, value: Any, row_number: int) -> None:
-        """Refuse a value that clearly cannot be cast to its (known) column type."""
-        if not _castable(value, families[column.name]):
-            raise FixtureValueError(
-                f"dbtproof: in the fixture for {fixture.describe()}, row {row_number}, column "
-                f"'{by_column.get(column.name, column.name)}': {value!r} cannot be cast to "
-                f"{types[column.name]}, the column's type in {upstream} ({schema.origin}). "
-                "Fix the value."
+    by_column = {id(mapping[name]): name for name in fixture.columns}
+    plans = []
+    for column in columns:
+        key = by_column.get(id(column))
+        plan = _Plan(
+            name=column.name,
+            quoted=dialect.identifier(column.name, exact=column.exact),
+            key=key,
+            data_type=column.data_type,
+            family=type_family(column.data_type),
+        )
+        if column.data_type:
+            plan.cast_to = _plain_type(column.data_type)
+        elif key is not None and fixture.from_text:
+            texts = [row.get(key) for row in fixture.rows]
+            plan.text_family = infer_text_type(texts)
+            plan.cast_to = _text_type(plan.text_family, texts, dialect)
+        elif key is not None:
+            values = [row.get(key) for row in fixture.rows]
+            plan.cast_to = _implied_type(values, dialect)
+            if (
+                column.hint
+                and column.hint != "number"
+                and all(_castable(v, column.hint) for v in values)
+            ):
+                plan.cast_to = dialect.family_type(column.hint) or plan.cast_to
+        if (
+            plan.cast_to is None
+            and column.hint
+            and not any(row.get(key) is not None for row in fixture.rows if key is not None)
+        ):
+            plan.cast_to = dialect.family_type(column.hint)
+        plans.append(plan)
+    seen: dict[str, str] = {}
+    for plan in plans:
+        if plan.quoted in seen:
+            raise FixtureColumnError(
+                f"dbtproof: the fixture for {fixture.describe()} has the columns "
+                f"'{seen[plan.quoted]}' and '{plan.key or plan.name}', which are one column in "
+                f"{upstream} (names that differ only in case are the same unquoted name). "
+                "Give each column once."
             )
+        seen[plan.quoted] = plan.key or plan.name
+    return plans
 
-    def cell(column: Column, value: Any, row_number: int) -> str:
-        data_type = types[column.name]
-        family = families[column.name]
-        if data_type is None:
-            text_family = text_families.get(column.name)
-            if text_family is not None and isinstance(value, str):
-                return _text_literal(value, text_family, dialect)
-            literal, implied = _literal(value)
-            return dialect.cast(literal, implied) if implied else literal
-        check(column, value, row_number)
-        literal, _ = _literal(value)
-        if family == "integer" and isinstance(value, (float, Decimal)):
-            literal = str(int(value))
-        if family == "boolean" and isinstance(value, str):
-            literal = "true" if value.strip().lower() in ("true", "t", "yes", "y", "1") else "false"
-        return dialect.cast(literal, _cast_type(data_type, value))
 
-    if dialect.values and fixture.rows:
-        checked = [
-            (column, by_column[column.name])
-            for column in columns
-            if column.name in by_column and types[column.name] is not None
-        ]
-        for number, row in enumerate(fixture.rows, start=1):
-            for column, key in checked:
-                check(column, row.get(key), number)
-        return _values_sql(fixture, columns, by_column, types, families, text_families, dialect)
-    selects = []
+def _check(
+    fixture: Fixture, schema: Schema, upstream: str, plan: _Plan, value: Any, row: int
+) -> None:
+    """Refuse a value that clearly cannot be cast to its (known) column type."""
+    if plan.data_type is not None and not _castable(value, plan.family):
+        raise FixtureValueError(
+            f"dbtproof: in the fixture for {fixture.describe()}, row {row}, column "
+            f"'{plan.key or plan.name}': {value!r} cannot be cast to {plan.data_type}, the "
+            f"column's type in {upstream} ({schema.origin}). Fix the value."
+        )
+
+
+def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:
+    """One value as SQL: typed columns take text (cast by column), others their literal."""
+    if value is None:
+        return "null"
+    if plan.data_type is not None:
+        return dialect.string(_typed_text(value, plan.family))
+    if plan.text_family is not None and isinstance(value, str):
+        return dialect.string(_normalised_text(value, plan.text_family))
+    return _literal(value, dialect)
+
+
+def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> str:
+    """The fixture as one SQL ``select``, typed by *schema*.
+
+    Every column of *schema* is present (a column the fixture leaves out is a typed
+    ``null``); a fixture column that *schema* lacks is kept when *schema* is
+    incomplete and refused when it is complete. Values of a column of known type are
+    cast to it; values of a column of unknown type are cast to a type their values
+    imply that never narrows (see :func:`_implied_type`).
+
+    :raises FixtureColumnError: for a column the upstream does not have, a name that
+        cannot be quoted safely, or when no column is known at all.
+    :raises FixtureValueError: for a value that cannot be cast to its column's type.
+    """
+    plans = _plans(fixture, schema, dialect, upstream)
+    cells: list[list[str]] = []
     for number, row in enumerate(fixture.rows, start=1):
-        cells = []
-        for column in columns:
-            key = by_column.get(column.name)
-            value = row.get(key) if key is not None else None
-            cells.append(f"{cell(column, value, number)} as {quoted[column.name]}")
-        selects.append("select " + ", ".join(cells))
-    if not selects:
-        nulls = ", ".join(f"{cell(c, None, 0)} as {quoted[c.name]}" for c in columns)
+        written = []
+        for plan in plans:
+            if plan.key is None:
+                continue
+            value = row.get(plan.key)
+            _check(fixture, schema, upstream, plan, value, number)
+            try:
+                written.append(_cell(plan, value, dialect))
+            except ValueError as exc:
+                raise FixtureValueError(
+                    f"dbtproof: in the fixture for {fixture.describe()}, row {number}, column "
+                    f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
+                ) from None
+        cells.append(written)
+    if dialect.values and cells:
+        return _values_sql(plans, cells, dialect)
+
+    def typed(plan: _Plan, sql: str) -> str:
+        return dialect.cast(sql, plan.cast_to) if plan.cast_to else sql
+
+    if not cells:
+        nulls = ", ".join(f"{typed(p, 'null')} as {p.quoted}" for p in plans)
         return f"select {nulls} where 1 = 0"
+    selects = []
+    for written in cells:
+        given = iter(written)
+        parts = []
+        for plan in plans:
+            sql = next(given) if plan.key is not None else "null"
+            parts.append(f"{typed(plan, sql)} as {plan.quoted}")
+        selects.append("select " + ", ".join(parts))
     return "\nunion all\n".join(selects)
 
 
-def _values_sql(
-    fixture: Fixture,
-    columns: list[Column],
-    by_column: dict[str, str],
-    types: dict[str, str | None],
-    families: dict[str, str | None],
-    text_families: dict[str, str | None],
-    dialect: Dialect,
-) -> str:
+def _values_sql(plans: list[_Plan], cells: list[list[str]], dialect: Dialect) -> str:
     """The fixture as ``select cast(c1 as t1) ... from (values ...) as t(c1, ...)``.
 
-    Values of a typed column go in as text and are cast once, by column (every
-    castable value has a text form its type accepts); values of a column of unknown
-    type keep the type of their literal. Values were checked by the caller.
+    Each column is cast once, outside the ``VALUES`` list.
     """
-    given = [c for c in columns if c.name in by_column]
-    aliases = {c.name: f"c{i}" for i, c in enumerate(given, start=1)}
-    rows = []
-    for row in fixture.rows:
-        cells = []
-        for column in given:
-            value = row.get(by_column[column.name])
-            data_type = types[column.name]
-            if data_type is None and isinstance(value, str) and text_families.get(column.name):
-                family = text_families[column.name]
-                if family in ("integer", "number"):
-                    cells.append(value.strip())
-                    continue
-                if family == "boolean":
-                    cells.append("true" if value.strip().lower() == "true" else "false")
-                    continue
-            cells.append(_value_cell(value, data_type, families[column.name], dialect))
-        rows.append("(" + ", ".join(cells) + ")")
+    given = [plan for plan in plans if plan.key is not None]
+    aliases = {id(plan): f"c{i}" for i, plan in enumerate(given, start=1)}
     outer = []
-    for column in columns:
-        name = dialect.quote(column.name)
-        data_type = types[column.name]
-        if column.name not in aliases:
-            literal = dialect.cast("null", data_type) if data_type else "null"
-            outer.append(f"{literal} as {name}")
-            continue
-        alias = aliases[column.name]
-        if data_type:
-            outer.append(f"{dialect.cast(alias, _plain_type(data_type))} as {name}")
-        elif text_families.get(column.name) in ("date", "timestamp"):
-            outer.append(f"{dialect.cast(alias, str(text_families[column.name]))} as {name}")
-        else:
-            outer.append(f"{alias} as {name}")
-    values = ",\n".join(rows)
+    for plan in plans:
+        sql = aliases.get(id(plan), "null")
+        if plan.cast_to:
+            sql = dialect.cast(sql, plan.cast_to)
+        outer.append(f"{sql} as {plan.quoted}")
+    values = ",\n".join("(" + ", ".join(row) + ")" for row in cells)
     return (
         f"select {', '.join(outer)}\nfrom (values\n{values}\n) as dbtproof_fixture"
         f"({', '.join(aliases.values())})"
     )
 
 
-def _plain_type(data_type: str) -> str:
-    """A type without a varchar length, so text values are not silently cut (as dbt does)."""
-    return data_type.split("(")[0] if "varying" in data_type.lower() else data_type
-
-
-def _value_cell(value: Any, data_type: str | None, family: str | None, dialect: Dialect) -> str:
-    if value is None:
-        return "null"
-    if data_type is None:
-        literal, implied = _literal(value)
-        return dialect.cast(literal, implied) if implied else literal
-    if isinstance(value, bool):
-        return _quote_text("true" if value else "false")
-    if family == "integer" and isinstance(value, (float, Decimal)):
-        return _quote_text(str(int(value)))
-    if family == "boolean" and isinstance(value, (str, int)):
-        truthy = str(value).strip().lower() in ("true", "t", "yes", "y", "1")
-        return _quote_text("true" if truthy else "false")
-    if isinstance(value, float):
-        return _quote_text(repr(value) if math.isfinite(value) else _literal(value)[0].strip("'"))
-    if isinstance(value, datetime):
-        return _quote_text(value.isoformat(sep=" "))
-    if isinstance(value, (date, time)):
-        return _quote_text(value.isoformat())
-    literal, _ = _literal(value)
-    return literal if literal.startswith("'") else _quote_text(literal)
-
-
 def empty_sql(schema: Schema, dialect: Dialect) -> str:
     """An empty relation with *schema*'s columns and types (for working out a model's columns)."""
     cells = []
     for column in schema.columns:
-        literal = dialect.cast("null", column.data_type) if column.data_type else "null"
-        cells.append(f"{literal} as {dialect.quote(column.name)}")
+        data_type = column.data_type or dialect.family_type(column.hint) or dialect.unknown
+        literal = dialect.cast("null", data_type) if data_type else "null"
+        cells.append(f"{literal} as {dialect.identifier(column.name, exact=column.exact)}")
+    if not cells:
+        cells.append(f"{dialect.cast('null', dialect.bigint)} as __dbtproof_no_column")
     return f"select {', '.join(cells)} where 1 = 0"

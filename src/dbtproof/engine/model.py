@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
+from dbtproof.engine.dialect import dialect_for
 from dbtproof.engine.execute import CONNECTION, find_bad_value, run_select
-from dbtproof.engine.inputs import Dialect, Fixture, Schema, fixture_sql, load_fixture
+from dbtproof.engine.inputs import Column, Dialect, Fixture, Schema, fixture_sql, load_fixture
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.errors import (
@@ -106,14 +107,16 @@ class ModelEngine:
             rendered = self._render(
                 node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_
             )
-            fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars_, env_)
+            fixtures, typed = self._fixture_sql(
+                node, adapter, inputs, this_input, vars_, env_, rendered
+            )
             sql = rendered.assemble(fixtures)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
                 compat.hold_connection(adapter, CONNECTION)
                 find_bad_value(adapter, self._rows_sql(typed))
-                raise self._with_hint(exc, inputs, adapter, vars_, env_) from exc.__cause__
+                raise _with_hint(exc, typed) from exc.__cause__
         except BaseException:
             compat.release_connection(adapter)
             raise
@@ -217,34 +220,19 @@ class ModelEngine:
 
     def _dialect_for(self, adapter: Any, context: Any) -> Dialect:
         if self._dialect is None:
-            try:
-                template = str(context.call_macro("cast", "__DBTPROOF_V__", "__DBTPROOF_T__"))
-                template = template.strip()
-                if "__DBTPROOF_V__" not in template or "__DBTPROOF_T__" not in template:
-                    raise ValueError(template)
-            except Exception:  # noqa: BLE001 - dbt without a cast macro: standard SQL
-                template = "cast(__DBTPROOF_V__ as __DBTPROOF_T__)"
-
-            def cast(value: str, data_type: str) -> str:
-                with_value = template.replace("__DBTPROOF_V__", value)
-                return with_value.replace("__DBTPROOF_T__", data_type)
-
-            try:
-                compat.cursor_fetch(adapter, "select c1 from (values (1), (2)) as dbtproof_t(c1)")
-                values = True
-            except Exception:  # noqa: BLE001 - no VALUES lists here: one select per row
-                compat.release_connection(adapter)
-                compat.hold_connection(adapter, CONNECTION)
-                values = False
-            quote = lambda name: compat.quote(adapter, name)  # noqa: E731
-            self._dialect = Dialect(cast=cast, quote=quote, values=values)
+            self._dialect = dialect_for(adapter, context, CONNECTION)
         return self._dialect
 
     def _catalog_for(self, adapter: Any, node: Any) -> ColumnCatalog:
         if self._catalog is None:
             context = compat.RenderContext(node, self.session._config, self.session.manifest)
             dialect = self._dialect_for(adapter, context)
-            self._catalog = ColumnCatalog(self.session._config, self.session.manifest, dialect)
+            self._catalog = ColumnCatalog(
+                self.session._config,
+                self.session.manifest,
+                dialect,
+                compat.adapter_type(adapter),
+            )
         return self._catalog
 
     def _spec(
@@ -298,12 +286,6 @@ class ModelEngine:
 
     # -- fixtures ----------------------------------------------------------------------
 
-    def _schema(
-        self, item: _Input, adapter: Any, vars: dict[str, Any], env: dict[str, str]
-    ) -> Schema:
-        catalog = self._catalog_for(adapter, item.node)
-        return catalog.schema_of(item.node, adapter, vars, env)
-
     def _fixture_sql(
         self,
         node: Any,
@@ -312,20 +294,72 @@ class ModelEngine:
         this_input: _Input | None,
         vars: dict[str, Any],
         env: dict[str, str],
+        rendered: Rendered,
     ) -> tuple[dict[str, str], list[tuple[_Input, Schema, str]]]:
-        """Each fixture's SQL (by input id), and each input with its schema (for diagnosis)."""
+        """Each fixture's SQL (by input id), and each input with its schema (for diagnosis).
+
+        An input whose columns are not all known also gets the columns *rendered* reads
+        from it; ``this`` has the model's own columns.
+        """
         catalog = self._catalog_for(adapter, node)
         dialect = self._dialect  # set by _catalog_for
         assert dialect is not None
         items = list(inputs.values()) + ([this_input] if this_input is not None else [])
+        ctes = {item.uid: item.cte or _THIS_CTE for item in items}
+        schemas = {item.uid: catalog.schema_of(item.node, adapter, vars, env) for item in items}
+        references = catalog.references(rendered, ctes, schemas)
         fixtures: dict[str, str] = {}
         typed = []
         for item in items:
-            schema = catalog.schema_of(item.node, adapter, vars, env)
-            upstream = f"{node.name} (`this`)" if item.uid == THIS else label_of(item.node)
+            schema = catalog.as_read_by(schemas[item.uid], references, ctes[item.uid], node.name)
+            if item.uid == THIS:
+                upstream = f"{node.name} (`this`)"
+                schema = self._this_schema(node, adapter, inputs, fixtures, schema, vars, env)
+            else:
+                upstream = label_of(item.node)
             fixtures[item.uid] = fixture_sql(item.fixture, schema, dialect, upstream)
             typed.append((item, schema, upstream))
         return fixtures, typed
+
+    def _this_schema(
+        self,
+        node: Any,
+        adapter: Any,
+        inputs: Mapping[str, _Input],
+        fixtures: Mapping[str, str],
+        known: Schema,
+        vars: dict[str, Any],
+        env: dict[str, str],
+    ) -> Schema:
+        """The model's own output columns, described on the given inputs (for ``this``).
+
+        A type the given rows leave open (a column nothing types) keeps what *known* says.
+        """
+        spec = self._spec(node, inputs, None, False, vars, env, {})
+        spec.require_inputs = False
+        config, manifest = self.session._config, self.session.manifest
+        rendered = None
+        try:
+            rendered = render(spec, config, manifest, adapter, keep_context=True)
+            sql = rendered.assemble(dict(fixtures))
+            described = compat.describe_query(rendered.context, adapter, sql)
+        except Exception:  # noqa: BLE001 - not describable on these inputs: what is known
+            compat.release_connection(adapter)
+            compat.hold_connection(adapter, CONNECTION)
+            return known
+        finally:
+            if rendered is not None and rendered.context is not None:
+                rendered.context.close()
+        assert self._catalog is not None
+        origin = f"{node.name}'s output on the given inputs"
+        columns = []
+        for column in self._catalog.described(node, described):
+            if column.data_type is None:
+                column = known.find(column.name) or column
+            else:
+                column = Column(column.name, column.data_type, origin)
+            columns.append(column)
+        return Schema(columns, complete=True, origin=origin)
 
     def _rows_sql(self, typed: list[tuple[_Input, Schema, str]]) -> dict[str, list[str]]:
         """Each fixture's rows, one SQL ``select`` each (to find a value the database refuses)."""
@@ -339,31 +373,6 @@ class ModelEngine:
                 rows.append(fixture_sql(single, schema, one_by_one, upstream))
             found[item.fixture.describe()] = rows
         return found
-
-    def _with_hint(
-        self,
-        error: ModelSQLError,
-        inputs: Mapping[str, _Input],
-        adapter: Any,
-        vars: dict[str, Any],
-        env: dict[str, str],
-    ) -> ModelSQLError:
-        """*error*, with a note on fixtures whose upstream's columns are not all known."""
-        partial = []
-        for item in inputs.values():
-            schema = self._schema(item, adapter, vars, env)
-            if not schema.complete:
-                partial.append(f"{item.label} ({schema.origin})")
-        if not partial:
-            return error
-        note = (
-            "\nNote: not every column of these upstreams is known, so their fixtures have only "
-            f"the columns they give (and those declared): {'; '.join(partial)}. If the database "
-            "misses a column, give it in the fixture, or declare the upstream's columns with "
-            "their data_type in YAML."
-        )
-        head, sep, sql = str(error).partition("\n--- SQL ---\n")
-        return ModelSQLError(f"{head}{note}{sep}{sql}")
 
     # -- apply=True --------------------------------------------------------------------
 
@@ -387,7 +396,7 @@ class ModelEngine:
         new_relation = compat.table_relation(adapter, session.database, session.schema, new_name)
         spec = self._spec(node, inputs, this_relation, True, vars, env, macros)
         rendered = render(spec, session._config, session.manifest, adapter, keep_context=True)
-        fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars, env)
+        fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars, env, rendered)
         try:
             return incremental.apply(
                 adapter,
@@ -402,6 +411,36 @@ class ModelEngine:
             compat.hold_connection(adapter, CONNECTION)
             find_bad_value(adapter, self._rows_sql(typed))
             raise
+
+
+def _with_hint(error: ModelSQLError, typed: list[tuple[_Input, Schema, str]]) -> ModelSQLError:
+    """*error*, with where each column of the fixtures whose upstream is not all known came
+    from (a column the database misses, or a type it refuses, is then easy to place)."""
+    notes = []
+    for item, schema, _ in typed:
+        if schema.complete:
+            continue
+        described = []
+        for column in schema.columns:
+            if column.data_type:
+                what = f"{column.data_type} ({column.origin})"
+            elif column.hint:
+                what = f"typed as {column.hint} ({column.origin})"
+            else:
+                what = f"type from its values ({column.origin or 'the fixture'})"
+            described.append(f"    {column.name}: {what}")
+        given = [c for c in item.fixture.columns if schema.find(c) is None]
+        described += [f"    {name}: type from its values (the fixture)" for name in given]
+        notes.append(f"  {item.label} ({schema.origin}):\n" + "\n".join(described))
+    if not notes:
+        return error
+    note = (
+        "\nNote: not every column of these upstreams is known, so their fixtures have the "
+        "columns below (a column the database misses can be given in the fixture, a type "
+        "declared with data_type in YAML):\n" + "\n".join(notes)
+    )
+    head, sep, sql = str(error).partition("\n--- SQL ---\n")
+    return ModelSQLError(f"{head}{note}{sep}{sql}")
 
 
 def engine_of(session: DbtSession) -> ModelEngine:

@@ -18,6 +18,7 @@ each fixture's SQL; :meth:`Rendered.assemble` fills the slots for each test.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,13 +43,21 @@ def label_of(node: Any) -> str:
 
 
 def cte_name(node: Any) -> str:
-    """The CTE name a fixture for *node* gets."""
-    if compat.resource_type(node) == "source":
-        raw = f"{node.source_name}__{node.name}"
-    else:
-        version = getattr(node, "version", None)
-        raw = node.name if version is None else f"{node.name}_v{version}"
-    return "__dbtproof__" + re.sub(r"[^a-z0-9_]", "_", raw.lower())
+    """The CTE name a fixture for *node* gets: its unique id, readable and unique.
+
+    ``source.shop.shop.raw_orders`` becomes ``__dbtproof__source__shop__shop__raw_orders``
+    and ``model.shop.stg_orders`` ``__dbtproof__model__shop__stg_orders``, so a source and
+    a model (or two packages' models) of one name never meet. A unique id that is not
+    plain lowercase letters, digits and ``_`` (or would make a name too long for the
+    warehouse) keeps a readable part and gets a short hash of the whole.
+    """
+    uid = str(node.unique_id)
+    readable = uid.replace(".", "__")
+    plain = re.sub(r"[^a-z0-9_]", "_", readable.lower())
+    if plain != readable or len(plain) > 48:
+        digest = hashlib.sha256(uid.encode("utf-8")).hexdigest()[:10]
+        plain = f"{plain[:36]}_{digest}"
+    return "__dbtproof__" + plain
 
 
 def code_only(sql: str) -> str:
@@ -100,6 +109,9 @@ class Rendered:
     used: list[str] = field(default_factory=list)
     #: The dbt context it was rendered in, when asked for (never cached).
     context: Any = None
+    #: What the SQL reads of its inputs (:class:`~dbtproof.engine.references.References`),
+    #: worked out once per render when needed.
+    references: Any = None
 
     def assemble(self, fixtures: Mapping[str, str]) -> str:
         """The statement to run: the rendered SQL with each slot filled by its fixture's SQL."""
