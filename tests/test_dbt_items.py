@@ -89,15 +89,17 @@ def test_model_that_fails_to_build_errors_its_tests(pytester: pytest.Pytester, s
     customers.write_text(customers.read_text().replace("select", "select no_such_column,", 1))
     result = pytester.runpytest_subprocess("dbt_project.yml")
     outcomes = result.parseoutcomes()
-    # Its unit tests run (they need no build) and fail; its data tests (3, and the
-    # relationships test of orders) cannot run: errors.
-    assert (outcomes["failed"], outcomes["errors"]) == (2, 4), result.stdout.str()
+    # Its unit tests run (they need no build) and their SQL fails: errors, as dbt reports
+    # them; its data tests (3, and the relationships test of orders) cannot run: errors.
+    assert (outcomes.get("failed", 0), outcomes["errors"]) == (0, 6), result.stdout.str()
     result.stdout.fnmatch_lines(
         [
+            "dbt unit test * could not run (models/marts/schema.yml):",
             "dbt test unique_customers_customer_id could not run: upstream failed to build: "
             "model.shop.customers error: Runtime Error in model customers*",
             '*Referenced column "no_such_column" not found*',
-        ]
+        ],
+        consecutive=False,
     )
 
 

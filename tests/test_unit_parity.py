@@ -50,26 +50,48 @@ MUTATIONS: dict[str, Callable[[Path], None]] = {
 
 
 def dbt_outcomes(root: Path, env: dict[str, str], target_args: list[str]) -> dict[str, str]:
-    """Run the dbt CLI's unit tests; each unit test's status from run_results.json."""
+    """Run the dbt CLI's unit tests; each unit test's status from run_results.json.
+
+    dbt's exit status is checked first: 0 (all passed) or 1 (some test failed) only, and
+    its results must agree with it; anything else is a broken comparison, not a verdict.
+    """
+    results_file = root / "target" / "run_results.json"
+    results_file.unlink(missing_ok=True)
     command = [str(BIN / "dbt"), "test", "--select", "test_type:unit", "--profiles-dir", ".",
                *target_args]  # fmt: skip
-    subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    results = json.loads((root / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"].rsplit(".", 1)[-1]: "pass" if r["status"] == "pass" else "fail"
-            for r in results}  # fmt: skip
+    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    results = json.loads(results_file.read_text())["results"]
+    statuses = {r["unique_id"].rsplit(".", 1)[-1]: str(r["status"]) for r in results}
+    assert (run.returncode == 0) == all(s == "pass" for s in statuses.values()), run.stdout
+    return statuses
 
 
 def dbtproof_outcomes(root: Path, env: dict[str, str]) -> dict[str, str]:
-    """Run the same unit tests as pytest items; each one's outcome from the JUnit XML."""
+    """Run the same unit tests as pytest items; each one's outcome from the JUnit XML:
+    ``pass``, ``fail``, ``error`` or ``skip``."""
+    report = root / "unit.xml"
+    report.unlink(missing_ok=True)
     command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", "dbt_project.yml",
                "--dbt-select", "test_type:unit", "--junitxml=unit.xml", "-q"]  # fmt: skip
     run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode in (0, 1), run.stdout + run.stderr
-    cases = ET.parse(root / "unit.xml").getroot().iter("testcase")
-    return {
-        case.get("name", ""): "fail" if case.find("failure") is not None else "pass"
-        for case in cases
-    }
+    outcomes = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        outcome = "pass"
+        for tag, name in (("failure", "fail"), ("error", "error"), ("skipped", "skip")):
+            if case.find(tag) is not None:
+                outcome = name
+        outcomes[case.get("name", "")] = outcome
+    return outcomes
+
+
+def agree(dbt: dict[str, str], dbtproof: dict[str, str]) -> bool:
+    """Whether dbtproof gave dbt's verdict on every test. A dbtproof error or skip is never
+    agreement, even where dbt errored too: it is not a verdict."""
+    if any(outcome in ("error", "skip") for outcome in dbtproof.values()):
+        return False
+    return dbtproof == dbt
 
 
 def run_mutations(
@@ -92,9 +114,9 @@ def run_mutations(
         expected = dbt_outcomes(root, env, target_args)
         actual = dbtproof_outcomes(root, env)
         tests = len(expected)
-        if "fail" in expected.values():
+        if any(status != "pass" for status in expected.values()):
             failing.append(name)
-        if actual != expected:
+        if not agree(expected, actual):
             disagreements[name] = {"dbt": expected, "dbtproof": actual}
     return failing, disagreements, tests
 

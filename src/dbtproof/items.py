@@ -21,6 +21,7 @@ from dbtproof.nodes import resource_type
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches, TestOutcome
+    from dbtproof.native_unit import UnitTestResult
     from dbtproof.session import DbtSession
 
 #: Group of singular tests that read several (or no) models.
@@ -37,6 +38,13 @@ class DbtTestFailed(Exception):
 
 class DbtUnitTestFailed(Exception):
     """A dbt unit test's model did not produce the expected rows (or could not run)."""
+
+
+class DbtUnitTestError(Exception):
+    """A dbt unit test could not run: its model's SQL, its fixtures or its YAML failed.
+
+    Raised during setup, so pytest reports an error, as dbt does, not a failure.
+    """
 
 
 class DbtUpstreamError(Exception):
@@ -127,6 +135,7 @@ class DbtTestItem(pytest.Item):
         self.kind = "unit" if resource_type(node) == "unit_test" else "data"
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
+        self.unit_result: UnitTestResult | None = None
         for tag in sorted(set(getattr(node, "tags", []) or [])):
             self.add_marker(tag)
         self.add_marker("dbt")
@@ -145,8 +154,13 @@ class DbtTestItem(pytest.Item):
         return state.test_batches
 
     def setup(self) -> None:
-        """Data tests: run this test's batch (once); raise if an upstream failed to build."""
+        """Data tests: run this test's batch (once); raise if an upstream failed to build.
+
+        Unit tests: run the model on the fixtures; a model or fixture that cannot run is
+        an error of this item (as dbt reports it), not a failure.
+        """
         if self.kind == "unit":
+            self._run_unit_test()
             return
         self.dbt_outcome = self._batches().outcome(self.unique_id, pending_test_ids(self))
         if self.dbt_outcome.upstream_failure:
@@ -155,7 +169,8 @@ class DbtTestItem(pytest.Item):
     def runtest(self) -> None:
         """Report the dbt test's outcome: pass, warn (passes with a warning) or fail."""
         if self.kind == "unit":
-            self._run_unit_test()
+            if self.unit_result is not None and not self.unit_result.passed:
+                raise DbtUnitTestFailed("\n".join(self.unit_result.diff))
             return
         outcome = self.dbt_outcome
         assert outcome is not None
@@ -175,18 +190,23 @@ class DbtTestItem(pytest.Item):
         assert session is not None
         start = time.perf_counter()
         try:
-            result = run_native_unit_test(session, session.manifest.unit_tests[self.unique_id])
+            self.unit_result = run_native_unit_test(
+                session, session.manifest.unit_tests[self.unique_id]
+            )
         except DbtError as exc:
-            raise DbtUnitTestFailed(str(exc)) from None
+            raise DbtUnitTestError(str(exc)) from None
         finally:
             self.unit_seconds = time.perf_counter() - start
-        if not result.passed:
-            raise DbtUnitTestFailed("\n".join(result.diff))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[no-untyped-def]
         """A failing test: how many rows failed, the first rows, and the compiled SQL."""
         if isinstance(excinfo.value, DbtUpstreamError):
             return f"dbt test {self.name} could not run: upstream failed to build: {excinfo.value}"
+        if isinstance(excinfo.value, DbtUnitTestError):
+            return (
+                f"dbt unit test {self.name} could not run ({self.original_file_path}):\n"
+                f"{excinfo.value}"
+            )
         if isinstance(excinfo.value, DbtUnitTestFailed):
             return f"dbt unit test {self.name} failed ({self.original_file_path}):\n{excinfo.value}"
         if isinstance(excinfo.value, DbtTestFailed):

@@ -5,8 +5,10 @@ or ``fixture:`` files), ``expect`` rows compared on the columns they name, and
 ``overrides`` of macros, vars and env vars (``is_incremental: true`` runs the
 incremental branch against the ``this`` input). Nothing upstream is built.
 
-One deliberate difference: dbt compares values as text, so on PostgreSQL it fails
-``1.5`` against ``1.5000000000000000``; dbtproof compares numbers by value.
+As in dbt, the ``expect`` rows are cast to the column types of the model's output
+before they are compared. One deliberate difference: dbt then compares values as
+text, so on PostgreSQL it fails ``1.5`` against ``1.5000000000000000``; dbtproof
+compares them by value.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof.engine.keys import Ref, Source, ref, source
+from dbtproof.engine.model import engine_of
 from dbtproof.errors import DbtError
 from dbtproof.rows import Rows, diff_rows
 
@@ -113,35 +115,6 @@ def _as_csv_text(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    """Type a text value the way the model's output column is typed (dbt casts expect rows)."""
-    if not isinstance(value, str) or like is None or isinstance(like, str):
-        return value
-    if isinstance(like, bool):
-        lowered = value.strip().lower()
-        return {"true": True, "false": False}.get(lowered, value)
-    if isinstance(like, (int, float, Decimal)):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            return value
-    return value
-
-
-def _expected(session: DbtSession, expect: Any, actual: Rows, where: str) -> list[dict[str, Any]]:
-    from dbtproof.engine.inputs import load_fixture
-
-    data = _data(session, expect, where)
-    if isinstance(data, Rows):
-        return [dict(row) for row in data]
-    fixture = load_fixture(data, f"expect of {where}")
-    samples = {
-        column: next((row[column] for row in actual if row.get(column) is not None), None)
-        for column in actual.columns
-    }
-    return [{k: _coerce(v, samples.get(k)) for k, v in row.items()} for row in fixture.rows]
-
-
 def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     """Run one ``unit_tests:`` entry of the manifest through the engine and compare."""
     where = f"unit test '{unit_test.name}' ({unit_test.original_file_path})"
@@ -158,16 +131,19 @@ def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     macros = dict(overrides.macros) if overrides else {}
     is_incremental = bool(macros.pop("is_incremental", False))
     version = getattr(unit_test, "version", None)
-    actual = session.run_model(
+    actual, typed = engine_of(session).run_unit_test(
         ref(unit_test.model, version=version),
         given,
+        _data(session, unit_test.expect, where),
         vars=dict(overrides.vars) if overrides else None,
         env={k: str(v) for k, v in overrides.env_vars.items()} if overrides else None,
         macros=macros,
         is_incremental=is_incremental,
         this=this if is_incremental else None,
+        label=f"expect of {where}",
+        search_dirs=[session.project.root],
     )
-    expected = _expected(session, unit_test.expect, actual, where)
+    expected = [dict(row) for row in typed]
     passed = actual == expected if expected else len(actual) == 0
     diff = [] if passed else diff_rows(actual, expected)
     return UnitTestResult(passed=passed, actual=actual, expected=expected, diff=diff)

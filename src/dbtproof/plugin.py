@@ -161,15 +161,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """dbt tests: the call lasts as long as dbt says; an upstream error reads as one line."""
+    """dbt tests: the call lasts as long as dbt says; an upstream error, or a unit test that
+    could not run, reads as dbtproof's message, not a traceback."""
     report = yield
     outcome = getattr(item, "dbt_outcome", None)
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
-    elif call.when == "setup" and call.excinfo is not None and outcome is not None:
-        from dbtproof.items import DbtUpstreamError
+    elif call.when == "setup" and call.excinfo is not None:
+        from dbtproof.items import DbtUnitTestError, DbtUpstreamError
 
-        if isinstance(call.excinfo.value, DbtUpstreamError):
+        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError)):
             report.longrepr = item.repr_failure(call.excinfo)
     return report
 

@@ -127,7 +127,11 @@ class ColumnCatalog:
         *inputs* maps an input id to its CTE name; *schemas* what is known of each.
         Cached on *rendered* (None when every input is complete or sqlglot cannot parse).
         """
-        if all(schemas[uid].complete for uid in inputs if uid in schemas):
+        if all(
+            schemas[uid].complete and all(c.data_type for c in schemas[uid].columns)
+            for uid in inputs
+            if uid in schemas
+        ):
             return None
         if rendered.references is None:
             known = {inputs[uid]: [c.name for c in schemas[uid].columns] for uid in schemas}
@@ -138,8 +142,9 @@ class ColumnCatalog:
     def as_read_by(
         self, schema: Schema, references: References | None, cte: str, reader: str
     ) -> Schema:
-        """*schema* with the columns *reader*'s SQL reads from it (when it is incomplete)."""
-        if schema.complete or references is None:
+        """*schema* with the columns *reader*'s SQL reads from it (when it is incomplete),
+        and a type hint for each untyped column the SQL uses as a type."""
+        if references is None:
             return schema
         used = references.columns.get(cte) or {}
         if not used:
@@ -149,6 +154,8 @@ class ColumnCatalog:
         for name, family in used.items():
             sql = references.where.get((cte, name), name)
             at = index.get(name.lower())
+            if at is None and schema.complete:
+                continue  # the database will say the column does not exist, as it should
             if at is None:
                 origin = f"read by {reader} in `{sql}`"
                 if family:
@@ -159,7 +166,7 @@ class ColumnCatalog:
                 old = columns[at]
                 origin = f"{old.origin}; used as {family} by {reader} in `{sql}`"
                 columns[at] = Column(old.name, None, origin, old.exact, hint=family)
-        return Schema(columns, complete=False, origin=schema.origin, note=schema.note)
+        return Schema(columns, complete=schema.complete, origin=schema.origin, note=schema.note)
 
     # -- working it out ------------------------------------------------------------------
 

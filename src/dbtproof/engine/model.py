@@ -21,7 +21,7 @@ from dbtproof import _dbt_compat as compat
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
-from dbtproof.engine.execute import CONNECTION, find_bad_value, run_select
+from dbtproof.engine.execute import CONNECTION, find_bad_value, reason_of, run_select
 from dbtproof.engine.inputs import Column, Dialect, Fixture, Schema, fixture_sql, load_fixture
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
@@ -34,9 +34,10 @@ from dbtproof.errors import (
     UnexpectedInputError,
     UnknownModelError,
 )
+from dbtproof.rows import Rows
 
 if TYPE_CHECKING:
-    from dbtproof.rows import OrderedRows, Rows
+    from dbtproof.rows import OrderedRows
     from dbtproof.session import DbtSession
 
 _THIS_CTE = "__dbtproof__this"
@@ -81,6 +82,53 @@ class ModelEngine:
         search_dirs: Sequence[Path] = (),
     ) -> Rows | OrderedRows:
         """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`."""
+        rows, _ = self._run(
+            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None
+        )
+        return rows.ordered if ordered else rows
+
+    def run_unit_test(
+        self,
+        model: str | Ref,
+        given: Mapping[Any, Any] | None,
+        expect: Any,
+        *,
+        vars: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        macros: Mapping[str, Any] | None = None,
+        is_incremental: bool = False,
+        this: Any = None,
+        label: str = "expect",
+        search_dirs: Sequence[Path] = (),
+    ) -> tuple[Rows, Rows]:
+        """Run *model* as :meth:`run_model` does, and type *expect* as dbt's unit tests do.
+
+        dbt casts the expected rows to the column types of the model's output (so
+        ``store_id: 1`` equals a varchar ``'1'``, a date string a timestamp); here the
+        output is described in the warehouse and *expect* (fixture data, any form
+        ``given`` takes) is cast to those types by the warehouse. Returns the model's
+        rows and the expected rows, typed.
+        """
+        fixture = load_fixture(expect, label, search_dirs)
+        rows, expected = self._run(
+            model, given, vars, env, macros, is_incremental, this, False, search_dirs, fixture
+        )
+        assert expected is not None
+        return rows, expected
+
+    def _run(
+        self,
+        model: str | Ref,
+        given: Mapping[Any, Any] | None,
+        vars: Mapping[str, Any] | None,
+        env: Mapping[str, str] | None,
+        macros: Mapping[str, Any] | None,
+        is_incremental: bool,
+        this: Any,
+        apply: bool,
+        search_dirs: Sequence[Path],
+        expected: Fixture | None,
+    ) -> tuple[Rows, Rows | None]:
         manifest = self.session.manifest
         if manifest is not self._manifest:
             self._renders.clear()
@@ -103,7 +151,7 @@ class ModelEngine:
         compat.hold_connection(adapter, CONNECTION)
         try:
             if apply:
-                return self._apply(node, adapter, inputs, this_input, vars_, env_, macros_)
+                return self._apply(node, adapter, inputs, this_input, vars_, env_, macros_), None
             rendered = self._render(
                 node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_
             )
@@ -117,10 +165,48 @@ class ModelEngine:
                 compat.hold_connection(adapter, CONNECTION)
                 find_bad_value(adapter, self._rows_sql(typed))
                 raise _with_hint(exc, typed) from exc.__cause__
+            if expected is None:
+                return rows, None
+            return rows, self._typed_expectation(node, adapter, sql, expected)
         except BaseException:
             compat.release_connection(adapter)
             raise
-        return rows.ordered if ordered else rows
+
+    def _typed_expectation(self, node: Any, adapter: Any, sql: str, expected: Fixture) -> Rows:
+        """*expected* cast to the column types of *sql*'s output (the model's, as it ran)."""
+        context = compat.RenderContext(node, self.session._config, self.session.manifest)
+        try:
+            described = compat.describe_query(context, adapter, sql)
+        except Exception as exc:
+            compat.release_connection(adapter)
+            raise ModelSQLError(
+                f"dbtproof: the database could not describe the output of {node.name}:\n"
+                f"{reason_of(exc)}"
+            ) from exc
+        finally:
+            context.close()
+        assert self._catalog is not None and self._dialect is not None
+        origin = f"{node.name}'s output"
+        columns = [
+            Column(c.name, c.data_type, origin) for c in self._catalog.described(node, described)
+        ]
+        schema = Schema(columns, complete=True, origin=origin)
+        what = f"the expected rows of {node.name}"
+        expected_sql = fixture_sql(expected, schema, self._dialect, f"the output of {node.name}")
+        try:
+            typed = run_select(adapter, expected_sql, what)
+        except ModelSQLError:
+            compat.hold_connection(adapter, CONNECTION)
+            one_by_one = replace(self._dialect, values=False)
+            rows = [
+                fixture_sql(replace(expected, rows=[row]), schema, one_by_one, what)
+                for row in expected.rows
+            ]
+            find_bad_value(adapter, {expected.describe(): rows})
+            raise
+        given_columns = [schema.find(name) for name in expected.columns]
+        keep = [c.name for c in given_columns if c is not None]
+        return Rows(keep, [tuple(row[name] for name in keep) for row in typed])
 
     # -- the model and its inputs ------------------------------------------------------
 

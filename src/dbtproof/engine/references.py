@@ -84,7 +84,7 @@ def read_columns(
         return None
     if root is None:
         return None
-    reader = _Reader({name.lower(): name for name in inputs}, known or {})
+    reader = _Reader({name.lower(): name for name in inputs}, known or {}, dialect)
     try:
         for scope in root.traverse():
             reader.scope(scope)
@@ -97,8 +97,11 @@ def read_columns(
 class _Reader:
     """Follows column references of each scope to the inputs they come from."""
 
-    def __init__(self, inputs: dict[str, str], known: Mapping[str, Collection[str]]) -> None:
+    def __init__(
+        self, inputs: dict[str, str], known: Mapping[str, Collection[str]], dialect: str | None
+    ) -> None:
         self.inputs = inputs
+        self.dialect = dialect
         self.known = {name.lower(): {c.lower() for c in cols} for name, cols in known.items()}
         self.found = References()
 
@@ -111,7 +114,7 @@ class _Reader:
             if isinstance(column.this, exp.Star):
                 continue
             hint = usage_family(column)
-            text = _context_sql(column)
+            text = _context_sql(column, self.dialect)
             if column.table:
                 self._qualified(scope, column.table, column.name, hint, text)
             else:
@@ -249,7 +252,7 @@ def _branches(scope: Any) -> list[Any]:
     )
 
 
-def _context_sql(column: Any, limit: int = 80) -> str:
+def _context_sql(column: Any, dialect: str | None, limit: int = 80) -> str:
     """The expression around *column*, as SQL, for messages."""
     from sqlglot import exp
 
@@ -260,7 +263,7 @@ def _context_sql(column: Any, limit: int = 80) -> str:
     ):
         node, parent = parent, parent.parent
     try:
-        text = node.sql()
+        text = node.sql(dialect=dialect)
     except Exception:  # noqa: BLE001
         text = column.name
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -321,6 +324,14 @@ def usage_family(column: Any) -> str | None:
         return _value_family(other)
     if isinstance(parent, exp.Between) and parent.this is node:
         return _value_family(parent.args.get("low"))
+    if isinstance(parent, exp.Coalesce) or type(parent).__name__ in ("Nvl", "IfNull", "Nullif"):
+        others = [parent.this, *(parent.expressions or [])]
+        others += [parent.args.get("expression")] if parent.args.get("expression") else []
+        for other in others:
+            if other is not node:
+                family = _value_family(other)
+                if family:
+                    return family
     return None
 
 
@@ -328,6 +339,8 @@ def _value_family(node: Any) -> str | None:
     """The type family of a constant-like expression, or None."""
     from sqlglot import exp
 
+    if isinstance(node, exp.Neg):
+        return _value_family(node.this)
     if isinstance(node, exp.Literal):
         return "number" if node.is_number else None
     if isinstance(node, exp.Boolean):
