@@ -717,6 +717,24 @@ def test_approx_spec_errors_are_clear(value: Any, message: str) -> None:
     assert str(info.value).startswith("dbtproof: ")
 
 
+def test_the_compare_module_building_blocks() -> None:
+    from dbtproof.compare import Tolerance, cell_key, cells_equal, match_columns
+
+    assert cell_key(Decimal("1.10")) == cell_key(Decimal("1.1")) == ("num", Decimal("1.1"))
+    assert cell_key(Decimal("0.1")) != cell_key(0.1)  # exact values differ ...
+    assert cells_equal(cell_key(Decimal("0.1")), cell_key(0.1))  # ... within the float rule
+    assert not cells_equal(cell_key(Decimal("1.1231")), cell_key(Decimal("1.1234")))
+    assert cells_equal(cell_key(100), cell_key(101), Tolerance(abs=1))
+    assert Tolerance(rel=0.1).allows(100, 111) and not Tolerance(rel=0.1).allows(111, 100)
+    assert Tolerance().allows(1, 1 + Fraction(1, 10**7))
+    assert Tolerance(abs=0.3).allows(Decimal("1.3"), 1)  # 0.3 is taken as written
+    assert not Tolerance(abs=1).allows(float("nan"), float("nan"))  # as pytest.approx
+    assert Tolerance(rel=1e-3) == Tolerance(rel=Decimal("0.001"))
+    assert repr(Tolerance(abs=0.01)) == "Tolerance(abs=0.01)"
+    assert match_columns(["a", "B", "c"], ["b", "A", "a"]) == ([(0, 2), (1, 0)], [2], [1])
+    assert match_columns(["Id", "ID"], ["id"]) == ([], [0, 1], [0])
+
+
 # -- properties ---------------------------------------------------------------
 
 EXACT_NUMBERS = st.one_of(
