@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import dbtproof.compare
@@ -737,6 +737,9 @@ def test_the_compare_module_building_blocks() -> None:
 
 # -- properties ---------------------------------------------------------------
 
+#: Property tests build their own data; a loaded CI machine must not fail them for slowness.
+PROPERTIES = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 EXACT_NUMBERS = st.one_of(
     st.integers(-(10**20), 10**20),
     st.decimals(
@@ -749,7 +752,7 @@ TINY_STEPS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(PROPERTIES, max_examples=200)
 @given(st.lists(st.tuples(EXACT_NUMBERS, TINY_STEPS), min_size=1, max_size=6), st.randoms())
 def test_exact_numbers_are_equal_iff_their_values_are(
     items: list[tuple[Any, Any]], random: Any
@@ -812,7 +815,7 @@ def rows_pairs(draw: Any) -> tuple[Rows, Rows]:
     return Rows(left_names, left), Rows(right_names, right)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(PROPERTIES, max_examples=250)
 @given(rows_pairs())
 def test_rows_equality_is_symmetric(pair: tuple[Rows, Rows]) -> None:
     a, b = pair
@@ -830,7 +833,7 @@ def test_rows_equality_is_symmetric(pair: tuple[Rows, Rows]) -> None:
 
 
 @pytest.mark.parametrize("pairwise_limit", [0, 256])
-@settings(max_examples=150, deadline=None)
+@settings(PROPERTIES, max_examples=150)
 @given(
     st.lists(st.tuples(CELLS, st.sampled_from(["x", "y"])), max_size=5),
     st.lists(st.tuples(CELLS, st.sampled_from(["x", "y"])), max_size=5),
@@ -865,7 +868,7 @@ FINITE = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_va
 TOLERANCE = st.one_of(st.none(), st.sampled_from([0, 1e-9, 1e-6, 1e-3, 0.1, 1.0]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(PROPERTIES, max_examples=300)
 @given(FINITE, FINITE, st.integers(0, 3), TOLERANCE, TOLERANCE)
 def test_approx_agrees_with_pytest_approx(
     expected: float, actual: float, near: int, rel: float | None, abs_: float | None
@@ -885,7 +888,7 @@ def test_approx_agrees_with_pytest_approx(
     assert (one(actual).approx(columns={"v": {"rel": rel, "abs": abs_}}) == one(expected)) is want
 
 
-@settings(max_examples=300, deadline=None)
+@settings(PROPERTIES, max_examples=300)
 @given(st.one_of(CELLS, EXACT_NUMBERS), st.one_of(CELLS, EXACT_NUMBERS), TOLERANCE)
 def test_the_diff_shows_a_cell_exactly_when_it_differs(
     actual: Any, expected: Any, rel: Any
