@@ -1,7 +1,8 @@
-"""Tests of :mod:`dbtproof.rows`: the Rows sequence, its comparison rules and its diff."""
+"""Tests of :mod:`dbtproof.rows` and :mod:`dbtproof.compare`: Rows, comparison rules, diff."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import uuid
@@ -12,8 +13,20 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from dbtproof.rows import MAX_DIFF_ROWS, OrderedRows, Rows, diff_rows, explain_comparison
+import dbtproof.compare
+from dbtproof.errors import ComparisonSpecError, DbtError
+from dbtproof.rows import (
+    MAX_DIFF_ROWS,
+    OrderedRows,
+    Rows,
+    RowsView,
+    approx_spec,
+    diff_rows,
+    explain_comparison,
+)
 
 
 @pytest.fixture
@@ -207,11 +220,19 @@ def test_empty_expected() -> None:
     assert Rows(["a"], [(1,)]) != []
 
 
-def test_rows_compare_with_rows() -> None:
+def test_rows_compare_with_rows_on_every_column() -> None:
     wide = Rows(["id", "name"], [(1, "a"), (2, "b")])
     narrow = Rows(["id"], [(2.0,), (1,)])
-    assert wide == narrow  # the right-hand side names the compared columns
-    assert narrow != wide  # ... so narrow lacks 'name'
+    assert wide != narrow  # a column on one side only: unequal, whichever side
+    assert narrow != wide
+    assert not wide == narrow  # noqa: SIM201
+    assert wide == Rows(["NAME", "id"], [("b", 2), ("a", 1.0)])  # any order, case-folded
+    assert Rows(["NAME", "id"], [("b", 2), ("a", 1.0)]) == wide
+    assert wide != Rows(["name", "id", "extra"], [("b", 2, 0), ("a", 1, 0)])
+    assert wide == [{"id": 1}, {"id": 2}]  # a list of dicts names the columns it compares
+    assert [{"id": 1}, {"id": 2}] == wide  # noqa: SIM300
+    assert wide.ordered != narrow and narrow != wide.ordered
+    assert Rows(["a"], []) != Rows(["b"], [])
 
 
 def test_a_list_on_the_left_is_the_expected_side(people: Rows) -> None:
@@ -373,6 +394,580 @@ def test_ordered_counts_duplicates_in_place() -> None:
     rows = Rows(["a"], [(1,), (1,), (2,)])
     assert rows.ordered == [{"a": 1}, {"a": 1}, {"a": 2}]
     assert rows.ordered != [{"a": 1}, {"a": 2}, {"a": 1}]
+
+
+# ---------------------------------------------------------------------------
+# Exact numbers, the float tolerance and approx
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        (Decimal("1234567890123.45"), Decimal("1234567890123.46")),  # money: a cent apart
+        (Decimal("123456789.1231"), Decimal("123456789.1234")),
+        (Decimal("1.1231"), Decimal("1.1234")),
+        (Decimal("0.1"), Decimal("0.1000000000000000000000000001")),
+        (Decimal("1"), Decimal("1.000000000001000000000002")),
+        (10**30, 10**30 + 1),
+        (Decimal(10**30), 10**30 + 1),
+        (Fraction(1, 3), Decimal("0.3333333333333333333333333333")),
+        (Decimal("1E-40"), 0),
+    ],
+)
+def test_integers_and_decimals_compare_exactly(actual: Any, expected: Any) -> None:
+    assert one(actual) != [{"v": expected}]
+    assert one(expected) != [{"v": actual}]
+    assert one(actual) != one(expected)
+    assert one(actual).ordered != one(expected)
+    assert {"v": expected} not in one(actual)
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        (Decimal("1.00"), 1),
+        (Decimal("1.10"), Decimal("1.1")),
+        (Decimal("1E+2"), 100),
+        (Decimal("-0.000"), 0),
+        (Fraction(1, 4), Decimal("0.25")),
+        (Decimal("1234567890123.45"), Decimal("1234567890123.450")),
+    ],
+)
+def test_integers_and_decimals_equal_by_value(actual: Any, expected: Any) -> None:
+    assert one(actual) == [{"v": expected}]
+    assert one(expected) == one(actual)
+    assert {"v": expected} in one(actual)
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        (0.1 + 0.2, 0.3),
+        (0.1 + 0.2, Decimal("0.3")),
+        (2.675, Decimal("2.675")),  # the float is 2.67499999999999982236431605997495353221893...
+        (1 / 3, Decimal("0.3333333333333333333")),  # a warehouse NUMERIC average
+        (sum([0.1] * 10), 1),
+        (-(0.1 + 0.2), Decimal("-0.3")),
+        (1e300 * (1 + 2**-50), 1e300),
+        (1e-300 * (1 + 2**-50), Decimal("1e-300")),
+        # exactly at the edge: |x - y| = 1e-12 * y * (1 - 1e-24) <= 1e-12 * max(|x|, |y|)
+        (1.0, Decimal("1.000000000001000000000001")),
+        (1e15, 1e15 + 1),  # whole floats are floats
+    ],
+)
+def test_a_float_allows_a_relative_difference_of_1e_12(actual: Any, expected: Any) -> None:
+    assert one(actual) == [{"v": expected}]
+    assert one(expected) == [{"v": actual}]
+    assert one(actual) == one(expected)
+    assert one(expected).ordered == one(actual)
+    assert {"v": expected} in one(actual)
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        (1.0, 1.000000001),  # 1e-9 relative
+        (1.0, Decimal("1.000000001")),
+        (1e6, 1e6 + 1e-3),
+        (1.0, 1.0 + 2e-12),
+        (1.0, Decimal("1.000000000001000000000002")),  # just past the edge
+        (0.0, 1e-300),  # no absolute tolerance
+        (0.0, Decimal("1e-20")),
+        (1.7976931348623157e308, float("inf")),
+        (0.3, "0.3"),
+    ],
+)
+def test_a_float_differs_beyond_1e_12(actual: Any, expected: Any) -> None:
+    assert one(actual) != [{"v": expected}]
+    assert one(expected) != [{"v": actual}]
+    assert one(actual) != one(expected)
+    assert {"v": expected} not in one(actual)
+
+
+def test_the_float_tolerance_applies_inside_lists_and_dicts() -> None:
+    assert one([0.1 + 0.2, 1]) == [{"v": (Decimal("0.3"), 1.0)}]
+    assert one({"a": [0.1 + 0.2]}) == [{"v": {"a": [0.3]}}]
+    assert one({"a": [0.1 + 0.2]}) != [{"v": {"a": [0.31]}}]
+    assert one([Decimal("1.1231")]) != [{"v": [Decimal("1.1234")]}]
+
+
+def test_multiset_matching_is_a_pairing_not_a_greedy_pass() -> None:
+    # Decimal 1 equals both floats; the floats are 1.6e-12 apart, so not each other.
+    # Pairing Decimal with Decimal first would leave the two floats unpaired.
+    actual = Rows(["v"], [(Decimal(1),), (1.0 + 8e-13,)])
+    expected = Rows(["v"], [(Decimal(1),), (1.0 - 8e-13,)])
+    assert actual == expected
+    assert expected == actual
+    assert diff_rows(actual, expected) == ["Rows are equal (ignoring order): 2 rows"]
+    assert actual.ordered != expected
+    assert diff_rows(actual.ordered, expected)[0].startswith("Rows differ (in order)")
+
+
+def test_exact_rows_are_compared_by_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbtproof import compare
+
+    def fail(*args: object) -> None:
+        raise AssertionError("the pairing of loose rows ran for exact rows")
+
+    monkeypatch.setattr(compare, "_match_group", fail)
+    monkeypatch.setattr(compare, "_loose_equal", fail)
+    n = 20_000
+    rows = Rows(["id", "amount"], [(i, Decimal(i) / 100) for i in range(n)])
+    expected = [{"id": i, "amount": Decimal(i) / 100} for i in reversed(range(n))]
+    assert rows == expected
+    expected[0]["amount"] += Decimal("0.001")
+    assert rows != expected
+
+
+def test_float_rows_are_paired_without_trying_every_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbtproof import compare
+
+    calls = 0
+    numbers_equal = compare._numbers_equal
+
+    def counting(*args: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        return numbers_equal(*args)
+
+    monkeypatch.setattr(compare, "_numbers_equal", counting)
+    n = 3_000
+    rows = Rows(["v"], [(i * 0.1,) for i in range(n)])  # 0.30000000000000004, ...
+    expected = [{"v": Decimal(i) / 10} for i in reversed(range(n))]
+    assert rows == expected
+    assert calls < 5 * n
+    lines = diff_rows(rows, expected[:-1] + [{"v": Decimal("-1")}])
+    assert lines[0].endswith("; 1 missing, 1 unexpected")
+    assert lines[-1] == "  {v: 0.0}"
+
+
+def test_membership_uses_the_same_rules() -> None:
+    assert {"v": 0.3} in one(0.1 + 0.2)
+    assert {"v": Decimal("1.1234")} not in one(Decimal("1.1231"))
+    assert Rows(["v"], [(0.1 + 0.2,), (0.3,), (Decimal("0.3"),)]).count({"v": 0.3}) == 3
+
+
+@pytest.fixture
+def trips() -> Rows:
+    return Rows(
+        ["id", "fare", "ratio"],
+        [(1, Decimal("10.004"), Decimal("0.5004")), (2, Decimal("7.50"), Decimal("0.25"))],
+    )
+
+
+TRIPS_EXPECTED = [
+    {"id": 1, "fare": Decimal("10.00"), "ratio": Decimal("0.5")},
+    {"id": 2, "fare": 7.5, "ratio": 0.25},
+]
+
+
+def test_approx_per_column_and_global(trips: Rows) -> None:
+    assert trips != TRIPS_EXPECTED
+    assert trips.approx(columns={"fare": {"abs": 0.01}, "ratio": {"rel": 1e-3}}) == TRIPS_EXPECTED
+    assert trips.approx(columns={"fare": {"abs": 0.01}}) != TRIPS_EXPECTED  # ratio exact
+    assert trips.approx(rel=1e-3, columns={"fare": {"abs": 0.01}}) == TRIPS_EXPECTED
+    assert trips.approx(rel=1e-9, columns={"fare": {"abs": 0.01}}) != TRIPS_EXPECTED
+    assert trips.approx(abs=0.01) == TRIPS_EXPECTED
+    assert trips.approx(abs=0.01, columns={"ratio": {"abs": 0}}) != TRIPS_EXPECTED  # overrides
+    assert trips.approx(columns={"FARE": {"abs": 0.01}, "Ratio": True}) != TRIPS_EXPECTED
+    assert trips.approx(columns={"FARE": {"abs": 0.01}, "Ratio": {"rel": 1e-3}}) == TRIPS_EXPECTED
+    assert TRIPS_EXPECTED == trips.approx(abs=0.01)  # noqa: SIM300
+    assert trips.approx(abs=0.01) == Rows.from_dicts(TRIPS_EXPECTED)
+    assert Rows.from_dicts(TRIPS_EXPECTED) == trips.approx(abs=0.01)
+    assert trips.approx(columns={}) != TRIPS_EXPECTED  # names no column: nothing approximate
+
+
+def test_approx_has_the_meaning_of_pytest_approx() -> None:
+    assert one(100.0).approx() == [{"v": 100.00001}]  # rel 1e-6 of 100
+    assert one(100.0).approx() != [{"v": 100.001}]
+    assert one(100.0).approx(rel=1e-3) == [{"v": 100.05}]
+    assert one(100.0).approx(abs=0.5) == [{"v": 100.5}]  # the edge is in, exactly
+    assert one(100.0).approx(abs=0.5) != [{"v": 100.50001}]
+    assert one(Decimal("1.0")).approx(abs=0.3) == [{"v": Decimal("1.3")}]  # 0.3 as written
+    # abs alone leaves the relative part out (rel 1e-6 of 1e6 would allow 1)
+    assert one(Decimal(10**6)).approx() == [{"v": Decimal("1000000.5")}]
+    assert one(Decimal(10**6)).approx(abs=Decimal("0.1")) != [{"v": Decimal("1000000.5")}]
+    # rel alone keeps abs 1e-12
+    assert one(0).approx(rel=1e-3) == [{"v": 1e-13}]
+    assert one(0).approx(rel=1e-3) != [{"v": 1e-11}]
+    # relative to the expected side, whichever side of == the view is on
+    assert 111 != pytest.approx(100, rel=0.1) and 100 == pytest.approx(111, rel=0.1)  # noqa: SIM300
+    assert one(111).approx(rel=0.1) != [{"v": 100}]
+    assert one(100).approx(rel=0.1) == [{"v": 111}]
+    assert [{"v": 100}] != one(111).approx(rel=0.1)  # noqa: SIM300
+    assert one(100) != one(111).approx(rel=0.1)
+    assert one(111) == one(100).approx(rel=0.1)
+    # infinities equal only themselves; NaN still equals NaN
+    assert one(float("inf")).approx(rel=0.5) != [{"v": 1e308}]
+    assert one(1e308).approx(rel=0.5) != [{"v": float("inf")}]
+    assert one(float("nan")).approx() == [{"v": float("nan")}]
+    # a tolerance only adds: what a float's tolerance makes equal stays equal
+    assert one(0.1 + 0.2).approx(abs=0) == [{"v": 0.3}]
+    # it reaches into lists and dicts, not strings or bools
+    assert one([1.0, {"a": 2}]).approx(abs=0.1) == [{"v": [1.05, {"a": 2.05}]}]
+    assert one("1.0").approx(abs=1) != [{"v": "1.05"}]
+    assert one(True).approx(abs=1) != [{"v": 1}]
+
+
+def test_approx_combines_with_ordered(trips: Rows) -> None:
+    spec = {"abs": 0.01}
+    reverse = TRIPS_EXPECTED[::-1]
+    assert trips.approx(**spec).ordered == TRIPS_EXPECTED
+    assert trips.ordered.approx(**spec) == TRIPS_EXPECTED
+    assert trips.approx(**spec).ordered != reverse
+    assert trips.ordered.approx(**spec) != reverse
+    assert trips.approx(**spec) == reverse
+    assert trips.ordered != TRIPS_EXPECTED
+    assert isinstance(trips.approx().ordered, OrderedRows)
+    assert isinstance(trips.ordered.approx(), OrderedRows)
+    assert isinstance(trips.approx(), RowsView)
+    assert not isinstance(trips.approx(), OrderedRows)
+    assert trips.approx(**spec) != Rows.from_dicts(reverse).ordered  # order from the other side
+    assert trips.approx(**spec) == Rows.from_dicts(TRIPS_EXPECTED).ordered
+    assert trips.ordered.approx(abs=0) != TRIPS_EXPECTED  # replaces the tolerance
+    assert len(trips.approx()) == 2
+
+
+def test_approx_repr(trips: Rows) -> None:
+    assert repr(trips.approx()).splitlines()[0] == "<Rows.approx(): 2 rows, 3 columns>"
+    view = trips.approx(rel=1e-3, columns={"fare": {"abs": 0.01}}).ordered
+    assert repr(view).splitlines()[0] == (
+        "<Rows.approx(rel=0.001, columns={'fare': {'abs': 0.01}}).ordered: 2 rows, 3 columns>"
+    )
+    assert repr(view.rows) == repr(trips)
+
+
+def test_approx_checks_its_arguments(trips: Rows) -> None:
+    with pytest.raises(ComparisonSpecError, match=r"approx 'rel' must be .* -1 is negative"):
+        trips.approx(rel=-1)
+    with pytest.raises(
+        ComparisonSpecError,
+        match=r"approx names column 'fair' that the rows do not have; "
+        r"the rows have 'id', 'fare', 'ratio'",
+    ):
+        trips.approx(columns={"fair": {"abs": 1}})
+    with pytest.raises(ComparisonSpecError, match=r"column 'fare' has unknown key\(s\) 'tol'"):
+        trips.approx(columns={"fare": {"tol": 1}})
+    with pytest.raises(ComparisonSpecError, match="both sides of == ask for a tolerance"):
+        _ = trips.approx() == trips.approx(abs=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "spec"),
+    [
+        (True, {}),
+        ({}, {}),
+        ({"rel": None}, {}),
+        ({"rel": 1e-6}, {"rel": 1e-6}),
+        ({"rel": 1e-6, "abs": Decimal("0.01")}, {"rel": 1e-6, "abs": Decimal("0.01")}),
+        (
+            {"fare": {"abs": 0.01}, "ratio": {"rel": 1e-3}},
+            {"columns": {"fare": {"abs": 0.01}, "ratio": {"rel": 1e-3}}},
+        ),
+        ({"rel": 1e-9, "fare": {"abs": 0.01}}, {"rel": 1e-9, "columns": {"fare": {"abs": 0.01}}}),
+        ({"fare": True, "ratio": {}}, {"columns": {"fare": {}, "ratio": {}}}),
+        ({"columns": {"fare": {"abs": 1}}}, {"columns": {"fare": {"abs": 1}}}),
+        ({"columns": {"rel": {"abs": 1}}}, {"columns": {"rel": {"abs": 1}}}),  # a column 'rel'
+        ({"rel": {"abs": 1}}, {"columns": {"rel": {"abs": 1}}}),
+        ({"columns": {"abs": 1}}, {"columns": {"columns": {"abs": 1}}}),  # a column 'columns'
+    ],
+)
+def test_approx_spec_normalises_approx_arguments(value: Any, spec: dict[str, Any]) -> None:
+    assert approx_spec(value) == spec
+    assert approx_spec(spec) == spec
+    assert dbtproof.compare.approx_spec is approx_spec
+
+
+def test_rows_approx_applies_an_approx_spec(trips: Rows) -> None:
+    value = {"rel": 1e-3, "fare": {"abs": 0.01}}
+    assert trips.approx(**approx_spec(value)) == TRIPS_EXPECTED
+    assert trips.ordered.approx(**approx_spec(value)) == TRIPS_EXPECTED
+    assert trips.ordered.approx(**approx_spec(value)) != TRIPS_EXPECTED[::-1]
+    assert trips.approx(**approx_spec({"fare": {"abs": 0.01}})) != TRIPS_EXPECTED
+    assert trips.approx(**approx_spec(True)) != TRIPS_EXPECTED  # rel 1e-6 is not enough
+    assert trips.approx(**approx_spec({"abs": 0.01})) == TRIPS_EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, r"approx= takes True, .*, not None \(a NoneType\)"),
+        (False, r"not False \(a bool\)"),
+        (0.01, r"say which tolerance it is, e.g. \{'rel': 0.01\} or \{'abs': 0.01\}"),
+        ("0.01", r"not '0.01' \(a str\)"),
+        ({"rel": -1e-3}, r"approx 'rel' must be a finite number >= 0 .*, but -0.001 is negative"),
+        ({"abs": "0.01"}, r"approx 'abs' must be .* but '0.01' is a str"),
+        ({"rel": True}, "but True is a bool"),
+        ({"abs": float("nan")}, "but nan is not finite"),
+        ({"rel": Decimal("Infinity")}, "is not finite"),
+        ({"fare": {"abs": 0.01, "tol": 1}}, r"column 'fare' has unknown key\(s\) 'tol'.*'rel'"),
+        ({"fare": 0.01}, r"approx for column 'fare' must be a dict like .* not 0.01"),
+        ({"rell": 0.01}, r"column 'rell' must be a dict .* every column .* 'rel' and 'abs'"),
+        ({"fare": {"rel": -1}}, r"approx for column 'fare': 'rel' must be .* -1 is negative"),
+        ({1: {"abs": 1}}, r"approx columns are named by strings, not 1 \(a int\)"),
+        ({"fare": {"abs": 1}, "columns": {"fare": {"rel": 1}}}, "names column 'fare' twice"),
+    ],
+)
+def test_approx_spec_errors_are_clear(value: Any, message: str) -> None:
+    with pytest.raises(ComparisonSpecError, match=message) as info:
+        approx_spec(value)
+    assert isinstance(info.value, DbtError)
+    assert isinstance(info.value, ValueError)
+    assert str(info.value).startswith("dbtproof: ")
+
+
+def test_the_compare_module_building_blocks() -> None:
+    from dbtproof.compare import Tolerance, cell_key, cells_equal, match_columns
+
+    assert cell_key(Decimal("1.10")) == cell_key(Decimal("1.1")) == ("num", Decimal("1.1"))
+    assert cell_key(Decimal("0.1")) != cell_key(0.1)  # exact values differ ...
+    assert cells_equal(cell_key(Decimal("0.1")), cell_key(0.1))  # ... within the float rule
+    assert not cells_equal(cell_key(Decimal("1.1231")), cell_key(Decimal("1.1234")))
+    assert cells_equal(cell_key(100), cell_key(101), Tolerance(abs=1))
+    assert Tolerance(rel=0.1).allows(100, 111) and not Tolerance(rel=0.1).allows(111, 100)
+    assert Tolerance().allows(1, 1 + Fraction(1, 10**7))
+    assert Tolerance(abs=0.3).allows(Decimal("1.3"), 1)  # 0.3 is taken as written
+    assert not Tolerance(abs=1).allows(float("nan"), float("nan"))  # as pytest.approx
+    assert Tolerance(rel=1e-3) == Tolerance(rel=Decimal("0.001"))
+    assert repr(Tolerance(abs=0.01)) == "Tolerance(abs=0.01)"
+    assert match_columns(["a", "B", "c"], ["b", "A", "a"]) == ([(0, 2), (1, 0)], [2], [1])
+    assert match_columns(["Id", "ID"], ["id"]) == ([], [0, 1], [0])
+
+
+# -- properties ---------------------------------------------------------------
+
+#: Property tests build their own data; a loaded CI machine must not fail them for slowness.
+PROPERTIES = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+EXACT_NUMBERS = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.decimals(
+        min_value=-(10**15), max_value=10**15, allow_nan=False, allow_infinity=False, places=6
+    ),
+    st.decimals(min_value=-1, max_value=1, allow_nan=False, allow_infinity=False),
+)
+TINY_STEPS = st.sampled_from(
+    [Decimal(0), Decimal("1e-30"), Decimal("-1e-18"), Decimal("1e-12"), Decimal("0.01"), 1]
+)
+
+
+@settings(PROPERTIES, max_examples=200)
+@given(st.lists(st.tuples(EXACT_NUMBERS, TINY_STEPS), min_size=1, max_size=6), st.randoms())
+def test_exact_numbers_are_equal_iff_their_values_are(
+    items: list[tuple[Any, Any]], random: Any
+) -> None:
+    """Ints and Decimals, with a float nowhere: equal exactly when the values are equal."""
+    values = [value for value, _ in items]
+    moved = [value + step for value, step in items]
+    random.shuffle(moved)
+    same = sorted(values) == sorted(moved)
+    rows = Rows(["v"], [(v,) for v in values])
+    assert (rows == [{"v": v} for v in moved]) is same
+    assert (rows == Rows(["v"], [(v,) for v in moved])) is same
+    assert (Rows(["v"], [(v,) for v in moved]) == rows) is same
+    assert one(values[0]) == [{"v": Decimal(values[0])}]
+
+
+CELLS = st.one_of(
+    st.sampled_from(
+        [
+            1,
+            Decimal("1.0"),
+            1.0,
+            1.0 + 8e-13,
+            1.0 - 8e-13,
+            Decimal("1.0000000000008"),
+            Decimal("1.1231"),
+            Decimal("1.1234"),
+            0.1 + 0.2,
+            0.3,
+            Decimal("0.3"),
+            None,
+            "a",
+            "A",
+            date(2024, 1, 2),
+            "2024-01-02",
+            True,
+            float("nan"),
+        ]
+    ),
+    st.floats(allow_nan=False, min_value=-10, max_value=10),
+)
+NAMES = st.lists(st.sampled_from(["id", "ID", "v", "w"]), min_size=1, max_size=3, unique=True)
+
+
+@st.composite
+def rows_pairs(draw: Any) -> tuple[Rows, Rows]:
+    """Two Rows, often alike: the same columns (or not), the same cells (or close ones)."""
+    left_names = draw(NAMES)
+    right_names = draw(st.one_of(st.just(left_names), NAMES, st.permutations(left_names)))
+    n = draw(st.integers(0, 4))
+    left = [[draw(CELLS) for _ in left_names] for _ in range(n)]
+    if draw(st.booleans()) and right_names == left_names:
+        right = [list(row) for row in draw(st.permutations(left))]
+        for row in right:
+            for i in range(len(row)):
+                if draw(st.integers(0, 4)) == 0:
+                    row[i] = draw(CELLS)
+    else:
+        right = [[draw(CELLS) for _ in right_names] for _ in range(draw(st.integers(0, 4)))]
+    return Rows(left_names, left), Rows(right_names, right)
+
+
+@settings(PROPERTIES, max_examples=250)
+@given(rows_pairs())
+def test_rows_equality_is_symmetric(pair: tuple[Rows, Rows]) -> None:
+    a, b = pair
+    assert (a == b) is (b == a)
+    assert (a != b) is (b != a) is (not a == b)  # noqa: SIM201
+    assert (a.ordered == b) is (b == a.ordered) is (b.ordered == a) is (a == b.ordered)
+    assert (a.approx(abs=0.5) == b) is (b == a.approx(abs=0.5))
+    assert (a.ordered.approx(abs=0.5) == b) is (b == a.approx(abs=0.5).ordered)
+    assert (a == list(b)) is (list(b) == a)
+    if a == b:
+        assert diff_rows(a, b)[0].startswith("Rows are equal")
+        assert a.approx(abs=0.5) == b  # a tolerance only adds
+    else:
+        assert diff_rows(a, b)[0].startswith("Rows differ")
+
+
+@pytest.mark.parametrize("pairwise_limit", [0, 256])
+@settings(PROPERTIES, max_examples=150)
+@given(
+    st.lists(st.tuples(CELLS, st.sampled_from(["x", "y"])), max_size=5),
+    st.lists(st.tuples(CELLS, st.sampled_from(["x", "y"])), max_size=5),
+)
+def test_multiset_equality_is_a_perfect_pairing(
+    pairwise_limit: int, left: list[tuple[Any, str]], right: list[tuple[Any, str]]
+) -> None:
+    """Equal as multisets exactly when some one-to-one pairing pairs equal rows only."""
+    from itertools import permutations
+
+    from dbtproof import compare
+
+    a, b = Rows(["v", "k"], left), Rows(["v", "k"], right)
+    keys_a = [tuple(compare.cell_key(v) for v in row) for row in left]
+    keys_b = [tuple(compare.cell_key(v) for v in row) for row in right]
+    pairable = len(left) == len(right) and any(
+        all(compare.rows_equal(x, y) for x, y in zip(keys_a, order, strict=True))
+        for order in permutations(keys_b)
+    )
+    original = compare._PAIRWISE_LIMIT
+    compare._PAIRWISE_LIMIT = pairwise_limit  # 0: always the sorted-window search
+    try:
+        assert (a == b) is pairable
+        missing, unexpected = compare.unmatched_rows(keys_a, keys_b, [None, None])
+    finally:
+        compare._PAIRWISE_LIMIT = original
+    assert len(missing) == len(unexpected) + len(right) - len(left)
+    assert (not missing and not unexpected) is pairable
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
+TOLERANCE = st.one_of(st.none(), st.sampled_from([0, 1e-9, 1e-6, 1e-3, 0.1, 1.0]))
+
+
+@settings(PROPERTIES, max_examples=300)
+@given(FINITE, FINITE, st.integers(0, 3), TOLERANCE, TOLERANCE)
+def test_approx_agrees_with_pytest_approx(
+    expected: float, actual: float, near: int, rel: float | None, abs_: float | None
+) -> None:
+    if near:  # bring the numbers close, where tolerances matter
+        actual = expected * (1 + (actual % 1) * 10.0 ** -(3 * near))
+    bound = max(
+        (1e-6 if rel is None else rel) * abs(expected) if rel is not None or abs_ is None else 0,
+        1e-12 if abs_ is None else abs_,
+    )
+    distance = abs(actual - expected)
+    assume(abs(distance - bound) > 1e-9 * bound + 1e-300)
+    float_rule = math.isclose(actual, expected, rel_tol=1e-12)
+    assume(abs(distance - 1e-12 * max(abs(actual), abs(expected))) > 1e-9 * distance + 1e-300)
+    want = actual == pytest.approx(expected, rel=rel, abs=abs_) or float_rule
+    assert (one(actual).approx(rel=rel, abs=abs_) == [{"v": expected}]) is want
+    assert (one(actual).approx(columns={"v": {"rel": rel, "abs": abs_}}) == one(expected)) is want
+
+
+@settings(PROPERTIES, max_examples=300)
+@given(st.one_of(CELLS, EXACT_NUMBERS), st.one_of(CELLS, EXACT_NUMBERS), TOLERANCE)
+def test_the_diff_shows_a_cell_exactly_when_it_differs(
+    actual: Any, expected: Any, rel: Any
+) -> None:
+    rows = Rows(["k", "v"], [("key", actual)])
+    view = rows if rel is None else rows.approx(rel=rel)
+    lines = diff_rows(view, [{"k": "key", "v": expected}])
+    if view == [{"k": "key", "v": expected}]:
+        assert lines[0].startswith("Rows are equal")
+    else:
+        assert lines[1:4] == [
+            "Changed rows (1):",
+            f"  {{k: 'key', v: {expected!r}}}",
+            f"      v: expected {expected!r}, got {actual!r}",
+        ]
+
+
+def test_the_diff_agrees_with_the_numeric_rules() -> None:
+    rows = Rows(
+        ["id", "name", "amount", "ratio"],
+        [
+            (1, "a", Decimal("1234567890123.45"), 0.1 + 0.2),
+            (2, "b", Decimal("123456789.1231"), 1.0),
+            (3, "c", Decimal("5.00"), 2.0),
+        ],
+    )
+    expected = [
+        {"id": 1, "name": "a", "amount": Decimal("1234567890123.46"), "ratio": Decimal("0.3")},
+        {"id": 2, "name": "b", "amount": Decimal("123456789.1234"), "ratio": 1.000000001},
+        {"id": 3, "name": "c", "amount": 5, "ratio": 2},
+    ]
+    assert diff_rows(rows, expected) == [
+        "Rows differ (ignoring order): got 3 rows, expected 3 rows; 2 changed",
+        "Changed rows (2):",
+        "  {id: 1, name: 'a', amount: Decimal('1234567890123.46'), ratio: Decimal('0.3')}",
+        "      amount: expected Decimal('1234567890123.46'), got Decimal('1234567890123.45')",
+        "  {id: 2, name: 'b', amount: Decimal('123456789.1234'), ratio: 1.000000001}",
+        "      amount: expected Decimal('123456789.1234'), got Decimal('123456789.1231')",
+        "      ratio: expected 1.000000001, got 1.0",
+    ]
+    view = rows.approx(columns={"amount": {"abs": Decimal("0.01")}})
+    assert diff_rows(view, expected) == [
+        "Rows differ (ignoring order, approx(columns={'amount': {'abs': Decimal('0.01')}})): "
+        "got 3 rows, expected 3 rows; 1 changed",
+        "Changed rows (1):",
+        "  {id: 2, name: 'b', amount: Decimal('123456789.1234'), ratio: 1.000000001}",
+        "      ratio: expected 1.000000001, got 1.0",
+    ]
+    assert diff_rows(rows.approx(abs=0.01), expected)[0] == (
+        "Rows are equal (ignoring order, approx(abs=0.01)): 3 rows"
+    )
+    assert explain_comparison("==", expected, view) == diff_rows(view, expected)
+    assert explain_comparison("==", Rows.from_dicts(expected), view) == diff_rows(
+        view, Rows.from_dicts(expected)
+    )
+
+
+def test_the_diff_of_rows_with_other_columns(orders: Rows) -> None:
+    other = Rows(
+        ["order_id", "customer", "status", "amount", "note"],
+        [(i, c, s, a, None) for i, c, s, a, _ in orders._data],
+    )
+    assert diff_rows(orders, other) == [
+        "Rows differ (ignoring order): got 4 rows, expected 4 rows; missing column, extra column",
+        "Missing column: expected names 'note', but the rows have only "
+        "'order_id', 'customer', 'status', 'amount', 'loaded_at'",
+        "Extra column: the rows have 'loaded_at', which the expected Rows lack (Rows compare "
+        "on every column; compare with a list of dicts to check only some)",
+        "On the other columns (order_id, customer, status, amount) the rows match.",
+    ]
+    assert orders != other and other != orders
+    assert explain_comparison("==", other, orders)[0] == diff_rows(other, orders)[0]
+
+
+def test_column_names_pair_up_symmetrically() -> None:
+    assert Rows(["Id", "ID"], [(1, 2)]) == [{"ID": 2, "id": 1}]  # 'id' pairs with the one left
+    assert Rows(["ID", "x"], [(1, 2)]) != [{"ID": 1, "id": 1}]  # two names for one column
+    assert Rows(["ID", "x"], [(1, 2)]) == Rows(["X", "id"], [(2, 1)])
+    assert Rows(["ID", "Id"], [(1, 2)]) != Rows(["id"], [(1,)])
 
 
 # ---------------------------------------------------------------------------

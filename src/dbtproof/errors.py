@@ -44,6 +44,13 @@ class UnknownNodeError(DbtError):
     """A name given to ``dbt.table``, ``dbt.relation`` or ``dbt.compile`` names no node."""
 
 
+class ComparisonSpecError(DbtError, ValueError):
+    """A tolerance asked of a rows comparison is malformed (``rows.approx``, ``approx=``).
+
+    Also a :class:`ValueError`, like the other errors of a malformed comparison.
+    """
+
+
 # -- model unit tests (``dbt.run_model``) ------------------------------------------------
 
 

@@ -1,38 +1,64 @@
 """Query results as :class:`Rows`, and the rules for comparing them with what a test expects.
 
 A :class:`Rows` is a read-only sequence of rows, each seen as a ``dict`` from column
-name to value. It compares with ``==`` against a list of dicts (or another
-:class:`Rows`) the way a test about table contents wants:
+name to value. It compares with ``==`` against a list of dicts or another
+:class:`Rows` the way a test about table contents wants:
 
-* **Order is ignored; duplicates count.** The rows are compared as a multiset.
+* **Order is ignored; duplicates count.** The rows are compared as multisets: they
+  are equal when they pair up one to one with every pair equal.
   ``rows.ordered == expected`` compares in order instead.
-* **Only the columns that ``expected`` names are compared.** Extra columns of the
-  actual rows are ignored. Every dict of ``expected`` must name the same columns
-  (else :class:`ValueError`). A column that ``expected`` names but the rows do not
-  have makes the comparison false. A column name matches exactly or, when that
-  finds nothing, case-insensitively if exactly one column matches that way (some
-  warehouses upper-case unquoted names).
-* **Numbers compare by value.** ``1``, ``1.0`` and ``Decimal("1")`` are equal;
-  ``bool`` is not a number, so ``True != 1``. Integers (ints, integral Decimals and
-  floats that hold an exact integer) compare exactly, so big ids stay exact. Every
-  other number is rounded to 12 significant digits first, so ``0.1 + 0.2`` equals
-  ``0.3`` and a warehouse's ``numeric`` average equals the Python float ratio.
-  That is a relative tolerance of about 1e-12, done by rounding (so each cell has a
-  hashable key and the comparison stays O(n)); two values just either side of a
-  rounding boundary can still differ. ``NaN`` equals ``NaN``.
+* **Against a list of dicts, only the columns the dicts name are compared.** Extra
+  columns of the rows are ignored. Every dict must name the same columns (else
+  :class:`ValueError`). A column the dicts name but the rows lack makes them unequal.
+* **Against another Rows, every column is compared**, so both must have the same
+  columns (in any order); a column on one side only makes them unequal. ``a == b``
+  and ``b == a`` always agree, and so do ``rows == [...]`` and ``[...] == rows``.
+* **Column names** match exactly; the names left over then match case-insensitively
+  when exactly one left-over name on each side folds to the same (some warehouses
+  upper-case unquoted names).
+* **Integers and Decimals compare exactly, by value.** ``1``, ``1.0`` and
+  ``Decimal("1.00")`` are equal, ``Decimal("1.1231")`` and ``Decimal("1.1234")`` are
+  not, however many digits they share. ``bool`` is not a number, so ``True != 1``.
+  ``NaN`` equals ``NaN``; an infinity equals only itself.
+* **A float on either side brings a tolerance of 1e-12, relative to the larger.** A
+  float *x* and a number *y* (float, int, Decimal, fraction), both finite, are equal
+  when ``|x - y| <= 1e-12 * max(|x|, |y|)``, decided exactly on their values (a
+  float's exact binary value; 1e-12 is exactly 10**-12). So ``0.1 + 0.2`` equals
+  ``0.3``, the float ``2.675`` equals ``Decimal("2.675")`` and a warehouse's
+  ``Decimal("0.3333333333333333333")`` equals ``1 / 3``, while ``1.0`` and
+  ``1.000000001`` differ. There is no absolute part: a float equals zero only when it
+  is zero. Whole floats are floats too: ``1e15`` equals ``1e15 + 1``.
+* **More tolerance only when asked for:** ``rows.approx(rel=None, abs=None,
+  columns=None) == expected`` compares numbers (ints, Decimals and floats alike)
+  with :func:`pytest.approx`'s rule, ``|actual - expected| <= max(rel * |expected|,
+  abs)`` where *expected* is the other side of ``==``: a ``rel`` left out is 1e-6
+  and an ``abs`` left out 1e-12, except that giving only ``abs`` leaves the
+  relative part out. Decided exactly, with *rel* and *abs* taken as the decimal
+  numbers written. *columns* gives columns their own tolerance (``{"fare": {"abs":
+  0.01}}``); the columns it does not name use *rel* / *abs* if given, else no
+  tolerance; ``rows.approx()`` alone applies pytest.approx's defaults everywhere. A
+  tolerance only adds to the rules above (NaN still equals NaN, and what a float's
+  tolerance makes equal stays equal). :func:`approx_spec` turns a user's ``approx=``
+  argument into ``rows.approx`` keywords.
 * **Dates, times and timestamps also equal their ISO strings.** ``date(2024, 1, 2)
   == "2024-01-02"``; ``datetime(2024, 1, 2, 3, 4, 5)`` equals both
   ``"2024-01-02T03:04:05"`` and ``"2024-01-02 03:04:05"``; ``time(3, 4) ==
   "03:04:00"``. Timezone-aware values compare by instant (``"...+01:00"`` and
   ``"...Z"`` strings too) and never equal naive ones. A date never equals a
   timestamp. As a consequence two strings that spell the same timestamp differently
-  are equal too.
+  are equal too. Other strings are compared as strings (``"1" != 1``).
 * ``None`` equals only ``None``. UUIDs equal their canonical string. Bytes,
-  ``bytearray`` and ``memoryview`` compare by content; lists, tuples, dicts and sets
-  (array and JSON columns) compare element-wise under these same rules.
+  ``bytearray`` and ``memoryview`` compare by content; lists, tuples and dicts
+  (array and JSON columns) compare element-wise under these same rules, sets by
+  exact element keys.
+
+Comparing rows as multisets is done by hashing (O(n)) when no compared cell holds a
+float and no tolerance applies; otherwise by a largest one-to-one pairing of equal
+rows (see :mod:`dbtproof.compare`, which holds these rules).
 
 When a comparison fails, :func:`diff_rows` explains it row by row; the dbtproof
-pytest plugin shows that explanation through :func:`explain_comparison`.
+pytest plugin shows that explanation through :func:`explain_comparison`. A cell is
+shown as differing exactly when it compares unequal.
 
 This module does not import dbt, and imports pandas or pyarrow only when
 :meth:`Rows.to_pandas` or :meth:`Rows.to_arrow` is called.
@@ -41,16 +67,31 @@ This module does not import dbt, and imports pandas or pyarrow only when
 from __future__ import annotations
 
 import importlib
-import numbers
-import re
-import uuid
-from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, timezone
-from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
-__all__ = ["OrderedRows", "Rows", "diff_rows", "explain_comparison"]
+from dbtproof.compare import (
+    Approx,
+    Tolerance,
+    TolNumber,
+    approx_spec,
+    cell_key,
+    cells_equal,
+    match_columns,
+    rows_equal,
+    rows_match,
+    unmatched_rows,
+)
+from dbtproof.errors import ComparisonSpecError
+
+__all__ = [
+    "OrderedRows",
+    "Rows",
+    "RowsView",
+    "approx_spec",
+    "diff_rows",
+    "explain_comparison",
+]
 
 #: Rows shown per section of a diff before "... and N more".
 MAX_DIFF_ROWS = 20
@@ -60,192 +101,6 @@ MAX_REPR_ROWS = 10
 MAX_VALUE_WIDTH = 60
 #: Missing and unexpected rows considered (per side) when pairing them as changed rows.
 MAX_PAIRING_ROWS = 250
-
-
-# ---------------------------------------------------------------------------
-# Cell normalisation: every cell becomes a hashable key; equal keys mean equal cells.
-# ---------------------------------------------------------------------------
-
-_ROUNDING = Context(prec=12, rounding=ROUND_HALF_EVEN)
-_NAN_KEY = ("nan",)
-
-_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_TIME_PART = r"(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
-_TIMESTAMP_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ]" + _TIME_PART + r"(?: ?(Z|z|[+-]\d{2}(?::?\d{2})?))?"
-)
-_TIME_RE = re.compile(_TIME_PART)
-
-
-def _number_key(value: Decimal) -> Hashable:
-    """Key of a number given as a Decimal: exact if integral, else 12 significant digits."""
-    if value.is_nan():
-        return _NAN_KEY
-    if value.is_infinite() or value == value.to_integral_value():
-        return ("num", value)
-    return ("num", _ROUNDING.plus(value))
-
-
-def _int_key(value: int) -> Hashable:
-    return ("num", value)
-
-
-def _float_key(value: float) -> Hashable:
-    if value != value:
-        return _NAN_KEY
-    if value.is_integer():
-        return ("num", int(value))
-    # repr() is the shortest decimal that round-trips, i.e. the literal a person wrote.
-    return _number_key(Decimal(repr(value)))
-
-
-def _bool_key(value: bool) -> Hashable:
-    return ("bool", value)
-
-
-def _none_key(value: None) -> Hashable:
-    return None
-
-
-def _timestamp_key(
-    fields: tuple[int, int, int, int, int, int], nanos: int, offset: timedelta | None
-) -> Hashable:
-    """Key of a timestamp: naive fields as they are, aware ones converted to UTC."""
-    if offset is None:
-        return ("ts", *fields, nanos)
-    utc = datetime(*fields) - offset
-    return ("tstz", utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, nanos)
-
-
-def _datetime_key(value: datetime) -> Hashable:
-    if value != value:  # pandas.NaT
-        return _NAN_KEY
-    nanos = value.microsecond * 1000 + int(getattr(value, "nanosecond", 0) or 0)
-    fields = (value.year, value.month, value.day, value.hour, value.minute, value.second)
-    return _timestamp_key(fields, nanos, value.utcoffset())
-
-
-def _date_key(value: date) -> Hashable:
-    return ("date", value.year, value.month, value.day)
-
-
-def _time_key(value: time) -> Hashable:
-    nanos = value.microsecond * 1000
-    offset = value.utcoffset()
-    if offset is None:
-        return ("time", value.hour, value.minute, value.second, nanos)
-    return ("timetz", value.hour, value.minute, value.second, nanos, offset)
-
-
-def _nanos(fraction: str | None) -> int:
-    return int(fraction.ljust(9, "0")) if fraction else 0
-
-
-def _parse_offset(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    if text in ("Z", "z"):
-        return timedelta(0)
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + (int(digits[2:]) if len(digits) > 2 else 0)
-    return timedelta(minutes=sign * minutes)
-
-
-def _str_key(value: str) -> Hashable:
-    """A string is its own key, unless it spells a date, a time or a timestamp."""
-    if len(value) < 5 or not value[0].isdigit():
-        return value
-    try:
-        if value[4:5] == "-":
-            if len(value) == 10:
-                if _DATE_RE.fullmatch(value):
-                    parsed = date.fromisoformat(value)
-                    return ("date", parsed.year, parsed.month, parsed.day)
-                return value
-            match = _TIMESTAMP_RE.fullmatch(value)
-            if match:
-                year, month, day, hour, minute, second, fraction, offset = match.groups()
-                fields = tuple(map(int, (year, month, day, hour, minute, second or 0)))
-                datetime(*fields)  # validates the fields
-                if offset is not None:
-                    offset_delta = _parse_offset(offset)
-                    timezone(offset_delta)  # validates the offset
-                    return _timestamp_key(fields, _nanos(fraction), offset_delta)
-                return _timestamp_key(fields, _nanos(fraction), None)
-        elif value[2:3] == ":":
-            match = _TIME_RE.fullmatch(value)
-            if match:
-                hour, minute, second, fraction = match.groups()
-                parsed = time(int(hour), int(minute), int(second or 0))
-                return ("time", parsed.hour, parsed.minute, parsed.second, _nanos(fraction))
-    except ValueError:
-        pass
-    return value
-
-
-_KEY_BY_TYPE: dict[type, Any] = {
-    str: _str_key,
-    int: _int_key,
-    float: _float_key,
-    Decimal: _number_key,
-    bool: _bool_key,
-    type(None): _none_key,
-    datetime: _datetime_key,
-    date: _date_key,
-    time: _time_key,
-}
-
-
-def _cell_key(value: Any) -> Hashable:
-    """Return the canonical hashable key of one cell (see the module docstring)."""
-    key_of = _KEY_BY_TYPE.get(type(value))
-    if key_of is not None:
-        return key_of(value)
-    return _other_key(value)
-
-
-def _other_key(value: Any) -> Hashable:
-    """Key of a cell whose exact type is not in the fast table (subclasses, numpy, ...)."""
-    if isinstance(value, bool):
-        return ("bool", bool(value))
-    if isinstance(value, str):
-        return _str_key(str(value))
-    if isinstance(value, Decimal):
-        return _number_key(value)
-    if isinstance(value, float):
-        return _float_key(float(value))
-    if isinstance(value, numbers.Integral):
-        return ("num", int(value))
-    if isinstance(value, numbers.Rational):
-        return _number_key(Decimal(value.numerator) / Decimal(value.denominator))
-    if isinstance(value, numbers.Real):
-        return _float_key(float(value))
-    if isinstance(value, datetime):
-        return _datetime_key(value)
-    if isinstance(value, date):
-        return _date_key(value)
-    if isinstance(value, time):
-        return _time_key(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return ("bytes", bytes(value))
-    if isinstance(value, (list, tuple)):
-        return ("seq", tuple(_cell_key(item) for item in value))
-    if isinstance(value, Mapping):
-        return ("map", frozenset((_cell_key(k), _cell_key(v)) for k, v in value.items()))
-    if isinstance(value, (set, frozenset)):
-        return ("set", frozenset(_cell_key(item) for item in value))
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        item = value.item()
-        if type(item).__module__ != "numpy":
-            return _cell_key(item)
-    try:
-        hash(value)
-    except TypeError:
-        return ("repr", type(value).__qualname__, repr(value))
-    return ("obj", value)
 
 
 # ---------------------------------------------------------------------------
@@ -262,11 +117,12 @@ class Rows(Sequence[dict[str, Any]]):
     ``rows[i:j]`` is a :class:`Rows`, and ``len``, iteration, ``in`` and ``reversed``
     work as for a list of dicts.
 
-    ``rows == expected`` compares with a list of dicts or another :class:`Rows`,
-    ignoring row order and comparing only the columns that ``expected`` names; see
-    the module documentation for how values compare. ``rows.ordered == expected``
-    also checks the order. ``{"id": 1} in rows`` uses the same rules: it is true when
-    some row matches on the columns the dict names.
+    ``rows == expected`` compares with a list of dicts (on the columns the dicts
+    name) or another :class:`Rows` (on all columns, which must be the same), ignoring
+    row order; see the module documentation for how values compare.
+    ``rows.ordered == expected`` also checks the order, ``rows.approx(...) ==
+    expected`` allows a tolerance on numbers. ``{"id": 1} in rows`` uses the same
+    rules: it is true when some row matches on the columns the dict names.
 
     :raises TypeError: if *columns* is a string or holds a non-string name.
     :raises ValueError: if a column name repeats or a row has the wrong number of values.
@@ -347,6 +203,36 @@ class Rows(Sequence[dict[str, Any]]):
         """A view of these rows whose ``==`` also checks the row order."""
         return OrderedRows(self)
 
+    def approx(
+        self,
+        rel: TolNumber | None = None,
+        abs: TolNumber | None = None,
+        columns: Mapping[str, Mapping[str, TolNumber | None] | bool] | None = None,
+    ) -> RowsView:
+        """A view of these rows whose ``==`` allows a tolerance on numbers, as pytest.approx.
+
+        A number of these rows equals an expected number *e* when ``|actual - e| <=
+        max(rel * |e|, abs)``; a ``rel`` left out is 1e-6 and an ``abs`` left out 1e-12,
+        except that giving only ``abs`` leaves the relative part out (pytest.approx's
+        rules, decided exactly). *e* is always the other side of ``==``.
+
+        *rel* and *abs* apply to every column, *columns* gives columns their own:
+        ``columns={"fare": {"abs": 0.01}, "ratio": {"rel": 1e-3}}`` (``{}`` or ``True``
+        for a column: pytest.approx's defaults). A column that *columns* names uses
+        its own tolerance; the others use *rel* / *abs* if either is given, else
+        compare as without ``approx`` — except that ``rows.approx()`` with no argument
+        at all applies pytest.approx's defaults to every column. A tolerance only adds
+        to the usual rules: what is equal without it stays equal.
+
+        ``rows.approx(...).ordered`` and ``rows.ordered.approx(...)`` also check the
+        order; ``rows.approx(**approx_spec(value))`` applies a user's ``approx=``.
+
+        :raises ComparisonSpecError: if a tolerance is not a finite number >= 0, a
+            column's dict has other keys than ``rel`` and ``abs``, or *columns* names a
+            column these rows do not have.
+        """
+        return RowsView(self, Approx(rel, abs, columns))
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -394,21 +280,16 @@ class Rows(Sequence[dict[str, Any]]):
         """Indexes of the rows that match the mapping *value* on the columns it names."""
         if not isinstance(value, Mapping):
             return
-        positions = self._positions(tuple(value))
-        if positions is None:
+        names = list(value)
+        pairs, unpaired, _ = match_columns(names, self._columns)
+        if unpaired:
             return
-        wanted = tuple(_cell_key(v) for v in value.values())
+        wanted = tuple(cell_key(value[names[i]]) for i, _ in pairs)
+        positions = [j for _, j in pairs]
         for index in range(*slice(start, stop).indices(len(self._data))):
             row = self._data[index]
-            if tuple(_cell_key(row[p]) for p in positions) == wanted:
+            if rows_equal(tuple(cell_key(row[p]) for p in positions), wanted):
                 yield index
-
-    def _positions(self, names: Sequence[str]) -> list[int] | None:
-        """Positions of *names* among the columns, or None if one is missing."""
-        positions = _resolve_columns(self._columns, names)
-        if any(p is None for p in positions):
-            return None
-        return positions  # type: ignore[return-value]
 
     def _with_data(self, data: tuple[tuple[Any, ...], ...]) -> Rows:
         new = object.__new__(type(self))
@@ -419,15 +300,18 @@ class Rows(Sequence[dict[str, Any]]):
     def __eq__(self, other: object) -> bool:
         """Compare with a list of dicts or a :class:`Rows`, ignoring row order.
 
+        A view (``other.ordered``, ``other.approx(...)``) compares through its own
+        ``==``, so that ``a == b`` and ``b == a`` always agree.
+
         :raises ValueError: if *other* is a list whose items are not all dicts naming
             the same columns.
         """
-        if isinstance(other, OrderedRows):
+        if isinstance(other, RowsView):
             return NotImplemented
-        expected = _Expected.parse(other)
-        if expected is None:
+        setup = _setup(self, other)
+        if setup is None:
             return NotImplemented
-        return _Comparison(self, expected).equal(ordered=False)
+        return setup.equal()
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -473,31 +357,58 @@ class Rows(Sequence[dict[str, Any]]):
         return lines
 
 
-class OrderedRows:
-    """The view ``rows.ordered``: its ``==`` compares like :class:`Rows` but in order.
+class RowsView:
+    """A view of :class:`Rows` whose ``==`` compares differently: ``rows.approx(...)``.
 
-    ``rows.ordered == expected`` is true when *expected* has the same number of
-    rows and each row equals the expected row at the same position, under the same
-    value and column rules as ``rows == expected``.
+    ``view == expected`` compares ``view.rows`` like ``rows == expected`` but with the
+    view's tolerance (see :meth:`Rows.approx`); :class:`OrderedRows` also checks the
+    order. When both sides of ``==`` are views, the comparison is in order if either
+    is ordered; at most one of them may carry a tolerance.
     """
 
-    __slots__ = ("rows",)
+    __slots__ = ("_approx", "rows")
     __hash__ = None  # type: ignore[assignment]
+    #: Whether ``==`` checks the row order.
+    is_ordered: ClassVar[bool] = False
+    _title: ClassVar[str] = "Rows"
 
-    def __init__(self, rows: Rows) -> None:
+    def __init__(self, rows: Rows, approx: Approx | None = None) -> None:
         #: The :class:`Rows` this view compares.
         self.rows = rows
+        if approx is not None:
+            approx.tolerances_for(rows.columns)  # names a column the rows lack: say so now
+        self._approx = approx
+
+    @property
+    def tolerance(self) -> Approx | None:
+        """The tolerance this view compares with (None: none asked for)."""
+        return self._approx
+
+    @property
+    def ordered(self) -> OrderedRows:
+        """This view, also checking the row order."""
+        return OrderedRows(self.rows, self._approx)
+
+    def approx(
+        self,
+        rel: TolNumber | None = None,
+        abs: TolNumber | None = None,
+        columns: Mapping[str, Mapping[str, TolNumber | None] | bool] | None = None,
+    ) -> RowsView:
+        """This view with the tolerance of :meth:`Rows.approx` (replacing any it had)."""
+        return type(self)(self.rows, Approx(rel, abs, columns))
 
     def __eq__(self, other: object) -> bool:
-        """Compare with a list of dicts or a :class:`Rows`, in order.
+        """Compare with a list of dicts, a :class:`Rows` or a view, as the view says.
 
         :raises ValueError: if *other* is a list whose items are not all dicts naming
             the same columns.
+        :raises ComparisonSpecError: if both sides carry a tolerance.
         """
-        expected = _Expected.parse(other)
-        if expected is None:
+        setup = _setup(self, other)
+        if setup is None:
             return NotImplemented
-        return _Comparison(self.rows, expected).equal(ordered=True)
+        return setup.equal()
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -507,7 +418,23 @@ class OrderedRows:
         return len(self.rows)
 
     def __repr__(self) -> str:
-        return "\n".join(self.rows._repr_lines("Rows.ordered"))
+        title = "Rows" if self._approx is None else f"Rows.{self._approx!r}"
+        if self.is_ordered:
+            title += ".ordered"
+        return "\n".join(self.rows._repr_lines(title))
+
+
+class OrderedRows(RowsView):
+    """The view ``rows.ordered``: its ``==`` compares like :class:`Rows` but in order.
+
+    ``rows.ordered == expected`` is true when *expected* has the same number of
+    rows and each row equals the expected row at the same position, under the same
+    value and column rules as ``rows == expected``. ``rows.ordered.approx(...)`` and
+    ``rows.approx(...).ordered`` add a tolerance.
+    """
+
+    __slots__ = ()
+    is_ordered: ClassVar[bool] = True
 
 
 # ---------------------------------------------------------------------------
@@ -516,21 +443,25 @@ class OrderedRows:
 
 
 class _Expected:
-    """The right-hand side of a comparison: column names, value tuples, and where it came from."""
+    """The expected side of a comparison: column names, value tuples, and its kind."""
 
-    __slots__ = ("columns", "data")
+    __slots__ = ("columns", "data", "strict")
 
-    def __init__(self, columns: tuple[str, ...], data: Sequence[tuple[Any, ...]]) -> None:
+    def __init__(
+        self, columns: tuple[str, ...], data: Sequence[tuple[Any, ...]], strict: bool
+    ) -> None:
         self.columns = columns
         self.data = data
+        #: True for Rows (every column compared), False for a list of dicts.
+        self.strict = strict
 
     @classmethod
     def parse(cls, other: object) -> _Expected | None:
         """Read *other* as expected rows; None if it is not something rows compare with."""
-        if isinstance(other, OrderedRows):
+        if isinstance(other, RowsView):
             other = other.rows
         if isinstance(other, Rows):
-            return cls(other.columns, other._data)
+            return cls(other.columns, other._data, strict=True)
         if not isinstance(other, (list, tuple)):
             return None
         for index, record in enumerate(other):
@@ -542,7 +473,7 @@ class _Expected:
                 )
         _check_same_columns(other, "the expected rows")
         columns = tuple(other[0]) if other else ()
-        return cls(columns, [tuple(record[c] for c in columns) for record in other])
+        return cls(columns, [tuple(record[c] for c in columns) for record in other], strict=False)
 
 
 def _check_same_columns(records: Sequence[Mapping[str, Any]], what: str) -> None:
@@ -568,35 +499,68 @@ def _check_same_columns(records: Sequence[Mapping[str, Any]], what: str) -> None
             )
 
 
-def _resolve_columns(actual: Sequence[str], names: Iterable[Any]) -> list[int | None]:
-    """Position in *actual* of each of *names*: exact match, else a unique case-insensitive one."""
-    exact = {name: i for i, name in enumerate(actual)}
-    folded: dict[str, list[int]] = {}
-    for i, name in enumerate(actual):
-        folded.setdefault(name.casefold(), []).append(i)
-    positions: list[int | None] = []
-    for name in names:
-        if name in exact:
-            positions.append(exact[name])
-            continue
-        candidates = folded.get(name.casefold(), []) if isinstance(name, str) else []
-        positions.append(candidates[0] if len(candidates) == 1 else None)
-    return positions
+def _setup(actual: Rows | RowsView, expected: object, ordered: bool = False) -> _Comparison | None:
+    """The comparison of *actual* with *expected*; None if *expected* is not comparable.
+
+    A view on either side brings its order and its tolerance; the side whose view has
+    the tolerance is compared relative to the other.
+    """
+    view = actual if isinstance(actual, RowsView) else None
+    rows = actual.rows if view is not None else actual
+    assert isinstance(rows, Rows)
+    other_view = expected if isinstance(expected, RowsView) else None
+    parsed = _Expected.parse(expected)
+    if parsed is None:
+        return None
+    ordered = (
+        ordered
+        or (view is not None and view.is_ordered)
+        or (other_view is not None and other_view.is_ordered)
+    )
+    approx = view._approx if view is not None else None
+    other_approx = other_view._approx if other_view is not None else None
+    if approx is not None and other_approx is not None:
+        raise ComparisonSpecError(
+            f"dbtproof: both sides of == ask for a tolerance ({approx!r} and "
+            f"{other_approx!r}); ask on one side only"
+        )
+    if other_approx is not None:
+        return _Comparison(rows, parsed, ordered, other_approx, tolerance_on_expected=True)
+    return _Comparison(rows, parsed, ordered, approx, tolerance_on_expected=False)
 
 
 class _Comparison:
-    """Actual rows against expected rows, on the expected columns the actual rows have."""
+    """Actual rows against expected rows, on the columns the two sides pair up."""
 
-    def __init__(self, actual: Rows, expected: _Expected) -> None:
+    def __init__(
+        self,
+        actual: Rows,
+        expected: _Expected,
+        ordered: bool,
+        approx: Approx | None,
+        tolerance_on_expected: bool,
+    ) -> None:
         self.actual = actual
         self.expected = expected
-        positions = _resolve_columns(actual.columns, expected.columns)
+        self.ordered = ordered
+        self.approx = approx
+        #: Whether the tolerance is the expected side's (then relative to the actual side).
+        self.scale_on_actual = tolerance_on_expected
+        pairs, expected_only, actual_only = match_columns(expected.columns, actual.columns)
         #: Expected columns the actual rows do not have.
-        self.missing_columns = [
-            name for name, pos in zip(expected.columns, positions, strict=True) if pos is None
-        ]
+        self.missing_columns = [expected.columns[i] for i in expected_only]
+        #: Actual columns the expected rows do not have, when every column is compared.
+        self.extra_columns = [actual.columns[j] for j in actual_only] if expected.strict else []
         #: (position in expected, position in actual) of each compared column.
-        self.pairs = [(i, pos) for i, pos in enumerate(positions) if pos is not None]
+        self.pairs = pairs
+        if approx is None:
+            self.tolerances: list[Tolerance | None] = [None] * len(pairs)
+        elif tolerance_on_expected:
+            by_column = approx.tolerances_for(expected.columns)
+            self.tolerances = [by_column[e] for e, _ in pairs]
+        else:
+            by_column = approx.tolerances_for(actual.columns)
+            self.tolerances = [by_column[a] for _, a in pairs]
         self._actual_keys: list[tuple[Hashable, ...]] | None = None
         self._expected_keys: list[tuple[Hashable, ...]] | None = None
 
@@ -604,9 +568,7 @@ class _Comparison:
     def actual_keys(self) -> list[tuple[Hashable, ...]]:
         if self._actual_keys is None:
             cols = [a for _, a in self.pairs]
-            self._actual_keys = [
-                tuple(_cell_key(row[c]) for c in cols) for row in self.actual._data
-            ]
+            self._actual_keys = [tuple(cell_key(row[c]) for c in cols) for row in self.actual._data]
         return self._actual_keys
 
     @property
@@ -614,38 +576,57 @@ class _Comparison:
         if self._expected_keys is None:
             cols = [e for e, _ in self.pairs]
             self._expected_keys = [
-                tuple(_cell_key(row[c]) for c in cols) for row in self.expected.data
+                tuple(cell_key(row[c]) for c in cols) for row in self.expected.data
             ]
         return self._expected_keys
 
-    def equal(self, ordered: bool) -> bool:
-        if self.missing_columns or len(self.actual._data) != len(self.expected.data):
-            return False
-        return self.same_rows(ordered)
+    def cell_equal(self, k: int, actual: Hashable, expected: Hashable) -> bool:
+        """Whether the cells of compared column *k* are equal (keys of both sides)."""
+        if self.scale_on_actual:
+            return cells_equal(expected, actual, self.tolerances[k])
+        return cells_equal(actual, expected, self.tolerances[k])
 
-    def same_rows(self, ordered: bool) -> bool:
-        """Whether the rows match on the compared columns (ignoring missing columns)."""
-        if ordered:
-            return self.actual_keys == self.expected_keys
-        return Counter(self.actual_keys) == Counter(self.expected_keys)
+    def row_equal(self, a: int, e: int) -> bool:
+        """Whether actual row *a* and expected row *e* are equal on the compared columns."""
+        akey, ekey = self.actual_keys[a], self.expected_keys[e]
+        if self.scale_on_actual:
+            return rows_equal(ekey, akey, self.tolerances)
+        return rows_equal(akey, ekey, self.tolerances)
+
+    def equal(self) -> bool:
+        if self.missing_columns or self.extra_columns:
+            return False
+        if len(self.actual._data) != len(self.expected.data):
+            return False
+        return self.same_rows()
+
+    def same_rows(self) -> bool:
+        """Whether the rows match on the compared columns (ignoring unpaired columns)."""
+        return rows_match(
+            self.actual_keys,
+            self.expected_keys,
+            self.tolerances,
+            ordered=self.ordered,
+            scale_on_actual=self.scale_on_actual,
+        )
 
     def unmatched(self) -> tuple[list[int], list[int]]:
         """Indexes of the expected rows not found, and of the actual rows not expected."""
-        available = Counter(self.actual_keys)
-        missing = []
-        for index, key in enumerate(self.expected_keys):
-            if available[key]:
-                available[key] -= 1
-            else:
-                missing.append(index)
-        wanted = Counter(self.expected_keys)
-        unexpected = []
-        for index, key in enumerate(self.actual_keys):
-            if wanted[key]:
-                wanted[key] -= 1
-            else:
-                unexpected.append(index)
-        return missing, unexpected
+        return unmatched_rows(
+            self.actual_keys,
+            self.expected_keys,
+            self.tolerances,
+            scale_on_actual=self.scale_on_actual,
+        )
+
+    def differing(self, e: int, a: int) -> list[int]:
+        """Positions in ``pairs`` of the cells where expected row *e* and actual row *a* differ."""
+        ekey, akey = self.expected_keys[e], self.actual_keys[a]
+        return [
+            k
+            for k, (x, y) in enumerate(zip(ekey, akey, strict=True))
+            if not self.cell_equal(k, y, x)
+        ]
 
     def pair_changed(
         self, missing: list[int], unexpected: list[int]
@@ -659,12 +640,9 @@ class _Comparison:
         if not width:
             return []
         candidates = []
-        exp_keys, act_keys = self.expected_keys, self.actual_keys
         for mi, e in enumerate(missing[:MAX_PAIRING_ROWS]):
-            ekey = exp_keys[e]
             for ui, a in enumerate(unexpected[:MAX_PAIRING_ROWS]):
-                akey = act_keys[a]
-                score = sum(1 for x, y in zip(ekey, akey, strict=True) if x == y)
+                score = width - len(self.differing(e, a))
                 if 2 * score >= width:
                     candidates.append((-score, mi, ui))
         candidates.sort()
@@ -677,10 +655,7 @@ class _Comparison:
             used_m.add(mi)
             used_u.add(ui)
             e, a = missing[mi], unexpected[ui]
-            differing = [
-                k for k, (x, y) in enumerate(zip(exp_keys[e], act_keys[a], strict=True)) if x != y
-            ]
-            changed.append((e, a, differing))
+            changed.append((e, a, self.differing(e, a)))
         changed.sort()
         return changed
 
@@ -693,7 +668,7 @@ class _Comparison:
     def format_actual(self, index: int) -> str:
         row = self.actual._data[index]
         names = self.actual.columns
-        if self.pairs:
+        if self.pairs and not self.expected.strict:
             return _format_row((names[a], row[a]) for _, a in self.pairs)
         return _format_row(zip(names, row, strict=True))
 
@@ -708,39 +683,46 @@ class _Comparison:
         return lines
 
 
-def diff_rows(actual: Rows | OrderedRows, expected: Any, ordered: bool = False) -> list[str]:
+def diff_rows(actual: Rows | RowsView, expected: Any, ordered: bool = False) -> list[str]:
     """Explain, line by line, how *actual* differs from *expected*.
 
-    *expected* is a list of dicts or a :class:`Rows`; passing ``rows.ordered`` as
-    *actual* is the same as ``ordered=True``. The first line sums up the difference
-    (this is what pytest prints after ``assert``). Then come: columns that
-    *expected* names but the rows lack; for an ordered comparison, the first
-    position where the rows differ; then, comparing as multisets, the **changed**
-    rows (a missing and an unexpected row that agree on at least half the compared
-    columns, with each differing cell as ``column: expected X, got Y``), the
-    **missing** rows (expected but not found) and the **unexpected** rows (found but
-    not expected), each section capped at :data:`MAX_DIFF_ROWS` rows. Rows are
-    written ``{column: value, ...}`` with the ``repr`` of each value.
+    *expected* is a list of dicts, a :class:`Rows` or a view of one; a view (such as
+    ``rows.ordered`` or ``rows.approx(...)``) on either side brings its order and its
+    tolerance, as it does for ``==``, and ``ordered=True`` also compares in order.
+    The verdict is always that of ``==``, and a cell is shown as differing exactly
+    when it compares unequal.
+
+    The first line sums up the difference (this is what pytest prints after
+    ``assert``). Then come: columns that one side has and the other lacks; for an
+    ordered comparison, the first position where the rows differ; then, comparing as
+    multisets, the **changed** rows (a missing and an unexpected row that agree on at
+    least half the compared columns, with each differing cell as ``column: expected
+    X, got Y``), the **missing** rows (expected but not found) and the
+    **unexpected** rows (found but not expected), each section capped at
+    :data:`MAX_DIFF_ROWS` rows. Rows are written ``{column: value, ...}`` with the
+    ``repr`` of each value. Missing and unexpected rows are what is left of a largest
+    one-to-one pairing of equal rows.
 
     If the rows are equal, the single line says so.
 
     :raises TypeError: if *actual* is not rows or *expected* is not a list or rows.
     :raises ValueError: if *expected* is a list whose items are not all dicts naming
         the same columns.
+    :raises ComparisonSpecError: if both sides carry a tolerance.
     """
-    if isinstance(actual, OrderedRows):
-        actual, ordered = actual.rows, True
-    if not isinstance(actual, Rows):
+    if not isinstance(actual, (Rows, RowsView)):
         raise TypeError(f"diff_rows() compares Rows, not {type(actual).__name__}")
-    parsed = _Expected.parse(expected)
-    if parsed is None:
+    cmp = _setup(actual, expected, ordered)
+    if cmp is None:
         raise TypeError(
             f"diff_rows() compares with a list of dicts or Rows, not {type(expected).__name__}"
         )
-    cmp = _Comparison(actual, parsed)
+    ordered = cmp.ordered
     mode = "in order" if ordered else "ignoring order"
-    n_actual, n_expected = len(actual), len(parsed.data)
-    if cmp.equal(ordered):
+    if cmp.approx is not None:
+        mode += f", {cmp.approx!r}"
+    n_actual, n_expected = len(cmp.actual), len(cmp.expected.data)
+    if cmp.equal():
         return [f"Rows are equal ({mode}): {_plural(n_actual, 'row')}"]
 
     missing, unexpected = cmp.unmatched()
@@ -753,13 +735,16 @@ def diff_rows(actual: Rows | OrderedRows, expected: Any, ordered: bool = False) 
     summary = []
     if cmp.missing_columns:
         summary.append(f"missing {_plural_word(len(cmp.missing_columns), 'column')}")
+    if cmp.extra_columns:
+        summary.append(f"extra {_plural_word(len(cmp.extra_columns), 'column')}")
     if changed:
         summary.append(f"{len(changed)} changed")
     if missing:
         summary.append(f"{len(missing)} missing")
     if unexpected:
         summary.append(f"{len(unexpected)} unexpected")
-    if ordered and not (changed or missing or unexpected) and not cmp.missing_columns:
+    columns_differ = bool(cmp.missing_columns or cmp.extra_columns)
+    if ordered and not (changed or missing or unexpected) and not columns_differ:
         summary.append("same rows in a different order")
     lines = [
         f"Rows differ ({mode}): got {_plural(n_actual, 'row')}, expected "
@@ -767,14 +752,20 @@ def diff_rows(actual: Rows | OrderedRows, expected: Any, ordered: bool = False) 
     ]
 
     if cmp.missing_columns:
-        have = _join_names(actual.columns) if actual.columns else "no columns"
+        have = _join_names(cmp.actual.columns) if cmp.actual.columns else "no columns"
         lines.append(
             f"Missing {_plural_word(len(cmp.missing_columns), 'column')}: expected names "
             f"{_join_names(cmp.missing_columns)}, but the rows have only {have}"
         )
-        if cmp.pairs and cmp.same_rows(ordered):
-            compared = [parsed.columns[e] for e, _ in cmp.pairs]
-            lines.append(f"On the other columns ({', '.join(compared)}) the rows match.")
+    if cmp.extra_columns:
+        lines.append(
+            f"Extra {_plural_word(len(cmp.extra_columns), 'column')}: the rows have "
+            f"{_join_names(cmp.extra_columns)}, which the expected Rows lack (Rows compare "
+            "on every column; compare with a list of dicts to check only some)"
+        )
+    if columns_differ and cmp.pairs and cmp.same_rows():
+        compared = [cmp.expected.columns[e] for e, _ in cmp.pairs]
+        lines.append(f"On the other columns ({', '.join(compared)}) the rows match.")
 
     if ordered:
         lines.extend(_first_difference(cmp))
@@ -796,9 +787,9 @@ def diff_rows(actual: Rows | OrderedRows, expected: Any, ordered: bool = False) 
         lines.extend(f"  {cmp.format_actual(a)}" for a in unexpected[:MAX_DIFF_ROWS])
         lines.extend(_more(len(unexpected)))
 
-    if parsed.columns:
+    if cmp.expected.columns and not cmp.expected.strict:
         used = {a for _, a in cmp.pairs}
-        ignored = [name for i, name in enumerate(actual.columns) if i not in used]
+        ignored = [name for i, name in enumerate(cmp.actual.columns) if i not in used]
         if ignored:
             lines.append(f"Not compared (not named by expected): {', '.join(ignored)}")
     return lines
@@ -806,24 +797,22 @@ def diff_rows(actual: Rows | OrderedRows, expected: Any, ordered: bool = False) 
 
 def _first_difference(cmp: _Comparison) -> list[str]:
     """Lines locating the first position where an ordered comparison differs."""
-    akeys, ekeys = cmp.actual_keys, cmp.expected_keys
-    common = min(len(akeys), len(ekeys))
-    index = next((i for i in range(common) if akeys[i] != ekeys[i]), common)
-    if index == common and len(akeys) == len(ekeys):
-        return []  # only missing columns differ
+    n_actual, n_expected = len(cmp.actual_keys), len(cmp.expected_keys)
+    common = min(n_actual, n_expected)
+    index = next((i for i in range(common) if not cmp.row_equal(i, i)), common)
+    if index == common and n_actual == n_expected:
+        return []  # only the columns differ
     lines = [f"First difference at row {index}:"]
-    if index < len(ekeys):
+    if index < n_expected:
         lines.append(f"  expected: {cmp.format_expected(index)}")
     else:
-        lines.append(f"  expected: no more rows (expected has {_plural(len(ekeys), 'row')})")
-    if index < len(akeys):
+        lines.append(f"  expected: no more rows (expected has {_plural(n_expected, 'row')})")
+    if index < n_actual:
         lines.append(f"  got:      {cmp.format_actual(index)}")
     else:
-        lines.append(f"  got:      no more rows (got {_plural(len(akeys), 'row')})")
+        lines.append(f"  got:      no more rows (got {_plural(n_actual, 'row')})")
     if index < common:
-        differing = [
-            k for k, (x, y) in enumerate(zip(ekeys[index], akeys[index], strict=True)) if x != y
-        ]
+        differing = cmp.differing(index, index)
         if 2 * (len(cmp.pairs) - len(differing)) >= len(cmp.pairs):
             lines.extend(cmp.cell_lines(index, index, differing, "    "))
     return lines
@@ -833,19 +822,22 @@ def explain_comparison(op: str, left: object, right: object) -> list[str] | None
     """The lines explaining a failed ``left == right`` between rows and expected rows.
 
     This is what the dbtproof plugin's ``pytest_assertrepr_compare`` hook returns. It
-    applies when *op* is ``"=="`` and *left* is a :class:`Rows` (or ``rows.ordered``)
-    and *right* a list or :class:`Rows` — or the other way round, in which case the
-    list is the expected side, as it is for Python's ``==``. Otherwise, or when the
-    expected side is malformed, it returns None so pytest explains as usual.
+    applies when *op* is ``"=="`` and one side is a :class:`Rows` or a view of one
+    (``rows.ordered``, ``rows.approx(...)``) and the other a list or rows. The
+    expected side is the right one, unless only the left one is a list or only the
+    right one is a view, in which case the sides are swapped, as Python's ``==``
+    does. Otherwise, or when the expected side is malformed, it returns None so
+    pytest explains as usual.
     """
     if op != "==":
         return None
-    if isinstance(left, (Rows, OrderedRows)) and isinstance(right, (list, tuple, Rows)):
+    comparable = (list, tuple, Rows, RowsView)
+    if isinstance(left, (Rows, RowsView)) and isinstance(right, comparable):
         actual, expected = left, right
-    elif isinstance(right, (Rows, OrderedRows)) and isinstance(left, (list, tuple, Rows)):
+        if isinstance(right, RowsView) and not isinstance(left, RowsView):
+            actual, expected = right, left
+    elif isinstance(right, (Rows, RowsView)) and isinstance(left, comparable):
         actual, expected = right, left
-    elif isinstance(left, OrderedRows) and isinstance(right, OrderedRows):
-        actual, expected = left, right.rows
     else:
         return None
     try:
