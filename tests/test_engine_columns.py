@@ -404,3 +404,19 @@ def test_backslashes_stay_data_where_the_server_treats_them_as_escapes(
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbt-tests")
     result.assert_outcomes(passed=1)
+
+
+# -- exact comparison ------------------------------------------------------------------
+
+
+def test_numbers_from_the_warehouse_compare_exactly_unless_asked(dbt) -> None:
+    given = {source("lake", "trips"): [{"money": Decimal("1234567890123.45"), "ratio": 0.1 + 0.2}]}
+    out = dbt.run_model("passthrough", given=given)
+    assert out == [{"money": Decimal("1234567890123.45"), "ratio": 0.3}]  # a float: 1e-12
+    assert out != [{"money": Decimal("1234567890123.46"), "ratio": 0.3}]
+    assert out != [{"money": Decimal("1234567890123.45"), "ratio": 0.3000001}]
+    near = dbt.run_model("passthrough", given=given, approx={"ratio": {"rel": 1e-3}})
+    assert near == [{"money": Decimal("1234567890123.45"), "ratio": 0.3001}]
+    assert near != [{"money": Decimal("1234567890123.46"), "ratio": 0.3001}]  # money exact
+    loose = dbt.run_model("passthrough", given=given, approx={"abs": 0.02}, ordered=True)
+    assert loose == [{"money": Decimal("1234567890123.46"), "ratio": 0.31}]

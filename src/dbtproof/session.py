@@ -447,6 +447,7 @@ class DbtSession:
         this: Any = None,
         apply: bool = False,
         ordered: bool = False,
+        approx: Any = None,
     ) -> Any:
         """Run one model on fixture rows, without building anything upstream; return its rows.
 
@@ -466,7 +467,10 @@ class DbtSession:
         (``"name"`` or ``"package.name"``) with a constant or a callable.
         ``is_incremental=True, this=rows`` runs the incremental branch against *this*;
         ``apply=True`` also applies the incremental strategy and returns the table after.
-        With ``ordered=True`` the result compares in order (``rows.ordered``).
+        With ``ordered=True`` the result compares in order (``rows.ordered``). Numbers
+        compare exactly (a float within 1e-12 relative); *approx* asks for a tolerance with
+        pytest.approx's meaning: ``{"rel": 1e-6}`` or ``{"abs": 0.01}`` for every column,
+        ``{"fare": {"abs": 0.01}}`` per column, or ``True`` for pytest.approx's defaults.
 
         :raises dbtproof.errors.ModelTestError: (and subclasses) for bad input, with what to do.
         """
@@ -487,5 +491,6 @@ class DbtSession:
             this=this,
             apply=apply,
             ordered=ordered,
+            approx=approx,
             search_dirs=search_dirs,
         )

@@ -34,10 +34,9 @@ from dbtproof.errors import (
     UnexpectedInputError,
     UnknownModelError,
 )
-from dbtproof.rows import Rows
+from dbtproof.rows import Rows, RowsView, approx_spec
 
 if TYPE_CHECKING:
-    from dbtproof.rows import OrderedRows
     from dbtproof.session import DbtSession
 
 _THIS_CTE = "__dbtproof__this"
@@ -79,13 +78,16 @@ class ModelEngine:
         this: Any = None,
         apply: bool = False,
         ordered: bool = False,
+        approx: Any = None,
         search_dirs: Sequence[Path] = (),
-    ) -> Rows | OrderedRows:
+    ) -> Rows | RowsView:
         """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`."""
+        spec = None if approx is None else approx_spec(approx)
         rows, _ = self._run(
             model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None
         )
-        return rows.ordered if ordered else rows
+        result: Rows | RowsView = rows.ordered if ordered else rows
+        return result if spec is None else result.approx(**spec)
 
     def run_unit_test(
         self,
