@@ -459,7 +459,9 @@ class Dialect:
     def family_type(self, family: str | None) -> str | None:
         """A type of *family* for a column whose values say nothing (NULLs)."""
         return {
-            "number": self.double,
+            # An unconstrained exact number where there is one (PostgreSQL has no
+            # round(double precision, int)), else double.
+            "number": self.decimal if not self.decimal_scaled else self.double,
             "integer": self.bigint,
             "string": self.text,
             "boolean": self.boolean,
