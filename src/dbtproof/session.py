@@ -447,6 +447,7 @@ class DbtSession:
         this: Any = None,
         apply: bool = False,
         ordered: bool = False,
+        queries: dict[Any, Any] | None = None,
     ) -> Any:
         """Run one model on fixture rows, without building anything upstream; return its rows.
 
@@ -468,6 +469,17 @@ class DbtSession:
         ``apply=True`` also applies the incremental strategy and returns the table after.
         With ``ordered=True`` the result compares in order (``rows.ordered``).
 
+        *queries* gives the result rows of queries the model runs while it renders
+        (``run_query``, ``statement``, ``dbt_utils.get_column_values``), keyed by a
+        substring of the query's SQL (whitespace and case aside) or a compiled regex::
+
+            queries={"select distinct payment_method": [{"payment_method": "card"}]}
+
+        Results take the forms *given* takes. A query with no given result that reads
+        given inputs (or ``this``) runs on their rows; any other runs in the warehouse.
+        A query that fails says how to give its result; a key that matches no query,
+        or two keys matching one query, is an error.
+
         :raises dbtproof.errors.ModelTestError: (and subclasses) for bad input, with what to do.
         """
         import sys
@@ -487,5 +499,6 @@ class DbtSession:
             this=this,
             apply=apply,
             ordered=ordered,
+            queries=queries,
             search_dirs=search_dirs,
         )

@@ -2,17 +2,19 @@
 
 For each call: find the model, match each ``given`` key to an upstream the model
 references, read the fixtures, render the model (cached per distinct set of
-overrides), type each fixture against what is known of its upstream's columns,
-assemble one statement (fixtures as CTEs in front of the model's SQL) and run it on
-the adapter's connection — or, with ``apply=True``, apply the model's incremental
-strategy to the given ``this``.
+overrides; the queries it runs while rendering are answered by
+:mod:`~dbtproof.engine.queries`), type each fixture against what is known of its
+upstream's columns, assemble one statement (fixtures as CTEs in front of the model's
+SQL) and run it on the adapter's connection — or, with ``apply=True``, apply the
+model's incremental strategy to the given ``this``.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.execute import CONNECTION, find_bad_value, run_select
 from dbtproof.engine.inputs import Dialect, Fixture, Schema, fixture_sql, load_fixture
 from dbtproof.engine.keys import Ref, Source, as_key
+from dbtproof.engine.queries import Introspection, load_queries
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.errors import (
     DbtError,
@@ -77,6 +80,7 @@ class ModelEngine:
         this: Any = None,
         apply: bool = False,
         ordered: bool = False,
+        queries: Mapping[Any, Any] | None = None,
         search_dirs: Sequence[Path] = (),
     ) -> Rows | OrderedRows:
         """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`."""
@@ -97,16 +101,24 @@ class ModelEngine:
         if this is not None:
             label = f"this ({node.name} as it stood before the run)"
             this_input = _Input(THIS, node, label, load_fixture(this, "this", search_dirs), "")
+        given_queries = load_queries(queries, search_dirs)
 
         adapter = self.session._adapter()
         compat.hold_connection(adapter, CONNECTION)
         try:
-            if apply:
-                return self._apply(node, adapter, inputs, this_input, vars_, env_, macros_)
-            rendered = self._render(
-                node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_
+            # Typed once, when a query the model runs while rendering reads a fixture, or after.
+            fixture_sql = functools.cache(
+                functools.partial(self._fixture_sql, node, adapter, inputs, this_input, vars_, env_)
             )
-            fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars_, env_)
+            answers = Introspection(node.name, given_queries, lambda: fixture_sql()[0])
+            if apply:
+                return self._apply(
+                    node, adapter, inputs, this_input, vars_, env_, macros_, answers, fixture_sql
+                )
+            rendered = self._render(
+                node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_, answers
+            )
+            fixtures, typed = fixture_sql()
             sql = rendered.assemble(fixtures)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
@@ -256,12 +268,20 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection | None = None,
     ) -> RenderSpec:
         ctes = {uid: item.cte for uid, item in inputs.items()}
         if isinstance(this, str):
             ctes[THIS] = this
         return RenderSpec(
-            node, ctes, this=this, is_incremental=is_incremental, vars=vars, env=env, macros=macros
+            node,
+            ctes,
+            this=this,
+            is_incremental=is_incremental,
+            vars=vars,
+            env=env,
+            macros=macros,
+            queries=queries,
         )
 
     def _render(
@@ -274,10 +294,13 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection,
     ) -> Rendered:
         this = _THIS_CTE if this_input is not None else None
-        spec = self._spec(node, inputs, this, is_incremental, vars, env, macros)
-        cacheable = not any(callable(value) for value in macros.values())
+        spec = self._spec(node, inputs, this, is_incremental, vars, env, macros, queries)
+        # Not cached with queries= (each call checks its keys), nor when the model ran
+        # queries while rendering (their results may differ from call to call).
+        cacheable = not any(callable(value) for value in macros.values()) and not queries.given
         key = None
         if cacheable:
             key = (
@@ -292,7 +315,7 @@ class ModelEngine:
             if cached is not None:
                 return cached
         rendered = render(spec, self.session._config, self.session.manifest, adapter)
-        if key is not None:
+        if key is not None and not queries.ran:
             self._renders[key] = rendered
         return rendered
 
@@ -376,6 +399,8 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection,
+        fixture_sql: Callable[[], tuple[dict[str, str], list[tuple[_Input, Schema, str]]]],
     ) -> Rows:
         assert this_input is not None
         session = self.session
@@ -385,9 +410,9 @@ class ModelEngine:
         this_name, new_name = incremental.table_names(node)
         this_relation = compat.table_relation(adapter, session.database, session.schema, this_name)
         new_relation = compat.table_relation(adapter, session.database, session.schema, new_name)
-        spec = self._spec(node, inputs, this_relation, True, vars, env, macros)
+        spec = self._spec(node, inputs, this_relation, True, vars, env, macros, queries)
         rendered = render(spec, session._config, session.manifest, adapter, keep_context=True)
-        fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars, env)
+        fixtures, typed = fixture_sql()
         try:
             return incremental.apply(
                 adapter,
