@@ -93,3 +93,25 @@ def test_dbt_file_log_is_written_but_hidden_from_pytest(project: DbtRunner) -> N
     project.invoke("compile")
     assert "file_log" not in logging.root.manager.loggerDict
     assert (project.log_path / "dbt.log").stat().st_size > 0
+
+
+def test_query_result_is_what_dbt_adapter_execute_returns() -> None:
+    from decimal import Decimal
+
+    rows = [{"method": "card", "n": 2, "tags": ["a"]}, {"method": "cash"}]
+    response, table = compat.query_result(["method", "n", "tags"], rows, False, fetch=True)
+    assert response.rows_affected == 2 and str(response) == "SELECT 2"
+    assert list(table.column_names) == ["method", "n", "tags"]
+    # As dbt types a query's result: numbers as Decimals, containers as JSON, strings kept.
+    assert [tuple(row.values()) for row in table.rows] == [
+        ("card", Decimal(2), '["a"]'),
+        ("cash", None, None),
+    ]
+    # CSV text is typed as dbt types a seed's cells.
+    text_rows = [{"n": "7", "day": "2024-01-02"}]
+    _, table = compat.query_result(["n", "day"], text_rows, True, fetch=True, limit=5)
+    assert table.rows[0]["n"] == Decimal(7) and str(table.rows[0]["day"]) == "2024-01-02"
+    _, table = compat.query_result(["method"], rows, False, fetch=True, limit=1)
+    assert len(table.rows) == 1
+    _, table = compat.query_result(["method"], rows, False, fetch=False)
+    assert len(table.rows) == 0

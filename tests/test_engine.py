@@ -9,6 +9,7 @@ non-superuser role. The plugin end to end is in ``test_engine_plugin.py``.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterator
 from datetime import date
@@ -23,10 +24,12 @@ from dbtproof.errors import (
     FixtureColumnError,
     FixtureFormatError,
     FixtureValueError,
+    IntrospectiveQueryError,
     MissingInputError,
     ModelRenderError,
     ModelSQLError,
     ModelTestError,
+    QueryKeyError,
     UnexpectedInputError,
     UnknownMacroError,
     UnknownModelError,
@@ -59,6 +62,77 @@ EXTRA_FILES = {
                   check_cols=['status']) }}
         select * from {{ ref('stg_orders') }}
         {% endsnapshot %}
+    """,
+    # Introspective models: they query the warehouse while they render (run with queries=).
+    "macros/column_values.sql": """
+        {#- What dbt_utils.get_column_values does: refuse an ephemeral relation (a CTE), check
+            that the relation exists, then select the column's distinct values from it. -#}
+        {% macro column_values(relation, column) %}
+            {%- if not execute %}{{ return([]) }}{% endif -%}
+            {%- if relation.is_cte -%}
+                {{ exceptions.raise_compiler_error("column_values() cannot read the ephemeral "
+                                                   ~ relation) }}
+            {%- endif -%}
+            {%- if load_relation(relation) is none -%}
+                {{ exceptions.raise_compiler_error("column_values(): " ~ relation
+                                                   ~ " does not exist") }}
+            {%- endif -%}
+            {%- call statement('column_values', fetch_result=true) %}
+                select {{ column }} as value from {{ relation }}
+                group by {{ column }} order by count(*) desc, 1
+            {%- endcall -%}
+            {{ return(load_result('column_values')['data'] | map(attribute=0) | list) }}
+        {% endmacro %}
+        {% macro column_list(relation) -%}
+            {%- for column in adapter.get_columns_in_relation(relation) -%}
+                {{ column.name }}{{ ", " if not loop.last }}
+            {%- endfor -%}
+        {%- endmacro %}
+    """,
+    "models/introspective/payment_pivot.sql": """
+        {%- set methods = [] -%}
+        {%- if execute -%}
+            {%- set found = run_query("select distinct payment_method from "
+                                      ~ ref('stg_payments') ~ " order by 1") -%}
+            {%- set methods = found.columns[0].values() -%}
+        {%- endif %}
+        select
+            order_id
+            {%- for method in methods %},
+            sum(case when payment_method = '{{ method }}' then amount else 0 end)
+                as {{ method }}_amount
+            {%- endfor %}
+        from {{ ref('stg_payments') }}
+        group by order_id
+    """,
+    "models/introspective/payment_pivot_by_macro.sql": """
+        select
+            order_id
+            {%- for method in column_values(ref('stg_payments'), 'payment_method') %},
+            sum(case when payment_method = '{{ method }}' then amount else 0 end)
+                as {{ method }}_amount
+            {%- endfor %}
+        from {{ ref('stg_payments') }}
+        group by order_id
+    """,
+    "models/introspective/payment_columns.sql": """
+        select {{ column_list(ref('stg_payments')) }} from {{ ref('stg_payments') }}
+    """,
+    "models/introspective/probed.sql": """
+        {%- set one = run_query("select 1 as one") if execute else none -%}
+        {%- set lookup = run_query("select code from dbtproof_no_such_lookup") if execute
+                         and var('with_lookup', false) else none -%}
+        select {{ one.columns[0].values()[0] if execute else 0 }} as one, customer_id
+        from {{ ref('stg_customers') }}
+    """,
+    "models/introspective/new_orders.sql": """
+        {{ config(materialized='incremental', unique_key='order_id') }}
+        {%- set since = 0 -%}
+        {%- if execute and is_incremental() -%}
+            {%- set since = run_query("select coalesce(max(order_id), 0) from "
+                                      ~ this).columns[0].values()[0] -%}
+        {%- endif %}
+        select order_id, status from {{ ref('stg_orders') }} where order_id > {{ since }}
     """,
     "dbt_packages/tools/dbt_project.yml": """
         name: tools
@@ -332,6 +406,158 @@ def test_ordered_and_parametrized_calls_reuse_the_render(dbt) -> None:
         "stg_customers", given={source("shop", "raw_customers"): []}, ordered=True
     )
     assert ordered == [] and ordered.rows.columns[0] == "customer_id"
+
+
+# -- introspective models: queries= ------------------------------------------------------
+
+PAYMENTS = [
+    {"order_id": 1, "payment_method": "card", "amount": 2},
+    {"order_id": 1, "payment_method": "cash", "amount": 3},
+    {"order_id": 2, "payment_method": "card", "amount": 4},
+]
+CARD_AND_COUPON = [{"payment_method": "card"}, {"payment_method": "coupon"}]
+
+
+def test_queries_give_the_result_of_run_query(dbt) -> None:
+    out = dbt.run_model(
+        "payment_pivot",
+        given={ref("stg_payments"): PAYMENTS},
+        queries={"select distinct payment_method": CARD_AND_COUPON},
+    )
+    assert out.columns == ("order_id", "card_amount", "coupon_amount")
+    assert out == [
+        {"order_id": 1, "card_amount": 2, "coupon_amount": 0},
+        {"order_id": 2, "card_amount": 4, "coupon_amount": 0},
+    ]
+    # Whitespace and case do not matter to a substring; CSV text and Rows work as fixtures do.
+    for result in ("payment_method\ncoupon\n", Rows(["m"], [("coupon",)])):
+        out = dbt.run_model(
+            "payment_pivot",
+            given={ref("stg_payments"): PAYMENTS},
+            queries={"SELECT  DISTINCT\n payment_method FROM": result},
+        )
+        assert out.columns == ("order_id", "coupon_amount")
+
+
+def test_queries_by_regex_through_get_relation_and_statement(dbt) -> None:
+    # column_values() does what dbt_utils.get_column_values does: it checks that the relation
+    # exists (adapter.get_relation), then runs its query through the statement macro.
+    out = dbt.run_model(
+        "payment_pivot_by_macro",
+        given={ref("stg_payments"): PAYMENTS},
+        queries={re.compile(r"select\s+payment_method as value"): [{"value": "coupon"}]},
+    )
+    assert out.columns == ("order_id", "coupon_amount")
+
+
+def test_queries_on_given_inputs_without_a_result_read_the_fixture_rows(dbt) -> None:
+    # What the model would see in a real run on that upstream data.
+    for model in ("payment_pivot", "payment_pivot_by_macro"):
+        out = dbt.run_model(model, given={ref("stg_payments"): PAYMENTS})
+        assert sorted(out.columns) == ["card_amount", "cash_amount", "order_id"], model
+        assert out == [
+            {"order_id": 1, "card_amount": 2, "cash_amount": 3},
+            {"order_id": 2, "card_amount": 4, "cash_amount": 0},
+        ]
+        # Not cached: other rows, other values.
+        bank = [{"order_id": 3, "payment_method": "bank", "amount": 1}]
+        out = dbt.run_model(model, given={ref("stg_payments"): bank})
+        assert out.columns == ("order_id", "bank_amount"), model
+    # `this`: the incremental branch asks for the newest order of the given `this`.
+    orders = [{"order_id": n, "status": "new"} for n in (1, 2, 3)]
+    out = dbt.run_model(
+        "new_orders",
+        given={ref("stg_orders"): orders},
+        is_incremental=True,
+        this=[{"order_id": 2, "status": "old"}],
+    )
+    assert out == [{"order_id": 3, "status": "new"}]
+    after = dbt.run_model(
+        "new_orders",
+        given={ref("stg_orders"): orders},
+        this=[{"order_id": 1, "status": "old"}, {"order_id": 2, "status": "old"}],
+        apply=True,
+    )
+    assert after == [
+        {"order_id": 1, "status": "old"},
+        {"order_id": 2, "status": "old"},
+        {"order_id": 3, "status": "new"},
+    ]
+
+
+def test_query_without_a_given_result_runs_in_the_warehouse(dbt) -> None:
+    # `select 1` needs nothing: it runs on the namespace's connection (with execute true).
+    out = dbt.run_model("probed", given={ref("stg_customers"): [{"customer_id": 7}]})
+    assert out == [{"one": 1, "customer_id": 7}]
+    out = dbt.run_model(
+        "probed",
+        given={ref("stg_customers"): [{"customer_id": 7}]},
+        queries={"select 1 as one": [{"one": 5}]},
+    )
+    assert out == [{"one": 5, "customer_id": 7}]
+
+
+def test_failing_query_without_a_given_result_names_it_and_the_fix(dbt) -> None:
+    given = {ref("stg_customers"): [{"customer_id": 7}]}
+    with pytest.raises(IntrospectiveQueryError) as excinfo:
+        dbt.run_model("probed", given=given, vars={"with_lookup": True})
+    message = str(excinfo.value)
+    assert "select code from dbtproof_no_such_lookup" in message
+    assert "probed" in message and "queries={" in message
+    assert "dbtproof_no_such_lookup" in message.partition("--- query SQL ---")[0]
+    # The fix the message shows works, and the session goes on.
+    out = dbt.run_model(
+        "probed",
+        given=given,
+        vars={"with_lookup": True},
+        queries={"from dbtproof_no_such_lookup": [{"code": "a"}]},
+    )
+    assert out == [{"one": 1, "customer_id": 7}]
+    # A query on an upstream the test did not give: give it, or give the query's result.
+    with pytest.raises(MissingInputError) as excinfo:
+        dbt.run_model("payment_pivot", given={})
+    message = str(excinfo.value)
+    assert "ref('stg_payments')" in message and "queries=" in message
+    with pytest.raises(MissingInputError, match=r"reads this, .* with this=rows"):
+        dbt.run_model("new_orders", given={ref("stg_orders"): []}, is_incremental=True)
+
+
+def test_columns_of_a_given_input_are_not_asked_of_the_warehouse(dbt) -> None:
+    # It has no such relation, and would answer no columns (dbt_utils.star would render none).
+    given = {ref("stg_payments"): PAYMENTS}
+    with pytest.raises(IntrospectiveQueryError) as excinfo:
+        dbt.run_model("payment_columns", given=given)
+    message = str(excinfo.value)
+    assert "the columns of ref('stg_payments')" in message and "macros=" in message
+    out = dbt.run_model("payment_columns", given=given, macros={"column_list": "order_id, amount"})
+    assert out.columns == ("order_id", "amount")
+
+
+def test_queries_keys_must_each_match_one_query(dbt) -> None:
+    given = {ref("stg_payments"): PAYMENTS}
+    with pytest.raises(QueryKeyError) as excinfo:
+        dbt.run_model(
+            "payment_pivot",
+            given=given,
+            queries={"select distinct payment_method": CARD_AND_COUPON, "select distinct stat": []},
+        )
+    message = str(excinfo.value)
+    assert "'select distinct stat'" in message and "matched no query" in message
+    assert "select distinct payment_method from __dbtproof__stg_payments" in message
+    assert "'select distinct payment_method'" not in message.partition("matched no query")[0]
+    with pytest.raises(QueryKeyError, match=r"2 keys of queries= match one query"):
+        dbt.run_model(
+            "payment_pivot",
+            given=given,
+            queries={"select distinct": [], re.compile("payment_method"): []},
+        )
+    with pytest.raises(QueryKeyError, match="matched no query"):
+        dbt.run_model("stg_payments", given={source("shop", "raw_payments"): []},
+                      queries={"anything": []})  # fmt: skip
+    with pytest.raises(QueryKeyError, match="a substring of the query's SQL or a compiled"):
+        dbt.run_model("payment_pivot", given=given, queries={1: []})
+    with pytest.raises(FixtureFormatError, match="queries"):
+        dbt.run_model("payment_pivot", given=given, queries={"select distinct": [1]})
 
 
 # -- bad input: one clear error each ---------------------------------------------------
@@ -614,7 +840,12 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
         return build(self)
 
     monkeypatch.setattr(compat.RenderContext, "_build", counting_build)
-    models = [n for n in manifest.nodes.values() if compat.resource_type(n) == "model"]
+    # Introspective models query their inputs while they render: run_model's business.
+    models = [
+        n
+        for n in manifest.nodes.values()
+        if compat.resource_type(n) == "model" and "introspective" not in n.original_file_path
+    ]
     lazy_models = set()
     for node in models:
         inputs = {

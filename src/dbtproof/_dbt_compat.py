@@ -229,6 +229,7 @@ class RenderContext:
         self._namespace: Any = None
         self._pending: dict[str, Any] = {}
         self._pending_macros: list[tuple[str, Any]] = []
+        self._pending_wraps: list[tuple[str, Any]] = []
         if not lazy:
             self._build()
 
@@ -242,7 +243,9 @@ class RenderContext:
         values.update(self._pending)
         for name, value in self._pending_macros:
             self.override_macro(name, value)
-        self._pending, self._pending_macros = {}, []
+        for name, wrap in self._pending_wraps:
+            values[name] = wrap(values[name])
+        self._pending, self._pending_macros, self._pending_wraps = {}, [], []
         return values
 
     @property
@@ -263,6 +266,14 @@ class RenderContext:
             self._pending_macros.append((name, value))
         else:
             self.override_macro(name, value)
+
+    def wrap_value(self, name: str, wrap: Any) -> None:
+        """Replace dbt's ``values[name]`` by ``wrap(values[name])``, now or when the context
+        is built."""
+        if self._values is None:
+            self._pending_wraps.append((name, wrap))
+        else:
+            self._values[name] = wrap(self._values[name])
 
     def render(self, text: str) -> str:
         """Render *text* (a model's raw SQL) in this context.
@@ -289,6 +300,8 @@ class RenderContext:
             return None
         if any(name.rpartition(".")[2] in names for name, _ in self._pending_macros):
             return None
+        if any(name in names for name, _ in self._pending_wraps):
+            return None
         values = dict(self._pending)
         if "config" in names and "config" not in values:
             # dbt's ``config`` (a RuntimeConfigObject), unless a macro takes the name.
@@ -308,7 +321,7 @@ class RenderContext:
         each context waits for the cyclic garbage collector, whose full passes walk the
         whole (large) manifest.
         """
-        self._pending, self._pending_macros = {}, []
+        self._pending, self._pending_macros, self._pending_wraps = {}, [], []
         if self._values is None:
             return
         self._values.clear()
@@ -713,24 +726,109 @@ class _VarWithOverrides:
         return self._inner(var_name, *default)
 
 
-def cte_relation(adapter: Any, identifier: str) -> Any:
+def cte_relation(adapter: Any, identifier: str, is_cte: bool = True) -> Any:
     """A relation that renders as the bare name of a CTE (as dbt's unit tests use for inputs).
 
-    Relations are frozen dataclasses, so one is made per adapter relation class and name.
+    With ``is_cte=False`` its type is unset, as a table's, view's or source's relation
+    is in a run, so macros that refuse ephemeral relations (``relation.is_cte``, as
+    ``dbt_utils.get_column_values`` does) accept it. Relations are frozen dataclasses,
+    so one is made per adapter relation class, name and kind.
     """
-    key = (adapter.Relation, identifier)
+    key = (adapter.Relation, identifier, is_cte)
     relation = _CTE_RELATIONS.get(key)
     if relation is None:
-        relation = adapter.Relation.create(type="cte", identifier=identifier).quote(
-            identifier=False
-        )
+        kind = "cte" if is_cte else None
+        relation = adapter.Relation.create(type=kind, identifier=identifier).quote(identifier=False)
         if len(_CTE_RELATIONS) >= 5000:
             _CTE_RELATIONS.clear()
         _CTE_RELATIONS[key] = relation
     return relation
 
 
-_CTE_RELATIONS: dict[tuple[Any, str], Any] = {}
+_CTE_RELATIONS: dict[tuple[Any, str, bool], Any] = {}
+
+
+def is_ephemeral(node: Any) -> bool:
+    """Whether *node* is an ephemeral model (a CTE, not a relation, in a run)."""
+    config = getattr(node, "config", None)
+    return getattr(config, "materialized", None) == "ephemeral"
+
+
+class IntrospectiveAdapter:
+    """dbt's ``adapter`` context value, with the queries a model runs while it renders
+    answered by a *handler* first (see :mod:`dbtproof.engine.queries`).
+
+    dbt's ``statement`` macro (behind ``run_query``) runs its SQL with
+    ``adapter.execute(sql, auto_begin=..., fetch=...)``; ``load_relation`` asks
+    ``adapter.get_relation(database, schema, identifier)``. *handler* has
+    ``execute(sql, run, fetch, limit)`` — *run* runs the SQL (possibly rewritten)
+    through dbt's adapter —, ``relation(database, schema, identifier)``, a relation or
+    None to ask dbt's adapter, and ``columns(relation)``, which may refuse
+    ``adapter.get_columns_in_relation``. Everything else is dbt's ``adapter``.
+    """
+
+    def __init__(self, wrapped: Any, handler: Any) -> None:
+        self._dbtproof_wrapped = wrapped
+        self._dbtproof_handler = handler
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_dbtproof_"):  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self._dbtproof_wrapped, name)
+
+    def execute(
+        self, sql: str, auto_begin: bool = False, fetch: bool = False, limit: int | None = None
+    ) -> Any:
+        wrapped = self._dbtproof_wrapped
+
+        def run(text: str) -> Any:
+            extra = {} if limit is None else {"limit": limit}
+            return wrapped.execute(text, auto_begin=auto_begin, fetch=fetch, **extra)
+
+        return self._dbtproof_handler.execute(str(sql), run, fetch, limit)
+
+    def get_relation(self, database: Any, schema: Any, identifier: Any) -> Any:
+        found = self._dbtproof_handler.relation(database, schema, identifier)
+        if found is not None:
+            return found
+        return self._dbtproof_wrapped.get_relation(database, schema, identifier)
+
+    def get_columns_in_relation(self, relation: Any) -> Any:
+        self._dbtproof_handler.columns(relation)
+        return self._dbtproof_wrapped.get_columns_in_relation(relation)
+
+
+def query_result(
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    from_text: bool,
+    fetch: bool,
+    limit: int | None = None,
+) -> tuple[Any, Any]:
+    """What dbt's ``adapter.execute`` returns for a query whose result rows are given:
+    an ``AdapterResponse`` and an agate table (empty unless *fetch*).
+
+    Values are typed as dbt types a query's result (``table_from_data_flat``: strings
+    stay strings, numbers become Decimals); CSV text (*from_text*) is typed as dbt
+    types a seed's cells (numbers, dates, booleans recognised).
+    """
+    from dbt.adapters.contracts.connection import AdapterResponse
+    from dbt_common.clients import agate_helper
+
+    rows = list(rows)[:limit] if limit is not None else list(rows)
+    names = [str(c) for c in columns]
+    response = AdapterResponse(
+        _message=f"SELECT {len(rows)}", code="SELECT", rows_affected=len(rows)
+    )
+    if not fetch:
+        return response, agate_helper.empty_table()
+    if from_text:
+        table = agate_helper.table_from_rows([[row.get(c) for c in names] for row in rows], names)
+    else:
+        table = agate_helper.table_from_data_flat(
+            [{c: row.get(c) for c in names} for row in rows], names
+        )
+    return response, table
 
 
 def table_relation(adapter: Any, database: str | None, schema: str, identifier: str) -> Any:

@@ -92,3 +92,13 @@ class ModelRenderError(ModelTestError):
 
 class ModelSQLError(ModelTestError):
     """The database rejected the SQL that ran the model; the message shows that SQL."""
+
+
+class IntrospectiveQueryError(ModelTestError):
+    """A query the model ran while rendering (``run_query``, ``statement``) failed, and
+    ``queries=`` gave no result for it; the message shows the query and how to give one."""
+
+
+class QueryKeyError(ModelTestError):
+    """A ``queries=`` key is not a string or regex, matches no query the model ran, or
+    matches a query another key matches too."""

@@ -24,6 +24,10 @@ def dbt(request: pytest.FixtureRequest) -> DbtSession:
     ``vars=``, ``full_refresh=``; the same selection runs once per session unless
     ``force=True``; failures raise :class:`dbtproof.DbtRunError` unless ``expect_fail=True``).
     Reading: ``query(sql)``, ``table(name)``, ``relation(name)``, ``compile(name)``.
+    Model unit tests: ``run_model(model, given={ref("x"): rows}, ...)`` runs one model on
+    fixture rows (``vars=``, ``env=``, ``macros=``, ``is_incremental=``, ``this=``,
+    ``apply=``, ``ordered=``; ``queries=`` gives the results of queries the model runs
+    while it renders, such as ``run_query``).
     Attributes: ``schema``, ``target``, ``manifest``.
     """
     from dbtproof.plugin import state_key

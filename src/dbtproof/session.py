@@ -448,6 +448,7 @@ class DbtSession:
         apply: bool = False,
         ordered: bool = False,
         approx: Any = None,
+        queries: dict[Any, Any] | None = None,
     ) -> Any:
         """Run one model on fixture rows, without building anything upstream; return its rows.
 
@@ -472,6 +473,17 @@ class DbtSession:
         pytest.approx's meaning: ``{"rel": 1e-6}`` or ``{"abs": 0.01}`` for every column,
         ``{"fare": {"abs": 0.01}}`` per column, or ``True`` for pytest.approx's defaults.
 
+        *queries* gives the result rows of queries the model runs while it renders
+        (``run_query``, ``statement``, ``dbt_utils.get_column_values``), keyed by a
+        substring of the query's SQL (whitespace and case aside) or a compiled regex::
+
+            queries={"select distinct payment_method": [{"payment_method": "card"}]}
+
+        Results take the forms *given* takes. A query with no given result that reads
+        given inputs (or ``this``) runs on their rows; any other runs in the warehouse.
+        A query that fails says how to give its result; a key that matches no query,
+        or two keys matching one query, is an error.
+
         :raises dbtproof.errors.ModelTestError: (and subclasses) for bad input, with what to do.
         """
         import sys
@@ -492,5 +504,6 @@ class DbtSession:
             apply=apply,
             ordered=ordered,
             approx=approx,
+            queries=queries,
             search_dirs=search_dirs,
         )

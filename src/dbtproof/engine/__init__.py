@@ -10,6 +10,8 @@ this package:
 * :mod:`~dbtproof.engine.render` — the model's SQL rendered through dbt's Jinja runtime
   context with refs, sources, ``this``, vars, env vars and macros replaced, cached;
 * :mod:`~dbtproof.engine.execute` — one statement through the adapter's connection;
+* :mod:`~dbtproof.engine.queries` — the queries a model runs while it renders
+  (``run_query``), answered from ``queries=``, the fixtures or the warehouse;
 * :mod:`~dbtproof.engine.incremental` — the model's incremental strategy applied;
 * :mod:`~dbtproof.engine.model` — the orchestration behind ``run_model``.
 

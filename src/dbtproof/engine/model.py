@@ -2,17 +2,18 @@
 
 For each call: find the model, match each ``given`` key to an upstream the model
 references, read the fixtures, render the model (cached per distinct set of
-overrides), type each fixture against what is known of its upstream's columns,
-assemble one statement (fixtures as CTEs in front of the model's SQL) and run it on
-the adapter's connection — or, with ``apply=True``, apply the model's incremental
-strategy to the given ``this``.
+overrides; the queries it runs while rendering are answered by
+:mod:`~dbtproof.engine.queries`), type each fixture against what is known of its
+upstream's columns, assemble one statement (fixtures as CTEs in front of the model's
+SQL) and run it on the adapter's connection — or, with ``apply=True``, apply the
+model's incremental strategy to the given ``this``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from dbtproof.engine.dialect import dialect_for
 from dbtproof.engine.execute import CONNECTION, find_bad_value, reason_of, run_select
 from dbtproof.engine.inputs import Column, Dialect, Fixture, Schema, fixture_sql, load_fixture
 from dbtproof.engine.keys import Ref, Source, as_key
+from dbtproof.engine.queries import Introspection, load_queries
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.errors import (
     DbtError,
@@ -79,12 +81,13 @@ class ModelEngine:
         apply: bool = False,
         ordered: bool = False,
         approx: Any = None,
+        queries: Mapping[Any, Any] | None = None,
         search_dirs: Sequence[Path] = (),
     ) -> Rows | RowsView:
         """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`."""
         spec = None if approx is None else approx_spec(approx)
         rows, _ = self._run(
-            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None
+            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None, queries
         )
         result: Rows | RowsView = rows.ordered if ordered else rows
         return result if spec is None else result.approx(**spec)
@@ -130,6 +133,7 @@ class ModelEngine:
         apply: bool,
         search_dirs: Sequence[Path],
         expected: Fixture | None,
+        queries: Mapping[Any, Any] | None = None,
     ) -> tuple[Rows, Rows | None]:
         manifest = self.session.manifest
         if manifest is not self._manifest:
@@ -148,18 +152,35 @@ class ModelEngine:
         if this is not None:
             label = f"this ({node.name} as it stood before the run)"
             this_input = _Input(THIS, node, label, load_fixture(this, "this", search_dirs), "")
+        given_queries = load_queries(queries, search_dirs)
 
         adapter = self.session._adapter()
         compat.hold_connection(adapter, CONNECTION)
         try:
+            # Typed without the rendered SQL when a query the model runs while rendering
+            # reads a fixture; typed again, with what the SQL reads, once it is rendered.
+            typed_by: dict[int, tuple[dict[str, str], list[tuple[_Input, Schema, str]]]] = {}
+
+            def fixture_sql(
+                rendered: Rendered | None = None,
+            ) -> tuple[dict[str, str], list[tuple[_Input, Schema, str]]]:
+                key = id(rendered)
+                if key not in typed_by:
+                    typed_by[key] = self._fixture_sql(
+                        node, adapter, inputs, this_input, vars_, env_, rendered
+                    )
+                return typed_by[key]
+
+            answers = Introspection(node.name, given_queries, lambda: fixture_sql()[0])
             if apply:
-                return self._apply(node, adapter, inputs, this_input, vars_, env_, macros_), None
+                rows = self._apply(
+                    node, adapter, inputs, this_input, vars_, env_, macros_, answers, fixture_sql
+                )
+                return rows, None
             rendered = self._render(
-                node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_
+                node, adapter, inputs, this_input, is_incremental, vars_, env_, macros_, answers
             )
-            fixtures, typed = self._fixture_sql(
-                node, adapter, inputs, this_input, vars_, env_, rendered
-            )
+            fixtures, typed = fixture_sql(rendered)
             sql = rendered.assemble(fixtures)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
@@ -332,12 +353,20 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection | None = None,
     ) -> RenderSpec:
         ctes = {uid: item.cte for uid, item in inputs.items()}
         if isinstance(this, str):
             ctes[THIS] = this
         return RenderSpec(
-            node, ctes, this=this, is_incremental=is_incremental, vars=vars, env=env, macros=macros
+            node,
+            ctes,
+            this=this,
+            is_incremental=is_incremental,
+            vars=vars,
+            env=env,
+            macros=macros,
+            queries=queries,
         )
 
     def _render(
@@ -350,10 +379,13 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection,
     ) -> Rendered:
         this = _THIS_CTE if this_input is not None else None
-        spec = self._spec(node, inputs, this, is_incremental, vars, env, macros)
-        cacheable = not any(callable(value) for value in macros.values())
+        spec = self._spec(node, inputs, this, is_incremental, vars, env, macros, queries)
+        # Not cached with queries= (each call checks its keys), nor when the model ran
+        # queries while rendering (their results may differ from call to call).
+        cacheable = not any(callable(value) for value in macros.values()) and not queries.given
         key = None
         if cacheable:
             key = (
@@ -368,7 +400,7 @@ class ModelEngine:
             if cached is not None:
                 return cached
         rendered = render(spec, self.session._config, self.session.manifest, adapter)
-        if key is not None:
+        if key is not None and not queries.ran:
             self._renders[key] = rendered
         return rendered
 
@@ -382,12 +414,12 @@ class ModelEngine:
         this_input: _Input | None,
         vars: dict[str, Any],
         env: dict[str, str],
-        rendered: Rendered,
+        rendered: Rendered | None,
     ) -> tuple[dict[str, str], list[tuple[_Input, Schema, str]]]:
         """Each fixture's SQL (by input id), and each input with its schema (for diagnosis).
 
         An input whose columns are not all known also gets the columns *rendered* reads
-        from it; ``this`` has the model's own columns.
+        from it (when the model is rendered already); ``this`` has the model's own columns.
         """
         catalog = self._catalog_for(adapter, node)
         dialect = self._dialect  # set by _catalog_for
@@ -395,7 +427,7 @@ class ModelEngine:
         items = list(inputs.values()) + ([this_input] if this_input is not None else [])
         ctes = {item.uid: item.cte or _THIS_CTE for item in items}
         schemas = {item.uid: catalog.schema_of(item.node, adapter, vars, env) for item in items}
-        references = catalog.references(rendered, ctes, schemas)
+        references = None if rendered is None else catalog.references(rendered, ctes, schemas)
         fixtures: dict[str, str] = {}
         typed = []
         for item in items:
@@ -473,6 +505,8 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         macros: dict[str, Any],
+        queries: Introspection,
+        fixture_sql: Callable[..., tuple[dict[str, str], list[tuple[_Input, Schema, str]]]],
     ) -> Rows:
         assert this_input is not None
         session = self.session
@@ -482,9 +516,9 @@ class ModelEngine:
         this_name, new_name = incremental.table_names(node)
         this_relation = compat.table_relation(adapter, session.database, session.schema, this_name)
         new_relation = compat.table_relation(adapter, session.database, session.schema, new_name)
-        spec = self._spec(node, inputs, this_relation, True, vars, env, macros)
+        spec = self._spec(node, inputs, this_relation, True, vars, env, macros, queries)
         rendered = render(spec, session._config, session.manifest, adapter, keep_context=True)
-        fixtures, typed = self._fixture_sql(node, adapter, inputs, this_input, vars, env, rendered)
+        fixtures, typed = fixture_sql(rendered)
         try:
             return incremental.apply(
                 adapter,

@@ -9,7 +9,12 @@ dbt renders the model exactly as in a run — macros, ``var()``, ``env_var()``,
   ``-- depends_on: {{ ref('x') }}`` hint needs no fixture);
 * ``this`` renders as the fixture given for it (a CTE, or a table for ``apply=True``);
 * ``is_incremental()`` returns what the test says, without asking the warehouse;
-* ``vars``, ``env`` and ``macros`` overrides apply to this render only.
+* ``vars``, ``env`` and ``macros`` overrides apply to this render only;
+* with ``RenderSpec.queries``, the queries the model runs while rendering (``run_query``,
+  ``statement``) and ``adapter.get_relation`` are answered by it
+  (:mod:`~dbtproof.engine.queries`). A given input's relation is not a CTE to macros
+  (``relation.is_cte`` is false) unless its upstream is ephemeral: in a run it is a
+  table, view or source.
 
 The fixture CTEs are put in front of the model's SQL the way dbt injects ephemeral
 models (joining a leading ``with`` or adding one), once per render, with a slot for
@@ -22,10 +27,13 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
+
+if TYPE_CHECKING:
+    from dbtproof.engine.queries import Introspection
 
 #: Name of the CTE (or marker) standing for ``this``.
 THIS = "this"
@@ -137,6 +145,8 @@ class RenderSpec:
     macros: dict[str, Any] = field(default_factory=dict)
     #: Report inputs the SQL reads but that were not given (else they render as markers).
     require_inputs: bool = True
+    #: Answers the queries the model runs while rendering; None leaves them to dbt.
+    queries: Introspection | None = None
 
 
 def render(
@@ -154,16 +164,22 @@ def render(
     node = spec.node
     project = config.project_name
     missing: dict[str, str] = {}
+    #: Name -> the relation each given input, marker and ``this`` rendered as.
+    stand_ins: dict[str, Any] = {}
     # dbt's context is built only if the render needs it (see compat.RenderContext).
     context = _context(node, config, manifest, lazy=not keep_context and not spec.macros)
+
+    def stand_in(name: str, is_cte: bool = False) -> Any:
+        stand_ins[name] = compat.cte_relation(adapter, name, is_cte=is_cte)
+        return stand_ins[name]
 
     def relation_for(target: Any) -> Any:
         uid = target.unique_id
         if uid in spec.inputs:
-            return compat.cte_relation(adapter, spec.inputs[uid])
+            return stand_in(spec.inputs[uid], compat.is_ephemeral(target))
         marker = f"__dbtproof_missing_{len(missing)}__"
         missing.setdefault(uid, marker)
-        return compat.cte_relation(adapter, missing[uid])
+        return stand_in(missing[uid])
 
     def ref(*args: Any, **kwargs: Any) -> Any:
         if len(args) == 1:
@@ -196,12 +212,12 @@ def render(
     context.set_value("ref", ref)
     context.set_value("source", source)
     if isinstance(spec.this, str):
-        context.set_value("this", compat.cte_relation(adapter, spec.this))
+        context.set_value("this", stand_in(spec.this))
     elif spec.this is not None:
         context.set_value("this", spec.this)
     elif spec.is_incremental:
         missing[THIS] = "__dbtproof_missing_this__"
-        context.set_value("this", compat.cte_relation(adapter, missing[THIS]))
+        context.set_value("this", stand_in(missing[THIS]))
     if spec.vars:
         context.override_vars(spec.vars)
     if spec.env:
@@ -214,12 +230,30 @@ def render(
     ]
     if unknown:
         _unknown_macros(unknown, context, node)
-    sql = _render(context, node)
+    introspection = spec.queries
+    if introspection is not None:
+
+        def label(uid: str) -> str:
+            return "this" if uid == THIS else label_of(_node(manifest, uid))
+
+        def answering(dbt_adapter: Any) -> Any:
+            return compat.IntrospectiveAdapter(dbt_adapter, introspection)
+
+        this = spec.this if spec.this is not None and not isinstance(spec.this, str) else None
+        introspection.start(spec.inputs, stand_ins, missing, label, this)
+        context.wrap_value("adapter", answering)
+    try:
+        sql = _render(context, node)
+    finally:
+        if introspection is not None:
+            introspection.stop()
     code = code_only(sql)
     if spec.require_inputs:
         absent = [uid for uid, marker in missing.items() if re.search(rf"\b{marker}\b", code)]
         if absent:
             _missing(absent, spec, manifest, node)
+    if introspection is not None:
+        introspection.check_unused()
     used = [uid for uid, cte in spec.inputs.items() if re.search(rf"\b{re.escape(cte)}\b", code)]
     rendered = _with_slots(sql, used, spec.inputs)
     if keep_context:
@@ -250,6 +284,9 @@ def _render(context: compat.RenderContext, node: Any) -> str:
     except Exception as exc:
         import jinja2
 
+        own = _own_error(exc)
+        if own is not None:
+            raise own from own.__cause__
         if compat.is_dbt_exception(exc) or isinstance(exc, jinja2.TemplateError):
             message = str(exc).strip()
             raise ModelRenderError(
@@ -257,6 +294,19 @@ def _render(context: compat.RenderContext, node: Any) -> str:
                 f"({node.original_file_path}):\n{message}"
             ) from exc
         raise
+
+
+def _own_error(exc: BaseException) -> DbtError | None:
+    """dbtproof's error behind *exc*, if dbt's Jinja wrapped one raised inside the render
+    (``catch_jinja`` turns other exceptions into a CompilationError)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, DbtError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 _LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
