@@ -543,7 +543,7 @@ def test_queries_keys_must_each_match_one_query(dbt) -> None:
         )
     message = str(excinfo.value)
     assert "'select distinct stat'" in message and "matched no query" in message
-    assert "select distinct payment_method from __dbtproof__stg_payments" in message
+    assert "select distinct payment_method from __dbtproof__model__shop__stg_payments" in message
     assert "'select distinct payment_method'" not in message.partition("matched no query")[0]
     with pytest.raises(QueryKeyError, match=r"2 keys of queries= match one query"):
         dbt.run_model(
