@@ -420,3 +420,28 @@ def test_numbers_from_the_warehouse_compare_exactly_unless_asked(dbt) -> None:
     assert near != [{"money": Decimal("1234567890123.46"), "ratio": 0.3001}]  # money exact
     loose = dbt.run_model("passthrough", given=given, approx={"abs": 0.02}, ordered=True)
     assert loose == [{"money": Decimal("1234567890123.46"), "ratio": 0.31}]
+
+
+def test_names_are_folded_and_quoted_as_the_warehouse_folds_unquoted_names() -> None:
+    from dbtproof.engine.inputs import Dialect
+
+    def dialect(fold: str, quote_char: str = '"') -> Dialect:
+        return Dialect(
+            cast=lambda v, t: f"cast({v} as {t})",
+            quote=lambda n: f"{quote_char}{n}{quote_char}",
+            quote_char=quote_char,
+            fold=fold,
+        )
+
+    snowflake, postgres, bigquery = dialect("upper"), dialect("lower"), dialect("", "`")
+    # A name a person typed (a fixture key) means what the model means writing it unquoted.
+    assert snowflake.identifier("order_Id", exact=False) == '"ORDER_ID"'
+    assert postgres.identifier("order_Id", exact=False) == '"order_id"'
+    assert bigquery.identifier("order_Id", exact=False) == "`order_Id`"
+    # A name the warehouse reported, or one that is not plain, is kept as it is.
+    assert snowflake.identifier("order_Id") == '"order_Id"'
+    assert snowflake.identifier("with space", exact=False) == '"with space"'
+    assert postgres.identifier('a"b', exact=False) == '"a""b"'
+    assert bigquery.name_problem("a`b") is not None
+    assert postgres.string("it's \\ here") == "'it''s \\ here'"
+    assert dialect("lower").name_problem("") == "it is empty"
