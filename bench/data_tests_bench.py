@@ -5,7 +5,8 @@ tests (unique, not_null, accepted_values, relationships to its parent), then tim
 side by side in one run and each in a fresh process:
 
 * ``dbt build`` (the dbt CLI: parse, build every model, run every test);
-* ``pytest dbt_project.yml`` (dbtproof: parse, build what the tests need, one item per test).
+* ``pytest dbt_project.yml`` (dbtproof: parse, build every model and what the tests need, one
+  item per model built and per test).
 
 Both start from an empty database each round. Usage, from the repository root in the dev
 virtualenv::

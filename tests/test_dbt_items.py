@@ -1,4 +1,8 @@
-"""dbt's own data tests and unit tests as pytest items, on the example project (DuckDB)."""
+"""dbt's own data tests and unit tests as pytest items, on the example project (DuckDB).
+
+Build items (one per model, seed and snapshot) have their own tests in test_build_items.py;
+here they count among the items.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ ORDERS_TESTS = [
     "relationships_orders_customer_id__customer_id__ref_customers_",
     "unique_orders_order_id",
 ]
+BUILDS = 9  # 3 seeds and 6 models (the ephemeral int_order_payments gets no build item)
+ITEMS = 24 + BUILDS  # 24 data tests and unit tests
 
 
 def test_every_dbt_test_is_an_item_with_a_readable_id(
@@ -24,26 +30,31 @@ def test_every_dbt_test_is_an_item_with_a_readable_id(
 ) -> None:
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     ids = [line for line in result.stdout.lines if line.startswith("dbt_project.yml::")]
-    assert [i.split("::")[2] for i in ids if i.split("::")[1] == "orders"] == ORDERS_TESTS
+    assert [i.split("::")[2] for i in ids if i.split("::")[1] == "orders"] == [
+        "build",
+        *ORDERS_TESTS,
+    ]
     assert "dbt_project.yml::customers::customers_counts_orders_per_customer" in ids
     assert "dbt_project.yml::stg_payments::stg_payments_converts_cents_to_dollars" in ids
-    assert len(ids) == 24
+    assert len(ids) == ITEMS
 
 
 def test_junitxml_lists_each_dbt_test(pytester: pytest.Pytester, shop: Path) -> None:
     result = pytester.runpytest_subprocess("dbt_project.yml", "--junitxml=out.xml")
-    result.assert_outcomes(passed=24)
+    result.assert_outcomes(passed=ITEMS)
     cases = ET.parse(shop / "out.xml").getroot().iter("testcase")
     names = {(case.get("classname"), case.get("name")) for case in cases}
     assert ("dbt_project.yml.orders", "unique_orders_order_id") in names
-    assert len(names) == 24
+    assert ("dbt_project.yml.orders", "build") in names
+    assert len(names) == ITEMS
 
 
 def test_k_m_and_selectors_narrow_the_run(pytester: pytest.Pytester, shop: Path) -> None:
     by_k = pytester.runpytest_subprocess("-k", "orders and unique")
-    by_k.assert_outcomes(passed=2, deselected=22)  # unique_orders_order_id, unique_stg_orders_...
+    # unique_orders_order_id, unique_stg_orders_order_id
+    by_k.assert_outcomes(passed=2, deselected=ITEMS - 2)
     by_tag = pytester.runpytest_subprocess("-m", "nightly")
-    by_tag.assert_outcomes(passed=2, deselected=22)
+    by_tag.assert_outcomes(passed=2, deselected=ITEMS - 2)
     by_selector = pytester.runpytest_subprocess("--dbt-select", "test_type:unit")
     by_selector.assert_outcomes(passed=4)
     graph = pytester.runpytest_subprocess("--dbt-select", "stg_orders+", "--dbt-exclude", "orders")
@@ -76,7 +87,7 @@ def test_broken_model_fails_exactly_its_tests_with_rows(
         )
     )
     result = pytester.runpytest_subprocess("dbt_project.yml", "-rf")
-    result.assert_outcomes(passed=23, failed=1)
+    result.assert_outcomes(passed=ITEMS - 1, failed=1)
     output = result.stdout.str()
     assert "FAILED dbt_project.yml::orders::unique_orders_order_id" in output
     assert "dbt test unique_orders_order_id fail: 3 failing row(s)" in output
@@ -89,9 +100,10 @@ def test_model_that_fails_to_build_errors_its_tests(pytester: pytest.Pytester, s
     customers.write_text(customers.read_text().replace("select", "select no_such_column,", 1))
     result = pytester.runpytest_subprocess("dbt_project.yml")
     outcomes = result.parseoutcomes()
-    # Its unit tests run (they need no build) and their SQL fails: errors, as dbt reports
-    # them; its data tests (3, and the relationships test of orders) cannot run: errors.
-    assert (outcomes.get("failed", 0), outcomes["errors"]) == (0, 6), result.stdout.str()
+    # Its build fails; its unit tests run (they need no build) and their SQL fails:
+    # errors, as dbt reports them; its data tests (3, and the relationships test of
+    # orders) cannot run: errors.
+    assert (outcomes["failed"], outcomes["errors"]) == (1, 6), result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "dbt unit test * could not run (models/marts/schema.yml):",
@@ -109,7 +121,7 @@ def test_warn_severity_passes_with_a_warning(pytester: pytest.Pytester, shop: Pa
     lines[1] = re.sub(r",(placed|shipped|completed|returned)$", ",lost", lines[1])
     raw.write_text("\n".join(lines) + "\n")
     result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "stg_orders_status")
-    result.assert_outcomes(passed=1, deselected=23, warnings=1)
+    result.assert_outcomes(passed=1, deselected=ITEMS - 1, warnings=1)
     result.stdout.fnmatch_lines(["*DbtTestWarning: accepted_values_stg_orders_status*1 failing*"])
 
 
@@ -121,7 +133,7 @@ def test_last_failed_and_xdist(pytester: pytest.Pytester, shop: Path) -> None:
     failed = first.parseoutcomes()["failed"]
     assert failed >= 1
     again = pytester.runpytest_subprocess("dbt_project.yml", "--lf", "-p", "cacheprovider")
-    again.assert_outcomes(failed=failed, deselected=24 - failed)
+    again.assert_outcomes(failed=failed, deselected=ITEMS - failed)
 
 
 def test_seed_option_loads_seeds_first(pytester: pytest.Pytester, shop: Path) -> None:
@@ -170,7 +182,7 @@ def test_store_failures_keeps_failing_rows_in_the_namespace(
     result = pytester.runpytest_subprocess(
         "dbt_project.yml", "-k", "unique_stg_customers", "--dbt-store-failures", "--dbt-keep"
     )
-    result.assert_outcomes(failed=1, deselected=23)
+    result.assert_outcomes(failed=1, deselected=ITEMS - 1)
     kept = re.search(r"kept (\S+shop\.duckdb)", result.stdout.str())
     assert kept, result.stdout.str()
     stored = duckdb_query(

@@ -1,11 +1,13 @@
-"""Running the project's own dbt tests on behalf of pytest items.
+"""Running the project's own dbt tests, and building its nodes, on behalf of pytest items.
 
-A dbt task per test would pay dbt's fixed overhead hundreds of times. Instead,
-when the first dbt test item of a worker runs, :class:`DbtTestBatches` takes
-that item and every dbt test still waiting to run on this worker, builds the
-models, seeds and snapshots they need (once per session, skipping what is
-already built), runs all of those tests in one ``dbt test`` invocation, and
-keeps each test's outcome for its item to report.
+A dbt task per item would pay dbt's fixed overhead hundreds of times. Instead,
+when the first build item or dbt test item of a worker runs,
+:class:`DbtTestBatches` takes every build item and every dbt data test still
+waiting to run on this worker, builds in one ``dbt build`` invocation the
+models, seeds and snapshots of those build items and everything those nodes
+and tests need (once per session, skipping what is already built), runs all of
+those tests in one ``dbt test`` invocation, and keeps each node's and each
+test's outcome for its item to report.
 """
 
 from __future__ import annotations
@@ -14,22 +16,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbtproof.nodes import fqn_selector, resource_type
+from dbtproof.nodes import fqn_selector, is_buildable
 from dbtproof.rows import Rows
 from dbtproof.runner import NodeResult
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
 
-#: Node types a dbt test may need built before it runs.
-BUILDABLE = {"model", "seed", "snapshot"}
 #: How many failing rows a failure report shows.
 FAILING_ROWS_SHOWN = 10
+#: dbt's statuses of a node that was built, or a test that passed.
+SUCCESS = ("success", "pass")
 
 
 @dataclass
 class TestOutcome:
-    """What happened to one dbt test."""
+    """What happened to one dbt test, or to the build of one model, seed or snapshot."""
 
     unique_id: str
     status: str
@@ -37,7 +39,7 @@ class TestOutcome:
     failures: int | None = None
     compiled_code: str | None = None
     execution_time: float = 0.0
-    #: Set when the test could not run because something it needs failed to build.
+    #: Set when the test (or node) could not run because something it needs failed to build.
     upstream_failure: str | None = None
     failing_rows: Rows | None = None
 
@@ -50,7 +52,7 @@ def test_node(manifest: Any, unique_id: str) -> Any:
 
 
 def ancestors(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
-    """Every node the given tests depend on, directly or not (sources included).
+    """Every node the given tests (or nodes) depend on, directly or not (sources included).
 
     A unit test needs its model's parents to exist (dbt reads their columns), not
     the model itself.
@@ -75,33 +77,76 @@ def ancestors(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
 
 
 class DbtTestBatches:
-    """Runs dbt tests in batches for one session and remembers each outcome."""
+    """Builds nodes and runs dbt tests in batches for one session; remembers each outcome."""
 
     def __init__(self, session: DbtSession, store_failures: bool = False) -> None:
         self.session = session
         self.store_failures = store_failures
+        #: Outcome of each dbt test that ran (or could not run).
         self.outcomes: dict[str, TestOutcome] = {}
+        #: Outcome of each build item's node.
+        self.build_outcomes: dict[str, TestOutcome] = {}
+        #: dbt's result for each node the batches built (or tried to build).
+        self.built: dict[str, NodeResult] = {}
         #: Buildable nodes that failed (or were skipped) when built, with dbt's message.
         self.broken: dict[str, str] = {}
 
-    def outcome(self, unique_id: str, pending: Sequence[str] = ()) -> TestOutcome:
-        """The outcome of *unique_id*, running it (and the *pending* tests with it) if needed."""
+    def outcome(
+        self, unique_id: str, pending: Sequence[str] = (), pending_builds: Sequence[str] = ()
+    ) -> TestOutcome:
+        """The outcome of the dbt test *unique_id*, running the pending work first if needed."""
         if unique_id not in self.outcomes:
-            batch = [unique_id, *(p for p in pending if p not in self.outcomes and p != unique_id)]
-            self.run_batch(batch)
+            self.run_pending(pending_builds, [unique_id, *pending])
         return self.outcomes[unique_id]
 
-    def _build_upstream(self, unique_ids: Sequence[str]) -> None:
+    def build_outcome(
+        self, unique_id: str, pending_builds: Sequence[str] = (), pending: Sequence[str] = ()
+    ) -> TestOutcome:
+        """The outcome of building the node *unique_id*, running the pending work if needed."""
+        if unique_id not in self.build_outcomes:
+            self.run_pending([unique_id, *pending_builds], pending)
+        return self.build_outcomes[unique_id]
+
+    def run_pending(self, builds: Sequence[str], tests: Sequence[str]) -> None:
+        """Build the nodes *builds* and what *tests* need in one ``dbt build``; run *tests*.
+
+        *builds* are unique ids of models, seeds and snapshots (build items); *tests*
+        of data tests. Whatever already has an outcome is left out.
+        """
+        builds = [uid for uid in dict.fromkeys(builds) if uid not in self.build_outcomes]
+        tests = [uid for uid in dict.fromkeys(tests) if uid not in self.outcomes]
+        self._build(builds, tests)
+        for uid in builds:
+            self.build_outcomes[uid] = self._build_outcome(uid)
+        if tests:
+            self._run_tests(tests)
+
+    def upstream_failure(self, unique_id: str) -> str | None:
+        """Why *unique_id* cannot run: the nodes upstream of it that failed to build, if any.
+
+        Nodes dbt skipped because of such a failure are named only when no failure is known.
+        """
+        if not self.broken:
+            return None
+        broken = ancestors(self.session.manifest, [unique_id]) & self.broken.keys()
+        if not broken:
+            return None
+        failed = [uid for uid in broken if self.built[uid].status != "skipped"]
+        return "; ".join(f"{uid} {self.broken[uid]}" for uid in sorted(failed or broken))
+
+    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> None:
         manifest = self.session.manifest
+        wanted = set(builds) | ancestors(manifest, [*builds, *tests])
         needed = [
             uid
-            for uid in sorted(ancestors(manifest, unique_ids))
+            for uid in sorted(wanted)
             if uid in manifest.nodes
-            and resource_type(manifest.nodes[uid]) in BUILDABLE
-            and manifest.nodes[uid].config.materialized != "ephemeral"
+            and is_buildable(manifest.nodes[uid])
             and uid not in self.session.built_nodes
-            and uid not in self.broken
+            and uid not in self.built
         ]
+        if self.broken:  # what sits downstream of a node that failed earlier cannot build
+            needed = [uid for uid in needed if self.upstream_failure(uid) is None]
         if not needed:
             return
         result = self.session.build(
@@ -111,19 +156,38 @@ class DbtTestBatches:
             extra_args=("--indirect-selection", "empty"),
         )
         for node in result.nodes:
-            if node.status not in ("success", "pass"):
+            self.built[node.unique_id] = node
+            if node.status not in SUCCESS:
                 self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
 
-    def run_batch(self, unique_ids: Sequence[str]) -> None:
-        """Build what *unique_ids* need, then run them in one ``dbt test`` invocation."""
+    def _build_outcome(self, uid: str) -> TestOutcome:
+        result = self.built.get(uid)
+        if result is None:
+            if uid in self.session.built_nodes:  # built earlier in the session, e.g. by a test
+                return TestOutcome(uid, "success")
+            upstream = self.upstream_failure(uid)
+            if upstream:
+                return TestOutcome(uid, "skipped", upstream_failure=upstream)
+            return TestOutcome(uid, "error", message="dbt did not build it (see the dbt log)")
+        if result.status == "skipped":
+            upstream = self.upstream_failure(uid) or result.message or "dbt skipped it"
+            return TestOutcome(uid, "skipped", upstream_failure=upstream)
+        return TestOutcome(
+            unique_id=uid,
+            status=result.status,
+            message=result.message,
+            compiled_code=result.compiled_code,
+            execution_time=result.execution_time,
+        )
+
+    def _run_tests(self, unique_ids: Sequence[str]) -> None:
+        """Run the data tests *unique_ids* (built for already) in one ``dbt test`` invocation."""
         manifest = self.session.manifest
-        self._build_upstream(unique_ids)
         runnable = []
         for uid in unique_ids:
-            broken = sorted(ancestors(manifest, [uid]) & set(self.broken)) if self.broken else []
-            if broken:
-                reasons = "; ".join(f"{b} {self.broken[b]}" for b in broken)
-                self.outcomes[uid] = TestOutcome(uid, "error", upstream_failure=reasons)
+            upstream = self.upstream_failure(uid)
+            if upstream:
+                self.outcomes[uid] = TestOutcome(uid, "error", upstream_failure=upstream)
             else:
                 runnable.append(uid)
         if not runnable:

@@ -1,8 +1,10 @@
-"""dbt's own tests as pytest items: collection and reporting.
+"""dbt's own tests, and the build of each node, as pytest items: collection and reporting.
 
-``dbt_project.yml`` becomes a pytest file; each model (or seed, snapshot,
-source) with tests becomes a collector; each data test and each native unit
-test becomes an item, e.g. ``dbt_project.yml::orders::unique_orders_order_id``.
+``dbt_project.yml`` becomes a pytest file; each model, seed, snapshot (or
+source with tests) becomes a collector, in DAG order; the build of each model,
+seed and snapshot becomes its collector's first item, ``build``
+(``dbt_project.yml::orders::build``), and each data test and each native unit
+test an item after it, e.g. ``dbt_project.yml::orders::unique_orders_order_id``.
 dbt tags become pytest markers. Running is delegated to
 :mod:`dbtproof.dbt_tests`, which batches the work.
 """
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbtproof.errors import DbtError
-from dbtproof.nodes import resource_type
+from dbtproof.nodes import BUILDABLE, is_buildable, resource_type
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches, TestOutcome
@@ -48,23 +50,70 @@ class DbtUnitTestError(Exception):
 
 
 class DbtUpstreamError(Exception):
-    """A dbt test could not run because a node it needs failed to build."""
+    """A dbt test (or build) could not run because a node it needs failed to build."""
+
+
+class DbtBuildFailed(Exception):
+    """A model, seed or snapshot failed to build."""
+
+
+#: The name of a node's build item.
+BUILD_ITEM = "build"
+
+
+class GroupNames:
+    """The collector (group) names of a manifest's nodes and tests.
+
+    A model, seed or snapshot is named by its name (``orders``; a versioned model
+    ``dim_v2``, as dbt names its unit tests), or ``<package>.<name>`` when nodes of
+    several packages share that name; a source by ``<source>.<table>``. A test
+    belongs to the node it tests; singular tests that read several (or no) nodes
+    belong to ``singular``.
+    """
+
+    def __init__(self, manifest: Any) -> None:
+        self.manifest = manifest
+        by_name: dict[str, list[str]] = {}
+        for uid, node in manifest.nodes.items():
+            if resource_type(node) in BUILDABLE:
+                by_name.setdefault(_plain_name(node), []).append(uid)
+        self._qualified = {uid for uids in by_name.values() if len(uids) > 1 for uid in uids}
+
+    def of_node(self, unique_id: str) -> str | None:
+        """The group of the model, seed, snapshot or source *unique_id* (None if unknown)."""
+        if unique_id in self.manifest.nodes:
+            node = self.manifest.nodes[unique_id]
+            if unique_id in self._qualified:
+                return f"{node.package_name}.{_plain_name(node)}"
+            return _plain_name(node)
+        if unique_id in self.manifest.sources:
+            source = self.manifest.sources[unique_id]
+            return f"{source.source_name}.{source.name}"
+        return None
+
+    def of_test(self, node: Any) -> tuple[str, str | None]:
+        """The group of a data test or unit test, and the node it is attached to (if any)."""
+        if resource_type(node) == "unit_test":
+            parents = [p for p in node.depends_on.nodes if p in self.manifest.nodes]
+            if len(parents) == 1:
+                return str(self.of_node(parents[0])), parents[0]
+            version = getattr(node, "version", None)
+            return (f"{node.model}_v{version}" if version is not None else str(node.model)), None
+        attached = getattr(node, "attached_node", None)
+        if attached is None and len(node.depends_on.nodes) == 1:
+            attached = node.depends_on.nodes[0]
+        name = self.of_node(attached) if attached else None
+        return (name, attached) if name is not None else (SINGULAR_GROUP, None)
+
+
+def _plain_name(node: Any) -> str:
+    version = getattr(node, "version", None) if resource_type(node) == "model" else None
+    return f"{node.name}_v{version}" if version is not None else str(node.name)
 
 
 def group_name(manifest: Any, node: Any) -> str:
     """The model, seed, snapshot or source a test belongs to (its collector's name)."""
-    if resource_type(node) == "unit_test":
-        version = getattr(node, "version", None)
-        return f"{node.model}_v{version}" if version is not None else str(node.model)
-    attached = getattr(node, "attached_node", None)
-    if attached is None and len(node.depends_on.nodes) == 1:
-        attached = node.depends_on.nodes[0]
-    if attached in manifest.nodes:
-        return str(manifest.nodes[attached].name)
-    if attached in manifest.sources:
-        source = manifest.sources[attached]
-        return f"{source.source_name}.{source.name}"
-    return SINGULAR_GROUP
+    return GroupNames(manifest).of_test(node)[0]
 
 
 def item_name(node: Any) -> str:
@@ -74,25 +123,55 @@ def item_name(node: Any) -> str:
     return str(node.name)
 
 
-def selected_tests(session: DbtSession, select: str | None, exclude: str | None) -> list[Any]:
-    """The enabled data tests and unit tests to collect, narrowed by dbt selectors."""
+def selected(
+    session: DbtSession, select: str | None, exclude: str | None, builds: bool = True
+) -> tuple[list[Any], list[Any]]:
+    """The enabled data tests and unit tests, and (with *builds*) the models, seeds and
+    snapshots to build, narrowed by dbt selectors. Ephemeral models are never built.
+    """
     manifest = session.manifest
-    candidates = {uid: n for uid, n in manifest.nodes.items() if resource_type(n) == "test"}
-    candidates.update(getattr(manifest, "unit_tests", {}) or {})
+    tests = {uid: n for uid, n in manifest.nodes.items() if resource_type(n) == "test"}
+    tests.update(getattr(manifest, "unit_tests", {}) or {})
+    nodes = {uid: n for uid, n in manifest.nodes.items() if builds and is_buildable(n)}
     if select or exclude:
-        chosen = session.runner_list(select, exclude, ("test", "unit_test"))
-        if not chosen:
+        types = ("test", "unit_test", *(sorted(BUILDABLE) if builds else ()))
+        chosen = session.runner_list(select, exclude, types)
+        picked = (
+            [tests[uid] for uid in chosen if uid in tests],
+            [nodes[uid] for uid in chosen if uid in nodes],
+        )
+        if not picked[0] and not picked[1]:
+            what = "dbt test, model, seed or snapshot" if builds else "dbt test"
             raise DbtError(
-                f"dbtproof: --dbt-select {select!r} --dbt-exclude {exclude!r} selects no dbt test "
+                f"dbtproof: --dbt-select {select!r} --dbt-exclude {exclude!r} selects no {what} "
                 f"in project '{session.project.name}'. Check the selector (dbt's syntax: "
                 f"'+customers', 'tag:nightly', 'test_type:unit', 'path:models/marts')."
             )
-        return [candidates[uid] for uid in chosen if uid in candidates]
-    return [candidates[uid] for uid in sorted(candidates)]
+        return picked
+    return [tests[uid] for uid in sorted(tests)], [nodes[uid] for uid in sorted(nodes)]
+
+
+def dag_depths(manifest: Any) -> dict[str, int]:
+    """Each node's and source's depth in the DAG: 0 without parents, else 1 + its deepest parent."""
+    from graphlib import TopologicalSorter
+
+    everything = {**manifest.sources, **manifest.nodes}
+    parents = {
+        uid: [
+            p
+            for p in getattr(getattr(node, "depends_on", None), "nodes", None) or []
+            if p in everything
+        ]
+        for uid, node in everything.items()
+    }
+    depths: dict[str, int] = {}
+    for uid in TopologicalSorter(parents).static_order():
+        depths[uid] = 1 + max((depths[p] for p in parents[uid]), default=-1)
+    return depths
 
 
 class DbtProjectFile(pytest.File):
-    """``dbt_project.yml`` as a pytest file: collects the project's dbt tests."""
+    """``dbt_project.yml`` as a pytest file: collects the project's builds and dbt tests."""
 
     def collect(self) -> Iterator[pytest.Collector]:
         from dbtproof.plugin import state_key
@@ -101,38 +180,64 @@ class DbtProjectFile(pytest.File):
         if state is None or state.session is None:
             return
         session = state.session
+        manifest = session.manifest
         select = self.config.getoption("dbt_select")
         exclude = self.config.getoption("dbt_exclude")
-        groups: dict[str, list[Any]] = {}
+        builds = not self.config.getoption("no_dbt_builds")
+        names = GroupNames(manifest)
+        groups: dict[str, dict[str, Any]] = {}
         tags: set[str] = set()
-        for node in selected_tests(session, select, exclude):
-            groups.setdefault(group_name(session.manifest, node), []).append(node)
+        tests, nodes = selected(session, select, exclude, builds)
+        for node in nodes:
+            name = str(names.of_node(node.unique_id))
+            groups[name] = {"anchor": node.unique_id, "build": node, "tests": []}
+            tags.update(getattr(node, "tags", []) or [])
+        for node in tests:
+            name, anchor = names.of_test(node)
+            group = groups.setdefault(name, {"anchor": anchor, "build": None, "tests": []})
+            group["tests"].append(node)
             tags.update(getattr(node, "tags", []) or [])
         for tag in sorted(tags):  # dbt tags are markers: declare each once
             self.config.addinivalue_line("markers", f"{tag}: dbt tag '{tag}'")
-        for name in sorted(groups):
-            yield DbtNodeGroup.from_parent(self, name=name, tests=groups[name])
+        # Groups in DAG order (then by name), singular tests last: builds come before the
+        # builds and tests downstream of them. Correctness does not depend on the order
+        # (every batch builds all a pending item needs); it only reads naturally.
+        depths = dag_depths(manifest)
+        last = max(depths.values(), default=0) + 1
+
+        def order(name: str) -> tuple[int, str]:
+            return depths.get(groups[name]["anchor"], last), name
+
+        for name in sorted(groups, key=order):
+            group = groups[name]
+            yield DbtNodeGroup.from_parent(
+                self, name=name, tests=group["tests"], build=group["build"]
+            )
 
 
 class DbtNodeGroup(pytest.Collector):
-    """The dbt tests of one model, seed, snapshot or source."""
+    """The build of one model, seed or snapshot and its dbt tests (or a source's tests)."""
 
-    def __init__(self, *, tests: Sequence[Any], **kwargs: Any) -> None:
+    def __init__(self, *, tests: Sequence[Any], build: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tests = list(tests)
+        self.build = build
 
     def collect(self) -> Iterator[pytest.Item]:
+        if self.build is not None:
+            yield DbtBuildItem.from_parent(self, name=BUILD_ITEM, node=self.build)
         for node in sorted(self.tests, key=item_name):
             yield DbtTestItem.from_parent(self, name=item_name(node), node=node)
 
 
-class DbtTestItem(pytest.Item):
-    """One dbt data test or native unit test, run by dbtproof."""
+class _DbtItem(pytest.Item):
+    """An item run through the worker's :class:`DbtTestBatches`; dbt tags are its markers."""
+
+    kind = ""
 
     def __init__(self, *, node: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.unique_id: str = node.unique_id
-        self.kind = "unit" if resource_type(node) == "unit_test" else "data"
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
         self.unit_result: UnitTestResult | None = None
@@ -153,6 +258,64 @@ class DbtTestItem(pytest.Item):
             )
         return state.test_batches
 
+
+class DbtBuildItem(_DbtItem):
+    """The build of one model, seed or snapshot (``dbt build`` of that node), run by dbtproof."""
+
+    kind = "build"
+
+    def __init__(self, *, node: Any, **kwargs: Any) -> None:
+        super().__init__(node=node, **kwargs)
+        self.resource_type = resource_type(node)
+        self.node_name = str(node.name)
+
+    def setup(self) -> None:
+        """Build the pending nodes, run the pending tests (once); raise if an upstream failed."""
+        batches = self._batches()
+        outcome = batches.build_outcomes.get(self.unique_id)
+        if outcome is None:
+            builds, tests = pending_work(self)
+            outcome = batches.build_outcome(self.unique_id, builds, tests)
+        self.dbt_outcome = outcome
+        if self.dbt_outcome.upstream_failure:
+            raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
+
+    def runtest(self) -> None:
+        """Report the build: passes when dbt built the node, fails with dbt's message."""
+        outcome = self.dbt_outcome
+        assert outcome is not None
+        if outcome.status not in ("success", "pass"):
+            raise DbtBuildFailed(outcome)
+
+    def _what(self) -> str:
+        return f"{self.resource_type} {self.node_name} ({self.original_file_path})"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[no-untyped-def]
+        """A failed build: dbt's status and message; a skipped one: the upstream that failed."""
+        if isinstance(excinfo.value, DbtUpstreamError):
+            return (
+                f"dbt build of {self._what()} could not run: upstream failed to build: "
+                f"{excinfo.value}"
+            )
+        if isinstance(excinfo.value, DbtBuildFailed):
+            outcome = self.dbt_outcome
+            status = outcome.status if outcome else "error"
+            message = (outcome.message if outcome else None) or "(no message; see the dbt log)"
+            return f"dbt build of {self._what()}: {status}\n{message}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """The node built, for pytest's reports."""
+        return self.path, None, f"dbt build of {self._what()}"
+
+
+class DbtTestItem(_DbtItem):
+    """One dbt data test or native unit test, run by dbtproof."""
+
+    def __init__(self, *, node: Any, **kwargs: Any) -> None:
+        super().__init__(node=node, **kwargs)
+        self.kind = "unit" if resource_type(node) == "unit_test" else "data"
+
     def setup(self) -> None:
         """Data tests: run this test's batch (once); raise if an upstream failed to build.
 
@@ -162,7 +325,12 @@ class DbtTestItem(pytest.Item):
         if self.kind == "unit":
             self._run_unit_test()
             return
-        self.dbt_outcome = self._batches().outcome(self.unique_id, pending_test_ids(self))
+        batches = self._batches()
+        outcome = batches.outcomes.get(self.unique_id)
+        if outcome is None:
+            builds, tests = pending_work(self)
+            outcome = batches.outcome(self.unique_id, tests, builds)
+        self.dbt_outcome = outcome
         if self.dbt_outcome.upstream_failure:
             raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
 
@@ -240,8 +408,9 @@ def format_failure(name: str, outcome: TestOutcome | None) -> str:
     return "\n".join(lines)
 
 
-def pending_test_ids(item: pytest.Item) -> list[str]:
-    """Unique ids of the dbt tests this worker will run, starting with *item*.
+def pending_work(item: pytest.Item) -> tuple[list[str], list[str]]:
+    """What this worker will still run, starting with *item*: the unique ids of the
+    nodes of its build items, and of its dbt data tests.
 
     Under pytest-xdist a worker only knows the items already sent to it; those
     are read from xdist's worker queue. Without xdist every item of the session
@@ -253,11 +422,14 @@ def pending_test_ids(item: pytest.Item) -> list[str]:
         try:
             start = items.index(item)
         except ValueError:
-            return [getattr(item, "unique_id", "")]
-        pending = items[start:]
+            pending = [item]
+        else:
+            pending = items[start:]
     else:
         pending = [item, *(items[i] for i in queued if 0 <= i < len(items))]
-    return [p.unique_id for p in pending if isinstance(p, DbtTestItem) and p.kind == "data"]
+    builds = [p.unique_id for p in pending if isinstance(p, DbtBuildItem)]
+    tests = [p.unique_id for p in pending if isinstance(p, DbtTestItem) and p.kind == "data"]
+    return builds, tests
 
 
 def _xdist_queued_indexes(config: pytest.Config) -> list[int] | None:

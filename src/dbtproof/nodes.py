@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Node types that ``dbt build`` builds (runs, seeds, snapshots).
+BUILDABLE = frozenset({"model", "seed", "snapshot"})
+
 
 def resource_type(node: Any) -> str:
     """``"model"``, ``"seed"``, ``"test"``, ``"unit_test"``... of a manifest node."""
@@ -13,3 +16,10 @@ def resource_type(node: Any) -> str:
 def fqn_selector(node: Any) -> str:
     """A dbt selector that picks exactly *node*: its fully qualified name."""
     return "fqn:" + ".".join(node.fqn)
+
+
+def is_buildable(node: Any) -> bool:
+    """True for the models, seeds and snapshots ``dbt build`` builds (not ephemeral models)."""
+    if resource_type(node) not in BUILDABLE:
+        return False
+    return getattr(getattr(node, "config", None), "materialized", None) != "ephemeral"

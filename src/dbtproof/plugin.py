@@ -77,7 +77,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--no-dbt-tests",
         action="store_true",
         dest="no_dbt_tests",
-        help="Do not collect the project's dbt data tests and unit tests.",
+        help="Do not collect the project's dbt data tests, unit tests and build items.",
+    )
+    group.addoption(
+        "--no-dbt-builds",
+        action="store_true",
+        dest="no_dbt_builds",
+        help="Do not collect a build item per model, seed and snapshot (what the collected "
+        "dbt tests need is still built for them).",
     )
     group.addoption("--dbt-seed", action="store_true", help="Load every seed before any test.")
     group.addoption(
@@ -144,7 +151,7 @@ def _explicit_paths(config: pytest.Config) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """Collect ``dbt_project.yml`` of the project under test as its dbt tests."""
+    """Collect ``dbt_project.yml`` of the project under test as its builds and dbt tests."""
     config = parent.config
     state = config.stash.get(state_key, None)
     if (
@@ -161,8 +168,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """dbt tests: the call lasts as long as dbt says; an upstream error, or a unit test that
-    could not run, reads as dbtproof's message, not a traceback."""
+    """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
+    unit test that could not run, reads as dbtproof's message, not a traceback."""
     report = yield
     outcome = getattr(item, "dbt_outcome", None)
     if call.when == "call" and outcome is not None:

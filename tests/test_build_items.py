@@ -1,0 +1,222 @@
+"""Build items: every model, seed and snapshot is built by its own item, as `dbt build` would.
+
+On the example project (DuckDB; one case on PostgreSQL), with an untested model that
+cannot build (`select * from products_typo`) and models downstream of it.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+#: The example's models (ephemeral int_order_payments excepted), seeds: one build item each.
+BUILT = [
+    "seed.shop.raw_customers",
+    "seed.shop.raw_orders",
+    "seed.shop.raw_payments",
+    "model.shop.stg_customers",
+    "model.shop.stg_orders",
+    "model.shop.stg_payments",
+    "model.shop.orders",
+    "model.shop.customers",
+    "model.shop.fct_daily_revenue",
+]
+TESTS = 24  # the example's data tests and unit tests
+TYPO = "Catalog Error: Table with name products_typo does not exist!"
+
+# Records each dbt invocation that builds or tests (command, node, status), per xdist worker.
+RECORDER = """
+import json, os
+from dbtproof.runner import DbtRunner
+
+_invoke = DbtRunner.invoke
+
+
+def _recording_invoke(self, command, **kwargs):
+    result = _invoke(self, command, **kwargs)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"invocations-{worker}.jsonl", "a") as log:
+        nodes = [[n.unique_id, n.status] for n in result.nodes]
+        log.write(json.dumps({"command": command, "nodes": nodes}) + "\\n")
+    return result
+
+
+DbtRunner.invoke = _recording_invoke
+"""
+
+
+def broken_products(shop: Path, summary_test: bool = False) -> None:
+    """An untested model that cannot build; with *summary_test*, a tested model downstream."""
+    (shop / "models" / "products.sql").write_text("select * from products_typo\n")
+    if summary_test:
+        (shop / "models" / "products_summary.sql").write_text(
+            "select count(*) as n from {{ ref('products') }}\n"
+        )
+        (shop / "models" / "products_summary.yml").write_text(
+            "version: 2\nmodels:\n  - name: products_summary\n"
+            "    columns:\n      - name: n\n        data_tests: [not_null]\n"
+        )
+
+
+def invocations(shop: Path) -> dict[str, list[dict[str, object]]]:
+    """The recorded dbt invocations of each worker (``main`` without xdist)."""
+    return {
+        path.stem.removeprefix("invocations-"): [
+            json.loads(line) for line in path.read_text().splitlines()
+        ]
+        for path in sorted(shop.glob("invocations-*.jsonl"))
+    }
+
+
+def test_untested_model_that_cannot_build_fails_its_build_item(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    broken_products(shop)
+    (shop / "conftest.py").write_text(RECORDER)
+    result = pytester.runpytest_subprocess("dbt_project.yml", "--junitxml=out.xml", "-rf")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=TESTS + len(BUILT), failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dbt build of model products (models/products.sql): error",
+            "Runtime Error in model products (models/products.sql)",
+            f"*{TYPO}",
+            "FAILED dbt_project.yml::products::build - dbt build of model products*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    # Every node is built once, in one `dbt build`; every data test runs in one `dbt test`.
+    (calls,) = invocations(shop).values()
+    assert [call["command"] for call in calls] == ["build", "test"]
+    assert sorted(uid for uid, _ in calls[0]["nodes"]) == sorted([*BUILT, "model.shop.products"])
+    # Each build item is a test case of the JUnit XML; the broken one failed.
+    cases = {
+        case.get("classname"): case
+        for case in ET.parse(shop / "out.xml").getroot().iter("testcase")
+        if case.get("name") == "build"
+    }
+    expected = {f"dbt_project.yml.{uid.split('.')[-1]}" for uid in [*BUILT, "model.shop.products"]}
+    assert set(cases) == expected
+    failure = cases["dbt_project.yml.products"].find("failure")
+    assert failure is not None and TYPO in (failure.text or "")
+    assert [c for c, case in cases.items() if list(case)] == ["dbt_project.yml.products"]
+
+
+def test_nodes_and_tests_downstream_of_a_failed_build_name_it(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    broken_products(shop, summary_test=True)
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "products", "-rfE")
+    result.assert_outcomes(failed=1, errors=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "ERROR dbt_project.yml::products_summary::build - *",
+            "ERROR dbt_project.yml::products_summary::not_null_products_summary_n - *",
+            "FAILED dbt_project.yml::products::build - *",
+            "dbt build of model products_summary (models/products_summary.sql) could not run: "
+            "upstream failed to build: model.shop.products error: Runtime Error in model products*",
+            "dbt test not_null_products_summary_n could not run: upstream failed to build: "
+            "model.shop.products error: Runtime Error in model products*",
+        ]
+    )
+
+
+def test_k_selects_build_items_and_m_their_dbt_tags(pytester: pytest.Pytester, shop: Path) -> None:
+    stg_customers = shop / "models" / "staging" / "stg_customers.sql"
+    stg_customers.write_text('{{ config(tags=["pii"]) }}\n' + stg_customers.read_text())
+    everything = pytester.runpytest_subprocess("dbt_project.yml", "--collect-only", "-q")
+    ids = [line for line in everything.stdout.lines if line.startswith("dbt_project.yml::")]
+    assert len(ids) == TESTS + len(BUILT)
+    builds = [i for i in ids if i.endswith("::build")]
+    assert builds == [f"dbt_project.yml::{uid.split('.')[-1]}::build" for uid in BUILT]
+    for build in builds:  # each group's build comes first
+        group = build.rsplit("::", 1)[0]
+        assert next(i for i in ids if i.startswith(group + "::")) == build
+    by_k = pytester.runpytest_subprocess("dbt_project.yml", "--collect-only", "-q", "-k", "build")
+    # -k matches substrings: the unit test fct_daily_revenue_rebuilds_latest_day too.
+    assert [line for line in by_k.stdout.lines if line.startswith("dbt_project.yml::")] == [
+        *builds,
+        "dbt_project.yml::fct_daily_revenue::fct_daily_revenue_rebuilds_latest_day",
+    ]
+    by_tag = pytester.runpytest_subprocess(
+        "dbt_project.yml", "--collect-only", "-q", "-m", "pii and dbt", "--strict-markers"
+    )
+    assert [line for line in by_tag.stdout.lines if line.startswith("dbt_project.yml::")] == [
+        "dbt_project.yml::stg_customers::build"
+    ]
+    selected = pytester.runpytest_subprocess(
+        "dbt_project.yml", "--collect-only", "-q", "--dbt-select", "+stg_orders"
+    )
+    assert [line for line in selected.stdout.lines if line.endswith("::build")] == [
+        "dbt_project.yml::raw_orders::build",
+        "dbt_project.yml::stg_orders::build",
+    ]
+
+
+def test_no_dbt_builds_turns_build_items_off(pytester: pytest.Pytester, shop: Path) -> None:
+    broken_products(shop)
+    result = pytester.runpytest_subprocess("dbt_project.yml", "--no-dbt-builds")
+    # No test reads products: nothing builds it, and the run passes (as documented).
+    result.assert_outcomes(passed=TESTS)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_xdist_builds_each_node_once_per_worker(pytester: pytest.Pytester, shop: Path) -> None:
+    (shop / "conftest.py").write_text(RECORDER)
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-n", "2")
+    result.assert_outcomes(passed=TESTS + len(BUILT))
+    workers = invocations(shop)
+    assert sorted(workers) == ["gw0", "gw1"]
+    built_anywhere: set[str] = set()
+    for worker, calls in workers.items():
+        built = [uid for call in calls if call["command"] == "build" for uid, _ in call["nodes"]]
+        assert len(built) == len(set(built)), f"{worker} built a node twice: {sorted(built)}"
+        built_anywhere.update(built)
+    assert built_anywhere == set(BUILT)
+
+
+def test_build_item_on_postgres(pytester: pytest.Pytester, shop: Path, shop_pg: str) -> None:
+    broken_products(shop)
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "products or stg_orders")
+    result.assert_outcomes(passed=4, failed=1)  # stg_orders: its build and three data tests
+    result.stdout.fnmatch_lines(
+        [
+            "dbt build of model products (models/products.sql): error",
+            '*relation "products_typo" does not exist*',
+        ]
+    )
+
+
+def test_group_names_and_dag_order_without_dbt() -> None:
+    from types import SimpleNamespace as NS
+
+    from dbtproof.items import GroupNames, dag_depths
+
+    def node(uid: str, parents: list[str], **extra: object) -> NS:
+        rtype, package, name = uid.split(".")[:3]
+        fields = {"resource_type": rtype, "package_name": package, "name": name, "version": None}
+        return NS(unique_id=uid, depends_on=NS(nodes=parents), **{**fields, **extra})
+
+    nodes = [
+        node("seed.shop.raw", []),
+        node("model.shop.orders", ["seed.shop.raw"]),
+        node("model.util.orders", ["model.shop.orders"]),  # same name, another package
+        node("model.shop.dim.v2", ["model.util.orders"], name="dim", version=2),
+        node("test.shop.unique_dim", ["model.shop.dim.v2"], attached_node="model.shop.dim.v2"),
+        node("test.util.not_null", ["model.util.orders"], attached_node="model.util.orders"),
+    ]
+    manifest = NS(nodes={n.unique_id: n for n in nodes}, sources={}, unit_tests={})
+    names = GroupNames(manifest)
+    assert [names.of_node(n.unique_id) for n in nodes[:4]] == [
+        "raw",
+        "shop.orders",
+        "util.orders",
+        "dim_v2",
+    ]
+    assert names.of_test(nodes[4]) == ("dim_v2", "model.shop.dim.v2")
+    assert names.of_test(nodes[5]) == ("util.orders", "model.util.orders")
+    depths = dag_depths(manifest)
+    assert [depths[n.unique_id] for n in nodes] == [0, 1, 2, 3, 4, 3]
