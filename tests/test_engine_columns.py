@@ -445,3 +445,49 @@ def test_names_are_folded_and_quoted_as_the_warehouse_folds_unquoted_names() -> 
     assert bigquery.name_problem("a`b") is not None
     assert postgres.string("it's \\ here") == "'it''s \\ here'"
     assert dialect("lower").name_problem("") == "it is empty"
+
+
+def _sql_dialect(**overrides: object) -> object:
+    from dbtproof.engine.inputs import Dialect
+
+    settings_ = {"cast": lambda v, t: f"cast({v} as {t})", "quote": lambda n: f'"{n}"'}
+    settings_.update(overrides)
+    return Dialect(**settings_)  # type: ignore[arg-type]
+
+
+def test_string_literals_are_escaped_as_each_warehouse_reads_them() -> None:
+    hostile = "x\\'); select 1 --"
+    # Where a backslash escapes (Snowflake, Spark, Redshift, PostgreSQL with
+    # standard_conforming_strings=off) it is doubled; BigQuery escapes the quote with it.
+    assert _sql_dialect().string(hostile) == "'x\\''); select 1 --'"
+    assert _sql_dialect(backslash_escapes=True).string(hostile) == "'x\\\\''); select 1 --'"
+    bigquery = _sql_dialect(backslash_escapes=True, quote_escape="\\'", quote_char="`")
+    assert bigquery.string(hostile) == "'x\\\\\\'); select 1 --'"
+    assert bigquery.name_problem("a\\") is not None
+
+
+def test_odd_python_values_are_written_as_data() -> None:
+    import numpy as np
+
+    from dbtproof.engine.inputs import Column, Schema, fixture_sql, load_fixture
+
+    dialect = _sql_dialect()
+    open_schema = Schema([], complete=False)
+    rows = load_fixture([{"f": np.float64(1.5), "i": np.int64(7), "b": np.bool_(True)}], "x")
+    sql = fixture_sql(rows, open_schema, dialect, "x")
+    assert "np." not in sql and "(1.5, 7, true)" in sql
+    with pytest.raises(FixtureValueError, match="sNaN"):
+        typed = Schema([Column("n", "numeric")], complete=True)
+        fixture_sql(load_fixture([{"n": Decimal("sNaN")}], "x"), typed, dialect, "x")
+    blank = load_fixture("a,b\n1.5,x\n  ,y\n", "x")
+    assert blank.rows[1]["a"] is None
+    known = Schema([Column("a", "integer")], complete=True)
+    assert "values ()" not in fixture_sql(load_fixture([{}, {}], "x"), known, dialect, "x")
+    # A use as a date never cuts the time off a given timestamp, nor a zone off an aware one.
+    hinted = Schema([Column("t", None, hint="date")], complete=False)
+    sql = fixture_sql(load_fixture([{"t": "2024-01-01 10:30:00"}], "x"), hinted, dialect, "x")
+    assert "as date" not in sql
+    # A value that spells the cast template's own marker stays a value.
+    from dbtproof.engine.dialect import _T
+
+    assert _T in fixture_sql(load_fixture([{"v": _T}], "x"), open_schema, dialect, "x")

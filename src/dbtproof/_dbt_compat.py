@@ -905,6 +905,13 @@ def seed_columns(config: Any, node: Any, adapter: Any) -> list[tuple[str, str]]:
     return columns
 
 
+def seed_columns_quoted(adapter: Any, node: Any) -> bool:
+    """Whether ``dbt seed`` quotes the column names of *node* (``quote_columns``, else the
+    adapter's default): then the names are stored exactly as the CSV header spells them."""
+    quote_config = node.config.get("quote_columns") if hasattr(node.config, "get") else None
+    return str(adapter.quote_seed_column("x", quote_config)) != "x"
+
+
 def incremental_strategy_sql(
     context: RenderContext,
     adapter: Any,

@@ -260,8 +260,10 @@ class ColumnCatalog:
             return Schema(declared, complete=False, origin=f"seed file unreadable: {exc}")
         types = {c.name.lower(): c.data_type for c in declared if c.data_type}
         origin = f"its seed file {node.original_file_path}"
+        exact = compat.seed_columns_quoted(adapter, node)
         columns = [
-            Column(name, types.get(name.lower(), data_type), origin) for name, data_type in found
+            Column(name, types.get(name.lower(), data_type), origin, exact=exact)
+            for name, data_type in found
         ]
         return Schema(columns, complete=True, origin=origin)
 
@@ -297,6 +299,8 @@ class ColumnCatalog:
             if compat.resource_type(node) == "snapshot":
                 columns += self._snapshot_meta(node, columns, rendered.context)
         except DbtError as exc:
+            compat.release_connection(adapter)
+            compat.hold_connection(adapter, CONNECTION)
             return None, False, _one_line(exc)
         except Exception as exc:  # noqa: BLE001 - the warehouse refused: fall back to YAML
             compat.release_connection(adapter)

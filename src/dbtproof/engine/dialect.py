@@ -24,6 +24,8 @@ _RULES: dict[str, tuple[str, int | None, str, str, str, str, str]] = {
     "databricks": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "string"),
     "trino": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "varchar"),
 }
+#: Warehouses whose string literals always treat a backslash as an escape.
+_BACKSLASH_ESCAPES = {"snowflake", "redshift", "bigquery", "spark", "databricks", "mysql"}
 _DEFAULT = ("lower", None, "bigint", "double precision", "numeric", "", "varchar")
 
 #: The name of the probe values in dbt's cast macro.
@@ -39,12 +41,18 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
     except Exception:  # noqa: BLE001 - dbt without a cast macro: standard SQL
         template = f"cast({_V} as {_T})"
 
+    head, _, tail = template.partition(_V)
+
     def cast(value: str, data_type: str) -> str:
-        return template.replace(_V, value).replace(_T, data_type)
+        # The value is put in last, so nothing in it is ever taken for the type's slot.
+        return head.replace(_T, data_type) + value + tail.replace(_T, data_type)
 
     values = _probe(adapter, connection, "select c1 from (values (1), (2)) as dbtproof_t(c1)")
-    backslash = False
-    if compat.adapter_type(adapter) in ("postgres", "redshift"):
+    kind = compat.adapter_type(adapter)
+    # Where '\' escapes inside '...': always on these warehouses; on PostgreSQL when the
+    # session says so.
+    backslash = kind in _BACKSLASH_ESCAPES
+    if kind == "postgres":
         found = _fetch_one(adapter, connection, "show standard_conforming_strings")
         backslash = str(found).strip().lower() == "off"
     quoted = compat.quote(adapter, "x")
@@ -58,6 +66,7 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
         values=values,
         quote_char=quote_char,
         backslash_escapes=backslash,
+        quote_escape="\\'" if kind == "bigquery" else "''",
         fold=fold,
         max_identifier_bytes=limit,
         bigint=bigint,

@@ -150,7 +150,7 @@ def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
                     f"{key!r}; column names must be strings."
                 )
             columns.setdefault(key, None)
-        records.append(dict(row))
+        records.append({key: _plain(value) for key, value in row.items()})
     return Fixture(label, "rows", list(columns), records)
 
 
@@ -188,7 +188,10 @@ def _read_csv_text(text: str, label: str, origin: str) -> Fixture:
                 "Give every line the same number of fields (an empty field is NULL)."
             )
         rows.append(
-            {name: (None if cell == "" else cell) for name, cell in zip(header, line, strict=True)}
+            {
+                name: (None if cell.strip() == "" else cell)
+                for name, cell in zip(header, line, strict=True)
+            }
         )
     return Fixture(label, origin, header, rows, from_text=True)
 
@@ -301,6 +304,8 @@ def type_family(data_type: str | None) -> str | None:
 
 def _castable(value: Any, family: str | None) -> bool:
     """Whether *value* can be cast to a type of *family* (unknown: the database decides)."""
+    if isinstance(value, Decimal) and value.is_snan():
+        return False  # a signalling NaN is no number any warehouse stores
     if value is None or family in (None, "string"):
         return True
     if isinstance(value, bool):
@@ -387,8 +392,10 @@ class Dialect:
     #: The character the adapter quotes names with.
     quote_char: str = '"'
     #: String literals treat a backslash as an escape (PostgreSQL with
-    #: ``standard_conforming_strings = off``).
+    #: ``standard_conforming_strings = off``, Snowflake, Spark, Redshift).
     backslash_escapes: bool = False
+    #: How a ``'`` is written inside a string literal: ``''`` (SQL) or ``\'`` (BigQuery).
+    quote_escape: str = "''"
     #: How the warehouse folds unquoted names: ``"lower"``, ``"upper"`` or ``""`` (keeps them).
     fold: str = "lower"
     #: Longest name the warehouse keeps whole, in bytes (PostgreSQL: 63), or None.
@@ -411,8 +418,9 @@ class Dialect:
             return "it is empty"
         if "\x00" in name:
             return "it contains a NUL character, which no warehouse takes in a name"
-        if self.quote_char != '"' and self.quote_char in name:
-            return f"it contains {self.quote_char}, which this warehouse cannot quote in a name"
+        if self.quote_char != '"' and (self.quote_char in name or "\\" in name):
+            which = self.quote_char if self.quote_char in name else "\\"
+            return f"it contains {which}, which this warehouse cannot quote safely in a name"
         limit = self.max_identifier_bytes
         if limit is not None and len(name.encode("utf-8")) > limit:
             return (
@@ -441,9 +449,8 @@ class Dialect:
         """
         if "\x00" in text:
             raise ValueError("it contains a NUL character, which SQL text cannot hold")
-        escaped = text.replace("'", "''")
-        if self.backslash_escapes:
-            escaped = escaped.replace("\\", "\\\\")
+        escaped = text.replace("\\", "\\\\") if self.backslash_escapes else text
+        escaped = escaped.replace("'", self.quote_escape)
         return f"'{escaped}'"
 
     def is_unknown(self, data_type: str) -> bool:
@@ -555,11 +562,13 @@ def _literal(value: Any, dialect: Dialect) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return int.__repr__(int(value))
     if isinstance(value, float):
-        if math.isfinite(value):
-            return repr(value)
-        return dialect.string({"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)])
+        number = float(value)
+        if math.isfinite(number):
+            return float.__repr__(number)
+        text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[float.__repr__(number)]
+        return dialect.string(text)
     if isinstance(value, Decimal):
         return _decimal_text(value) if value.is_finite() else dialect.string(str(value))
     if isinstance(value, datetime):
@@ -604,9 +613,13 @@ def _typed_text(value: Any, family: str | None) -> str:
     if family == "boolean" and isinstance(value, (str, int)):
         return "true" if str(value).strip().lower() in ("true", "t", "yes", "y", "1") else "false"
     if isinstance(value, float):
-        if math.isfinite(value):
-            return repr(value)
-        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)]
+        number = float(value)
+        text = float.__repr__(number)
+        if math.isfinite(number):
+            return text
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[text]
+    if isinstance(value, int):
+        return int.__repr__(int(value))
     if isinstance(value, Decimal):
         return _decimal_text(value) if value.is_finite() else str(value)
     if isinstance(value, datetime):
@@ -618,9 +631,14 @@ def _typed_text(value: Any, family: str | None) -> str:
     return str(value)
 
 
+_VARYING = ("character varying", "varchar", "nvarchar", "varchar2", "string", "text")
+
+
 def _plain_type(data_type: str) -> str:
-    """A type without a varchar length, so text values are not silently cut (as dbt does)."""
-    return data_type.split("(")[0] if "varying" in data_type.lower() else data_type
+    """A type without a varying-length limit, so text values are not silently cut (as dbt
+    does); a fixed ``char(n)`` keeps its length (without one it would be ``char(1)``)."""
+    head = data_type.split("(")[0].strip().lower()
+    return data_type.split("(")[0].strip() if head in _VARYING else data_type
 
 
 @dataclass
@@ -698,7 +716,7 @@ def _plans(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) ->
             if (
                 column.hint
                 and column.hint != "number"
-                and all(_castable(v, column.hint) for v in values)
+                and all(_fits_hint(v, column.hint) for v in values)
             ):
                 plan.cast_to = dialect.family_type(column.hint) or plan.cast_to
         if (
@@ -721,11 +739,36 @@ def _plans(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) ->
     return plans
 
 
+def _fits_hint(value: Any, family: str) -> bool:
+    """Whether casting *value* to a type of *family* (a hint from use) keeps all of it."""
+    if value is None:
+        return True
+    if not _castable(value, family):
+        return False
+    if family == "date":
+        if isinstance(value, str):
+            return bool(_DATE_TEXT.fullmatch(value))
+        return isinstance(value, date) and not isinstance(value, datetime)
+    if family == "timestamp":
+        if isinstance(value, datetime):
+            return value.tzinfo is None
+        if isinstance(value, str):
+            return not _OFFSET_TEXT.search(value.strip()[10:])
+    return True
+
+
+_OFFSET_TEXT = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?|UTC)$")
+
+
 def _check(
     fixture: Fixture, schema: Schema, upstream: str, plan: _Plan, value: Any, row: int
 ) -> None:
     """Refuse a value that clearly cannot be cast to its (known) column type."""
-    if plan.data_type is not None and not _castable(value, plan.family):
+    try:
+        castable = plan.data_type is None or _castable(value, plan.family)
+    except (ValueError, ArithmeticError):
+        castable = False
+    if not castable:
         raise FixtureValueError(
             f"dbtproof: in the fixture for {fixture.describe()}, row {row}, column "
             f"'{plan.key or plan.name}': {value!r} cannot be cast to {plan.data_type}, the "
@@ -774,7 +817,7 @@ def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: st
                     f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
                 ) from None
         cells.append(written)
-    if dialect.values and cells:
+    if dialect.values and cells and any(plan.key is not None for plan in plans):
         return _values_sql(plans, cells, dialect)
 
     def typed(plan: _Plan, sql: str) -> str:

@@ -167,7 +167,7 @@ class ModelEngine:
                 key = id(rendered)
                 if key not in typed_by:
                     typed_by[key] = self._fixture_sql(
-                        node, adapter, inputs, this_input, vars_, env_, rendered
+                        node, adapter, inputs, this_input, vars_, env_, rendered, macros_
                     )
                 return typed_by[key]
 
@@ -415,6 +415,7 @@ class ModelEngine:
         vars: dict[str, Any],
         env: dict[str, str],
         rendered: Rendered | None,
+        macros: dict[str, Any] | None = None,
     ) -> tuple[dict[str, str], list[tuple[_Input, Schema, str]]]:
         """Each fixture's SQL (by input id), and each input with its schema (for diagnosis).
 
@@ -434,7 +435,9 @@ class ModelEngine:
             schema = catalog.as_read_by(schemas[item.uid], references, ctes[item.uid], node.name)
             if item.uid == THIS:
                 upstream = f"{node.name} (`this`)"
-                schema = self._this_schema(node, adapter, inputs, fixtures, schema, vars, env)
+                schema = self._this_schema(
+                    node, adapter, inputs, fixtures, schema, vars, env, macros or {}
+                )
             else:
                 upstream = label_of(item.node)
             fixtures[item.uid] = fixture_sql(item.fixture, schema, dialect, upstream)
@@ -450,12 +453,13 @@ class ModelEngine:
         known: Schema,
         vars: dict[str, Any],
         env: dict[str, str],
+        macros: dict[str, Any],
     ) -> Schema:
         """The model's own output columns, described on the given inputs (for ``this``).
 
         A type the given rows leave open (a column nothing types) keeps what *known* says.
         """
-        spec = self._spec(node, inputs, None, False, vars, env, {})
+        spec = self._spec(node, inputs, None, False, vars, env, macros)
         spec.require_inputs = False
         config, manifest = self.session._config, self.session.manifest
         rendered = None

@@ -110,15 +110,22 @@ class _Reader:
     def scope(self, scope: Any) -> None:
         from sqlglot import exp
 
+        select = scope.expression
+        aliases = _aliases(select)
         for column in scope.columns:
             if isinstance(column.this, exp.Star):
                 continue
+            if column.find_ancestor(exp.Select) is not select:
+                continue  # a subquery's reference to this scope: read with the subquery
+            name = column.name.lower()
+            if not column.table and name in aliases and _projection_alias(column, select) != name:
+                continue  # a select alias (lateral, GROUP BY, ORDER BY), not a column
             hint = usage_family(column)
             text = _context_sql(column, self.dialect)
             if column.table:
                 self._qualified(scope, column.table, column.name, hint, text)
             else:
-                self._unqualified(scope, column.name, hint, text)
+                self._unqualified(scope, column.name, hint, text, top=True)
         for join in scope.expression.args.get("joins") or []:
             for identifier in join.args.get("using") or []:
                 name = identifier.name
@@ -167,7 +174,9 @@ class _Reader:
             current = current.parent
         # Not a relation of any enclosing scope: a struct field or a lateral alias.
 
-    def _unqualified(self, scope: Any, name: str, hint: str | None, text: str) -> None:
+    def _unqualified(
+        self, scope: Any, name: str, hint: str | None, text: str, top: bool = False
+    ) -> None:
         sources = [source for _, source in scope.selected_sources.values()]
         if not sources:
             return
@@ -176,8 +185,10 @@ class _Reader:
             for source in holders:
                 self._into(source, name, hint, text)
             return
+        if top and scope.parent is not None and _is_subquery(scope):
+            return  # may be a correlated reference to an outer query: nothing to invent
         opened = [s for s in sources if self._open(s)]
-        if opened:  # no source lists it: the first that may have it (FROM before JOIN)
+        if len(opened) == 1:  # the one source that may have it; with several, none is sure
             self._into(opened[0], name, hint, text)
 
     def _into(self, source: Any, name: str, hint: str | None, text: str) -> None:
@@ -243,6 +254,31 @@ class _Reader:
                 for p in expression.expressions
             )
         return bool(_branches(source))
+
+
+def _aliases(select: Any) -> set[str]:
+    """The output names of a ``select`` (lowercase), or nothing for other expressions."""
+    from sqlglot import exp
+
+    if not isinstance(select, exp.Select):
+        return set()
+    return {name.lower() for name in select.named_selects if name != "*"}
+
+
+def _projection_alias(column: Any, select: Any) -> str | None:
+    """The output name of the projection of *select* that *column* is part of, if any."""
+    node = column
+    while node is not None and node.parent is not select:
+        node = node.parent
+    if node is None or node.arg_key != "expressions":
+        return None
+    return str(node.alias_or_name).lower()
+
+
+def _is_subquery(scope: Any) -> bool:
+    """Whether *scope* is a subquery in an expression (one that may be correlated)."""
+    kind = getattr(scope, "scope_type", None)
+    return getattr(kind, "name", "") == "SUBQUERY"
 
 
 def _branches(scope: Any) -> list[Any]:
