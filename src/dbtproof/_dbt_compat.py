@@ -905,6 +905,14 @@ def seed_columns(config: Any, node: Any, adapter: Any) -> list[tuple[str, str]]:
     return columns
 
 
+def disabled_nodes(manifest: Any) -> list[Any]:
+    """The project's disabled nodes (a seed turned off by a var still describes its table)."""
+    found = []
+    for nodes in (getattr(manifest, "disabled", None) or {}).values():
+        found.extend(nodes if isinstance(nodes, list) else [nodes])
+    return found
+
+
 def seed_columns_quoted(adapter: Any, node: Any) -> bool:
     """Whether ``dbt seed`` quotes the column names of *node* (``quote_columns``, else the
     adapter's default): then the names are stored exactly as the CSV header spells them."""

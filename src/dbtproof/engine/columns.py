@@ -235,10 +235,15 @@ class ColumnCatalog:
         return [Column(name, data_type, origin) for name, data_type in found]
 
     def _seed_loading(self, source: Any) -> Any:
-        """The seed whose table is *source*'s table (same name and schema), if exactly one."""
+        """The seed whose table is *source*'s table (same name and schema), if exactly one.
+
+        A disabled seed counts (projects often load their raw data from seeds only when a
+        var says so): its file still says what the table holds.
+        """
         if self._seeds_by_relation is None:
             found: dict[tuple[str, str], list[Any]] = {}
-            for node in self.manifest.nodes.values():
+            candidates = [*self.manifest.nodes.values(), *compat.disabled_nodes(self.manifest)]
+            for node in candidates:
                 if compat.resource_type(node) != "seed":
                     continue
                 identifier = str(getattr(node, "alias", None) or node.name).lower()
