@@ -11,8 +11,11 @@ every model can be unit tested without building anything.
 Usage (from the repository root, in the dev virtualenv)::
 
     python bench/sweep_project.py --models 1000 --out /tmp/sweep   # writes the project
-    cd /tmp/sweep && pytest -q -p no:randomly -n 2                  # DuckDB
-    cd /tmp/sweep && pytest -q --dbt-target postgres                 # PG* env vars
+    cd /tmp/sweep && pytest -q -n 2 pytests                          # DuckDB
+    cd /tmp/sweep && pytest -q --dbt-target postgres pytests         # PG* env vars
+
+(``pytests`` by name: with no paths pytest would also collect the project's build items,
+and its sources have no table to build from.)
 
 ``tests/test_sweep.py`` runs a small one in CI.
 """
