@@ -14,7 +14,9 @@ import secrets
 import shutil
 import string
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +147,39 @@ def duckdb_query(path: Path, sql: str) -> list[tuple[object, ...]]:
         [sys.executable, "-c", script, str(path), sql], capture_output=True, text=True, check=True
     )
     return [tuple(row) for row in json.loads(done.stdout)]
+
+
+@contextmanager
+def engine_session(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    project: Path,
+    target: str,
+) -> Iterator[Any]:
+    """A started in-process dbtproof session on *project* for *target* (``duckdb``, or
+    ``postgres`` as the suite's role), torn down afterwards with what it left."""
+    from dbtproof.namespace import new_run_id
+    from dbtproof.session import DbtSession, SessionSettings
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("SHOP_REGION", "DBT_PROFILES_DIR"):
+            patch.delenv(name, raising=False)
+        prefix = "dbtproof_"
+        if target == "postgres":
+            for name, value in request.getfixturevalue("pg_role").items():
+                patch.setenv(name, value)
+            prefix = unique_prefix()
+        settings = SessionSettings(
+            project_dir=project,
+            profiles_dir=project,
+            workdir=tmp_path_factory.mktemp(f"work_{target}"),
+            run_id=new_run_id(prefix),
+            target="postgres" if target == "postgres" else "dev",
+        )
+        session = DbtSession(settings).start()
+        try:
+            yield session
+        finally:
+            session.teardown()
+            if target == "postgres":
+                drop_pg_schemas(prefix)

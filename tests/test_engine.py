@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import copy_shop, drop_pg_schemas, unique_prefix
+from conftest import copy_shop, engine_session
 
 from dbtproof import DbtError, Rows, ref, source
 from dbtproof.errors import (
@@ -169,34 +169,10 @@ def dbt(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[object]:
     """A started dbt session on the extended example project, one per target."""
-    from dbtproof.namespace import new_run_id
-    from dbtproof.session import DbtSession, SessionSettings
-
     target = request.param
     project = make_project(tmp_path_factory.mktemp(f"engine_{target}"))
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("SHOP_REGION", "DBT_PROFILES_DIR"):
-            patch.delenv(name, raising=False)
-        prefix = "dbtproof_"
-        if target == "postgres":
-            pg_role = request.getfixturevalue("pg_role")
-            for name, value in pg_role.items():
-                patch.setenv(name, value)
-            prefix = unique_prefix()
-        settings = SessionSettings(
-            project_dir=project,
-            profiles_dir=project,
-            workdir=tmp_path_factory.mktemp(f"work_{target}"),
-            run_id=new_run_id(prefix),
-            target="postgres" if target == "postgres" else "dev",
-        )
-        session = DbtSession(settings).start()
-        try:
-            yield session
-        finally:
-            session.teardown()
-            if target == "postgres":
-                drop_pg_schemas(prefix)
+    with engine_session(request, tmp_path_factory, project, target) as session:
+        yield session
 
 
 STG_CUSTOMERS = [{"customer_id": 1, "first_name": "Ada"}, {"customer_id": 2, "first_name": "Al"}]

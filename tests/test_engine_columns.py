@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import drop_pg_schemas, superuser_connection, unique_prefix
+from conftest import engine_session, superuser_connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine import make_project
@@ -96,40 +96,12 @@ def lake_project(destination: Path) -> Path:
     return destination
 
 
-def start_session(project: Path, workdir: Path, target: str, prefix: str) -> object:
-    """A started dbtproof session on *project* (env vars must already point at the role)."""
-    from dbtproof.namespace import new_run_id
-    from dbtproof.session import DbtSession, SessionSettings
-
-    settings_ = SessionSettings(
-        project_dir=project,
-        profiles_dir=project,
-        workdir=workdir,
-        run_id=new_run_id(prefix),
-        target="postgres" if target == "postgres" else "dev",
-    )
-    return DbtSession(settings_).start()
-
-
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def dbt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A started dbt session on the lake project, one per target."""
-    target = request.param
-    project = lake_project(tmp_path_factory.mktemp(f"lake_{target}"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DBT_PROFILES_DIR", raising=False)
-        prefix = "dbtproof_"
-        if target == "postgres":
-            for name, value in request.getfixturevalue("pg_role").items():
-                patch.setenv(name, value)
-            prefix = unique_prefix()
-        session = start_session(project, tmp_path_factory.mktemp("work"), target, prefix)
-        try:
-            yield session
-        finally:
-            session.teardown()
-            if target == "postgres":
-                drop_pg_schemas(prefix)
+    project = lake_project(tmp_path_factory.mktemp(f"lake_{request.param}"))
+    with engine_session(request, tmp_path_factory, project, request.param) as session:
+        yield session
 
 
 def relation_count(dbt) -> int:
