@@ -57,9 +57,7 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
         backslash = str(found).strip().lower() == "off"
     quoted = compat.quote(adapter, "x")
     quote_char = quoted[0] if len(quoted) >= 3 and quoted[-1] == quoted[0] else '"'
-    fold, limit, bigint, double, decimal, scaled, text = _RULES.get(
-        compat.adapter_type(adapter), _DEFAULT
-    )
+    fold, limit, bigint, double, decimal, scaled, text = _RULES.get(kind, _DEFAULT)
     return Dialect(
         cast=cast,
         quote=lambda name: compat.quote(adapter, name),
@@ -74,7 +72,7 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
         decimal=decimal or "numeric",
         decimal_scaled=scaled,
         text=text,
-        unknown="varchar(10485759)" if compat.adapter_type(adapter) == "postgres" else "",
+        unknown="varchar(10485759)" if kind == "postgres" else "",
     )
 
 

@@ -15,6 +15,7 @@ wrong one the caller must trust; callers fall back to what else is known.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -319,36 +320,11 @@ def usage_family(column: Any) -> str | None:
     if isinstance(parent, (exp.Add, exp.Sub)):
         other = parent.expression if parent.this is node else parent.this
         return "timestamp" if isinstance(other, exp.Interval) else "number"
-    number_parents = (exp.Mul, exp.Div, exp.Mod, exp.IntDiv, exp.Neg, exp.Sum, exp.Avg)
-    number_parents += tuple(
-        getattr(exp, name)
-        for name in ("Round", "Abs", "Floor", "Ceil", "Sqrt", "Ln", "Pow", "Stddev", "Variance")
-        if hasattr(exp, name)
-    )
+    number_parents, date_parents, string_parents = _parent_kinds()
     if isinstance(parent, number_parents):
         return "number"
-    date_parents = tuple(
-        getattr(exp, name)
-        for name in (
-            "DateTrunc",
-            "TimestampTrunc",
-            "Extract",
-            "DateAdd",
-            "DateSub",
-            "DateDiff",
-            "TimestampAdd",
-            "TimestampSub",
-            "TimestampDiff",
-        )
-        if hasattr(exp, name)
-    )
     if isinstance(parent, date_parents):
         return "timestamp"
-    string_parents = tuple(
-        getattr(exp, name)
-        for name in ("Lower", "Upper", "Trim", "Length", "Substring", "Like", "ILike", "Initcap")
-        if hasattr(exp, name)
-    )
     if isinstance(parent, string_parents) and parent.this is node:
         return "string"
     if isinstance(parent, (exp.Where, exp.Having, exp.And, exp.Or, exp.Not)):
@@ -369,6 +345,23 @@ def usage_family(column: Any) -> str | None:
                 if family:
                     return family
     return None
+
+
+@functools.cache
+def _parent_kinds() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """sqlglot's expression classes whose argument is a number, a timestamp, a string
+    (looked up once: not every sqlglot release has each)."""
+    from sqlglot import exp
+
+    def found(*names: str) -> tuple[type, ...]:
+        return tuple(getattr(exp, name) for name in names if hasattr(exp, name))
+
+    numbers = found("Mul", "Div", "Mod", "IntDiv", "Neg", "Sum", "Avg", "Round", "Abs")
+    numbers += found("Floor", "Ceil", "Sqrt", "Ln", "Pow", "Stddev", "Variance")
+    dates = found("DateTrunc", "TimestampTrunc", "Extract", "DateAdd", "DateSub", "DateDiff")
+    dates += found("TimestampAdd", "TimestampSub", "TimestampDiff")
+    strings = found("Lower", "Upper", "Trim", "Length", "Substring", "Like", "ILike", "Initcap")
+    return numbers, dates, strings
 
 
 def _value_family(node: Any) -> str | None:
