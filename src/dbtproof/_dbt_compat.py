@@ -67,6 +67,14 @@ def adapter_for(config: Any, manifest: Any) -> Any:
     if config.credentials.type not in FACTORY.adapters:
         register_adapter(config, get_mp_context())
     adapter = get_adapter(config)
+    if getattr(adapter.config, "dependencies", None) is None and config.dependencies is not None:
+        # The last invocation (`dbt ls`) registered it with a config that never loaded the
+        # project's packages: adapter.dispatch would fail. Register it with ours.
+        from dbt.adapters.factory import reset_adapters
+
+        reset_adapters()
+        register_adapter(config, get_mp_context())
+        adapter = get_adapter(config)
     if getattr(adapter, "_dbtproof_manifest", None) is not manifest:
         adapter.set_macro_resolver(manifest)
         adapter.set_macro_context_generator(generate_runtime_macro_context)

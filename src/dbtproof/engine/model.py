@@ -197,7 +197,9 @@ class ModelEngine:
 
     def _typed_expectation(self, node: Any, adapter: Any, sql: str, expected: Fixture) -> Rows:
         """*expected* cast to the column types of *sql*'s output (the model's, as it ran)."""
-        context = compat.RenderContext(node, self.session._config, self.session.manifest)
+        # Lazy: DuckDB describes without dbt's context; other adapters build it on first use.
+        config, manifest = self.session._config, self.session.manifest
+        context = compat.RenderContext(node, config, manifest, lazy=True)
         try:
             described = compat.describe_query(context, adapter, sql)
         except Exception as exc:
