@@ -10,6 +10,7 @@ test database, not superuser.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import string
@@ -45,6 +46,23 @@ def pg_schemas(prefix: str) -> list[str]:
             "select nspname from pg_namespace where starts_with(nspname, %s) order by 1", (prefix,)
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def pg_relations() -> set[tuple[str, str]]:
+    """Every schema (as ``(schema, "")``) and relation of the test database, system ones aside.
+
+    Compared before and after a run, it shows whatever the run wrote outside its namespace.
+    """
+    with superuser_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select n.nspname, coalesce(c.relname, '') from pg_namespace n "
+            "left join pg_class c on c.relnamespace = n.oid "
+            "where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
+        )
+        rows = cursor.fetchall()
+    # Namespaces of runs (this suite's, concurrent ones under xdist) are not "outside".
+    run = re.compile(r"^(t[a-z0-9]{5}_|dbtproof_)\d{12}_")
+    return {(row[0], row[1]) for row in rows if not run.match(row[0])}
 
 
 def drop_pg_schemas(prefix: str) -> None:

@@ -98,16 +98,17 @@ def test_env_var_without_value(
     assert "someone" not in output, "values of environment variables are never shown"
 
 
-def test_node_writing_outside_the_namespace(pytester: pytest.Pytester, shop: Path) -> None:
-    (shop / "macros" / "generate_schema_name.sql").write_text(
-        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
-        "  {{ custom_schema_name if custom_schema_name else target.schema }}\n"
-        "{%- endmacro %}\n"
-    )
+def test_nodes_that_cannot_be_moved_apart(pytester: pytest.Pytester, shop: Path) -> None:
+    # Schemas `Raw` and `raw` are one schema to most warehouses: moved into the namespace,
+    # the two models would overwrite each other. Everything else is moved, not refused.
+    for name, schema in (("clash_a", "Raw"), ("clash_b", "raw")):
+        (shop / "models" / f"{name}.sql").write_text(
+            f"{{{{ config(schema='{schema}', alias='clash') }}}}\nselect 1 as id\n"
+        )
     output = run_failing(pytester)
-    assert "refusing to run: 3 node(s) would write outside this run's namespace" in output
-    for model in ("customers", "orders", "fct_daily_revenue"):
-        assert f"model.shop.{model} (models/marts/{model}.sql) would write to shop.marts" in output
+    assert "cannot move this project into the run's namespace" in output
+    assert "model.shop.clash_a, model.shop.clash_b would all be" in output
+    assert "Give these nodes distinct aliases" in output
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])

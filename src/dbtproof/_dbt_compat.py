@@ -851,6 +851,11 @@ def table_relation(adapter: Any, database: str | None, schema: str, identifier: 
     )
 
 
+def relation_exists(adapter: Any, database: str | None, schema: str, identifier: str) -> bool:
+    """Whether ``database.schema.identifier`` exists (the adapter's own lookup, uncached)."""
+    return adapter.get_relation(database, schema, identifier) is not None
+
+
 def node_relation(adapter: Any, config: Any, node: Any) -> Any:
     """The relation a manifest node would have in the warehouse."""
     return adapter.Relation.create_from(config, node)

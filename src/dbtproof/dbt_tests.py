@@ -12,8 +12,9 @@ test's outcome for its item to report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dbtproof.nodes import fqn_selector, is_buildable
@@ -51,12 +52,17 @@ def test_node(manifest: Any, unique_id: str) -> Any:
     return manifest.unit_tests[unique_id]
 
 
-def ancestors(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
+def ancestors(
+    manifest: Any, unique_ids: Iterable[str], feeders: Mapping[str, str] | None = None
+) -> set[str]:
     """Every node the given tests (or nodes) depend on, directly or not (sources included).
 
     A unit test needs its model's parents to exist (dbt reads their columns), not
-    the model itself.
+    the model itself. A source the project itself writes depends on the node that
+    writes it (*feeders*: source unique id -> seed, model or snapshot unique id), so a
+    seed loaded into ``raw`` and read back through ``source()`` is loaded first.
     """
+    feeders = feeders or {}
     seen: set[str] = set()
     stack = []
     for uid in unique_ids:
@@ -69,11 +75,39 @@ def ancestors(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
         node = manifest.nodes.get(uid) or manifest.unit_tests.get(uid) or manifest.sources.get(uid)
         if node is None:
             continue
-        for parent in getattr(node.depends_on, "nodes", None) or []:
+        parents = list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+        if uid in feeders:
+            parents.append(feeders[uid])
+        for parent in parents:
             if parent not in seen:
                 seen.add(parent)
                 stack.append(parent)
     return seen
+
+
+def feeder_levels(
+    manifest: Any, unique_ids: Iterable[str], feeders: Mapping[str, str]
+) -> dict[str, int]:
+    """How many feeder edges (source -> the node that writes it) lie above each node.
+
+    Nodes of level 0 read no source the project writes; a node of level ``n`` must be
+    built after the nodes of lower levels, in a later dbt invocation.
+    """
+    memo: dict[str, int] = {}
+
+    def level(uid: str) -> int:
+        if uid in memo:
+            return memo[uid]
+        memo[uid] = 0  # a cycle guard; dbt's graph has none
+        node = manifest.nodes.get(uid) or manifest.sources.get(uid)
+        parents = getattr(getattr(node, "depends_on", None), "nodes", None) or []
+        found = max((level(parent) for parent in parents), default=0)
+        if uid in feeders:
+            found = max(found, level(feeders[uid]) + 1)
+        memo[uid] = found
+        return found
+
+    return {uid: level(uid) for uid in unique_ids}
 
 
 class DbtTestBatches:
@@ -90,6 +124,12 @@ class DbtTestBatches:
         self.built: dict[str, NodeResult] = {}
         #: Buildable nodes that failed (or were skipped) when built, with dbt's message.
         self.broken: dict[str, str] = {}
+        self._source_exists: dict[str, bool] = {}
+
+    @property
+    def _feeders(self) -> Mapping[str, str]:
+        relocation = self.session.relocation
+        return relocation.feeders if relocation is not None else {}
 
     def outcome(
         self, unique_id: str, pending: Sequence[str] = (), pending_builds: Sequence[str] = ()
@@ -128,7 +168,7 @@ class DbtTestBatches:
         """
         if not self.broken:
             return None
-        broken = ancestors(self.session.manifest, [unique_id]) & self.broken.keys()
+        broken = ancestors(self.session.manifest, [unique_id], self._feeders) & self.broken.keys()
         if not broken:
             return None
         failed = [uid for uid in broken if self.built[uid].status != "skipped"]
@@ -136,7 +176,7 @@ class DbtTestBatches:
 
     def _build(self, builds: Sequence[str], tests: Sequence[str]) -> None:
         manifest = self.session.manifest
-        wanted = set(builds) | ancestors(manifest, [*builds, *tests])
+        wanted = set(builds) | ancestors(manifest, [*builds, *tests], self._feeders)
         needed = [
             uid
             for uid in sorted(wanted)
@@ -145,10 +185,18 @@ class DbtTestBatches:
             and uid not in self.session.built_nodes
             and uid not in self.built
         ]
-        if self.broken:  # what sits downstream of a node that failed earlier cannot build
-            needed = [uid for uid in needed if self.upstream_failure(uid) is None]
-        if not needed:
-            return
+        levels = feeder_levels(manifest, needed, self._feeders)
+        for level in sorted(set(levels.values())):
+            # A node that reads a source the project writes is built after that source's
+            # feeder: dbt's graph has no edge between the two.
+            batch = [uid for uid in needed if levels[uid] == level]
+            if self.broken:  # what sits downstream of a node that failed cannot build
+                batch = [uid for uid in batch if self.upstream_failure(uid) is None]
+            if batch:
+                self._build_batch(batch)
+
+    def _build_batch(self, needed: Sequence[str]) -> None:
+        manifest = self.session.manifest
         result = self.session.build(
             select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
             expect_fail=True,
@@ -156,9 +204,49 @@ class DbtTestBatches:
             extra_args=("--indirect-selection", "empty"),
         )
         for node in result.nodes:
+            if node.status == "error":
+                node = self._explain_missing_sources(node)
             self.built[node.unique_id] = node
             if node.status not in SUCCESS:
                 self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
+
+    def _explain_missing_sources(self, node: NodeResult) -> NodeResult:
+        """A node that failed because a source it reads has no table says so, briefly."""
+        missing = self.missing_sources(node.unique_id)
+        if not missing:
+            return node
+        lines = [
+            f"reads source '{name}', whose table {relation} does not exist"
+            for name, relation in missing
+        ]
+        said = [
+            line.strip()
+            for line in (node.message or "").splitlines()
+            if line.strip() and not re.match(r"\w+ Error in ", line.strip())
+        ]
+        detail = f"\n(dbt: {said[0]})" if said else ""
+        return replace(node, message="; ".join(lines) + detail)
+
+    def missing_sources(self, unique_id: str) -> list[tuple[str, str]]:
+        """The sources *unique_id* reads directly whose table is not in the warehouse.
+
+        Sources the project writes itself (a seed loaded into ``raw``) are not checked:
+        their feeder's build says what went wrong. Each source is looked up once.
+        """
+        manifest = self.session.manifest
+        node = manifest.nodes.get(unique_id)
+        parents = getattr(getattr(node, "depends_on", None), "nodes", None) or []
+        found = []
+        for parent in parents:
+            source = manifest.sources.get(parent)
+            if source is None or parent in self._feeders:
+                continue
+            if parent not in self._source_exists:
+                self._source_exists[parent] = self.session.relation_exists(source)
+            if not self._source_exists[parent]:
+                name = f"{source.source_name}.{source.name}"
+                found.append((name, str(source.relation_name or source.identifier)))
+        return found
 
     def _build_outcome(self, uid: str) -> TestOutcome:
         result = self.built.get(uid)
@@ -206,6 +294,8 @@ class DbtTestBatches:
                     uid, "error", message="dbt did not run this test (see the dbt log)"
                 )
                 continue
+            if node.status == "error":
+                node = self._explain_missing_sources(node)
             outcome = TestOutcome(
                 unique_id=uid,
                 status=node.status,

@@ -29,7 +29,7 @@ _TIME_FORMAT = "%Y%m%d%H%M"
 _RANDOM_ALPHABET = string.ascii_lowercase + string.digits
 _RANDOM_LENGTH = 6
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_WRITING_TYPES = {"model", "seed", "snapshot"}
+_WRITING_TYPES = {"model", "seed", "snapshot", "test"}
 
 
 def validate_prefix(prefix: str) -> str:
@@ -133,31 +133,19 @@ class Violation:
 
 
 def writing_nodes(manifest: Any) -> Iterable[Any]:
-    """Nodes of the parsed manifest that create relations when run."""
+    """Nodes of the parsed manifest that may create relations when run.
+
+    Every data test counts: ``--store-failures`` can be switched on per invocation.
+    """
     for node in manifest.nodes.values():
-        kind = resource_type(node)
-        config = node.config
-        if kind in _WRITING_TYPES:
-            if getattr(config, "materialized", None) == "ephemeral":
-                continue
-            if not getattr(config, "enabled", True):
-                continue
-            yield node
-        elif kind == "test" and getattr(config, "store_failures", None):
+        if resource_type(node) in _WRITING_TYPES:
             yield node
 
 
-def find_violations(
-    manifest: Any, namespace: str, database: str | None, *, store_failures: bool = False
-) -> list[Violation]:
+def find_violations(manifest: Any, namespace: str, database: str | None) -> list[Violation]:
     """Every node that would write outside *namespace* (or outside *database*)."""
     violations = []
-    nodes = list(writing_nodes(manifest))
-    if store_failures:
-        nodes += [
-            n for n in manifest.nodes.values() if resource_type(n) == "test" and n not in nodes
-        ]
-    for node in nodes:
+    for node in writing_nodes(manifest):
         same_db = (
             database is None
             or node.database is None
@@ -176,18 +164,18 @@ def find_violations(
     return violations
 
 
-def check_isolation(
-    manifest: Any, namespace: str, database: str | None, *, store_failures: bool = False
-) -> None:
-    """Raise :class:`IsolationError` naming every node that would write outside the namespace."""
-    violations = find_violations(manifest, namespace, database, store_failures=store_failures)
+def check_isolation(manifest: Any, namespace: str, database: str | None) -> None:
+    """Raise :class:`IsolationError` naming every node that would write outside the namespace.
+
+    Run after :func:`dbtproof.relocation.relocate`, which should leave nothing to name.
+    """
+    violations = find_violations(manifest, namespace, database)
     if not violations:
         return
     lines = "\n".join(f"  - {v.describe()}" for v in violations)
     raise IsolationError(
         f"dbtproof: refusing to run: {len(violations)} node(s) would write outside this run's "
         f"namespace '{namespace}'{f' in database {database}' if database else ''}:\n{lines}\n"
-        f"Usually a generate_schema_name/generate_database_name macro or a `schema:`/`database:` "
-        f"config hard-codes where these nodes land. Make them build under target.schema (dbt's "
-        f"default generate_schema_name does), at least when target.name is the test target."
+        f"dbtproof could not move them into the namespace; please report this with the "
+        f"nodes' configs."
     )

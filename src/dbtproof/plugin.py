@@ -257,6 +257,9 @@ def _header(session: DbtSession, namespace: str) -> str:
         f"dbtproof: project {session.project.name} ({session.project.root}), "
         f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
         f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
+    ) + "".join(
+        f"\ndbtproof: relocated: {line}"
+        for line in (session.relocation.summary() if session.relocation else [])
     )
 
 

@@ -26,6 +26,7 @@ from dbtproof.errors import (
 )
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
+from dbtproof.relocation import Relocation, relocate
 from dbtproof.rows import Rows
 from dbtproof.runner import DbtRunner, InvocationResult
 
@@ -109,6 +110,8 @@ class DbtSession:
         self._built: dict[str, InvocationResult] = {}
         #: Unique ids of the models, seeds and snapshots built successfully in this session.
         self.built_nodes: set[str] = set()
+        #: What was moved into the namespace after parsing (set by :meth:`start`).
+        self.relocation: Relocation | None = None
         self._started = False
 
     # -- start -------------------------------------------------------------------------
@@ -167,12 +170,10 @@ class DbtSession:
         except DbtError as exc:
             raise DbtError(f"{exc}\n{self._where()}") from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
-        ns.check_isolation(
-            self.runner.manifest,
-            self.schema,
-            self.database,
-            store_failures=self.settings.store_failures,
+        self.relocation = relocate(
+            self.runner.manifest, self._adapter(), self._config, self.schema, self.database
         )
+        ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
         self._started = True
         if self.settings.seed:
@@ -386,6 +387,13 @@ class DbtSession:
                 f"(ephemeral models are inlined into the models that use them)."
             )
         return str(relation_name)
+
+    def relation_exists(self, node: Any) -> bool:
+        """Whether the relation of a manifest node or source exists in the warehouse."""
+        adapter = self._adapter()
+        identifier = getattr(node, "identifier", None) or getattr(node, "alias", None)
+        with compat.connection(adapter, "dbtproof_exists"):
+            return compat.relation_exists(adapter, node.database, node.schema, identifier)
 
     def table(self, name: str) -> Rows:
         """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""

@@ -1,0 +1,204 @@
+"""Relocation: every relation the project writes is moved into the run's namespace.
+
+Real projects say where their relations land — a ``generate_schema_name`` macro that
+uses custom schemas as they are, seeds configured into a ``raw`` schema, snapshots
+with ``target_schema='snapshots'``, a ``database:`` config. dbtproof does not ask
+anyone to edit that. After dbt has parsed the project, :func:`relocate` rewrites
+the parsed manifest (the one every later invocation reuses):
+
+* every model, seed, snapshot and data test (whose failures may be stored) lands
+  in the target's database, in the namespace: the namespace itself for the target
+  schema, ``<namespace>_<schema>`` for any other schema (and
+  ``<namespace>_<database>_<schema>`` when it named another database), shortened
+  with a hash past the identifier limit;
+* a source whose relation is one the project itself writes (a seed loaded into
+  ``raw`` and read back as ``source('ecom', 'raw_orders')``) reads the relocated
+  relation, and remembers which node feeds it; every other source stays where it
+  is, read-only.
+
+``ref()``, ``source()``, ``this`` and dbt's materializations all build relations
+from these fields, so dbt itself then writes and reads only inside the namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbtproof import _dbt_compat as compat
+from dbtproof.errors import IsolationError
+from dbtproof.namespace import MAX_IDENTIFIER, belongs_to
+from dbtproof.nodes import resource_type
+
+#: Nodes whose relation dbt may create: tests too, as ``--store-failures`` can be
+#: switched on per invocation.
+_RELOCATED_TYPES = {"model", "seed", "snapshot", "test"}
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_]+")
+_HASH_LENGTH = 8
+
+
+def relocated_schema(namespace: str, schema: str, database: str | None = None) -> str:
+    """Where *schema* (of another *database*, if given) goes inside *namespace*.
+
+    The namespace and its own ``<namespace>_...`` schemas stay as they are; any other
+    schema becomes ``<namespace>_<schema>`` (``<namespace>_<database>_<schema>`` for
+    another database), with characters other than letters, digits and ``_`` folded to
+    ``_``, and shortened with a hash of the original when longer than the identifier
+    limit (63 bytes, PostgreSQL's).
+    """
+    if database is None and belongs_to(schema, namespace):
+        return schema
+    original = schema if database is None else f"{database}_{schema}"
+    suffix = _NAME_SAFE.sub("_", original).strip("_") or "schema"
+    name = f"{namespace}_{suffix}"
+    if len(name.encode()) <= MAX_IDENTIFIER and suffix == original:
+        return name
+    digest = hashlib.sha256(original.encode()).hexdigest()[:_HASH_LENGTH]
+    room = MAX_IDENTIFIER - len(namespace.encode()) - 2 - _HASH_LENGTH
+    short = suffix.encode()[: max(room, 0)].decode(errors="ignore").strip("_")
+    return f"{namespace}_{short}_{digest}" if short else f"{namespace}_{digest}"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One relation moved: where the project said it goes, and where it goes in this run."""
+
+    unique_id: str
+    resource_type: str
+    database: str | None
+    schema: str
+    to_database: str | None
+    to_schema: str
+
+    @property
+    def moved(self) -> bool:
+        """True when the node's database or schema changed."""
+        return (self.database, self.schema) != (self.to_database, self.to_schema)
+
+
+@dataclass
+class Relocation:
+    """What :func:`relocate` did to a manifest."""
+
+    namespace: str
+    database: str | None
+    #: Every writing node, moved or not.
+    moves: list[Move] = field(default_factory=list)
+    #: Sources that read a relation the project writes: source unique id -> its feeder.
+    feeders: dict[str, str] = field(default_factory=dict)
+    #: Sources moved with their feeders.
+    source_moves: list[Move] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """One line per original schema that was moved, for the run's header."""
+        by_schema: dict[tuple[str | None, str, str], dict[str, int]] = {}
+        for move in [*self.moves, *self.source_moves]:
+            if not move.moved or move.resource_type == "test":
+                continue
+            key = (move.database, move.schema, move.to_schema)
+            counts = by_schema.setdefault(key, {})
+            counts[move.resource_type] = counts.get(move.resource_type, 0) + 1
+        lines = []
+        for (database, schema, to_schema), counts in sorted(by_schema.items(), key=str):
+            where = f"{database}.{schema}" if database and database != self.database else schema
+            what = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items())
+            lines.append(f"{where} -> {to_schema} ({what})")
+        return lines
+
+
+def _key(database: Any, schema: Any, identifier: Any) -> tuple[str, str, str]:
+    return (str(database or "").casefold(), str(schema).casefold(), str(identifier).casefold())
+
+
+def _writing_nodes(manifest: Any) -> Iterable[Any]:
+    for node in manifest.nodes.values():
+        if resource_type(node) in _RELOCATED_TYPES:
+            yield node
+
+
+def _is_relational(node: Any) -> bool:
+    kind = resource_type(node)
+    if kind == "test":
+        return False
+    return getattr(node.config, "materialized", None) != "ephemeral"
+
+
+def _identifier(node: Any) -> str:
+    return str(getattr(node, "alias", None) or getattr(node, "identifier", None) or node.name)
+
+
+def relocate(
+    manifest: Any, adapter: Any, config: Any, namespace: str, database: str | None
+) -> Relocation:
+    """Move every relation *manifest* writes into *namespace* (in *database*), in place.
+
+    Sources the project writes follow their feeders. Raises :class:`IsolationError`
+    naming the nodes when two of them would land on one relation.
+    """
+    plan = Relocation(namespace=namespace, database=database)
+    written: dict[tuple[str, str, str], Any] = {}
+    landing: dict[tuple[str, str, str], list[str]] = {}
+    for node in _writing_nodes(manifest):
+        if getattr(node, "schema", None) is None:
+            continue
+        old_database, old_schema = node.database, str(node.schema)
+        other_database = (
+            old_database
+            if old_database and database and str(old_database).casefold() != database.casefold()
+            else None
+        )
+        new_schema = relocated_schema(namespace, old_schema, other_database)
+        new_database = database if database is not None else old_database
+        if _is_relational(node):
+            written[_key(old_database, old_schema, _identifier(node))] = node
+            landing.setdefault(_key(new_database, new_schema, _identifier(node)), []).append(
+                node.unique_id
+            )
+        node.database, node.schema = new_database, new_schema
+        if getattr(node, "relation_name", None):
+            node.relation_name = str(compat.node_relation(adapter, config, node))
+        plan.moves.append(
+            Move(
+                node.unique_id,
+                resource_type(node),
+                old_database,
+                old_schema,
+                new_database,
+                new_schema,
+            )
+        )
+    clashes = {k: ids for k, ids in landing.items() if len(ids) > 1}
+    if clashes:
+        lines = "\n".join(
+            f"  - {', '.join(sorted(ids))} would all be {'.'.join(k for k in key if k)}"
+            for key, ids in clashes.items()
+        )
+        raise IsolationError(
+            f"dbtproof: cannot move this project into the run's namespace '{namespace}': "
+            f"relations that live in different databases or schemas would land on one "
+            f"relation:\n{lines}\nGive these nodes distinct aliases (config `alias:`)."
+        )
+    for source in manifest.sources.values():
+        feeder = written.get(_key(source.database, source.schema, _identifier(source)))
+        if feeder is None:
+            continue
+        old_database, old_schema = source.database, str(source.schema)
+        source.database, source.schema = feeder.database, feeder.schema
+        source.identifier = _identifier(feeder)
+        if getattr(source, "relation_name", None):
+            source.relation_name = str(compat.node_relation(adapter, config, source))
+        plan.feeders[source.unique_id] = feeder.unique_id
+        plan.source_moves.append(
+            Move(
+                source.unique_id,
+                "source",
+                old_database,
+                old_schema,
+                source.database,
+                source.schema,
+            )
+        )
+    return plan
