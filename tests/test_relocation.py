@@ -135,3 +135,30 @@ def test_missing_source_table_is_named_once_per_reader(
         output,
     ), output
     assert re.search(r"dbt_project.yml::refund_totals::build (ERROR|SKIPPED)", output), output
+
+
+def test_per_call_vars_reach_parse_time_config(pytester: pytest.Pytester, shop: Path) -> None:
+    jaffle_style(shop)
+    (shop / "models" / "by_var.sql").write_text(
+        "{{ config(materialized=var('by_var_materialized', 'view'), "
+        "schema=var('by_var_schema', none)) }}\nselect 1 as id\n"
+    )
+    pytester.makepyfile(
+        test_vars="""
+        def kind(dbt):
+            rows = dbt.query(
+                "select table_schema, table_type from information_schema.tables "
+                "where table_name = 'by_var'"
+            )
+            return [(r["table_schema"], r["table_type"]) for r in rows]
+
+        def test_vars(dbt):
+            dbt.run(select="by_var")
+            assert kind(dbt) == [(dbt.schema, "VIEW")]
+            dbt.run(select="by_var", vars={"by_var_materialized": "table", "by_var_schema": "x"})
+            assert (dbt.schema + "_x", "BASE TABLE") in kind(dbt)
+        """
+    )
+    result = pytester.runpytest_subprocess("test_vars.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output

@@ -135,15 +135,16 @@ class DbtRunner:
         merged = {**self.vars, **(extra or {})}
         return ["--vars", json.dumps(merged, default=str)] if merged else []
 
-    def _invoke(self, args: list[str], use_manifest: bool = True) -> Any:
+    def _invoke(self, args: list[str], use_manifest: bool = True, manifest: Any = None) -> Any:
         from dbt.cli.main import dbtRunner
 
         from dbtproof import _dbt_compat as compat
 
+        manifest = (manifest or self.manifest) if use_manifest else None
         with _LOCK:
-            if use_manifest and self.manifest is not None:
-                compat.reset_compilation_state(self.manifest)
-            runner = dbtRunner(manifest=self.manifest if use_manifest else None)
+            if manifest is not None:
+                compat.reset_compilation_state(manifest)
+            runner = dbtRunner(manifest=manifest)
             try:
                 outcome = runner.invoke(args)
             finally:
@@ -153,17 +154,24 @@ class DbtRunner:
             raise outcome.exception
         return outcome
 
-    def parse(self) -> Any:
-        """Parse the project (once) and keep the manifest for every later invocation."""
-        command = ["parse", *self.base_args(), *self._vars_args(None), "--no-write-json"]
+    def parse(self, vars: dict[str, Any] | None = None) -> Any:
+        """Parse the project and return dbt's manifest.
+
+        Without *vars*, the session's parse: the manifest is kept for every later
+        invocation. With *vars* (merged over the session's), a separate parse for the
+        invocations that pass those vars, as dbt reads vars in configs at parse time.
+        """
+        command = ["parse", *self.base_args(), *self._vars_args(vars), "--no-write-json"]
         result = self._invoke(command, use_manifest=False)
         if not result.success or result.result is None:
+            with_vars = f" with vars {json.dumps(vars, default=str)}" if vars else ""
             raise DbtError(
-                f"dbtproof: dbt could not parse the project in {self.project_dir}:\n"
+                f"dbtproof: dbt could not parse the project in {self.project_dir}{with_vars}:\n"
                 f"{_exception_text(result.exception)}"
             )
-        self.manifest = result.result
-        return self.manifest
+        if vars is None:
+            self.manifest = result.result
+        return result.result
 
     def invoke(
         self,
@@ -174,11 +182,13 @@ class DbtRunner:
         vars: dict[str, Any] | None = None,
         full_refresh: bool = False,
         extra_args: Sequence[str] = (),
+        manifest: Any = None,
     ) -> InvocationResult:
         """Run ``dbt <command>`` with the session's flags and return each node's result.
 
-        A dbt error that stops the whole invocation (a compile error, a bad selector)
-        raises :class:`DbtRunError`; failing nodes are left to the caller to judge.
+        *manifest* replaces the session's parse (one parsed with other vars). A dbt
+        error that stops the whole invocation (a compile error, a bad selector) raises
+        :class:`DbtRunError`; failing nodes are left to the caller to judge.
         """
         args = [
             command,
@@ -190,7 +200,7 @@ class DbtRunner:
             *(["--full-refresh"] if full_refresh else []),
             *extra_args,
         ]
-        outcome = self._invoke(args)
+        outcome = self._invoke(args, manifest=manifest)
         if outcome.exception is not None and outcome.result is None:
             raise DbtRunError(
                 f"dbtproof: `dbt {command}` failed before running any node:\n"

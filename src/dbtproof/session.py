@@ -112,6 +112,8 @@ class DbtSession:
         self.built_nodes: set[str] = set()
         #: What was moved into the namespace after parsing (set by :meth:`start`).
         self.relocation: Relocation | None = None
+        #: Manifests parsed with other vars than the session's, by their vars.
+        self._manifests: dict[str, Any] = {}
         self._started = False
 
     # -- start -------------------------------------------------------------------------
@@ -251,6 +253,7 @@ class DbtSession:
             vars=vars,
             full_refresh=full_refresh,
             extra_args=extra_args,
+            manifest=self._manifest_with(vars),
         )
         self.built_nodes.update(
             node.unique_id
@@ -268,6 +271,24 @@ class DbtSession:
         if not failed:
             self._built[key] = result
         return result
+
+    def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
+        """The manifest for an invocation with *vars*: the session's, or one parsed with them.
+
+        dbt reads vars in configs (``materialized=var(...)``, ``enabled``, ``schema``)
+        at parse time, so other vars need their own parse, moved into the namespace
+        like the session's. Each distinct set of vars is parsed once.
+        """
+        merged = {**self.settings.vars, **(vars or {})}
+        if not vars or merged == self.settings.vars:
+            return None
+        key = json.dumps(merged, sort_keys=True, default=str)
+        if key not in self._manifests:
+            manifest = self._require_runner().parse(vars)
+            relocate(manifest, self._adapter(), self._config, self.schema, self.database)
+            ns.check_isolation(manifest, self.schema, self.database)
+            self._manifests[key] = manifest
+        return self._manifests[key]
 
     def build(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
               expect_fail=False, extra_args=()) -> InvocationResult:  # fmt: skip
