@@ -88,23 +88,43 @@ def ancestors(
 def feeder_levels(
     manifest: Any, unique_ids: Iterable[str], feeders: Mapping[str, str]
 ) -> dict[str, int]:
-    """How many feeder edges (source -> the node that writes it) lie above each node.
+    """In which dbt invocation (0, 1, ...) each node can be built, given source feeders.
 
-    Nodes of level 0 read no source the project writes; a node of level ``n`` must be
-    built after the nodes of lower levels, in a later dbt invocation.
+    dbt orders one invocation by its own graph, which has no edge from the seed (or
+    model) that writes a source's table to the source. A node reading such a source
+    must be built in a later invocation than the feeder, unless the feeder is already
+    one of its ancestors in dbt's graph (a ``-- depends_on: {{ ref(...) }}`` hint).
     """
-    memo: dict[str, int] = {}
+    levels: dict[str, int] = {}
+    lineage: dict[str, frozenset[str]] = {}
+
+    def parents_of(uid: str) -> list[str]:
+        node = manifest.nodes.get(uid) or manifest.sources.get(uid)
+        return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+
+    def graph_ancestors(uid: str) -> frozenset[str]:
+        if uid not in lineage:
+            lineage[uid] = frozenset()  # a cycle guard; dbt's graph has none
+            found: set[str] = set()
+            for parent in parents_of(uid):
+                found.add(parent)
+                found |= graph_ancestors(parent)
+            lineage[uid] = frozenset(found)
+        return lineage[uid]
 
     def level(uid: str) -> int:
-        if uid in memo:
-            return memo[uid]
-        memo[uid] = 0  # a cycle guard; dbt's graph has none
-        node = manifest.nodes.get(uid) or manifest.sources.get(uid)
-        parents = getattr(getattr(node, "depends_on", None), "nodes", None) or []
-        found = max((level(parent) for parent in parents), default=0)
-        if uid in feeders:
-            found = max(found, level(feeders[uid]) + 1)
-        memo[uid] = found
+        if uid in levels:
+            return levels[uid]
+        levels[uid] = 0  # a cycle guard
+        found = 0
+        for parent in parents_of(uid):
+            feeder = feeders.get(parent)
+            if feeder is not None:
+                later = 0 if feeder in graph_ancestors(uid) else 1
+                found = max(found, level(feeder) + later)
+            elif parent not in manifest.sources:
+                found = max(found, level(parent))
+        levels[uid] = found
         return found
 
     return {uid: level(uid) for uid in unique_ids}
