@@ -17,6 +17,7 @@ from dbtproof.errors import DbtError
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import PROJECT_FILE, find_profiles_dir, find_project_dir
+from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
@@ -64,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--dbt-allow-protected-target",
         action="store_true",
-        help="Allow a protected target (prod, production, prd, live).",
+        help="Allow a protected target (names matching dbt_protected_targets: prod*, live* ...).",
     )
     group.addoption(
         "--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX})."
@@ -97,9 +98,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("dbt_target", "dbt target to test against.")
     parser.addini(
         "dbt_protected_targets",
-        "Targets tests refuse to run against.",
+        "Glob patterns of target names tests refuse to run against (compared casefolded, "
+        "NFKC-normalised, lookalike letters as Latin).",
         type="args",
-        default=["prod", "production", "prd", "live"],
+        default=list(DEFAULT_PROTECTED_PATTERNS),
     )
     parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
 
