@@ -123,12 +123,46 @@ def list_schemas(adapter: Any, database: str) -> list[str]:
     return [str(s) for s in adapter.list_schemas(database)]
 
 
-def drop_schemas(adapter: Any, database: str, schemas: Sequence[str]) -> None:
-    """Drop each schema (with everything in it) through the adapter's ``drop_schema``."""
+def drop_schemas(
+    adapter: Any, database: str | None, schemas: Sequence[str], cascade: bool | None = None
+) -> None:
+    """Drop each schema with everything in it through the adapter's ``drop_schema``.
+
+    Where the adapter's schema drop does not cascade (*cascade* False; by default
+    :func:`dbtproof.targets.rules_for` says), the schema's relations are dropped first.
+    """
+    from dbtproof.targets import rules_for
+
+    if cascade is None:
+        cascade = rules_for(adapter_type(adapter)).drop_cascades
     for schema in schemas:
         relation = adapter.Relation.create(database=database, schema=schema)
+        if not cascade:
+            for inner in adapter.list_relations_without_caching(relation):
+                adapter.drop_relation(inner)
+                _commit_if_open(adapter)
         adapter.drop_schema(relation)
         _commit_if_open(adapter)
+
+
+def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any:
+    """The credentials dbt builds from *profile_name*/*target_name* in *profiles_dir*.
+
+    The profile is read and rendered by dbt itself, so dbt's own checks run: unknown or
+    duplicate keys (``dataset`` and ``schema`` on BigQuery), Spark's database == schema.
+    """
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import get_flags, set_from_args
+
+    _ensure_invocation_context()
+    if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # no dbt invocation yet in this process
+        set_from_args(Namespace(), None)
+    raw = read_profile(profiles_dir)
+    profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
+    return profile.credentials
 
 
 def close_adapter_connections(adapter: Any) -> None:

@@ -66,7 +66,7 @@ _RULES: dict[str, AdapterRules] = {
         AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
         AdapterRules(
             "athena",
-            database_keys=("database",),
+            database_keys=("database", "catalog"),
             drop_cascades=False,
             server_keys=("region_name",),
         ),
