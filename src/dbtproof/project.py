@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -50,6 +50,39 @@ def find_project_dir(start: Path, explicit: str | os.PathLike[str] | None = None
         if (folder / PROJECT_FILE).is_file():
             return folder
     return None
+
+
+def find_project_for_invocation(
+    invocation_dir: Path,
+    args: Sequence[str],
+    explicit: str | os.PathLike[str] | None = None,
+    fallback: Path | None = None,
+) -> Path | None:
+    """The dbt project of a pytest invocation: *explicit*, else the nearest
+    ``dbt_project.yml`` at or above the first of the paths given (*args*, pytest's
+    file/dir arguments, relative to *invocation_dir*) that has one, else at or above
+    *invocation_dir*, else at or above *fallback* (pytest's rootdir).
+
+    pytest's rootdir is not the start: an option value written after a space
+    (``--dbt-profiles-dir /some/dir``) is taken for a path when pytest guesses the
+    rootdir, which can move it out of the project.
+    """
+    if explicit is not None:
+        return find_project_dir(invocation_dir, explicit)
+    for arg in args:
+        if not arg or arg.startswith("-"):
+            continue
+        path = Path(arg.split("::", 1)[0]).expanduser()
+        path = path if path.is_absolute() else invocation_dir / path
+        if not path.exists():
+            continue
+        found = find_project_dir(path if path.is_dir() else path.parent)
+        if found is not None:
+            return found
+    found = find_project_dir(invocation_dir)
+    if found is None and fallback is not None:
+        found = find_project_dir(fallback)
+    return found
 
 
 def find_profiles_dir(
