@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 #: dbt-core versions this module was tested against.
@@ -163,6 +163,42 @@ def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any
     raw = read_profile(profiles_dir)
     profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
     return profile.credentials
+
+
+def open_dedicated_connection(adapter: Any, name: str) -> Any:
+    """A connection of the adapter's own kind, opened with its credentials, that the
+    adapter does not manage: dbt's releases and resets never close it. Close it with
+    :func:`close_dedicated_connection`."""
+    from dbt.adapters.contracts.connection import Connection
+
+    credentials = adapter.config.credentials
+    connection = Connection(type=credentials.type, name=name, credentials=credentials)
+    return type(adapter.connections).open(connection)
+
+
+def execute_on(connection: Any, sql: str) -> None:
+    """Run *sql* on a dedicated connection (autocommitted where the driver allows)."""
+    handle = connection.handle
+    if hasattr(handle, "autocommit"):
+        handle.autocommit = True
+    cursor = handle.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def close_dedicated_connection(connection: Any) -> None:
+    """Close a connection from :func:`open_dedicated_connection` (errors ignored)."""
+    with suppress(Exception):  # closing a dead connection is not an error
+        connection.handle.close()
+
+
+def try_advisory_lock(adapter: Any, key: int) -> bool:
+    """PostgreSQL: take the advisory lock *key* exclusively on the adapter's open
+    connection if no other session holds it (shared or not); True when taken."""
+    _, rows = fetch(adapter, f"select pg_try_advisory_lock({int(key)}) as taken")
+    return bool(rows and rows[0][0])
 
 
 def close_adapter_connections(adapter: Any) -> None:

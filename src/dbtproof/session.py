@@ -24,6 +24,7 @@ from dbtproof.errors import (
     ProjectConfigError,
     UnknownNodeError,
 )
+from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.rows import Rows
@@ -113,6 +114,8 @@ class DbtSession:
         #: Unique ids of the models, seeds and snapshots built successfully in this session.
         self.built_nodes: set[str] = set()
         self._started = False
+        #: Tells `dbtproof clean` this run is alive (held from start to teardown).
+        self.liveness = LivenessMark()
 
     # -- start -------------------------------------------------------------------------
 
@@ -178,6 +181,7 @@ class DbtSession:
         )
         self.preflight()
         self._started = True
+        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self._adapter())
         if self.settings.seed:
             self.seed()
         return self
@@ -412,6 +416,12 @@ class DbtSession:
 
     def teardown(self) -> list[str]:
         """Drop everything this session created (unless ``keep``); return what was dropped/kept."""
+        try:
+            return self._drop_namespace()
+        finally:
+            self.liveness.release()
+
+    def _drop_namespace(self) -> list[str]:
         if not self._started:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
