@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbtproof.errors import ConnectionFailedError
+
 try:  # POSIX only; elsewhere a run holds no file mark
     import fcntl
 except ImportError:  # pragma: no cover
@@ -68,13 +70,24 @@ class LivenessMark:
             from dbtproof import _dbt_compat as compat
 
             if compat.adapter_type(adapter) == "postgres":
-                connection = compat.open_dedicated_connection(adapter, "dbtproof_liveness")
-                compat.execute_on(
-                    connection,
-                    f"set application_name = 'dbtproof {run_id}'; "
-                    f"select pg_advisory_lock_shared({advisory_key(run_id)})",
-                )
-                mark._connection = connection
+                try:
+                    mark._connection = compat.open_dedicated_connection(
+                        adapter, "dbtproof_liveness"
+                    )
+                    compat.execute_on(
+                        mark._connection,
+                        f"set application_name = 'dbtproof {run_id}'; "
+                        f"select pg_advisory_lock_shared({advisory_key(run_id)})",
+                    )
+                except Exception as exc:
+                    mark.release()
+                    reason = " ".join(str(exc).split())
+                    raise ConnectionFailedError(
+                        f"dbtproof: cannot take this run's liveness lock on PostgreSQL (a "
+                        f"connection of its own holding pg_advisory_lock_shared, so that "
+                        f"`dbtproof clean` leaves the run alone): {reason}. Check that the role "
+                        f"may open one more connection, then rerun."
+                    ) from exc
         return mark
 
     def release(self) -> None:

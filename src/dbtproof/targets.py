@@ -267,7 +267,7 @@ def check_protected(
     listed = ", ".join(p for p in patterns if p.strip()) or "none"
     advice = (
         f"Choose another target with --dbt-target, or pass --dbt-allow-protected-target if you "
-        f"really mean it (protected target names: {listed}; ini dbt_protected_targets)."
+        f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
     )
     where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
     matched = protected_pattern(target_name, patterns)
