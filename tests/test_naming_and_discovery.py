@@ -106,3 +106,38 @@ def test_profile_target_defaults_and_env_var_report(tmp_path: Path) -> None:
     assert target.env_var_report({"P_USER": "u"}) == "P_USER=set, P_PASS=unset"
     with pytest.raises(ProjectConfigError, match="target 'qa' is not in profile 'p'"):
         load_profile_target(tmp_path, "p", "qa")
+
+
+def test_project_found_from_the_paths_given_not_the_rootdir(tmp_path: Path) -> None:
+    from dbtproof.project import find_project_for_invocation
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "models").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "dbt_project.yml").write_text("name: x\nprofile: x\n")
+    assert find_project_for_invocation(project, ["dbt_project.yml"]) == project.resolve()
+    assert find_project_for_invocation(elsewhere, [str(project / "models")]) == project.resolve()
+    assert find_project_for_invocation(project / "models", []) == project.resolve()
+    assert find_project_for_invocation(elsewhere, ["nothing.py"], fallback=project) == (
+        project.resolve()
+    )
+    assert find_project_for_invocation(elsewhere, []) is None
+
+
+def test_an_option_value_after_a_space_does_not_move_discovery(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from conftest import copy_shop
+
+    shop = copy_shop(pytester.path)
+    other = tmp_path_factory.mktemp("profiles_elsewhere")
+    (other / "profiles.yml").write_text((shop / "profiles.yml").read_text())
+    (shop / "profiles.yml").unlink()
+    (shop / "pytest.ini").unlink()  # no ini file to pin the rootdir, as in most dbt projects
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "dbt_project.yml", "--dbt-profiles-dir", str(other),
+        "--dbt-select", "stg_customers",
+    )  # fmt: skip
+    output = result.stdout.str()
+    assert f"profiles {other}/profiles.yml" in output, output
+    result.assert_outcomes(passed=3)

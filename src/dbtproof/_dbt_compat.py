@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 #: dbt-core versions this module was tested against.
@@ -123,12 +123,82 @@ def list_schemas(adapter: Any, database: str) -> list[str]:
     return [str(s) for s in adapter.list_schemas(database)]
 
 
-def drop_schemas(adapter: Any, database: str, schemas: Sequence[str]) -> None:
-    """Drop each schema (with everything in it) through the adapter's ``drop_schema``."""
+def drop_schemas(
+    adapter: Any, database: str | None, schemas: Sequence[str], cascade: bool | None = None
+) -> None:
+    """Drop each schema with everything in it through the adapter's ``drop_schema``.
+
+    Where the adapter's schema drop does not cascade (*cascade* False; by default
+    :func:`dbtproof.targets.rules_for` says), the schema's relations are dropped first.
+    """
+    from dbtproof.targets import rules_for
+
+    if cascade is None:
+        cascade = rules_for(adapter_type(adapter)).drop_cascades
     for schema in schemas:
         relation = adapter.Relation.create(database=database, schema=schema)
+        if not cascade:
+            for inner in adapter.list_relations_without_caching(relation):
+                adapter.drop_relation(inner)
+                _commit_if_open(adapter)
         adapter.drop_schema(relation)
         _commit_if_open(adapter)
+
+
+def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any:
+    """The credentials dbt builds from *profile_name*/*target_name* in *profiles_dir*.
+
+    The profile is read and rendered by dbt itself, so dbt's own checks run: unknown or
+    duplicate keys (``dataset`` and ``schema`` on BigQuery), Spark's database == schema.
+    """
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import get_flags, set_from_args
+
+    _ensure_invocation_context()
+    if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # no dbt invocation yet in this process
+        set_from_args(Namespace(), None)
+    raw = read_profile(profiles_dir)
+    profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
+    return profile.credentials
+
+
+def open_dedicated_connection(adapter: Any, name: str) -> Any:
+    """A connection of the adapter's own kind, opened with its credentials, that the
+    adapter does not manage: dbt's releases and resets never close it. Close it with
+    :func:`close_dedicated_connection`."""
+    from dbt.adapters.contracts.connection import Connection
+
+    credentials = adapter.config.credentials
+    connection = Connection(type=credentials.type, name=name, credentials=credentials)
+    return type(adapter.connections).open(connection)
+
+
+def execute_on(connection: Any, sql: str) -> None:
+    """Run *sql* on a dedicated connection (autocommitted where the driver allows)."""
+    handle = connection.handle
+    if hasattr(handle, "autocommit"):
+        handle.autocommit = True
+    cursor = handle.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def close_dedicated_connection(connection: Any) -> None:
+    """Close a connection from :func:`open_dedicated_connection` (errors ignored)."""
+    with suppress(Exception):  # closing a dead connection is not an error
+        connection.handle.close()
+
+
+def try_advisory_lock(adapter: Any, key: int) -> bool:
+    """PostgreSQL: take the advisory lock *key* exclusively on the adapter's open
+    connection if no other session holds it (shared or not); True when taken."""
+    _, rows = fetch(adapter, f"select pg_try_advisory_lock({int(key)}) as taken")
+    return bool(rows and rows[0][0])
 
 
 def close_adapter_connections(adapter: Any) -> None:

@@ -2,20 +2,39 @@
 
 ``dbtproof clean --older-than 24h`` lists the namespaces that runs which died
 (SIGKILL, a lost CI runner) left in the warehouse, and drops them with
-``--execute``. Like every ``dbtproof`` command it takes dbt's own
-``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
+``--execute``; a run still alive (see :mod:`dbtproof.liveness`) keeps its namespace.
+On DuckDB it removes the run folders left under pytest's basetemps and namespaces in
+the target's database files that exist (it never creates one). Like every ``dbtproof``
+command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from dbtproof.errors import DbtError
-from dbtproof.namespace import DEFAULT_PREFIX, find_leftovers, parse_age, validate_prefix
+from dbtproof.liveness import (
+    advisory_key,
+    pytest_temproot,
+    run_id_of,
+    run_workdirs,
+    workdir_is_live,
+)
+from dbtproof.namespace import (
+    DEFAULT_PREFIX,
+    Leftover,
+    find_leftovers,
+    parse_age,
+    validate_prefix,
+)
+from dbtproof.project import find_project_dir
 
 
 def _dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,26 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--older-than", default="24h", help="minimum age, e.g. 30m, 24h, 7d")
     clean.add_argument("--prefix", default=DEFAULT_PREFIX, help="namespace prefix of the runs")
     clean.add_argument("--execute", action="store_true", help="drop them (default: only list)")
+    clean.add_argument(
+        "--basetemp",
+        action="append",
+        help="DuckDB: also look for run folders under this pytest --basetemp (repeatable; "
+        "pytest's default basetemps are always searched)",
+    )
     return parser
 
 
-def _open_target(args: argparse.Namespace, workdir: Path):  # type: ignore[no-untyped-def]
-    """Parse the project with the user's own profile and return (session-like runner, adapter)."""
+def _load_target(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any]:
+    """The project folder, the ``--vars`` and the profile target, without parsing the project."""
     from dbtproof import _dbt_compat as compat
-    from dbtproof.project import (
-        DbtProject,
-        find_profiles_dir,
-        find_project_dir,
-        load_profile_target,
-    )
-    from dbtproof.runner import DbtRunner
+    from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
     from dbtproof.session import parse_vars
 
     project_dir = find_project_dir(Path.cwd(), args.project_dir)
     if project_dir is None:
         raise DbtError(
-            f"dbtproof: no dbt_project.yml at or above {Path.cwd()}. Run from the dbt project, or "
-            f"pass --project-dir."
+            f"dbtproof clean: no dbt_project.yml at or above {Path.cwd()}. Run from the dbt "
+            f"project, or pass --project-dir."
         )
     project = DbtProject.load(project_dir)
     cli_vars = parse_vars(args.vars)
@@ -65,6 +84,14 @@ def _open_target(args: argparse.Namespace, workdir: Path):  # type: ignore[no-un
         args.target,
         render=lambda value: compat.render_profile_value(value, cli_vars),
     )
+    return project_dir, cli_vars, target
+
+
+def _open_adapter(project_dir: Path, cli_vars: dict[str, Any], target: Any, workdir: Path) -> Any:
+    """Parse the project with the user's own profile and return (adapter, database)."""
+    from dbtproof import _dbt_compat as compat
+    from dbtproof.runner import DbtRunner
+
     runner = DbtRunner(
         project_dir=project_dir,
         profiles_dir=target.profiles_path.parent,
@@ -76,42 +103,194 @@ def _open_target(args: argparse.Namespace, workdir: Path):  # type: ignore[no-un
     )
     manifest = runner.parse()
     config = compat.registered_runtime_config(target.adapter_type)
-    return target, compat.adapter_for(config, manifest), config.credentials.database
+    return compat.adapter_for(config, manifest), config.credentials.database
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines)[:300] or type(exc).__name__
+
+
+def _report(verb: str, leftovers: list[Leftover], kept: list[Leftover], where: str) -> None:
+    for leftover in kept:
+        print(f"  keeping {leftover.schema}: its run is still alive")
+    for leftover in leftovers:
+        age_hours = leftover.age().total_seconds() / 3600
+        print(
+            f"  {verb} {leftover.schema} (created {leftover.created:%Y-%m-%d %H:%M} UTC, "
+            f"{age_hours:.1f} h ago){where}"
+        )
+
+
+def _clean_warehouse(
+    args: argparse.Namespace, prefix: str, min_age: timedelta, loaded: tuple[Path, Any, Any]
+) -> int:
+    """``clean`` on a warehouse (PostgreSQL, Snowflake ...): schemas in the target's database."""
+    from dbtproof import _dbt_compat as compat
+
+    project_dir, cli_vars, target = loaded
+    with tempfile.TemporaryDirectory(prefix="dbtproof-clean-") as tmp:
+        adapter, database = _open_adapter(project_dir, cli_vars, target, Path(tmp))
+        where = f"target '{target.target_name}' ({target.adapter_type}, database {database})"
+        try:
+            with compat.connection(adapter, "dbtproof_clean"):
+                try:
+                    schemas = compat.list_schemas(adapter, database)
+                except Exception as exc:  # dbt's connection errors, whatever the adapter
+                    raise DbtError(
+                        f"dbtproof clean: cannot connect to {where}: {_one_line(exc)}. Check the "
+                        f"profile (--profiles-dir, --target) and that the server is up, then rerun."
+                    ) from None
+                leftovers = [
+                    leftover
+                    for leftover in find_leftovers(schemas, prefix)
+                    if leftover.age() >= min_age
+                ]
+                kept = []
+                if target.adapter_type == "postgres":
+                    live = {
+                        run_id
+                        for run_id in {run_id_of(lo.schema, prefix) for lo in leftovers}
+                        if run_id and not compat.try_advisory_lock(adapter, advisory_key(run_id))
+                    }
+                    kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
+                    leftovers = [lo for lo in leftovers if lo not in kept]
+                if not leftovers and not kept:
+                    print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
+                    return 0
+                verb = "dropping" if args.execute else "would drop"
+                print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
+                _report(verb, leftovers, kept, "")
+                if args.execute and leftovers:
+                    compat.drop_schemas(adapter, database, [lo.schema for lo in leftovers])
+                    print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")
+                elif leftovers:
+                    print("dbtproof clean: nothing dropped; rerun with --execute to drop them.")
+        finally:
+            compat.close_adapter_connections(adapter)
+    return 0
+
+
+def _duckdb_files(target: Any, cli_vars: dict[str, Any]) -> list[Path]:
+    """The local DuckDB files of a DuckDB target: its ``path`` and the ``attach`` entries."""
+    from dbtproof import _dbt_compat as compat
+
+    def rendered(value: Any) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            return compat.render_profile_value(value, cli_vars)
+        return value
+
+    output = target.raw_output
+    candidates = [output.get("path", ":memory:")]
+    for entry in output.get("attach") or []:
+        if isinstance(entry, dict) and str(rendered(entry.get("type", "duckdb"))) == "duckdb":
+            candidates.append(entry.get("path"))
+    files = []
+    for candidate in candidates:
+        text = str(rendered(candidate) or "")
+        if not text or text == ":memory:" or ":" in text.split("/")[0]:
+            continue  # in memory, MotherDuck (md:), s3:// ...
+        path = (Path.cwd() / Path(text).expanduser()).resolve()
+        if path not in files:
+            files.append(path)
+    return files
+
+
+def _clean_duckdb(
+    args: argparse.Namespace, prefix: str, min_age: timedelta, loaded: tuple[Path, Any, Any]
+) -> int:
+    """``clean`` on DuckDB: the run folders left under pytest's basetemps (each holds its
+    run's database file) and namespaces in the target's database files that exist."""
+    _, cli_vars, target = loaded
+    verb = "dropping" if args.execute else "would drop"
+    roots = [pytest_temproot(), *(Path(b).expanduser().resolve() for b in args.basetemp or [])]
+    live_runs: set[str] = set()
+    dead: list[tuple[Leftover, Path]] = []
+    kept: list[Leftover] = []
+    for workdir in run_workdirs(roots):
+        for leftover in find_leftovers([workdir.name], prefix):
+            if workdir_is_live(workdir):
+                live_runs.add(run_id_of(leftover.schema, prefix) or "")
+                kept.append(leftover)
+            elif leftover.age() >= min_age:
+                dead.append((leftover, workdir))
+    print(
+        f"dbtproof clean: {len(dead)} leftover run folder(s) under "
+        f"{', '.join(str(r) for r in roots)}:"
+    )
+    for leftover, workdir in dead:
+        _report(verb, [leftover], [], f" at {workdir}")
+        if args.execute:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for leftover in kept:
+        _report(verb, [], [leftover], "")
+    dropped = len(dead)
+    for path in _duckdb_files(target, cli_vars):
+        if not path.is_file():
+            continue  # never create a database file
+        dropped += _clean_duckdb_file(args, path, prefix, min_age, live_runs, verb)
+    if args.execute:
+        print(f"dbtproof clean: dropped {dropped} run folder(s) and schema(s).")
+    elif dropped:
+        print("dbtproof clean: nothing dropped; rerun with --execute to drop them.")
+    return 0
+
+
+def _clean_duckdb_file(
+    args: argparse.Namespace,
+    path: Path,
+    prefix: str,
+    min_age: timedelta,
+    live_runs: set[str],
+    verb: str,
+) -> int:
+    """Namespaces left in one existing DuckDB file; returns how many (would be) dropped."""
+    import duckdb
+
+    sql = (
+        "select schema_name from information_schema.schemata "
+        "where catalog_name = current_database()"
+    )
+    try:
+        with duckdb.connect(str(path), read_only=True) as connection:
+            schemas = [row[0] for row in connection.execute(sql).fetchall()]
+    except duckdb.Error as exc:
+        print(f"dbtproof clean: skipping {path}: cannot open it ({_one_line(exc)}).")
+        return 0
+    leftovers = [lo for lo in find_leftovers(schemas, prefix) if lo.age() >= min_age]
+    kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live_runs]
+    leftovers = [lo for lo in leftovers if lo not in kept]
+    if not leftovers and not kept:
+        return 0
+    print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {path}:")
+    _report(verb, leftovers, kept, "")
+    if args.execute and leftovers:
+        with duckdb.connect(str(path)) as connection:
+            for leftover in leftovers:
+                name = leftover.schema.replace('"', '""')
+                connection.execute(f'drop schema if exists "{name}" cascade')
+    return len(leftovers)
 
 
 def clean(args: argparse.Namespace) -> int:
-    """List namespaces left behind by dbtproof runs; drop them with ``--execute``."""
-    from dbtproof import _dbt_compat as compat
-
+    """List namespaces left behind by dbtproof runs that are no longer alive; drop them with
+    ``--execute``. A run that is still alive keeps its namespace, whatever its age."""
     prefix = validate_prefix(args.prefix)
     min_age = parse_age(args.older_than)
-    with tempfile.TemporaryDirectory(prefix="dbtproof-clean-") as tmp:
-        target, adapter, database = _open_target(args, Path(tmp))
-        with compat.connection(adapter, "dbtproof_clean"):
-            leftovers = [
-                leftover
-                for leftover in find_leftovers(compat.list_schemas(adapter, database), prefix)
-                if leftover.age() >= min_age
-            ]
-            where = f"target '{target.target_name}' ({target.adapter_type}, database {database})"
-            if not leftovers:
-                print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
-                return 0
-            verb = "dropping" if args.execute else "would drop"
-            print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
-            for leftover in leftovers:
-                age_hours = leftover.age().total_seconds() / 3600
-                print(
-                    f"  {verb} {leftover.schema} (created {leftover.created:%Y-%m-%d %H:%M} UTC, "
-                    f"{age_hours:.1f} h ago)"
-                )
-            if args.execute:
-                compat.drop_schemas(adapter, database, [leftover.schema for leftover in leftovers])
-                print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")
-            else:
-                print("dbtproof clean: nothing dropped; rerun with --execute to drop them.")
-        compat.close_adapter_connections(adapter)
-    return 0
+    loaded = _load_target(args)
+    if loaded[2].adapter_type == "duckdb":
+        return _clean_duckdb(args, prefix, min_age, loaded)
+    return _clean_warehouse(args, prefix, min_age, loaded)
+
+
+#: pytest's option names in messages shared with the plugin, and the ``clean`` option for each.
+_OWN_OPTIONS = {
+    "--dbt-project-dir": "--project-dir",
+    "--dbt-profiles-dir": "--profiles-dir",
+    "--dbt-target": "--target",
+    "--dbt-vars": "--vars",
+    "--dbt-schema-prefix": "--prefix",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "clean":
             return clean(args)
     except DbtError as exc:
-        print(str(exc), file=sys.stderr)
+        message = str(exc)
+        for theirs, ours in _OWN_OPTIONS.items():
+            message = message.replace(theirs, ours)
+        print(message, file=sys.stderr)
         return 2
     return 1  # pragma: no cover - argparse rejects unknown commands
 

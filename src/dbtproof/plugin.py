@@ -2,7 +2,7 @@
 
 The plugin is registered through the ``pytest11`` entry point. It stays idle, and
 imports no dbt, unless a dbt project is in play: ``--dbt-project-dir``/``dbt_project_dir``,
-or a ``dbt_project.yml`` at or above pytest's rootdir.
+or a ``dbt_project.yml`` at or above the paths given or the invocation directory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 from dbtproof.errors import DbtError
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
-from dbtproof.project import PROJECT_FILE, find_profiles_dir, find_project_dir
+from dbtproof.project import PROJECT_FILE, find_profiles_dir, find_project_for_invocation
+from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
@@ -47,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dbtproof", "dbt projects (dbtproof)")
     group.addoption(
         "--dbt-project-dir",
-        help="Folder of dbt_project.yml (default: nearest at or above rootdir).",
+        help="Folder of dbt_project.yml (default: nearest at or above the paths given or cwd).",
     )
     group.addoption(
         "--dbt-profiles-dir", help="Folder of profiles.yml (default: dbt's own search order)."
@@ -64,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--dbt-allow-protected-target",
         action="store_true",
-        help="Allow a protected target (prod, production, prd, live).",
+        help="Allow a protected target (names matching dbt_protected_targets: prod*, live* ...).",
     )
     group.addoption(
         "--dbt-schema-prefix", help=f"Prefix of the run's schemas (default {DEFAULT_PREFIX})."
@@ -97,9 +98,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("dbt_target", "dbt target to test against.")
     parser.addini(
         "dbt_protected_targets",
-        "Targets tests refuse to run against.",
+        "Glob patterns of target names tests refuse to run against (compared casefolded, "
+        "NFKC-normalised, lookalike letters as Latin).",
         type="args",
-        default=["prod", "production", "prd", "live"],
+        default=list(DEFAULT_PROTECTED_PATTERNS),
     )
     parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
 
@@ -117,8 +119,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Find the dbt project; when there is one, fix the run's namespace id."""
     config.addinivalue_line("markers", "dbt: a test that uses the dbt project (dbtproof)")
     try:
-        project_dir = find_project_dir(
-            config.rootpath, _option(config, "dbt_project_dir", "dbt_project_dir")
+        project_dir = find_project_for_invocation(
+            config.invocation_params.dir,
+            config.args,
+            _option(config, "dbt_project_dir", "dbt_project_dir"),
+            fallback=config.rootpath,
         )
     except DbtError as exc:
         raise pytest.UsageError(str(exc)) from None

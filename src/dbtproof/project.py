@@ -9,16 +9,19 @@ because it runs for every pytest session. Values written with Jinja
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dbtproof.errors import ProjectConfigError, ProjectNotFoundError
+from dbtproof.targets import PLAIN_KEYS, apply_namespace, is_template
 
 PROJECT_FILE = "dbt_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -47,6 +50,39 @@ def find_project_dir(start: Path, explicit: str | os.PathLike[str] | None = None
         if (folder / PROJECT_FILE).is_file():
             return folder
     return None
+
+
+def find_project_for_invocation(
+    invocation_dir: Path,
+    args: Sequence[str],
+    explicit: str | os.PathLike[str] | None = None,
+    fallback: Path | None = None,
+) -> Path | None:
+    """The dbt project of a pytest invocation: *explicit*, else the nearest
+    ``dbt_project.yml`` at or above the first of the paths given (*args*, pytest's
+    file/dir arguments, relative to *invocation_dir*) that has one, else at or above
+    *invocation_dir*, else at or above *fallback* (pytest's rootdir).
+
+    pytest's rootdir is not the start: an option value written after a space
+    (``--dbt-profiles-dir /some/dir``) is taken for a path when pytest guesses the
+    rootdir, which can move it out of the project.
+    """
+    if explicit is not None:
+        return find_project_dir(invocation_dir, explicit)
+    for arg in args:
+        if not arg or arg.startswith("-"):
+            continue
+        path = Path(arg.split("::", 1)[0]).expanduser()
+        path = path if path.is_absolute() else invocation_dir / path
+        if not path.exists():
+            continue
+        found = find_project_dir(path if path.is_dir() else path.parent)
+        if found is not None:
+            return found
+    found = find_project_dir(invocation_dir)
+    if found is None and fallback is not None:
+        found = find_project_dir(fallback)
+    return found
 
 
 def find_profiles_dir(
@@ -123,9 +159,13 @@ class DbtProject:
         return cls(root=root, name=name, profile_name=profile)
 
 
-@dataclass
+@dataclass(repr=False)
 class ProfileTarget:
-    """One target of one profile, as written in ``profiles.yml`` (not yet rendered)."""
+    """One target of one profile, as written in ``profiles.yml`` (not yet rendered).
+
+    Its repr names the profile, target, adapter and file, never a setting: the settings
+    may hold credentials (``pytest --showlocals`` prints the repr of every local).
+    """
 
     #: Path of the ``profiles.yml`` it comes from.
     profiles_path: Path
@@ -139,6 +179,16 @@ class ProfileTarget:
     raw_config: dict[str, Any] | None = None
     #: Names of all the targets of the profile.
     all_targets: tuple[str, ...] = field(default_factory=tuple)
+    #: Every target of the profile, raw (to compare with protected targets).
+    profile_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProfileTarget(profile={self.profile_name!r}, target={self.target_name!r}, "
+            f"type={self.adapter_type!r}, profiles_path={str(self.profiles_path)!r})"
+        )
+
+    __str__ = __repr__
 
     @property
     def adapter_type(self) -> str:
@@ -236,7 +286,54 @@ def load_profile_target(
         raw_output=dict(outputs[chosen]),
         raw_config=config,
         all_targets=tuple(sorted(outputs)),
+        profile_outputs={k: dict(v) for k, v in outputs.items() if isinstance(v, dict)},
     )
+
+
+#: Process-wide counter of the variables that carry secrets to dbt (unique per process).
+_SECRET_NUMBERS = itertools.count(1)
+#: Prefix of those variables; they live in this process's environment only.
+SECRET_VARIABLE_PREFIX = "DBTPROOF_SECRET_"
+
+
+def _through_environment(value: Any, environ: MutableMapping[str, str]) -> Any:
+    """*value* with every literal scalar replaced by an ``env_var()`` reference to a new
+    process-only variable holding it (templates are kept: dbt renders them itself)."""
+    if isinstance(value, dict):
+        return {key: _through_environment(item, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_through_environment(item, environ) for item in value]
+    if value is None or is_template(value):
+        return value
+    name = f"{SECRET_VARIABLE_PREFIX}{next(_SECRET_NUMBERS)}"
+    if isinstance(value, bool):
+        environ[name] = str(value)
+        return f"{{{{ env_var('{name}') | as_bool }}}}"
+    if isinstance(value, (int, float)):
+        environ[name] = repr(value)
+        return f"{{{{ env_var('{name}') | as_number }}}}"
+    environ[name] = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+    return f"{{{{ env_var('{name}') }}}}"
+
+
+def hide_secrets(
+    output: Mapping[str, Any], environ: MutableMapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A target's settings with no literal value that is or may be secret.
+
+    Values written as Jinja (``{{ env_var('PG_PASSWORD') }}``) stay as written: dbt renders
+    them in-process. Literal values of keys known not to be secret (``type``, ``host``,
+    ``schema`` ... see :data:`dbtproof.targets.PLAIN_KEYS`) stay readable; every other
+    literal (passwords, tokens, keys, DuckDB ``settings``/``secrets``/``attach`` ...) moves
+    into a ``DBTPROOF_SECRET_<n>`` variable set in *environ* (this process's environment),
+    and the settings refer to it as ``{{ env_var('DBTPROOF_SECRET_<n>') }}``.
+    """
+    environ = os.environ if environ is None else environ
+    hidden: dict[str, Any] = {}
+    for key, value in output.items():
+        plain = key in PLAIN_KEYS and not isinstance(value, (dict, list))
+        hidden[key] = value if plain else _through_environment(value, environ)
+    return hidden
 
 
 def write_derived_profiles(
@@ -244,11 +341,13 @@ def write_derived_profiles(
 ) -> Path:
     """Write a ``profiles.yml`` holding only *target*, with *overrides* applied, into *folder*.
 
-    Everything else stays as the user wrote it, Jinja included, so dbt renders
-    ``env_var()`` itself at every invocation. The file is readable by its owner only.
+    The overrides (the run's schema, the DuckDB file) are written under the keys the
+    adapter reads (:func:`dbtproof.targets.apply_namespace`). The file holds no secret
+    value (:func:`hide_secrets`): it stays on disk after ``--dbt-keep``, a SIGKILL, and in
+    the basetemps pytest retains. It is readable by its owner only.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    output = {**target.raw_output, **overrides}
+    output = hide_secrets(apply_namespace(target.adapter_type, target.raw_output, overrides))
     document: dict[str, Any] = {
         target.profile_name: {"target": target.target_name, "outputs": {target.target_name: output}}
     }

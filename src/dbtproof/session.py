@@ -16,21 +16,22 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
+from dbtproof import targets
 from dbtproof.errors import (
     ConnectionFailedError,
     DbtError,
     DbtRunError,
     ProjectConfigError,
-    ProtectedTargetError,
     UnknownNodeError,
 )
+from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.relocation import Relocation, relocate
 from dbtproof.rows import Rows
 from dbtproof.runner import DbtRunner, InvocationResult
 
-DEFAULT_PROTECTED_TARGETS = ("prod", "production", "prd", "live")
+DEFAULT_PROTECTED_TARGETS = targets.DEFAULT_PROTECTED_PATTERNS
 
 
 @dataclass
@@ -68,16 +69,19 @@ def parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
-def check_protected(target: ProfileTarget, settings: SessionSettings) -> None:
-    """Refuse protected targets (``prod`` ...) unless explicitly allowed."""
-    protected = {t.strip().lower() for t in settings.protected_targets if t.strip()}
-    if target.target_name.lower() in protected and not settings.allow_protected_target:
-        raise ProtectedTargetError(
-            f"dbtproof: target '{target.target_name}' of profile '{target.profile_name}' "
-            f"({target.profiles_path}) is protected; tests do not run against it. Choose another "
-            f"target with --dbt-target, or pass --dbt-allow-protected-target if you really mean "
-            f"it (protected targets: {', '.join(sorted(protected))}; ini dbt_protected_targets)."
-        )
+def check_protected(target: ProfileTarget, settings: SessionSettings, render: Any = None) -> None:
+    """Refuse protected targets (names matching ``prod*`` ..., or sharing a protected
+    target's database, schema or DuckDB file) unless explicitly allowed."""
+    if settings.allow_protected_target:
+        return
+    targets.check_protected(
+        target.profile_name,
+        target.target_name,
+        target.profiles_path,
+        target.profile_outputs or {target.target_name: target.raw_output},
+        list(settings.protected_targets),
+        render or (lambda value: compat.render_profile_value(value, settings.vars)),
+    )
 
 
 def _duckdb_database_name(path: str | None) -> str:
@@ -115,6 +119,8 @@ class DbtSession:
         #: Manifests parsed with other vars than the session's, by their vars.
         self._manifests: dict[str, Any] = {}
         self._started = False
+        #: Tells `dbtproof clean` this run is alive (held from start to teardown).
+        self.liveness = LivenessMark()
 
     # -- start -------------------------------------------------------------------------
 
@@ -153,7 +159,7 @@ class DbtSession:
 
     def start(self) -> DbtSession:
         """Check the target, parse the project, guard isolation and check the connection."""
-        check_protected(self.profile_target, self.settings)
+        check_protected(self.profile_target, self.settings, self._render)
         self.workdir.mkdir(parents=True, exist_ok=True)
         profiles_dir = write_derived_profiles(
             self.profile_target, self._overrides(), self.workdir / "profile"
@@ -178,6 +184,7 @@ class DbtSession:
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
         self._started = True
+        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self._adapter())
         if self.settings.seed:
             self.seed()
         return self
@@ -438,6 +445,12 @@ class DbtSession:
 
     def teardown(self) -> list[str]:
         """Drop everything this session created (unless ``keep``); return what was dropped/kept."""
+        try:
+            return self._drop_namespace()
+        finally:
+            self.liveness.release()
+
+    def _drop_namespace(self) -> list[str]:
         if not self._started:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []

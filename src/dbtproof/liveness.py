@@ -1,0 +1,146 @@
+"""A live run's mark, so that ``dbtproof clean`` never drops what a running test uses.
+
+A session holds, from start to teardown:
+
+- a file lock (``flock``) on ``.dbtproof-live`` in its workdir, on every adapter: it is
+  what ``clean`` checks for the run files left under pytest's basetemp (DuckDB);
+- on PostgreSQL, a shared advisory lock keyed on the run id, on a connection of its own
+  whose ``application_name`` names the run: ``clean`` tries the same key exclusively and
+  leaves the run's schemas alone while it cannot have it.
+
+Both die with the process, so a run killed with SIGKILL is dead for ``clean`` at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbtproof.errors import ConnectionFailedError
+
+try:  # POSIX only; elsewhere a run holds no file mark
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+#: The lock file in a session's workdir.
+LOCK_FILE = ".dbtproof-live"
+#: The folder dbtproof's session workdirs live in, under pytest's basetemp.
+WORKDIR_FOLDER = "dbtproof"
+
+
+def advisory_key(run_id: str) -> int:
+    """The PostgreSQL advisory lock key (a signed 64-bit integer) of a run."""
+    digest = hashlib.sha256(f"dbtproof:{run_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def run_id_of(schema: str, prefix: str) -> str | None:
+    """The run id a namespace schema (``<run id>[_gw<N>][_<custom>]``) belongs to."""
+    match = re.match(rf"^({re.escape(prefix)}\d{{12}}_[a-z0-9]{{6}})(?:_|$)", schema.lower())
+    return match.group(1) if match else None
+
+
+@dataclass
+class LivenessMark:
+    """What a live session holds; :meth:`release` lets go of it (process death does too)."""
+
+    lock_path: Path | None = None
+    _fd: int | None = None
+    _connection: Any = field(default=None, repr=False)
+
+    @classmethod
+    def hold(cls, workdir: Path, run_id: str, adapter: Any = None) -> LivenessMark:
+        """Take the file lock in *workdir* and, on PostgreSQL (*adapter*), the advisory lock."""
+        mark = cls(lock_path=workdir / LOCK_FILE)
+        if fcntl is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(mark.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, f"{os.getpid()} {run_id}\n".encode())
+            mark._fd = fd
+        if adapter is not None:
+            from dbtproof import _dbt_compat as compat
+
+            if compat.adapter_type(adapter) == "postgres":
+                try:
+                    mark._connection = compat.open_dedicated_connection(
+                        adapter, "dbtproof_liveness"
+                    )
+                    compat.execute_on(
+                        mark._connection,
+                        f"set application_name = 'dbtproof {run_id}'; "
+                        f"select pg_advisory_lock_shared({advisory_key(run_id)})",
+                    )
+                except Exception as exc:
+                    mark.release()
+                    reason = " ".join(str(exc).split())
+                    raise ConnectionFailedError(
+                        f"dbtproof: cannot take this run's liveness lock on PostgreSQL (a "
+                        f"connection of its own holding pg_advisory_lock_shared, so that "
+                        f"`dbtproof clean` leaves the run alone): {reason}. Check that the role "
+                        f"may open one more connection, then rerun."
+                    ) from exc
+        return mark
+
+    def release(self) -> None:
+        """Let go of both locks (safe to call twice)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            from dbtproof import _dbt_compat as compat
+
+            compat.close_dedicated_connection(connection)
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def workdir_is_live(workdir: Path) -> bool:
+    """True when a live process holds the lock file of *workdir*."""
+    path = workdir / LOCK_FILE
+    if fcntl is None or not path.is_file():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def pytest_temproot() -> Path:
+    """Where pytest puts its basetemps by default: ``<tmp>/pytest-of-<user>``."""
+    root = Path(os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir())
+    try:
+        user = re.sub(r"[\W]", "_", getpass.getuser()) or "unknown"
+    except (ImportError, KeyError, OSError):
+        user = "unknown"
+    return root.resolve() / f"pytest-of-{user}"
+
+
+def run_workdirs(basetemps: Iterable[Path]) -> Iterator[Path]:
+    """Session workdirs (``<basetemp>[/popen-gw<N>]/dbtproof/<schema>``) under *basetemps*,
+    each a basetemp or pytest's ``pytest-of-<user>`` folder of numbered basetemps."""
+    seen: set[Path] = set()
+    for base in basetemps:
+        if not base.is_dir():
+            continue
+        for pattern in (
+            f"{WORKDIR_FOLDER}/*",
+            f"*/{WORKDIR_FOLDER}/*",
+            f"pytest-*/{WORKDIR_FOLDER}/*",
+            f"pytest-*/*/{WORKDIR_FOLDER}/*",
+        ):
+            for path in sorted(base.glob(pattern)):
+                if path.is_dir() and path not in seen:
+                    seen.add(path)
+                    yield path

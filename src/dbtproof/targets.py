@@ -1,0 +1,292 @@
+"""What differs between adapters where a run writes, drops and is protected, in one place.
+
+Each adapter names its namespace in its own profile keys (BigQuery's ``dataset`` is
+``schema``, PostgreSQL's ``dbname`` is ``database``), some require the database to be
+the schema (Spark), and some cannot drop a schema with what is in it (Trino, Athena).
+:func:`rules_for` answers those questions for one adapter type;
+:func:`apply_namespace` writes the run's namespace into a target's settings with the
+keys that adapter reads. The protected-target check (:func:`check_protected`) lives
+here too: which names are protected, and which targets share a protected one's place.
+
+Nothing here imports dbt: the module is read before dbt is loaded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbtproof.errors import ProtectedTargetError
+
+
+@dataclass(frozen=True)
+class AdapterRules:
+    """How one adapter names and drops the place a run writes to."""
+
+    #: The adapter type, as ``type:`` names it in ``profiles.yml``.
+    adapter_type: str
+    #: Profile keys that hold the schema: dbt's own name first, then the adapter's aliases.
+    schema_keys: tuple[str, ...] = ("schema",)
+    #: Profile keys that hold the database (catalog, project), dbt's own name first.
+    database_keys: tuple[str, ...] = ("database",)
+    #: The adapter requires ``database`` to equal ``schema`` whenever ``database`` is set.
+    database_is_schema: bool = False
+    #: ``adapter.drop_schema`` drops the relations in the schema too.
+    drop_cascades: bool = True
+    #: Profile keys that name the server (two targets with different values never share data).
+    server_keys: tuple[str, ...] = ("host",)
+    #: The data lives in a local file named by the ``path`` key (DuckDB).
+    file_path_key: str | None = None
+
+
+_RULES: dict[str, AdapterRules] = {
+    rules.adapter_type: rules
+    for rules in (
+        AdapterRules(
+            "postgres", database_keys=("database", "dbname"), server_keys=("host", "port")
+        ),
+        AdapterRules(
+            "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
+        ),
+        AdapterRules("duckdb", server_keys=(), file_path_key="path"),
+        AdapterRules(
+            "bigquery",
+            schema_keys=("schema", "dataset"),
+            database_keys=("database", "project"),
+            server_keys=(),
+        ),
+        AdapterRules("snowflake", server_keys=("account",)),
+        AdapterRules("spark", database_is_schema=True),
+        AdapterRules("databricks", database_keys=("database", "catalog")),
+        AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
+        AdapterRules(
+            "athena",
+            database_keys=("database", "catalog"),
+            drop_cascades=False,
+            server_keys=("region_name",),
+        ),
+    )
+}
+
+
+def rules_for(adapter_type: str) -> AdapterRules:
+    """The namespace rules of *adapter_type*; an adapter not listed gets dbt's defaults."""
+    return _RULES.get(adapter_type, AdapterRules(adapter_type))
+
+
+def known_adapter_types() -> tuple[str, ...]:
+    """The adapter types with rules of their own."""
+    return tuple(_RULES)
+
+
+def _first_present(output: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    return next((key for key in keys if key in output), None)
+
+
+def apply_namespace(
+    adapter_type: str, output: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """*output* (a target's settings) with *overrides* written under the adapter's own keys.
+
+    An override of ``schema`` (or ``database``) replaces whichever alias the user wrote
+    (``dataset:`` on BigQuery, ``dbname:`` on PostgreSQL) and removes the others, so dbt
+    never sees two keys for one setting. Where the adapter requires the database to be the
+    schema (Spark), a database the user set follows the schema.
+    """
+    rules = rules_for(adapter_type)
+    result = dict(output)
+    for key, value in overrides.items():
+        group = next((g for g in (rules.schema_keys, rules.database_keys) if key in g), None)
+        if group is None:
+            result[key] = value
+            continue
+        written = _first_present(result, group) or key
+        for alias in group:
+            result.pop(alias, None)
+        result[written] = value
+    if rules.database_is_schema:
+        schema_key = _first_present(result, rules.schema_keys)
+        database_key = _first_present(result, rules.database_keys)
+        if schema_key is not None and database_key is not None:
+            result[database_key] = result[schema_key]
+    return result
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+#: Top-level profile keys whose literal values are never secret and stay readable in the
+#: derived profile. Every other literal value (and everything nested: DuckDB ``settings``,
+#: ``secrets``, ``attach``, BigQuery ``keyfile_json`` ...) is passed through the process
+#: environment instead.
+PLAIN_KEYS = frozenset(
+    {
+        "type", "threads", "schema", "dataset", "database", "dbname", "catalog", "project",
+        "execution_project", "path", "host", "port", "user", "username", "method", "role",
+        "warehouse", "account", "location", "sslmode", "connect_timeout", "connect_retries",
+        "retries", "keepalives_idle", "search_path", "application_name", "priority",
+        "job_execution_timeout_seconds", "timeout_seconds", "region_name", "s3_staging_dir",
+        "http_path", "cluster", "endpoint", "driver", "auth_type",
+    }
+)  # fmt: skip
+
+
+def is_template(value: Any) -> bool:
+    """True for a string dbt renders as Jinja (``{{ env_var('X') }}`` ...)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+# -- protected targets -----------------------------------------------------------------
+
+#: Glob patterns of target names tests refuse to run against (ini ``dbt_protected_targets``).
+DEFAULT_PROTECTED_PATTERNS = ("prod*", "*_prod", "*-prod", "live*", "prd*")
+
+#: Letters that look like Latin ones (Cyrillic and Greek), mapped to the Latin letter.
+_CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "һ": "h", "і": "i", "ї": "i",
+        "ј": "j", "к": "k", "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q",
+        "с": "c", "ѕ": "s", "т": "t", "у": "y", "ԝ": "w", "х": "x", "ь": "b", "ԁ": "d",
+        "ɡ": "g", "п": "n", "г": "r",
+        # Greek
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
+        # Latin lookalikes NFKC leaves alone
+        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h",
+    }
+)  # fmt: skip
+
+
+def normalise_name(name: str) -> str:
+    """*name* as compared with protected patterns: NFKC, casefolded, trimmed, without
+    accents or invisible characters, and with Cyrillic/Greek lookalikes as Latin letters
+    (``" Prоd"`` with a Cyrillic ``о`` becomes ``"prod"``)."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(
+        char for char in text if unicodedata.category(char) not in {"Mn", "Me", "Cf", "Cc"}
+    )
+    return unicodedata.normalize("NFC", text.translate(_CONFUSABLES)).strip()
+
+
+def protected_pattern(name: str, patterns: Iterable[str]) -> str | None:
+    """The first of *patterns* (globs, compared normalised) that *name* matches, or None."""
+    normalised = normalise_name(name)
+    for pattern in patterns:
+        if pattern.strip() and fnmatch.fnmatchcase(normalised, normalise_name(pattern)):
+            return pattern
+    return None
+
+
+def _place(
+    adapter_type: str, output: Mapping[str, Any], render: Callable[[Any], Any]
+) -> dict[str, str]:
+    """The rendered values that say where a target's data lives (server, database, schema,
+    file); a value that cannot be rendered (an unset variable) is left out."""
+    rules = rules_for(adapter_type)
+    found: dict[str, str] = {}
+    wanted = {
+        **{key: "server" for key in rules.server_keys},
+        **{key: "database" for key in rules.database_keys},
+        **{key: "schema" for key in rules.schema_keys},
+    }
+    if rules.file_path_key:
+        wanted[rules.file_path_key] = "file"
+    for key, role in wanted.items():
+        if key not in output or (role in found and role != "server"):
+            continue
+        try:
+            value = render(output[key]) if is_template(output[key]) else output[key]
+        except Exception:  # noqa: BLE001 - an unrenderable value says nothing either way
+            continue
+        if value is None or value == "":
+            continue
+        text = str(value)
+        if role == "file":
+            if text == ":memory:" or text.startswith(("md:", "motherduck:")):
+                found[role] = text.casefold()
+                continue
+            text = str((Path.cwd() / os.path.expanduser(text)).resolve())
+        elif role == "server":
+            text = f"{found.get('server', '')}{key}={text.casefold()};"
+        else:
+            text = text.casefold()
+        found[role] = text
+    return found
+
+
+def shared_place(
+    adapter_type: str,
+    output: Mapping[str, Any],
+    other_type: str,
+    other: Mapping[str, Any],
+    render: Callable[[Any], Any],
+) -> str | None:
+    """What *output* shares with *other* that makes it the same place, or None.
+
+    Two targets of one adapter type share a place when they use the same DuckDB file, or
+    (unless they name different servers) the same database, or the same schema where
+    neither names a database. An in-memory DuckDB is never shared.
+    """
+    if adapter_type != other_type:
+        return None
+    mine, theirs = _place(adapter_type, output, render), _place(other_type, other, render)
+    if "file" in mine or "file" in theirs:
+        if mine.get("file") == theirs.get("file") and mine.get("file") not in (None, ":memory:"):
+            return f"DuckDB file {mine['file']}"
+        return None
+    if "server" in mine and "server" in theirs and mine["server"] != theirs["server"]:
+        return None
+    if "database" in mine and "database" in theirs:
+        if mine["database"] == theirs["database"]:
+            return f"database {mine['database']}"
+        return None
+    if "schema" in mine and mine.get("schema") == theirs.get("schema"):
+        return f"schema {mine['schema']}"
+    return None
+
+
+def check_protected(
+    profile_name: str,
+    target_name: str,
+    profiles_path: Path,
+    outputs: Mapping[str, Mapping[str, Any]],
+    patterns: Sequence[str],
+    render: Callable[[Any], Any],
+) -> None:
+    """Refuse *target_name* when its name matches a protected pattern, or when it uses the
+    database, schema or DuckDB file of a target of the profile whose name does.
+
+    :raises ProtectedTargetError: naming the target, the reason and what to do.
+    """
+    listed = ", ".join(p for p in patterns if p.strip()) or "none"
+    advice = (
+        f"Choose another target with --dbt-target, or pass --dbt-allow-protected-target if you "
+        f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
+    )
+    where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
+    matched = protected_pattern(target_name, patterns)
+    if matched is not None:
+        raise ProtectedTargetError(
+            f"dbtproof: {where} is protected (its name matches '{matched}'); tests do not run "
+            f"against it. {advice}"
+        )
+    output = outputs.get(target_name, {})
+    adapter_type = str(output.get("type", "?"))
+    for other_name, other in sorted(outputs.items()):
+        if other_name == target_name or not isinstance(other, Mapping):
+            continue
+        if protected_pattern(other_name, patterns) is None:
+            continue
+        shared = shared_place(adapter_type, output, str(other.get("type", "?")), other, render)
+        if shared is not None:
+            raise ProtectedTargetError(
+                f"dbtproof: {where} uses the {shared} of protected target '{other_name}'; "
+                f"tests do not run against a protected target's data. Point '{target_name}' "
+                f"at a database of its own. {advice}"
+            )

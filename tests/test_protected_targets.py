@@ -1,0 +1,106 @@
+"""Protected targets: names compared normalised against glob patterns, and targets that
+share a protected target's database, schema or DuckDB file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbtproof.errors import ProtectedTargetError
+from dbtproof.project import load_profile_target
+from dbtproof.session import SessionSettings, check_protected
+
+CYRILLIC_PROD = "pr\u043ed"  # "prоd" with a Cyrillic о
+
+PROFILES = f"""
+p:
+  target: dev
+  outputs:
+    dev: {{type: duckdb, path: dev.duckdb, schema: main}}
+    ci: {{type: duckdb, path: ./data/../prod.duckdb, schema: main}}
+    prod: {{type: duckdb, path: prod.duckdb, schema: main}}
+    production_eu: {{type: duckdb, path: eu.duckdb}}
+    prod-eu: {{type: duckdb, path: eu2.duckdb}}
+    live_db: {{type: duckdb, path: live.duckdb}}
+    " prod": {{type: duckdb, path: p2.duckdb}}
+    {CYRILLIC_PROD}: {{type: duckdb, path: p3.duckdb}}
+    "ＰＲＯＤ": {{type: duckdb, path: p4.duckdb}}
+    eu_prod: {{type: duckdb, path: p5.duckdb}}
+    prd_1: {{type: duckdb, path: p6.duckdb}}
+    staging: {{type: duckdb, path: staging.duckdb}}
+    reproduce: {{type: duckdb, path: reproduce.duckdb}}
+    memory: {{type: duckdb, path: ":memory:"}}
+    pg_prod: {{type: postgres, host: db.example, dbname: analytics, schema: public}}
+    pg_ci: {{type: postgres, host: db.example, dbname: ANALYTICS, schema: dbt_ci}}
+    pg_dev: {{type: postgres, host: db.example, dbname: dev, schema: public}}
+    pg_other_server: {{type: postgres, host: other.example, dbname: analytics, schema: x}}
+    pg_env: {{type: postgres, host: db.example, dbname: "{{{{ env_var('T_DB') }}}}"}}
+    live_spark: {{type: spark, host: h, schema: warehouse}}
+    spark_ci: {{type: spark, host: h, schema: warehouse}}
+"""
+
+
+def _check(folder: Path, name: str, patterns: tuple[str, ...] | None = None) -> None:
+    target = load_profile_target(folder, "p", name)
+    extra = {} if patterns is None else {"protected_targets": patterns}
+    settings = SessionSettings(
+        project_dir=folder, profiles_dir=folder, workdir=folder, run_id="x", **extra
+    )
+    check_protected(target, settings)
+
+
+@pytest.fixture
+def profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "profiles.yml").write_text(PROFILES, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("T_DB", "analytics")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["prod", "production_eu", "prod-eu", "live_db", " prod", CYRILLIC_PROD, "ＰＲＯＤ", "eu_prod",
+     "prd_1", "pg_prod", "live_spark"],
+)  # fmt: skip
+def test_protected_names_are_refused(profiles: Path, name: str) -> None:
+    with pytest.raises(ProtectedTargetError, match="is protected .its name matches"):
+        _check(profiles, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "shared"),
+    [
+        ("ci", "DuckDB file"),
+        ("pg_ci", "database analytics"),
+        ("pg_env", "database analytics"),
+        ("spark_ci", "schema warehouse"),
+    ],
+)
+def test_targets_sharing_a_protected_targets_place_are_refused(
+    profiles: Path, name: str, shared: str
+) -> None:
+    with pytest.raises(ProtectedTargetError, match=f"uses the {shared}.* of protected target"):
+        _check(profiles, name)
+
+
+@pytest.mark.parametrize(
+    "name", ["dev", "staging", "reproduce", "memory", "pg_dev", "pg_other_server"]
+)
+def test_other_targets_run(profiles: Path, name: str) -> None:
+    _check(profiles, name)
+
+
+def test_the_ini_list_replaces_the_patterns(profiles: Path) -> None:
+    _check(profiles, "live_db", ("prod",))
+    with pytest.raises(ProtectedTargetError, match="matches 'stag\\*'"):
+        _check(profiles, "staging", ("stag*",))
+
+
+def test_a_protected_name_stops_a_run(pytester: pytest.Pytester, shop: Path) -> None:
+    profiles = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(profiles.replace("    prod:", "    production_eu:"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dbt-target",
+                                           "production_eu")  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*target 'production_eu' of profile 'shop'*is protected*"])
