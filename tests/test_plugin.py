@@ -186,3 +186,27 @@ def test_duckdb_settings_and_attachments_are_kept(pytester: pytest.Pytester, sho
     )
     result = pytester.runpytest_subprocess("pytests")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("args", [["pytests/test_pure.py"], ["--no-dbt-tests"]])
+def test_pure_python_tests_pay_nothing_for_dbt(
+    pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    # The target cannot connect: only a run that parses and connects would notice.
+    monkeypatch.setenv("SHOP_PG_PORT", "9")
+    (shop / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\ndbt_target = postgres\n")
+    pytester.makepyfile(**{"pytests/test_pure": "def test_pure():\n    assert 1 + 1 == 2\n"})
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output
+    result.assert_outcomes(passed=1)
+    assert "the dbt session starts when a collected test uses the `dbt` fixture" in output
+    assert not (pytester.path / "target").exists()
+    # A test that uses dbt starts the session before any test runs, with dbtproof's message.
+    pytester.makepyfile(**{"pytests/test_dbt": "def test_dbt(dbt):\n    pass\n"})
+    both = ["pytests"] if args[0].startswith("pytests") else args
+    result = pytester.runpytest_subprocess(*both, "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
+    assert "cannot connect to the warehouse of target 'postgres'" in output
+    assert "passed" not in output, output

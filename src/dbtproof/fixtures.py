@@ -30,12 +30,12 @@ def dbt(request: pytest.FixtureRequest) -> DbtSession:
     while it renders, such as ``run_query``).
     Attributes: ``schema``, ``target``, ``manifest``.
     """
-    from dbtproof.plugin import state_key
+    from dbtproof.plugin import start_dbt_session, state_key
 
     state = request.config.stash.get(state_key, None)
-    if state is None or state.session is None:
+    if state is None:
         raise pytest.UsageError(
             "dbtproof: the `dbt` fixture needs a dbt project, and none was found at or above "
             f"{request.config.rootpath}. Pass --dbt-project-dir or set the dbt_project_dir ini key."
         )
-    return state.session
+    return start_dbt_session(request.config)

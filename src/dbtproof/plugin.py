@@ -225,12 +225,52 @@ def _settings(config: pytest.Config, state: DbtproofState) -> Any:
     )
 
 
+def _collects_project(config: pytest.Config, project_file: Path) -> bool:
+    """Whether this run collects ``dbt_project.yml`` (its builds and dbt tests)."""
+    if config.getoption("no_dbt_tests"):
+        return False
+    for arg in config.args:
+        for base in (config.invocation_params.dir, config.rootpath):
+            path = (base / arg.split("::", 1)[0]).resolve()
+            if path == project_file or (path.is_dir() and project_file.is_relative_to(path)):
+                return True
+    return False
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Open the dbt session: parse, guard isolation, check the connection — or stop the run."""
+    """Open the dbt session now if this run collects the project's dbt tests; else later.
+
+    A run that does not collect ``dbt_project.yml`` parses and connects only when a
+    collected test uses the ``dbt`` fixture (see :func:`start_dbt_session`), so
+    pure-Python tests inside a dbt project pay nothing for dbt.
+    """
     config = session.config
     state = config.stash.get(state_key, None)
     if state is None:
         return
+    if not _collects_project(config, state.project_dir / PROJECT_FILE):
+        state.header = (
+            f"dbtproof: project {state.project_dir}: the dbt session starts when a collected "
+            f"test uses the `dbt` fixture"
+        )
+        return
+    start_dbt_session(config)
+    if _is_xdist_controller(config):
+        # The controller runs no test: it only proved, once and with one clear message,
+        # that the project parses, stays in its namespace and can connect.
+        assert state.session is not None
+        state.session.settings.keep = False
+        _teardown(config, state)
+
+
+def start_dbt_session(config: pytest.Config) -> DbtSession:
+    """Start this process's dbt session (parse, relocate, connect) if it has not started.
+
+    Raises :class:`pytest.UsageError` with dbtproof's one message when it cannot start.
+    """
+    state = config.stash[state_key]
+    if state.session is not None:
+        return state.session
     from dbtproof.session import DbtSession
 
     try:
@@ -241,11 +281,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     namespace = f"{state.run_id}_gw<N>" if _is_xdist_controller(config) else state.session.schema
     state.header = _header(state.session, namespace)
-    if _is_xdist_controller(config):
-        # The controller runs no test: it only proved, once and with one clear message,
-        # that the project parses, stays in its namespace and can connect.
-        state.session.settings.keep = False
-        _teardown(config, state)
+    return state.session
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the dbt session before any test runs when a collected test uses ``dbt``."""
+    state = config.stash.get(state_key, None)
+    if state is None or state.session is not None:
+        return
+    if any("dbt" in getattr(item, "fixturenames", ()) for item in items):
+        start_dbt_session(config)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and state.header and not _is_xdist_worker(config):
+            reporter.write_line(state.header)
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
