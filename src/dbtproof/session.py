@@ -24,6 +24,7 @@ from dbtproof.errors import (
     ProtectedTargetError,
     UnknownNodeError,
 )
+from dbtproof.guard import Guard, describe_call, describe_sql, start_guard, watch
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.relocation import Relocation, relocate
@@ -112,6 +113,8 @@ class DbtSession:
         self.built_nodes: set[str] = set()
         #: What was moved into the namespace after parsing (set by :meth:`start`).
         self.relocation: Relocation | None = None
+        #: Watches what the run writes outside the namespace (None: adapter not watched).
+        self.guard: Guard | None = None
         self._started = False
 
     # -- start -------------------------------------------------------------------------
@@ -175,6 +178,7 @@ class DbtSession:
         )
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
+        self.guard = start_guard(self.adapter_type, self._adapter, self.schema, self.database)
         self._started = True
         if self.settings.seed:
             self.seed()
@@ -244,14 +248,16 @@ class DbtSession:
         )
         if not force and key in self._built:
             return self._built[key]
-        result = runner.invoke(
-            command,
-            select=select,
-            exclude=exclude,
-            vars=vars,
-            full_refresh=full_refresh,
-            extra_args=extra_args,
-        )
+        with watch(self.guard, describe_call(command, select, exclude, extra_args)) as call:
+            result = runner.invoke(
+                command,
+                select=select,
+                exclude=exclude,
+                vars=vars,
+                full_refresh=full_refresh,
+                extra_args=extra_args,
+            )
+            call.ran(result)
         self.built_nodes.update(
             node.unique_id
             for node in result.nodes
@@ -291,7 +297,11 @@ class DbtSession:
         self, command: str, select: Sequence[str], extra_args: Sequence[str] = ()
     ) -> InvocationResult:
         """Run ``dbt <command>`` once, uncached, and return each node's result (no raising)."""
-        return self._require_runner().invoke(command, select=select, extra_args=extra_args)
+        runner = self._require_runner()
+        with watch(self.guard, describe_call(command, select, None, extra_args)) as call:
+            result = runner.invoke(command, select=select, extra_args=extra_args)
+            call.ran(result)
+        return result
 
     def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
             expect_fail=False) -> InvocationResult:  # fmt: skip
@@ -322,8 +332,13 @@ class DbtSession:
         """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""
         adapter = self._adapter()
         try:
-            with compat.connection(adapter, "dbtproof_query"):
+            with (
+                watch(self.guard, describe_sql("dbt.query", sql)),
+                compat.connection(adapter, "dbtproof_query"),
+            ):
                 columns, data = compat.fetch(adapter, sql)
+        except DbtError:
+            raise
         except Exception as exc:
             raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
         return Rows(columns, data)
@@ -332,8 +347,13 @@ class DbtSession:
         """Run a statement that returns no rows (DDL, DML) and commit it."""
         adapter = self._adapter()
         try:
-            with compat.connection(adapter, "dbtproof_execute"):
+            with (
+                watch(self.guard, describe_sql("dbt.execute", sql)),
+                compat.connection(adapter, "dbtproof_execute"),
+            ):
                 compat.execute(adapter, sql)
+        except DbtError:
+            raise
         except Exception as exc:
             raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
 
@@ -403,7 +423,9 @@ class DbtSession:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
         node = self.node(name) if name not in self.manifest.nodes else self.manifest.nodes[name]
         selector = fqn_selector(node)
-        result = self._require_runner().invoke("compile", select=selector)
+        with watch(self.guard, describe_call("compile", selector)) as call:
+            result = self._require_runner().invoke("compile", select=selector)
+            call.ran(result)
         for node_result in result.nodes:
             if node_result.unique_id == node.unique_id and node_result.compiled_code is not None:
                 return node_result.compiled_code
@@ -421,6 +443,9 @@ class DbtSession:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
         adapter = self._adapter()
+        if self.guard is not None:  # what the last tests wrote, outside any watched call
+            with self.guard.deferred():
+                self.guard.check("the run's tests (seen when the run ended)")
         if self.database_file is not None:
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
@@ -501,17 +526,18 @@ class DbtSession:
         caller = Path(sys._getframe(1).f_code.co_filename).parent
         search_dirs = [caller, self.project.root, Path.cwd()]
         self._require_runner()
-        return engine_of(self).run_model(
-            model,
-            given,
-            vars=vars,
-            env=env,
-            macros=macros,
-            is_incremental=is_incremental,
-            this=this,
-            apply=apply,
-            ordered=ordered,
-            approx=approx,
-            queries=queries,
-            search_dirs=search_dirs,
-        )
+        with watch(self.guard, f"dbt.run_model({str(model)!r})"):
+            return engine_of(self).run_model(
+                model,
+                given,
+                vars=vars,
+                env=env,
+                macros=macros,
+                is_incremental=is_incremental,
+                this=this,
+                apply=apply,
+                ordered=ordered,
+                approx=approx,
+                queries=queries,
+                search_dirs=search_dirs,
+            )
