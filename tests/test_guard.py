@@ -233,3 +233,28 @@ def test_postgres_on_run_start_hook_errors_its_items(
     with superuser_connection() as connection, connection.cursor() as cursor:
         cursor.execute("select 1 from pg_namespace where nspname = %s", (f"leak_{pg_outside}",))
         assert cursor.fetchone() is None
+
+
+UNQUALIFIED_TESTS = """
+def test_unqualified_sql_lands_in_the_namespace(dbt):
+    dbt.execute("create table unqualified_t as select 1 as x")
+    assert dbt.query(f'select x from "{dbt.schema}".unqualified_t') == [{"x": 1}]
+
+
+def test_an_unqualified_hook_lands_in_the_namespace(dbt):
+    dbt.build(select="raw_customers")
+    assert dbt.query(f'select x from "{dbt.schema}".hook_t') == [{"x": 1}]
+"""
+
+
+def test_postgres_search_path_is_the_namespace(
+    pytester: pytest.Pytester, shop: Path, pg_outside: str
+) -> None:
+    # The role's "$user" schema comes first in PostgreSQL's default search_path.
+    _hook(shop, "create table if not exists hook_t as select 1 as x")
+    (shop / "pytests" / "test_unqualified.py").write_text(UNQUALIFIED_TESTS)
+    result = pytester.runpytest_subprocess("pytests", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output
+    assert "2 passed" in output and "writes outside the namespace" not in output, output
+    assert _pg_tables(pg_outside) == []

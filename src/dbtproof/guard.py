@@ -79,27 +79,21 @@ where n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
   and has_schema_privilege(n.oid, 'CREATE') and pg_has_role(p.proowner, 'MEMBER')
 """
 
-#: DuckDB: every writable attached database but the run's own. Columns: kind, database,
-#: schema, name, identity. ``{exclude}`` is the run's database, as a string literal.
+#: DuckDB: every attached database but the run's own (and DuckDB's ``system`` and
+#: ``temp``). Columns: kind, database, schema, name, identity. ``{exclude}`` lists the
+#: databases left out, as string literals.
 _DUCKDB_CATALOG = """
-with writable as (
-  select database_name from duckdb_databases()
-  where not internal and not readonly and lower(database_name) <> lower({exclude})
-)
 select 'schema', database_name, schema_name, '', coalesce(sql, '')
-from duckdb_schemas() where database_name in (select database_name from writable)
+from duckdb_schemas() where database_name not in ({exclude})
 union all
 select 'table', database_name, schema_name, table_name, coalesce(sql, '')
-from duckdb_tables() where not temporary and database_name in (select database_name from writable)
+from duckdb_tables() where not temporary and database_name not in ({exclude})
 union all
 select 'view', database_name, schema_name, view_name, coalesce(sql, '')
-from duckdb_views()
-where not internal and not temporary
-  and database_name in (select database_name from writable)
+from duckdb_views() where not internal and not temporary and database_name not in ({exclude})
 union all
 select 'sequence', database_name, schema_name, sequence_name, coalesce(sql, '')
-from duckdb_sequences()
-where not temporary and database_name in (select database_name from writable)
+from duckdb_sequences() where not temporary and database_name not in ({exclude})
 """
 
 _DROP_KIND = {
@@ -181,17 +175,23 @@ class Guard:
         database: str | None,
         lister: Callable[[], Snapshot],
         dropper: Callable[[Sequence[CatalogObject]], None],
+        closer: Callable[[], None] = lambda: None,
     ) -> None:
         self.namespace = namespace
         self.database = database
         self._list = lister
         self._drop = dropper
+        self._close = closer
         self.baseline: Snapshot = lister()
         self._last: Snapshot = dict(self.baseline)
         #: Every breach of this session, in the order seen.
         self.breaches: list[Breach] = []
         self._depth = 0
         self._scopes: list[_Scope] = []
+
+    def close(self) -> None:
+        """Close the guard's own connection, if it holds one."""
+        self._close()
 
     @contextmanager
     def watch(self, what: str) -> Iterator[Watch]:
@@ -295,6 +295,28 @@ class Guard:
         )
 
 
+# -- prevention ----------------------------------------------------------------------------
+
+
+def profile_overrides(
+    adapter_type: str, namespace: str, raw_output: dict[str, Any]
+) -> dict[str, Any]:
+    """Profile keys that keep unqualified SQL in the namespace (PostgreSQL: ``search_path``).
+
+    The namespace goes first, before the user's own ``search_path`` (kept as written,
+    Jinja included, for dbt to render) or PostgreSQL's default ``"$user", public``, so
+    ``create table t`` and unqualified names in hooks land in the namespace while
+    functions of extensions installed in ``public`` still resolve.
+    """
+    if adapter_type != "postgres":
+        return {}
+    user = str(raw_output.get("search_path") or "").strip()
+    return {"search_path": f"{namespace},{user or _DEFAULT_SEARCH_PATH}"}
+
+
+_DEFAULT_SEARCH_PATH = '"$user",public'
+
+
 # -- adapters ------------------------------------------------------------------------------
 
 
@@ -333,42 +355,64 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
         return None
     database_name = database or ""
 
-    def fetch(sql: str) -> list[tuple[Any, ...]]:
-        adapter = get_adapter()
-        with compat.connection(adapter, "dbtproof_guard"):
-            return compat.fetch(adapter, sql)[1]
-
-    def execute(statements: Sequence[str]) -> None:
-        adapter = get_adapter()
-        with compat.connection(adapter, "dbtproof_guard"):
-            for statement in statements:
-                compat.execute(adapter, statement)
-
     if adapter_type == "postgres":
+        # A connection of its own, kept for the session: dbt opens one per query.
+        handles: list[Any] = []
+
+        def cursor() -> Any:
+            # The connection a model unit test holds sees what its open transaction wrote.
+            held = compat.held_handle(get_adapter())
+            if held is not None:
+                return held.cursor()
+            if not handles or handles[0].closed:
+                handles[:] = [compat.open_own_connection(get_adapter(), "dbtproof_guard")]
+            return handles[0].cursor()
 
         def lister() -> Snapshot:
+            with cursor() as cur:
+                cur.execute(_POSTGRES_CATALOG)
+                rows = cur.fetchall()
             return {
                 CatalogObject(str(kind), database_name, str(schema), str(name)): str(identity)
-                for kind, schema, name, identity in fetch(_POSTGRES_CATALOG)
+                for kind, schema, name, identity in rows
             }
 
         def dropper(items: Sequence[CatalogObject]) -> None:
-            execute(_drop_statements(items, with_database=False))
+            with cursor() as cur:
+                for statement in _drop_statements(items, with_database=False):
+                    cur.execute(statement)
+
+        def closer() -> None:
+            for handle in handles:
+                handle.close()
 
     else:
-        query = _DUCKDB_CATALOG.format(exclude=_literal(database_name))
+        exclude = ", ".join(_literal(name) for name in (database_name, "system", "temp"))
+        query = _DUCKDB_CATALOG.format(exclude=exclude)
 
         def lister() -> Snapshot:
+            adapter = get_adapter()
+            if compat.held_handle(adapter) is not None:  # no connection to open and close
+                rows = compat.cursor_fetch(adapter, query)[1]
+            else:
+                with compat.connection(adapter, "dbtproof_guard"):
+                    rows = compat.cursor_fetch(adapter, query)[1]
             return {
                 CatalogObject(str(kind), str(db), str(schema), str(name)): str(identity)
-                for kind, db, schema, name, identity in fetch(query)
+                for kind, db, schema, name, identity in rows
                 if not NAMESPACE_LIKE.match(str(schema).lower())
             }
 
         def dropper(items: Sequence[CatalogObject]) -> None:
-            execute(_drop_statements(items, with_database=True))
+            adapter = get_adapter()
+            with compat.connection(adapter, "dbtproof_guard"):
+                for statement in _drop_statements(items, with_database=True):
+                    compat.execute(adapter, statement)
 
-    return Guard(namespace, database, lister, dropper)
+        def closer() -> None:
+            pass
+
+    return Guard(namespace, database, lister, dropper, closer)
 
 
 @contextmanager

@@ -24,7 +24,14 @@ from dbtproof.errors import (
     ProtectedTargetError,
     UnknownNodeError,
 )
-from dbtproof.guard import Guard, describe_call, describe_sql, start_guard, watch
+from dbtproof.guard import (
+    Guard,
+    describe_call,
+    describe_sql,
+    profile_overrides,
+    start_guard,
+    watch,
+)
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.relocation import Relocation, relocate
@@ -145,6 +152,9 @@ class DbtSession:
 
     def _overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {"schema": self.schema}
+        overrides.update(
+            profile_overrides(self.adapter_type, self.schema, self.profile_target.raw_output)
+        )
         if self.adapter_type == "duckdb":
             raw_path = self.profile_target.raw_output.get("path", ":memory:")
             user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
@@ -178,6 +188,8 @@ class DbtSession:
         )
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
+        if self.adapter_type == "postgres":  # search_path starts here: it must exist
+            self.execute(f'create schema if not exists "{self.schema}"')
         self.guard = start_guard(self.adapter_type, self._adapter, self.schema, self.database)
         self._started = True
         if self.settings.seed:
@@ -333,8 +345,8 @@ class DbtSession:
         adapter = self._adapter()
         try:
             with (
-                watch(self.guard, describe_sql("dbt.query", sql)),
                 compat.connection(adapter, "dbtproof_query"),
+                watch(self.guard, describe_sql("dbt.query", sql)),
             ):
                 columns, data = compat.fetch(adapter, sql)
         except DbtError:
@@ -348,8 +360,8 @@ class DbtSession:
         adapter = self._adapter()
         try:
             with (
-                watch(self.guard, describe_sql("dbt.execute", sql)),
                 compat.connection(adapter, "dbtproof_execute"),
+                watch(self.guard, describe_sql("dbt.execute", sql)),
             ):
                 compat.execute(adapter, sql)
         except DbtError:
@@ -444,8 +456,11 @@ class DbtSession:
             return []
         adapter = self._adapter()
         if self.guard is not None:  # what the last tests wrote, outside any watched call
-            with self.guard.deferred():
-                self.guard.check("the run's tests (seen when the run ended)")
+            try:
+                with self.guard.deferred():
+                    self.guard.check("the run's tests (seen when the run ended)")
+            finally:
+                self.guard.close()
         if self.database_file is not None:
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
