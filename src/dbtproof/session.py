@@ -34,7 +34,7 @@ from dbtproof.guard import (
 )
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
-from dbtproof.relocation import Relocation, relocate
+from dbtproof.relocation import Relocation, relocate, relocate_external_locations
 from dbtproof.rows import Rows
 from dbtproof.runner import DbtRunner, InvocationResult
 
@@ -113,6 +113,8 @@ class DbtSession:
         self.schema = ns.worker_schema(settings.run_id, settings.worker_id)
         self.workdir = settings.workdir / self.schema
         self.database_file: Path | None = None
+        #: Where dbt-duckdb's ``external`` models write their files in this run.
+        self.external_root = self.workdir / "external"
         self.runner: DbtRunner | None = None
         self._config: Any = None
         self._built: dict[str, InvocationResult] = {}
@@ -160,6 +162,9 @@ class DbtSession:
             user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
             self.database_file = self.workdir / f"{_duckdb_database_name(user_path)}.duckdb"
             overrides["path"] = str(self.database_file)
+            # Files of `external` models: under the run's folder, not the user's lake.
+            self.external_root.mkdir(parents=True, exist_ok=True)
+            overrides["external_root"] = str(self.external_root)
         return overrides
 
     def start(self) -> DbtSession:
@@ -186,6 +191,8 @@ class DbtSession:
         self.relocation = relocate(
             self.runner.manifest, self._adapter(), self._config, self.schema, self.database
         )
+        if self.adapter_type == "duckdb":
+            relocate_external_locations(self.runner.manifest, self.external_root)
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
         if self.adapter_type == "postgres":  # search_path starts here: it must exist
