@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from dbtproof.namespace import new_run_id
+
 BIN = Path(sys.executable).parent
 
 UNIT_TESTS = """
@@ -53,7 +55,8 @@ def test_numbers_compare_by_value_where_dbt_compares_text(
         "      host: 127.0.0.1\n      port: 5432\n      dbname: test\n"
         f"      user: {os.environ['SHOP_PG_USER']}\n"
         "      password: \"{{ env_var('SHOP_PG_PASSWORD') }}\"\n"
-        f"      schema: {shop_pg}cli\n      threads: 1\n"
+        # Named like a namespace: the guards of concurrent runs (same role) ignore it.
+        f"      schema: {new_run_id(shop_pg)}_cli\n      threads: 1\n"
     )
     (root / "pytest.ini").write_text(f"[pytest]\ndbt_schema_prefix = {shop_pg}\n")
     (root / "models" / "base.sql").write_text("select 3 as amount\n")

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from conftest import copy_shop
 
+from dbtproof.namespace import new_run_id
+
 BIN = Path(sys.executable).parent
 MARTS = "models/marts/schema.yml"
 STAGING = "models/staging/schema.yml"
@@ -134,7 +136,8 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
         env.update({k: v for k, v in os.environ.items() if k.startswith("SHOP_PG_")})
         profiles = (root / "profiles.yml").read_text()
         (root / "profiles.yml").write_text(
-            profiles.replace("schema: shop_dev", f"schema: {prefix}cli")
+            # Named like a namespace: the guards of concurrent runs (same role) ignore it.
+            profiles.replace("schema: shop_dev", f"schema: {new_run_id(prefix)}_cli")
         )
         (root / "pytest.ini").write_text(
             f"[pytest]\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"

@@ -1106,3 +1106,30 @@ def cursor_fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...
     columns = [str(col[0]) for col in description]
     data = [tuple(row) for row in cursor.fetchall()] if description else []
     return columns, data
+
+
+def held_handle(adapter: Any) -> Any:
+    """The driver connection of this thread's open connection of *adapter*, or None.
+
+    What runs on it sees the work of its open transaction (a model unit test's).
+    """
+    connection = adapter.connections.get_if_exists()
+    if connection is None or str(getattr(connection.state, "value", connection.state)) != "open":
+        return None
+    return connection.handle
+
+
+def open_own_connection(adapter: Any, name: str) -> Any:
+    """A new driver connection, opened as dbt opens *adapter*'s (every profile option
+    applied), in autocommit mode; the caller keeps it and closes it.
+
+    dbt closes its connections when released, so a caller that queries often (the
+    guard) would otherwise pay a new connection per query.
+    """
+    from dbt.adapters.contracts.connection import Connection
+
+    connection = Connection(type=adapter.type(), name=name, credentials=adapter.config.credentials)
+    type(adapter.connections).open(connection)
+    handle = connection.handle
+    handle.autocommit = True
+    return handle

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _RUN_ID_KEY = "dbtproof_run_id"
 _KEPT_KEY = "dbtproof_kept"
+_BREACHES_KEY = "dbtproof_breaches"
 
 
 @dataclass
@@ -38,6 +39,8 @@ class DbtproofState:
     test_batches: DbtTestBatches | None = None
     header: str | None = None
     kept: list[str] = field(default_factory=list)
+    #: Every write outside the namespace seen in this run (all workers'), one line each.
+    breaches: list[str] = field(default_factory=list)
 
 
 state_key = pytest.StashKey[DbtproofState]()
@@ -172,6 +175,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    """A dbt item errors when it, or the invocation that ran its node, wrote outside the
+    namespace (see :mod:`dbtproof.guard`)."""
+    state = item.config.stash.get(state_key, None)
+    guard = state.session.guard if state is not None and state.session is not None else None
+    if guard is None or not hasattr(item, "dbt_outcome"):
+        return (yield)
+    from dbtproof.guard import item_setup
+
+    return (yield from item_setup(guard, item))
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
     unit test that could not run, reads as dbtproof's message, not a traceback."""
@@ -197,8 +213,9 @@ class _XdistHooks:
         node.workerinput[_RUN_ID_KEY] = self.config.stash[state_key].run_id
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        kept = getattr(node, "workeroutput", {}).get(_KEPT_KEY, [])
-        self.config.stash[state_key].kept.extend(kept)
+        output = getattr(node, "workeroutput", {})
+        self.config.stash[state_key].kept.extend(output.get(_KEPT_KEY, []))
+        self.config.stash[state_key].breaches.extend(output.get(_BREACHES_KEY, []))
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -328,6 +345,7 @@ def _teardown(config: pytest.Config, state: DbtproofState) -> None:
     try:
         kept_or_dropped = session.teardown()
     except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
+        _collect_breaches(config, state, session)
         message = (
             f"dbtproof: could not drop namespace {session.schema}: {exc}. "
             f"Run `dbtproof clean` to remove leftovers."
@@ -336,6 +354,7 @@ def _teardown(config: pytest.Config, state: DbtproofState) -> None:
         if reporter is not None:
             reporter.write_line(message, red=True)
         return
+    _collect_breaches(config, state, session)
     if session.settings.keep:
         state.kept.extend(kept_or_dropped)
         workeroutput = getattr(config, "workeroutput", None)
@@ -343,17 +362,36 @@ def _teardown(config: pytest.Config, state: DbtproofState) -> None:
             workeroutput[_KEPT_KEY] = list(state.kept)
 
 
+def _collect_breaches(config: pytest.Config, state: DbtproofState, session: DbtSession) -> None:
+    if session.guard is not None:
+        state.breaches.extend(breach.describe() for breach in session.guard.breaches)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_BREACHES_KEY] = list(state.breaches)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Drop everything the run created (also after failures and Ctrl-C), unless --dbt-keep."""
+    """Drop everything the run created (also after failures and Ctrl-C), unless --dbt-keep.
+
+    A run that wrote outside its namespace exits non-zero, whatever its tests said.
+    """
     state = session.config.stash.get(state_key, None)
     if state is not None:
         _teardown(session.config, state)
+        if state.breaches and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """With ``--dbt-keep``, list what was kept."""
+    """Every write outside the namespace, once; with ``--dbt-keep``, what was kept."""
     state = config.stash.get(state_key, None)
-    if state is None or not state.kept:
+    if state is None:
+        return
+    if state.breaches:
+        terminalreporter.section("dbtproof: writes outside the namespace", red=True)
+        for line in dict.fromkeys(state.breaches):
+            terminalreporter.write_line(line)
+    if not state.kept:
         return
     terminalreporter.section("dbtproof: kept (--dbt-keep)")
     for item in sorted(state.kept):

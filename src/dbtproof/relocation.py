@@ -26,6 +26,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
@@ -202,3 +203,68 @@ def relocate(
             )
         )
     return plan
+
+
+#: dbt-duckdb configs that write outside DuckDB's files through something dbtproof
+#: cannot redirect: a plugin's store (Excel, SQLAlchemy, ...) or the AWS Glue catalog.
+_UNMOVABLE_EXTERNAL = ("plugin", "glue_register")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _located(location: str, root: Path) -> Path:
+    """Where *location* (a path, absolute or not, or a URL) goes under *root*."""
+    scheme = _SCHEME.match(location)
+    rest = location[scheme.end() :] if scheme else location
+    parts = [p for p in re.split(r"[/\\]+", rest) if p not in ("", ".", "..")]
+    if len(parts) > 0 and re.fullmatch(r"[A-Za-z]:", parts[0]):  # a Windows drive
+        parts[0] = parts[0][0]
+    return root.joinpath(*([scheme.group(1)] if scheme else []), *parts)
+
+
+def relocate_external_locations(manifest: Any, root: Path) -> list[Move]:
+    """Move the files of dbt-duckdb ``external`` models under *root*, in place.
+
+    A model without a ``location`` config writes under the profile's ``external_root``,
+    which the derived profile already points into the run's folder. A ``location``
+    outside *root* (``s3://lake/x.parquet``, ``/data/x.parquet``, ``out/x.csv``) becomes
+    ``<root>/s3/lake/x.parquet``, ``<root>/data/x.parquet``, ``<root>/out/x.csv``.
+    Raises :class:`IsolationError` naming the models whose writes cannot be moved: a
+    location dbt renders only at run time, a plugin's store, a Glue registration.
+    """
+    moves: list[Move] = []
+    refused: list[str] = []
+    resolved_root = root.resolve()
+    for node in manifest.nodes.values():
+        config = getattr(node, "config", None)
+        if getattr(config, "materialized", None) != "external":
+            continue
+        where = f"{node.unique_id} ({getattr(node, 'original_file_path', '?')})"
+        unmovable = [key for key in _UNMOVABLE_EXTERNAL if config.get(key)]
+        if unmovable:
+            refused.append(f"{where} writes through `{unmovable[0]}: {config.get(unmovable[0])}`")
+            continue
+        location = config.get("location")
+        if not location:
+            continue
+        location = str(location)
+        if "{{" in location or "{%" in location:
+            refused.append(f"{where} has location {location!r}, known only at run time")
+            continue
+        absolute = not _SCHEME.match(location) and Path(location).is_absolute()
+        if absolute and Path(location).resolve().is_relative_to(resolved_root):
+            continue
+        new = _located(location, root)
+        new.parent.mkdir(parents=True, exist_ok=True)
+        config["location"] = str(new)
+        moves.append(Move(node.unique_id, "external", None, location, None, str(new)))
+    if refused:
+        lines = "\n".join(f"  - {line}" for line in refused)
+        raise IsolationError(
+            f"dbtproof: refusing to run: {len(refused)} external model(s) would write files "
+            f"outside this run's folder {root}, and dbtproof cannot move them there:\n{lines}\n"
+            f"Give them a literal `location` (dbtproof moves it into the run's folder) or "
+            f"leave it out (then it lands in external_root, which dbtproof redirects), and "
+            f"write through plugins or Glue only outside tests (e.g. only when "
+            f"target.name is not the test target)."
+        )
+    return moves

@@ -24,10 +24,18 @@ from dbtproof.errors import (
     ProjectConfigError,
     UnknownNodeError,
 )
+from dbtproof.guard import (
+    Guard,
+    describe_call,
+    describe_sql,
+    profile_overrides,
+    start_guard,
+    watch,
+)
 from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
-from dbtproof.relocation import Relocation, relocate
+from dbtproof.relocation import Relocation, relocate, relocate_external_locations
 from dbtproof.rows import Rows
 from dbtproof.runner import DbtRunner, InvocationResult
 
@@ -109,6 +117,8 @@ class DbtSession:
         self.schema = ns.worker_schema(settings.run_id, settings.worker_id)
         self.workdir = settings.workdir / self.schema
         self.database_file: Path | None = None
+        #: Where dbt-duckdb's ``external`` models write their files in this run.
+        self.external_root = self.workdir / "external"
         self.runner: DbtRunner | None = None
         self._config: Any = None
         self._built: dict[str, InvocationResult] = {}
@@ -118,6 +128,8 @@ class DbtSession:
         self.relocation: Relocation | None = None
         #: Manifests parsed with other vars than the session's, by their vars.
         self._manifests: dict[str, Any] = {}
+        #: Watches what the run writes outside the namespace (None: adapter not watched).
+        self.guard: Guard | None = None
         self._started = False
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
@@ -150,11 +162,17 @@ class DbtSession:
 
     def _overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {"schema": self.schema}
+        overrides.update(
+            profile_overrides(self.adapter_type, self.schema, self.profile_target.raw_output)
+        )
         if self.adapter_type == "duckdb":
             raw_path = self.profile_target.raw_output.get("path", ":memory:")
             user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
             self.database_file = self.workdir / f"{_duckdb_database_name(user_path)}.duckdb"
             overrides["path"] = str(self.database_file)
+            # Files of `external` models: under the run's folder, not the user's lake.
+            self.external_root.mkdir(parents=True, exist_ok=True)
+            overrides["external_root"] = str(self.external_root)
         return overrides
 
     def start(self) -> DbtSession:
@@ -181,8 +199,13 @@ class DbtSession:
         self.relocation = relocate(
             self.runner.manifest, self._adapter(), self._config, self.schema, self.database
         )
+        if self.adapter_type == "duckdb":
+            relocate_external_locations(self.runner.manifest, self.external_root)
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
+        if self.adapter_type == "postgres":  # search_path starts here: it must exist
+            self.execute(f'create schema if not exists "{self.schema}"')
+        self.guard = start_guard(self.adapter_type, self._adapter, self.schema, self.database)
         self._started = True
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self._adapter())
         if self.settings.seed:
@@ -253,15 +276,17 @@ class DbtSession:
         )
         if not force and key in self._built:
             return self._built[key]
-        result = runner.invoke(
-            command,
-            select=select,
-            exclude=exclude,
-            vars=vars,
-            full_refresh=full_refresh,
-            extra_args=extra_args,
-            manifest=self._manifest_with(vars),
-        )
+        with watch(self.guard, describe_call(command, select, exclude, extra_args)) as call:
+            result = runner.invoke(
+                command,
+                select=select,
+                exclude=exclude,
+                vars=vars,
+                full_refresh=full_refresh,
+                extra_args=extra_args,
+                manifest=self._manifest_with(vars),
+            )
+            call.ran(result)
         self.built_nodes.update(
             node.unique_id
             for node in result.nodes
@@ -293,6 +318,8 @@ class DbtSession:
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
             relocate(manifest, self._adapter(), self._config, self.schema, self.database)
+            if self.adapter_type == "duckdb":
+                relocate_external_locations(manifest, self.external_root)
             ns.check_isolation(manifest, self.schema, self.database)
             self._manifests[key] = manifest
         return self._manifests[key]
@@ -319,7 +346,11 @@ class DbtSession:
         self, command: str, select: Sequence[str], extra_args: Sequence[str] = ()
     ) -> InvocationResult:
         """Run ``dbt <command>`` once, uncached, and return each node's result (no raising)."""
-        return self._require_runner().invoke(command, select=select, extra_args=extra_args)
+        runner = self._require_runner()
+        with watch(self.guard, describe_call(command, select, None, extra_args)) as call:
+            result = runner.invoke(command, select=select, extra_args=extra_args)
+            call.ran(result)
+        return result
 
     def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
             expect_fail=False) -> InvocationResult:  # fmt: skip
@@ -350,8 +381,13 @@ class DbtSession:
         """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""
         adapter = self._adapter()
         try:
-            with compat.connection(adapter, "dbtproof_query"):
+            with (
+                compat.connection(adapter, "dbtproof_query"),
+                watch(self.guard, describe_sql("dbt.query", sql)),
+            ):
                 columns, data = compat.fetch(adapter, sql)
+        except DbtError:
+            raise
         except Exception as exc:
             raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
         return Rows(columns, data)
@@ -360,8 +396,13 @@ class DbtSession:
         """Run a statement that returns no rows (DDL, DML) and commit it."""
         adapter = self._adapter()
         try:
-            with compat.connection(adapter, "dbtproof_execute"):
+            with (
+                compat.connection(adapter, "dbtproof_execute"),
+                watch(self.guard, describe_sql("dbt.execute", sql)),
+            ):
                 compat.execute(adapter, sql)
+        except DbtError:
+            raise
         except Exception as exc:
             raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
 
@@ -431,7 +472,9 @@ class DbtSession:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
         node = self.node(name) if name not in self.manifest.nodes else self.manifest.nodes[name]
         selector = fqn_selector(node)
-        result = self._require_runner().invoke("compile", select=selector)
+        with watch(self.guard, describe_call("compile", selector)) as call:
+            result = self._require_runner().invoke("compile", select=selector)
+            call.ran(result)
         for node_result in result.nodes:
             if node_result.unique_id == node.unique_id and node_result.compiled_code is not None:
                 return node_result.compiled_code
@@ -455,6 +498,12 @@ class DbtSession:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
         adapter = self._adapter()
+        if self.guard is not None:  # what the last tests wrote, outside any watched call
+            try:
+                with self.guard.deferred():
+                    self.guard.check("the run's tests (seen when the run ended)")
+            finally:
+                self.guard.close()
         if self.database_file is not None:
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
@@ -535,17 +584,18 @@ class DbtSession:
         caller = Path(sys._getframe(1).f_code.co_filename).parent
         search_dirs = [caller, self.project.root, Path.cwd()]
         self._require_runner()
-        return engine_of(self).run_model(
-            model,
-            given,
-            vars=vars,
-            env=env,
-            macros=macros,
-            is_incremental=is_incremental,
-            this=this,
-            apply=apply,
-            ordered=ordered,
-            approx=approx,
-            queries=queries,
-            search_dirs=search_dirs,
-        )
+        with watch(self.guard, f"dbt.run_model({str(model)!r})"):
+            return engine_of(self).run_model(
+                model,
+                given,
+                vars=vars,
+                env=env,
+                macros=macros,
+                is_incremental=is_incremental,
+                this=this,
+                apply=apply,
+                ordered=ordered,
+                approx=approx,
+                queries=queries,
+                search_dirs=search_dirs,
+            )
