@@ -76,6 +76,46 @@ def drop_pg_schemas(prefix: str) -> None:
         connection.close()
 
 
+def point_shop_at_pg(shop: Path, monkeypatch: pytest.MonkeyPatch, user: str, prefix: str) -> None:
+    """Point the example's ``postgres`` target at *user* (trust auth, no password) and the
+    run's schemas at *prefix*, replacing any ``SHOP_*`` variable of the shell."""
+    for name in list(os.environ):
+        if name.startswith("SHOP_"):
+            monkeypatch.delenv(name)
+    for name, value in {
+        "SHOP_PG_HOST": PG_HOST,
+        "SHOP_PG_PORT": str(PG_PORT),
+        "SHOP_PG_USER": user,
+        "SHOP_PG_DATABASE": PG_DATABASE,
+    }.items():
+        monkeypatch.setenv(name, value)
+    (shop / "pytest.ini").write_text(
+        f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+    )
+
+
+def drop_pg_prefix(prefix: str, login_role: str) -> None:
+    """Drop every schema and role whose name starts with *prefix*, and what the roles own
+    (*login_role*, which may have been granted the others, last)."""
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select nspname from pg_namespace where starts_with(nspname, %s)", (prefix,)
+            )
+            for (schema,) in cursor.fetchall():
+                cursor.execute(f'drop schema "{schema}" cascade')
+            cursor.execute(
+                "select rolname from pg_roles where starts_with(rolname, %s) order by rolname = %s",
+                (prefix, login_role),
+            )
+            for (role,) in cursor.fetchall():
+                cursor.execute(f'drop owned by "{role}" cascade')
+                cursor.execute(f'drop role "{role}"')
+    finally:
+        connection.close()
+
+
 def unique_prefix() -> str:
     """A schema prefix no other test uses, so checks for leftovers see only this test's."""
     alphabet = string.ascii_lowercase + string.digits

@@ -9,7 +9,6 @@ and the call that made it, fail, and leave nothing behind.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,9 @@ import pytest
 import yaml
 from conftest import (
     PG_DATABASE,
-    PG_HOST,
-    PG_PORT,
+    drop_pg_prefix,
     duckdb_query,
+    point_shop_at_pg,
     superuser_connection,
     unique_prefix,
 )
@@ -129,31 +128,12 @@ def pg_outside(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {role}")
         cursor.execute(f"create schema {role}")  # owned by the superuser, as a DBA sets it up
         cursor.execute(f"grant usage, create on schema {role} to {role}")
-    for name in list(os.environ):
-        if name.startswith("SHOP_"):
-            monkeypatch.delenv(name)
-    for name, value in {
-        "SHOP_PG_HOST": PG_HOST,
-        "SHOP_PG_PORT": str(PG_PORT),
-        "SHOP_PG_USER": role,
-        "SHOP_PG_DATABASE": PG_DATABASE,
-    }.items():
-        monkeypatch.setenv(name, value)
-    (shop / "pytest.ini").write_text(
-        f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
-    )
+    connection.close()
+    point_shop_at_pg(shop, monkeypatch, role, prefix)
     try:
         yield role
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "select nspname from pg_namespace where starts_with(nspname, %s)", (prefix,)
-            )
-            for (schema,) in cursor.fetchall():
-                cursor.execute(f'drop schema "{schema}" cascade')
-            cursor.execute(f"drop owned by {role} cascade")
-            cursor.execute(f"drop role {role}")
-        connection.close()
+        drop_pg_prefix(prefix, role)
 
 
 def _pg_tables(schema: str) -> list[str]:

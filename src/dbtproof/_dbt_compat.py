@@ -179,7 +179,8 @@ def open_dedicated_connection(adapter: Any, name: str) -> Any:
 def execute_on(connection: Any, sql: str) -> None:
     """Run *sql* on a dedicated connection (autocommitted where the driver allows)."""
     handle = connection.handle
-    if hasattr(handle, "autocommit"):
+    if hasattr(handle, "autocommit") and not handle.autocommit:
+        handle.commit()  # what opening ran (dbt-postgres's `set role`) stays
         handle.autocommit = True
     cursor = handle.cursor()
     try:
@@ -1030,7 +1031,13 @@ def incremental_strategy_sql(
 
 
 def ensure_schema(adapter: Any, database: str | None, schema: str) -> None:
-    """Create *schema* if it does not exist (through the adapter's ``create_schema``)."""
+    """Create *schema* if it does not exist (through the adapter's ``create_schema``).
+
+    Looked up first: PostgreSQL checks the right to create schemas even for one that
+    exists, and a run role (see :mod:`dbtproof.run_role`) has none.
+    """
+    if adapter.check_schema_exists(database, schema):
+        return
     relation = adapter.Relation.create(database=database, schema=schema)
     adapter.create_schema(relation)
     _commit_if_open(adapter)
@@ -1131,5 +1138,7 @@ def open_own_connection(adapter: Any, name: str) -> Any:
     connection = Connection(type=adapter.type(), name=name, credentials=adapter.config.credentials)
     type(adapter.connections).open(connection)
     handle = connection.handle
+    # Keep what opening ran (dbt-postgres's `set role` opens a transaction) before autocommit.
+    handle.commit()
     handle.autocommit = True
     return handle

@@ -35,6 +35,7 @@ from dbtproof.namespace import (
     validate_prefix,
 )
 from dbtproof.project import find_project_dir
+from dbtproof.run_role import drop_role_statements, list_leftover_roles
 
 
 def _dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,29 +147,62 @@ def _clean_warehouse(
                     for leftover in find_leftovers(schemas, prefix)
                     if leftover.age() >= min_age
                 ]
-                kept = []
+                kept: list[Leftover] = []
+                roles: list[Leftover] = []
                 if target.adapter_type == "postgres":
+                    roles = [
+                        role
+                        for role in list_leftover_roles(
+                            lambda sql: compat.fetch(adapter, sql)[1], prefix
+                        )
+                        if role.age() >= min_age
+                    ]
                     live = {
                         run_id
-                        for run_id in {run_id_of(lo.schema, prefix) for lo in leftovers}
+                        for run_id in {run_id_of(lo.schema, prefix) for lo in [*leftovers, *roles]}
                         if run_id and not compat.try_advisory_lock(adapter, advisory_key(run_id))
                     }
                     kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
                     leftovers = [lo for lo in leftovers if lo not in kept]
-                if not leftovers and not kept:
+                    roles = [lo for lo in roles if run_id_of(lo.schema, prefix) not in live]
+                if not leftovers and not kept and not roles:
                     print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
                     return 0
                 verb = "dropping" if args.execute else "would drop"
                 print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
                 _report(verb, leftovers, kept, "")
-                if args.execute and leftovers:
-                    compat.drop_schemas(adapter, database, [lo.schema for lo in leftovers])
-                    print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")
-                elif leftovers:
+                for role in roles:
+                    print(f"  {verb} role {role.schema} (the run role of a dead run)")
+                if args.execute:
+                    if leftovers:
+                        compat.drop_schemas(adapter, database, [lo.schema for lo in leftovers])
+                        print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")
+                    if roles:  # after the schemas: what they hold may belong to the roles
+                        _drop_roles(adapter, [role.schema for role in roles])
+                elif leftovers or roles:
                     print("dbtproof clean: nothing dropped; rerun with --execute to drop them.")
         finally:
             compat.close_adapter_connections(adapter)
     return 0
+
+
+def _drop_roles(adapter: Any, names: list[str]) -> None:
+    """Drop left-over run roles; one line for each the identity may not drop."""
+    from dbtproof import _dbt_compat as compat
+
+    dropped = 0
+    for name in names:
+        try:
+            for statement in drop_role_statements(name):
+                compat.execute(adapter, statement)
+            dropped += 1
+        except Exception as exc:  # noqa: BLE001 - the others are still dropped
+            compat.rollback_if_open(adapter)
+            print(
+                f"dbtproof clean: cannot drop role {name}: {_one_line(exc)} "
+                f"(rerun as the identity that ran the run, or one with CREATEROLE)."
+            )
+    print(f"dbtproof clean: dropped {dropped} role(s).")
 
 
 def _duckdb_files(target: Any, cli_vars: dict[str, Any]) -> list[Path]:

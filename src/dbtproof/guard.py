@@ -348,9 +348,16 @@ def _drop_statements(items: Sequence[CatalogObject], with_database: bool) -> lis
 
 
 def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: str,
-                database: str | None) -> Guard | None:  # fmt: skip
+                database: str | None, identity: str | None = None,
+                restore: str | None = None) -> Guard | None:  # fmt: skip
     """A :class:`Guard` for the session's adapter, its baseline listed; ``None`` for an
-    adapter dbtproof does not watch (anything but PostgreSQL and DuckDB)."""
+    adapter dbtproof does not watch (anything but PostgreSQL and DuckDB).
+
+    PostgreSQL, under a run role: *identity* is the statement that makes one of dbt's
+    connections act as the connecting identity again (the guard lists what the identity
+    could write, and drops as it), *restore* the one that switches a connection the guard
+    borrowed (a model unit test's) back to the run role.
+    """
     if adapter_type not in ("postgres", "duckdb"):
         return None
     database_name = database or ""
@@ -359,14 +366,28 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
         # A connection of its own, kept for the session: dbt opens one per query.
         handles: list[Any] = []
 
-        def cursor() -> Any:
+        @contextmanager
+        def cursor() -> Iterator[Any]:
             # The connection a model unit test holds sees what its open transaction wrote.
             held = compat.held_handle(get_adapter())
             if held is not None:
-                return held.cursor()
+                with held.cursor() as cur:
+                    if identity is not None:
+                        cur.execute(identity)
+                    try:
+                        yield cur
+                    finally:
+                        if restore is not None:
+                            cur.execute(restore)
+                return
             if not handles or handles[0].closed:
-                handles[:] = [compat.open_own_connection(get_adapter(), "dbtproof_guard")]
-            return handles[0].cursor()
+                handle = compat.open_own_connection(get_adapter(), "dbtproof_guard")
+                if identity is not None:
+                    with handle.cursor() as cur:
+                        cur.execute(identity)
+                handles[:] = [handle]
+            with handles[0].cursor() as cur:
+                yield cur
 
         def lister() -> Snapshot:
             with cursor() as cur:

@@ -107,6 +107,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=list(DEFAULT_PROTECTED_PATTERNS),
     )
     parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+    parser.addini(
+        "dbt_run_role",
+        "PostgreSQL: when the identity may create roles, run as a per-run role allowed only "
+        "the namespace (default true).",
+        type="bool",
+        default=True,
+    )
 
 
 def _option(config: pytest.Config, option: str, ini: str | None = None) -> Any:
@@ -239,6 +246,7 @@ def _settings(config: pytest.Config, state: DbtproofState) -> Any:
         keep=config.getoption("dbt_keep"),
         store_failures=config.getoption("dbt_store_failures"),
         seed=config.getoption("dbt_seed") and not _is_xdist_controller(config),
+        run_role=config.getini("dbt_run_role"),
     )
 
 
@@ -329,13 +337,29 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 def _header(session: DbtSession, namespace: str) -> str:
     target = session.profile_target
     return (
-        f"dbtproof: project {session.project.name} ({session.project.root}), "
-        f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
-        f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
-    ) + "".join(
-        f"\ndbtproof: relocated: {line}"
-        for line in (session.relocation.summary() if session.relocation else [])
+        (
+            f"dbtproof: project {session.project.name} ({session.project.root}), "
+            f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
+            f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
+        )
+        + "".join(
+            f"\ndbtproof: relocated: {line}"
+            for line in (session.relocation.summary() if session.relocation else [])
+        )
+        + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
     )
+
+
+def _run_role_lines(session: DbtSession) -> list[str]:
+    """The header's lines on the run role (PostgreSQL), if the run works as one."""
+    role = session.run_role
+    if role is None:
+        return []
+    return [
+        f"run role {role.name} (may create only in the namespace's schemas and read the "
+        f"project's sources)",
+        *(f"run role may not read {rel}: the identity cannot grant it" for rel in role.not_granted),
+    ]
 
 
 def _teardown(config: pytest.Config, state: DbtproofState) -> None:

@@ -37,6 +37,7 @@ from dbtproof.nodes import fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.relocation import Relocation, relocate, relocate_external_locations
 from dbtproof.rows import Rows
+from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role, quote
 from dbtproof.runner import DbtRunner, InvocationResult
 
 DEFAULT_PROTECTED_TARGETS = targets.DEFAULT_PROTECTED_PATTERNS
@@ -58,6 +59,8 @@ class SessionSettings:
     keep: bool = False
     store_failures: bool = False
     seed: bool = False
+    #: PostgreSQL: run as a per-run role when the identity may create roles.
+    run_role: bool = True
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -130,6 +133,10 @@ class DbtSession:
         self._manifests: dict[str, Any] = {}
         #: Watches what the run writes outside the namespace (None: adapter not watched).
         self.guard: Guard | None = None
+        #: PostgreSQL: the role dbt and dbtproof work as (None: the identity's own rights).
+        self.run_role: RunRole | None = None
+        #: The role the profile itself sets (``role:``), which the guard and teardown keep.
+        self._identity_role: str | None = None
         self._started = False
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
@@ -165,6 +172,8 @@ class DbtSession:
         overrides.update(
             profile_overrides(self.adapter_type, self.schema, self.profile_target.raw_output)
         )
+        if self.run_role is not None:
+            overrides["role"] = self.run_role.quoted
         if self.adapter_type == "duckdb":
             raw_path = self.profile_target.raw_output.get("path", ":memory:")
             user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
@@ -203,14 +212,104 @@ class DbtSession:
             relocate_external_locations(self.runner.manifest, self.external_root)
         ns.check_isolation(self.runner.manifest, self.schema, self.database)
         self.preflight()
-        if self.adapter_type == "postgres":  # search_path starts here: it must exist
-            self.execute(f'create schema if not exists "{self.schema}"')
-        self.guard = start_guard(self.adapter_type, self._adapter, self.schema, self.database)
+        if self.adapter_type == "postgres":
+            self._start_run_role()
+            if self.run_role is None:  # search_path starts here: it must exist
+                self.execute(f'create schema if not exists "{self.schema}"')
+        self.guard = start_guard(
+            self.adapter_type,
+            self._adapter,
+            self.schema,
+            self.database,
+            identity=self._identity_sql(),
+            restore=f"set role {self.run_role.quoted}" if self.run_role else None,
+        )
         self._started = True
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self._adapter())
         if self.settings.seed:
             self.seed()
         return self
+
+    # -- the run role (PostgreSQL) -----------------------------------------------------
+
+    def _identity_sql(self) -> str | None:
+        """The statement that makes a run role's connection act as the identity again."""
+        if self.run_role is None:
+            return None
+        return f"set role {self._identity_role}" if self._identity_role else "reset role"
+
+    def _identity_handle(self) -> Any:
+        """A driver connection of its own (autocommit) as the identity; the caller closes it."""
+        handle = compat.open_own_connection(self._adapter(), "dbtproof_identity")
+        statement = self._identity_sql()
+        if statement is not None:
+            with handle.cursor() as cursor:
+                cursor.execute(statement)
+        return handle
+
+    def _namespace_schemas(self, relocation: Relocation) -> list[str]:
+        """The namespace and every schema of it the relocation plan writes to."""
+        same = {None, "", self.database}
+        return [
+            self.schema,
+            *(move.to_schema for move in relocation.moves if move.to_database in same),
+        ]
+
+    def _source_reads(self, manifest: Any, relocation: Relocation) -> list[tuple[str, str]]:
+        """``(schema, relation)`` (quoted) of the sources the project reads but does not write."""
+        same = {None, "", self.database}
+        reads = []
+        for unique_id, source in manifest.sources.items():
+            if unique_id in relocation.feeders or source.database not in same:
+                continue
+            if ns.belongs_to(str(source.schema), self.schema):
+                continue
+            schema = quote(str(source.schema))
+            reads.append((schema, f"{schema}.{quote(str(source.identifier))}"))
+        return reads
+
+    def _start_run_role(self) -> None:
+        """PostgreSQL: when the identity may create roles, switch the run to a role of its own.
+
+        The role owns the namespace's schemas and may read the project's sources;
+        the derived profile's ``role`` makes every dbt connection (and so dbtproof's)
+        work as it from here on.
+        """
+        if not self.settings.run_role or self.relocation is None:
+            return
+        credentials = self._config.credentials
+        self._identity_role = getattr(credentials, "role", None) or None
+        adapter = self._adapter()
+        handle = compat.open_own_connection(adapter, "dbtproof_run_role")
+        try:
+            self.run_role = create_run_role(
+                handle,
+                self.schema,
+                self._namespace_schemas(self.relocation),
+                self._source_reads(self.manifest, self.relocation),
+            )
+        finally:
+            handle.close()
+        if self.run_role is None:
+            return
+        try:
+            write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+            credentials.role = self.run_role.quoted
+            compat.close_adapter_connections(adapter)
+        except BaseException:
+            self._drop_run_role()
+            raise
+
+    def _drop_run_role(self) -> None:
+        """Drop the run role (what it still owns first) as the identity."""
+        if self.run_role is None:
+            return
+        handle = self._identity_handle()
+        try:
+            drop_run_role(handle, self.run_role, keep_owned=self.settings.keep)
+        finally:
+            handle.close()
+        self.run_role = None
 
     @property
     def database(self) -> str | None:
@@ -317,10 +416,18 @@ class DbtSession:
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
-            relocate(manifest, self._adapter(), self._config, self.schema, self.database)
+            relocation = relocate(
+                manifest, self._adapter(), self._config, self.schema, self.database
+            )
             if self.adapter_type == "duckdb":
                 relocate_external_locations(manifest, self.external_root)
             ns.check_isolation(manifest, self.schema, self.database)
+            if self.run_role is not None:  # the role may not create schemas itself
+                handle = self._identity_handle()
+                try:
+                    create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
+                finally:
+                    handle.close()
             self._manifests[key] = manifest
         return self._manifests[key]
 
@@ -487,11 +594,17 @@ class DbtSession:
     # -- end ---------------------------------------------------------------------------
 
     def teardown(self) -> list[str]:
-        """Drop everything this session created (unless ``keep``); return what was dropped/kept."""
+        """Drop everything this session created (unless ``keep``); return what was dropped/kept.
+
+        The run role goes last, kept schemas (``keep``) passing to the identity.
+        """
         try:
             return self._drop_namespace()
         finally:
-            self.liveness.release()
+            try:
+                self._drop_run_role()
+            finally:
+                self.liveness.release()
 
     def _drop_namespace(self) -> list[str]:
         if not self._started:
