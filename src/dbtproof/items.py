@@ -5,14 +5,16 @@ source with tests) becomes a collector, in DAG order; the build of each model,
 seed and snapshot becomes its collector's first item, ``build``
 (``dbt_project.yml::orders::build``), and each data test and each native unit
 test an item after it, e.g. ``dbt_project.yml::orders::unique_orders_order_id``.
-dbt tags become pytest markers. Running is delegated to
+dbt tags become pytest markers (a tag that would mean something to pytest gets the prefix
+``dbt_``, see :func:`tag_markers`). Running is delegated to
 :mod:`dbtproof.dbt_tests`, which batches the work.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,42 @@ class DbtBuildFailed(Exception):
 
 #: The name of a node's build item.
 BUILD_ITEM = "build"
+
+#: Markers pytest gives a meaning to, whether or not a config registers them (and the
+#: spellings of ``parametrize`` pytest refuses), and dbtproof's own.
+PYTEST_MARKERS = frozenset(
+    {"skip", "skipif", "xfail", "usefixtures", "parametrize", "filterwarnings", "tryfirst",
+     "trylast", "parameterize", "parametrise", "parameterise", "dbt"}
+)  # fmt: skip
+#: The prefix of a dbt tag's marker when the tag itself cannot be one.
+TAG_MARKER_PREFIX = "dbt_"
+_TAG_MARKERS = pytest.StashKey[dict[str, str]]()
+
+
+def tag_markers(tags: Iterable[str], registered: Iterable[str]) -> dict[str, str]:
+    """The pytest marker of each dbt tag: the tag itself, so that ``-m nightly`` picks it.
+
+    A tag must never change a verdict, so a tag named like a marker pytest or a plugin
+    gives a meaning to (``skip``, ``xfail``, ``usefixtures``, ``timeout``, any marker in
+    *registered*) becomes ``dbt_<tag>`` (``-m dbt_skip``); so does a tag that is not a
+    Python identifier, its other characters as ``_`` (``nightly-eu`` -> ``dbt_nightly_eu``).
+    Empty tags get no marker.
+    """
+    reserved = PYTEST_MARKERS | set(registered)
+    markers: dict[str, str] = {}
+    for tag in tags:
+        if not tag:
+            continue
+        if tag.isidentifier() and not tag.startswith("_") and tag not in reserved:
+            markers[tag] = tag
+        else:
+            markers[tag] = TAG_MARKER_PREFIX + re.sub(r"\W", "_", tag)
+    return markers
+
+
+def registered_markers(config: pytest.Config) -> set[str]:
+    """Names of the markers registered with *config* (ini files, plugins, pytest itself)."""
+    return {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
 
 
 class GroupNames:
@@ -197,8 +235,10 @@ class DbtProjectFile(pytest.File):
             group = groups.setdefault(name, {"anchor": anchor, "build": None, "tests": []})
             group["tests"].append(node)
             tags.update(getattr(node, "tags", []) or [])
-        for tag in sorted(tags):  # dbt tags are markers: declare each once
-            self.config.addinivalue_line("markers", f"{tag}: dbt tag '{tag}'")
+        markers = tag_markers(sorted(tags), registered_markers(self.config))
+        self.config.stash[_TAG_MARKERS] = markers
+        for tag, marker in markers.items():  # dbt tags are markers: declare each once
+            self.config.addinivalue_line("markers", f"{marker}: dbt tag {tag!r}")
         # Groups in DAG order (then by name), singular tests last: builds come before the
         # builds and tests downstream of them. Correctness does not depend on the order
         # (every batch builds all a pending item needs); it only reads naturally.
@@ -241,8 +281,10 @@ class _DbtItem(pytest.Item):
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
         self.unit_result: UnitTestResult | None = None
+        markers = self.config.stash.get(_TAG_MARKERS, {})
         for tag in sorted(set(getattr(node, "tags", []) or [])):
-            self.add_marker(tag)
+            if tag in markers:
+                self.add_marker(markers[tag])
         self.add_marker("dbt")
 
     def _batches(self) -> DbtTestBatches:
@@ -305,8 +347,8 @@ class DbtBuildItem(_DbtItem):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        """The node built, for pytest's reports."""
-        return self.path, None, f"dbt build of {self._what()}"
+        """The node built, for pytest's reports (line 0: pytest places a skip mark there)."""
+        return self.path, 0, f"dbt build of {self._what()}"
 
 
 class DbtTestItem(_DbtItem):
@@ -382,8 +424,8 @@ class DbtTestItem(_DbtItem):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        """Where the test is defined, for pytest's reports."""
-        return self.path, None, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
+        """Where the test is defined, for pytest's reports (line 0: pytest places a skip there)."""
+        return self.path, 0, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
 
 
 def _describe(outcome: TestOutcome) -> str:
