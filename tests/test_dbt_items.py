@@ -66,12 +66,11 @@ def test_k_m_and_selectors_narrow_the_run(pytester: pytest.Pytester, shop: Path)
     assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
-def test_selector_that_selects_nothing_is_a_collection_error(
-    pytester: pytest.Pytester, shop: Path
-) -> None:
-    result = pytester.runpytest_subprocess("--dbt-select", "tag:no_such_tag")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*--dbt-select 'tag:no_such_tag'*selects no dbt test*"])
+def test_selector_that_selects_nothing_stops_the_run(pytester: pytest.Pytester, shop: Path) -> None:
+    from test_errors import run_failing
+
+    output = run_failing(pytester, "--dbt-select", "tag:no_such_tag")
+    assert "dbtproof: --dbt-select 'tag:no_such_tag' selects no dbt test" in output
 
 
 def test_broken_model_fails_exactly_its_tests_with_rows(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.nodes import BUILDABLE, is_buildable, resource_type
 
 if TYPE_CHECKING:
@@ -173,7 +173,15 @@ def selected(
     nodes = {uid: n for uid, n in manifest.nodes.items() if builds and is_buildable(n)}
     if select or exclude:
         types = ("test", "unit_test", *(sorted(BUILDABLE) if builds else ()))
-        chosen = session.runner_list(select, exclude, types)
+        try:
+            chosen = session.runner_list(select, exclude, types)
+        except DbtRunError as exc:
+            raise DbtError(
+                f"dbtproof: dbt cannot use {_selection_options(select, exclude)} "
+                f"in project '{session.project.name}':\n{_dbt_reason(exc)}\n"
+                f"Fix the selector (dbt's syntax: '+customers', 'tag:nightly', "
+                f"'test_type:unit', 'path:models/marts')."
+            ) from None
         picked = (
             [tests[uid] for uid in chosen if uid in tests],
             [nodes[uid] for uid in chosen if uid in nodes],
@@ -181,12 +189,35 @@ def selected(
         if not picked[0] and not picked[1]:
             what = "dbt test, model, seed or snapshot" if builds else "dbt test"
             raise DbtError(
-                f"dbtproof: --dbt-select {select!r} --dbt-exclude {exclude!r} selects no {what} "
+                f"dbtproof: {_selection_options(select, exclude)} selects no {what} "
                 f"in project '{session.project.name}'. Check the selector (dbt's syntax: "
                 f"'+customers', 'tag:nightly', 'test_type:unit', 'path:models/marts')."
             )
         return picked
     return [tests[uid] for uid in sorted(tests)], [nodes[uid] for uid in sorted(nodes)]
+
+
+def selection_for(config: pytest.Config, session: DbtSession) -> tuple[list[Any], list[Any]]:
+    """The data tests and unit tests, and the nodes to build, that the run's options pick
+    (``--dbt-select``, ``--dbt-exclude``, ``--no-dbt-builds``); see :func:`selected`."""
+    return selected(
+        session,
+        config.getoption("dbt_select"),
+        config.getoption("dbt_exclude"),
+        builds=not config.getoption("no_dbt_builds"),
+    )
+
+
+def _selection_options(select: str | None, exclude: str | None) -> str:
+    """The selection options as given: ``--dbt-select '+x' --dbt-exclude 'y'``."""
+    given = [(o, v) for o, v in (("--dbt-select", select), ("--dbt-exclude", exclude)) if v]
+    return " ".join(f"{option} {value!r}" for option, value in given)
+
+
+def _dbt_reason(exc: DbtRunError) -> str:
+    """dbt's own words from a failed selection (the lines after dbtproof's first)."""
+    lines = str(exc).splitlines()[1:]
+    return "\n".join(lines) or "  (dbt gave no reason)"
 
 
 def dag_depths(manifest: Any) -> dict[str, int]:
@@ -219,13 +250,13 @@ class DbtProjectFile(pytest.File):
             return
         session = state.session
         manifest = session.manifest
-        select = self.config.getoption("dbt_select")
-        exclude = self.config.getoption("dbt_exclude")
-        builds = not self.config.getoption("no_dbt_builds")
         names = GroupNames(manifest)
         groups: dict[str, dict[str, Any]] = {}
         tags: set[str] = set()
-        tests, nodes = selected(session, select, exclude, builds)
+        if state.selection is not None:
+            tests, nodes = state.selection
+        else:
+            tests, nodes = selection_for(self.config, session)
         for node in nodes:
             name = str(names.of_node(node.unique_id))
             groups[name] = {"anchor": node.unique_id, "build": node, "tests": []}

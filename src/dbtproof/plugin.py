@@ -7,6 +7,8 @@ or a ``dbt_project.yml`` at or above pytest's rootdir.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,10 @@ class DbtproofState:
     test_batches: DbtTestBatches | None = None
     header: str | None = None
     kept: list[str] = field(default_factory=list)
+    #: The dbt tests and nodes ``--dbt-select``/``--dbt-exclude`` pick, checked at session start.
+    selection: tuple[list[Any], list[Any]] | None = None
+    #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
+    own_tmp: Path | None = None
 
 
 state_key = pytest.StashKey[DbtproofState]()
@@ -200,6 +206,17 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
+def _workdir(config: pytest.Config, state: DbtproofState) -> Path:
+    """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
+    tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        return Path(factory.getbasetemp()) / "dbtproof"
+    if state.own_tmp is None:
+        state.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
+    return state.own_tmp
+
+
 def _settings(config: pytest.Config, state: DbtproofState) -> Any:
     from dbtproof.session import SessionSettings, parse_vars
 
@@ -207,7 +224,7 @@ def _settings(config: pytest.Config, state: DbtproofState) -> Any:
     return SessionSettings(
         project_dir=state.project_dir,
         profiles_dir=profiles_dir,
-        workdir=config._tmp_path_factory.getbasetemp() / "dbtproof",  # type: ignore[attr-defined]
+        workdir=_workdir(config, state),
         run_id=state.run_id,
         worker_id=state.worker_id,
         target=_option(config, "dbt_target", "dbt_target"),
@@ -231,6 +248,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         state.session = DbtSession(_settings(config, state))
         state.session.start()
+        if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
+            not config.getoption("no_dbt_tests")
+        ):
+            # A bad selector stops the run here, with one message, not a collection error.
+            from dbtproof.items import selection_for
+
+            state.selection = selection_for(config, state.session)
     except DbtError as exc:
         _teardown(config, state)
         raise pytest.UsageError(str(exc)) from None
@@ -262,8 +286,17 @@ def _header(session: DbtSession, namespace: str) -> str:
 
 def _teardown(config: pytest.Config, state: DbtproofState) -> None:
     session, state.session = state.session, None
-    if session is None:
-        return
+    keep = session is not None and session.settings.keep
+    try:
+        if session is not None:
+            _teardown_session(config, state, session)
+    finally:
+        if state.own_tmp is not None and not keep:
+            shutil.rmtree(state.own_tmp, ignore_errors=True)
+            state.own_tmp = None
+
+
+def _teardown_session(config: pytest.Config, state: DbtproofState, session: DbtSession) -> None:
     try:
         kept_or_dropped = session.teardown()
     except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
