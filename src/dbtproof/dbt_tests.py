@@ -41,6 +41,8 @@ class TestOutcome:
     execution_time: float = 0.0
     #: Set when the test (or node) could not run because something it needs failed to build.
     upstream_failure: str | None = None
+    #: Set when a hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran it failed.
+    hook_failure: str | None = None
     failing_rows: Rows | None = None
 
 
@@ -115,9 +117,18 @@ class DbtTestBatches:
         """
         builds = [uid for uid in dict.fromkeys(builds) if uid not in self.build_outcomes]
         tests = [uid for uid in dict.fromkeys(tests) if uid not in self.outcomes]
-        self._build(builds, tests)
+        built, hook_failure = self._build(builds, tests)
         for uid in builds:
             self.build_outcomes[uid] = self._build_outcome(uid)
+        if hook_failure:
+            # A hook of that `dbt build` failed: the builds it ran and the tests it built
+            # for are errors, whatever their nodes did.
+            for uid in builds:
+                if uid in built:
+                    self.build_outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+            for uid in tests:
+                self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+            return
         if tests:
             self._run_tests(tests)
 
@@ -134,7 +145,12 @@ class DbtTestBatches:
         failed = [uid for uid in broken if self.built[uid].status != "skipped"]
         return "; ".join(f"{uid} {self.broken[uid]}" for uid in sorted(failed or broken))
 
-    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> None:
+    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> tuple[set[str], str | None]:
+        """Build what *builds* and *tests* need and is not built yet, in one ``dbt build``.
+
+        Returns the unique ids that invocation built (or tried to), and why the invocation
+        failed apart from its nodes (a failing hook), if it did.
+        """
         manifest = self.session.manifest
         wanted = set(builds) | ancestors(manifest, [*builds, *tests])
         needed = [
@@ -148,7 +164,7 @@ class DbtTestBatches:
         if self.broken:  # what sits downstream of a node that failed earlier cannot build
             needed = [uid for uid in needed if self.upstream_failure(uid) is None]
         if not needed:
-            return
+            return set(), None
         result = self.session.build(
             select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
             expect_fail=True,
@@ -156,9 +172,12 @@ class DbtTestBatches:
             extra_args=("--indirect-selection", "empty"),
         )
         for node in result.nodes:
+            if node.is_hook:
+                continue
             self.built[node.unique_id] = node
             if node.status not in SUCCESS:
                 self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
+        return set(needed), result.invocation_failure()
 
     def _build_outcome(self, uid: str) -> TestOutcome:
         result = self.built.get(uid)
@@ -198,8 +217,12 @@ class DbtTestBatches:
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,
         )
+        hook_failure = result.invocation_failure()
         by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}
         for uid in runnable:
+            if hook_failure:
+                self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+                continue
             node = by_id.get(uid)
             if node is None:
                 self.outcomes[uid] = TestOutcome(

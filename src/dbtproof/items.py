@@ -55,6 +55,13 @@ class DbtUpstreamError(Exception):
     """A dbt test (or build) could not run because a node it needs failed to build."""
 
 
+class DbtHookError(Exception):
+    """A hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran an item failed.
+
+    Raised during setup, so pytest reports an error of each item that invocation ran for.
+    """
+
+
 class DbtBuildFailed(Exception):
     """A model, seed or snapshot failed to build."""
 
@@ -350,8 +357,7 @@ class DbtBuildItem(_DbtItem):
             builds, tests = pending_work(self)
             outcome = batches.build_outcome(self.unique_id, builds, tests)
         self.dbt_outcome = outcome
-        if self.dbt_outcome.upstream_failure:
-            raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
+        _raise_for_setup(outcome)
 
     def runtest(self) -> None:
         """Report the build: passes when dbt built the node, fails with dbt's message."""
@@ -370,6 +376,9 @@ class DbtBuildItem(_DbtItem):
                 f"dbt build of {self._what()} could not run: upstream failed to build: "
                 f"{excinfo.value}"
             )
+        if isinstance(excinfo.value, DbtHookError):
+            what = self._what()
+            return f"dbt build of {what}: a hook of its dbt invocation failed:\n{excinfo.value}"
         if isinstance(excinfo.value, DbtBuildFailed):
             outcome = self.dbt_outcome
             status = outcome.status if outcome else "error"
@@ -404,8 +413,7 @@ class DbtTestItem(_DbtItem):
             builds, tests = pending_work(self)
             outcome = batches.outcome(self.unique_id, tests, builds)
         self.dbt_outcome = outcome
-        if self.dbt_outcome.upstream_failure:
-            raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
+        _raise_for_setup(outcome)
 
     def runtest(self) -> None:
         """Report the dbt test's outcome: pass, warn (passes with a warning) or fail."""
@@ -443,6 +451,8 @@ class DbtTestItem(_DbtItem):
         """A failing test: how many rows failed, the first rows, and the compiled SQL."""
         if isinstance(excinfo.value, DbtUpstreamError):
             return f"dbt test {self.name} could not run: upstream failed to build: {excinfo.value}"
+        if isinstance(excinfo.value, DbtHookError):
+            return f"dbt test {self.name}: a hook of its dbt invocation failed:\n{excinfo.value}"
         if isinstance(excinfo.value, DbtUnitTestError):
             return (
                 f"dbt unit test {self.name} could not run ({self.original_file_path}):\n"
@@ -457,6 +467,14 @@ class DbtTestItem(_DbtItem):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the test is defined, for pytest's reports (line 0: pytest places a skip there)."""
         return self.path, 0, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
+
+
+def _raise_for_setup(outcome: TestOutcome) -> None:
+    """An item whose upstream failed to build, or whose dbt invocation's hook failed, errors."""
+    if outcome.upstream_failure:
+        raise DbtUpstreamError(outcome.upstream_failure)
+    if outcome.hook_failure:
+        raise DbtHookError(outcome.hook_failure)
 
 
 def _describe(outcome: TestOutcome) -> str:

@@ -181,9 +181,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.items import DbtUnitTestError, DbtUpstreamError
+        from dbtproof.items import DbtHookError, DbtUnitTestError, DbtUpstreamError
 
-        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError)):
+        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
             report.longrepr = item.repr_failure(call.excinfo)
     return report
 

@@ -41,6 +41,11 @@ class NodeResult:
         """True for errors and failing tests (``warn`` and ``skipped`` are not failures)."""
         return self.status in _FAILED
 
+    @property
+    def is_hook(self) -> bool:
+        """True for an ``on-run-start`` / ``on-run-end`` hook of the invocation."""
+        return self.resource_type == "operation"
+
 
 @dataclass
 class InvocationResult:
@@ -62,6 +67,23 @@ class InvocationResult:
                 return node.status
         raise KeyError(name)
 
+    def invocation_failure(self) -> str | None:
+        """Why the whole invocation failed apart from its nodes, or None.
+
+        A failing ``on-run-start`` / ``on-run-end`` hook (dbt then reports failure though
+        every node may have passed), or a failure dbt reported without any failing node.
+        """
+        hooks = [node for node in self.nodes if node.is_hook and node.failed]
+        if hooks:
+            return "\n".join(
+                f"hook {node.unique_id} failed: {(node.message or '').strip()}" for node in hooks
+            )
+        if not self.success and not self.failed_nodes:
+            return (
+                "dbt reported that the invocation failed, though no node failed (see the dbt log)"
+            )
+        return None
+
     def describe_failures(self) -> str:
         """Failing nodes, one per line, with dbt's message for each."""
         return "\n".join(
@@ -71,8 +93,20 @@ class InvocationResult:
 
 
 def _node_result(run_result: Any) -> NodeResult:
-    node = run_result.node
     status = getattr(run_result.status, "value", run_result.status)
+    node = getattr(run_result, "node", None)
+    if node is None:
+        # dbt < 1.9 reports a failing on-run-start/on-run-end hook as a result without a
+        # node: "on-run-start failed, error: ..."
+        message = str(run_result.message or "")
+        hook = message.split(" failed", 1)[0] if " failed" in message else "hook"
+        return NodeResult(
+            unique_id=f"operation.{hook}",
+            name=hook,
+            resource_type="operation",
+            status=str(status),
+            message=message,
+        )
     return NodeResult(
         unique_id=node.unique_id,
         name=node.name,
