@@ -5,7 +5,8 @@ dbtproof needs (rendering a profile value, the adapter behind the last
 invocation, running SQL on it) reaches into dbt's internals. Keeping those
 calls in one module means one place to fix when dbt changes.
 
-Tested on: dbt-core 1.8.10 and 1.11.16 (``tests/test_dbt_compat.py``).
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23 and 1.11.16 (``tests/test_dbt_compat.py``; CI
+runs it on 1.8 and 1.11).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 #: dbt-core versions this module was tested against.
-TESTED_DBT_VERSIONS = ("1.8", "1.11")
+TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
 
 
 def dbt_version() -> str:
