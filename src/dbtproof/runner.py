@@ -2,16 +2,20 @@
 
 Every invocation goes through :class:`DbtRunner`: in-process through dbt's public
 ``dbtRunner``, one at a time (dbt's runner is not thread-safe), with explicit
-``--project-dir --profiles-dir --profile --target --target-path --log-path`` so
-that stray ``DBT_*`` environment variables cannot redirect a run, and with the
-manifest parsed once and reused.
+``--project-dir --profiles-dir --profile --target --target-path --log-path``, with
+every other flag dbt would read from the environment (``DBT_EMPTY``, ``DBT_DEFER``,
+``DBT_STATE``, ``DBT_FULL_REFRESH``, ``DBT_WARN_ERROR``, ...) removed from
+``os.environ`` while dbt runs, so that stray ``DBT_*`` variables cannot change a run,
+and with the manifest parsed once and reused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +123,39 @@ def _node_result(run_result: Any) -> NodeResult:
     )
 
 
+def hidden_flag_variables(args: Sequence[str], environ: Any = None) -> list[str]:
+    """The variables of *environ* (``os.environ``) that would set a flag of ``dbt <args>``.
+
+    A variable whose option *args* spell out is left alone (dbt takes the command line
+    first, and the project's ``env_var()`` may read it); so are variables that are no
+    flag (``DBT_ENV_SECRET_*``, ``DBT_ENV_CUSTOM_ENV_*``, a profile's ``DBT_USER``).
+    """
+    from dbtproof import _dbt_compat as compat
+
+    environ = os.environ if environ is None else environ
+    given = {arg.split("=", 1)[0] for arg in args if arg.startswith("-")}
+    hidden: list[str] = []
+    for spellings, names in compat.flag_env_vars(args[0]):
+        if spellings & given:
+            continue
+        hidden += [name for name in names if name in environ and name not in hidden]
+    return hidden
+
+
+@contextmanager
+def without_flag_variables(args: Sequence[str]) -> Iterator[list[str]]:
+    """Remove from ``os.environ`` the flag variables of ``dbt <args>`` while dbt runs.
+
+    Yields their names; they are put back afterwards, whatever happens. Callers hold
+    the runner's lock, so no other invocation sees the environment in between.
+    """
+    saved = {name: os.environ.pop(name) for name in hidden_flag_variables(args)}
+    try:
+        yield list(saved)
+    finally:
+        os.environ.update(saved)
+
+
 def _selection_args(
     select: str | Sequence[str] | None, exclude: str | Sequence[str] | None
 ) -> list[str]:
@@ -179,7 +216,8 @@ class DbtRunner:
                 compat.reset_compilation_state(self.manifest)
             runner = dbtRunner(manifest=self.manifest if use_manifest else None)
             try:
-                outcome = runner.invoke(args)
+                with without_flag_variables(args):
+                    outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()
         if isinstance(outcome.exception, KeyboardInterrupt):
