@@ -2,7 +2,7 @@
 
 The shared PostgreSQL server trusts every local login, so this test starts a
 private PostgreSQL instance that checks passwords (scram-sha-256) on a free port
-of 127.0.0.1, and stops it afterwards.
+of 127.0.0.1, and stops it afterwards. It runs as root (CI) and as any other user.
 """
 
 from __future__ import annotations
@@ -26,31 +26,46 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _server_binaries() -> Path:
+    """The folder of PostgreSQL's server binaries (initdb, pg_ctl); the suite needs them."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.fail("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/initdb) are missing")
+    return Path(binaries[-1]).parent
+
+
 @pytest.fixture(scope="module")
 def password_postgres() -> Iterator[int]:
-    """A private PostgreSQL that requires passwords; yields its port. Role dbtproof_ci/right."""
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not binaries or os.geteuid() != 0 or shutil.which("runuser") is None:
-        pytest.skip("needs PostgreSQL's server binaries and root (to run them as user postgres)")
-    bindir = Path(binaries[-1]).parent
-    # Not under pytest's basetemp: that is private to root, and the server runs as postgres.
+    """A private PostgreSQL that requires passwords; yields its port. Role dbtproof_ci/right.
+
+    PostgreSQL refuses to run as root: as root, the server runs as the user ``postgres``
+    (``runuser``); as anyone else, as that user.
+    """
+    bindir = _server_binaries()
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("runuser") is None:
+        pytest.fail("running as root needs runuser to start PostgreSQL as the user postgres")
+    # Not under pytest's basetemp: as root that is private to root, and the server runs
+    # as postgres.
     folder = Path(tempfile.mkdtemp(prefix="dbtproof-pgauth-"))
-    shutil.chown(folder, "postgres", "postgres")
     (folder / "pw").write_text("superpw\n")
-    shutil.chown(folder / "pw", "postgres", "postgres")
+    if as_root:
+        for path in (folder, folder / "pw"):
+            shutil.chown(path, "postgres", "postgres")
     data, port = folder / "data", _free_port()
 
-    def as_postgres(*command: str) -> None:
+    def as_server_user(*command: str) -> None:
         # No pipes: the server pg_ctl starts would inherit them and keep them open.
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=120)  # fmt: skip
+        prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        quiet = subprocess.DEVNULL
+        subprocess.run([*prefix, *command], check=True, stdin=quiet, stdout=quiet, stderr=quiet,
+                       timeout=120)  # fmt: skip
 
-    as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "scram-sha-256", "-U", "postgres",
-                f"--pwfile={folder / 'pw'}")  # fmt: skip
+    as_server_user(str(bindir / "initdb"), "-D", str(data), "-A", "scram-sha-256",
+                   "-U", "postgres", f"--pwfile={folder / 'pw'}")  # fmt: skip
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     log = str(folder / "server.log")
-    as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
+    as_server_user(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
     try:
         env = {**os.environ, "PGPASSWORD": "superpw"}
         subprocess.run(
@@ -60,7 +75,7 @@ def password_postgres() -> Iterator[int]:
         )  # fmt: skip
         yield port
     finally:
-        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        as_server_user(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
 
 

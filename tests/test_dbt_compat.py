@@ -41,8 +41,18 @@ def project(tmp_path: Path) -> DbtRunner:
 
 
 def test_dbt_version_is_supported() -> None:
+    """The installed dbt-core is one dbtproof declares (pyproject) and this module was tested on."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    declared = [Requirement(r) for r in requires("dbtproof") or []]
+    (dbt_core,) = [r for r in declared if r.name == "dbt-core" and r.marker is None]
+    assert dbt_core.specifier.contains(compat.dbt_version()), (compat.dbt_version(), dbt_core)
     major_minor = ".".join(compat.dbt_version().split(".")[:2])
     assert major_minor in compat.TESTED_DBT_VERSIONS
+    for minor in compat.TESTED_DBT_VERSIONS:  # and every release tested on is declared
+        assert dbt_core.specifier.contains(f"{minor}.0"), (minor, dbt_core)
 
 
 def test_render_profile_value_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

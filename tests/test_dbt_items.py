@@ -57,19 +57,20 @@ def test_k_m_and_selectors_narrow_the_run(pytester: pytest.Pytester, shop: Path)
     by_tag.assert_outcomes(passed=2, deselected=ITEMS - 2)
     by_selector = pytester.runpytest_subprocess("--dbt-select", "test_type:unit")
     by_selector.assert_outcomes(passed=4)
-    graph = pytester.runpytest_subprocess("--dbt-select", "stg_orders+", "--dbt-exclude", "orders")
-    graph.stdout.fnmatch_lines(["*passed*"])
-    assert "orders::" not in graph.stdout.str()
+    graph = pytester.runpytest_subprocess(
+        "--dbt-select", "stg_orders+", "--dbt-exclude", "orders", "--collect-only", "-q"
+    )
+    groups = {line.split("::")[1] for line in graph.stdout.lines if "::" in line}
+    assert "stg_orders" in groups and "orders" not in groups, groups
     off = pytester.runpytest_subprocess("--no-dbt-tests")
     assert off.ret == pytest.ExitCode.NO_TESTS_COLLECTED
 
 
-def test_selector_that_selects_nothing_is_a_collection_error(
-    pytester: pytest.Pytester, shop: Path
-) -> None:
-    result = pytester.runpytest_subprocess("--dbt-select", "tag:no_such_tag")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*--dbt-select 'tag:no_such_tag'*selects no dbt test*"])
+def test_selector_that_selects_nothing_stops_the_run(pytester: pytest.Pytester, shop: Path) -> None:
+    from test_errors import run_failing
+
+    output = run_failing(pytester, "--dbt-select", "tag:no_such_tag")
+    assert "dbtproof: --dbt-select 'tag:no_such_tag' selects no dbt test" in output
 
 
 def test_broken_model_fails_exactly_its_tests_with_rows(
@@ -195,3 +196,50 @@ def test_store_failures_keeps_failing_rows_in_the_namespace(
         Path(kept.group(1)), f'select * from "{stored[0][0]}".unique_stg_customers_customer_id'
     )
     assert rows == [(1, 2)]
+
+
+RESERVED_TAGS = ["skip", "xfail", "skipif", "usefixtures", "parametrize", "filterwarnings"]
+
+
+def test_dbt_tags_never_change_a_verdict(pytester: pytest.Pytester, shop: Path) -> None:
+    """Tags named like pytest's markers (or a plugin's), or that are no identifier, are markers
+    ``dbt_<tag>``: a failing test still fails, nothing is skipped, and nothing crashes."""
+    tags = [*RESERVED_TAGS, "timeout", "nightly-eu", "_private", "parameterize"]
+    project = shop / "dbt_project.yml"
+    project.write_text(project.read_text() + f"\ndata_tests:\n  +tags: {tags}\n")
+    raw = shop / "seeds" / "raw_customers.csv"
+    lines = raw.read_text().splitlines()
+    raw.write_text("\n".join([*lines, lines[1]]) + "\n")  # customer 1 twice
+    (shop / "pytest.ini").write_text(
+        "[pytest]\ntestpaths = pytests\nmarkers =\n    timeout(seconds): a plugin's marker\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "dbt_project.yml", "-k", "stg_customers", "--strict-markers", "-rfs"
+    )
+    # stg_customers: its build, unique (fails: customer 1 twice), not_null
+    result.assert_outcomes(passed=2, failed=1, deselected=ITEMS - 3)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["FAILED *::stg_customers::unique_stg_customers_customer_id*"])
+    # Each tag is there under its prefixed name (the build item has no test tags).
+    markers = [*RESERVED_TAGS, "timeout", "nightly_eu", "_private", "parameterize"]
+    picked = pytester.runpytest_subprocess(
+        "dbt_project.yml", "--collect-only", "-q", "-k", "stg_customers",
+        "-m", " and ".join(f"dbt_{marker}" for marker in markers),
+    )  # fmt: skip
+    assert [line for line in picked.stdout.lines if "::" in line] == [
+        "dbt_project.yml::stg_customers::not_null_stg_customers_customer_id",
+        "dbt_project.yml::stg_customers::unique_stg_customers_customer_id",
+    ]
+
+
+def test_a_conftest_skip_mark_on_a_dbt_item_skips_it(pytester: pytest.Pytester, shop: Path) -> None:
+    """pytest places a skip at the item's reportinfo line: it must be a number."""
+    (shop / "conftest.py").write_text(
+        "import pytest\n\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        item.add_marker(pytest.mark.skip(reason='not today'))\n"
+    )
+    result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "stg_customers", "-rs")
+    result.assert_outcomes(skipped=3, deselected=ITEMS - 3)
+    assert "INTERNALERROR" not in result.stdout.str()

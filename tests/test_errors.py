@@ -123,3 +123,31 @@ def test_unreachable_host(
     assert "Connection refused" in output
     assert "SHOP_PG_PORT=set" in output and "SHOP_PG_PASSWORD=set" in output
     assert "dbtproof-ci-password" not in output
+
+
+@pytest.mark.parametrize("option", ["--dbt-select", "--dbt-exclude"])
+def test_bad_selector_is_one_clear_error(
+    pytester: pytest.Pytester, shop: Path, option: str
+) -> None:
+    output = run_failing(pytester, option, "no_such_method:orders")
+    assert f"dbtproof: dbt cannot use {option} 'no_such_method:orders' in project 'shop'" in output
+    assert "no_such_method" in output.split("in project 'shop':", 1)[1]
+    assert "None" not in output
+
+
+def test_runs_without_pytests_tmpdir_plugin(
+    pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-p no:tmpdir``: the run keeps its files in a temporary folder of its own, removed at
+    the end."""
+    import sys
+
+    temp = pytester.mkdir("temp")
+    monkeypatch.setenv("TMPDIR", str(temp))
+    one = "def test_one(dbt):\n    assert dbt.query('select 1 as x') == [{'x': 1}]\n"
+    pytester.makepyfile(**{"pytests/test_one": one})
+    # Not runpytest_subprocess: it passes --basetemp, an option of the tmpdir plugin.
+    result = pytester.run(sys.executable, "-m", "pytest", "pytests", "-p", "no:tmpdir",
+                          "-p", "no:cacheprovider")  # fmt: skip
+    result.assert_outcomes(passed=1)
+    assert list(temp.iterdir()) == []

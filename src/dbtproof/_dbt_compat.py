@@ -5,7 +5,8 @@ dbtproof needs (rendering a profile value, the adapter behind the last
 invocation, running SQL on it) reaches into dbt's internals. Keeping those
 calls in one module means one place to fix when dbt changes.
 
-Tested on: dbt-core 1.8.10 and 1.11.16 (``tests/test_dbt_compat.py``).
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23 and 1.11.16 (``tests/test_dbt_compat.py``; CI
+runs it on 1.8 and 1.11).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 #: dbt-core versions this module was tested against.
-TESTED_DBT_VERSIONS = ("1.8", "1.11")
+TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
 
 
 def dbt_version() -> str:
@@ -45,6 +46,58 @@ def _ensure_invocation_context() -> None:
     from dbt_common.context import set_invocation_context
 
     set_invocation_context(dict(os.environ))
+
+
+#: Variables dbt reads outside its click options that change what a run does: record and
+#: replay of results, and partial-parsing test switches.
+_NON_OPTION_FLAG_VARS = (
+    "DBT_RECORDER_MODE",
+    "DBT_RECORDER_TYPES",
+    "DBT_RECORDER_FILE_PATH",
+    "DBT_RECORDER_ROW_LIMIT",
+    "DBT_RECORDED_FILE_PATH",
+    "DBT_ENGINE_RECORDER_MODE",
+    "DBT_ENGINE_RECORDER_TYPES",
+    "DBT_ENGINE_RECORDER_FILE_PATH",
+    "DBT_ENGINE_RECORDER_ROW_LIMIT",
+    "DBT_ENGINE_RECORDED_FILE_PATH",
+    "DBT_PP_TEST",
+    "DBT_PP_FILE_DIFF_TEST",
+    "DBT_ENGINE_PP_TEST",
+    "DBT_ENGINE_PP_FILE_DIFF_TEST",
+    "DBT_TEST_STATE_MODIFIED",
+    "DBT_ENGINE_TEST_STATE_MODIFIED",
+)
+_FLAG_VARS: dict[str, list[tuple[frozenset[str], tuple[str, ...]]]] = {}
+
+
+def flag_env_vars(command: str) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+    """The environment variables ``dbt <command>`` reads as flags, by option.
+
+    Each entry is ``(the option's spellings, its variables)``, walked from the envvars
+    dbt's click command and its group declare (``DBT_EMPTY``, ``DBT_ENGINE_EMPTY``, ...).
+    The group's options get no spellings: dbtproof gives every option after the command,
+    so the group reads (and validates) its variables whatever the command line says. The
+    last entry, with no spellings, holds the variables dbt reads outside its options
+    (record/replay). Cached per command.
+    """
+    if command not in _FLAG_VARS:
+        from dbt.cli.main import cli
+
+        options: list[tuple[frozenset[str], tuple[str, ...]]] = []
+        sub = cli.commands.get(command)
+        params = [(param, False) for param in cli.params]
+        params += [(param, True) for param in (sub.params if sub is not None else [])]
+        for param, of_command in params:
+            envvar = getattr(param, "envvar", None)
+            if not envvar:
+                continue
+            names = (envvar,) if isinstance(envvar, str) else tuple(envvar)
+            spellings = [*param.opts, *getattr(param, "secondary_opts", [])] if of_command else []
+            options.append((frozenset(spellings), names))
+        options.append((frozenset(), _NON_OPTION_FLAG_VARS))
+        _FLAG_VARS[command] = options
+    return _FLAG_VARS[command]
 
 
 def registered_runtime_config(adapter_type: str) -> Any:

@@ -42,6 +42,8 @@ class TestOutcome:
     execution_time: float = 0.0
     #: Set when the test (or node) could not run because something it needs failed to build.
     upstream_failure: str | None = None
+    #: Set when a hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran it failed.
+    hook_failure: str | None = None
     failing_rows: Rows | None = None
 
 
@@ -175,9 +177,18 @@ class DbtTestBatches:
         """
         builds = [uid for uid in dict.fromkeys(builds) if uid not in self.build_outcomes]
         tests = [uid for uid in dict.fromkeys(tests) if uid not in self.outcomes]
-        self._build(builds, tests)
+        built, hook_failure = self._build(builds, tests)
         for uid in builds:
             self.build_outcomes[uid] = self._build_outcome(uid)
+        if hook_failure:
+            # A hook of that `dbt build` failed: the builds it ran and the tests it built
+            # for are errors, whatever their nodes did.
+            for uid in builds:
+                if uid in built:
+                    self.build_outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+            for uid in tests:
+                self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+            return
         if tests:
             self._run_tests(tests)
 
@@ -194,7 +205,12 @@ class DbtTestBatches:
         failed = [uid for uid in broken if self.built[uid].status != "skipped"]
         return "; ".join(f"{uid} {self.broken[uid]}" for uid in sorted(failed or broken))
 
-    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> None:
+    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> tuple[set[str], str | None]:
+        """Build what *builds* and *tests* need and is not built yet (one ``dbt build`` per level).
+
+        Returns the unique ids those invocations built (or tried to), and why one
+        failed apart from its nodes (a failing hook), if it did.
+        """
         manifest = self.session.manifest
         wanted = set(builds) | ancestors(manifest, [*builds, *tests], self._feeders)
         needed = [
@@ -206,16 +222,23 @@ class DbtTestBatches:
             and uid not in self.built
         ]
         levels = feeder_levels(manifest, needed, self._feeders)
+        built: set[str] = set()
         for level in sorted(set(levels.values())):
             # A node that reads a source the project writes is built after that source's
             # feeder: dbt's graph has no edge between the two.
             batch = [uid for uid in needed if levels[uid] == level]
             if self.broken:  # what sits downstream of a node that failed cannot build
                 batch = [uid for uid in batch if self.upstream_failure(uid) is None]
-            if batch:
-                self._build_batch(batch)
+            if not batch:
+                continue
+            built |= set(batch)
+            hook_failure = self._build_batch(batch)
+            if hook_failure:
+                return built, hook_failure
+        return built, None
 
-    def _build_batch(self, needed: Sequence[str]) -> None:
+    def _build_batch(self, needed: Sequence[str]) -> str | None:
+        """One ``dbt build`` of *needed*; returns why it failed apart from its nodes, if so."""
         manifest = self.session.manifest
         result = self.session.build(
             select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
@@ -224,11 +247,14 @@ class DbtTestBatches:
             extra_args=("--indirect-selection", "empty"),
         )
         for node in result.nodes:
+            if node.is_hook:
+                continue
             if node.status == "error":
                 node = self._explain_missing_sources(node)
             self.built[node.unique_id] = node
             if node.status not in SUCCESS:
                 self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
+        return result.invocation_failure()
 
     def _explain_missing_sources(self, node: NodeResult) -> NodeResult:
         """A node that failed because a source it reads has no table says so, briefly."""
@@ -306,8 +332,12 @@ class DbtTestBatches:
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,
         )
+        hook_failure = result.invocation_failure()
         by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}
         for uid in runnable:
+            if hook_failure:
+                self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
+                continue
             node = by_id.get(uid)
             if node is None:
                 self.outcomes[uid] = TestOutcome(

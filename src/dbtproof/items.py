@@ -5,20 +5,22 @@ source with tests) becomes a collector, in DAG order; the build of each model,
 seed and snapshot becomes its collector's first item, ``build``
 (``dbt_project.yml::orders::build``), and each data test and each native unit
 test an item after it, e.g. ``dbt_project.yml::orders::unique_orders_order_id``.
-dbt tags become pytest markers. Running is delegated to
+dbt tags become pytest markers (a tag that would mean something to pytest gets the prefix
+``dbt_``, see :func:`tag_markers`). Running is delegated to
 :mod:`dbtproof.dbt_tests`, which batches the work.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.nodes import BUILDABLE, is_buildable, resource_type
 
 if TYPE_CHECKING:
@@ -53,12 +55,55 @@ class DbtUpstreamError(Exception):
     """A dbt test (or build) could not run because a node it needs failed to build."""
 
 
+class DbtHookError(Exception):
+    """A hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran an item failed.
+
+    Raised during setup, so pytest reports an error of each item that invocation ran for.
+    """
+
+
 class DbtBuildFailed(Exception):
     """A model, seed or snapshot failed to build."""
 
 
 #: The name of a node's build item.
 BUILD_ITEM = "build"
+
+#: Markers pytest gives a meaning to, whether or not a config registers them (and the
+#: spellings of ``parametrize`` pytest refuses), and dbtproof's own.
+PYTEST_MARKERS = frozenset(
+    {"skip", "skipif", "xfail", "usefixtures", "parametrize", "filterwarnings", "tryfirst",
+     "trylast", "parameterize", "parametrise", "parameterise", "dbt"}
+)  # fmt: skip
+#: The prefix of a dbt tag's marker when the tag itself cannot be one.
+TAG_MARKER_PREFIX = "dbt_"
+_TAG_MARKERS = pytest.StashKey[dict[str, str]]()
+
+
+def tag_markers(tags: Iterable[str], registered: Iterable[str]) -> dict[str, str]:
+    """The pytest marker of each dbt tag: the tag itself, so that ``-m nightly`` picks it.
+
+    A tag must never change a verdict, so a tag named like a marker pytest or a plugin
+    gives a meaning to (``skip``, ``xfail``, ``usefixtures``, ``timeout``, any marker in
+    *registered*) becomes ``dbt_<tag>`` (``-m dbt_skip``); so does a tag that is not a
+    Python identifier, its other characters as ``_`` (``nightly-eu`` -> ``dbt_nightly_eu``).
+    Empty tags get no marker.
+    """
+    reserved = PYTEST_MARKERS | set(registered)
+    markers: dict[str, str] = {}
+    for tag in tags:
+        if not tag:
+            continue
+        if tag.isidentifier() and not tag.startswith("_") and tag not in reserved:
+            markers[tag] = tag
+        else:
+            markers[tag] = TAG_MARKER_PREFIX + re.sub(r"\W", "_", tag)
+    return markers
+
+
+def registered_markers(config: pytest.Config) -> set[str]:
+    """Names of the markers registered with *config* (ini files, plugins, pytest itself)."""
+    return {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
 
 
 class GroupNames:
@@ -135,7 +180,15 @@ def selected(
     nodes = {uid: n for uid, n in manifest.nodes.items() if builds and is_buildable(n)}
     if select or exclude:
         types = ("test", "unit_test", *(sorted(BUILDABLE) if builds else ()))
-        chosen = session.runner_list(select, exclude, types)
+        try:
+            chosen = session.runner_list(select, exclude, types)
+        except DbtRunError as exc:
+            raise DbtError(
+                f"dbtproof: dbt cannot use {_selection_options(select, exclude)} "
+                f"in project '{session.project.name}':\n{_dbt_reason(exc)}\n"
+                f"Fix the selector (dbt's syntax: '+customers', 'tag:nightly', "
+                f"'test_type:unit', 'path:models/marts')."
+            ) from None
         picked = (
             [tests[uid] for uid in chosen if uid in tests],
             [nodes[uid] for uid in chosen if uid in nodes],
@@ -143,12 +196,35 @@ def selected(
         if not picked[0] and not picked[1]:
             what = "dbt test, model, seed or snapshot" if builds else "dbt test"
             raise DbtError(
-                f"dbtproof: --dbt-select {select!r} --dbt-exclude {exclude!r} selects no {what} "
+                f"dbtproof: {_selection_options(select, exclude)} selects no {what} "
                 f"in project '{session.project.name}'. Check the selector (dbt's syntax: "
                 f"'+customers', 'tag:nightly', 'test_type:unit', 'path:models/marts')."
             )
         return picked
     return [tests[uid] for uid in sorted(tests)], [nodes[uid] for uid in sorted(nodes)]
+
+
+def selection_for(config: pytest.Config, session: DbtSession) -> tuple[list[Any], list[Any]]:
+    """The data tests and unit tests, and the nodes to build, that the run's options pick
+    (``--dbt-select``, ``--dbt-exclude``, ``--no-dbt-builds``); see :func:`selected`."""
+    return selected(
+        session,
+        config.getoption("dbt_select"),
+        config.getoption("dbt_exclude"),
+        builds=not config.getoption("no_dbt_builds"),
+    )
+
+
+def _selection_options(select: str | None, exclude: str | None) -> str:
+    """The selection options as given: ``--dbt-select '+x' --dbt-exclude 'y'``."""
+    given = [(o, v) for o, v in (("--dbt-select", select), ("--dbt-exclude", exclude)) if v]
+    return " ".join(f"{option} {value!r}" for option, value in given)
+
+
+def _dbt_reason(exc: DbtRunError) -> str:
+    """dbt's own words from a failed selection (the lines after dbtproof's first)."""
+    lines = str(exc).splitlines()[1:]
+    return "\n".join(lines) or "  (dbt gave no reason)"
 
 
 def dag_depths(manifest: Any) -> dict[str, int]:
@@ -181,13 +257,13 @@ class DbtProjectFile(pytest.File):
             return
         session = state.session
         manifest = session.manifest
-        select = self.config.getoption("dbt_select")
-        exclude = self.config.getoption("dbt_exclude")
-        builds = not self.config.getoption("no_dbt_builds")
         names = GroupNames(manifest)
         groups: dict[str, dict[str, Any]] = {}
         tags: set[str] = set()
-        tests, nodes = selected(session, select, exclude, builds)
+        if state.selection is not None:
+            tests, nodes = state.selection
+        else:
+            tests, nodes = selection_for(self.config, session)
         for node in nodes:
             name = str(names.of_node(node.unique_id))
             groups[name] = {"anchor": node.unique_id, "build": node, "tests": []}
@@ -197,8 +273,10 @@ class DbtProjectFile(pytest.File):
             group = groups.setdefault(name, {"anchor": anchor, "build": None, "tests": []})
             group["tests"].append(node)
             tags.update(getattr(node, "tags", []) or [])
-        for tag in sorted(tags):  # dbt tags are markers: declare each once
-            self.config.addinivalue_line("markers", f"{tag}: dbt tag '{tag}'")
+        markers = tag_markers(sorted(tags), registered_markers(self.config))
+        self.config.stash[_TAG_MARKERS] = markers
+        for tag, marker in markers.items():  # dbt tags are markers: declare each once
+            self.config.addinivalue_line("markers", f"{marker}: dbt tag {tag!r}")
         # Groups in DAG order (then by name), singular tests last: builds come before the
         # builds and tests downstream of them. Correctness does not depend on the order
         # (every batch builds all a pending item needs); it only reads naturally.
@@ -241,8 +319,10 @@ class _DbtItem(pytest.Item):
         self.original_file_path = str(node.original_file_path)
         self.dbt_outcome: TestOutcome | None = None
         self.unit_result: UnitTestResult | None = None
+        markers = self.config.stash.get(_TAG_MARKERS, {})
         for tag in sorted(set(getattr(node, "tags", []) or [])):
-            self.add_marker(tag)
+            if tag in markers:
+                self.add_marker(markers[tag])
         self.add_marker("dbt")
 
     def _batches(self) -> DbtTestBatches:
@@ -277,8 +357,7 @@ class DbtBuildItem(_DbtItem):
             builds, tests = pending_work(self)
             outcome = batches.build_outcome(self.unique_id, builds, tests)
         self.dbt_outcome = outcome
-        if self.dbt_outcome.upstream_failure:
-            raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
+        _raise_for_setup(outcome)
 
     def runtest(self) -> None:
         """Report the build: passes when dbt built the node, fails with dbt's message."""
@@ -297,6 +376,9 @@ class DbtBuildItem(_DbtItem):
                 f"dbt build of {self._what()} could not run: upstream failed to build: "
                 f"{excinfo.value}"
             )
+        if isinstance(excinfo.value, DbtHookError):
+            what = self._what()
+            return f"dbt build of {what}: a hook of its dbt invocation failed:\n{excinfo.value}"
         if isinstance(excinfo.value, DbtBuildFailed):
             outcome = self.dbt_outcome
             status = outcome.status if outcome else "error"
@@ -305,8 +387,8 @@ class DbtBuildItem(_DbtItem):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        """The node built, for pytest's reports."""
-        return self.path, None, f"dbt build of {self._what()}"
+        """The node built, for pytest's reports (line 0: pytest places a skip mark there)."""
+        return self.path, 0, f"dbt build of {self._what()}"
 
 
 class DbtTestItem(_DbtItem):
@@ -331,8 +413,7 @@ class DbtTestItem(_DbtItem):
             builds, tests = pending_work(self)
             outcome = batches.outcome(self.unique_id, tests, builds)
         self.dbt_outcome = outcome
-        if self.dbt_outcome.upstream_failure:
-            raise DbtUpstreamError(self.dbt_outcome.upstream_failure)
+        _raise_for_setup(outcome)
 
     def runtest(self) -> None:
         """Report the dbt test's outcome: pass, warn (passes with a warning) or fail."""
@@ -370,6 +451,8 @@ class DbtTestItem(_DbtItem):
         """A failing test: how many rows failed, the first rows, and the compiled SQL."""
         if isinstance(excinfo.value, DbtUpstreamError):
             return f"dbt test {self.name} could not run: upstream failed to build: {excinfo.value}"
+        if isinstance(excinfo.value, DbtHookError):
+            return f"dbt test {self.name}: a hook of its dbt invocation failed:\n{excinfo.value}"
         if isinstance(excinfo.value, DbtUnitTestError):
             return (
                 f"dbt unit test {self.name} could not run ({self.original_file_path}):\n"
@@ -382,8 +465,16 @@ class DbtTestItem(_DbtItem):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        """Where the test is defined, for pytest's reports."""
-        return self.path, None, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
+        """Where the test is defined, for pytest's reports (line 0: pytest places a skip there)."""
+        return self.path, 0, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
+
+
+def _raise_for_setup(outcome: TestOutcome) -> None:
+    """An item whose upstream failed to build, or whose dbt invocation's hook failed, errors."""
+    if outcome.upstream_failure:
+        raise DbtUpstreamError(outcome.upstream_failure)
+    if outcome.hook_failure:
+        raise DbtHookError(outcome.hook_failure)
 
 
 def _describe(outcome: TestOutcome) -> str:

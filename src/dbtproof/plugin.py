@@ -7,6 +7,8 @@ or a ``dbt_project.yml`` at or above the paths given or the invocation directory
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,10 @@ class DbtproofState:
     kept: list[str] = field(default_factory=list)
     #: Every write outside the namespace seen in this run (all workers'), one line each.
     breaches: list[str] = field(default_factory=list)
+    #: The dbt tests and nodes ``--dbt-select``/``--dbt-exclude`` pick, checked at session start.
+    selection: tuple[list[Any], list[Any]] | None = None
+    #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
+    own_tmp: Path | None = None
 
 
 state_key = pytest.StashKey[DbtproofState]()
@@ -203,9 +209,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.items import DbtUnitTestError, DbtUpstreamError
+        from dbtproof.items import DbtHookError, DbtUnitTestError, DbtUpstreamError
 
-        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError)):
+        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
             report.longrepr = item.repr_failure(call.excinfo)
     return report
 
@@ -229,6 +235,17 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
+def _workdir(config: pytest.Config, state: DbtproofState) -> Path:
+    """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
+    tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        return Path(factory.getbasetemp()) / "dbtproof"
+    if state.own_tmp is None:
+        state.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
+    return state.own_tmp
+
+
 def _settings(config: pytest.Config, state: DbtproofState) -> Any:
     from dbtproof.session import SessionSettings, parse_vars
 
@@ -236,7 +253,7 @@ def _settings(config: pytest.Config, state: DbtproofState) -> Any:
     return SessionSettings(
         project_dir=state.project_dir,
         profiles_dir=profiles_dir,
-        workdir=config._tmp_path_factory.getbasetemp() / "dbtproof",  # type: ignore[attr-defined]
+        workdir=_workdir(config, state),
         run_id=state.run_id,
         worker_id=state.worker_id,
         target=_option(config, "dbt_target", "dbt_target"),
@@ -301,6 +318,13 @@ def start_dbt_session(config: pytest.Config) -> DbtSession:
     try:
         state.session = DbtSession(_settings(config, state))
         state.session.start()
+        if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
+            not config.getoption("no_dbt_tests")
+        ):
+            # A bad selector stops the run here, with one message, not a collection error.
+            from dbtproof.items import selection_for
+
+            state.selection = selection_for(config, state.session)
     except DbtError as exc:
         _teardown(config, state)
         raise pytest.UsageError(str(exc)) from None
@@ -364,8 +388,17 @@ def _run_role_lines(session: DbtSession) -> list[str]:
 
 def _teardown(config: pytest.Config, state: DbtproofState) -> None:
     session, state.session = state.session, None
-    if session is None:
-        return
+    keep = session is not None and session.settings.keep
+    try:
+        if session is not None:
+            _teardown_session(config, state, session)
+    finally:
+        if state.own_tmp is not None and not keep:
+            shutil.rmtree(state.own_tmp, ignore_errors=True)
+            state.own_tmp = None
+
+
+def _teardown_session(config: pytest.Config, state: DbtproofState, session: DbtSession) -> None:
     try:
         kept_or_dropped = session.teardown()
     except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome

@@ -2,16 +2,20 @@
 
 Every invocation goes through :class:`DbtRunner`: in-process through dbt's public
 ``dbtRunner``, one at a time (dbt's runner is not thread-safe), with explicit
-``--project-dir --profiles-dir --profile --target --target-path --log-path`` so
-that stray ``DBT_*`` environment variables cannot redirect a run, and with the
-manifest parsed once and reused.
+``--project-dir --profiles-dir --profile --target --target-path --log-path``, with
+every other flag dbt would read from the environment (``DBT_EMPTY``, ``DBT_DEFER``,
+``DBT_STATE``, ``DBT_FULL_REFRESH``, ``DBT_WARN_ERROR``, ...) removed from
+``os.environ`` while dbt runs, so that stray ``DBT_*`` variables cannot change a run,
+and with the manifest parsed once and reused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,11 @@ class NodeResult:
         """True for errors and failing tests (``warn`` and ``skipped`` are not failures)."""
         return self.status in _FAILED
 
+    @property
+    def is_hook(self) -> bool:
+        """True for an ``on-run-start`` / ``on-run-end`` hook of the invocation."""
+        return self.resource_type == "operation"
+
 
 @dataclass
 class InvocationResult:
@@ -62,6 +71,23 @@ class InvocationResult:
                 return node.status
         raise KeyError(name)
 
+    def invocation_failure(self) -> str | None:
+        """Why the whole invocation failed apart from its nodes, or None.
+
+        A failing ``on-run-start`` / ``on-run-end`` hook (dbt then reports failure though
+        every node may have passed), or a failure dbt reported without any failing node.
+        """
+        hooks = [node for node in self.nodes if node.is_hook and node.failed]
+        if hooks:
+            return "\n".join(
+                f"hook {node.unique_id} failed: {(node.message or '').strip()}" for node in hooks
+            )
+        if not self.success and not self.failed_nodes:
+            return (
+                "dbt reported that the invocation failed, though no node failed (see the dbt log)"
+            )
+        return None
+
     def describe_failures(self) -> str:
         """Failing nodes, one per line, with dbt's message for each."""
         return "\n".join(
@@ -71,8 +97,20 @@ class InvocationResult:
 
 
 def _node_result(run_result: Any) -> NodeResult:
-    node = run_result.node
     status = getattr(run_result.status, "value", run_result.status)
+    node = getattr(run_result, "node", None)
+    if node is None:
+        # dbt < 1.9 reports a failing on-run-start/on-run-end hook as a result without a
+        # node: "on-run-start failed, error: ..."
+        message = str(run_result.message or "")
+        hook = message.split(" failed", 1)[0] if " failed" in message else "hook"
+        return NodeResult(
+            unique_id=f"operation.{hook}",
+            name=hook,
+            resource_type="operation",
+            status=str(status),
+            message=message,
+        )
     return NodeResult(
         unique_id=node.unique_id,
         name=node.name,
@@ -83,6 +121,39 @@ def _node_result(run_result: Any) -> NodeResult:
         compiled_code=getattr(node, "compiled_code", None),
         execution_time=float(getattr(run_result, "execution_time", 0.0) or 0.0),
     )
+
+
+def hidden_flag_variables(args: Sequence[str], environ: Any = None) -> list[str]:
+    """The variables of *environ* (``os.environ``) that would set a flag of ``dbt <args>``.
+
+    A variable whose option *args* spell out is left alone (dbt takes the command line
+    first, and the project's ``env_var()`` may read it); so are variables that are no
+    flag (``DBT_ENV_SECRET_*``, ``DBT_ENV_CUSTOM_ENV_*``, a profile's ``DBT_USER``).
+    """
+    from dbtproof import _dbt_compat as compat
+
+    environ = os.environ if environ is None else environ
+    given = {arg.split("=", 1)[0] for arg in args if arg.startswith("-")}
+    hidden: list[str] = []
+    for spellings, names in compat.flag_env_vars(args[0]):
+        if spellings & given:
+            continue
+        hidden += [name for name in names if name in environ and name not in hidden]
+    return hidden
+
+
+@contextmanager
+def without_flag_variables(args: Sequence[str]) -> Iterator[list[str]]:
+    """Remove from ``os.environ`` the flag variables of ``dbt <args>`` while dbt runs.
+
+    Yields their names; they are put back afterwards, whatever happens. Callers hold
+    the runner's lock, so no other invocation sees the environment in between.
+    """
+    saved = {name: os.environ.pop(name) for name in hidden_flag_variables(args)}
+    try:
+        yield list(saved)
+    finally:
+        os.environ.update(saved)
 
 
 def _selection_args(
@@ -146,7 +217,8 @@ class DbtRunner:
                 compat.reset_compilation_state(manifest)
             runner = dbtRunner(manifest=manifest)
             try:
-                outcome = runner.invoke(args)
+                with without_flag_variables(args):
+                    outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()
         if isinstance(outcome.exception, KeyboardInterrupt):
