@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
+
+# Imported here, before any test: pytester restores sys.modules when its test ends, so a
+# psycopg2 first imported inside a pytester test is dropped and imported again later, and
+# its C extension (initialised once per process) then never re-attaches `psycopg2.errors`,
+# which dbt-postgres needs to open a connection.
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
@@ -32,7 +38,6 @@ _IGNORE = shutil.ignore_patterns(
 
 def superuser_connection():  # type: ignore[no-untyped-def]
     """A psycopg2 connection to the test database as the superuser (setup and checks only)."""
-    import psycopg2
 
     connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user="postgres")
     connection.autocommit = True
@@ -60,8 +65,9 @@ def pg_relations() -> set[tuple[str, str]]:
             "where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
         )
         rows = cursor.fetchall()
-    # Namespaces of runs (this suite's, concurrent ones under xdist) are not "outside".
-    run = re.compile(r"^(t[a-z0-9]{5}_|dbtproof_)\d{12}_")
+    # Namespaces of runs, and whatever other tests of this suite create under their own
+    # unique prefix (concurrently, under xdist), are not "outside".
+    run = re.compile(r"^(t[a-z0-9]{5}_|dbtproof_\d{12}_)")
     return {(row[0], row[1]) for row in rows if not run.match(row[0])}
 
 
