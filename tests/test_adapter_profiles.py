@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,19 @@ EXTRAS = {"spark": ("pyhive", "dbt-spark[PyHive]")}
 
 
 def _need_adapter(adapter: str, parsing: bool = False) -> None:
+    """Skip when the adapter is not installed — or fail, where the suite's script installed it
+    (``DBTPROOF_REQUIRE_ADAPTERS``, set by scripts/test: CI must not skip these)."""
+    required = adapter in os.environ.get("DBTPROOF_REQUIRE_ADAPTERS", "").split()
+    missing = None
     if importlib.util.find_spec(f"dbt.adapters.{adapter}") is None:
-        pytest.skip(f"needs the dbt-{adapter} package (pip install 'dbt-{adapter}>=1.8,<1.12')")
+        missing = f"needs the dbt-{adapter} package (pip install 'dbt-{adapter}>=1.8,<1.12')"
     module, package = EXTRAS.get(adapter, (None, None))
     if parsing and module is not None and importlib.util.find_spec(module) is None:
-        pytest.skip(f"dbt-{adapter} checks its profile only with {package} installed")
+        missing = missing or f"dbt-{adapter} checks its profile only with {package} installed"
+    if missing and required:
+        pytest.fail(f"{missing}; scripts/test installs it (DBTPROOF_REQUIRE_ADAPTERS)")
+    if missing:
+        pytest.skip(missing)
 
 
 def _derive(tmp_path: Path, output: dict[str, Any]) -> Path:
