@@ -5,13 +5,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 
 make_venv() {
-    local venv="$ROOT/$1" dbt_range="$2" stamp
+    local name="$1" venv="$ROOT/$1" dbt_range="$2" stamp
     shift 2
     stamp="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/_venv.sh" | sha256sum | cut -c1-16)-$dbt_range-$*"
     if [ -f "$venv/.dbtproof-stamp" ] && [ "$(cat "$venv/.dbtproof-stamp")" = "$stamp" ]; then
         return 0
     fi
-    echo "== setting up $1 (dbt-core $dbt_range)"
+    echo "== setting up $name (dbt-core $dbt_range)"
     "$PYTHON" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
