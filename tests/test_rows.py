@@ -20,9 +20,11 @@ import dbtproof.compare
 from dbtproof.errors import ComparisonSpecError, DbtError
 from dbtproof.rows import (
     MAX_DIFF_ROWS,
+    MAX_VALUE_WIDTH,
     OrderedRows,
     Rows,
     RowsView,
+    _short_repr,
     approx_spec,
     diff_rows,
     explain_comparison,
@@ -899,10 +901,12 @@ def test_the_diff_shows_a_cell_exactly_when_it_differs(
     if view == [{"k": "key", "v": expected}]:
         assert lines[0].startswith("Rows are equal")
     else:
+        # A diff shortens long values (MAX_VALUE_WIDTH) as it shows them.
+        want, got = _short_repr(expected, MAX_VALUE_WIDTH), _short_repr(actual, MAX_VALUE_WIDTH)
         assert lines[1:4] == [
             "Changed rows (1):",
-            f"  {{k: 'key', v: {expected!r}}}",
-            f"      v: expected {expected!r}, got {actual!r}",
+            f"  {{k: 'key', v: {want}}}",
+            f"      v: expected {want}, got {got}",
         ]
 
 
