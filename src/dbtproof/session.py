@@ -205,12 +205,7 @@ class DbtSession:
         except DbtError as exc:
             raise DbtError(f"{exc}\n{self._where()}") from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
-        self.relocation = relocate(
-            self.runner.manifest, self._adapter(), self._config, self.schema, self.database
-        )
-        if self.adapter_type == "duckdb":
-            relocate_external_locations(self.runner.manifest, self.external_root)
-        ns.check_isolation(self.runner.manifest, self.schema, self.database)
+        self.relocation = self._move_into_namespace(self.runner.manifest)
         self.preflight()
         if self.adapter_type == "postgres":
             self._start_run_role()
@@ -403,6 +398,14 @@ class DbtSession:
             self._built[key] = result
         return result
 
+    def _move_into_namespace(self, manifest: Any) -> Relocation:
+        """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
+        relocation = relocate(manifest, self._adapter(), self._config, self.schema, self.database)
+        if self.adapter_type == "duckdb":
+            relocate_external_locations(manifest, self.external_root)
+        ns.check_isolation(manifest, self.schema, self.database)
+        return relocation
+
     def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
         """The manifest for an invocation with *vars*: the session's, or one parsed with them.
 
@@ -416,12 +419,7 @@ class DbtSession:
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
-            relocation = relocate(
-                manifest, self._adapter(), self._config, self.schema, self.database
-            )
-            if self.adapter_type == "duckdb":
-                relocate_external_locations(manifest, self.external_root)
-            ns.check_isolation(manifest, self.schema, self.database)
+            relocation = self._move_into_namespace(manifest)
             if self.run_role is not None:  # the role may not create schemas itself
                 handle = self._identity_handle()
                 try:
