@@ -118,7 +118,7 @@ def test_drop_relations_first_where_the_drop_does_not_cascade(
         session.execute(f"create schema {schema}")
         session.execute(f"create table {schema}.t as select 1 as a")
         session.execute(f"create view {schema}.v as select * from {schema}.t")
-        adapter = session._adapter()
+        adapter = session.adapter()
         with compat.connection(adapter, "drop"):
             relation = adapter.Relation.create(database=session.database, schema=schema)
             assert len(adapter.list_relations_without_caching(relation)) == 2

@@ -365,9 +365,7 @@ def test_apply_leaves_nothing_behind(dbt) -> None:
 
 
 def test_ordered_and_parametrized_calls_reuse_the_render(dbt) -> None:
-    from dbtproof.engine.model import engine_of
-
-    engine = engine_of(dbt)
+    engine = dbt.engine
     given = {ref("stg_customers"): STG_CUSTOMERS, "orders": []}
     dbt.run_model("customers", given=given)
     renders = len(engine._renders)
@@ -683,7 +681,7 @@ def test_cached_macro_namespace_is_the_one_dbt_builds(dbt) -> None:
     from dbtproof import _dbt_compat as compat
 
     compat.clear_namespace_cache()
-    manifest, config = dbt.manifest, dbt._config
+    manifest, config = dbt.manifest, dbt.runtime_config
     customers = manifest.nodes["model.shop.customers"]
     greetings = manifest.nodes["model.shop.greetings"]
     # A node of another package: its own package's macros are its local namespace.
@@ -725,7 +723,7 @@ def test_each_context_is_its_own(dbt) -> None:
     # Overrides in one render never reach the next: each context has its own macros.
     from dbtproof import _dbt_compat as compat
 
-    manifest, config = dbt.manifest, dbt._config
+    manifest, config = dbt.manifest, dbt.runtime_config
     node = manifest.nodes["model.shop.greetings"]
     first = compat.RenderContext(node, config, manifest)
     assert first.override_macro("greeting", lambda: "'overridden'")
@@ -773,7 +771,7 @@ def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
     from dbtproof import _dbt_compat as compat
 
     node = dbt.manifest.nodes["model.shop.customers"]
-    context = compat.RenderContext(node, dbt._config, dbt.manifest)
+    context = compat.RenderContext(node, dbt.runtime_config, dbt.manifest)
     context.values["ref"] = lambda name: f"<{name}>"
 
     def dbt_render(text: str):
@@ -806,8 +804,8 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
     from dbtproof import _dbt_compat as compat
     from dbtproof.engine.render import RenderSpec, cte_name, render
 
-    manifest, config = dbt.manifest, dbt._config
-    adapter = dbt._adapter()
+    manifest, config = dbt.manifest, dbt.runtime_config
+    adapter = dbt.adapter()
     built: list[str] = []
     build = compat.RenderContext._build
 
@@ -846,7 +844,7 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
 def test_a_macro_named_config_needs_dbt_context(dbt) -> None:
     from dbtproof import _dbt_compat as compat
 
-    manifest, config = dbt.manifest, dbt._config
+    manifest, config = dbt.manifest, dbt.runtime_config
     node = manifest.nodes["model.shop.customers"]
     compat.RenderContext(node, config, manifest)  # the package's namespace template
     text = "{{ config(materialized='view') }}select 1 as x"

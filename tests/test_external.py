@@ -19,7 +19,7 @@ def test_external_models_write_under_the_run_folder(dbt):
     dbt.build(select="ext_default ext_located")
     assert dbt.table("ext_default") == [{"id": 1}]
     assert dbt.table("ext_located") == [{"id": 2}]
-    written = sorted(p.name for p in Path(dbt.workdir).rglob("*.parquet"))
+    written = sorted(p.name for p in Path(dbt._session.workdir).rglob("*.parquet"))
     assert written == ["ext_default.parquet", "located.parquet"], written
 """
 

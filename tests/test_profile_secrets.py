@@ -50,15 +50,16 @@ def test_save_derived_profile(dbt):
     from pathlib import Path
 
     assert dbt.query("select 1 as ok") == [{"ok": 1}]
-    text = (dbt.workdir / "profile" / "profiles.yml").read_text()
+    text = (dbt._session.workdir / "profile" / "profiles.yml").read_text()
     Path("derived_profiles.yml").write_text(text)
 """
 
 FAILING_WITH_LOCALS = """
 def test_fails_holding_the_session(dbt):
-    session = dbt
-    target = dbt.profile_target
-    settings = dbt.settings
+    fixture = dbt
+    session = dbt._session
+    target = dbt._session.profile_target
+    settings = dbt._session.settings
     assert session is None, "fail, so that --showlocals prints the locals"
 """
 

@@ -6,9 +6,10 @@ when a dbt project is in play.
 
 from __future__ import annotations
 
+from dbtproof.dbt_fixture import DbtFixture
 from dbtproof.engine.keys import ref, source
 from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.rows import Rows
 
-__all__ = ["DbtError", "DbtRunError", "Rows", "__version__", "ref", "source"]
+__all__ = ["DbtError", "DbtFixture", "DbtRunError", "Rows", "__version__", "ref", "source"]
 __version__ = "0.1.0"

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import DbtError
@@ -36,6 +37,7 @@ from dbtproof.namespace import (
 )
 from dbtproof.project import find_project_dir
 from dbtproof.run_role import drop_role_statements, list_leftover_roles
+from dbtproof.targets import duckdb_files
 
 
 def _dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -214,20 +216,7 @@ def _duckdb_files(target: Any, cli_vars: dict[str, Any]) -> list[Path]:
             return compat.render_profile_value(value, cli_vars)
         return value
 
-    output = target.raw_output
-    candidates = [output.get("path", ":memory:")]
-    for entry in output.get("attach") or []:
-        if isinstance(entry, dict) and str(rendered(entry.get("type", "duckdb"))) == "duckdb":
-            candidates.append(entry.get("path"))
-    files = []
-    for candidate in candidates:
-        text = str(rendered(candidate) or "")
-        if not text or text == ":memory:" or ":" in text.split("/")[0]:
-            continue  # in memory, MotherDuck (md:), s3:// ...
-        path = (Path.cwd() / Path(text).expanduser()).resolve()
-        if path not in files:
-            files.append(path)
-    return files
+    return duckdb_files(target.raw_output, rendered)
 
 
 def _clean_duckdb(
@@ -318,13 +307,15 @@ def clean(args: argparse.Namespace) -> int:
 
 
 #: pytest's option names in messages shared with the plugin, and the ``clean`` option for each.
-_OWN_OPTIONS = {
-    "--dbt-project-dir": "--project-dir",
-    "--dbt-profiles-dir": "--profiles-dir",
-    "--dbt-target": "--target",
-    "--dbt-vars": "--vars",
-    "--dbt-schema-prefix": "--prefix",
-}
+_OWN_OPTIONS = MappingProxyType(
+    {
+        "--dbt-project-dir": "--project-dir",
+        "--dbt-profiles-dir": "--profiles-dir",
+        "--dbt-target": "--target",
+        "--dbt-vars": "--vars",
+        "--dbt-schema-prefix": "--prefix",
+    }
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""The exceptions dbtproof raises for problems a user can cause.
+"""Every exception class of dbtproof.
 
 Every error a user can cause is a :class:`DbtError` (or a subclass) whose
-message says what is wrong, where, and what to do about it.
+message says what is wrong, where, and what to do about it. The outcomes of dbt's
+own tests and builds as pytest items (failed, errored, warned) are at the end.
 """
 
 from __future__ import annotations
@@ -102,3 +103,41 @@ class IntrospectiveQueryError(ModelTestError):
 class QueryKeyError(ModelTestError):
     """A ``queries=`` key is not a string or regex, matches no query the model ran, or
     matches a query another key matches too."""
+
+
+# -- outcomes of dbt items (raised by dbtproof.items, reported by pytest) ---------------
+# Not DbtError: these are dbt's verdicts on the project, not misuse of dbtproof.
+
+
+class DbtTestWarning(UserWarning):
+    """A dbt test with ``severity: warn`` found rows: it passes, with this warning."""
+
+
+class DbtTestFailed(Exception):
+    """A dbt test found failing rows, or its SQL failed."""
+
+
+class DbtUnitTestFailed(Exception):
+    """A dbt unit test's model did not produce the expected rows (or could not run)."""
+
+
+class DbtUnitTestError(Exception):
+    """A dbt unit test could not run: its model's SQL, its fixtures or its YAML failed.
+
+    Raised during setup, so pytest reports an error, as dbt does, not a failure.
+    """
+
+
+class DbtUpstreamError(Exception):
+    """A dbt test (or build) could not run because a node it needs failed to build."""
+
+
+class DbtHookError(Exception):
+    """A hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran an item failed.
+
+    Raised during setup, so pytest reports an error of each item that invocation ran for.
+    """
+
+
+class DbtBuildFailed(Exception):
+    """A model, seed or snapshot failed to build."""

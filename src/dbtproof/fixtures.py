@@ -1,17 +1,18 @@
-"""The public fixtures of dbtproof. Thin: the work is done by :mod:`dbtproof.session`."""
+"""The public fixtures of dbtproof. Thin: the work is done by :mod:`dbtproof.session`.
+
+This module never imports the plugin; it reads the run's state from ``config.stash``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
-if TYPE_CHECKING:
-    from dbtproof.session import DbtSession
+from dbtproof._state import state_key
+from dbtproof.dbt_fixture import DbtFixture
 
 
 @pytest.fixture(scope="session")
-def dbt(request: pytest.FixtureRequest) -> DbtSession:
+def dbt(request: pytest.FixtureRequest) -> DbtFixture:
     """The dbt project under test, opened in this run's own namespace (one per xdist worker).
 
     Build and read models in an isolated schema that is dropped when the run ends::
@@ -23,19 +24,19 @@ def dbt(request: pytest.FixtureRequest) -> DbtSession:
     Commands: ``build``, ``run``, ``seed``, ``test``, ``snapshot`` (``select=``, ``exclude=``,
     ``vars=``, ``full_refresh=``; the same selection runs once per session unless
     ``force=True``; failures raise :class:`dbtproof.DbtRunError` unless ``expect_fail=True``).
-    Reading: ``query(sql)``, ``table(name)``, ``relation(name)``, ``compile(name)``.
+    Reading and writing: ``query(sql)``, ``execute(sql)``, ``table(name)``,
+    ``relation(name)``, ``node(name)``, ``compile(name)``.
     Model unit tests: ``run_model(model, given={ref("x"): rows}, ...)`` runs one model on
     fixture rows (``vars=``, ``env=``, ``macros=``, ``is_incremental=``, ``this=``,
-    ``apply=``, ``ordered=``; ``queries=`` gives the results of queries the model runs
-    while it renders, such as ``run_query``).
-    Attributes: ``schema``, ``target``, ``manifest``.
+    ``apply=``, ``ordered=``, ``approx=``; ``queries=`` gives the results of queries the
+    model runs while it renders, such as ``run_query``).
+    Attributes: ``schema``, ``target``, ``adapter_type``, ``manifest``.
+    Annotate it as :class:`dbtproof.DbtFixture`.
     """
-    from dbtproof.plugin import start_dbt_session, state_key
-
     state = request.config.stash.get(state_key, None)
     if state is None:
         raise pytest.UsageError(
             "dbtproof: the `dbt` fixture needs a dbt project, and none was found at or above "
             f"{request.config.rootpath}. Pass --dbt-project-dir or set the dbt_project_dir ini key."
         )
-    return start_dbt_session(request.config)
+    return DbtFixture(state.start_session(request.config))

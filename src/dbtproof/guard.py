@@ -43,6 +43,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
@@ -96,17 +97,19 @@ select 'sequence', database_name, schema_name, sequence_name, coalesce(sql, '')
 from duckdb_sequences() where not temporary and database_name not in ({exclude})
 """
 
-_DROP_KIND = {
-    "table": "table",
-    "foreign table": "foreign table",
-    "view": "view",
-    "materialized view": "materialized view",
-    "sequence": "sequence",
-    "index": "index",
-    "function": "function",
-    "procedure": "procedure",
-    "aggregate": "aggregate",
-}
+_DROP_KIND = MappingProxyType(
+    {
+        "table": "table",
+        "foreign table": "foreign table",
+        "view": "view",
+        "materialized view": "materialized view",
+        "sequence": "sequence",
+        "index": "index",
+        "function": "function",
+        "procedure": "procedure",
+        "aggregate": "aggregate",
+    }
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -293,28 +296,6 @@ class Guard:
             f"{{{{ this }}}} (or unqualified names) instead, so dbtproof can keep the run "
             f"inside its namespace."
         )
-
-
-# -- prevention ----------------------------------------------------------------------------
-
-
-def profile_overrides(
-    adapter_type: str, namespace: str, raw_output: dict[str, Any]
-) -> dict[str, Any]:
-    """Profile keys that keep unqualified SQL in the namespace (PostgreSQL: ``search_path``).
-
-    The namespace goes first, before the user's own ``search_path`` (kept as written,
-    Jinja included, for dbt to render) or PostgreSQL's default ``"$user", public``, so
-    ``create table t`` and unqualified names in hooks land in the namespace while
-    functions of extensions installed in ``public`` still resolve.
-    """
-    if adapter_type != "postgres":
-        return {}
-    user = str(raw_output.get("search_path") or "").strip()
-    return {"search_path": f"{namespace},{user or _DEFAULT_SEARCH_PATH}"}
-
-
-_DEFAULT_SEARCH_PATH = '"$user",public'
 
 
 # -- adapters ------------------------------------------------------------------------------

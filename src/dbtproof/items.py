@@ -20,50 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbtproof.errors import DbtError, DbtRunError
-from dbtproof.nodes import BUILDABLE, is_buildable, resource_type
+from dbtproof._state import state_key
+from dbtproof.errors import (
+    DbtBuildFailed,
+    DbtError,
+    DbtHookError,
+    DbtTestFailed,
+    DbtTestWarning,
+    DbtUnitTestError,
+    DbtUnitTestFailed,
+    DbtUpstreamError,
+)
+from dbtproof.nodes import BUILDABLE, resource_type
+from dbtproof.selection import selection_for
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches, TestOutcome
     from dbtproof.native_unit import UnitTestResult
-    from dbtproof.session import DbtSession
 
 #: Group of singular tests that read several (or no) models.
 SINGULAR_GROUP = "singular"
-
-
-class DbtTestWarning(UserWarning):
-    """A dbt test with ``severity: warn`` found rows: it passes, with this warning."""
-
-
-class DbtTestFailed(Exception):
-    """A dbt test found failing rows, or its SQL failed."""
-
-
-class DbtUnitTestFailed(Exception):
-    """A dbt unit test's model did not produce the expected rows (or could not run)."""
-
-
-class DbtUnitTestError(Exception):
-    """A dbt unit test could not run: its model's SQL, its fixtures or its YAML failed.
-
-    Raised during setup, so pytest reports an error, as dbt does, not a failure.
-    """
-
-
-class DbtUpstreamError(Exception):
-    """A dbt test (or build) could not run because a node it needs failed to build."""
-
-
-class DbtHookError(Exception):
-    """A hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran an item failed.
-
-    Raised during setup, so pytest reports an error of each item that invocation ran for.
-    """
-
-
-class DbtBuildFailed(Exception):
-    """A model, seed or snapshot failed to build."""
 
 
 #: The name of a node's build item.
@@ -168,65 +144,6 @@ def item_name(node: Any) -> str:
     return str(node.name)
 
 
-def selected(
-    session: DbtSession, select: str | None, exclude: str | None, builds: bool = True
-) -> tuple[list[Any], list[Any]]:
-    """The enabled data tests and unit tests, and (with *builds*) the models, seeds and
-    snapshots to build, narrowed by dbt selectors. Ephemeral models are never built.
-    """
-    manifest = session.manifest
-    tests = {uid: n for uid, n in manifest.nodes.items() if resource_type(n) == "test"}
-    tests.update(getattr(manifest, "unit_tests", {}) or {})
-    nodes = {uid: n for uid, n in manifest.nodes.items() if builds and is_buildable(n)}
-    if select or exclude:
-        types = ("test", "unit_test", *(sorted(BUILDABLE) if builds else ()))
-        try:
-            chosen = session.runner_list(select, exclude, types)
-        except DbtRunError as exc:
-            raise DbtError(
-                f"dbtproof: dbt cannot use {_selection_options(select, exclude)} "
-                f"in project '{session.project.name}':\n{_dbt_reason(exc)}\n"
-                f"Fix the selector (dbt's syntax: '+customers', 'tag:nightly', "
-                f"'test_type:unit', 'path:models/marts')."
-            ) from None
-        picked = (
-            [tests[uid] for uid in chosen if uid in tests],
-            [nodes[uid] for uid in chosen if uid in nodes],
-        )
-        if not picked[0] and not picked[1]:
-            what = "dbt test, model, seed or snapshot" if builds else "dbt test"
-            raise DbtError(
-                f"dbtproof: {_selection_options(select, exclude)} selects no {what} "
-                f"in project '{session.project.name}'. Check the selector (dbt's syntax: "
-                f"'+customers', 'tag:nightly', 'test_type:unit', 'path:models/marts')."
-            )
-        return picked
-    return [tests[uid] for uid in sorted(tests)], [nodes[uid] for uid in sorted(nodes)]
-
-
-def selection_for(config: pytest.Config, session: DbtSession) -> tuple[list[Any], list[Any]]:
-    """The data tests and unit tests, and the nodes to build, that the run's options pick
-    (``--dbt-select``, ``--dbt-exclude``, ``--no-dbt-builds``); see :func:`selected`."""
-    return selected(
-        session,
-        config.getoption("dbt_select"),
-        config.getoption("dbt_exclude"),
-        builds=not config.getoption("no_dbt_builds"),
-    )
-
-
-def _selection_options(select: str | None, exclude: str | None) -> str:
-    """The selection options as given: ``--dbt-select '+x' --dbt-exclude 'y'``."""
-    given = [(o, v) for o, v in (("--dbt-select", select), ("--dbt-exclude", exclude)) if v]
-    return " ".join(f"{option} {value!r}" for option, value in given)
-
-
-def _dbt_reason(exc: DbtRunError) -> str:
-    """dbt's own words from a failed selection (the lines after dbtproof's first)."""
-    lines = str(exc).splitlines()[1:]
-    return "\n".join(lines) or "  (dbt gave no reason)"
-
-
 def dag_depths(manifest: Any) -> dict[str, int]:
     """Each node's and source's depth in the DAG: 0 without parents, else 1 + its deepest parent."""
     from graphlib import TopologicalSorter
@@ -250,8 +167,6 @@ class DbtProjectFile(pytest.File):
     """``dbt_project.yml`` as a pytest file: collects the project's builds and dbt tests."""
 
     def collect(self) -> Iterator[pytest.Collector]:
-        from dbtproof.plugin import state_key
-
         state = self.config.stash.get(state_key, None)
         if state is None or state.session is None:
             return
@@ -326,8 +241,6 @@ class _DbtItem(pytest.Item):
         self.add_marker("dbt")
 
     def _batches(self) -> DbtTestBatches:
-        from dbtproof.plugin import state_key
-
         state = self.config.stash[state_key]
         if state.test_batches is None:
             from dbtproof.dbt_tests import DbtTestBatches
@@ -433,7 +346,6 @@ class DbtTestItem(_DbtItem):
         import time
 
         from dbtproof.native_unit import run_native_unit_test
-        from dbtproof.plugin import state_key
 
         session = self.config.stash[state_key].session
         assert session is not None

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dbtproof.errors import DbtError, IsolationError
-from dbtproof.nodes import resource_type
+from dbtproof.nodes import WRITING, resource_type
 
 DEFAULT_PREFIX = "dbtproof_"
 #: PostgreSQL's identifier limit.
@@ -29,7 +29,6 @@ _TIME_FORMAT = "%Y%m%d%H%M"
 _RANDOM_ALPHABET = string.ascii_lowercase + string.digits
 _RANDOM_LENGTH = 6
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_WRITING_TYPES = {"model", "seed", "snapshot", "test"}
 
 
 def validate_prefix(prefix: str) -> str:
@@ -138,7 +137,7 @@ def writing_nodes(manifest: Any) -> Iterable[Any]:
     Every data test counts: ``--store-failures`` can be switched on per invocation.
     """
     for node in manifest.nodes.values():
-        if resource_type(node) in _WRITING_TYPES:
+        if resource_type(node) in WRITING:
             yield node
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof.engine.keys import Ref, Source, ref, source
-from dbtproof.engine.model import engine_of
 from dbtproof.errors import DbtError
 from dbtproof.rows import Rows, diff_rows
 
@@ -131,7 +130,7 @@ def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     macros = dict(overrides.macros) if overrides else {}
     is_incremental = bool(macros.pop("is_incremental", False))
     version = getattr(unit_test, "version", None)
-    actual, typed = engine_of(session).run_unit_test(
+    actual, typed = session.engine.run_unit_test(
         ref(unit_test.model, version=version),
         given,
         _data(session, unit_test.expect, where),

@@ -6,6 +6,8 @@ from typing import Any
 
 #: Node types that ``dbt build`` builds (runs, seeds, snapshots).
 BUILDABLE = frozenset({"model", "seed", "snapshot"})
+#: Node types that write a relation: what dbt builds, and data tests (``--store-failures``).
+WRITING = BUILDABLE | {"test"}
 
 
 def resource_type(node: Any) -> str:

@@ -7,49 +7,26 @@ or a ``dbt_project.yml`` at or above the paths given or the invocation directory
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from dbtproof._state import (
+    BREACHES_KEY,
+    KEPT_KEY,
+    RUN_ID_KEY,
+    DbtproofState,
+    is_xdist_controller,
+    is_xdist_worker,
+    option,
+    state_key,
+)
 from dbtproof.errors import DbtError
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
-from dbtproof.project import PROJECT_FILE, find_profiles_dir, find_project_for_invocation
+from dbtproof.project import PROJECT_FILE, find_project_for_invocation
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
-
-if TYPE_CHECKING:
-    from dbtproof.dbt_tests import DbtTestBatches
-    from dbtproof.session import DbtSession
-
-_RUN_ID_KEY = "dbtproof_run_id"
-_KEPT_KEY = "dbtproof_kept"
-_BREACHES_KEY = "dbtproof_breaches"
-
-
-@dataclass
-class DbtproofState:
-    """Per-pytest-session state of the plugin, kept in ``config.stash``."""
-
-    project_dir: Path
-    run_id: str
-    worker_id: str | None
-    session: DbtSession | None = None
-    test_batches: DbtTestBatches | None = None
-    header: str | None = None
-    kept: list[str] = field(default_factory=list)
-    #: Every write outside the namespace seen in this run (all workers'), one line each.
-    breaches: list[str] = field(default_factory=list)
-    #: The dbt tests and nodes ``--dbt-select``/``--dbt-exclude`` pick, checked at session start.
-    selection: tuple[list[Any], list[Any]] | None = None
-    #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
-    own_tmp: Path | None = None
-
-
-state_key = pytest.StashKey[DbtproofState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -122,15 +99,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _option(config: pytest.Config, option: str, ini: str | None = None) -> Any:
-    value = config.getoption(option)
-    if value is None and ini is not None:
-        value = config.getini(ini) or None
-        if value is not None and ini.endswith("_dir"):
-            value = str(config.rootpath / value)
-    return value
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Find the dbt project; when there is one, fix the run's namespace id."""
     config.addinivalue_line("markers", "dbt: a test that uses the dbt project (dbtproof)")
@@ -138,7 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
         project_dir = find_project_for_invocation(
             config.invocation_params.dir,
             config.args,
-            _option(config, "dbt_project_dir", "dbt_project_dir"),
+            option(config, "dbt_project_dir", "dbt_project_dir"),
             fallback=config.rootpath,
         )
     except DbtError as exc:
@@ -146,10 +114,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if project_dir is None:
         return
     workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and _RUN_ID_KEY in workerinput:
-        run_id, worker_id = workerinput[_RUN_ID_KEY], workerinput.get("workerid")
+    if workerinput is not None and RUN_ID_KEY in workerinput:
+        run_id, worker_id = workerinput[RUN_ID_KEY], workerinput.get("workerid")
     else:
-        prefix = _option(config, "dbt_schema_prefix", "dbt_schema_prefix") or DEFAULT_PREFIX
+        prefix = option(config, "dbt_schema_prefix", "dbt_schema_prefix") or DEFAULT_PREFIX
         try:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
@@ -209,7 +177,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.items import DbtHookError, DbtUnitTestError, DbtUpstreamError
+        from dbtproof.errors import DbtHookError, DbtUnitTestError, DbtUpstreamError
 
         if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
             report.longrepr = item.repr_failure(call.excinfo)
@@ -223,48 +191,12 @@ class _XdistHooks:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[_RUN_ID_KEY] = self.config.stash[state_key].run_id
+        node.workerinput[RUN_ID_KEY] = self.config.stash[state_key].run_id
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
-        self.config.stash[state_key].kept.extend(output.get(_KEPT_KEY, []))
-        self.config.stash[state_key].breaches.extend(output.get(_BREACHES_KEY, []))
-
-
-def _is_xdist_controller(config: pytest.Config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
-
-
-def _workdir(config: pytest.Config, state: DbtproofState) -> Path:
-    """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
-    tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
-    factory = getattr(config, "_tmp_path_factory", None)
-    if factory is not None:
-        return Path(factory.getbasetemp()) / "dbtproof"
-    if state.own_tmp is None:
-        state.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
-    return state.own_tmp
-
-
-def _settings(config: pytest.Config, state: DbtproofState) -> Any:
-    from dbtproof.session import SessionSettings, parse_vars
-
-    profiles_dir = find_profiles_dir(_option(config, "dbt_profiles_dir", "dbt_profiles_dir"))
-    return SessionSettings(
-        project_dir=state.project_dir,
-        profiles_dir=profiles_dir,
-        workdir=_workdir(config, state),
-        run_id=state.run_id,
-        worker_id=state.worker_id,
-        target=_option(config, "dbt_target", "dbt_target"),
-        vars=parse_vars(config.getoption("dbt_vars")),
-        protected_targets=config.getini("dbt_protected_targets"),
-        allow_protected_target=config.getoption("dbt_allow_protected_target"),
-        keep=config.getoption("dbt_keep"),
-        store_failures=config.getoption("dbt_store_failures"),
-        seed=config.getoption("dbt_seed") and not _is_xdist_controller(config),
-        run_role=config.getini("dbt_run_role"),
-    )
+        self.config.stash[state_key].kept.extend(output.get(KEPT_KEY, []))
+        self.config.stash[state_key].breaches.extend(output.get(BREACHES_KEY, []))
 
 
 def _collects_project(config: pytest.Config, project_file: Path) -> bool:
@@ -283,7 +215,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Open the dbt session now if this run collects the project's dbt tests; else later.
 
     A run that does not collect ``dbt_project.yml`` parses and connects only when a
-    collected test uses the ``dbt`` fixture (see :func:`start_dbt_session`), so
+    collected test uses the ``dbt`` fixture (see :meth:`DbtproofState.start_session`), so
     pure-Python tests inside a dbt project pay nothing for dbt.
     """
     config = session.config
@@ -296,41 +228,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"test uses the `dbt` fixture"
         )
         return
-    start_dbt_session(config)
-    if _is_xdist_controller(config):
+    state.start_session(config)
+    if is_xdist_controller(config):
         # The controller runs no test: it only proved, once and with one clear message,
         # that the project parses, stays in its namespace and can connect.
         assert state.session is not None
         state.session.settings.keep = False
-        _teardown(config, state)
-
-
-def start_dbt_session(config: pytest.Config) -> DbtSession:
-    """Start this process's dbt session (parse, relocate, connect) if it has not started.
-
-    Raises :class:`pytest.UsageError` with dbtproof's one message when it cannot start.
-    """
-    state = config.stash[state_key]
-    if state.session is not None:
-        return state.session
-    from dbtproof.session import DbtSession
-
-    try:
-        state.session = DbtSession(_settings(config, state))
-        state.session.start()
-        if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
-            not config.getoption("no_dbt_tests")
-        ):
-            # A bad selector stops the run here, with one message, not a collection error.
-            from dbtproof.items import selection_for
-
-            state.selection = selection_for(config, state.session)
-    except DbtError as exc:
-        _teardown(config, state)
-        raise pytest.UsageError(str(exc)) from None
-    namespace = f"{state.run_id}_gw<N>" if _is_xdist_controller(config) else state.session.schema
-    state.header = _header(state.session, namespace)
-    return state.session
+        state.teardown(config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -340,14 +244,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if state is None or state.session is not None:
         return
     if any("dbt" in getattr(item, "fixturenames", ()) for item in items):
-        start_dbt_session(config)
+        state.start_session(config)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and state.header and not _is_xdist_worker(config):
+        if reporter is not None and state.header and not is_xdist_worker(config):
             reporter.write_line(state.header)
-
-
-def _is_xdist_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -358,75 +258,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return [state.header]
 
 
-def _header(session: DbtSession, namespace: str) -> str:
-    target = session.profile_target
-    return (
-        (
-            f"dbtproof: project {session.project.name} ({session.project.root}), "
-            f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
-            f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
-        )
-        + "".join(
-            f"\ndbtproof: relocated: {line}"
-            for line in (session.relocation.summary() if session.relocation else [])
-        )
-        + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
-    )
-
-
-def _run_role_lines(session: DbtSession) -> list[str]:
-    """The header's lines on the run role (PostgreSQL), if the run works as one."""
-    role = session.run_role
-    if role is None:
-        return []
-    return [
-        f"run role {role.name} (may create only in the namespace's schemas and read the "
-        f"project's sources)",
-        *(f"run role may not read {rel}: the identity cannot grant it" for rel in role.not_granted),
-    ]
-
-
-def _teardown(config: pytest.Config, state: DbtproofState) -> None:
-    session, state.session = state.session, None
-    keep = session is not None and session.settings.keep
-    try:
-        if session is not None:
-            _teardown_session(config, state, session)
-    finally:
-        if state.own_tmp is not None and not keep:
-            shutil.rmtree(state.own_tmp, ignore_errors=True)
-            state.own_tmp = None
-
-
-def _teardown_session(config: pytest.Config, state: DbtproofState, session: DbtSession) -> None:
-    try:
-        kept_or_dropped = session.teardown()
-    except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
-        _collect_breaches(config, state, session)
-        message = (
-            f"dbtproof: could not drop namespace {session.schema}: {exc}. "
-            f"Run `dbtproof clean` to remove leftovers."
-        )
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(message, red=True)
-        return
-    _collect_breaches(config, state, session)
-    if session.settings.keep:
-        state.kept.extend(kept_or_dropped)
-        workeroutput = getattr(config, "workeroutput", None)
-        if workeroutput is not None:
-            workeroutput[_KEPT_KEY] = list(state.kept)
-
-
-def _collect_breaches(config: pytest.Config, state: DbtproofState, session: DbtSession) -> None:
-    if session.guard is not None:
-        state.breaches.extend(breach.describe() for breach in session.guard.breaches)
-    workeroutput = getattr(config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput[_BREACHES_KEY] = list(state.breaches)
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop everything the run created (also after failures and Ctrl-C), unless --dbt-keep.
 
@@ -434,7 +265,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """
     state = session.config.stash.get(state_key, None)
     if state is not None:
-        _teardown(session.config, state)
+        state.teardown(session.config)
         if state.breaches and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -290,22 +290,24 @@ def load_profile_target(
     )
 
 
-#: Process-wide counter of the variables that carry secrets to dbt (unique per process).
-_SECRET_NUMBERS = itertools.count(1)
-#: Prefix of those variables; they live in this process's environment only.
+#: Prefix of the variables that carry secrets to dbt; they live in this process's
+#: environment only.
 SECRET_VARIABLE_PREFIX = "DBTPROOF_SECRET_"
 
 
-def _through_environment(value: Any, environ: MutableMapping[str, str]) -> Any:
+def _through_environment(
+    value: Any, environ: MutableMapping[str, str], names: Iterator[str]
+) -> Any:
     """*value* with every literal scalar replaced by an ``env_var()`` reference to a new
-    process-only variable holding it (templates are kept: dbt renders them itself)."""
+    process-only variable (the next of *names*) holding it (templates are kept: dbt
+    renders them itself)."""
     if isinstance(value, dict):
-        return {key: _through_environment(item, environ) for key, item in value.items()}
+        return {key: _through_environment(item, environ, names) for key, item in value.items()}
     if isinstance(value, list):
-        return [_through_environment(item, environ) for item in value]
+        return [_through_environment(item, environ, names) for item in value]
     if value is None or is_template(value):
         return value
-    name = f"{SECRET_VARIABLE_PREFIX}{next(_SECRET_NUMBERS)}"
+    name = next(names)
     if isinstance(value, bool):
         environ[name] = str(value)
         return f"{{{{ env_var('{name}') | as_bool }}}}"
@@ -317,7 +319,9 @@ def _through_environment(value: Any, environ: MutableMapping[str, str]) -> Any:
 
 
 def hide_secrets(
-    output: Mapping[str, Any], environ: MutableMapping[str, str] | None = None
+    output: Mapping[str, Any],
+    environ: MutableMapping[str, str] | None = None,
+    scope: str = "",
 ) -> dict[str, Any]:
     """A target's settings with no literal value that is or may be secret.
 
@@ -325,14 +329,18 @@ def hide_secrets(
     them in-process. Literal values of keys known not to be secret (``type``, ``host``,
     ``schema`` ... see :data:`dbtproof.targets.PLAIN_KEYS`) stay readable; every other
     literal (passwords, tokens, keys, DuckDB ``settings``/``secrets``/``attach`` ...) moves
-    into a ``DBTPROOF_SECRET_<n>`` variable set in *environ* (this process's environment),
-    and the settings refer to it as ``{{ env_var('DBTPROOF_SECRET_<n>') }}``.
+    into a ``DBTPROOF_SECRET_<scope>_<n>`` variable set in *environ* (this process's
+    environment), and the settings refer to it as ``{{ env_var('DBTPROOF_SECRET_...') }}``.
+    Each *scope* (one per derived profile) has names of its own, so two sessions of one
+    process never overwrite each other's variables.
     """
     environ = os.environ if environ is None else environ
+    prefix = f"{SECRET_VARIABLE_PREFIX}{scope}_" if scope else SECRET_VARIABLE_PREFIX
+    names = (f"{prefix}{n}" for n in itertools.count(1))
     hidden: dict[str, Any] = {}
     for key, value in output.items():
         plain = key in PLAIN_KEYS and not isinstance(value, (dict, list))
-        hidden[key] = value if plain else _through_environment(value, environ)
+        hidden[key] = value if plain else _through_environment(value, environ, names)
     return hidden
 
 
@@ -347,7 +355,10 @@ def write_derived_profiles(
     the basetemps pytest retains. It is readable by its owner only.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    output = hide_secrets(apply_namespace(target.adapter_type, target.raw_output, overrides))
+    scope = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8].upper()
+    output = hide_secrets(
+        apply_namespace(target.adapter_type, target.raw_output, overrides), scope=scope
+    )
     document: dict[str, Any] = {
         target.profile_name: {"target": target.target_name, "outputs": {target.target_name: output}}
     }

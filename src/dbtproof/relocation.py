@@ -32,11 +32,10 @@ from typing import Any
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import IsolationError
 from dbtproof.namespace import MAX_IDENTIFIER, belongs_to
-from dbtproof.nodes import resource_type
+from dbtproof.nodes import WRITING, resource_type
 
 #: Nodes whose relation dbt may create: tests too, as ``--store-failures`` can be
 #: switched on per invocation.
-_RELOCATED_TYPES = {"model", "seed", "snapshot", "test"}
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_]+")
 _HASH_LENGTH = 8
 
@@ -116,7 +115,7 @@ def _key(database: Any, schema: Any, identifier: Any) -> tuple[str, str, str]:
 
 def _writing_nodes(manifest: Any) -> Iterable[Any]:
     for node in manifest.nodes.values():
-        if resource_type(node) in _RELOCATED_TYPES:
+        if resource_type(node) in WRITING:
             yield node
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.nodes import resource_type
 
-_FAILED = {"error", "fail", "runtime error"}
+_FAILED = frozenset({"error", "fail", "runtime error"})
 _LOCK = threading.RLock()
 
 

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
@@ -28,19 +28,19 @@ from dbtproof.guard import (
     Guard,
     describe_call,
     describe_sql,
-    profile_overrides,
     start_guard,
     watch,
 )
 from dbtproof.liveness import LivenessMark
-from dbtproof.nodes import fqn_selector, resource_type
+from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
 from dbtproof.relocation import Relocation, relocate, relocate_external_locations
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role, quote
 from dbtproof.runner import DbtRunner, InvocationResult
 
-DEFAULT_PROTECTED_TARGETS = targets.DEFAULT_PROTECTED_PATTERNS
+if TYPE_CHECKING:
+    from dbtproof.engine.model import ModelEngine
 
 
 @dataclass
@@ -54,7 +54,7 @@ class SessionSettings:
     worker_id: str | None = None
     target: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
-    protected_targets: Sequence[str] = DEFAULT_PROTECTED_TARGETS
+    protected_targets: Sequence[str] = targets.DEFAULT_PROTECTED_PATTERNS
     allow_protected_target: bool = False
     keep: bool = False
     store_failures: bool = False
@@ -95,12 +95,6 @@ def check_protected(target: ProfileTarget, settings: SessionSettings, render: An
     )
 
 
-def _duckdb_database_name(path: str | None) -> str:
-    if not path or path == ":memory:":
-        return "memory"
-    return Path(str(path)).name.split(".")[0]
-
-
 class DbtSession:
     """A dbt project opened for testing, in its own namespace, for one pytest worker.
 
@@ -121,7 +115,7 @@ class DbtSession:
         self.workdir = settings.workdir / self.schema
         self.database_file: Path | None = None
         #: Where dbt-duckdb's ``external`` models write their files in this run.
-        self.external_root = self.workdir / "external"
+        self.external_root = self.workdir / targets.EXTERNAL_FOLDER
         self.runner: DbtRunner | None = None
         self._config: Any = None
         self._built: dict[str, InvocationResult] = {}
@@ -138,6 +132,7 @@ class DbtSession:
         #: The role the profile itself sets (``role:``), which the guard and teardown keep.
         self._identity_role: str | None = None
         self._started = False
+        self._engine: ModelEngine | None = None
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
 
@@ -158,6 +153,20 @@ class DbtSession:
         """dbt's parsed manifest for this session (parsed once, reused by every invocation)."""
         return self._require_runner().manifest
 
+    @property
+    def runtime_config(self) -> Any:
+        """dbt's ``RuntimeConfig`` of the project and target (None before :meth:`start`)."""
+        return self._config
+
+    @property
+    def engine(self) -> ModelEngine:
+        """The model engine behind :meth:`run_model` and native unit tests (made on first use)."""
+        if self._engine is None:
+            from dbtproof.engine.model import ModelEngine
+
+            self._engine = ModelEngine(self)
+        return self._engine
+
     def _render(self, value: str) -> Any:
         try:
             return compat.render_profile_value(value, self.settings.vars)
@@ -168,20 +177,21 @@ class DbtSession:
             ) from exc
 
     def _overrides(self) -> dict[str, Any]:
-        overrides: dict[str, Any] = {"schema": self.schema}
-        overrides.update(
-            profile_overrides(self.adapter_type, self.schema, self.profile_target.raw_output)
+        """The derived profile's settings: the namespace (:func:`targets.namespace_overrides`)
+        and, on PostgreSQL, the run role."""
+        overrides = targets.namespace_overrides(
+            self.adapter_type,
+            self.schema,
+            self.profile_target.raw_output,
+            self._render,
+            self.workdir,
         )
         if self.run_role is not None:
             overrides["role"] = self.run_role.quoted
-        if self.adapter_type == "duckdb":
-            raw_path = self.profile_target.raw_output.get("path", ":memory:")
-            user_path = self._render(raw_path) if isinstance(raw_path, str) else raw_path
-            self.database_file = self.workdir / f"{_duckdb_database_name(user_path)}.duckdb"
-            overrides["path"] = str(self.database_file)
-            # Files of `external` models: under the run's folder, not the user's lake.
+        if "path" in overrides:
+            self.database_file = Path(overrides["path"])
+        if "external_root" in overrides:
             self.external_root.mkdir(parents=True, exist_ok=True)
-            overrides["external_root"] = str(self.external_root)
         return overrides
 
     def start(self) -> DbtSession:
@@ -213,14 +223,14 @@ class DbtSession:
                 self.execute(f'create schema if not exists "{self.schema}"')
         self.guard = start_guard(
             self.adapter_type,
-            self._adapter,
+            self.adapter,
             self.schema,
             self.database,
             identity=self._identity_sql(),
             restore=f"set role {self.run_role.quoted}" if self.run_role else None,
         )
         self._started = True
-        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self._adapter())
+        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self.adapter())
         if self.settings.seed:
             self.seed()
         return self
@@ -235,7 +245,7 @@ class DbtSession:
 
     def _identity_handle(self) -> Any:
         """A driver connection of its own (autocommit) as the identity; the caller closes it."""
-        handle = compat.open_own_connection(self._adapter(), "dbtproof_identity")
+        handle = compat.open_own_connection(self.adapter(), "dbtproof_identity")
         statement = self._identity_sql()
         if statement is not None:
             with handle.cursor() as cursor:
@@ -274,7 +284,7 @@ class DbtSession:
             return
         credentials = self._config.credentials
         self._identity_role = getattr(credentials, "role", None) or None
-        adapter = self._adapter()
+        adapter = self.adapter()
         handle = compat.open_own_connection(adapter, "dbtproof_run_role")
         try:
             self.run_role = create_run_role(
@@ -384,7 +394,7 @@ class DbtSession:
         self.built_nodes.update(
             node.unique_id
             for node in result.nodes
-            if node.status == "success" and node.resource_type in ("model", "seed", "snapshot")
+            if node.status == "success" and node.resource_type in BUILDABLE
         )
         failed = result.failed_nodes or not result.success
         if failed and not expect_fail:
@@ -400,7 +410,7 @@ class DbtSession:
 
     def _move_into_namespace(self, manifest: Any) -> Relocation:
         """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
-        relocation = relocate(manifest, self._adapter(), self._config, self.schema, self.database)
+        relocation = relocate(manifest, self.adapter(), self._config, self.schema, self.database)
         if self.adapter_type == "duckdb":
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
@@ -479,12 +489,13 @@ class DbtSession:
 
     # -- reading -----------------------------------------------------------------------
 
-    def _adapter(self) -> Any:
+    def adapter(self) -> Any:
+        """dbt's adapter of the target (connected with the run's derived profile)."""
         return compat.adapter_for(self._config, self.manifest)
 
     def query(self, sql: str) -> Rows:
         """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""
-        adapter = self._adapter()
+        adapter = self.adapter()
         try:
             with (
                 compat.connection(adapter, "dbtproof_query"),
@@ -499,7 +510,7 @@ class DbtSession:
 
     def execute(self, sql: str) -> None:
         """Run a statement that returns no rows (DDL, DML) and commit it."""
-        adapter = self._adapter()
+        adapter = self.adapter()
         try:
             with (
                 compat.connection(adapter, "dbtproof_execute"),
@@ -522,9 +533,7 @@ class DbtSession:
         if name in manifest.sources:
             return manifest.sources[name]
         matches = [
-            n
-            for n in manifest.nodes.values()
-            if n.name == name and resource_type(n) in {"model", "seed", "snapshot"}
+            n for n in manifest.nodes.values() if n.name == name and resource_type(n) in BUILDABLE
         ]
         if "." in name and not matches:
             source_name, _, table_name = name.partition(".")
@@ -564,7 +573,7 @@ class DbtSession:
 
     def relation_exists(self, node: Any) -> bool:
         """Whether the relation of a manifest node or source exists in the warehouse."""
-        adapter = self._adapter()
+        adapter = self.adapter()
         identifier = getattr(node, "identifier", None) or getattr(node, "alias", None)
         with compat.connection(adapter, "dbtproof_exists"):
             return compat.relation_exists(adapter, node.database, node.schema, identifier)
@@ -608,7 +617,7 @@ class DbtSession:
         if not self._started:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
-        adapter = self._adapter()
+        adapter = self.adapter()
         if self.guard is not None:  # what the last tests wrote, outside any watched call
             try:
                 with self.guard.deferred():
@@ -651,52 +660,21 @@ class DbtSession:
         ordered: bool = False,
         approx: Any = None,
         queries: dict[Any, Any] | None = None,
+        caller_dir: Path | None = None,
     ) -> Any:
-        """Run one model on fixture rows, without building anything upstream; return its rows.
+        """Run one model on fixture rows; see :meth:`dbtproof.DbtFixture.run_model`.
 
-        ::
-
-            out = dbt.run_model("customers", given={
-                ref("stg_orders"): [{"order_id": 1, "customer_id": 1, "amount": 10}],
-                source("shop", "raw_customers"): "fixtures/raw_customers.csv",
-            })
-            assert out == [{"customer_id": 1, "n_orders": 1}]
-
-        *given* maps ``ref(...)``/``source(...)`` (or a model name) to a list of dicts,
-        ``[]``, a CSV file path (relative to the test file, the project or the current
-        folder), CSV text, a pandas DataFrame or a pyarrow Table. Every upstream the model
-        reads must be given; columns a fixture leaves out are typed NULLs. *vars* and
-        *env* override ``var()``/``env_var()``, *macros* overrides macros by name
-        (``"name"`` or ``"package.name"``) with a constant or a callable.
-        ``is_incremental=True, this=rows`` runs the incremental branch against *this*;
-        ``apply=True`` also applies the incremental strategy and returns the table after.
-        With ``ordered=True`` the result compares in order (``rows.ordered``). Numbers
-        compare exactly (a float within 1e-12 relative); *approx* asks for a tolerance with
-        pytest.approx's meaning: ``{"rel": 1e-6}`` or ``{"abs": 0.01}`` for every column,
-        ``{"fare": {"abs": 0.01}}`` per column, or ``True`` for pytest.approx's defaults.
-
-        *queries* gives the result rows of queries the model runs while it renders
-        (``run_query``, ``statement``, ``dbt_utils.get_column_values``), keyed by a
-        substring of the query's SQL (whitespace and case aside) or a compiled regex::
-
-            queries={"select distinct payment_method": [{"payment_method": "card"}]}
-
-        Results take the forms *given* takes. A query with no given result that reads
-        given inputs (or ``this``) runs on their rows; any other runs in the warehouse.
-        A query that fails says how to give its result; a key that matches no query,
-        or two keys matching one query, is an error.
-
-        :raises dbtproof.errors.ModelTestError: (and subclasses) for bad input, with what to do.
+        Fixture files are looked for relative to *caller_dir* (default: the caller's
+        folder), the project and the current folder.
         """
-        import sys
+        if caller_dir is None:
+            import sys
 
-        from dbtproof.engine.model import engine_of
-
-        caller = Path(sys._getframe(1).f_code.co_filename).parent
-        search_dirs = [caller, self.project.root, Path.cwd()]
+            caller_dir = Path(sys._getframe(1).f_code.co_filename).parent
+        search_dirs = [caller_dir, self.project.root, Path.cwd()]
         self._require_runner()
         with watch(self.guard, f"dbt.run_model({str(model)!r})"):
-            return engine_of(self).run_model(
+            return self.engine.run_model(
                 model,
                 given,
                 vars=vars,

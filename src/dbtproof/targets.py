@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import ProtectedTargetError
@@ -44,34 +45,36 @@ class AdapterRules:
     file_path_key: str | None = None
 
 
-_RULES: dict[str, AdapterRules] = {
-    rules.adapter_type: rules
-    for rules in (
-        AdapterRules(
-            "postgres", database_keys=("database", "dbname"), server_keys=("host", "port")
-        ),
-        AdapterRules(
-            "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
-        ),
-        AdapterRules("duckdb", server_keys=(), file_path_key="path"),
-        AdapterRules(
-            "bigquery",
-            schema_keys=("schema", "dataset"),
-            database_keys=("database", "project"),
-            server_keys=(),
-        ),
-        AdapterRules("snowflake", server_keys=("account",)),
-        AdapterRules("spark", database_is_schema=True),
-        AdapterRules("databricks", database_keys=("database", "catalog")),
-        AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
-        AdapterRules(
-            "athena",
-            database_keys=("database", "catalog"),
-            drop_cascades=False,
-            server_keys=("region_name",),
-        ),
-    )
-}
+_RULES: Mapping[str, AdapterRules] = MappingProxyType(
+    {
+        rules.adapter_type: rules
+        for rules in (
+            AdapterRules(
+                "postgres", database_keys=("database", "dbname"), server_keys=("host", "port")
+            ),
+            AdapterRules(
+                "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
+            ),
+            AdapterRules("duckdb", server_keys=(), file_path_key="path"),
+            AdapterRules(
+                "bigquery",
+                schema_keys=("schema", "dataset"),
+                database_keys=("database", "project"),
+                server_keys=(),
+            ),
+            AdapterRules("snowflake", server_keys=("account",)),
+            AdapterRules("spark", database_is_schema=True),
+            AdapterRules("databricks", database_keys=("database", "catalog")),
+            AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
+            AdapterRules(
+                "athena",
+                database_keys=("database", "catalog"),
+                drop_cascades=False,
+                server_keys=("region_name",),
+            ),
+        )
+    }
+)
 
 
 def rules_for(adapter_type: str) -> AdapterRules:
@@ -115,6 +118,69 @@ def apply_namespace(
         if schema_key is not None and database_key is not None:
             result[database_key] = result[schema_key]
     return result
+
+
+# -- where a run writes: the profile settings that put it in its namespace -------------
+
+#: The run folder's subfolder where dbt-duckdb's ``external`` models write their files.
+EXTERNAL_FOLDER = "external"
+_DEFAULT_SEARCH_PATH = '"$user",public'
+
+
+def duckdb_database_name(path: Any) -> str:
+    """The name DuckDB gives the database of the file *path* (``memory`` in memory)."""
+    if not path or path == ":memory:":
+        return "memory"
+    return Path(str(path)).name.split(".")[0]
+
+
+def duckdb_files(output: Mapping[str, Any], render: Callable[[Any], Any]) -> list[Path]:
+    """The local DuckDB files of a DuckDB target: its ``path`` and the ``attach`` entries
+    (values rendered with *render*; in-memory, MotherDuck and ``s3://`` paths left out)."""
+    candidates = [output.get("path", ":memory:")]
+    for entry in output.get("attach") or []:
+        if isinstance(entry, dict) and str(render(entry.get("type", "duckdb"))) == "duckdb":
+            candidates.append(entry.get("path"))
+    files = []
+    for candidate in candidates:
+        text = str(render(candidate) or "")
+        if not text or text == ":memory:" or ":" in text.split("/")[0]:
+            continue  # in memory, MotherDuck (md:), s3:// ...
+        path = (Path.cwd() / Path(text).expanduser()).resolve()
+        if path not in files:
+            files.append(path)
+    return files
+
+
+def namespace_overrides(
+    adapter_type: str,
+    namespace: str,
+    output: Mapping[str, Any],
+    render: Callable[[Any], Any],
+    run_folder: Path,
+) -> dict[str, Any]:
+    """The profile settings that make a run write into *namespace*, whatever *output* (the
+    user's target) says; written under the adapter's own keys by :func:`apply_namespace`.
+
+    - every adapter: ``schema`` is the namespace;
+    - PostgreSQL: ``search_path`` starts with the namespace, before the user's own
+      (kept as written, Jinja included, for dbt to render) or PostgreSQL's default
+      ``"$user", public``, so ``create table t`` and unqualified names in hooks land in
+      the namespace while functions of extensions installed in ``public`` still resolve;
+    - DuckDB: the database file is a new one in *run_folder*, named as the user's file
+      (so ``database`` stays the name the project knows), and ``external`` models write
+      under ``<run_folder>/external``, not the user's lake.
+    """
+    overrides: dict[str, Any] = {"schema": namespace}
+    if adapter_type == "postgres":
+        user = str(output.get("search_path") or "").strip()
+        overrides["search_path"] = f"{namespace},{user or _DEFAULT_SEARCH_PATH}"
+    if adapter_type == "duckdb":
+        raw_path = output.get("path", ":memory:")
+        user_path = render(raw_path) if isinstance(raw_path, str) else raw_path
+        overrides["path"] = str(run_folder / f"{duckdb_database_name(user_path)}.duckdb")
+        overrides["external_root"] = str(run_folder / EXTERNAL_FOLDER)
+    return overrides
 
 
 # -- secrets ---------------------------------------------------------------------------

@@ -8,24 +8,30 @@ gets when nothing is known of its column.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine.inputs import Dialect
 
 #: Per adapter type: (fold, max identifier bytes, bigint, double, decimal, scaled decimal, text).
-_RULES: dict[str, tuple[str, int | None, str, str, str, str, str]] = {
-    "postgres": ("lower", 63, "bigint", "double precision", "numeric", "", "text"),
-    "redshift": ("lower", 127, "bigint", "double precision", "numeric", "", "varchar"),
-    "duckdb": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "varchar"),
-    "snowflake": ("upper", 255, "bigint", "double", "", "number(38, {scale})", "varchar"),
-    "bigquery": ("", 300, "int64", "float64", "bignumeric", "", "string"),
-    "spark": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "string"),
-    "databricks": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "string"),
-    "trino": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "varchar"),
-}
+_RULES: Mapping[str, tuple[str, int | None, str, str, str, str, str]] = MappingProxyType(
+    {
+        "postgres": ("lower", 63, "bigint", "double precision", "numeric", "", "text"),
+        "redshift": ("lower", 127, "bigint", "double precision", "numeric", "", "varchar"),
+        "duckdb": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "varchar"),
+        "snowflake": ("upper", 255, "bigint", "double", "", "number(38, {scale})", "varchar"),
+        "bigquery": ("", 300, "int64", "float64", "bignumeric", "", "string"),
+        "spark": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "string"),
+        "databricks": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "string"),
+        "trino": ("lower", None, "bigint", "double", "", "decimal(38, {scale})", "varchar"),
+    }
+)
 #: Warehouses whose string literals always treat a backslash as an escape.
-_BACKSLASH_ESCAPES = {"snowflake", "redshift", "bigquery", "spark", "databricks", "mysql"}
+_BACKSLASH_ESCAPES = frozenset(
+    {"snowflake", "redshift", "bigquery", "spark", "databricks", "mysql"}
+)
 _DEFAULT = ("lower", None, "bigint", "double precision", "numeric", "", "varchar")
 
 #: The name of the probe values in dbt's cast macro.

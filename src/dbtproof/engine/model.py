@@ -39,7 +39,7 @@ from dbtproof.errors import (
 from dbtproof.rows import Rows, RowsView, approx_spec
 
 if TYPE_CHECKING:
-    from dbtproof.session import DbtSession
+    from dbtproof.engine.host import EngineHost
 
 _THIS_CTE = "__dbtproof__this"
 
@@ -56,10 +56,13 @@ class _Input:
 
 
 class ModelEngine:
-    """Runs models on fixture rows for one :class:`~dbtproof.session.DbtSession`."""
+    """Runs models on fixture rows for one host (the worker's dbt session).
 
-    def __init__(self, session: DbtSession) -> None:
-        self.session = session
+    Everything it needs comes from *host* (see :class:`~dbtproof.engine.host.EngineHost`).
+    """
+
+    def __init__(self, host: EngineHost) -> None:
+        self.host = host
         self._renders: dict[Any, Rendered] = {}
         self._catalog: ColumnCatalog | None = None
         self._dialect: Dialect | None = None
@@ -135,7 +138,7 @@ class ModelEngine:
         expected: Fixture | None,
         queries: Mapping[Any, Any] | None = None,
     ) -> tuple[Rows, Rows | None]:
-        manifest = self.session.manifest
+        manifest = self.host.manifest
         if manifest is not self._manifest:
             self._renders.clear()
             self._catalog = None
@@ -154,7 +157,7 @@ class ModelEngine:
             this_input = _Input(THIS, node, label, load_fixture(this, "this", search_dirs), "")
         given_queries = load_queries(queries, search_dirs)
 
-        adapter = self.session._adapter()
+        adapter = self.host.adapter()
         compat.hold_connection(adapter, CONNECTION)
         try:
             # Typed without the rendered SQL when a query the model runs while rendering
@@ -198,7 +201,7 @@ class ModelEngine:
     def _typed_expectation(self, node: Any, adapter: Any, sql: str, expected: Fixture) -> Rows:
         """*expected* cast to the column types of *sql*'s output (the model's, as it ran)."""
         # Lazy: DuckDB describes without dbt's context; other adapters build it on first use.
-        config, manifest = self.session._config, self.session.manifest
+        config, manifest = self.host.runtime_config, self.host.manifest
         context = compat.RenderContext(node, config, manifest, lazy=True)
         try:
             described = compat.describe_query(context, adapter, sql)
@@ -236,13 +239,13 @@ class ModelEngine:
     # -- the model and its inputs ------------------------------------------------------
 
     def _find_model(self, model: str | Ref) -> Any:
-        manifest = self.session.manifest
+        manifest = self.host.manifest
         key = as_key(model) if isinstance(model, (str, Ref)) else None
         if not isinstance(key, Ref):
             raise UnknownModelError(
                 f"dbtproof: run_model() takes a model name or ref('name'), got {model!r}."
             )
-        project = self.session._config.project_name
+        project = self.host.runtime_config.project_name
         node = compat.lookup_ref(manifest, key.name, key.package, key.version, project)
         if node is not None and compat.resource_type(node) == "model":
             return node
@@ -263,7 +266,7 @@ class ModelEngine:
         )
 
     def _references(self, node: Any) -> list[str]:
-        manifest = self.session.manifest
+        manifest = self.host.manifest
         labels = []
         for uid in node.depends_on.nodes:
             upstream = manifest.nodes.get(uid) or manifest.sources.get(uid)
@@ -279,8 +282,8 @@ class ModelEngine:
                 f"dbtproof: given= takes a dict of ref(...)/source(...) to fixture data, got a "
                 f"{type(given).__name__}."
             )
-        manifest = self.session.manifest
-        project = self.session._config.project_name
+        manifest = self.host.manifest
+        project = self.host.runtime_config.project_name
         inputs: dict[str, _Input] = {}
         for raw_key, value in given.items():
             key = as_key(raw_key)
@@ -336,11 +339,11 @@ class ModelEngine:
 
     def _catalog_for(self, adapter: Any, node: Any) -> ColumnCatalog:
         if self._catalog is None:
-            context = compat.RenderContext(node, self.session._config, self.session.manifest)
+            context = compat.RenderContext(node, self.host.runtime_config, self.host.manifest)
             dialect = self._dialect_for(adapter, context)
             self._catalog = ColumnCatalog(
-                self.session._config,
-                self.session.manifest,
+                self.host.runtime_config,
+                self.host.manifest,
                 dialect,
                 compat.adapter_type(adapter),
             )
@@ -401,7 +404,7 @@ class ModelEngine:
             cached = self._renders.get(key)
             if cached is not None:
                 return cached
-        rendered = render(spec, self.session._config, self.session.manifest, adapter)
+        rendered = render(spec, self.host.runtime_config, self.host.manifest, adapter)
         if key is not None and not queries.ran:
             self._renders[key] = rendered
         return rendered
@@ -463,7 +466,7 @@ class ModelEngine:
         """
         spec = self._spec(node, inputs, None, False, vars, env, macros)
         spec.require_inputs = False
-        config, manifest = self.session._config, self.session.manifest
+        config, manifest = self.host.runtime_config, self.host.manifest
         rendered = None
         try:
             rendered = render(spec, config, manifest, adapter, keep_context=True)
@@ -515,15 +518,15 @@ class ModelEngine:
         fixture_sql: Callable[..., tuple[dict[str, str], list[tuple[_Input, Schema, str]]]],
     ) -> Rows:
         assert this_input is not None
-        session = self.session
+        host = self.host
         if not self._schema_ready:
-            compat.ensure_schema(adapter, session.database, session.schema)
+            compat.ensure_schema(adapter, host.database, host.schema)
             self._schema_ready = True
         this_name, new_name = incremental.table_names(node)
-        this_relation = compat.table_relation(adapter, session.database, session.schema, this_name)
-        new_relation = compat.table_relation(adapter, session.database, session.schema, new_name)
+        this_relation = compat.table_relation(adapter, host.database, host.schema, this_name)
+        new_relation = compat.table_relation(adapter, host.database, host.schema, new_name)
         spec = self._spec(node, inputs, this_relation, True, vars, env, macros, queries)
-        rendered = render(spec, session._config, session.manifest, adapter, keep_context=True)
+        rendered = render(spec, host.runtime_config, host.manifest, adapter, keep_context=True)
         fixtures, typed = fixture_sql(rendered)
         try:
             return incremental.apply(
@@ -571,13 +574,4 @@ def _with_hint(error: ModelSQLError, typed: list[tuple[_Input, Schema, str]]) ->
     return ModelSQLError(f"{head}{note}{sep}{sql}")
 
 
-def engine_of(session: DbtSession) -> ModelEngine:
-    """The session's :class:`ModelEngine` (created on first use)."""
-    engine = getattr(session, "_dbtproof_model_engine", None)
-    if engine is None:
-        engine = ModelEngine(session)
-        session._dbtproof_model_engine = engine  # type: ignore[attr-defined]
-    return engine
-
-
-__all__ = ["DbtError", "FixtureValueError", "ModelEngine", "engine_of"]
+__all__ = ["DbtError", "FixtureValueError", "ModelEngine"]

@@ -15,29 +15,31 @@ wrong one the caller must trust; callers fall back to what else is known.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 #: sqlglot's dialect for each dbt adapter type (None: sqlglot's own, close to ANSI).
-_SQLGLOT_DIALECTS = {
-    "postgres": "postgres",
-    "redshift": "redshift",
-    "duckdb": "duckdb",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "spark": "spark",
-    "databricks": "databricks",
-    "trino": "trino",
-    "athena": "athena",
-    "clickhouse": "clickhouse",
-    "mysql": "mysql",
-    "sqlserver": "tsql",
-    "fabric": "tsql",
-    "oracle": "oracle",
-    "teradata": "teradata",
-}
+_SQLGLOT_DIALECTS = MappingProxyType(
+    {
+        "postgres": "postgres",
+        "redshift": "redshift",
+        "duckdb": "duckdb",
+        "snowflake": "snowflake",
+        "bigquery": "bigquery",
+        "spark": "spark",
+        "databricks": "databricks",
+        "trino": "trino",
+        "athena": "athena",
+        "clickhouse": "clickhouse",
+        "mysql": "mysql",
+        "sqlserver": "tsql",
+        "fabric": "tsql",
+        "oracle": "oracle",
+        "teradata": "teradata",
+    }
+)
 
 
 def sqlglot_dialect(adapter_type: str) -> str | None:
@@ -347,10 +349,9 @@ def usage_family(column: Any) -> str | None:
     return None
 
 
-@functools.cache
 def _parent_kinds() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
     """sqlglot's expression classes whose argument is a number, a timestamp, a string
-    (looked up once: not every sqlglot release has each)."""
+    (looked up by name: not every sqlglot release has each)."""
     from sqlglot import exp
 
     def found(*names: str) -> tuple[type, ...]:

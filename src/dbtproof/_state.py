@@ -1,0 +1,214 @@
+"""The per-run state of dbtproof, kept in ``config.stash``, and its lifecycle.
+
+One :class:`DbtproofState` per pytest process (the xdist controller and each worker),
+under :data:`state_key`, as ``_pytest/junitxml.py`` keeps its ``LogXML``. Its life:
+
+1. **open** — ``pytest_configure`` finds the dbt project and stores the state with the
+   run's namespace id (handed to xdist workers so that they share it);
+2. **start** — :meth:`DbtproofState.start_session` parses, relocates, checks and
+   connects: at ``pytest_sessionstart`` when the run collects ``dbt_project.yml``,
+   else when a collected test first uses the ``dbt`` fixture;
+3. **header** — one line on project, profile, target, adapter and namespace (and what
+   was relocated, and the run role), set by the start;
+4. **teardown** — :meth:`DbtproofState.teardown` drops what the run created (unless
+   ``--dbt-keep``) and gathers writes outside the namespace for the summary.
+
+The plugin, the public fixtures and the items import this module; it imports none of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dbtproof.errors import DbtError
+from dbtproof.project import find_profiles_dir
+
+if TYPE_CHECKING:
+    from dbtproof.dbt_tests import DbtTestBatches
+    from dbtproof.session import DbtSession, SessionSettings
+
+#: ``workerinput`` key: the run id the xdist controller hands its workers.
+RUN_ID_KEY = "dbtproof_run_id"
+#: ``workeroutput`` key: what a worker kept (``--dbt-keep``).
+KEPT_KEY = "dbtproof_kept"
+#: ``workeroutput`` key: a worker's writes outside the namespace.
+BREACHES_KEY = "dbtproof_breaches"
+
+
+def option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
+    """The command-line option *name*, else the ini key *ini* (a ``*_dir`` key is taken
+    relative to rootdir), else None."""
+    value = config.getoption(name)
+    if value is None and ini is not None:
+        value = config.getini(ini) or None
+        if value is not None and ini.endswith("_dir"):
+            value = str(config.rootpath / value)
+    return value
+
+
+def is_xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process is pytest-xdist's controller (it runs no test itself)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not is_xdist_worker(config)
+
+
+def is_xdist_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker."""
+    return hasattr(config, "workerinput")
+
+
+@dataclass
+class DbtproofState:
+    """Per-pytest-process state of the plugin, kept in ``config.stash[state_key]``."""
+
+    project_dir: Path
+    run_id: str
+    worker_id: str | None
+    session: DbtSession | None = None
+    test_batches: DbtTestBatches | None = None
+    header: str | None = None
+    kept: list[str] = field(default_factory=list)
+    #: Every write outside the namespace seen in this run (all workers'), one line each.
+    breaches: list[str] = field(default_factory=list)
+    #: The dbt tests and nodes ``--dbt-select``/``--dbt-exclude`` pick, checked at session start.
+    selection: tuple[list[Any], list[Any]] | None = None
+    #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
+    own_tmp: Path | None = None
+
+    # -- start -------------------------------------------------------------------------
+
+    def start_session(self, config: pytest.Config) -> DbtSession:
+        """Start this process's dbt session (parse, relocate, connect) if it has not started.
+
+        Raises :class:`pytest.UsageError` with dbtproof's one message when it cannot start.
+        """
+        if self.session is not None:
+            return self.session
+        from dbtproof.session import DbtSession
+
+        try:
+            self.session = DbtSession(self._settings(config))
+            self.session.start()
+            if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
+                not config.getoption("no_dbt_tests")
+            ):
+                # A bad selector stops the run here, with one message, not a collection error.
+                from dbtproof.selection import selection_for
+
+                self.selection = selection_for(config, self.session)
+        except DbtError as exc:
+            self.teardown(config)
+            raise pytest.UsageError(str(exc)) from None
+        namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
+        self.header = _header(self.session, namespace)
+        return self.session
+
+    def _workdir(self, config: pytest.Config) -> Path:
+        """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
+        tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
+        factory = getattr(config, "_tmp_path_factory", None)
+        if factory is not None:
+            return Path(factory.getbasetemp()) / "dbtproof"
+        if self.own_tmp is None:
+            self.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
+        return self.own_tmp
+
+    def _settings(self, config: pytest.Config) -> SessionSettings:
+        from dbtproof.session import SessionSettings, parse_vars
+
+        profiles_dir = find_profiles_dir(option(config, "dbt_profiles_dir", "dbt_profiles_dir"))
+        return SessionSettings(
+            project_dir=self.project_dir,
+            profiles_dir=profiles_dir,
+            workdir=self._workdir(config),
+            run_id=self.run_id,
+            worker_id=self.worker_id,
+            target=option(config, "dbt_target", "dbt_target"),
+            vars=parse_vars(config.getoption("dbt_vars")),
+            protected_targets=config.getini("dbt_protected_targets"),
+            allow_protected_target=config.getoption("dbt_allow_protected_target"),
+            keep=config.getoption("dbt_keep"),
+            store_failures=config.getoption("dbt_store_failures"),
+            seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
+            run_role=config.getini("dbt_run_role"),
+        )
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def teardown(self, config: pytest.Config) -> None:
+        """Drop what the session created (unless kept) and gather its breaches; idempotent."""
+        session, self.session = self.session, None
+        keep = session is not None and session.settings.keep
+        try:
+            if session is not None:
+                self._teardown_session(config, session)
+        finally:
+            if self.own_tmp is not None and not keep:
+                shutil.rmtree(self.own_tmp, ignore_errors=True)
+                self.own_tmp = None
+
+    def _teardown_session(self, config: pytest.Config, session: DbtSession) -> None:
+        try:
+            kept_or_dropped = session.teardown()
+        except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
+            self._collect_breaches(config, session)
+            message = (
+                f"dbtproof: could not drop namespace {session.schema}: {exc}. "
+                f"Run `dbtproof clean` to remove leftovers."
+            )
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(message, red=True)
+            return
+        self._collect_breaches(config, session)
+        if session.settings.keep:
+            self.kept.extend(kept_or_dropped)
+            workeroutput = getattr(config, "workeroutput", None)
+            if workeroutput is not None:
+                workeroutput[KEPT_KEY] = list(self.kept)
+
+    def _collect_breaches(self, config: pytest.Config, session: DbtSession) -> None:
+        if session.guard is not None:
+            self.breaches.extend(breach.describe() for breach in session.guard.breaches)
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[BREACHES_KEY] = list(self.breaches)
+
+
+#: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).
+state_key = pytest.StashKey[DbtproofState]()
+
+
+def _header(session: DbtSession, namespace: str) -> str:
+    """The run's header: project, profiles.yml and its sha256, target, adapter, namespace;
+    then what was relocated, and the run role."""
+    target = session.profile_target
+    return (
+        (
+            f"dbtproof: project {session.project.name} ({session.project.root}), "
+            f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
+            f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
+        )
+        + "".join(
+            f"\ndbtproof: relocated: {line}"
+            for line in (session.relocation.summary() if session.relocation else [])
+        )
+        + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+    )
+
+
+def _run_role_lines(session: DbtSession) -> list[str]:
+    """The header's lines on the run role (PostgreSQL), if the run works as one."""
+    role = session.run_role
+    if role is None:
+        return []
+    return [
+        f"run role {role.name} (may create only in the namespace's schemas and read the "
+        f"project's sources)",
+        *(f"run role may not read {rel}: the identity cannot grant it" for rel in role.not_granted),
+    ]

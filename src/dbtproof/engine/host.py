@@ -1,0 +1,36 @@
+"""What the engine needs from whoever runs it: the :class:`EngineHost` protocol.
+
+The engine does not know the session. It is handed a host — in dbtproof the worker's
+:class:`~dbtproof.session.DbtSession` — that gives the parsed manifest, dbt's runtime
+config, the adapter, and the place (database, schema) where ``apply=True`` writes and
+``this`` lives. Anything that offers these members can run the engine (the engine's
+tests use the session; a benchmark could use a lighter host).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class EngineHost(Protocol):
+    """The members the engine reads; nothing else of its host is touched."""
+
+    @property
+    def manifest(self) -> Any:
+        """dbt's parsed manifest, relocated into the run's namespace (may be re-parsed:
+        the engine drops what it cached for another manifest)."""
+
+    @property
+    def runtime_config(self) -> Any:
+        """dbt's ``RuntimeConfig`` of the project and target."""
+
+    def adapter(self) -> Any:
+        """dbt's adapter of the target, connected with the run's profile."""
+
+    @property
+    def database(self) -> str | None:
+        """The target's database (catalog), as dbt resolved it."""
+
+    @property
+    def schema(self) -> str:
+        """The run's namespace: where ``apply=True`` creates its tables."""

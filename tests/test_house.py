@@ -1,0 +1,189 @@
+"""The rules of the house (docs/architecture.md), checked on the source itself.
+
+- no import cycle between dbtproof's modules (imports inside functions count; imports
+  only for type checkers do not);
+- only the ``dbtproof._dbt_compat`` package imports dbt;
+- no module holds mutable global state (caches belong to the objects that use them);
+- the engine reads its host only through the :class:`~dbtproof.engine.host.EngineHost`
+  protocol: it never imports the session nor touches a private attribute of its host;
+- the ``dbt`` fixture's public surface is exactly what the README documents.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import dbtproof
+from dbtproof import DbtFixture
+
+PACKAGE = Path(dbtproof.__file__).parent
+README = PACKAGE.parents[1] / "README.md"
+COMPAT = "dbtproof._dbt_compat"
+#: Calls whose result at module level is a mutable container.
+MUTABLE_CALLS = {
+    "dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque", "count",
+    "WeakKeyDictionary", "WeakValueDictionary", "bytearray",
+}  # fmt: skip
+CACHING_DECORATORS = {"cache", "lru_cache", "cached"}
+
+
+def modules() -> dict[str, ast.Module]:
+    """Every module of the package, by dotted name, parsed."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = ast.parse(path.read_text(), str(path))
+    return found
+
+
+def _type_checking_block(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def runtime_imports(module: str, tree: ast.Module) -> Iterator[str]:
+    """The modules *module* imports when it runs (at top level or in a function)."""
+    is_package = (PACKAGE.parent / module.replace(".", "/") / "__init__.py").exists()
+
+    def walk(node: ast.AST) -> Iterator[str]:
+        for child in ast.iter_child_nodes(node):
+            if _type_checking_block(child):
+                continue
+            if isinstance(child, ast.Import):
+                yield from (alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parts = module.split(".")
+                    keep = len(parts) - child.level + (1 if is_package else 0)
+                    base = ".".join(parts[:keep] + ([base] if base else []))
+                yield base
+                # `from dbtproof import _dbt_compat` imports a module, not a name
+                yield from (f"{base}.{alias.name}" for alias in child.names)
+            yield from walk(child)
+
+    yield from walk(tree)
+
+
+def internal_graph() -> dict[str, set[str]]:
+    """Each dbtproof module and the dbtproof modules it imports at run time."""
+    trees = modules()
+    graph: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        targets = {t for t in runtime_imports(name, tree) if t in trees and t != name}
+        # importing a.b.c imports its packages a and a.b too; the root package is
+        # everyone's parent, not an edge of the design
+        graph[name] = {t for t in targets if t != "dbtproof"}
+    return graph
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    try:
+        tuple(TopologicalSorter(internal_graph()).static_order())
+    except CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_only_the_compat_package_imports_dbt() -> None:
+    offenders = [
+        f"{name} imports {target}"
+        for name, tree in modules().items()
+        if not (name == COMPAT or name.startswith(COMPAT + "."))
+        for target in runtime_imports(name, tree)
+        if target == "dbt" or target.startswith("dbt.")
+    ]
+    assert offenders == [], "\n".join(offenders)
+
+
+def _mutable_value(value: ast.AST | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
+        return True
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in MUTABLE_CALLS
+    return False
+
+
+def _decorator_name(decorator: ast.AST) -> str:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+
+
+def test_no_module_holds_mutable_global_state() -> None:
+    offenders = []
+    for name, tree in modules().items():
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                targets = [node.target.id]
+            else:
+                targets = []
+            if targets and targets != ["__all__"] and _mutable_value(node.value):  # type: ignore[attr-defined]
+                offenders.append(f"{name}.{targets[0]} (line {node.lineno})")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                _decorator_name(d) in CACHING_DECORATORS for d in node.decorator_list
+            ):
+                offenders.append(f"{name}.{node.name}: a module-level cache (line {node.lineno})")
+    assert offenders == [], "\n".join(offenders)
+
+
+def test_the_engine_reads_its_host_only_through_the_protocol() -> None:
+    offenders = []
+    for name, tree in modules().items():
+        if not name.startswith("dbtproof.engine"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names]
+                if any(n == "dbtproof.session" or n == "session" for n in names):
+                    offenders.append(f"{name} imports the session (line {node.lineno})")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and (
+                    (isinstance(node.value, ast.Name) and node.value.id in ("host", "session"))
+                    or (isinstance(node.value, ast.Attribute) and node.value.attr == "host")
+                )
+            ):
+                offenders.append(f"{name} reads host.{node.attr} (line {node.lineno})")
+    assert offenders == [], "\n".join(offenders)
+
+
+def documented_fixture_api() -> set[str]:
+    """The ``dbt.<name>`` of the README's table of the ``dbt`` fixture."""
+    section = README.read_text().split("### The `dbt` fixture", 1)[1].split("\n#", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| `dbt.")]
+    names = set()
+    for line in table:
+        cell = re.sub(r"\([^)]*\)", "", line.split("|")[1]).replace("`", "")
+        # "dbt.build / run / seed", "dbt.schema, dbt.target"
+        names.update(re.sub(r"^dbt\.", "", part.strip()) for part in re.split(r"[/,]", cell))
+    return names
+
+
+def test_the_dbt_fixture_is_exactly_what_the_readme_documents() -> None:
+    public = {name for name in dir(DbtFixture) if not name.startswith("_")}
+    documented = documented_fixture_api()
+    assert documented, "the README's table of the `dbt` fixture was not found"
+    assert public == documented
+
+
+def test_every_public_member_of_the_dbt_fixture_is_documented_in_its_docstring() -> None:
+    undocumented = [
+        name
+        for name in dir(DbtFixture)
+        if not name.startswith("_") and not (getattr(DbtFixture, name).__doc__ or "").strip()
+    ]
+    assert undocumented == []
