@@ -100,6 +100,10 @@ class IntrospectiveQueryError(ModelTestError):
     ``queries=`` gave no result for it; the message shows the query and how to give one."""
 
 
+class UnitTestDefinitionError(DbtError):
+    """A native unit test names an input or fixture dbtproof cannot read."""
+
+
 class QueryKeyError(ModelTestError):
     """A ``queries=`` key is not a string or regex, matches no query the model ran, or
     matches a query another key matches too."""

@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof.engine.keys import Ref, Source, ref, source
-from dbtproof.errors import DbtError
+from dbtproof.errors import UnitTestDefinitionError
 from dbtproof.rows import Rows, diff_rows
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
 
 _CALL = re.compile(r"^\s*(ref|source)\s*\((.*)\)\s*$", re.DOTALL)
-
-
-class UnitTestDefinitionError(DbtError):
-    """A native unit test names an input or fixture dbtproof cannot read."""
 
 
 @dataclass
