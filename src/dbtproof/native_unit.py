@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.diff import diff_rows
 from dbtproof.engine.keys import Ref, Source, ref, source
 from dbtproof.engine.model import engine_of
 from dbtproof.errors import DbtError
-from dbtproof.rows import Rows, diff_rows
+from dbtproof.rows import Rows
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
