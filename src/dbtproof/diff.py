@@ -12,6 +12,7 @@ This module does not import dbt, pandas or pyarrow.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from dbtproof.rows import (
@@ -67,81 +68,19 @@ def diff_rows(actual: Rows | RowsView, expected: Any, ordered: bool = False) -> 
         raise TypeError(
             f"diff_rows() compares with a list of dicts or Rows, not {type(expected).__name__}"
         )
-    ordered = cmp.ordered
-    mode = "in order" if ordered else "ignoring order"
-    if cmp.approx is not None:
-        mode += f", {cmp.approx!r}"
-    n_actual, n_expected = len(cmp.actual), len(cmp.expected.data)
+    mode = _mode(cmp)
     if cmp.equal():
-        return [f"Rows are equal ({mode}): {_plural(n_actual, 'row')}"]
+        return [f"Rows are equal ({mode}): {_plural(len(cmp.actual), 'row')}"]
 
-    missing, unexpected = cmp.unmatched()
-    changed = _pair_changed(cmp, missing, unexpected)
-    paired_e = {e for e, _, _ in changed}
-    paired_a = {a for _, a, _ in changed}
-    missing = [e for e in missing if e not in paired_e]
-    unexpected = [a for a in unexpected if a not in paired_a]
-
-    summary = []
-    if cmp.missing_columns:
-        summary.append(f"missing {_plural_word(len(cmp.missing_columns), 'column')}")
-    if cmp.extra_columns:
-        summary.append(f"extra {_plural_word(len(cmp.extra_columns), 'column')}")
-    if changed:
-        summary.append(f"{len(changed)} changed")
-    if missing:
-        summary.append(f"{len(missing)} missing")
-    if unexpected:
-        summary.append(f"{len(unexpected)} unexpected")
-    columns_differ = bool(cmp.missing_columns or cmp.extra_columns)
-    if ordered and not (changed or missing or unexpected) and not columns_differ:
-        summary.append("same rows in a different order")
-    lines = [
-        f"Rows differ ({mode}): got {_plural(n_actual, 'row')}, expected "
-        f"{_plural(n_expected, 'row')}" + (f"; {', '.join(summary)}" if summary else "")
-    ]
-
-    if cmp.missing_columns:
-        have = _join_names(cmp.actual.columns) if cmp.actual.columns else "no columns"
-        lines.append(
-            f"Missing {_plural_word(len(cmp.missing_columns), 'column')}: expected names "
-            f"{_join_names(cmp.missing_columns)}, but the rows have only {have}"
-        )
-    if cmp.extra_columns:
-        lines.append(
-            f"Extra {_plural_word(len(cmp.extra_columns), 'column')}: the rows have "
-            f"{_join_names(cmp.extra_columns)}, which the expected Rows lack (Rows compare "
-            "on every column; compare with a list of dicts to check only some)"
-        )
-    if columns_differ and cmp.pairs and cmp.same_rows():
-        compared = [cmp.expected.columns[e] for e, _ in cmp.pairs]
-        lines.append(f"On the other columns ({', '.join(compared)}) the rows match.")
-
-    if ordered:
+    rows = _row_differences(cmp)
+    lines = [_summary(cmp, mode, rows)]
+    lines.extend(_column_lines(cmp))
+    if cmp.ordered:
         lines.extend(_first_difference(cmp))
-        if changed or missing or unexpected:
+        if rows.any:
             lines.append("Ignoring order:")
-
-    if changed:
-        lines.append(f"Changed rows ({len(changed)}):")
-        for e, a, differing in changed[:MAX_DIFF_ROWS]:
-            lines.append(f"  {_expected_row(cmp, e)}")
-            lines.extend(_cell_lines(cmp, e, a, differing, "      "))
-        lines.extend(_more(len(changed)))
-    if missing:
-        lines.append(f"Missing rows, expected but not found ({len(missing)}):")
-        lines.extend(f"  {_expected_row(cmp, e)}" for e in missing[:MAX_DIFF_ROWS])
-        lines.extend(_more(len(missing)))
-    if unexpected:
-        lines.append(f"Unexpected rows, found but not expected ({len(unexpected)}):")
-        lines.extend(f"  {_actual_row(cmp, a)}" for a in unexpected[:MAX_DIFF_ROWS])
-        lines.extend(_more(len(unexpected)))
-
-    if cmp.expected.columns and not cmp.expected.strict:
-        used = {a for _, a in cmp.pairs}
-        ignored = [name for i, name in enumerate(cmp.actual.columns) if i not in used]
-        if ignored:
-            lines.append(f"Not compared (not named by expected): {', '.join(ignored)}")
+    lines.extend(_row_sections(cmp, rows))
+    lines.extend(_not_compared(cmp))
     return lines
 
 
@@ -174,8 +113,39 @@ def explain_comparison(op: str, left: object, right: object) -> list[str] | None
 
 
 # ---------------------------------------------------------------------------
-# Changed rows: a missing and an unexpected row that nearly agree
+# Which rows differ
 # ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RowDifferences:
+    """The rows that differ, comparing as multisets (indexes into each side)."""
+
+    #: (expected index, actual index, positions in ``cmp.pairs`` of the differing cells)
+    #: of a missing and an unexpected row shown as one changed row, in expected order.
+    changed: list[tuple[int, int, list[int]]]
+    #: Expected rows not found (and not shown as changed).
+    missing: list[int]
+    #: Actual rows not expected (and not shown as changed).
+    unexpected: list[int]
+
+    @property
+    def any(self) -> bool:
+        """Whether some row differs (else only the order or the columns do)."""
+        return bool(self.changed or self.missing or self.unexpected)
+
+
+def _row_differences(cmp: Comparison) -> _RowDifferences:
+    """What is left of a largest pairing of equal rows, near misses paired as changed rows."""
+    missing, unexpected = cmp.unmatched()
+    changed = _pair_changed(cmp, missing, unexpected)
+    paired_e = {e for e, _, _ in changed}
+    paired_a = {a for _, a, _ in changed}
+    return _RowDifferences(
+        changed,
+        [e for e in missing if e not in paired_e],
+        [a for a in unexpected if a not in paired_a],
+    )
 
 
 def _pair_changed(
@@ -211,8 +181,61 @@ def _pair_changed(
 
 
 # ---------------------------------------------------------------------------
-# An ordered comparison's first difference
+# The parts of a diff, in the order they are shown
 # ---------------------------------------------------------------------------
+
+
+def _mode(cmp: Comparison) -> str:
+    """How the rows were compared: ``in order`` or ``ignoring order``, and any tolerance."""
+    mode = "in order" if cmp.ordered else "ignoring order"
+    if cmp.approx is not None:
+        mode += f", {cmp.approx!r}"
+    return mode
+
+
+def _summary(cmp: Comparison, mode: str, rows: _RowDifferences) -> str:
+    """The first line: the row counts and what differs (what pytest prints after assert)."""
+    parts = []
+    if cmp.missing_columns:
+        parts.append(f"missing {_plural_word(len(cmp.missing_columns), 'column')}")
+    if cmp.extra_columns:
+        parts.append(f"extra {_plural_word(len(cmp.extra_columns), 'column')}")
+    if rows.changed:
+        parts.append(f"{len(rows.changed)} changed")
+    if rows.missing:
+        parts.append(f"{len(rows.missing)} missing")
+    if rows.unexpected:
+        parts.append(f"{len(rows.unexpected)} unexpected")
+    columns_differ = bool(cmp.missing_columns or cmp.extra_columns)
+    if cmp.ordered and not rows.any and not columns_differ:
+        parts.append("same rows in a different order")
+    n_actual, n_expected = len(cmp.actual), len(cmp.expected.data)
+    return (
+        f"Rows differ ({mode}): got {_plural(n_actual, 'row')}, expected "
+        f"{_plural(n_expected, 'row')}" + (f"; {', '.join(parts)}" if parts else "")
+    )
+
+
+def _column_lines(cmp: Comparison) -> list[str]:
+    """Columns one side has and the other lacks, and whether the rest of the rows match."""
+    lines = []
+    if cmp.missing_columns:
+        have = _join_names(cmp.actual.columns) if cmp.actual.columns else "no columns"
+        lines.append(
+            f"Missing {_plural_word(len(cmp.missing_columns), 'column')}: expected names "
+            f"{_join_names(cmp.missing_columns)}, but the rows have only {have}"
+        )
+    if cmp.extra_columns:
+        lines.append(
+            f"Extra {_plural_word(len(cmp.extra_columns), 'column')}: the rows have "
+            f"{_join_names(cmp.extra_columns)}, which the expected Rows lack (Rows compare "
+            "on every column; compare with a list of dicts to check only some)"
+        )
+    columns_differ = bool(cmp.missing_columns or cmp.extra_columns)
+    if columns_differ and cmp.pairs and cmp.same_rows():
+        compared = [cmp.expected.columns[e] for e, _ in cmp.pairs]
+        lines.append(f"On the other columns ({', '.join(compared)}) the rows match.")
+    return lines
 
 
 def _first_difference(cmp: Comparison) -> list[str]:
@@ -236,6 +259,37 @@ def _first_difference(cmp: Comparison) -> list[str]:
         if 2 * (len(cmp.pairs) - len(differing)) >= len(cmp.pairs):
             lines.extend(_cell_lines(cmp, index, index, differing, "    "))
     return lines
+
+
+def _row_sections(cmp: Comparison, rows: _RowDifferences) -> list[str]:
+    """The changed, missing and unexpected rows, each section capped at MAX_DIFF_ROWS."""
+    lines = []
+    if rows.changed:
+        lines.append(f"Changed rows ({len(rows.changed)}):")
+        for e, a, differing in rows.changed[:MAX_DIFF_ROWS]:
+            lines.append(f"  {_expected_row(cmp, e)}")
+            lines.extend(_cell_lines(cmp, e, a, differing, "      "))
+        lines.extend(_more(len(rows.changed)))
+    if rows.missing:
+        lines.append(f"Missing rows, expected but not found ({len(rows.missing)}):")
+        lines.extend(f"  {_expected_row(cmp, e)}" for e in rows.missing[:MAX_DIFF_ROWS])
+        lines.extend(_more(len(rows.missing)))
+    if rows.unexpected:
+        lines.append(f"Unexpected rows, found but not expected ({len(rows.unexpected)}):")
+        lines.extend(f"  {_actual_row(cmp, a)}" for a in rows.unexpected[:MAX_DIFF_ROWS])
+        lines.extend(_more(len(rows.unexpected)))
+    return lines
+
+
+def _not_compared(cmp: Comparison) -> list[str]:
+    """The actual columns a list of dicts did not name (so they were not compared)."""
+    if not cmp.expected.columns or cmp.expected.strict:
+        return []
+    used = {a for _, a in cmp.pairs}
+    ignored = [name for i, name in enumerate(cmp.actual.columns) if i not in used]
+    if not ignored:
+        return []
+    return [f"Not compared (not named by expected): {', '.join(ignored)}"]
 
 
 # ---------------------------------------------------------------------------
