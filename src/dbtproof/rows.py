@@ -421,7 +421,7 @@ class OrderedRows(RowsView):
 
 
 # ---------------------------------------------------------------------------
-# Comparison
+# The comparison: what == decides with, and what dbtproof.diff explains
 # ---------------------------------------------------------------------------
 
 
@@ -627,7 +627,7 @@ class Comparison:
 
 
 # ---------------------------------------------------------------------------
-# Small helpers
+# Small helpers (the text ones are shared with dbtproof.diff)
 # ---------------------------------------------------------------------------
 
 
