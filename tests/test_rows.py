@@ -1,4 +1,4 @@
-"""Tests of :mod:`dbtproof.rows` and :mod:`dbtproof.compare`: Rows, comparison rules, diff."""
+"""Tests of Rows and how they compare: rows.py, cells.py, pairing.py, approx.py and diff.py."""
 
 from __future__ import annotations
 
@@ -16,18 +16,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import dbtproof.compare
+import dbtproof.approx
+from dbtproof.diff import MAX_DIFF_ROWS, diff_rows, explain_comparison
 from dbtproof.errors import ComparisonSpecError, DbtError
 from dbtproof.rows import (
-    MAX_DIFF_ROWS,
     MAX_VALUE_WIDTH,
     OrderedRows,
     Rows,
     RowsView,
     _short_repr,
     approx_spec,
-    diff_rows,
-    explain_comparison,
 )
 
 
@@ -507,13 +505,13 @@ def test_multiset_matching_is_a_pairing_not_a_greedy_pass() -> None:
 
 
 def test_exact_rows_are_compared_by_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dbtproof import compare
+    from dbtproof import pairing
 
     def fail(*args: object) -> None:
         raise AssertionError("the pairing of loose rows ran for exact rows")
 
-    monkeypatch.setattr(compare, "_match_group", fail)
-    monkeypatch.setattr(compare, "_loose_equal", fail)
+    monkeypatch.setattr(pairing, "_match_group", fail)
+    monkeypatch.setattr(pairing, "_loose_equal", fail)
     n = 20_000
     rows = Rows(["id", "amount"], [(i, Decimal(i) / 100) for i in range(n)])
     expected = [{"id": i, "amount": Decimal(i) / 100} for i in reversed(range(n))]
@@ -523,17 +521,17 @@ def test_exact_rows_are_compared_by_hashing(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_float_rows_are_paired_without_trying_every_pair(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dbtproof import compare
+    from dbtproof import cells
 
     calls = 0
-    numbers_equal = compare._numbers_equal
+    numbers_equal = cells._numbers_equal
 
     def counting(*args: Any) -> bool:
         nonlocal calls
         calls += 1
         return numbers_equal(*args)
 
-    monkeypatch.setattr(compare, "_numbers_equal", counting)
+    monkeypatch.setattr(cells, "_numbers_equal", counting)
     n = 3_000
     rows = Rows(["v"], [(i * 0.1,) for i in range(n)])  # 0.30000000000000004, ...
     expected = [{"v": Decimal(i) / 10} for i in reversed(range(n))]
@@ -678,7 +676,7 @@ def test_approx_checks_its_arguments(trips: Rows) -> None:
 def test_approx_spec_normalises_approx_arguments(value: Any, spec: dict[str, Any]) -> None:
     assert approx_spec(value) == spec
     assert approx_spec(spec) == spec
-    assert dbtproof.compare.approx_spec is approx_spec
+    assert dbtproof.approx.approx_spec is approx_spec
 
 
 def test_rows_approx_applies_an_approx_spec(trips: Rows) -> None:
@@ -719,8 +717,9 @@ def test_approx_spec_errors_are_clear(value: Any, message: str) -> None:
     assert str(info.value).startswith("dbtproof: ")
 
 
-def test_the_compare_module_building_blocks() -> None:
-    from dbtproof.compare import Tolerance, cell_key, cells_equal, match_columns
+def test_the_cell_and_pairing_building_blocks() -> None:
+    from dbtproof.cells import Tolerance, cell_key, cells_equal
+    from dbtproof.pairing import match_columns
 
     assert cell_key(Decimal("1.10")) == cell_key(Decimal("1.1")) == ("num", Decimal("1.1"))
     assert cell_key(Decimal("0.1")) != cell_key(0.1)  # exact values differ ...
@@ -846,22 +845,22 @@ def test_multiset_equality_is_a_perfect_pairing(
     """Equal as multisets exactly when some one-to-one pairing pairs equal rows only."""
     from itertools import permutations
 
-    from dbtproof import compare
+    from dbtproof import cells, pairing
 
     a, b = Rows(["v", "k"], left), Rows(["v", "k"], right)
-    keys_a = [tuple(compare.cell_key(v) for v in row) for row in left]
-    keys_b = [tuple(compare.cell_key(v) for v in row) for row in right]
+    keys_a = [tuple(cells.cell_key(v) for v in row) for row in left]
+    keys_b = [tuple(cells.cell_key(v) for v in row) for row in right]
     pairable = len(left) == len(right) and any(
-        all(compare.rows_equal(x, y) for x, y in zip(keys_a, order, strict=True))
+        all(cells.rows_equal(x, y) for x, y in zip(keys_a, order, strict=True))
         for order in permutations(keys_b)
     )
-    original = compare._PAIRWISE_LIMIT
-    compare._PAIRWISE_LIMIT = pairwise_limit  # 0: always the sorted-window search
+    original = pairing._PAIRWISE_LIMIT
+    pairing._PAIRWISE_LIMIT = pairwise_limit  # 0: always the sorted-window search
     try:
         assert (a == b) is pairable
-        missing, unexpected = compare.unmatched_rows(keys_a, keys_b, [None, None])
+        missing, unexpected = pairing.unmatched_rows(keys_a, keys_b, [None, None])
     finally:
-        compare._PAIRWISE_LIMIT = original
+        pairing._PAIRWISE_LIMIT = original
     assert len(missing) == len(unexpected) + len(right) - len(left)
     assert (not missing and not unexpected) is pairable
 
@@ -1241,7 +1240,7 @@ def test_explain_comparison(people: Rows) -> None:
 def test_the_diff_shows_in_pytest_output(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-        from dbtproof.rows import explain_comparison
+        from dbtproof.diff import explain_comparison
 
         def pytest_assertrepr_compare(op, left, right):
             return explain_comparison(op, left, right)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.diff import diff_rows
 from dbtproof.engine.keys import Ref, Source, ref, source
 from dbtproof.errors import UnitTestDefinitionError
-from dbtproof.rows import Rows, diff_rows
+from dbtproof.rows import Rows
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession

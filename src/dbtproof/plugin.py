@@ -290,6 +290,6 @@ def pytest_assertrepr_compare(
     config: pytest.Config, op: str, left: object, right: object
 ) -> list[str] | None:
     """Explain a failed ``rows == expected`` with a row diff."""
-    from dbtproof.rows import explain_comparison
+    from dbtproof.diff import explain_comparison
 
     return explain_comparison(op, left, right)

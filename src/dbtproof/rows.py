@@ -54,11 +54,14 @@ name to value. It compares with ``==`` against a list of dicts or another
 
 Comparing rows as multisets is done by hashing (O(n)) when no compared cell holds a
 float and no tolerance applies; otherwise by a largest one-to-one pairing of equal
-rows (see :mod:`dbtproof.compare`, which holds these rules).
+rows. :mod:`dbtproof.cells` holds the rules for cells, :mod:`dbtproof.pairing` pairs
+columns and rows, :mod:`dbtproof.approx` reads what ``approx`` asks for, and this
+module's :class:`Comparison` puts them together for ``==``.
 
-When a comparison fails, :func:`diff_rows` explains it row by row; the dbtproof
-pytest plugin shows that explanation through :func:`explain_comparison`. A cell is
-shown as differing exactly when it compares unequal.
+When a comparison fails, :func:`dbtproof.diff.diff_rows` explains it row by row from
+the same :class:`Comparison`; the dbtproof pytest plugin shows that explanation
+through :func:`dbtproof.diff.explain_comparison`. A cell is shown as differing exactly
+when it compares unequal.
 
 This module does not import dbt, and imports pandas or pyarrow only when
 :meth:`Rows.to_pandas` or :meth:`Rows.to_arrow` is called.
@@ -70,37 +73,17 @@ import importlib
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, overload
 
-from dbtproof.compare import (
-    Approx,
-    Tolerance,
-    TolNumber,
-    approx_spec,
-    cell_key,
-    cells_equal,
-    match_columns,
-    rows_equal,
-    rows_match,
-    unmatched_rows,
-)
+from dbtproof.approx import Approx, approx_spec
+from dbtproof.cells import Tolerance, TolNumber, cell_key, cells_equal, rows_equal
 from dbtproof.errors import ComparisonSpecError
+from dbtproof.pairing import match_columns, rows_match, unmatched_rows
 
-__all__ = [
-    "OrderedRows",
-    "Rows",
-    "RowsView",
-    "approx_spec",
-    "diff_rows",
-    "explain_comparison",
-]
+__all__ = ["OrderedRows", "Rows", "RowsView", "approx_spec"]
 
-#: Rows shown per section of a diff before "... and N more".
-MAX_DIFF_ROWS = 20
 #: Rows shown by ``repr(rows)``.
 MAX_REPR_ROWS = 10
 #: Characters of a value's repr shown in a diff or a repr before it is cut.
 MAX_VALUE_WIDTH = 60
-#: Missing and unexpected rows considered (per side) when pairing them as changed rows.
-MAX_PAIRING_ROWS = 250
 
 
 # ---------------------------------------------------------------------------
@@ -308,10 +291,10 @@ class Rows(Sequence[dict[str, Any]]):
         """
         if isinstance(other, RowsView):
             return NotImplemented
-        setup = _setup(self, other)
-        if setup is None:
+        comparison = Comparison.between(self, other)
+        if comparison is None:
             return NotImplemented
-        return setup.equal()
+        return comparison.equal()
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -405,10 +388,10 @@ class RowsView:
             the same columns.
         :raises ComparisonSpecError: if both sides carry a tolerance.
         """
-        setup = _setup(self, other)
-        if setup is None:
+        comparison = Comparison.between(self, other)
+        if comparison is None:
             return NotImplemented
-        return setup.equal()
+        return comparison.equal()
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -438,7 +421,7 @@ class OrderedRows(RowsView):
 
 
 # ---------------------------------------------------------------------------
-# Comparison
+# The comparison: what == decides with, and what dbtproof.diff explains
 # ---------------------------------------------------------------------------
 
 
@@ -499,38 +482,49 @@ def _check_same_columns(records: Sequence[Mapping[str, Any]], what: str) -> None
             )
 
 
-def _setup(actual: Rows | RowsView, expected: object, ordered: bool = False) -> _Comparison | None:
-    """The comparison of *actual* with *expected*; None if *expected* is not comparable.
+class Comparison:
+    """Actual rows against expected rows, on the columns the two sides pair up.
 
-    A view on either side brings its order and its tolerance; the side whose view has
-    the tolerance is compared relative to the other.
+    What ``==`` decides with (:meth:`equal`), and what :mod:`dbtproof.diff` reads to
+    explain a difference (:meth:`unmatched`, :meth:`differing`, :meth:`row_equal`), so
+    that the two always agree. Made by :meth:`between`.
     """
-    view = actual if isinstance(actual, RowsView) else None
-    rows = actual.rows if view is not None else actual
-    assert isinstance(rows, Rows)
-    other_view = expected if isinstance(expected, RowsView) else None
-    parsed = _Expected.parse(expected)
-    if parsed is None:
-        return None
-    ordered = (
-        ordered
-        or (view is not None and view.is_ordered)
-        or (other_view is not None and other_view.is_ordered)
-    )
-    approx = view._approx if view is not None else None
-    other_approx = other_view._approx if other_view is not None else None
-    if approx is not None and other_approx is not None:
-        raise ComparisonSpecError(
-            f"dbtproof: both sides of == ask for a tolerance ({approx!r} and "
-            f"{other_approx!r}); ask on one side only"
+
+    @classmethod
+    def between(
+        cls, actual: Rows | RowsView, expected: object, ordered: bool = False
+    ) -> Comparison | None:
+        """The comparison of *actual* with *expected*; None if *expected* is not comparable.
+
+        A view on either side brings its order and its tolerance; the side whose view has
+        the tolerance is compared relative to the other.
+
+        :raises ValueError: if *expected* is a list whose items are not all dicts naming
+            the same columns.
+        :raises ComparisonSpecError: if both sides carry a tolerance.
+        """
+        view = actual if isinstance(actual, RowsView) else None
+        rows = actual.rows if view is not None else actual
+        assert isinstance(rows, Rows)
+        other_view = expected if isinstance(expected, RowsView) else None
+        parsed = _Expected.parse(expected)
+        if parsed is None:
+            return None
+        ordered = (
+            ordered
+            or (view is not None and view.is_ordered)
+            or (other_view is not None and other_view.is_ordered)
         )
-    if other_approx is not None:
-        return _Comparison(rows, parsed, ordered, other_approx, tolerance_on_expected=True)
-    return _Comparison(rows, parsed, ordered, approx, tolerance_on_expected=False)
-
-
-class _Comparison:
-    """Actual rows against expected rows, on the columns the two sides pair up."""
+        approx = view._approx if view is not None else None
+        other_approx = other_view._approx if other_view is not None else None
+        if approx is not None and other_approx is not None:
+            raise ComparisonSpecError(
+                f"dbtproof: both sides of == ask for a tolerance ({approx!r} and "
+                f"{other_approx!r}); ask on one side only"
+            )
+        if other_approx is not None:
+            return cls(rows, parsed, ordered, other_approx, tolerance_on_expected=True)
+        return cls(rows, parsed, ordered, approx, tolerance_on_expected=False)
 
     def __init__(
         self,
@@ -541,6 +535,8 @@ class _Comparison:
         tolerance_on_expected: bool,
     ) -> None:
         self.actual = actual
+        #: The actual rows' value tuples (as ``expected.data`` is the expected side's).
+        self.actual_data = actual._data
         self.expected = expected
         self.ordered = ordered
         self.approx = approx
@@ -568,7 +564,7 @@ class _Comparison:
     def actual_keys(self) -> list[tuple[Hashable, ...]]:
         if self._actual_keys is None:
             cols = [a for _, a in self.pairs]
-            self._actual_keys = [tuple(cell_key(row[c]) for c in cols) for row in self.actual._data]
+            self._actual_keys = [tuple(cell_key(row[c]) for c in cols) for row in self.actual_data]
         return self._actual_keys
 
     @property
@@ -594,9 +590,10 @@ class _Comparison:
         return rows_equal(akey, ekey, self.tolerances)
 
     def equal(self) -> bool:
+        """The verdict of ``==``: same columns, as many rows, and the rows match."""
         if self.missing_columns or self.extra_columns:
             return False
-        if len(self.actual._data) != len(self.expected.data):
+        if len(self.actual_data) != len(self.expected.data):
             return False
         return self.same_rows()
 
@@ -628,226 +625,9 @@ class _Comparison:
             if not self.cell_equal(k, y, x)
         ]
 
-    def pair_changed(
-        self, missing: list[int], unexpected: list[int]
-    ) -> list[tuple[int, int, list[int]]]:
-        """Pair missing with unexpected rows that agree on at least half the compared columns.
-
-        Greedy, most agreeing cells first. Returns (expected index, actual index,
-        positions in ``pairs`` of the differing cells), in expected order.
-        """
-        width = len(self.pairs)
-        if not width:
-            return []
-        candidates = []
-        for mi, e in enumerate(missing[:MAX_PAIRING_ROWS]):
-            for ui, a in enumerate(unexpected[:MAX_PAIRING_ROWS]):
-                score = width - len(self.differing(e, a))
-                if 2 * score >= width:
-                    candidates.append((-score, mi, ui))
-        candidates.sort()
-        used_m: set[int] = set()
-        used_u: set[int] = set()
-        changed = []
-        for _, mi, ui in candidates:
-            if mi in used_m or ui in used_u:
-                continue
-            used_m.add(mi)
-            used_u.add(ui)
-            e, a = missing[mi], unexpected[ui]
-            changed.append((e, a, self.differing(e, a)))
-        changed.sort()
-        return changed
-
-    # -- formatting ---------------------------------------------------------
-
-    def format_expected(self, index: int) -> str:
-        row = self.expected.data[index]
-        return _format_row(zip(self.expected.columns, row, strict=True))
-
-    def format_actual(self, index: int) -> str:
-        row = self.actual._data[index]
-        names = self.actual.columns
-        if self.pairs and not self.expected.strict:
-            return _format_row((names[a], row[a]) for _, a in self.pairs)
-        return _format_row(zip(names, row, strict=True))
-
-    def cell_lines(self, e: int, a: int, differing: list[int], indent: str) -> list[str]:
-        lines = []
-        for k in differing:
-            ecol, acol = self.pairs[k]
-            name = self.expected.columns[ecol]
-            want = _short_repr(self.expected.data[e][ecol], MAX_VALUE_WIDTH)
-            got = _short_repr(self.actual._data[a][acol], MAX_VALUE_WIDTH)
-            lines.append(f"{indent}{name}: expected {want}, got {got}")
-        return lines
-
-
-def diff_rows(actual: Rows | RowsView, expected: Any, ordered: bool = False) -> list[str]:
-    """Explain, line by line, how *actual* differs from *expected*.
-
-    *expected* is a list of dicts, a :class:`Rows` or a view of one; a view (such as
-    ``rows.ordered`` or ``rows.approx(...)``) on either side brings its order and its
-    tolerance, as it does for ``==``, and ``ordered=True`` also compares in order.
-    The verdict is always that of ``==``, and a cell is shown as differing exactly
-    when it compares unequal.
-
-    The first line sums up the difference (this is what pytest prints after
-    ``assert``). Then come: columns that one side has and the other lacks; for an
-    ordered comparison, the first position where the rows differ; then, comparing as
-    multisets, the **changed** rows (a missing and an unexpected row that agree on at
-    least half the compared columns, with each differing cell as ``column: expected
-    X, got Y``), the **missing** rows (expected but not found) and the
-    **unexpected** rows (found but not expected), each section capped at
-    :data:`MAX_DIFF_ROWS` rows. Rows are written ``{column: value, ...}`` with the
-    ``repr`` of each value. Missing and unexpected rows are what is left of a largest
-    one-to-one pairing of equal rows.
-
-    If the rows are equal, the single line says so.
-
-    :raises TypeError: if *actual* is not rows or *expected* is not a list or rows.
-    :raises ValueError: if *expected* is a list whose items are not all dicts naming
-        the same columns.
-    :raises ComparisonSpecError: if both sides carry a tolerance.
-    """
-    if not isinstance(actual, (Rows, RowsView)):
-        raise TypeError(f"diff_rows() compares Rows, not {type(actual).__name__}")
-    cmp = _setup(actual, expected, ordered)
-    if cmp is None:
-        raise TypeError(
-            f"diff_rows() compares with a list of dicts or Rows, not {type(expected).__name__}"
-        )
-    ordered = cmp.ordered
-    mode = "in order" if ordered else "ignoring order"
-    if cmp.approx is not None:
-        mode += f", {cmp.approx!r}"
-    n_actual, n_expected = len(cmp.actual), len(cmp.expected.data)
-    if cmp.equal():
-        return [f"Rows are equal ({mode}): {_plural(n_actual, 'row')}"]
-
-    missing, unexpected = cmp.unmatched()
-    changed = cmp.pair_changed(missing, unexpected)
-    paired_e = {e for e, _, _ in changed}
-    paired_a = {a for _, a, _ in changed}
-    missing = [e for e in missing if e not in paired_e]
-    unexpected = [a for a in unexpected if a not in paired_a]
-
-    summary = []
-    if cmp.missing_columns:
-        summary.append(f"missing {_plural_word(len(cmp.missing_columns), 'column')}")
-    if cmp.extra_columns:
-        summary.append(f"extra {_plural_word(len(cmp.extra_columns), 'column')}")
-    if changed:
-        summary.append(f"{len(changed)} changed")
-    if missing:
-        summary.append(f"{len(missing)} missing")
-    if unexpected:
-        summary.append(f"{len(unexpected)} unexpected")
-    columns_differ = bool(cmp.missing_columns or cmp.extra_columns)
-    if ordered and not (changed or missing or unexpected) and not columns_differ:
-        summary.append("same rows in a different order")
-    lines = [
-        f"Rows differ ({mode}): got {_plural(n_actual, 'row')}, expected "
-        f"{_plural(n_expected, 'row')}" + (f"; {', '.join(summary)}" if summary else "")
-    ]
-
-    if cmp.missing_columns:
-        have = _join_names(cmp.actual.columns) if cmp.actual.columns else "no columns"
-        lines.append(
-            f"Missing {_plural_word(len(cmp.missing_columns), 'column')}: expected names "
-            f"{_join_names(cmp.missing_columns)}, but the rows have only {have}"
-        )
-    if cmp.extra_columns:
-        lines.append(
-            f"Extra {_plural_word(len(cmp.extra_columns), 'column')}: the rows have "
-            f"{_join_names(cmp.extra_columns)}, which the expected Rows lack (Rows compare "
-            "on every column; compare with a list of dicts to check only some)"
-        )
-    if columns_differ and cmp.pairs and cmp.same_rows():
-        compared = [cmp.expected.columns[e] for e, _ in cmp.pairs]
-        lines.append(f"On the other columns ({', '.join(compared)}) the rows match.")
-
-    if ordered:
-        lines.extend(_first_difference(cmp))
-        if changed or missing or unexpected:
-            lines.append("Ignoring order:")
-
-    if changed:
-        lines.append(f"Changed rows ({len(changed)}):")
-        for e, a, differing in changed[:MAX_DIFF_ROWS]:
-            lines.append(f"  {cmp.format_expected(e)}")
-            lines.extend(cmp.cell_lines(e, a, differing, "      "))
-        lines.extend(_more(len(changed)))
-    if missing:
-        lines.append(f"Missing rows, expected but not found ({len(missing)}):")
-        lines.extend(f"  {cmp.format_expected(e)}" for e in missing[:MAX_DIFF_ROWS])
-        lines.extend(_more(len(missing)))
-    if unexpected:
-        lines.append(f"Unexpected rows, found but not expected ({len(unexpected)}):")
-        lines.extend(f"  {cmp.format_actual(a)}" for a in unexpected[:MAX_DIFF_ROWS])
-        lines.extend(_more(len(unexpected)))
-
-    if cmp.expected.columns and not cmp.expected.strict:
-        used = {a for _, a in cmp.pairs}
-        ignored = [name for i, name in enumerate(cmp.actual.columns) if i not in used]
-        if ignored:
-            lines.append(f"Not compared (not named by expected): {', '.join(ignored)}")
-    return lines
-
-
-def _first_difference(cmp: _Comparison) -> list[str]:
-    """Lines locating the first position where an ordered comparison differs."""
-    n_actual, n_expected = len(cmp.actual_keys), len(cmp.expected_keys)
-    common = min(n_actual, n_expected)
-    index = next((i for i in range(common) if not cmp.row_equal(i, i)), common)
-    if index == common and n_actual == n_expected:
-        return []  # only the columns differ
-    lines = [f"First difference at row {index}:"]
-    if index < n_expected:
-        lines.append(f"  expected: {cmp.format_expected(index)}")
-    else:
-        lines.append(f"  expected: no more rows (expected has {_plural(n_expected, 'row')})")
-    if index < n_actual:
-        lines.append(f"  got:      {cmp.format_actual(index)}")
-    else:
-        lines.append(f"  got:      no more rows (got {_plural(n_actual, 'row')})")
-    if index < common:
-        differing = cmp.differing(index, index)
-        if 2 * (len(cmp.pairs) - len(differing)) >= len(cmp.pairs):
-            lines.extend(cmp.cell_lines(index, index, differing, "    "))
-    return lines
-
-
-def explain_comparison(op: str, left: object, right: object) -> list[str] | None:
-    """The lines explaining a failed ``left == right`` between rows and expected rows.
-
-    This is what the dbtproof plugin's ``pytest_assertrepr_compare`` hook returns. It
-    applies when *op* is ``"=="`` and one side is a :class:`Rows` or a view of one
-    (``rows.ordered``, ``rows.approx(...)``) and the other a list or rows. The
-    expected side is the right one, unless only the left one is a list or only the
-    right one is a view, in which case the sides are swapped, as Python's ``==``
-    does. Otherwise, or when the expected side is malformed, it returns None so
-    pytest explains as usual.
-    """
-    if op != "==":
-        return None
-    comparable = (list, tuple, Rows, RowsView)
-    if isinstance(left, (Rows, RowsView)) and isinstance(right, comparable):
-        actual, expected = left, right
-        if isinstance(right, RowsView) and not isinstance(left, RowsView):
-            actual, expected = right, left
-    elif isinstance(right, (Rows, RowsView)) and isinstance(left, comparable):
-        actual, expected = right, left
-    else:
-        return None
-    try:
-        return diff_rows(actual, expected)
-    except (TypeError, ValueError):
-        return None
-
 
 # ---------------------------------------------------------------------------
-# Small helpers
+# Small helpers (the text ones are shared with dbtproof.diff)
 # ---------------------------------------------------------------------------
 
 
@@ -866,17 +646,8 @@ def _short_repr(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _format_row(cells: Iterable[tuple[str, Any]]) -> str:
-    inner = ", ".join(f"{name}: {_short_repr(value, MAX_VALUE_WIDTH)}" for name, value in cells)
-    return "{" + inner + "}"
-
-
 def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
-
-
-def _more(total: int) -> list[str]:
-    return [f"  ... and {total - MAX_DIFF_ROWS} more"] if total > MAX_DIFF_ROWS else []
 
 
 def _plural(count: int, noun: str) -> str:

@@ -260,14 +260,14 @@ def _from_arrow(table: Any, label: str) -> Fixture:
 # Types
 # ---------------------------------------------------------------------------
 
-_INTEGER_TYPES = {
+_INTEGER_TYPES = frozenset({
     "int", "integer", "bigint", "smallint", "tinyint", "int1", "int2", "int4", "int8",
     "int16", "int32", "int64", "int128", "hugeint", "uinteger", "ubigint", "usmallint",
     "utinyint", "uhugeint", "long", "short", "signed", "serial", "bigserial", "smallserial",
-}  # fmt: skip
+})  # fmt: skip
 _NUMBER_PREFIXES = ("numeric", "decimal", "number", "real", "double", "float", "money")
 _STRING_PREFIXES = ("varchar", "char", "character", "text", "string", "bpchar", "nvarchar", "nchar")
-_BOOLEAN_TYPES = {"bool", "boolean", "logical"}
+_BOOLEAN_TYPES = frozenset({"bool", "boolean", "logical"})
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 _DATE_TEXT = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}\s*")
@@ -276,7 +276,7 @@ _TIMESTAMP_TEXT = re.compile(
     r"\s*(Z|z|[+-]\d{2}(:?\d{2})?|UTC)?\s*"
 )
 _TIME_TEXT = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s*")
-_BOOLEAN_TEXT = {"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"}
+_BOOLEAN_TEXT = frozenset({"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"})
 
 
 def type_family(data_type: str | None) -> str | None:
@@ -641,9 +641,9 @@ def _plain_type(data_type: str) -> str:
     return data_type.split("(")[0].strip() if head in _VARYING else data_type
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
-    """How each column of a fixture is written: its quoted name, given key and SQL type."""
+    """How one column of a fixture is written: its quoted name, given key and SQL type."""
 
     name: str
     quoted: str
@@ -656,87 +656,195 @@ class _Plan:
     cast_to: str | None = None
 
 
-def _plans(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> list[_Plan]:
-    """One :class:`_Plan` per column the fixture relation gets (see :func:`fixture_sql`)."""
-    for name in fixture.columns:
-        problem = dialect.name_problem(name)
-        if problem is not None:
-            raise FixtureColumnError(
-                f"dbtproof: the fixture for {fixture.describe()} has a column name {name!r} that "
-                f"cannot be used: {problem}. Rename the column."
-            )
-    mapping: dict[str, Column] = {}
-    extra: list[Column] = []
-    for name in fixture.columns:
-        column = schema.find(name)
-        if column is None:
-            if schema.complete:
-                known = ", ".join(c.name for c in schema.columns)
+def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> str:
+    """The fixture as one SQL ``select``, typed by *schema*.
+
+    Every column of *schema* is present (a column the fixture leaves out is a typed
+    ``null``); a fixture column that *schema* lacks is kept when *schema* is
+    incomplete and refused when it is complete. Values of a column of known type are
+    cast to it; values of a column of unknown type are cast to a type their values
+    imply that never narrows (see :func:`_implied_type`).
+
+    :raises FixtureColumnError: for a column the upstream does not have, a name that
+        cannot be quoted safely, or when no column is known at all.
+    :raises FixtureValueError: for a value that cannot be cast to its column's type.
+    """
+    return _FixtureWriter(fixture, schema, dialect, upstream).sql()
+
+
+@dataclass(frozen=True)
+class _FixtureWriter:
+    """Writes one fixture as SQL against what is known of its upstream's columns.
+
+    Three steps: the columns the relation gets and the type of each (:meth:`plans`),
+    each given value as SQL text (:meth:`written_rows`), then the statement
+    (:func:`_values_sql` or :func:`_selects_sql`). Names reach SQL only through
+    :meth:`Dialect.identifier`, values only through :func:`_cell`.
+    """
+
+    fixture: Fixture
+    schema: Schema
+    dialect: Dialect
+    #: The upstream relation, as messages name it (``ref('orders')``).
+    upstream: str
+
+    def sql(self) -> str:
+        """The statement: a ``VALUES`` list where the warehouse takes one, else a select per row."""
+        plans = self.plans()
+        cells = self.written_rows(plans)
+        if self.dialect.values and cells and any(plan.key is not None for plan in plans):
+            return _values_sql(plans, cells, self.dialect)
+        return _selects_sql(plans, cells, self.dialect)
+
+    # -- the columns and their types ------------------------------------------
+
+    def plans(self) -> list[_Plan]:
+        """One :class:`_Plan` per column the fixture relation gets: the schema's, then extras."""
+        self._check_names()
+        columns, key_of = self._columns()
+        plans = [self._plan(column, key_of.get(id(column))) for column in columns]
+        self._check_distinct(plans)
+        return plans
+
+    def _check_names(self) -> None:
+        """Refuse a fixture column name the warehouse cannot take as it is."""
+        for name in self.fixture.columns:
+            problem = self.dialect.name_problem(name)
+            if problem is not None:
                 raise FixtureColumnError(
-                    f"dbtproof: the fixture for {fixture.describe()} has a column '{name}' that "
-                    f"{upstream} does not have. Its columns ({schema.origin}) are: {known}. "
-                    "Remove or rename the column in the fixture."
+                    f"dbtproof: the fixture for {self.fixture.describe()} has a column name "
+                    f"{name!r} that cannot be used: {problem}. Rename the column."
                 )
-            column = Column(name, None, "the fixture", exact=False)
-            extra.append(column)
-        elif column.name in {c.name for c in mapping.values()}:
+
+    def _columns(self) -> tuple[list[Column], dict[int, str]]:
+        """The relation's columns, and the fixture key of each given one (by ``id``).
+
+        A fixture column is the schema's column of that name (case-insensitively), or,
+        when the schema is incomplete, a column of its own appended after the schema's.
+        """
+        fixture, schema, upstream = self.fixture, self.schema, self.upstream
+        mapping: dict[str, Column] = {}
+        extra: list[Column] = []
+        for name in fixture.columns:
+            column = schema.find(name)
+            if column is None:
+                if schema.complete:
+                    known = ", ".join(c.name for c in schema.columns)
+                    raise FixtureColumnError(
+                        f"dbtproof: the fixture for {fixture.describe()} has a column '{name}' "
+                        f"that {upstream} does not have. Its columns ({schema.origin}) are: "
+                        f"{known}. Remove or rename the column in the fixture."
+                    )
+                column = Column(name, None, "the fixture", exact=False)
+                extra.append(column)
+            elif column.name in {c.name for c in mapping.values()}:
+                twice = ", ".join(k for k, c in mapping.items() if c is column)
+                raise FixtureColumnError(
+                    f"dbtproof: the fixture for {fixture.describe()} names column "
+                    f"'{column.name}' of {upstream} twice (as {twice} and {name}); names that "
+                    "differ only in case are the same column there."
+                )
+            mapping[name] = column
+        columns = [*schema.columns, *extra]
+        if not columns:
             raise FixtureColumnError(
-                f"dbtproof: the fixture for {fixture.describe()} names column '{column.name}' of "
-                f"{upstream} twice (as {', '.join(k for k, c in mapping.items() if c is column)} "
-                f"and {name}); names that differ only in case are the same column there."
+                f"dbtproof: the fixture for {fixture.describe()} names no column, and the "
+                f"columns of {upstream} are not known ({schema.origin}). Give the fixture with "
+                "its columns (a CSV header, a DataFrame) or declare the columns with their "
+                "data_type in the YAML."
             )
-        mapping[name] = column
-    columns = [*schema.columns, *extra]
-    if not columns:
-        raise FixtureColumnError(
-            f"dbtproof: the fixture for {fixture.describe()} names no column, and the columns of "
-            f"{upstream} are not known ({schema.origin}). Give the fixture with its columns (a CSV "
-            "header, a DataFrame) or declare the columns with their data_type in the YAML."
-        )
-    by_column = {id(mapping[name]): name for name in fixture.columns}
-    plans = []
-    for column in columns:
-        key = by_column.get(id(column))
-        plan = _Plan(
+        return columns, {id(mapping[name]): name for name in fixture.columns}
+
+    def _plan(self, column: Column, key: str | None) -> _Plan:
+        """How *column* is written: given under fixture key *key* (None: left out)."""
+        text_family, cast_to = self._column_type(column, key)
+        return _Plan(
             name=column.name,
-            quoted=dialect.identifier(column.name, exact=column.exact),
+            quoted=self.dialect.identifier(column.name, exact=column.exact),
             key=key,
             data_type=column.data_type,
             family=type_family(column.data_type),
+            text_family=text_family,
+            cast_to=cast_to,
         )
+
+    def _column_type(self, column: Column, key: str | None) -> tuple[str | None, str | None]:
+        """(the family CSV text of an untyped column is read as, the type it is cast to).
+
+        A known type is kept (without a varying-length limit); else CSV text is typed as
+        a seed types it, and Python values get a type they imply that never narrows, or
+        the hint from the model's use of the column when every value fits it. A column
+        with no value at all takes its hint's type.
+        """
+        dialect, rows = self.dialect, self.fixture.rows
+        text_family = cast_to = None
         if column.data_type:
-            plan.cast_to = _plain_type(column.data_type)
-        elif key is not None and fixture.from_text:
-            texts = [row.get(key) for row in fixture.rows]
-            plan.text_family = infer_text_type(texts)
-            plan.cast_to = _text_type(plan.text_family, texts, dialect)
+            cast_to = _plain_type(column.data_type)
+        elif key is not None and self.fixture.from_text:
+            texts = [row.get(key) for row in rows]
+            text_family = infer_text_type(texts)
+            cast_to = _text_type(text_family, texts, dialect)
         elif key is not None:
-            values = [row.get(key) for row in fixture.rows]
-            plan.cast_to = _implied_type(values, dialect)
-            if (
-                column.hint
-                and column.hint != "number"
-                and all(_fits_hint(v, column.hint) for v in values)
-            ):
-                plan.cast_to = dialect.family_type(column.hint) or plan.cast_to
-        if (
-            plan.cast_to is None
-            and column.hint
-            and not any(row.get(key) is not None for row in fixture.rows if key is not None)
-        ):
-            plan.cast_to = dialect.family_type(column.hint)
-        plans.append(plan)
-    seen: dict[str, str] = {}
-    for plan in plans:
-        if plan.quoted in seen:
-            raise FixtureColumnError(
-                f"dbtproof: the fixture for {fixture.describe()} has the columns "
-                f"'{seen[plan.quoted]}' and '{plan.key or plan.name}', which are one column in "
-                f"{upstream} (names that differ only in case are the same unquoted name). "
-                "Give each column once."
+            values = [row.get(key) for row in rows]
+            cast_to = _implied_type(values, dialect)
+            hint = column.hint
+            if hint and hint != "number" and all(_fits_hint(v, hint) for v in values):
+                cast_to = dialect.family_type(hint) or cast_to
+        no_value = key is None or all(row.get(key) is None for row in rows)
+        if cast_to is None and column.hint and no_value:
+            cast_to = dialect.family_type(column.hint)
+        return text_family, cast_to
+
+    def _check_distinct(self, plans: list[_Plan]) -> None:
+        """Refuse two fixture columns that are one column in the warehouse."""
+        seen: dict[str, str] = {}
+        for plan in plans:
+            if plan.quoted in seen:
+                raise FixtureColumnError(
+                    f"dbtproof: the fixture for {self.fixture.describe()} has the columns "
+                    f"'{seen[plan.quoted]}' and '{plan.key or plan.name}', which are one "
+                    f"column in {self.upstream} (names that differ only in case are the same "
+                    "unquoted name). Give each column once."
+                )
+            seen[plan.quoted] = plan.key or plan.name
+
+    # -- the values -----------------------------------------------------------
+
+    def written_rows(self, plans: list[_Plan]) -> list[list[str]]:
+        """Each row's given values as SQL, in the order of the given columns of *plans*."""
+        given = [(plan, plan.key) for plan in plans if plan.key is not None]
+        return [
+            [self._written(plan, row.get(key), number) for plan, key in given]
+            for number, row in enumerate(self.fixture.rows, start=1)
+        ]
+
+    def _written(self, plan: _Plan, value: Any, row: int) -> str:
+        """*value* of column *plan* in row *row* (from 1) as SQL, once it is known castable.
+
+        :raises FixtureValueError: if it cannot be cast to the column's known type, or
+            cannot be written at all (a NUL).
+        """
+        self._check(plan, value, row)
+        try:
+            return _cell(plan, value, self.dialect)
+        except ValueError as exc:
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
+                f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
+            ) from None
+
+    def _check(self, plan: _Plan, value: Any, row: int) -> None:
+        """Refuse a value that clearly cannot be cast to its (known) column type."""
+        try:
+            castable = plan.data_type is None or _castable(value, plan.family)
+        except (ValueError, ArithmeticError):
+            castable = False
+        if not castable:
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
+                f"'{plan.key or plan.name}': {value!r} cannot be cast to {plan.data_type}, the "
+                f"column's type in {self.upstream} ({self.schema.origin}). Fix the value."
             )
-        seen[plan.quoted] = plan.key or plan.name
-    return plans
 
 
 def _fits_hint(value: Any, family: str) -> bool:
@@ -760,22 +868,6 @@ def _fits_hint(value: Any, family: str) -> bool:
 _OFFSET_TEXT = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?|UTC)$")
 
 
-def _check(
-    fixture: Fixture, schema: Schema, upstream: str, plan: _Plan, value: Any, row: int
-) -> None:
-    """Refuse a value that clearly cannot be cast to its (known) column type."""
-    try:
-        castable = plan.data_type is None or _castable(value, plan.family)
-    except (ValueError, ArithmeticError):
-        castable = False
-    if not castable:
-        raise FixtureValueError(
-            f"dbtproof: in the fixture for {fixture.describe()}, row {row}, column "
-            f"'{plan.key or plan.name}': {value!r} cannot be cast to {plan.data_type}, the "
-            f"column's type in {upstream} ({schema.origin}). Fix the value."
-        )
-
-
 def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:
     """One value as SQL: typed columns take text (cast by column), others their literal."""
     if value is None:
@@ -787,54 +879,7 @@ def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:
     return _literal(value, dialect)
 
 
-def fixture_sql(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> str:
-    """The fixture as one SQL ``select``, typed by *schema*.
-
-    Every column of *schema* is present (a column the fixture leaves out is a typed
-    ``null``); a fixture column that *schema* lacks is kept when *schema* is
-    incomplete and refused when it is complete. Values of a column of known type are
-    cast to it; values of a column of unknown type are cast to a type their values
-    imply that never narrows (see :func:`_implied_type`).
-
-    :raises FixtureColumnError: for a column the upstream does not have, a name that
-        cannot be quoted safely, or when no column is known at all.
-    :raises FixtureValueError: for a value that cannot be cast to its column's type.
-    """
-    plans = _plans(fixture, schema, dialect, upstream)
-    cells: list[list[str]] = []
-    for number, row in enumerate(fixture.rows, start=1):
-        written = []
-        for plan in plans:
-            if plan.key is None:
-                continue
-            value = row.get(plan.key)
-            _check(fixture, schema, upstream, plan, value, number)
-            try:
-                written.append(_cell(plan, value, dialect))
-            except ValueError as exc:
-                raise FixtureValueError(
-                    f"dbtproof: in the fixture for {fixture.describe()}, row {number}, column "
-                    f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
-                ) from None
-        cells.append(written)
-    if dialect.values and cells and any(plan.key is not None for plan in plans):
-        return _values_sql(plans, cells, dialect)
-
-    def typed(plan: _Plan, sql: str) -> str:
-        return dialect.cast(sql, plan.cast_to) if plan.cast_to else sql
-
-    if not cells:
-        nulls = ", ".join(f"{typed(p, 'null')} as {p.quoted}" for p in plans)
-        return f"select {nulls} where 1 = 0"
-    selects = []
-    for written in cells:
-        given = iter(written)
-        parts = []
-        for plan in plans:
-            sql = next(given) if plan.key is not None else "null"
-            parts.append(f"{typed(plan, sql)} as {plan.quoted}")
-        selects.append("select " + ", ".join(parts))
-    return "\nunion all\n".join(selects)
+# -- the statement -------------------------------------------------------------
 
 
 def _values_sql(plans: list[_Plan], cells: list[list[str]], dialect: Dialect) -> str:
@@ -855,6 +900,29 @@ def _values_sql(plans: list[_Plan], cells: list[list[str]], dialect: Dialect) ->
         f"select {', '.join(outer)}\nfrom (values\n{values}\n) as dbtproof_fixture"
         f"({', '.join(aliases.values())})"
     )
+
+
+def _selects_sql(plans: list[_Plan], cells: list[list[str]], dialect: Dialect) -> str:
+    """The fixture as one typed ``select`` per row joined by ``union all`` (no rows: none).
+
+    Every value is cast (where its column has a type) in every row.
+    """
+
+    def typed(plan: _Plan, sql: str) -> str:
+        return dialect.cast(sql, plan.cast_to) if plan.cast_to else sql
+
+    if not cells:
+        nulls = ", ".join(f"{typed(p, 'null')} as {p.quoted}" for p in plans)
+        return f"select {nulls} where 1 = 0"
+    selects = []
+    for written in cells:
+        given = iter(written)
+        parts = []
+        for plan in plans:
+            sql = next(given) if plan.key is not None else "null"
+            parts.append(f"{typed(plan, sql)} as {plan.quoted}")
+        selects.append("select " + ", ".join(parts))
+    return "\nunion all\n".join(selects)
 
 
 def empty_sql(schema: Schema, dialect: Dialect) -> str:
