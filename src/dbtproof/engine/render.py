@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
+from dbtproof.nodes import is_ephemeral, resource_type
 
 if TYPE_CHECKING:
     from dbtproof.engine.queries import Introspection
@@ -44,7 +45,7 @@ _COMMENT_OR_STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\
 
 def label_of(node: Any) -> str:
     """How a model refers to *node*: ``ref('name')`` or ``source('src', 'table')``."""
-    if compat.resource_type(node) == "source":
+    if resource_type(node) == "source":
         return f"source('{node.source_name}', '{node.name}')"
     version = getattr(node, "version", None)
     return f"ref('{node.name}', v={version!r})" if version is not None else f"ref('{node.name}')"
@@ -150,11 +151,17 @@ class RenderSpec:
 
 
 def render(
-    spec: RenderSpec, config: Any, manifest: Any, adapter: Any, keep_context: bool = False
+    spec: RenderSpec,
+    config: Any,
+    manifest: Any,
+    adapter: Any,
+    caches: compat.RenderCaches,
+    keep_context: bool = False,
 ) -> Rendered:
     """Render *spec*'s node with its inputs replaced; see the module documentation.
 
-    The adapter's connection must be open (macros may query the warehouse). With
+    The adapter's connection must be open (macros may query the warehouse). *caches*
+    are the engine's (see :class:`~dbtproof._dbt_compat.RenderCaches`). With
     *keep_context*, the dbt context stays on the result (to call macros with it).
 
     :raises MissingInputError: if the SQL reads an upstream (or ``this``) not given.
@@ -167,16 +174,16 @@ def render(
     #: Name -> the relation each given input, marker and ``this`` rendered as.
     stand_ins: dict[str, Any] = {}
     # dbt's context is built only if the render needs it (see compat.RenderContext).
-    context = _context(node, config, manifest, lazy=not keep_context and not spec.macros)
+    context = _context(node, config, manifest, caches, lazy=not keep_context and not spec.macros)
 
     def stand_in(name: str, is_cte: bool = False) -> Any:
-        stand_ins[name] = compat.cte_relation(adapter, name, is_cte=is_cte)
+        stand_ins[name] = caches.cte_relations.get(adapter, name, is_cte=is_cte)
         return stand_ins[name]
 
     def relation_for(target: Any) -> Any:
         uid = target.unique_id
         if uid in spec.inputs:
-            return stand_in(spec.inputs[uid], compat.is_ephemeral(target))
+            return stand_in(spec.inputs[uid], is_ephemeral(target))
         marker = f"__dbtproof_missing_{len(missing)}__"
         missing.setdefault(uid, marker)
         return stand_in(missing[uid])
@@ -265,9 +272,11 @@ def render(
     return rendered
 
 
-def _context(node: Any, config: Any, manifest: Any, lazy: bool) -> compat.RenderContext:
+def _context(
+    node: Any, config: Any, manifest: Any, caches: compat.RenderCaches, lazy: bool
+) -> compat.RenderContext:
     try:
-        return compat.RenderContext(node, config, manifest, lazy=lazy)
+        return compat.RenderContext(node, config, manifest, caches, lazy=lazy)
     except Exception as exc:
         if compat.is_dbt_exception(exc):
             raise ModelRenderError(
@@ -290,7 +299,7 @@ def _render(context: compat.RenderContext, node: Any) -> str:
         if compat.is_dbt_exception(exc) or isinstance(exc, jinja2.TemplateError):
             message = str(exc).strip()
             raise ModelRenderError(
-                f"dbtproof: dbt could not render {compat.resource_type(node)} '{node.name}' "
+                f"dbtproof: dbt could not render {resource_type(node)} '{node.name}' "
                 f"({node.original_file_path}):\n{message}"
             ) from exc
         raise
