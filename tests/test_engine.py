@@ -721,6 +721,36 @@ def test_cached_macro_namespace_is_the_one_dbt_builds(dbt) -> None:
     assert caches.namespaces.of_manifest(dataclasses.replace(manifest)) == {}
 
 
+def test_inputs_resolve_to_their_fixture_ctes_or_markers(dbt) -> None:
+    # What ref/source/this render as, without dbt's context or a render.
+    from dbtproof import _dbt_compat as compat
+    from dbtproof.engine.render import InputResolver, RenderSpec, code_only, cte_name
+
+    manifest, config = dbt.manifest, dbt._config
+    node = manifest.nodes["model.shop.customers"]
+    given = manifest.nodes["model.shop.stg_customers"]
+    spec = RenderSpec(node, {given.unique_id: cte_name(given)}, is_incremental=True)
+    relations = compat.CteRelations()
+    inputs = InputResolver(spec, config.project_name, manifest, dbt._adapter(), relations)
+    assert str(inputs.this()) == "__dbtproof_missing_this__"
+    relation = inputs.ref("stg_customers")
+    assert str(relation) == cte_name(given) and not relation.is_cte  # a table to macros
+    assert inputs.ref("stg_customers") is relation  # made once
+    marker = str(inputs.ref("orders"))
+    assert marker == "__dbtproof_missing_1__"
+    assert set(inputs.stand_ins) == {"__dbtproof_missing_this__", cte_name(given), marker}
+    # A marker in a comment is no read; the given input is.
+    code = code_only(f"select * from {cte_name(given)} -- {marker}\n")
+    assert inputs.used(code) == [given.unique_id]
+    inputs.check_given(code)
+    with pytest.raises(MissingInputError, match=r"this \(pass this=rows.*ref\('orders'\)"):
+        inputs.check_given(code_only(f"select * from {marker}, __dbtproof_missing_this__"))
+    with pytest.raises(ModelRenderError, match="not an enabled node"):
+        inputs.ref("no_such_model")
+    with pytest.raises(ModelRenderError, match="not a source"):
+        inputs.source("shop", "no_such_table")
+
+
 def test_each_context_is_its_own(dbt) -> None:
     # Overrides in one render never reach the next: each context has its own macros.
     from dbtproof import _dbt_compat as compat
