@@ -125,3 +125,21 @@ def test_query_result_is_what_dbt_adapter_execute_returns() -> None:
     assert len(table.rows) == 1
     _, table = compat.query_result(["method"], rows, False, fetch=False)
     assert len(table.rows) == 0
+
+
+def test_no_module_of_the_package_keeps_state(project: DbtRunner) -> None:
+    """What is cached is held by its user: the engine's RenderCaches, the runner's flag
+    variables; no module of the package holds a dict, list or set of its own."""
+    import importlib
+    import pkgutil
+
+    modules = [compat] + [
+        importlib.import_module(f"{compat.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(compat.__path__)
+    ]
+    assert len(modules) > 5
+    for module in modules:
+        for name, value in vars(module).items():
+            if not name.startswith("__"):
+                assert not isinstance(value, (dict, list, set, bytearray)), (module, name)
+    assert "parse" in project.flag_variables._by_command  # the runner's, walked once

@@ -147,7 +147,7 @@ def test_flag_variables_are_back_after_each_invocation_and_others_stay(
 
 
 def test_only_flag_variables_of_options_not_given_are_hidden() -> None:
-    from dbtproof.runner import hidden_flag_variables
+    from dbtproof.runner import FlagVariables
 
     environ = {
         name: "1"
@@ -160,7 +160,7 @@ def test_only_flag_variables_of_options_not_given_are_hidden() -> None:
     args = ["build", "--target", "dev", "--full-refresh"]
     environ["DBT_FULL_REFRESH"] = "1"
     # DBT_HOST is an option of `dbt docs serve` only: a profile's host stays readable.
-    assert sorted(hidden_flag_variables(args, environ)) == [
+    assert sorted(FlagVariables().hidden(args, environ)) == [
         "DBT_EMPTY", "DBT_FAIL_FAST", "DBT_RECORDER_MODE", "DBT_TARGET", "DBT_WRITE_JSON"
     ]  # fmt: skip
 

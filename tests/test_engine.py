@@ -680,13 +680,13 @@ def test_cached_macro_namespace_is_the_one_dbt_builds(dbt) -> None:
 
     from dbtproof import _dbt_compat as compat
 
-    compat.clear_namespace_cache()
+    caches = compat.RenderCaches()  # nothing cached yet
     manifest, config = dbt.manifest, dbt.runtime_config
     customers = manifest.nodes["model.shop.customers"]
     greetings = manifest.nodes["model.shop.greetings"]
     # A node of another package: its own package's macros are its local namespace.
     in_package = dataclasses.replace(greetings, package_name="tools")
-    cached = compat._model_context_class()
+    cached = caches.namespaces.context_class()
     assert cached is not ModelContext, "the cached namespace is used on this dbt version"
     for node in (customers, greetings, in_package, customers, in_package):
         theirs = ModelContext(node, config, manifest, RuntimeProvider(), None)
@@ -711,12 +711,42 @@ def test_cached_macro_namespace_is_the_one_dbt_builds(dbt) -> None:
             cached(in_package, config, manifest, RuntimeProvider(), None).namespace
         )[1]
     )
-    keys = set(compat._NAMESPACE_TEMPLATES["templates"])
+    keys = set(caches.namespaces.of_manifest(manifest))
     assert {key[1] for key in keys} == {"shop", "tools"}, "one template per package"
+    # The templates are the caches' own: other caches have none.
+    assert compat.RenderCaches().namespaces.of_manifest(manifest) == {}
     # A new manifest (a new parse) starts anew.
-    compat._templates_for(dataclasses.replace(manifest))
-    assert compat._NAMESPACE_TEMPLATES["templates"] == {}
-    compat.clear_namespace_cache()
+    assert caches.namespaces.of_manifest(dataclasses.replace(manifest)) == {}
+
+
+def test_inputs_resolve_to_their_fixture_ctes_or_markers(dbt) -> None:
+    # What ref/source/this render as, without dbt's context or a render.
+    from dbtproof import _dbt_compat as compat
+    from dbtproof.engine.render import InputResolver, RenderSpec, code_only, cte_name
+
+    manifest, config = dbt.manifest, dbt.runtime_config
+    node = manifest.nodes["model.shop.customers"]
+    given = manifest.nodes["model.shop.stg_customers"]
+    spec = RenderSpec(node, {given.unique_id: cte_name(given)}, is_incremental=True)
+    relations = compat.CteRelations()
+    inputs = InputResolver(spec, config.project_name, manifest, dbt.adapter(), relations)
+    assert str(inputs.this()) == "__dbtproof_missing_this__"
+    relation = inputs.ref("stg_customers")
+    assert str(relation) == cte_name(given) and not relation.is_cte  # a table to macros
+    assert inputs.ref("stg_customers") is relation  # made once
+    marker = str(inputs.ref("orders"))
+    assert marker == "__dbtproof_missing_1__"
+    assert set(inputs.stand_ins) == {"__dbtproof_missing_this__", cte_name(given), marker}
+    # A marker in a comment is no read; the given input is.
+    code = code_only(f"select * from {cte_name(given)} -- {marker}\n")
+    assert inputs.used(code) == [given.unique_id]
+    inputs.check_given(code)
+    with pytest.raises(MissingInputError, match=r"this \(pass this=rows.*ref\('orders'\)"):
+        inputs.check_given(code_only(f"select * from {marker}, __dbtproof_missing_this__"))
+    with pytest.raises(ModelRenderError, match="not an enabled node"):
+        inputs.ref("no_such_model")
+    with pytest.raises(ModelRenderError, match="not a source"):
+        inputs.source("shop", "no_such_table")
 
 
 def test_each_context_is_its_own(dbt) -> None:
@@ -725,9 +755,10 @@ def test_each_context_is_its_own(dbt) -> None:
 
     manifest, config = dbt.manifest, dbt.runtime_config
     node = manifest.nodes["model.shop.greetings"]
-    first = compat.RenderContext(node, config, manifest)
+    caches = compat.RenderCaches()
+    first = compat.RenderContext(node, config, manifest, caches)
     assert first.override_macro("greeting", lambda: "'overridden'")
-    second = compat.RenderContext(node, config, manifest)
+    second = compat.RenderContext(node, config, manifest, caches)
     assert str(second.call_macro("loud_greeting")).strip() == "upper('hello')"
     assert str(first.call_macro("loud_greeting")).strip() == "upper('overridden')"
     first.close()
@@ -771,8 +802,14 @@ def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
     from dbtproof import _dbt_compat as compat
 
     node = dbt.manifest.nodes["model.shop.customers"]
-    context = compat.RenderContext(node, dbt.runtime_config, dbt.manifest)
+    caches = compat.RenderCaches()
+    context = compat.RenderContext(node, dbt.runtime_config, dbt.manifest, caches)
     context.values["ref"] = lambda name: f"<{name}>"
+
+    def fast_render(text: str):
+        """*text* rendered one expression at a time, or None when it has more Jinja."""
+        plan = caches.expressions.plan(text)
+        return None if plan is None else caches.expressions.render(plan, context.values, node)
 
     def dbt_render(text: str):
         try:
@@ -781,12 +818,12 @@ def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
             return type(exc), str(exc)
 
     for text in EXPRESSION_ONLY:
-        fast = compat._render_expressions(text, context.values, node)
+        fast = fast_render(text)
         assert fast is not None, text
         assert fast == dbt_render(text), text
         assert context.render(text) == fast
     for text in NOT_EXPRESSION_ONLY:
-        assert compat._render_expressions(text, context.values, node) is None, text
+        assert fast_render(text) is None, text
         if not isinstance(dbt_render(text), tuple):
             assert context.render(text) == dbt_render(text), text
     # Errors are dbt's errors, raised as dbt raises them.
@@ -794,7 +831,7 @@ def test_expression_only_models_render_as_dbt_renders_them(dbt) -> None:
         expected = dbt_render(text)
         assert isinstance(expected, tuple), text
         with pytest.raises(expected[0]) as raised:
-            compat._render_expressions(text, context.values, node)
+            fast_render(text)
         assert str(raised.value) == expected[1]
 
 
@@ -803,9 +840,13 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
     # dbt's context; every model renders as it does in dbt's full context.
     from dbtproof import _dbt_compat as compat
     from dbtproof.engine.render import RenderSpec, cte_name, render
+    from dbtproof.nodes import resource_type
 
     manifest, config = dbt.manifest, dbt.runtime_config
     adapter = dbt.adapter()
+    caches = compat.RenderCaches()
+    # The project's namespace template, which dbt's `config` outside its context needs.
+    compat.RenderContext(manifest.nodes["model.shop.customers"], config, manifest, caches)
     built: list[str] = []
     build = compat.RenderContext._build
 
@@ -818,7 +859,7 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
     models = [
         n
         for n in manifest.nodes.values()
-        if compat.resource_type(n) == "model" and "introspective" not in n.original_file_path
+        if resource_type(n) == "model" and "introspective" not in n.original_file_path
     ]
     lazy_models = set()
     for node in models:
@@ -831,10 +872,10 @@ def test_models_render_the_same_with_and_without_dbt_context(dbt, monkeypatch) -
                 node, inputs, this="__this", is_incremental=is_incremental, require_inputs=False
             )
             built.clear()
-            lazy = render(spec, config, manifest, adapter)
+            lazy = render(spec, config, manifest, adapter, caches)
             if not built:
                 lazy_models.add(node.name)
-            full = render(spec, config, manifest, adapter, keep_context=True)
+            full = render(spec, config, manifest, adapter, caches, keep_context=True)
             assert built[-1] == node.name
             assert lazy.sql == full.sql, node.name
     assert {"stg_customers", "stg_orders", "customers"} <= lazy_models
@@ -846,23 +887,23 @@ def test_a_macro_named_config_needs_dbt_context(dbt) -> None:
 
     manifest, config = dbt.manifest, dbt.runtime_config
     node = manifest.nodes["model.shop.customers"]
-    compat.RenderContext(node, config, manifest)  # the package's namespace template
+    caches = compat.RenderCaches()
+    compat.RenderContext(node, config, manifest, caches)  # the package's namespace template
     text = "{{ config(materialized='view') }}select 1 as x"
-    context = compat.RenderContext(node, config, manifest, lazy=True)
+    context = compat.RenderContext(node, config, manifest, caches, lazy=True)
     assert context.render(text) == "select 1 as x"
     assert context._values is None, "rendered without dbt's context"
-    key = compat._namespace_key(config, node.package_name)
-    template = compat._templates_for(manifest)[key]
+    template = caches.namespaces.template(manifest, config, node.package_name)
     template.keys = template.keys | {"config"}  # as if the project had a `config` macro
     try:
-        context = compat.RenderContext(node, config, manifest, lazy=True)
+        context = compat.RenderContext(node, config, manifest, caches, lazy=True)
         assert context.render(text) == "select 1 as x"
         assert context._values is not None, "dbt's context, where the macro would be"
     finally:
         template.keys = template.keys - {"config"}
     # A name that was not given, or a macro replaced later, needs dbt's context too.
     for text, later in (("select {{ var('x', 1) }}", None), ("{{ is_incremental() }}", True)):
-        context = compat.RenderContext(node, config, manifest, lazy=True)
+        context = compat.RenderContext(node, config, manifest, caches, lazy=True)
         context.set_value("ref", lambda name: name)
         if later is not None:
             context.override_macro_later("is_incremental", lambda later=later: later)

@@ -1,4 +1,7 @@
-"""Small readers of dbt's manifest nodes, shared by the layers that look at nodes."""
+"""Small readers of dbt's manifest nodes, shared by the layers that look at nodes.
+
+This module does not import dbt (what does is in :mod:`dbtproof._dbt_compat`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ WRITING = BUILDABLE | {"test"}
 
 
 def resource_type(node: Any) -> str:
-    """``"model"``, ``"seed"``, ``"test"``, ``"unit_test"``... of a manifest node."""
-    return str(getattr(node.resource_type, "value", node.resource_type))
+    """``"model"``, ``"seed"``, ``"source"``, ``"test"``, ``"unit_test"``... of a manifest
+    node (``""`` for an object without one)."""
+    kind = getattr(node, "resource_type", "")
+    return str(getattr(kind, "value", kind))
 
 
 def fqn_selector(node: Any) -> str:
@@ -20,8 +25,11 @@ def fqn_selector(node: Any) -> str:
     return "fqn:" + ".".join(node.fqn)
 
 
+def is_ephemeral(node: Any) -> bool:
+    """Whether *node* is an ephemeral model (a CTE, not a relation, in a run)."""
+    return getattr(getattr(node, "config", None), "materialized", None) == "ephemeral"
+
+
 def is_buildable(node: Any) -> bool:
     """True for the models, seeds and snapshots ``dbt build`` builds (not ephemeral models)."""
-    if resource_type(node) not in BUILDABLE:
-        return False
-    return getattr(getattr(node, "config", None), "materialized", None) != "ephemeral"
+    return resource_type(node) in BUILDABLE and not is_ephemeral(node)

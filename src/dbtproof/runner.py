@@ -123,37 +123,52 @@ def _node_result(run_result: Any) -> NodeResult:
     )
 
 
-def hidden_flag_variables(args: Sequence[str], environ: Any = None) -> list[str]:
-    """The variables of *environ* (``os.environ``) that would set a flag of ``dbt <args>``.
+class FlagVariables:
+    """The environment variables each dbt command reads as flags, and hiding them.
 
-    A variable whose option *args* spell out is left alone (dbt takes the command line
-    first, and the project's ``env_var()`` may read it); so are variables that are no
-    flag (``DBT_ENV_SECRET_*``, ``DBT_ENV_CUSTOM_ENV_*``, a profile's ``DBT_USER``).
+    Walked from dbt's click commands once per command (see
+    :func:`dbtproof._dbt_compat.flag_env_vars`) and kept: a :class:`DbtRunner` holds one.
     """
-    from dbtproof import _dbt_compat as compat
 
-    environ = os.environ if environ is None else environ
-    given = {arg.split("=", 1)[0] for arg in args if arg.startswith("-")}
-    hidden: list[str] = []
-    for spellings, names in compat.flag_env_vars(args[0]):
-        if spellings & given:
-            continue
-        hidden += [name for name in names if name in environ and name not in hidden]
-    return hidden
+    def __init__(self) -> None:
+        self._by_command: dict[str, list[tuple[frozenset[str], tuple[str, ...]]]] = {}
 
+    def of(self, command: str) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+        """``(an option's spellings, its variables)`` for each flag of ``dbt <command>``."""
+        if command not in self._by_command:
+            from dbtproof import _dbt_compat as compat
 
-@contextmanager
-def without_flag_variables(args: Sequence[str]) -> Iterator[list[str]]:
-    """Remove from ``os.environ`` the flag variables of ``dbt <args>`` while dbt runs.
+            self._by_command[command] = compat.flag_env_vars(command)
+        return self._by_command[command]
 
-    Yields their names; they are put back afterwards, whatever happens. Callers hold
-    the runner's lock, so no other invocation sees the environment in between.
-    """
-    saved = {name: os.environ.pop(name) for name in hidden_flag_variables(args)}
-    try:
-        yield list(saved)
-    finally:
-        os.environ.update(saved)
+    def hidden(self, args: Sequence[str], environ: Any = None) -> list[str]:
+        """The variables of *environ* (``os.environ``) that would set a flag of ``dbt <args>``.
+
+        A variable whose option *args* spell out is left alone (dbt takes the command line
+        first, and the project's ``env_var()`` may read it); so are variables that are no
+        flag (``DBT_ENV_SECRET_*``, ``DBT_ENV_CUSTOM_ENV_*``, a profile's ``DBT_USER``).
+        """
+        environ = os.environ if environ is None else environ
+        given = {arg.split("=", 1)[0] for arg in args if arg.startswith("-")}
+        hidden: list[str] = []
+        for spellings, names in self.of(args[0]):
+            if spellings & given:
+                continue
+            hidden += [name for name in names if name in environ and name not in hidden]
+        return hidden
+
+    @contextmanager
+    def removed(self, args: Sequence[str]) -> Iterator[list[str]]:
+        """Remove from ``os.environ`` the flag variables of ``dbt <args>`` while dbt runs.
+
+        Yields their names; they are put back afterwards, whatever happens. Callers hold
+        the runner's lock, so no other invocation sees the environment in between.
+        """
+        saved = {name: os.environ.pop(name) for name in self.hidden(args)}
+        try:
+            yield list(saved)
+        finally:
+            os.environ.update(saved)
 
 
 def _selection_args(
@@ -178,6 +193,8 @@ class DbtRunner:
     log_path: Path
     vars: dict[str, Any] = field(default_factory=dict)
     manifest: Any = None
+    #: The flag variables of each command, walked once (hidden while dbt runs).
+    flag_variables: FlagVariables = field(default_factory=FlagVariables, repr=False, compare=False)
 
     def base_args(self) -> list[str]:
         """The flags every invocation carries."""
@@ -207,17 +224,15 @@ class DbtRunner:
         return ["--vars", json.dumps(merged, default=str)] if merged else []
 
     def _invoke(self, args: list[str], use_manifest: bool = True, manifest: Any = None) -> Any:
-        from dbt.cli.main import dbtRunner
-
         from dbtproof import _dbt_compat as compat
 
         manifest = (manifest or self.manifest) if use_manifest else None
         with _LOCK:
             if manifest is not None:
                 compat.reset_compilation_state(manifest)
-            runner = dbtRunner(manifest=manifest)
+            runner = compat.dbt_runner(manifest)
             try:
-                with without_flag_variables(args):
+                with self.flag_variables.removed(args):
                     outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()

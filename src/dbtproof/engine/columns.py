@@ -33,6 +33,7 @@ from dbtproof.engine.inputs import Column, Dialect, Schema, empty_sql
 from dbtproof.engine.references import References, read_columns, sqlglot_dialect
 from dbtproof.engine.render import Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.errors import DbtError
+from dbtproof.nodes import resource_type
 
 _SNAPSHOT_META = (
     ("dbt_scd_id", "string"),
@@ -88,11 +89,18 @@ class ColumnCatalog:
     """Column knowledge of the project's nodes, worked out on demand and cached."""
 
     def __init__(
-        self, config: Any, manifest: Any, dialect: Dialect, adapter_type: str = ""
+        self,
+        config: Any,
+        manifest: Any,
+        dialect: Dialect,
+        adapter_type: str,
+        caches: compat.RenderCaches,
     ) -> None:
         self.config = config
         self.manifest = manifest
         self.dialect = dialect
+        #: The engine's render caches, used for every model this renders.
+        self.caches = caches
         self.sqlglot_dialect = sqlglot_dialect(adapter_type)
         self._cache: dict[tuple[str, str], Schema] = {}
         self._seeds_by_relation: dict[tuple[str, str], list[Any]] | None = None
@@ -173,7 +181,7 @@ class ColumnCatalog:
     def _work_out(
         self, node: Any, adapter: Any, vars: dict[str, Any], env: dict[str, str]
     ) -> Schema:
-        kind = compat.resource_type(node)
+        kind = resource_type(node)
         declared = _declared(node)
         where = _where(node)
         if kind == "seed":
@@ -244,7 +252,7 @@ class ColumnCatalog:
             found: dict[tuple[str, str], list[Any]] = {}
             candidates = [*self.manifest.nodes.values(), *compat.disabled_nodes(self.manifest)]
             for node in candidates:
-                if compat.resource_type(node) != "seed":
+                if resource_type(node) != "seed":
                     continue
                 identifier = str(getattr(node, "alias", None) or node.name).lower()
                 schemas = {str(node.schema).lower()}
@@ -287,7 +295,9 @@ class ColumnCatalog:
         spec = RenderSpec(node, ctes, vars=vars, env=env, require_inputs=False)
         rendered: Rendered | None = None
         try:
-            rendered = render(spec, self.config, self.manifest, adapter, keep_context=True)
+            rendered = render(
+                spec, self.config, self.manifest, adapter, self.caches, keep_context=True
+            )
             references = self.references(rendered, ctes, schemas)
             fixtures = {}
             complete = True
@@ -301,7 +311,7 @@ class ColumnCatalog:
             sql = rendered.assemble(fixtures)
             described = compat.describe_query(rendered.context, adapter, sql)
             columns = self.described(node, described)
-            if compat.resource_type(node) == "snapshot":
+            if resource_type(node) == "snapshot":
                 columns += self._snapshot_meta(node, columns, rendered.context)
         except DbtError as exc:
             compat.release_connection(adapter)

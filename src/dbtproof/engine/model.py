@@ -36,6 +36,7 @@ from dbtproof.errors import (
     UnexpectedInputError,
     UnknownModelError,
 )
+from dbtproof.nodes import resource_type
 from dbtproof.rows import Rows, RowsView, approx_spec
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class ModelEngine:
         self._dialect: Dialect | None = None
         self._schema_ready = False
         self._manifest: Any = None
+        self._caches = compat.RenderCaches()  # what every render of this engine shares
 
     # -- entry point -------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class ModelEngine:
         """*expected* cast to the column types of *sql*'s output (the model's, as it ran)."""
         # Lazy: DuckDB describes without dbt's context; other adapters build it on first use.
         config, manifest = self.host.runtime_config, self.host.manifest
-        context = compat.RenderContext(node, config, manifest, lazy=True)
+        context = compat.RenderContext(node, config, manifest, self._caches, lazy=True)
         try:
             described = compat.describe_query(context, adapter, sql)
         except Exception as exc:
@@ -247,15 +249,13 @@ class ModelEngine:
             )
         project = self.host.runtime_config.project_name
         node = compat.lookup_ref(manifest, key.name, key.package, key.version, project)
-        if node is not None and compat.resource_type(node) == "model":
+        if node is not None and resource_type(node) == "model":
             return node
-        models = sorted(
-            {n.name for n in manifest.nodes.values() if compat.resource_type(n) == "model"}
-        )
+        models = sorted({n.name for n in manifest.nodes.values() if resource_type(n) == "model"})
         close = difflib.get_close_matches(key.name, models, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         what = (
-            f"a {compat.resource_type(node)}, not a model"
+            f"a {resource_type(node)}, not a model"
             if node is not None
             else "not a model of the project (nor of its packages)"
         )
@@ -339,13 +339,16 @@ class ModelEngine:
 
     def _catalog_for(self, adapter: Any, node: Any) -> ColumnCatalog:
         if self._catalog is None:
-            context = compat.RenderContext(node, self.host.runtime_config, self.host.manifest)
+            context = compat.RenderContext(
+                node, self.host.runtime_config, self.host.manifest, self._caches
+            )
             dialect = self._dialect_for(adapter, context)
             self._catalog = ColumnCatalog(
                 self.host.runtime_config,
                 self.host.manifest,
                 dialect,
                 compat.adapter_type(adapter),
+                self._caches,
             )
         return self._catalog
 
@@ -404,7 +407,7 @@ class ModelEngine:
             cached = self._renders.get(key)
             if cached is not None:
                 return cached
-        rendered = render(spec, self.host.runtime_config, self.host.manifest, adapter)
+        rendered = render(spec, self.host.runtime_config, self.host.manifest, adapter, self._caches)
         if key is not None and not queries.ran:
             self._renders[key] = rendered
         return rendered
@@ -469,7 +472,7 @@ class ModelEngine:
         config, manifest = self.host.runtime_config, self.host.manifest
         rendered = None
         try:
-            rendered = render(spec, config, manifest, adapter, keep_context=True)
+            rendered = render(spec, config, manifest, adapter, self._caches, keep_context=True)
             sql = rendered.assemble(dict(fixtures))
             described = compat.describe_query(rendered.context, adapter, sql)
         except Exception:  # noqa: BLE001 - not describable on these inputs: what is known
@@ -526,7 +529,9 @@ class ModelEngine:
         this_relation = compat.table_relation(adapter, host.database, host.schema, this_name)
         new_relation = compat.table_relation(adapter, host.database, host.schema, new_name)
         spec = self._spec(node, inputs, this_relation, True, vars, env, macros, queries)
-        rendered = render(spec, host.runtime_config, host.manifest, adapter, keep_context=True)
+        rendered = render(
+            spec, host.runtime_config, host.manifest, adapter, self._caches, keep_context=True
+        )
         fixtures, typed = fixture_sql(rendered)
         try:
             return incremental.apply(

@@ -19,6 +19,10 @@ dbt renders the model exactly as in a run — macros, ``var()``, ``env_var()``,
 The fixture CTEs are put in front of the model's SQL the way dbt injects ephemeral
 models (joining a leading ``with`` or adding one), once per render, with a slot for
 each fixture's SQL; :meth:`Rendered.assemble` fills the slots for each test.
+
+The pieces: :class:`InputResolver` (what ``ref``/``source``/``this`` render as, and
+which inputs the SQL reads), :func:`replace_in_context` (the test's replacements put
+into dbt's context), :func:`render` (one render, start to end).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
+from dbtproof.nodes import is_ephemeral, resource_type
 
 if TYPE_CHECKING:
     from dbtproof.engine.queries import Introspection
@@ -44,7 +50,7 @@ _COMMENT_OR_STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\
 
 def label_of(node: Any) -> str:
     """How a model refers to *node*: ``ref('name')`` or ``source('src', 'table')``."""
-    if compat.resource_type(node) == "source":
+    if resource_type(node) == "source":
         return f"source('{node.source_name}', '{node.name}')"
     version = getattr(node, "version", None)
     return f"ref('{node.name}', v={version!r})" if version is not None else f"ref('{node.name}')"
@@ -149,39 +155,38 @@ class RenderSpec:
     queries: Introspection | None = None
 
 
-def render(
-    spec: RenderSpec, config: Any, manifest: Any, adapter: Any, keep_context: bool = False
-) -> Rendered:
-    """Render *spec*'s node with its inputs replaced; see the module documentation.
+class InputResolver:
+    """What ``ref()``, ``source()`` and ``this`` render as in one render of *spec*'s node.
 
-    The adapter's connection must be open (macros may query the warehouse). With
-    *keep_context*, the dbt context stays on the result (to call macros with it).
-
-    :raises MissingInputError: if the SQL reads an upstream (or ``this``) not given.
-    :raises UnknownMacroError: if a macro override names no macro.
-    :raises ModelRenderError: if dbt cannot render the model.
+    A given input renders as a relation named after its fixture CTE (a CTE to macros only
+    when its upstream is ephemeral: in a run it is a table, view or source). An upstream
+    that was not given renders as a marker, so that the render goes on; only one whose
+    marker is still in the SQL outside of comments is reported (:meth:`check_given`).
+    ``ref()`` and ``source()`` resolve as dbt does from inside the node, and fail for a
+    name that is not an enabled node of the project.
     """
-    node = spec.node
-    project = config.project_name
-    missing: dict[str, str] = {}
-    #: Name -> the relation each given input, marker and ``this`` rendered as.
-    stand_ins: dict[str, Any] = {}
-    # dbt's context is built only if the render needs it (see compat.RenderContext).
-    context = _context(node, config, manifest, lazy=not keep_context and not spec.macros)
 
-    def stand_in(name: str, is_cte: bool = False) -> Any:
-        stand_ins[name] = compat.cte_relation(adapter, name, is_cte=is_cte)
-        return stand_ins[name]
+    def __init__(
+        self,
+        spec: RenderSpec,
+        project: str,
+        manifest: Any,
+        adapter: Any,
+        relations: compat.CteRelations,
+    ) -> None:
+        self.spec = spec
+        self._project = project
+        self._manifest = manifest
+        self._adapter = adapter
+        self._relations = relations
+        #: Name -> the relation each given input, marker and ``this`` rendered as.
+        self.stand_ins: dict[str, Any] = {}
+        #: Input id -> the marker an upstream that was not given renders as.
+        self.missing: dict[str, str] = {}
 
-    def relation_for(target: Any) -> Any:
-        uid = target.unique_id
-        if uid in spec.inputs:
-            return stand_in(spec.inputs[uid], compat.is_ephemeral(target))
-        marker = f"__dbtproof_missing_{len(missing)}__"
-        missing.setdefault(uid, marker)
-        return stand_in(missing[uid])
-
-    def ref(*args: Any, **kwargs: Any) -> Any:
+    def ref(self, *args: Any, **kwargs: Any) -> Any:
+        """dbt's ``ref(name)`` / ``ref(package, name)`` (``version=`` / ``v=``)."""
+        node = self.spec.node
         if len(args) == 1:
             package, name = None, args[0]
         elif len(args) == 2:
@@ -192,32 +197,132 @@ def render(
                 f"ref{args!r}."
             )
         version = kwargs.get("version") or kwargs.get("v")
-        target = compat.resolve_ref(manifest, node, name, package, version, project)
+        target = compat.resolve_ref(self._manifest, node, name, package, version, self._project)
         if target is None:
             raise ModelRenderError(
                 f"dbtproof: {node.name} ({node.original_file_path}) refers to "
                 f"ref({name!r}), which is not an enabled node of the project."
             )
-        return relation_for(target)
+        return self._relation_for(target)
 
-    def source(source_name: str, table_name: str) -> Any:
-        target = compat.resolve_source(manifest, node, source_name, table_name, project)
+    def source(self, source_name: str, table_name: str) -> Any:
+        """dbt's ``source(source_name, table_name)``."""
+        node = self.spec.node
+        target = compat.resolve_source(self._manifest, node, source_name, table_name, self._project)
         if target is None:
             raise ModelRenderError(
                 f"dbtproof: {node.name} ({node.original_file_path}) refers to "
                 f"source({source_name!r}, {table_name!r}), which is not a source of the project."
             )
-        return relation_for(target)
+        return self._relation_for(target)
 
-    context.set_value("ref", ref)
-    context.set_value("source", source)
-    if isinstance(spec.this, str):
-        context.set_value("this", stand_in(spec.this))
-    elif spec.this is not None:
-        context.set_value("this", spec.this)
-    elif spec.is_incremental:
-        missing[THIS] = "__dbtproof_missing_this__"
-        context.set_value("this", stand_in(missing[THIS]))
+    def this(self) -> Any:
+        """What ``this`` renders as: the given CTE or relation; a marker for an incremental
+        run that was given none; None to leave dbt's (the model's own relation)."""
+        spec = self.spec
+        if isinstance(spec.this, str):
+            return self._stand_in(spec.this)
+        if spec.this is not None:
+            return spec.this
+        if spec.is_incremental:
+            self.missing[THIS] = "__dbtproof_missing_this__"
+            return self._stand_in(self.missing[THIS])
+        return None
+
+    def label(self, uid: str) -> str:
+        """How a message names the input *uid*."""
+        return "this" if uid == THIS else label_of(_node(self._manifest, uid))
+
+    def used(self, code: str) -> list[str]:
+        """The given inputs (ids) whose CTE *code* (SQL without comments) reads."""
+        inputs = self.spec.inputs
+        return [uid for uid, cte in inputs.items() if re.search(rf"\b{re.escape(cte)}\b", code)]
+
+    def check_given(self, code: str) -> None:
+        """:raises MissingInputError: if *code* (SQL without comments) reads an upstream, or
+        ``this``, that was not given."""
+        absent = [uid for uid, marker in self.missing.items() if re.search(rf"\b{marker}\b", code)]
+        if not absent:
+            return
+        labels = []
+        for uid in absent:
+            if uid == THIS:
+                labels.append("this (pass this=rows: the table as it stood before the run)")
+            else:
+                labels.append(self.label(uid))
+        given = [self.label(uid) for uid in self.spec.inputs if uid != THIS]
+        raise MissingInputError(
+            f"dbtproof: {self.spec.node.name} reads {len(labels)} upstream relation(s) the test "
+            f"did not give: {', '.join(labels)}. Every upstream the model reads needs a fixture "
+            f"in given= (use [] for an empty one). Given: {', '.join(given) or 'nothing'}."
+        )
+
+    def _relation_for(self, target: Any) -> Any:
+        uid = target.unique_id
+        if uid in self.spec.inputs:
+            return self._stand_in(self.spec.inputs[uid], is_ephemeral(target))
+        marker = f"__dbtproof_missing_{len(self.missing)}__"
+        self.missing.setdefault(uid, marker)
+        return self._stand_in(self.missing[uid])
+
+    def _stand_in(self, name: str, is_cte: bool = False) -> Any:
+        self.stand_ins[name] = self._relations.get(self._adapter, name, is_cte=is_cte)
+        return self.stand_ins[name]
+
+
+def render(
+    spec: RenderSpec,
+    config: Any,
+    manifest: Any,
+    adapter: Any,
+    caches: compat.RenderCaches,
+    keep_context: bool = False,
+) -> Rendered:
+    """Render *spec*'s node with its inputs replaced; see the module documentation.
+
+    The adapter's connection must be open (macros may query the warehouse). *caches*
+    are the engine's (see :class:`~dbtproof._dbt_compat.RenderCaches`). With
+    *keep_context*, the dbt context stays on the result (to call macros with it).
+
+    :raises MissingInputError: if the SQL reads an upstream (or ``this``) not given.
+    :raises UnknownMacroError: if a macro override names no macro.
+    :raises ModelRenderError: if dbt cannot render the model.
+    """
+    node = spec.node
+    inputs = InputResolver(spec, config.project_name, manifest, adapter, caches.cte_relations)
+    # dbt's context is built only if the render needs it (see compat.RenderContext).
+    lazy = not keep_context and not spec.macros
+    context = _context(node, config, manifest, caches, lazy)
+    replace_in_context(context, spec, inputs)
+    sql = _render_answering_queries(context, spec, inputs)
+    code = code_only(sql)
+    if spec.require_inputs:
+        inputs.check_given(code)
+    if spec.queries is not None:
+        spec.queries.check_unused()
+    rendered = _with_slots(sql, inputs.used(code), spec.inputs)
+    if keep_context:
+        rendered.context = context
+    else:
+        # dbt's context is a web of reference cycles (its dict holds ~500 macros bound to
+        # the dict): let reference counting free it now rather than the garbage collector.
+        context.close()
+    return rendered
+
+
+def replace_in_context(
+    context: compat.RenderContext, spec: RenderSpec, inputs: InputResolver
+) -> None:
+    """Put what the test replaces into *context*: ``ref``, ``source`` and ``this`` as
+    *inputs* resolves them, *spec*'s vars, env vars and macros, and ``is_incremental()``.
+
+    :raises UnknownMacroError: if a macro override names no macro.
+    """
+    context.set_value("ref", inputs.ref)
+    context.set_value("source", inputs.source)
+    this = inputs.this()
+    if this is not None:
+        context.set_value("this", this)
     if spec.vars:
         context.override_vars(spec.vars)
     if spec.env:
@@ -229,45 +334,32 @@ def render(
         n for n, v in spec.macros.items() if not context.override_macro(n, macro_value(n, v))
     ]
     if unknown:
-        _unknown_macros(unknown, context, node)
+        _unknown_macros(unknown, context, spec.node)
+
+
+def _render_answering_queries(
+    context: compat.RenderContext, spec: RenderSpec, inputs: InputResolver
+) -> str:
+    """The node rendered in *context*; with ``spec.queries``, the queries it runs while
+    rendering are answered by it (told which relation stands for which input)."""
     introspection = spec.queries
-    if introspection is not None:
-
-        def label(uid: str) -> str:
-            return "this" if uid == THIS else label_of(_node(manifest, uid))
-
-        def answering(dbt_adapter: Any) -> Any:
-            return compat.IntrospectiveAdapter(dbt_adapter, introspection)
-
-        this = spec.this if spec.this is not None and not isinstance(spec.this, str) else None
-        introspection.start(spec.inputs, stand_ins, missing, label, this)
-        context.wrap_value("adapter", answering)
+    if introspection is None:
+        return _render(context, spec.node)
+    this = spec.this if spec.this is not None and not isinstance(spec.this, str) else None
+    introspection.start(spec.inputs, inputs.stand_ins, inputs.missing, inputs.label, this)
+    context.wrap_value("adapter", partial(compat.IntrospectiveAdapter, handler=introspection))
     try:
-        sql = _render(context, node)
+        return _render(context, spec.node)
     finally:
-        if introspection is not None:
-            introspection.stop()
-    code = code_only(sql)
-    if spec.require_inputs:
-        absent = [uid for uid, marker in missing.items() if re.search(rf"\b{marker}\b", code)]
-        if absent:
-            _missing(absent, spec, manifest, node)
-    if introspection is not None:
-        introspection.check_unused()
-    used = [uid for uid, cte in spec.inputs.items() if re.search(rf"\b{re.escape(cte)}\b", code)]
-    rendered = _with_slots(sql, used, spec.inputs)
-    if keep_context:
-        rendered.context = context
-    else:
-        # dbt's context is a web of reference cycles (its dict holds ~500 macros bound to
-        # the dict): let reference counting free it now rather than the garbage collector.
-        context.close()
-    return rendered
+        introspection.stop()
 
 
-def _context(node: Any, config: Any, manifest: Any, lazy: bool) -> compat.RenderContext:
+def _context(
+    node: Any, config: Any, manifest: Any, caches: compat.RenderCaches, lazy: bool
+) -> compat.RenderContext:
+    """dbt's context for *node* (dbt failing to set it up is a ModelRenderError)."""
     try:
-        return compat.RenderContext(node, config, manifest, lazy=lazy)
+        return compat.RenderContext(node, config, manifest, caches, lazy=lazy)
     except Exception as exc:
         if compat.is_dbt_exception(exc):
             raise ModelRenderError(
@@ -277,6 +369,8 @@ def _context(node: Any, config: Any, manifest: Any, lazy: bool) -> compat.Render
 
 
 def _render(context: compat.RenderContext, node: Any) -> str:
+    """*node*'s SQL rendered in *context*: dbt's and Jinja's errors become a
+    ModelRenderError; dbtproof's own error, raised inside and wrapped by dbt, is raised."""
     try:
         return context.render(node.raw_code)
     except DbtError:
@@ -290,7 +384,7 @@ def _render(context: compat.RenderContext, node: Any) -> str:
         if compat.is_dbt_exception(exc) or isinstance(exc, jinja2.TemplateError):
             message = str(exc).strip()
             raise ModelRenderError(
-                f"dbtproof: dbt could not render {compat.resource_type(node)} '{node.name}' "
+                f"dbtproof: dbt could not render {resource_type(node)} '{node.name}' "
                 f"({node.original_file_path}):\n{message}"
             ) from exc
         raise
@@ -339,21 +433,6 @@ def _with_slots(sql: str, used: list[str], inputs: Mapping[str, str]) -> Rendere
     parts = pieces[0::2]
     slots = [used[int(index)] for index in pieces[1::2]]
     return Rendered(sql=sql, parts=parts, slots=slots, used=used)
-
-
-def _missing(absent: list[str], spec: RenderSpec, manifest: Any, node: Any) -> None:
-    labels = []
-    for uid in absent:
-        if uid == THIS:
-            labels.append("this (pass this=rows: the table as it stood before the run)")
-        else:
-            labels.append(label_of(_node(manifest, uid)))
-    given = [label_of(_node(manifest, uid)) for uid in spec.inputs if uid != THIS]
-    raise MissingInputError(
-        f"dbtproof: {node.name} reads {len(labels)} upstream relation(s) the test did not give: "
-        f"{', '.join(labels)}. Every upstream the model reads needs a fixture in given= "
-        f"(use [] for an empty one). Given: {', '.join(given) or 'nothing'}."
-    )
 
 
 def _node(manifest: Any, uid: str) -> Any:

@@ -1,0 +1,156 @@
+"""Every use of dbt's internal (non-public) APIs, and only here.
+
+dbt's public programmatic API is ``dbt.cli.main.dbtRunner``; everything else
+dbtproof needs (rendering a profile value, the adapter behind the last
+invocation, running SQL on it) reaches into dbt's internals. Keeping those
+calls in one package means one place to fix when dbt changes: no other module of
+dbtproof imports ``dbt`` (or ``dbt_common``), and this package imports it only inside
+functions, so importing it is cheap.
+
+One module per concern:
+
+* :mod:`.invocation` — dbt's runner, the variables each command reads as flags, a
+  reused manifest's compilation state, dbt's file log;
+* :mod:`.profile` — a ``profiles.yml`` value or a target's credentials, as dbt reads them;
+* :mod:`.connections` — running SQL on the adapter's connections, and connections dbt
+  does not manage;
+* :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
+  schemas and incremental strategy macros;
+* :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes;
+* :mod:`.columns` — column names and types of a relation, a query, a seed;
+* :mod:`.context` — :class:`RenderContext`, dbt's Jinja context of one node, replaceable;
+* :mod:`.macro_namespace` — dbt's macro namespace built once per package and cloned;
+* :mod:`.expressions` — ``{{ expression }}``-only models rendered without dbt's compiler;
+* :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
+* :mod:`.introspection` — the queries a model runs while it renders, answered;
+* :mod:`.exceptions` — dbt's exceptions told apart.
+
+No module here keeps state between calls: what is cached is held by its user
+(:class:`RenderCaches` by the model engine, the flag variables by
+:class:`dbtproof.runner.DbtRunner`).
+
+Callers use the names below: ``from dbtproof import _dbt_compat as compat``, then
+``compat.fetch(...)``.
+
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23 and 1.11.16 (``tests/test_dbt_compat.py``; CI
+runs it on 1.8 and 1.11).
+"""
+
+from __future__ import annotations
+
+from dbtproof._dbt_compat.adapter import (
+    CteRelations,
+    adapter_for,
+    adapter_type,
+    drop_relation,
+    drop_schemas,
+    ensure_schema,
+    incremental_strategy_sql,
+    list_schemas,
+    node_relation,
+    quote,
+    registered_runtime_config,
+    relation_exists,
+    table_relation,
+)
+from dbtproof._dbt_compat.caches import RenderCaches
+from dbtproof._dbt_compat.columns import (
+    columns_in_relation,
+    describe_query,
+    seed_columns,
+    seed_columns_quoted,
+)
+from dbtproof._dbt_compat.connections import (
+    close_adapter_connections,
+    close_dedicated_connection,
+    connection,
+    cursor_fetch,
+    execute,
+    execute_on,
+    fetch,
+    held_handle,
+    hold_connection,
+    open_dedicated_connection,
+    open_own_connection,
+    release_connection,
+    rollback_if_open,
+    try_advisory_lock,
+)
+from dbtproof._dbt_compat.context import RenderContext
+from dbtproof._dbt_compat.exceptions import is_dbt_exception
+from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
+from dbtproof._dbt_compat.invocation import (
+    dbt_runner,
+    flag_env_vars,
+    hide_dbt_file_logger,
+    reset_compilation_state,
+)
+from dbtproof._dbt_compat.manifest import (
+    disabled_nodes,
+    lookup_ref,
+    resolve_ref,
+    resolve_source,
+)
+from dbtproof._dbt_compat.profile import parse_profile, render_profile_value
+
+#: dbt-core versions this package was tested against.
+TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
+
+
+def dbt_version() -> str:
+    """The installed dbt-core version, e.g. ``"1.11.16"``."""
+    from importlib.metadata import version
+
+    return version("dbt-core")
+
+
+__all__ = (
+    "TESTED_DBT_VERSIONS",
+    "CteRelations",
+    "IntrospectiveAdapter",
+    "RenderCaches",
+    "RenderContext",
+    "adapter_for",
+    "adapter_type",
+    "close_adapter_connections",
+    "close_dedicated_connection",
+    "columns_in_relation",
+    "connection",
+    "cursor_fetch",
+    "dbt_runner",
+    "dbt_version",
+    "describe_query",
+    "disabled_nodes",
+    "drop_relation",
+    "drop_schemas",
+    "ensure_schema",
+    "execute",
+    "execute_on",
+    "fetch",
+    "flag_env_vars",
+    "held_handle",
+    "hide_dbt_file_logger",
+    "hold_connection",
+    "incremental_strategy_sql",
+    "is_dbt_exception",
+    "list_schemas",
+    "lookup_ref",
+    "node_relation",
+    "open_dedicated_connection",
+    "open_own_connection",
+    "parse_profile",
+    "query_result",
+    "quote",
+    "registered_runtime_config",
+    "relation_exists",
+    "release_connection",
+    "render_profile_value",
+    "reset_compilation_state",
+    "resolve_ref",
+    "resolve_source",
+    "rollback_if_open",
+    "seed_columns",
+    "seed_columns_quoted",
+    "table_relation",
+    "try_advisory_lock",
+)

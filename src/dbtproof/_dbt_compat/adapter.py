@@ -1,0 +1,194 @@
+"""The dbt adapter: getting it ready, what it is, its relations and schemas, and the
+macros of its incremental strategies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from dbtproof._dbt_compat.connections import commit_if_open
+
+if TYPE_CHECKING:
+    from dbtproof._dbt_compat.context import RenderContext
+
+# -- the adapter ---------------------------------------------------------------------
+
+
+def registered_runtime_config(adapter_type: str) -> Any:
+    """The ``RuntimeConfig`` of the adapter the last dbt invocation registered."""
+    from dbt.adapters.factory import get_adapter_by_type
+
+    return get_adapter_by_type(adapter_type).config
+
+
+def adapter_for(config: Any, manifest: Any) -> Any:
+    """The dbt adapter for *config*, registered if the last invocation left none, ready for macros.
+
+    dbt resets its adapters at the start of every invocation, so this must be called
+    again after each one; it is cheap when the adapter is already registered.
+    """
+    from dbt.adapters.factory import FACTORY, get_adapter, register_adapter
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.mp_context import get_mp_context
+
+    if config.credentials.type not in FACTORY.adapters:
+        register_adapter(config, get_mp_context())
+    adapter = get_adapter(config)
+    if getattr(adapter.config, "dependencies", None) is None and config.dependencies is not None:
+        # The last invocation (`dbt ls`) registered it with a config that never loaded the
+        # project's packages: adapter.dispatch would fail. Register it with ours.
+        from dbt.adapters.factory import reset_adapters
+
+        reset_adapters()
+        register_adapter(config, get_mp_context())
+        adapter = get_adapter(config)
+    if getattr(adapter, "_dbtproof_manifest", None) is not manifest:
+        adapter.set_macro_resolver(manifest)
+        adapter.set_macro_context_generator(generate_runtime_macro_context)
+        adapter._dbtproof_manifest = manifest
+    return adapter
+
+
+def adapter_type(adapter: Any) -> str:
+    """The adapter's type name (``postgres``, ``duckdb``, ``snowflake`` ...)."""
+    return str(adapter.type())
+
+
+def quote(adapter: Any, identifier: str) -> str:
+    """*identifier* quoted as the adapter quotes column names."""
+    return str(adapter.quote(identifier))
+
+
+# -- relations -----------------------------------------------------------------------
+
+
+def table_relation(adapter: Any, database: str | None, schema: str, identifier: str) -> Any:
+    """A table relation ``database.schema.identifier`` with the project's quoting."""
+    quote_policy = dict(getattr(adapter.config, "quoting", {}) or {})
+    return adapter.Relation.create(
+        database=database,
+        schema=schema,
+        identifier=identifier,
+        type="table",
+        quote_policy=quote_policy,
+    )
+
+
+def node_relation(adapter: Any, config: Any, node: Any) -> Any:
+    """The relation a manifest node would have in the warehouse."""
+    return adapter.Relation.create_from(config, node)
+
+
+def relation_exists(adapter: Any, database: str | None, schema: str, identifier: str) -> bool:
+    """Whether ``database.schema.identifier`` exists (the adapter's own lookup, uncached)."""
+    return adapter.get_relation(database, schema, identifier) is not None
+
+
+def drop_relation(adapter: Any, relation: Any) -> None:
+    """Drop a relation (if it exists) and commit."""
+    adapter.drop_relation(relation)
+    commit_if_open(adapter)
+
+
+class CteRelations:
+    """Relations that render as the bare name of a CTE, made once and kept.
+
+    Relations are frozen dataclasses, so one is made per adapter relation class, name
+    and kind, and handed out again (at most 5000 are kept; then it starts anew).
+    """
+
+    _MAX = 5000
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[Any, str, bool], Any] = {}
+
+    def get(self, adapter: Any, identifier: str, is_cte: bool = True) -> Any:
+        """A relation that renders as *identifier* (as dbt's unit tests use for inputs).
+
+        With ``is_cte=False`` its type is unset, as a table's, view's or source's relation
+        is in a run, so macros that refuse ephemeral relations (``relation.is_cte``, as
+        ``dbt_utils.get_column_values`` does) accept it.
+        """
+        key = (adapter.Relation, identifier, is_cte)
+        relation = self._made.get(key)
+        if relation is None:
+            kind = "cte" if is_cte else None
+            relation = adapter.Relation.create(type=kind, identifier=identifier).quote(
+                identifier=False
+            )
+            if len(self._made) >= self._MAX:
+                self._made.clear()
+            self._made[key] = relation
+        return relation
+
+
+# -- schemas -------------------------------------------------------------------------
+
+
+def list_schemas(adapter: Any, database: str) -> list[str]:
+    """Schemas of *database*, through the adapter's own ``list_schemas`` macro."""
+    return [str(s) for s in adapter.list_schemas(database)]
+
+
+def ensure_schema(adapter: Any, database: str | None, schema: str) -> None:
+    """Create *schema* if it does not exist (through the adapter's ``create_schema``).
+
+    Looked up first: PostgreSQL checks the right to create schemas even for one that
+    exists, and a run role (see :mod:`dbtproof.run_role`) has none.
+    """
+    if adapter.check_schema_exists(database, schema):
+        return
+    relation = adapter.Relation.create(database=database, schema=schema)
+    adapter.create_schema(relation)
+    commit_if_open(adapter)
+
+
+def drop_schemas(
+    adapter: Any, database: str | None, schemas: Sequence[str], cascade: bool | None = None
+) -> None:
+    """Drop each schema with everything in it through the adapter's ``drop_schema``.
+
+    Where the adapter's schema drop does not cascade (*cascade* False; by default
+    :func:`dbtproof.targets.rules_for` says), the schema's relations are dropped first.
+    """
+    from dbtproof.targets import rules_for
+
+    if cascade is None:
+        cascade = rules_for(adapter_type(adapter)).drop_cascades
+    for schema in schemas:
+        relation = adapter.Relation.create(database=database, schema=schema)
+        if not cascade:
+            for inner in adapter.list_relations_without_caching(relation):
+                adapter.drop_relation(inner)
+                commit_if_open(adapter)
+        adapter.drop_schema(relation)
+        commit_if_open(adapter)
+
+
+# -- incremental strategies ----------------------------------------------------------
+
+
+def incremental_strategy_sql(
+    context: RenderContext,
+    adapter: Any,
+    strategy: str | None,
+    target: Any,
+    temp: Any,
+    unique_key: Any,
+    incremental_predicates: Any = None,
+) -> str:
+    """The SQL the model's incremental strategy runs to apply new rows (*temp*) to *target*.
+
+    The strategy macro comes from the adapter (``get_incremental_<strategy>_sql``), as in
+    dbt's ``incremental`` materialization; the destination columns are *target*'s.
+    """
+    macro = adapter.get_incremental_strategy_macro(context.values, strategy or "default")
+    dest_columns = adapter.get_columns_in_relation(target)
+    args = {
+        "target_relation": target,
+        "temp_relation": temp,
+        "unique_key": unique_key,
+        "dest_columns": dest_columns,
+        "incremental_predicates": incremental_predicates,
+    }
+    return str(macro(args))

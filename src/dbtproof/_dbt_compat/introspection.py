@@ -1,0 +1,85 @@
+"""The queries a model runs while it renders, answered from outside dbt: dbt's ``adapter``
+with a handler in front (see :mod:`dbtproof.engine.queries`), and a query result made as
+dbt's ``adapter.execute`` returns one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class IntrospectiveAdapter:
+    """dbt's ``adapter`` context value, with the queries a model runs while it renders
+    answered by a *handler* first (see :mod:`dbtproof.engine.queries`).
+
+    dbt's ``statement`` macro (behind ``run_query``) runs its SQL with
+    ``adapter.execute(sql, auto_begin=..., fetch=...)``; ``load_relation`` asks
+    ``adapter.get_relation(database, schema, identifier)``. *handler* has
+    ``execute(sql, run, fetch, limit)`` — *run* runs the SQL (possibly rewritten)
+    through dbt's adapter —, ``relation(database, schema, identifier)``, a relation or
+    None to ask dbt's adapter, and ``columns(relation)``, which may refuse
+    ``adapter.get_columns_in_relation``. Everything else is dbt's ``adapter``.
+    """
+
+    def __init__(self, wrapped: Any, handler: Any) -> None:
+        self._dbtproof_wrapped = wrapped
+        self._dbtproof_handler = handler
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_dbtproof_"):  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self._dbtproof_wrapped, name)
+
+    def execute(
+        self, sql: str, auto_begin: bool = False, fetch: bool = False, limit: int | None = None
+    ) -> Any:
+        wrapped = self._dbtproof_wrapped
+
+        def run(text: str) -> Any:
+            extra = {} if limit is None else {"limit": limit}
+            return wrapped.execute(text, auto_begin=auto_begin, fetch=fetch, **extra)
+
+        return self._dbtproof_handler.execute(str(sql), run, fetch, limit)
+
+    def get_relation(self, database: Any, schema: Any, identifier: Any) -> Any:
+        found = self._dbtproof_handler.relation(database, schema, identifier)
+        if found is not None:
+            return found
+        return self._dbtproof_wrapped.get_relation(database, schema, identifier)
+
+    def get_columns_in_relation(self, relation: Any) -> Any:
+        self._dbtproof_handler.columns(relation)
+        return self._dbtproof_wrapped.get_columns_in_relation(relation)
+
+
+def query_result(
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    from_text: bool,
+    fetch: bool,
+    limit: int | None = None,
+) -> tuple[Any, Any]:
+    """What dbt's ``adapter.execute`` returns for a query whose result rows are given:
+    an ``AdapterResponse`` and an agate table (empty unless *fetch*).
+
+    Values are typed as dbt types a query's result (``table_from_data_flat``: strings
+    stay strings, numbers become Decimals); CSV text (*from_text*) is typed as dbt
+    types a seed's cells (numbers, dates, booleans recognised).
+    """
+    from dbt.adapters.contracts.connection import AdapterResponse
+    from dbt_common.clients import agate_helper
+
+    rows = list(rows)[:limit] if limit is not None else list(rows)
+    names = [str(c) for c in columns]
+    response = AdapterResponse(
+        _message=f"SELECT {len(rows)}", code="SELECT", rows_affected=len(rows)
+    )
+    if not fetch:
+        return response, agate_helper.empty_table()
+    if from_text:
+        table = agate_helper.table_from_rows([[row.get(c) for c in names] for row in rows], names)
+    else:
+        table = agate_helper.table_from_data_flat(
+            [{c: row.get(c) for c in names} for row in rows], names
+        )
+    return response, table

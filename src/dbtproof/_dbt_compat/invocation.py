@@ -1,0 +1,99 @@
+"""Invoking dbt: its runner, the environment variables each command reads as flags, and
+what a reused manifest and dbt's file log need around each invocation.
+
+:class:`dbtproof.runner.DbtRunner` is the one caller; it keeps what is cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def dbt_runner(manifest: Any = None) -> Any:
+    """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given.
+
+    ``runner.invoke(args)`` runs one command and returns dbt's result object.
+    """
+    from dbt.cli.main import dbtRunner
+
+    return dbtRunner(manifest=manifest)
+
+
+#: Variables dbt reads outside its click options that change what a run does: record and
+#: replay of results, and partial-parsing test switches.
+_NON_OPTION_FLAG_VARS = (
+    "DBT_RECORDER_MODE",
+    "DBT_RECORDER_TYPES",
+    "DBT_RECORDER_FILE_PATH",
+    "DBT_RECORDER_ROW_LIMIT",
+    "DBT_RECORDED_FILE_PATH",
+    "DBT_ENGINE_RECORDER_MODE",
+    "DBT_ENGINE_RECORDER_TYPES",
+    "DBT_ENGINE_RECORDER_FILE_PATH",
+    "DBT_ENGINE_RECORDER_ROW_LIMIT",
+    "DBT_ENGINE_RECORDED_FILE_PATH",
+    "DBT_PP_TEST",
+    "DBT_PP_FILE_DIFF_TEST",
+    "DBT_ENGINE_PP_TEST",
+    "DBT_ENGINE_PP_FILE_DIFF_TEST",
+    "DBT_TEST_STATE_MODIFIED",
+    "DBT_ENGINE_TEST_STATE_MODIFIED",
+)
+
+
+def flag_env_vars(command: str) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+    """The environment variables ``dbt <command>`` reads as flags, by option.
+
+    Each entry is ``(the option's spellings, its variables)``, walked from the envvars
+    dbt's click command and its group declare (``DBT_EMPTY``, ``DBT_ENGINE_EMPTY``, ...).
+    The group's options get no spellings: dbtproof gives every option after the command,
+    so the group reads (and validates) its variables whatever the command line says. The
+    last entry, with no spellings, holds the variables dbt reads outside its options
+    (record/replay). Walked anew on every call: :class:`dbtproof.runner.FlagVariables`
+    keeps the result per command.
+    """
+    from dbt.cli.main import cli
+
+    options: list[tuple[frozenset[str], tuple[str, ...]]] = []
+    sub = cli.commands.get(command)
+    params = [(param, False) for param in cli.params]
+    params += [(param, True) for param in (sub.params if sub is not None else [])]
+    for param, of_command in params:
+        envvar = getattr(param, "envvar", None)
+        if not envvar:
+            continue
+        names = (envvar,) if isinstance(envvar, str) else tuple(envvar)
+        spellings = [*param.opts, *getattr(param, "secondary_opts", [])] if of_command else []
+        options.append((frozenset(spellings), names))
+    options.append((frozenset(), _NON_OPTION_FLAG_VARS))
+    return options
+
+
+def reset_compilation_state(manifest: Any) -> None:
+    """Return every node of a reused manifest to its freshly parsed compilation state.
+
+    dbt compiles nodes in place. A second invocation with the same manifest
+    re-renders a model's SQL but skips injecting ephemeral CTEs, because the node
+    still says ``extra_ctes_injected``, and the SQL then names a CTE that is not
+    there. dbt's CLI never notices: it parses anew for every invocation.
+    """
+    for node in manifest.nodes.values():
+        if getattr(node, "extra_ctes_injected", False) or getattr(node, "compiled", False):
+            node.extra_ctes_injected = False
+            node.extra_ctes = []
+            node._pre_injected_sql = None
+            node.compiled = False
+            node.compiled_code = None
+
+
+def hide_dbt_file_logger() -> None:
+    """Keep dbt's debug file log out of pytest's log capture.
+
+    dbt writes its log file through a non-propagating Python logger named
+    ``file_log``; pytest (8+) attaches its capture handler to every such logger it
+    finds, which would paste dbt's whole debug log into every failure report. The
+    logger object dbt holds keeps writing to the file; it is only unlisted.
+    """
+    import logging
+
+    logging.root.manager.loggerDict.pop("file_log", None)

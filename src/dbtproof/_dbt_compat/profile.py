@@ -1,0 +1,46 @@
+"""``profiles.yml`` as dbt reads it: one value rendered, or a target's credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render_profile_value(value: str, cli_vars: dict[str, Any] | None = None) -> Any:
+    """Render one ``profiles.yml`` value (``{{ env_var('X') }}`` ...) with dbt's profile context.
+
+    A missing environment variable raises dbt's own error, which the caller turns
+    into a :class:`dbtproof.DbtError`.
+    """
+    from dbt.config.renderer import ProfileRenderer
+
+    _ensure_invocation_context()
+    return ProfileRenderer(cli_vars or {}).render_value(value)
+
+
+def _ensure_invocation_context() -> None:
+    """dbt >= 1.8 reads env vars through an invocation context: set it from ``os.environ``."""
+    import os
+
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(dict(os.environ))
+
+
+def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any:
+    """The credentials dbt builds from *profile_name*/*target_name* in *profiles_dir*.
+
+    The profile is read and rendered by dbt itself, so dbt's own checks run: unknown or
+    duplicate keys (``dataset`` and ``schema`` on BigQuery), Spark's database == schema.
+    """
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import get_flags, set_from_args
+
+    _ensure_invocation_context()
+    if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # no dbt invocation yet in this process
+        set_from_args(Namespace(), None)
+    raw = read_profile(profiles_dir)
+    profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
+    return profile.credentials
