@@ -282,8 +282,7 @@ class DbtSession:
         """
         if not self.settings.run_role or self.relocation is None:
             return
-        credentials = self._config.credentials
-        self._identity_role = getattr(credentials, "role", None) or None
+        self._identity_role = compat.credentials_role(self._config)
         adapter = self.adapter()
         handle = compat.open_own_connection(adapter, "dbtproof_run_role")
         try:
@@ -299,7 +298,7 @@ class DbtSession:
             return
         try:
             write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
-            credentials.role = self.run_role.quoted
+            compat.use_role(self._config, self.run_role.quoted)
             compat.close_adapter_connections(adapter)
         except BaseException:
             self._drop_run_role()

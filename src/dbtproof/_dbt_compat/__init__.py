@@ -91,7 +91,12 @@ from dbtproof._dbt_compat.manifest import (
     resolve_ref,
     resolve_source,
 )
-from dbtproof._dbt_compat.profile import parse_profile, render_profile_value
+from dbtproof._dbt_compat.profile import (
+    credentials_role,
+    parse_profile,
+    render_profile_value,
+    use_role,
+)
 
 #: dbt-core versions this package was tested against.
 TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
@@ -116,6 +121,7 @@ __all__ = (
     "close_dedicated_connection",
     "columns_in_relation",
     "connection",
+    "credentials_role",
     "cursor_fetch",
     "dbt_runner",
     "dbt_version",
@@ -153,4 +159,5 @@ __all__ = (
     "seed_columns_quoted",
     "table_relation",
     "try_advisory_lock",
+    "use_role",
 )

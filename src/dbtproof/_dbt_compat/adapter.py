@@ -42,10 +42,9 @@ def adapter_for(config: Any, manifest: Any) -> Any:
         reset_adapters()
         register_adapter(config, get_mp_context())
         adapter = get_adapter(config)
-    if getattr(adapter, "_dbtproof_manifest", None) is not manifest:
+    if adapter.get_macro_resolver() is not manifest:
         adapter.set_macro_resolver(manifest)
         adapter.set_macro_context_generator(generate_runtime_macro_context)
-        adapter._dbtproof_manifest = manifest
     return adapter
 
 

@@ -44,3 +44,17 @@ def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any
     raw = read_profile(profiles_dir)
     profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
     return profile.credentials
+
+
+def use_role(config: Any, role: str) -> None:
+    """Make the connections dbt opens from *config* from now on log in as *role*.
+
+    The derived profile says so for every later invocation; this is for the runtime
+    config already parsed (dbt's credentials object is read at each connection open).
+    """
+    config.credentials.role = role
+
+
+def credentials_role(config: Any) -> str | None:
+    """The role *config*'s credentials set (``role:`` in the profile), or None."""
+    return getattr(config.credentials, "role", None) or None
