@@ -100,12 +100,15 @@ class DbtproofState:
                 # A bad selector stops the run here, with one message, not a collection error.
                 from dbtproof.selection import selection_for
 
-                self.selection = selection_for(config, self.session)
+                with self.session.timings.step("selection"):
+                    self.selection = selection_for(config, self.session)
         except DbtError as exc:
             self.teardown(config)
             raise pytest.UsageError(str(exc)) from None
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         self.header = _header(self.session, namespace)
+        if config.getoption("dbt_timings"):
+            self.header += "".join(f"\ndbtproof: {line}" for line in self.session.timings.lines())
         return self.session
 
     def _workdir(self, config: pytest.Config) -> Path:
@@ -136,6 +139,7 @@ class DbtproofState:
             store_failures=config.getoption("dbt_store_failures"),
             seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
             run_role=config.getini("dbt_run_role"),
+            warm_parse=config.getini("dbt_warm_parse"),
         )
 
     # -- teardown ----------------------------------------------------------------------

@@ -79,6 +79,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
+    group.addoption(
+        "--dbt-timings",
+        action="store_true",
+        help="Print where the dbt session's start went (import, parse, relocation, connect ...).",
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
@@ -94,6 +99,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "dbt_run_role",
         "PostgreSQL: when the identity may create roles, run as a per-run role allowed only "
         "the namespace (default true).",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "dbt_warm_parse",
+        "Keep dbt's partial parse across runs in <target-path>/dbtproof-parse (default true).",
         type="bool",
         default=True,
     )

@@ -18,10 +18,16 @@ the parsed manifest (the one every later invocation reuses):
 
 ``ref()``, ``source()``, ``this`` and dbt's materializations all build relations
 from these fields, so dbt itself then writes and reads only inside the namespace.
+
+A manifest parsed against the warm parse's placeholder schema (see
+:mod:`dbtproof.parse_cache`) first goes through :func:`from_parse_schema`, which makes
+it the manifest a parse with the namespace as the target schema gives; :func:`relocate`
+then treats both alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -202,6 +208,87 @@ def relocate(
             )
         )
     return plan
+
+
+#: Node and source attributes dbt renders from ``target.schema`` at parse time (besides
+#: ``config``, ``tags`` and ``meta``, which are walked whole).
+_RENDERED_FIELDS = ("database", "schema", "alias", "identifier")
+
+
+def _swapped(value: Any, pairs: tuple[tuple[str, str], ...], depth: int = 0) -> Any:
+    """*value* with every placeholder of *pairs* replaced in its strings (lists, dicts
+    and config objects changed in place); returned as is when nothing changed."""
+    if isinstance(value, str):
+        for old, new in pairs:
+            if old in value:
+                value = value.replace(old, new)
+        return value
+    if depth > 6:
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            swapped = _swapped(item, pairs, depth + 1)
+            if swapped is not item:
+                value[index] = swapped
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            swapped = _swapped(item, pairs, depth + 1)
+            if swapped is not item:
+                value[key] = swapped
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for key, item in list(vars(value).items()):
+            swapped = _swapped(item, pairs, depth + 1)
+            if swapped is not item:
+                setattr(value, key, swapped)
+    return value
+
+
+def from_parse_schema(
+    manifest: Any, placeholder: str, namespace: str, adapter: Any, config: Any
+) -> int:
+    """Turn a manifest parsed with *placeholder* as ``target.schema`` into the one a parse
+    with *namespace* gives, in place; returns how many nodes and sources changed.
+
+    dbt renders ``target.schema`` at parse time into schemas (the default
+    ``generate_schema_name``: ``<target.schema>_<custom>``; a config such as
+    ``schema=target.schema ~ '_x'``; a macro override), aliases, databases, sources'
+    ``schema: "{{ target.schema }}"``, and other configs, tags and meta. The placeholder
+    is a name no project writes, so each occurrence of it (as written, upper- or
+    lower-cased) is where ``target.schema`` went: it is replaced by the namespace, and
+    relation names are built anew. What a project computes from the schema other than by
+    including it (its length, a comparison) is not reproduced: such a project sees the
+    placeholder's outcome.
+    """
+    pairs = tuple(
+        dict.fromkeys(
+            (
+                (placeholder, namespace),
+                (placeholder.upper(), namespace.upper()),
+                (placeholder.lower(), namespace.lower()),
+            )
+        )
+    )
+    changed = 0
+    groups = (manifest.nodes, manifest.sources, getattr(manifest, "unit_tests", None) or {})
+    for group in groups:
+        for node in group.values():
+            moved = False
+            for name in _RENDERED_FIELDS:
+                value = getattr(node, name, None)
+                if isinstance(value, str):
+                    swapped = _swapped(value, pairs)
+                    if swapped != value:
+                        setattr(node, name, swapped)
+                        moved = True
+            for name in ("config", "tags", "meta"):
+                value = getattr(node, name, None)
+                if value is not None:
+                    _swapped(value, pairs)
+            if moved:
+                changed += 1
+                if getattr(node, "relation_name", None):
+                    node.relation_name = str(compat.node_relation(adapter, config, node))
+    return changed
 
 
 #: dbt-duckdb configs that write outside DuckDB's files through something dbtproof

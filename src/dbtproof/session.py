@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
-from dbtproof import targets
+from dbtproof import parse_cache, targets
 from dbtproof.errors import (
     ConnectionFailedError,
     DbtError,
@@ -34,7 +34,12 @@ from dbtproof.guard import (
 from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
 from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
-from dbtproof.relocation import Relocation, relocate, relocate_external_locations
+from dbtproof.relocation import (
+    Relocation,
+    from_parse_schema,
+    relocate,
+    relocate_external_locations,
+)
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role, quote
 from dbtproof.runner import DbtRunner, InvocationResult
@@ -61,6 +66,8 @@ class SessionSettings:
     seed: bool = False
     #: PostgreSQL: run as a per-run role when the identity may create roles.
     run_role: bool = True
+    #: Parse through the project's warm-parse cache (:mod:`dbtproof.parse_cache`).
+    warm_parse: bool = True
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -135,6 +142,8 @@ class DbtSession:
         self._engine: ModelEngine | None = None
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
+        #: Where :meth:`start` went (``--dbt-timings``).
+        self.timings = parse_cache.StartTimings()
 
     # -- start -------------------------------------------------------------------------
 
@@ -196,6 +205,9 @@ class DbtSession:
 
     def start(self) -> DbtSession:
         """Check the target, parse the project, guard isolation and check the connection."""
+        timings = self.timings
+        with timings.step("import dbt"):
+            compat.import_dbt()
         check_protected(self.profile_target, self.settings, self._render)
         self.workdir.mkdir(parents=True, exist_ok=True)
         profiles_dir = write_derived_profiles(
@@ -210,30 +222,126 @@ class DbtSession:
             log_path=self.workdir / "logs",
             vars=self.settings.vars,
         )
-        try:
-            self.runner.parse()
-        except DbtError as exc:
-            raise DbtError(f"{exc}\n{self._where()}") from exc
-        self._config = compat.registered_runtime_config(self.adapter_type)
-        self.relocation = self._move_into_namespace(self.runner.manifest)
-        self.preflight()
+        with timings.step("parse"):
+            self._parse()
+        with timings.step("relocation + isolation check"):
+            self.relocation = self._move_into_namespace(self.runner.manifest)
+        with timings.step("connect"):
+            self.preflight()
         if self.adapter_type == "postgres":
-            self._start_run_role()
-            if self.run_role is None:  # search_path starts here: it must exist
-                self.execute(f'create schema if not exists "{self.schema}"')
-        self.guard = start_guard(
-            self.adapter_type,
-            self.adapter,
-            self.schema,
-            self.database,
-            identity=self._identity_sql(),
-            restore=f"set role {self.run_role.quoted}" if self.run_role else None,
-        )
+            with timings.step("run role"):
+                self._start_run_role()
+                if self.run_role is None:  # search_path starts here: it must exist
+                    self.execute(f'create schema if not exists "{self.schema}"')
+        with timings.step("guard"):
+            self.guard = start_guard(
+                self.adapter_type,
+                self.adapter,
+                self.schema,
+                self.database,
+                identity=self._identity_sql(),
+                restore=f"set role {self.run_role.quoted}" if self.run_role else None,
+            )
         self._started = True
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self.adapter())
         if self.settings.seed:
-            self.seed()
+            with timings.step("seed"):
+                self.seed()
         return self
+
+    # -- parsing -----------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        """Parse the session's manifest: warm (:mod:`dbtproof.parse_cache`) when it can be,
+        else cold with the run's own profile; the runtime config is the run's either way."""
+        runner = self._require_runner_object()
+        if self._warm_parse(runner):
+            return
+        try:
+            runner.parse()
+        except DbtError as exc:
+            raise DbtError(f"{exc}\n{self._where()}") from exc
+        self._config = compat.registered_runtime_config(self.adapter_type)
+
+    def _warm_parse(self, runner: DbtRunner) -> bool:
+        """Parse against the placeholder profile in the project's parse cache and move the
+        placeholder to the namespace; False (with a note) when the cache cannot serve."""
+        timings = self.timings
+        if not self.settings.warm_parse:
+            timings.parse = "cold (warm parse switched off: dbt_warm_parse = false)"
+            return False
+        cache = parse_cache.cache_for(
+            self.project.root,
+            self.profile_target.profile_name,
+            self.target,
+            self.adapter_type,
+            self.settings.vars,
+            compat.dbt_version(),
+        )
+        with parse_cache.locked(cache) as held:
+            if not held:
+                timings.parse = (
+                    f"cold: the parse cache {cache.folder} cannot be written or another run "
+                    f"held it for {parse_cache.LOCK_TIMEOUT:.0f} s"
+                )
+                return False
+            before = cache.stamp()
+            overrides = targets.namespace_overrides(
+                self.adapter_type,
+                parse_cache.PARSE_SCHEMA,
+                self.profile_target.raw_output,
+                self._render,
+                cache.folder,
+            )
+            try:
+                parser = DbtRunner(
+                    project_dir=self.project.root,
+                    profiles_dir=write_derived_profiles(
+                        self.profile_target, overrides, cache.profile_folder
+                    ),
+                    profile=self.profile_target.profile_name,
+                    target=self.target,
+                    target_path=cache.target_path,
+                    log_path=runner.log_path,
+                    vars=self.settings.vars,
+                )
+                manifest = parser.parse()
+            except (DbtError, OSError) as exc:
+                if before is None and isinstance(exc, DbtError):
+                    # a full parse failed: a cold one would fail alike
+                    raise DbtError(f"{exc}\n{self._where()}") from exc
+                cache.discard()
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+                timings.parse = (
+                    f"cold: the warm parse failed ({reason}); its cache {cache.folder} was "
+                    f"discarded"
+                )
+                return False
+            after = cache.stamp()
+        runner.manifest = manifest
+        credentials = compat.parse_profile(
+            str(runner.profiles_dir),
+            self.profile_target.profile_name,
+            self.target,
+            self.settings.vars,
+        )
+        self._config = compat.with_credentials(
+            compat.registered_runtime_config(self.adapter_type),
+            credentials,
+            str(runner.target_path),
+        )
+        from_parse_schema(
+            manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
+        )
+        state = (
+            "created"
+            if before is None
+            else "reused unchanged"
+            if before == after
+            else "updated by dbt (files, vars or settings changed)"
+        )
+        timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
+        return True
 
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
@@ -352,6 +460,11 @@ class DbtSession:
                 f"  reason: {reason}\n"
                 f"Check the profile's settings and that the variables above are set, then rerun."
             ) from exc
+
+    def _require_runner_object(self) -> DbtRunner:
+        if self.runner is None:
+            raise DbtError("dbtproof: the dbt session has not been started.")
+        return self.runner
 
     def _require_runner(self) -> DbtRunner:
         if self.runner is None or self.runner.manifest is None:

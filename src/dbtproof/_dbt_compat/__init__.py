@@ -83,6 +83,7 @@ from dbtproof._dbt_compat.invocation import (
     dbt_runner,
     flag_env_vars,
     hide_dbt_file_logger,
+    import_dbt,
     reset_compilation_state,
 )
 from dbtproof._dbt_compat.manifest import (
@@ -96,6 +97,7 @@ from dbtproof._dbt_compat.profile import (
     parse_profile,
     render_profile_value,
     use_role,
+    with_credentials,
 )
 
 #: dbt-core versions this package was tested against.
@@ -137,6 +139,7 @@ __all__ = (
     "held_handle",
     "hide_dbt_file_logger",
     "hold_connection",
+    "import_dbt",
     "incremental_strategy_sql",
     "is_dbt_exception",
     "list_schemas",
@@ -160,4 +163,5 @@ __all__ = (
     "table_relation",
     "try_advisory_lock",
     "use_role",
+    "with_credentials",
 )

@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def import_dbt() -> None:
+    """Import dbt's runner (the one-off cost of using dbt in a process)."""
+    import dbt.cli.main  # noqa: F401
+
+
 def dbt_runner(manifest: Any = None) -> Any:
     """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given.
 

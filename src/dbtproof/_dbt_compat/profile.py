@@ -26,11 +26,17 @@ def _ensure_invocation_context() -> None:
     set_invocation_context(dict(os.environ))
 
 
-def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any:
+def parse_profile(
+    profiles_dir: str,
+    profile_name: str,
+    target_name: str,
+    cli_vars: dict[str, Any] | None = None,
+) -> Any:
     """The credentials dbt builds from *profile_name*/*target_name* in *profiles_dir*.
 
-    The profile is read and rendered by dbt itself, so dbt's own checks run: unknown or
-    duplicate keys (``dataset`` and ``schema`` on BigQuery), Spark's database == schema.
+    The profile is read and rendered by dbt itself (with *cli_vars* for ``var()``), so
+    dbt's own checks run: unknown or duplicate keys (``dataset`` and ``schema`` on
+    BigQuery), Spark's database == schema.
     """
     from argparse import Namespace
 
@@ -42,7 +48,8 @@ def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any
     if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # no dbt invocation yet in this process
         set_from_args(Namespace(), None)
     raw = read_profile(profiles_dir)
-    profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
+    renderer = ProfileRenderer(cli_vars or {})
+    profile = Profile.from_raw_profiles(raw, profile_name, renderer, target_name)
     return profile.credentials
 
 
@@ -58,3 +65,25 @@ def use_role(config: Any, role: str) -> None:
 def credentials_role(config: Any) -> str | None:
     """The role *config*'s credentials set (``role:`` in the profile), or None."""
     return getattr(config.credentials, "role", None) or None
+
+
+def with_credentials(config: Any, credentials: Any, target_path: str) -> Any:
+    """A copy of dbt's ``RuntimeConfig`` *config* with other *credentials* and target path,
+    registered as its adapter's config (the adapter of *config* is let go).
+
+    For a manifest parsed with one profile and run with another that differs only in
+    where it writes (the warm parse's placeholder schema, the run's namespace): every
+    part of the config but the credentials comes from the project and the profile's
+    shared settings.
+    """
+    import copy
+
+    from dbt.adapters.factory import register_adapter, reset_adapters
+    from dbt.mp_context import get_mp_context
+
+    rebound = copy.copy(config)
+    rebound.credentials = credentials
+    rebound.target_path = target_path
+    reset_adapters()
+    register_adapter(rebound, get_mp_context())
+    return rebound
