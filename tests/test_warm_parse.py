@@ -1,0 +1,201 @@
+"""The warm parse: a manifest parsed against the placeholder profile and moved to the
+run's namespace is the manifest a cold parse with the namespace gives, node by node.
+
+Each comparison starts two sessions with the same run id (so the same namespace) on
+the same project: one through the project's parse cache (warm), one parsing cold with
+the run's own profile, and compares every node's and source's database, schema,
+alias/identifier, relation name and config, and the SQL dbt compiles for every node
+(``{{ this }}`` included), on DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import copy_shop, drop_pg_schemas, unique_prefix
+from test_relocation import jaffle_style
+
+from dbtproof.namespace import new_run_id
+from dbtproof.parse_cache import PARSE_SCHEMA, cache_for, locked, project_target_path
+from dbtproof.session import DbtSession, SessionSettings
+
+#: A model whose configs and SQL take ``target.schema`` at parse time and ``this`` at
+#: run time.
+PROBE = (
+    "{{ config(materialized='table', schema=target.schema ~ '_x', "
+    "alias=target.schema ~ '_probe', tags=[target.schema ~ '_tag']) }}\n"
+    "select '{{ this }}' as this_name, '{{ target.schema }}' as at_run, 1 as id\n"
+)
+SNAPSHOT = """{% snapshot probe_snapshot %}
+{{ config(target_schema=target.schema ~ '_snaps', unique_key='id', strategy='check',
+          check_cols='all') }}
+select id, '{{ this }}' as this_name from {{ ref('probe') }}
+{% endsnapshot %}
+"""
+
+
+def probed(project: Path) -> Path:
+    """Add the probe model and a snapshot whose target schema is rendered from target.schema."""
+    (project / "models" / "marts" / "probe.sql").write_text(PROBE)
+    (project / "snapshots").mkdir(exist_ok=True)
+    (project / "snapshots" / "probe_snapshot.sql").write_text(SNAPSHOT)
+    return project
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The adapter the sessions of a test run on; yields the schema prefix of the run."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    if request.param == "postgres":
+        for name, value in request.getfixturevalue("pg_role").items():
+            monkeypatch.setenv(name, value)
+        prefix = unique_prefix()
+        yield prefix
+        drop_pg_schemas(prefix)
+    else:
+        yield "duckdb"
+
+
+@contextmanager
+def started(
+    project: Path, target: str, run_id: str, workdir: Path, warm: bool, **settings: Any
+) -> Iterator[DbtSession]:
+    """A started session on *project*, torn down afterwards."""
+    session = DbtSession(
+        SessionSettings(
+            project_dir=project,
+            profiles_dir=project,
+            workdir=workdir,
+            run_id=run_id,
+            target="dev" if target == "duckdb" else "postgres",
+            warm_parse=warm,
+            **settings,
+        )
+    ).start()
+    try:
+        yield session
+    finally:
+        session.teardown()
+
+
+def facts(session: DbtSession) -> dict[str, Any]:
+    """Where every node and source is, its config, and the SQL dbt compiles for it."""
+    manifest = session.manifest
+    found: dict[str, Any] = {}
+    for unique_id, node in [*manifest.nodes.items(), *manifest.sources.items()]:
+        found[unique_id] = {
+            "database": node.database,
+            "schema": node.schema,
+            "alias": getattr(node, "alias", None),
+            "identifier": getattr(node, "identifier", None),
+            "relation_name": node.relation_name,
+            "tags": sorted(node.tags),
+            "config": json.dumps(node.config.to_dict(), sort_keys=True, default=str),
+        }
+    result = session.runner_invoke("compile", [])
+    assert result.success, result.describe_failures()
+    for node in result.nodes:
+        found[node.unique_id]["compiled"] = node.compiled_code
+    return found
+
+
+def assert_same(warm: dict[str, Any], cold: dict[str, Any]) -> None:
+    """Node by node, field by field, with the differences named."""
+    assert sorted(warm) == sorted(cold)
+    differences = [
+        f"{unique_id}.{key}: warm {warm[unique_id].get(key)!r} != cold {value!r}"
+        for unique_id, fields in cold.items()
+        for key, value in fields.items()
+        if warm[unique_id].get(key) != value
+    ]
+    assert not differences, "\n".join(differences)
+    assert not any(PARSE_SCHEMA in json.dumps(fields) for fields in warm.values())
+
+
+def compare(project: Path, target: str, tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    """Start a warm and a cold session in one namespace; assert their manifests agree."""
+    run_id = new_run_id("dbtproof_" if target == "duckdb" else target)
+    with started(project, target, run_id, tmp_path / "warm", True, **settings) as session:
+        note = session.timings.parse
+        warm = facts(session)
+    with started(project, target, run_id, tmp_path / "cold", False, **settings) as session:
+        cold = facts(session)
+    assert note.startswith("warm"), note
+    assert_same(warm, cold)
+    warm["__note__"] = note
+    return warm
+
+
+@pytest.mark.parametrize("layout", ["shop", "jaffle"])
+def test_warm_manifest_is_the_cold_one(target: str, tmp_path: Path, layout: str) -> None:
+    project = copy_shop(tmp_path / "project")
+    if layout == "jaffle":  # as-is generate_schema_name, seeds in raw, snapshots schema
+        jaffle_style(project)
+    probed(project)
+    first = compare(project, target, tmp_path / "first")
+    assert "created" in first["__note__"]
+    # The second run reads dbt's partial parse as it is, in another namespace.
+    second = compare(project, target, tmp_path / "second")
+    assert "reused unchanged" in second["__note__"], second["__note__"]
+    probe = second["model.shop.probe"]
+    assert re.search(r"_x$", probe["schema"]), probe
+    run_ns = probe["tags"][0].removesuffix("_tag")
+    assert probe["schema"] in (f"{run_ns}_{run_ns}_x", f"{run_ns}_x")
+    # dbt's partial-parse file lives in the project's target path, one folder per key.
+    assert list((project_target_path(project) / "dbtproof-parse").glob("*/target/*.msgpack"))
+
+
+def test_stale_cache_gives_the_right_manifest(target: str, tmp_path: Path) -> None:
+    project = probed(copy_shop(tmp_path / "project"))
+    compare(project, target, tmp_path / "0")
+    # A model changed: its SQL and where it goes.
+    model = project / "models" / "marts" / "probe.sql"
+    model.write_text(model.read_text().replace("'_x'", "'_y'").replace("1 as id", "2 as id"))
+    changed = compare(project, target, tmp_path / "1")
+    assert "updated" in changed["__note__"]
+    assert changed["model.shop.probe"]["schema"].endswith("_y")
+    # A macro changed: the schema every model gets.
+    (project / "macros" / "generate_schema_name.sql").write_text(
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "  {{ target.schema }}_{{ custom_schema_name or 'base' }}\n"
+        "{%- endmacro %}\n"
+    )
+    changed = compare(project, target, tmp_path / "2")
+    assert changed["model.shop.customers"]["schema"].endswith("_marts")
+    assert changed["model.shop.stg_orders"]["schema"].endswith("_base")
+    # A var of the project changed (read by a model's config at parse time).
+    model.write_text("{{ config(schema=var('probe_schema', 'v1')) }}\nselect 1 as id\n")
+    project_file = project / "dbt_project.yml"
+    project_file.write_text(
+        project_file.read_text().replace("vars:\n", "vars:\n  probe_schema: v2\n")
+    )
+    changed = compare(project, target, tmp_path / "3")
+    assert changed["model.shop.probe"]["schema"].endswith("_v2")
+    # A var given to the run (--dbt-vars): a cache of its own, right as well.
+    changed = compare(project, target, tmp_path / "4", vars={"probe_schema": "v3"})
+    assert changed["model.shop.probe"]["schema"].endswith("_v3")
+    assert "created" in changed["__note__"]
+    # The cache file corrupted: dbt parses in full.
+    for cache in (project_target_path(project) / "dbtproof-parse").glob("*/target"):
+        (cache / "partial_parse.msgpack").write_bytes(b"\x93not a manifest")
+    changed = compare(project, target, tmp_path / "5")
+    assert changed["model.shop.probe"]["schema"].endswith("_v2")
+
+
+def test_busy_cache_is_not_waited_for_forever(tmp_path: Path) -> None:
+    cache = cache_for(tmp_path, "p", "t", "duckdb", {}, "1.0")
+    with locked(cache) as held:
+        assert held
+        with locked(cache, timeout=0.2) as second:
+            assert not second
+    with locked(cache, timeout=0.2) as again:
+        assert again
