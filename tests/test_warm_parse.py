@@ -199,3 +199,22 @@ def test_busy_cache_is_not_waited_for_forever(tmp_path: Path) -> None:
             assert not second
     with locked(cache, timeout=0.2) as again:
         assert again
+
+
+def test_timings_name_the_steps_and_the_second_run_is_warm(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    assert dbt.schema\n")
+    outputs = []
+    for _ in range(2):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dbt-timings")
+        outputs.append(result.stdout.str() + result.stderr.str())
+        assert result.ret == 0, outputs[-1]
+    for output in outputs:
+        assert re.search(
+            r"dbtproof: start [\d.]+ s: import dbt [\d.]+ s, parse [\d.]+ s, "
+            r"relocation \+ isolation check [\d.]+ s, connect [\d.]+ s, guard [\d.]+ s",
+            output,
+        ), output
+    assert "parse: warm, partial-parse cache created" in outputs[0], outputs[0]
+    assert "parse: warm, partial-parse cache reused unchanged" in outputs[1], outputs[1]
