@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -149,12 +150,14 @@ def _summary(output: str) -> str:
     return match.group(1)
 
 
-def _check_fixture_holes(result: pytest.RunResult, output: str) -> None:
+def _check_fixture_holes(
+    result: pytest.RunResult, output: str, leaks: tuple[str, ...] = LEAKS
+) -> None:
     # Each fixture call raised IsolationError (the inner tests assert it), yet the run fails.
-    assert "5 passed" in output, output
+    assert f"{len(leaks) + 1} passed" in output, output
     assert result.ret == 1, output
     summary = _summary(output)
-    for leak in LEAKS:
+    for leak in leaks:
         assert len(re.findall(rf"created table \S*\.{leak} ", summary)) == 1, summary
 
 
@@ -166,9 +169,19 @@ def test_duckdb_fixture_calls_that_write_outside_raise(
 ) -> None:
     lake = _attach_lake(shop)
     _leaky(shop, "lake.main")
+    leaks = LEAKS
+    if tuple(int(part) for part in version("dbt-duckdb").split(".")[:2]) < (1, 9):
+        # dbt-duckdb 1.8 fails every hook with transaction: False ("cannot commit - no
+        # transaction is active"), and a hook in the model's transaction cannot write to a
+        # second attached database: this route cannot write outside there at all.
+        leaks = tuple(leak for leak in LEAKS if leak != "post_hook_leak")
+        tests = shop / "pytests" / "test_leaks.py"
+        text = tests.read_text()
+        start = text.index("def test_post_hook(")
+        tests.write_text(text[:start] + text[text.index("def test_custom_materialization(") :])
     result = pytester.runpytest_subprocess("pytests", "-p", "no:cacheprovider")
     output = result.stdout.str() + result.stderr.str()
-    _check_fixture_holes(result, output)
+    _check_fixture_holes(result, output, leaks)
     assert _lake_tables(lake) == ["users_table"]
 
 
