@@ -36,7 +36,7 @@ import pytest
 
 from dbtproof.errors import DbtError
 from dbtproof.project import find_profiles_dir
-from dbtproof.redaction import SecretRegistry, github_mask_commands
+from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
@@ -130,13 +130,17 @@ class DbtproofState:
                 self.secrets.scrub_file(path)
 
     def _add_target_secrets(self, session: DbtSession) -> None:
-        """Register the target's secret fields: as profiles.yml writes them and, once dbt
-        has rendered the profile, as dbt resolved them."""
+        """Register the target's secret fields (as profiles.yml writes them and, once dbt
+        has rendered the profile, as dbt resolved them) and dbt's secret ``--dbt-vars``
+        (named ``DBT_ENV_SECRET*``)."""
         target = session.profile_target
         where = f"target {target.target_name} of {target.profiles_path}"
         self.secrets.add_target(target.raw_output, where)
         config = session.runtime_config
         self.secrets.add_credentials(getattr(config, "credentials", None), where)
+        for name, value in session.settings.vars.items():
+            if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
+                self.secrets.add(value, f"--dbt-vars {name}")
         self.secrets.add_environment()
 
     # -- start -------------------------------------------------------------------------
