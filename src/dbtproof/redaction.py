@@ -30,6 +30,7 @@ password that short is no secret anyway). Nothing here imports dbt or pytest.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -313,13 +314,9 @@ class SecretRegistry:
         """Register the secret fields of dbt's resolved credentials object (rendered values)."""
         if credentials is None:
             return 0
-        try:
-            fields = dict(vars(credentials))
-        except TypeError:
-            return 0
         before = len(self)
-        for name, value in _secret_settings(fields):
-            self.add(str(value), f"{source} {name}")
+        for name, value in _secret_values(credentials, "", False, 0):
+            self.add(str(value), f"{source} {name.lstrip('.')}")
         return len(self) - before
 
     # -- scrubbing text ----------------------------------------------------------------
@@ -480,24 +477,35 @@ class SecretRegistry:
         return value
 
 
-def _secret_settings(settings: Mapping[str, Any], name: str = "") -> Iterator[tuple[str, Any]]:
-    """``(name, value)`` of each scalar under a secret setting name (nested mappings and
-    lists too: a DuckDB ``secrets:`` entry's ``bearer_token``, ``keyfile_json``'s
+def _secret_settings(
+    settings: Mapping[str, Any], name: str = "", depth: int = 0
+) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of each scalar under a secret setting name, in nested mappings,
+    lists and objects too (a DuckDB ``secrets:`` entry's ``bearer_token``, in profiles.yml
+    a mapping, in dbt-duckdb's resolved credentials an object; ``keyfile_json``'s
     ``private_key``)."""
     for key, value in settings.items():
         path = f"{name}.{key}" if name else str(key)
         secret = bool(SECRET_SETTING.search(str(key))) and not NOT_SECRET_SETTING.search(str(key))
-        yield from _secret_values(value, path, secret)
+        yield from _secret_values(value, path, secret, depth)
 
 
-def _secret_values(value: Any, path: str, secret: bool) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        yield from _secret_settings(value, path)
+def _secret_values(value: Any, path: str, secret: bool, depth: int) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if secret:
+            yield path, value
+    elif depth >= 8 or value is None or isinstance(value, bool):
+        return
+    elif isinstance(value, Mapping):
+        yield from _secret_settings(value, path, depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _secret_values(item, f"{path}[{index}]", secret)
-    elif secret and value is not None and not isinstance(value, bool):
-        yield path, value
+            yield from _secret_values(item, f"{path}[{index}]", secret, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+        yield from _secret_settings(fields, path, depth + 1)
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        yield from _secret_settings(vars(value), path, depth + 1)
 
 
 def _ellipses(text: str) -> Iterator[tuple[int, int]]:
