@@ -11,15 +11,23 @@ under :data:`state_key`, as ``_pytest/junitxml.py`` keeps its ``LogXML``. Its li
 3. **header** — one line on project, profile, target, adapter and namespace (and what
    was relocated, and the run role), set by the start;
 4. **teardown** — :meth:`DbtproofState.teardown` drops what the run created (unless
-   ``--dbt-keep``) and gathers writes outside the namespace for the summary.
+   ``--dbt-keep``), gathers writes outside the namespace for the summary and scrubs
+   the secrets out of the files the run leaves.
+
+Throughout, :attr:`DbtproofState.secrets` holds the run's secret values (see
+:mod:`dbtproof.redaction`): reports, the terminal, the JUnit XML, the log file and the
+run's files are scrubbed against it.
 
 The plugin, the public fixtures and the items import this module; it imports none of them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +36,7 @@ import pytest
 
 from dbtproof.errors import DbtError
 from dbtproof.project import find_profiles_dir
+from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
 
 if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
@@ -79,6 +88,60 @@ class DbtproofState:
     selection: tuple[list[Any], list[Any]] | None = None
     #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
     own_tmp: Path | None = None
+    #: The run's secret values. A credential provider registers what it mints, before
+    #: the value can reach any output: ``state.secrets.add(value, "minted by <name>")``.
+    secrets: SecretRegistry = field(default_factory=SecretRegistry)
+
+    # -- secrets -----------------------------------------------------------------------
+
+    def open_secrets(self, config: pytest.Config) -> None:
+        """Register the ``DBT_ENV_SECRET*`` values set now; on GitHub Actions, have each
+        value the registry gets masked in the job's log (``::add-mask::``)."""
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            self.secrets.on_new_value = lambda value: _mask_on_github(config, value)
+        self.secrets.add_environment()
+
+    def scrub_terminal(self, config: pytest.Config) -> None:
+        """Have pytest's terminal writer scrub every line it writes (test ids, warnings,
+        summaries, internal errors: whatever does not come from a report)."""
+        if config.pluginmanager.get_plugin("terminalreporter") is not None:
+            self.secrets.scrub_writes(config.get_terminal_writer())
+
+    def scrub_report(self, report: Any) -> None:
+        """Scrub a test or collection report in place, with the ``DBT_ENV_SECRET*`` values
+        set now registered first."""
+        self.secrets.add_environment()
+        self.secrets.scrub_report(report)
+
+    def scrub_outputs(self, config: pytest.Config) -> None:
+        """Scrub the files pytest wrote for the run: ``--junitxml`` and ``--log-file``."""
+        paths = []
+        xmlpath = getattr(config.option, "xmlpath", None)
+        if xmlpath and not is_xdist_worker(config):
+            xml = Path(os.path.expandvars(xmlpath)).expanduser()
+            paths.append(xml if xml.is_absolute() else config.invocation_params.dir / xml)
+        logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+        handler = getattr(logging_plugin, "log_file_handler", None)
+        log_file = getattr(handler, "baseFilename", None)
+        if log_file and log_file != os.devnull:
+            paths.append(Path(log_file))
+        for path in paths:
+            if path.is_file():
+                self.secrets.scrub_file(path)
+
+    def _add_target_secrets(self, session: DbtSession) -> None:
+        """Register the target's secret fields (as profiles.yml writes them and, once dbt
+        has rendered the profile, as dbt resolved them) and dbt's secret ``--dbt-vars``
+        (named ``DBT_ENV_SECRET*``)."""
+        target = session.profile_target
+        where = f"target {target.target_name} of {target.profiles_path}"
+        self.secrets.add_target(target.raw_output, where)
+        config = session.runtime_config
+        self.secrets.add_credentials(getattr(config, "credentials", None), where)
+        for name, value in session.settings.vars.items():
+            if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
+                self.secrets.add(value, f"--dbt-vars {name}")
+        self.secrets.add_environment()
 
     # -- start -------------------------------------------------------------------------
 
@@ -93,7 +156,11 @@ class DbtproofState:
 
         try:
             self.session = DbtSession(self._settings(config))
-            self.session.start()
+            self._add_target_secrets(self.session)
+            try:
+                self.session.start()
+            finally:
+                self._add_target_secrets(self.session)
             if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
                 not config.getoption("no_dbt_tests")
             ):
@@ -104,11 +171,12 @@ class DbtproofState:
                     self.selection = selection_for(config, self.session)
         except DbtError as exc:
             self.teardown(config)
-            raise pytest.UsageError(str(exc)) from None
+            raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
-        self.header = _header(self.session, namespace)
+        header = _header(self.session, namespace)
         if config.getoption("dbt_timings"):
-            self.header += "".join(f"\ndbtproof: {line}" for line in self.session.timings.lines())
+            header += "".join(f"\ndbtproof: {line}" for line in self.session.timings.lines())
+        self.header = self.secrets.scrub(header)
         return self.session
 
     def _workdir(self, config: pytest.Config) -> Path:
@@ -150,7 +218,10 @@ class DbtproofState:
         keep = session is not None and session.settings.keep
         try:
             if session is not None:
-                self._teardown_session(config, session)
+                try:
+                    self._teardown_session(config, session)
+                finally:
+                    self._scrub_files(session)
         finally:
             if self.own_tmp is not None and not keep:
                 shutil.rmtree(self.own_tmp, ignore_errors=True)
@@ -161,7 +232,7 @@ class DbtproofState:
             kept_or_dropped = session.teardown()
         except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
             self._collect_breaches(config, session)
-            message = (
+            message = self.secrets.scrub(
                 f"dbtproof: could not drop namespace {session.schema}: {exc}. "
                 f"Run `dbtproof clean` to remove leftovers."
             )
@@ -176,9 +247,20 @@ class DbtproofState:
             if workeroutput is not None:
                 workeroutput[KEPT_KEY] = list(self.kept)
 
+    def _scrub_files(self, session: DbtSession) -> None:
+        """Scrub the files the session leaves in its folder (dbt's logs, target/, the
+        derived profile), not the warehouse's: the DuckDB file and external data files."""
+        skip = [session.external_root]
+        if session.database_file is not None:
+            database = session.database_file
+            skip += database.parent.glob(database.name + "*")
+        self.secrets.scrub_tree(session.workdir, skip)
+
     def _collect_breaches(self, config: pytest.Config, session: DbtSession) -> None:
         if session.guard is not None:
-            self.breaches.extend(breach.describe() for breach in session.guard.breaches)
+            self.breaches.extend(
+                self.secrets.scrub(breach.describe()) for breach in session.guard.breaches
+            )
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[BREACHES_KEY] = list(self.breaches)
@@ -186,6 +268,27 @@ class DbtproofState:
 
 #: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).
 state_key = pytest.StashKey[DbtproofState]()
+
+
+def _mask_on_github(config: pytest.Config, value: str) -> None:
+    """Mask *value* in the GitHub Actions job's log. The runner reads ``::add-mask::``
+    commands at the start of a line of the process's real stdout or stderr: pytest's
+    capture is suspended for the write, a line the terminal has begun is ended first,
+    and an xdist worker (whose stdout is /dev/null) writes to its stderr, the job's."""
+    worker = is_xdist_worker(config)
+    stream = sys.__stderr__ if worker else sys.__stdout__
+    if stream is None:
+        return
+    begun = (
+        not worker
+        and config.pluginmanager.get_plugin("terminalreporter") is not None
+        and config.get_terminal_writer().width_of_current_line > 0
+    )
+    commands = "".join(f"{command}\n" for command in github_mask_commands(value))
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        stream.write(("\n" if begun else "") + commands)
+        stream.flush()
 
 
 def _header(session: DbtSession, namespace: str) -> str:

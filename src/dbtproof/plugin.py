@@ -133,9 +133,10 @@ def pytest_configure(config: pytest.Config) -> None:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
-    config.stash[state_key] = DbtproofState(
-        project_dir=project_dir, run_id=run_id, worker_id=worker_id
-    )
+    state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    config.stash[state_key] = state
+    state.open_secrets(config)
+    config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
@@ -179,10 +180,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Any:
     return (yield from item_setup(guard, item))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
-    unit test that could not run, reads as dbtproof's message, not a traceback."""
+    unit test that could not run, reads as dbtproof's message, not a traceback.
+
+    Every report leaves with no secret in it: the outermost wrapper (``tryfirst``) scrubs
+    it after every other plugin's changes, before the terminal, junitxml or xdist read it.
+    """
     report = yield
     outcome = getattr(item, "dbt_outcome", None)
     if call.when == "call" and outcome is not None:
@@ -192,7 +197,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
         if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
             report.longrepr = item.repr_failure(call.excinfo)
+    state = item.config.stash.get(state_key, None)
+    if state is not None:
+        state.scrub_report(report)
     return report
+
+
+class _SecretHooks:
+    """Keeps the run's secrets (:attr:`DbtproofState.secrets`) out of what pytest and
+    other plugins print and write: each hook runs before theirs (``tryfirst``)."""
+
+    def __init__(self, state: DbtproofState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.state.scrub_terminal(session.config)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
+        report = yield
+        self.state.scrub_report(report)
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.state.scrub_report(report)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # reports a worker sent (scrubbed there too) and reports made outside makereport
+        self.state.scrub_report(report)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
+        self.state.secrets.scrub_longrepr(excrepr)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.state.scrub_outputs(config)
 
 
 class _XdistHooks:

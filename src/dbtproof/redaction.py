@@ -1,0 +1,561 @@
+"""Secret values, and the registry that keeps them out of everything a run prints or leaves.
+
+A run's secrets are the values of ``DBT_ENV_SECRET*`` environment variables (dbt's own
+convention), what a credential provider minted, and the password/token/key fields of
+the resolved target (written in profiles.yml, read from a plain variable through
+``env_var()``, or from a ``DBT_ENV_SECRET_`` one). The per-run
+:class:`~dbtproof._state.DbtproofState` owns one :class:`SecretRegistry` (``state.secrets``);
+the plugin scrubs every pytest report, the terminal, the JUnit XML and the run's files
+against it.
+
+A credential provider registers what it mints before the value can reach any output::
+
+    from dbtproof._state import state_key
+
+    state = config.stash[state_key]
+    state.secrets.add(token, "minted by github-oidc")
+
+A value is scrubbed as a whole and in the forms Python, JSON, URLs, XML and pytest print
+it: repr-escaped (either quote, ASCII-only or not, bytes), JSON-escaped, URL-quoted,
+XML/HTML-escaped, those forms escaped once more (a repr inside a repr), each
+whitespace-separated part of :data:`MIN_PART_LENGTH` characters or more (``pprint`` wraps
+long strings at spaces), and its ends next to an ellipsis (``saferepr`` cuts long reprs in
+the middle).
+
+Values shorter than :data:`MIN_SECRET_LENGTH` (6) characters are not registered:
+scrubbing ``"dev"`` or ``"1234"`` everywhere would wreck every output (names, numbers,
+SQL) while hiding nothing a guess would not find (tokens and keys are far longer; a
+password that short is no secret anyway). Nothing here imports dbt or pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+#: Values shorter than this are not secrets the registry scrubs (see the module's doc).
+MIN_SECRET_LENGTH = 6
+#: A whitespace-separated part of a value is scrubbed on its own from this length.
+MIN_PART_LENGTH = 8
+#: What a secret is replaced with in text (dbt writes the same).
+MARKER = "*****"
+#: dbt treats every environment variable whose name starts with this as a secret.
+SECRET_ENV_PREFIX = "DBT_ENV_SECRET"
+#: Setting names whose values are secret (``password``, ``token``, ``private_key``,
+#: ``client_secret``, ``bearer_token``, ``private_key_passphrase``, ``aws_secret_access_key``,
+#: ``keyfile_json``'s ``private_key`` ...), matched anywhere in a setting's name.
+SECRET_SETTING = re.compile(
+    r"password|passwd|passphrase|secret|token|private_key|api_?key|access_key", re.IGNORECASE
+)
+#: ... unless the name says the value only points at one (``private_key_path``, ``token_uri``).
+NOT_SECRET_SETTING = re.compile(r"_(uri|url|path|file|dir|env|type|method)$", re.IGNORECASE)
+#: Characters no printed form escapes (so a run of them is in every form of a value).
+_UNESCAPED_RUN = re.compile(r"[A-Za-z0-9_.~-]{4,}")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+class Secret:
+    """A secret value: its ``repr`` and ``str`` never show it; :meth:`reveal` does."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        #: Where the value comes from (``"DBT_ENV_SECRET_TOKEN"``, ``"minted by X"``).
+        self.source = source
+
+    def reveal(self) -> str:
+        """The value itself: to hand to the one thing that needs it, never to print."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MARKER} from {self.source})"
+
+    def __str__(self) -> str:
+        return MARKER
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret is not pickled: it would leave the process in clear text")
+
+
+def _python_escape(value: str, quote_char: str, ascii_only: bool) -> str:
+    """*value* as Python's ``repr`` writes it between quotes of *quote_char* (``""``: a
+    quote escapes nothing), with non-ASCII letters escaped when *ascii_only* (``ascii()``)."""
+    out = []
+    for char in value:
+        code = ord(char)
+        if char == "\\" or (quote_char and char == quote_char):
+            out.append("\\" + char)
+        elif char in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char])
+        elif char.isprintable() and not (ascii_only and code > 127):
+            out.append(char)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """*value* escaped once, in every way Python and JSON write a string."""
+    forms = {
+        _python_escape(value, quote_char, ascii_only)
+        for quote_char in ("'", '"', "")
+        for ascii_only in (False, True)
+    }
+    forms.add(repr(value.encode("utf-8", "surrogatepass"))[2:-1])
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return forms
+
+
+def printed_forms(value: str) -> list[str]:
+    """Every form *value* may be printed in (itself among them), longest first."""
+    first = {value} | _escaped_forms(value)
+    for quoted in (quote(value, safe=""), quote(value), quote_plus(value)):
+        first |= {quoted, _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), quoted)}
+    xml_text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    first |= {xml_text, html.escape(value), html.escape(value, quote=False)}
+    first.add(
+        xml_text.replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#09;")
+    )
+    second = {again for form in first for again in _escaped_forms(form)}
+    return sorted(first | second, key=len, reverse=True)
+
+
+class _Entry:
+    """A registered value with its printed forms, grouped by the piece of the value each
+    group prints (the whole value, or one whitespace-separated part of it)."""
+
+    __slots__ = ("grams", "groups", "secret", "truncatable")
+
+    def __init__(self, secret: Secret) -> None:
+        value = secret.reveal()
+        self.secret = secret
+        # pprint wraps a long string at whitespace: each part on its own is a secret too,
+        # when it is long enough not to be a common word (a passphrase's "correct")
+        parts = [p for p in value.split() if len(p) >= MIN_PART_LENGTH and p != value]
+        #: The forms of the value, then of each part.
+        self.groups = [_Forms(piece) for piece in (value, *parts)]
+        #: The forms whose ends saferepr may leave beside an ellipsis.
+        self.truncatable = [f for f in self.groups[0].forms if len(f) > MIN_SECRET_LENGTH]
+        #: Every piece of :data:`MIN_SECRET_LENGTH` characters of those forms: text beside
+        #: an ellipsis that is none of them holds no end of the value.
+        self.grams = {
+            form[i : i + MIN_SECRET_LENGTH]
+            for form in self.truncatable
+            for i in range(len(form) - MIN_SECRET_LENGTH + 1)
+        }
+
+
+class _Forms:
+    """The printed forms of one piece of a secret, and how to find them in a text fast."""
+
+    __slots__ = ("anchor", "forms", "offsets")
+
+    def __init__(self, piece: str) -> None:
+        #: Longest first.
+        self.forms = printed_forms(piece)
+        runs = _UNESCAPED_RUN.findall(piece)
+        #: The longest run of characters no printed form escapes, so that every form holds
+        #: it (None: no run of 4): a text without it shows none of the forms.
+        self.anchor = max(runs, key=len) if runs else None
+        #: Each form with the places the anchor has in it.
+        self.offsets = [(form, _places(form, self.anchor)) for form in self.forms]
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Where *text* shows one of the forms (the longest, where several start at one place)."""
+        if self.anchor is None:
+            for form in self.forms:
+                start = text.find(form)
+                while start != -1:
+                    yield start, start + len(form)
+                    start = text.find(form, start + 1)
+            return
+        at = text.find(self.anchor)
+        while at != -1:
+            for form, places in self.offsets:
+                starts = (at - p for p in places if p <= at and text.startswith(form, at - p))
+                start = next(starts, -1)
+                if start >= 0:
+                    yield start, start + len(form)
+                    break
+            at = text.find(self.anchor, at + 1)
+
+
+def _places(text: str, piece: str | None) -> list[int]:
+    """Every index of *piece* in *text*."""
+    found: list[int] = []
+    index = text.find(piece) if piece else -1
+    while index != -1:
+        found.append(index)
+        index = text.find(piece, index + 1)  # type: ignore[arg-type]
+    return found
+
+
+def _replace_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """*text* with each span (overlapping ones merged) replaced by :data:`MARKER`."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces, last = [], 0
+    for start, end in merged:
+        pieces += [text[last:start], MARKER]
+        last = end
+    return "".join([*pieces, text[last:]])
+
+
+class SecretRegistry:
+    """The secret values of one run, and the scrubbing of text, reports and files.
+
+    ``add(value, source)`` registers a value (a str or a :class:`Secret`); ``scrub(text)``
+    replaces every registered value, in each of its printed forms, with :data:`MARKER`.
+    *on_new_value* is called once with each new value (the plugin masks it on GitHub).
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        on_new_value: Callable[[str], None] | None = None,
+    ) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._entries: dict[str, _Entry] = {}
+        self.on_new_value = on_new_value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<SecretRegistry: {len(self)} secrets>"
+
+    def sources(self) -> list[str]:
+        """Where each registered value comes from (never a value)."""
+        return [entry.secret.source for entry in self._entries.values()]
+
+    # -- registering -------------------------------------------------------------------
+
+    def add(self, value: str | Secret | None, source: str) -> bool:
+        """Register *value* (from *source*, a description such as ``"minted by X"``).
+
+        Returns whether it is registered: a value shorter than :data:`MIN_SECRET_LENGTH`
+        (or empty, or None) is not. A value with whitespace around it is registered as
+        it is and stripped.
+        """
+        if value is None:
+            return False
+        secret = value if isinstance(value, Secret) else Secret(str(value), source)
+        added = False
+        for text in dict.fromkeys((secret.reveal(), secret.reveal().strip())):
+            if len(text) < MIN_SECRET_LENGTH:
+                continue
+            if text not in self._entries:
+                self._entries[text] = _Entry(
+                    secret if text == secret.reveal() else Secret(text, secret.source)
+                )
+                if self.on_new_value is not None:
+                    self.on_new_value(text)
+            added = True
+        return added
+
+    def add_environment(self) -> int:
+        """Register the values of the ``DBT_ENV_SECRET*`` variables set now; return how many
+        were new. Values seen once stay registered after their variable is removed."""
+        before = len(self)
+        for name, value in list(self._environ.items()):
+            if name.startswith(SECRET_ENV_PREFIX) and value not in self._entries:
+                self.add(value, name)
+        return len(self) - before
+
+    def add_target(self, settings: Mapping[str, Any], source: str) -> int:
+        """Register the secret fields of a target as profiles.yml writes them (raw).
+
+        A literal value is registered as it is; a template (``{{ env_var('PG_PASSWORD') }}``)
+        registers the value of each variable it reads that is set. Return how many.
+        """
+        from_names = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+        before = len(self)
+        for name, value in _secret_settings(settings):
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                for variable in from_names.findall(value):
+                    self.add(self._environ.get(variable), f"{source} {name} (${variable})")
+            else:
+                self.add(str(value), f"{source} {name}")
+        return len(self) - before
+
+    def add_credentials(self, credentials: Any, source: str) -> int:
+        """Register the secret fields of dbt's resolved credentials object (rendered values)."""
+        if credentials is None:
+            return 0
+        before = len(self)
+        for name, value in _secret_values(credentials, "", False, 0):
+            self.add(str(value), f"{source} {name.lstrip('.')}")
+        return len(self) - before
+
+    # -- scrubbing text ----------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        """*text* with every registered value, in each printed form, replaced by ``*****``."""
+        if not self._entries or not text:
+            return text
+        spans = [
+            span
+            for entry in self._entries.values()
+            for group in entry.groups
+            for span in group.spans(text)
+        ]
+        if spans:
+            text = _replace_spans(text, spans)
+        if "..." in text or "\u2026" in text:
+            text = self._scrub_truncated(text)
+        return text
+
+    def contains_secret(self, text: str) -> bool:
+        """Whether *text* shows a registered value in any printed form."""
+        return self.scrub(text) != text
+
+    def _scrub_truncated(self, text: str) -> str:
+        """The ends of a value that ``saferepr`` cut in the middle (``'tok...en'``)."""
+        spans: list[tuple[int, int]] = []
+        for start, end in _ellipses(text):
+            before = text[start - MIN_SECRET_LENGTH : start] if start >= MIN_SECRET_LENGTH else ""
+            after = text[end : end + MIN_SECRET_LENGTH]
+            for entry in self._entries.values():
+                check_before, check_after = before in entry.grams, after in entry.grams
+                if not (check_before or check_after):
+                    continue
+                for form in entry.truncatable:
+                    k = _prefix_before(text, start, form) if check_before else 0
+                    if k:
+                        spans.append((start - k, start))
+                    k = _suffix_after(text, end, form) if check_after else 0
+                    if k:
+                        spans.append((end, end + k))
+        return _replace_spans(text, spans) if spans else text
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """*data* with every form of every value (UTF-8) overwritten by as many ``*``:
+        the length of each field stays, so a binary file (msgpack, pickle) stays readable."""
+        for entry in self._entries.values():
+            for group in entry.groups:
+                for form in group.forms:
+                    raw = form.encode("utf-8", "surrogatepass")
+                    if raw in data:
+                        data = data.replace(raw, b"*" * len(raw))
+        return data
+
+    # -- scrubbing files ---------------------------------------------------------------
+
+    def scrub_file(self, path: Path) -> bool:
+        """Scrub the file *path* in place (text: :meth:`scrub`; binary: :meth:`scrub_bytes`).
+
+        Returns whether it changed.
+        """
+        if not self._entries:
+            return False
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return False
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and "\x00" not in text:
+            scrubbed = self.scrub(text).encode("utf-8")
+        else:
+            scrubbed = self.scrub_bytes(data)
+        if scrubbed == data:
+            return False
+        path.write_bytes(scrubbed)
+        return True
+
+    def scrub_tree(self, folder: Path, skip: Iterable[Path] = ()) -> list[Path]:
+        """Scrub every file under *folder* except those under a path of *skip*; return
+        the files that changed."""
+        skipped = [Path(p) for p in skip]
+        changed = []
+        for path in sorted(Path(folder).rglob("*")) if Path(folder).is_dir() else []:
+            if any(path == s or s in path.parents for s in skipped):
+                continue
+            if path.is_file() and not path.is_symlink() and self.scrub_file(path):
+                changed.append(path)
+        return changed
+
+    # -- scrubbing pytest's reports and terminal ---------------------------------------
+
+    def scrub_writes(self, writer: Any) -> None:
+        """Make *writer* (pytest's terminal writer: every line of the terminal goes through
+        its ``write``) scrub each text before writing it; once per writer."""
+        write = writer.write
+        if getattr(write, "scrubs_secrets", False):
+            return
+
+        def scrubbing_write(msg: str, **kwargs: Any) -> None:
+            write(self.scrub(msg), **kwargs)
+
+        scrubbing_write.scrubs_secrets = True  # type: ignore[attr-defined]
+        writer.write = scrubbing_write
+
+    def scrub_report(self, report: Any) -> None:
+        """Scrub a pytest report in place: its failure representation (traceback entries,
+        locals, crash message, sections), captured output and logging, user properties
+        and xfail reason."""
+        if not self._entries:
+            return
+        report.longrepr = self.scrub_longrepr(getattr(report, "longrepr", None))
+        sections = getattr(report, "sections", None)
+        if sections:
+            report.sections = [(title, self.scrub(content)) for title, content in sections]
+        properties = getattr(report, "user_properties", None)
+        if properties:
+            report.user_properties = [
+                (name, self.scrub(value) if isinstance(value, str) else value)
+                for name, value in properties
+            ]
+        if isinstance(getattr(report, "wasxfail", None), str):
+            report.wasxfail = self.scrub(report.wasxfail)
+
+    def scrub_longrepr(self, longrepr: Any) -> Any:
+        """A report's ``longrepr`` (a str, a skip tuple, or a terminal representation,
+        changed in place) with no secret. A representation of a kind this does not
+        know is replaced by its scrubbed text when its text still shows a secret."""
+        if not self._entries or longrepr is None:
+            return longrepr
+        scrubbed = self._scrub_object(longrepr, set())
+        if hasattr(scrubbed, "toterminal") and not type(scrubbed).__module__.startswith("_pytest."):
+            text = str(scrubbed)
+            if self.contains_secret(text):
+                return self.scrub(text)
+        return scrubbed
+
+    def _scrub_object(self, value: Any, seen: set[int]) -> Any:
+        """*value* with every string in it scrubbed; terminal representations (objects
+        with ``toterminal``) are changed in place, lists and tuples copied."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if id(value) in seen:
+            return value
+        seen.add(id(value))
+        if isinstance(value, list):
+            return [self._scrub_object(item, seen) for item in value]
+        if isinstance(value, tuple):
+            items = [self._scrub_object(item, seen) for item in value]
+            return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+        if hasattr(value, "toterminal") and hasattr(value, "__dict__"):
+            for name, item in list(vars(value).items()):
+                new = self._scrub_object(item, seen)
+                if new is not item:
+                    object.__setattr__(value, name, new)
+        return value
+
+
+def _secret_settings(
+    settings: Mapping[str, Any], name: str = "", depth: int = 0
+) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of each scalar under a secret setting name, in nested mappings,
+    lists and objects too (a DuckDB ``secrets:`` entry's ``bearer_token``, in profiles.yml
+    a mapping, in dbt-duckdb's resolved credentials an object; ``keyfile_json``'s
+    ``private_key``)."""
+    for key, value in settings.items():
+        path = f"{name}.{key}" if name else str(key)
+        secret = bool(SECRET_SETTING.search(str(key))) and not NOT_SECRET_SETTING.search(str(key))
+        yield from _secret_values(value, path, secret, depth)
+
+
+def _secret_values(value: Any, path: str, secret: bool, depth: int) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if secret:
+            yield path, value
+    elif depth >= 8 or value is None or isinstance(value, bool):
+        return
+    elif isinstance(value, Mapping):
+        yield from _secret_settings(value, path, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _secret_values(item, f"{path}[{index}]", secret, depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+        yield from _secret_settings(fields, path, depth + 1)
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        yield from _secret_settings(vars(value), path, depth + 1)
+
+
+def _ellipses(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each ``...`` and ``\u2026`` in *text*."""
+    for mark in ("...", "\u2026"):
+        index = text.find(mark)
+        while index != -1:
+            yield index, index + len(mark)
+            index = text.find(mark, index + len(mark))
+
+
+def _prefix_before(text: str, end: int, form: str) -> int:
+    """The length of the longest beginning of *form* (at least :data:`MIN_SECRET_LENGTH`
+    long) that *text* holds just before *end*; 0 if none."""
+    head = form[:MIN_SECRET_LENGTH]
+    start = text.find(head, max(0, end - len(form) + 1), end)
+    while start != -1 and end - start >= MIN_SECRET_LENGTH:
+        if form.startswith(text[start:end]):
+            return end - start
+        start = text.find(head, start + 1, end)
+    return 0
+
+
+def _suffix_after(text: str, start: int, form: str) -> int:
+    """The length of the longest end of *form* (at least :data:`MIN_SECRET_LENGTH` long)
+    that *text* holds from *start*; 0 if none."""
+    piece = text[start : start + len(form) - 1]
+    if len(piece) < MIN_SECRET_LENGTH:
+        return 0
+    head = piece[:MIN_SECRET_LENGTH]
+    index = form.find(head, 1)
+    while index != -1:
+        k = len(form) - index
+        if piece[:k] == form[index:]:
+            return k
+        index = form.find(head, index + 1)
+    return 0
+
+
+def github_mask_commands(value: str) -> list[str]:
+    """The GitHub Actions lines that mask *value* in the job's log: ``::add-mask::`` for
+    the value, for the forms Python and JSON escape it in and its URL-quoted form (most
+    values have just one form), and for each line of a multi-line value; with the
+    command's own escaping of ``%``, CR and LF."""
+    lines = value.splitlines()
+    masked = [value, *_escaped_forms(value), quote(value, safe="")]
+    if len(lines) > 1:
+        masked += [line for line in lines if len(line) >= MIN_SECRET_LENGTH]
+    commands = []
+    for text in dict.fromkeys(masked):
+        escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        commands.append(f"::add-mask::{escaped}")
+    return commands
