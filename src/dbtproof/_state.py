@@ -255,6 +255,15 @@ class DbtproofState:
             database = session.database_file
             skip += database.parent.glob(database.name + "*")
         self.secrets.scrub_tree(session.workdir, skip)
+        cache = session.parse_cache
+        if cache is not None:
+            # dbt's partial-parse file keeps the values of the env vars the project reads:
+            # one that held a secret is scrubbed and thrown away (the next parse is full).
+            from dbtproof import parse_cache
+
+            with parse_cache.locked(cache) as held:
+                if held and self.secrets.scrub_tree(cache.folder):
+                    cache.discard()
 
     def _collect_breaches(self, config: pytest.Config, session: DbtSession) -> None:
         if session.guard is not None:

@@ -144,6 +144,8 @@ class DbtSession:
         self.liveness = LivenessMark()
         #: Where :meth:`start` went (``--dbt-timings``).
         self.timings = parse_cache.StartTimings()
+        #: The warm-parse cache this session parsed in (None: a cold parse).
+        self.parse_cache: parse_cache.ParseCache | None = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -285,6 +287,7 @@ class DbtSession:
                     f"held it for {parse_cache.LOCK_TIMEOUT:.0f} s"
                 )
                 return False
+            self.parse_cache = cache
             before = cache.stamp()
             overrides = targets.namespace_overrides(
                 self.adapter_type,
