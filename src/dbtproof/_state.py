@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from dbtproof.errors import DbtError
 from dbtproof.project import find_profiles_dir
 
 if TYPE_CHECKING:
+    from dbtproof.credentials import CredentialSet
     from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.session import DbtSession, SessionSettings
 
@@ -79,6 +81,32 @@ class DbtproofState:
     selection: tuple[list[Any], list[Any]] | None = None
     #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
     own_tmp: Path | None = None
+    #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
+    credentials: CredentialSet | None = None
+    #: Called with ``(value, source)`` for every value a credential provider mints (the
+    #: secret registry registers them here); see :meth:`minted`.
+    on_minted: list[Callable[[str, str], None]] = field(default_factory=list, repr=False)
+
+    # -- credentials -------------------------------------------------------------------
+
+    def open_credentials(self, config: pytest.Config) -> None:
+        """Load the providers of ``--dbt-credentials`` (else the ``dbt_credentials`` ini
+        lines); refuse to mint for untrusted code unless
+        ``--dbt-allow-untrusted-credentials``. Raises a :class:`DbtError`."""
+        from dbtproof.credentials import load_credentials
+
+        specs = config.getoption("dbt_credentials") or config.getini("dbt_credentials")
+        self.credentials = load_credentials(
+            list(specs or []),
+            allow_untrusted=config.getoption("dbt_allow_untrusted_credentials"),
+            minted=self.minted,
+        )
+
+    def minted(self, value: str, source: str) -> None:
+        """The one place every minted credential passes, once per value: each of
+        :attr:`on_minted` is told (*source* names the provider and its variable)."""
+        for callback in self.on_minted:
+            callback(value, source)
 
     # -- start -------------------------------------------------------------------------
 
@@ -136,6 +164,7 @@ class DbtproofState:
             store_failures=config.getoption("dbt_store_failures"),
             seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
             run_role=config.getini("dbt_run_role"),
+            credentials=self.credentials,
         )
 
     # -- teardown ----------------------------------------------------------------------
@@ -199,6 +228,7 @@ def _header(session: DbtSession, namespace: str) -> str:
             for line in (session.relocation.summary() if session.relocation else [])
         )
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
 
 

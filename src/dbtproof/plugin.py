@@ -79,6 +79,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
+    group.addoption(
+        "--dbt-credentials",
+        action="append",
+        metavar="NAME[:key=value,...]",
+        help="Mint a short-lived credential before every dbt invocation and connection, "
+        "exported only as a DBT_ENV_SECRET_* variable (github-oidc:audience=..., "
+        "gitlab-oidc, aws-rds-iam; repeatable).",
+    )
+    group.addoption(
+        "--dbt-allow-untrusted-credentials",
+        action="store_true",
+        help="Mint credentials even for untrusted code (GitHub pull_request_target, forks).",
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
@@ -90,6 +103,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=list(DEFAULT_PROTECTED_PATTERNS),
     )
     parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+    parser.addini(
+        "dbt_credentials",
+        "Credential providers, one NAME[:key=value,...] per line (see --dbt-credentials).",
+        type="linelist",
+    )
     parser.addini(
         "dbt_run_role",
         "PostgreSQL: when the identity may create roles, run as a per-run role allowed only "
@@ -122,9 +140,12 @@ def pytest_configure(config: pytest.Config) -> None:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
-    config.stash[state_key] = DbtproofState(
-        project_dir=project_dir, run_id=run_id, worker_id=worker_id
-    )
+    state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    try:
+        state.open_credentials(config)
+    except DbtError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[state_key] = state
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):

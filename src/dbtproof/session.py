@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
 from dbtproof import targets
+from dbtproof.credentials.base import TargetFacts
 from dbtproof.errors import (
     ConnectionFailedError,
+    CredentialError,
     DbtError,
     DbtRunError,
     ProjectConfigError,
@@ -33,13 +35,21 @@ from dbtproof.guard import (
 )
 from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
-from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
+from dbtproof.project import (
+    DbtProject,
+    ProfileTarget,
+    env_var_names_in,
+    load_profile_target,
+    minted_settings,
+    write_derived_profiles,
+)
 from dbtproof.relocation import Relocation, relocate, relocate_external_locations
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role, quote
 from dbtproof.runner import DbtRunner, InvocationResult
 
 if TYPE_CHECKING:
+    from dbtproof.credentials import CredentialSet
     from dbtproof.engine.model import ModelEngine
 
 
@@ -61,6 +71,9 @@ class SessionSettings:
     seed: bool = False
     #: PostgreSQL: run as a per-run role when the identity may create roles.
     run_role: bool = True
+    #: Credential providers (``--dbt-credentials``): tokens minted before each dbt
+    #: invocation and each connection dbtproof opens.
+    credentials: CredentialSet | None = None
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -135,6 +148,9 @@ class DbtSession:
         self._engine: ModelEngine | None = None
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
+        #: The derived profile's settings that read minted variables, as written: rendered
+        #: anew onto the adapter's credentials before dbtproof opens a connection.
+        self._minted_settings: dict[str, Any] = {}
 
     # -- start -------------------------------------------------------------------------
 
@@ -197,10 +213,16 @@ class DbtSession:
     def start(self) -> DbtSession:
         """Check the target, parse the project, guard isolation and check the connection."""
         check_protected(self.profile_target, self.settings, self._render)
+        self._bind_credentials()
         self.workdir.mkdir(parents=True, exist_ok=True)
         profiles_dir = write_derived_profiles(
             self.profile_target, self._overrides(), self.workdir / "profile"
         )
+        if self.settings.credentials:
+            derived = load_profile_target(
+                profiles_dir, self.profile_target.profile_name, self.target
+            )
+            self._minted_settings = minted_settings(derived, self.settings.credentials.variables)
         self.runner = DbtRunner(
             project_dir=self.project.root,
             profiles_dir=profiles_dir,
@@ -209,11 +231,12 @@ class DbtSession:
             target_path=self.workdir / "target",
             log_path=self.workdir / "logs",
             vars=self.settings.vars,
+            credentials=self.settings.credentials,
         )
         try:
             self.runner.parse()
         except DbtError as exc:
-            raise DbtError(f"{exc}\n{self._where()}") from exc
+            raise DbtError(f"{exc}\n{self._where()}{self._unset_secret_hint()}") from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
         self.relocation = self._move_into_namespace(self.runner.manifest)
         self.preflight()
@@ -234,6 +257,70 @@ class DbtSession:
         if self.settings.seed:
             self.seed()
         return self
+
+    # -- minted credentials ------------------------------------------------------------
+
+    def _bind_credentials(self) -> None:
+        """Bind the credential providers to the target; refuse one no provider's variable
+        is read by."""
+        credentials = self.settings.credentials
+        if not credentials:
+            return
+        raw = self.profile_target.raw_output
+
+        def setting(key: str) -> Any:
+            value = raw.get(key)
+            return self._render(value) if targets.is_template(value) else value
+
+        credentials.bind(
+            TargetFacts(self.adapter_type, self.target, self.profile_target.profiles_path, setting)
+        )
+        read = set(self.profile_target.env_var_names())
+        for provider in credentials.providers:
+            if provider.variable not in read:
+                raise CredentialError(
+                    f"dbtproof: credential provider {provider.name} exports "
+                    f"{provider.variable}, but target '{self.target}' "
+                    f"({self.profile_target.profiles_path}) never reads it. Read it where the "
+                    f'target takes the credential, e.g. `password: "{{{{ env_var('
+                    f"'{provider.variable}') }}}}\"`, or drop the provider."
+                )
+
+    def credential_lines(self) -> list[str]:
+        """The header's lines on minted credentials: provider, variable, settings reading it."""
+        credentials = self.settings.credentials
+        if not credentials:
+            return []
+        lines = []
+        for provider in credentials.providers:
+            keys = [
+                key
+                for key, value in self._minted_settings.items()
+                if provider.variable in env_var_names_in(value)
+            ]
+            lines.append(
+                f"credentials: {provider.name} mints {provider.variable} before each dbt "
+                f"invocation and connection (read by {', '.join(keys) or 'the target'})"
+            )
+        return lines
+
+    def _unset_secret_hint(self) -> str:
+        """A hint when the target reads a ``DBT_ENV_SECRET_*`` variable no one sets or mints."""
+        import os
+
+        minted = set(self.settings.credentials.variables if self.settings.credentials else ())
+        unset = [
+            name
+            for name in self.profile_target.env_var_names()
+            if name.startswith("DBT_ENV_SECRET") and name not in os.environ and name not in minted
+        ]
+        if not unset:
+            return ""
+        return (
+            f"\n  {', '.join(unset)} is set by no one: set it, or mint it with "
+            f"--dbt-credentials PROVIDER (github-oidc, gitlab-oidc, aws-rds-iam; see the "
+            f"README's CI section)."
+        )
 
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
@@ -490,8 +577,23 @@ class DbtSession:
     # -- reading -----------------------------------------------------------------------
 
     def adapter(self) -> Any:
-        """dbt's adapter of the target (connected with the run's derived profile)."""
-        return compat.adapter_for(self._config, self.manifest)
+        """dbt's adapter of the target (connected with the run's derived profile).
+
+        With minted credentials, the adapter's credentials are rendered anew whenever a
+        token was minted since they were last rendered, so the connection dbtproof opens
+        next logs in with a token that is still valid.
+        """
+        adapter = compat.adapter_for(self._config, self.manifest)
+        credentials = self.settings.credentials
+        if credentials and self._minted_settings:
+            with credentials.exported():
+                compat.refresh_credentials(
+                    adapter.config.credentials,
+                    self._minted_settings,
+                    self.settings.vars,
+                    (id(credentials), credentials.generation),
+                )
+        return adapter
 
     def query(self, sql: str) -> Rows:
         """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""

@@ -11,7 +11,8 @@ One module per concern:
 
 * :mod:`.invocation` — dbt's runner, the variables each command reads as flags, a
   reused manifest's compilation state, dbt's file log;
-* :mod:`.profile` — a ``profiles.yml`` value or a target's credentials, as dbt reads them;
+* :mod:`.profile` — a ``profiles.yml`` value or a target's credentials, as dbt reads them,
+  and the adapter's credentials rendered anew with freshly minted variables;
 * :mod:`.connections` — running SQL on the adapter's connections, and connections dbt
   does not manage;
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
@@ -91,7 +92,11 @@ from dbtproof._dbt_compat.manifest import (
     resolve_ref,
     resolve_source,
 )
-from dbtproof._dbt_compat.profile import parse_profile, render_profile_value
+from dbtproof._dbt_compat.profile import (
+    parse_profile,
+    refresh_credentials,
+    render_profile_value,
+)
 
 #: dbt-core versions this package was tested against.
 TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
@@ -141,6 +146,7 @@ __all__ = (
     "parse_profile",
     "query_result",
     "quote",
+    "refresh_credentials",
     "registered_runtime_config",
     "relation_exists",
     "release_connection",

@@ -1,4 +1,5 @@
-"""``profiles.yml`` as dbt reads it: one value rendered, or a target's credentials."""
+"""``profiles.yml`` as dbt reads it: one value rendered, a target's credentials, or the
+adapter's credentials rendered anew (with freshly minted variables)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,27 @@ def parse_profile(profiles_dir: str, profile_name: str, target_name: str) -> Any
     raw = read_profile(profiles_dir)
     profile = Profile.from_raw_profiles(raw, profile_name, ProfileRenderer({}), target_name)
     return profile.credentials
+
+
+def refresh_credentials(
+    credentials: Any, settings: dict[str, Any], cli_vars: dict[str, Any], marker: object
+) -> bool:
+    """Render *settings* (a target's keys, as written) anew, as dbt renders a profile, and
+    set the result on *credentials*, the adapter's; True when they were rendered.
+
+    dbt renders ``env_var()`` once, when it builds a RuntimeConfig, and its adapter opens
+    every later connection with those values: a token minted for one invocation would be
+    used after it expired. Called with the minted variables exported, this puts the fresh
+    ones in. Keys are translated as dbt does (``pass`` is ``password``). *marker* (the
+    tokens' generation) is kept on *credentials*: the same marker renders nothing again.
+    """
+    from dbt.config.renderer import ProfileRenderer
+
+    if getattr(credentials, "_dbtproof_rendered", None) == marker:
+        return False
+    _ensure_invocation_context()
+    rendered = ProfileRenderer(cli_vars or {}).render_data(dict(settings))
+    for key, value in type(credentials).translate_aliases(rendered).items():
+        setattr(credentials, key, value)
+    credentials._dbtproof_rendered = marker
+    return True
