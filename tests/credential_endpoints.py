@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 #: The key the stand-ins sign with (HS256).
 SIGNING_KEY = b"dbtproof-stand-in-signing-key-for-hs256"
@@ -132,3 +135,16 @@ def github_token_endpoint(**settings: Any) -> Iterator[GitHubTokenEndpoint]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubTokenEndpoint]:
+    """The stand-in GitHub token endpoint, its variables in the environment (and no other
+    CI identity variable of the shell)."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "ACTIONS_", "DBT_ENV_SECRET_")):
+            monkeypatch.delenv(name)
+    with github_token_endpoint() as served:
+        for name, value in served.environ().items():
+            monkeypatch.setenv(name, value)
+        yield served

@@ -9,12 +9,10 @@ reads, a missing provider and an untrusted GitHub event are each one clear messa
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from credential_endpoints import GitHubTokenEndpoint, github_token_endpoint
+from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
 from test_errors import run_failing
 
 VARIABLE = "DBT_ENV_SECRET_OIDC_TOKEN"
@@ -53,20 +51,10 @@ def test_dbt_invocations_get_it_and_it_is_gone_after(dbt):
 """
 
 
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubTokenEndpoint]:
-    """The stand-in GitHub token endpoint, its variables set for the run."""
-    for name in list(os.environ):
-        if name.startswith(("GITHUB_", "ACTIONS_", "DBT_ENV_SECRET_")):
-            monkeypatch.delenv(name)
-    with github_token_endpoint() as served:
-        for name, value in served.environ().items():
-            monkeypatch.setenv(name, value)
-        yield served
-
-
 def test_the_token_reaches_the_profile_only_while_needed(
-    pytester: pytest.Pytester, shop: Path, endpoint: GitHubTokenEndpoint
+    pytester: pytest.Pytester,
+    shop: Path,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
 ) -> None:
     (shop / "profiles.yml").write_text(DUCKDB_READING_THE_TOKEN)
     (shop / "pytests" / "test_token.py").write_text(TOKEN_TESTS)
@@ -86,7 +74,9 @@ def test_the_token_reaches_the_profile_only_while_needed(
 
 
 def test_the_ini_key_names_providers_too(
-    pytester: pytest.Pytester, shop: Path, endpoint: GitHubTokenEndpoint
+    pytester: pytest.Pytester,
+    shop: Path,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
 ) -> None:
     (shop / "profiles.yml").write_text(DUCKDB_READING_THE_TOKEN)
     (shop / "pytest.ini").write_text(
@@ -105,7 +95,9 @@ def test_without_the_provider_one_clear_message(pytester: pytest.Pytester, shop:
 
 
 def test_a_provider_the_target_never_reads(
-    pytester: pytest.Pytester, shop: Path, endpoint: GitHubTokenEndpoint
+    pytester: pytest.Pytester,
+    shop: Path,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
 ) -> None:
     output = run_failing(pytester, "--dbt-credentials", "github-oidc:audience=a")
     assert f"exports {VARIABLE}, but target 'dev' ({shop / 'profiles.yml'}) never reads it" in (
@@ -123,7 +115,7 @@ def test_a_misspelt_provider(pytester: pytest.Pytester, shop: Path) -> None:
 def test_untrusted_github_events_refuse_at_start(
     pytester: pytest.Pytester,
     shop: Path,
-    endpoint: GitHubTokenEndpoint,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     event: str,
 ) -> None:

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
 from dbtproof import targets
-from dbtproof.credentials.base import TargetFacts
+from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
     ConnectionFailedError,
-    CredentialError,
     DbtError,
     DbtRunError,
     ProjectConfigError,
@@ -38,7 +37,6 @@ from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
 from dbtproof.project import (
     DbtProject,
     ProfileTarget,
-    env_var_names_in,
     load_profile_target,
     minted_settings,
     write_derived_profiles,
@@ -213,7 +211,8 @@ class DbtSession:
     def start(self) -> DbtSession:
         """Check the target, parse the project, guard isolation and check the connection."""
         check_protected(self.profile_target, self.settings, self._render)
-        self._bind_credentials()
+        if self.settings.credentials:
+            bind_to_target(self.settings.credentials, self.profile_target, self._render)
         self.workdir.mkdir(parents=True, exist_ok=True)
         profiles_dir = write_derived_profiles(
             self.profile_target, self._overrides(), self.workdir / "profile"
@@ -236,7 +235,8 @@ class DbtSession:
         try:
             self.runner.parse()
         except DbtError as exc:
-            raise DbtError(f"{exc}\n{self._where()}{self._unset_secret_hint()}") from exc
+            hint = unset_secret_hint(self.profile_target, self.settings.credentials)
+            raise DbtError(f"{exc}\n{self._where()}" + (f"\n  {hint}" if hint else "")) from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
         self.relocation = self._move_into_namespace(self.runner.manifest)
         self.preflight()
@@ -260,67 +260,10 @@ class DbtSession:
 
     # -- minted credentials ------------------------------------------------------------
 
-    def _bind_credentials(self) -> None:
-        """Bind the credential providers to the target; refuse one no provider's variable
-        is read by."""
-        credentials = self.settings.credentials
-        if not credentials:
-            return
-        raw = self.profile_target.raw_output
-
-        def setting(key: str) -> Any:
-            value = raw.get(key)
-            return self._render(value) if targets.is_template(value) else value
-
-        credentials.bind(
-            TargetFacts(self.adapter_type, self.target, self.profile_target.profiles_path, setting)
-        )
-        read = set(self.profile_target.env_var_names())
-        for provider in credentials.providers:
-            if provider.variable not in read:
-                raise CredentialError(
-                    f"dbtproof: credential provider {provider.name} exports "
-                    f"{provider.variable}, but target '{self.target}' "
-                    f"({self.profile_target.profiles_path}) never reads it. Read it where the "
-                    f'target takes the credential, e.g. `password: "{{{{ env_var('
-                    f"'{provider.variable}') }}}}\"`, or drop the provider."
-                )
-
     def credential_lines(self) -> list[str]:
         """The header's lines on minted credentials: provider, variable, settings reading it."""
         credentials = self.settings.credentials
-        if not credentials:
-            return []
-        lines = []
-        for provider in credentials.providers:
-            keys = [
-                key
-                for key, value in self._minted_settings.items()
-                if provider.variable in env_var_names_in(value)
-            ]
-            lines.append(
-                f"credentials: {provider.name} mints {provider.variable} before each dbt "
-                f"invocation and connection (read by {', '.join(keys) or 'the target'})"
-            )
-        return lines
-
-    def _unset_secret_hint(self) -> str:
-        """A hint when the target reads a ``DBT_ENV_SECRET_*`` variable no one sets or mints."""
-        import os
-
-        minted = set(self.settings.credentials.variables if self.settings.credentials else ())
-        unset = [
-            name
-            for name in self.profile_target.env_var_names()
-            if name.startswith("DBT_ENV_SECRET") and name not in os.environ and name not in minted
-        ]
-        if not unset:
-            return ""
-        return (
-            f"\n  {', '.join(unset)} is set by no one: set it, or mint it with "
-            f"--dbt-credentials PROVIDER (github-oidc, gitlab-oidc, aws-rds-iam; see the "
-            f"README's CI section)."
-        )
+        return header_lines(credentials, self._minted_settings) if credentials else []
 
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
@@ -584,15 +527,10 @@ class DbtSession:
         next logs in with a token that is still valid.
         """
         adapter = compat.adapter_for(self._config, self.manifest)
-        credentials = self.settings.credentials
-        if credentials and self._minted_settings:
-            with credentials.exported():
-                compat.refresh_credentials(
-                    adapter.config.credentials,
-                    self._minted_settings,
-                    self.settings.vars,
-                    (id(credentials), credentials.generation),
-                )
+        if self.settings.credentials:
+            self.settings.credentials.render_onto(
+                adapter.config.credentials, self._minted_settings, self.settings.vars
+            )
         return adapter
 
     def query(self, sql: str) -> Rows:

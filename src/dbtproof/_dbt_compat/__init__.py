@@ -42,6 +42,7 @@ from __future__ import annotations
 from dbtproof._dbt_compat.adapter import (
     CteRelations,
     adapter_for,
+    adapter_installed,
     adapter_type,
     drop_relation,
     drop_schemas,
@@ -116,6 +117,7 @@ __all__ = (
     "RenderCaches",
     "RenderContext",
     "adapter_for",
+    "adapter_installed",
     "adapter_type",
     "close_adapter_connections",
     "close_dedicated_connection",

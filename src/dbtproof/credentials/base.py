@@ -33,10 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtproof.credentials.claims import jwt_claims, number_claim
 from dbtproof.errors import CredentialError
+from dbtproof.targets import is_template
+
+if TYPE_CHECKING:
+    from dbtproof.project import ProfileTarget
 
 #: dbt scrubs the values of environment variables whose names start with this from its
 #: logs; a provider exports only such variables.
@@ -97,6 +101,17 @@ class TargetFacts:
     #: The rendered value of one of the target's settings (``host``, ``port``, ``sslmode``
     #: ...), None when the target does not set it.
     setting: Callable[[str], Any]
+
+    @classmethod
+    def of(cls, target: ProfileTarget, render: Callable[[str], Any]) -> TargetFacts:
+        """The facts of a profile target, its templated settings rendered with *render*
+        (dbt's profile rendering) when a provider asks for them."""
+
+        def setting(key: str) -> Any:
+            value = target.raw_output.get(key)
+            return render(value) if is_template(value) else value
+
+        return cls(target.adapter_type, target.target_name, target.profiles_path, setting)
 
     @property
     def where(self) -> str:

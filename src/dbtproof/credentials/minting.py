@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from dbtproof.credentials.base import CredentialProvider, TargetFacts, Token, expiry_text
 from dbtproof.credentials.registry import create
@@ -110,6 +111,26 @@ class CredentialSet:
                             os.environ.pop(name, None)
                         else:
                             os.environ[name] = previous
+
+    def render_onto(
+        self, adapter_credentials: Any, settings: Mapping[str, Any], cli_vars: Mapping[str, Any]
+    ) -> None:
+        """Render *settings* (a target's settings that read minted variables, as written)
+        with fresh tokens onto *adapter_credentials* (the dbt adapter's), when a token was
+        minted since they were last rendered there.
+
+        dbt renders ``env_var()`` once per invocation and opens every later connection of
+        its adapter with the result; this is what makes a connection dbtproof opens after
+        a token expired log in with a new one.
+        """
+        if not self.providers or not settings:
+            return
+        from dbtproof import _dbt_compat as compat
+
+        with self.exported():
+            compat.refresh_credentials(
+                adapter_credentials, dict(settings), dict(cli_vars), (id(self), self.generation)
+            )
 
     def describe(self) -> list[dict[str, str]]:
         """For each provider, what it mints now (never the value), or why it cannot."""
