@@ -388,3 +388,17 @@ def test_a_token_repr_never_shows_its_value() -> None:
     token = Token.from_jwt(make_jwt(claims_for("a", 300)))
     assert token.value not in repr(token) and token.value not in str(token)
     assert token.value not in repr(CredentialSet([]))
+
+
+def test_a_gitlab_token_read_again_is_told_to_the_callback_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = int(time.time())
+    claims = {**claims_for("a", 0), "iat": now - 100, "exp": now + 60}  # past half its life
+    monkeypatch.setenv("DBT_OIDC_TOKEN", make_jwt(claims))
+    seen: list[str] = []
+    credentials = load_credentials(["gitlab-oidc"], minted=lambda value, _: seen.append(value))
+    for _ in range(3):
+        export(credentials)  # read again each time: it is past half its life
+    assert seen == [os.environ["DBT_OIDC_TOKEN"]]
+    assert credentials.generation == 1

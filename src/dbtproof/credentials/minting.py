@@ -70,6 +70,8 @@ class CredentialSet:
             provider.bind(target)
 
     def _token(self, provider: CredentialProvider) -> Token:
+        """The provider's token: the last one while reusable, else a new one (a value other than
+        the last one is counted in :attr:`generation` and told to the callback)."""
         token = self._tokens.get(provider.variable)
         now = time.time()
         if token is not None and token.reusable(now):
@@ -81,10 +83,12 @@ class CredentialSet:
                 f"at {expiry_text(token.expires_at)}, before it could be used. Check the "
                 f"runner's clock, then rerun."
             )
+        previous = self._tokens.get(provider.variable)
         self._tokens[provider.variable] = token
-        self.generation += 1
-        if self._minted is not None:
-            self._minted(token.value, f"{provider.name} ({provider.variable})")
+        if previous is None or previous.value != token.value:  # GitLab's stays the same
+            self.generation += 1
+            if self._minted is not None:
+                self._minted(token.value, f"{provider.name} ({provider.variable})")
         return token
 
     @contextmanager
