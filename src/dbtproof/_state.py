@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from dbtproof.project import find_profiles_dir
 from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
 
 if TYPE_CHECKING:
+    from dbtproof.credentials import CredentialSet
     from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.session import DbtSession, SessionSettings
 
@@ -91,6 +93,11 @@ class DbtproofState:
     #: The run's secret values. A credential provider registers what it mints, before
     #: the value can reach any output: ``state.secrets.add(value, "minted by <name>")``.
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
+    #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
+    credentials: CredentialSet | None = None
+    #: Called with ``(value, source)`` for every value a credential provider mints (the
+    #: secret registry registers them here); see :meth:`minted`.
+    on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
 
     # -- secrets -----------------------------------------------------------------------
 
@@ -142,6 +149,27 @@ class DbtproofState:
             if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
                 self.secrets.add(value, f"--dbt-vars {name}")
         self.secrets.add_environment()
+
+    # -- credentials -------------------------------------------------------------------
+
+    def open_credentials(self, config: pytest.Config) -> None:
+        """Load the providers of ``--dbt-credentials`` (else the ``dbt_credentials`` ini
+        lines); refuse to mint for untrusted code unless
+        ``--dbt-allow-untrusted-credentials``. Raises a :class:`DbtError`."""
+        from dbtproof.credentials import load_credentials
+
+        specs = config.getoption("dbt_credentials") or config.getini("dbt_credentials")
+        self.credentials = load_credentials(
+            list(specs or []),
+            allow_untrusted=config.getoption("dbt_allow_untrusted_credentials"),
+            minted=self.minted,
+        )
+
+    def minted(self, value: str, source: str) -> None:
+        """The one place every minted credential passes, once per value: each of
+        :attr:`on_minted` is told (*source* names the provider and its variable)."""
+        for callback in self.on_minted:
+            callback(value, source)
 
     # -- start -------------------------------------------------------------------------
 
@@ -208,6 +236,7 @@ class DbtproofState:
             seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
+            credentials=self.credentials,
         )
 
     # -- teardown ----------------------------------------------------------------------
@@ -315,6 +344,7 @@ def _header(session: DbtSession, namespace: str) -> str:
             for line in (session.relocation.summary() if session.relocation else [])
         )
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
 
 

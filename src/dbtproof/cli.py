@@ -1,5 +1,9 @@
 """The ``dbtproof`` command: maintenance around test runs.
 
+``dbtproof doctor`` says why CI cannot talk to the warehouse (see :mod:`dbtproof.doctor`):
+which profiles.yml won and why, the target, the variables it reads, what the credential
+providers would mint, and a live connection test; exit code 0 only when tests could run.
+
 ``dbtproof clean --older-than 24h`` lists the namespaces that runs which died
 (SIGKILL, a lost CI runner) left in the warehouse, and drops them with
 ``--execute``; a run still alive (see :mod:`dbtproof.liveness`) keeps its namespace.
@@ -20,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
     advisory_key,
@@ -64,6 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="DuckDB: also look for run folders under this pytest --basetemp (repeatable; "
         "pytest's default basetemps are always searched)",
     )
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the profile, the variables, the credentials and the connection tests use",
+    )
+    _dbt_arguments(doctor)
+    doctor.add_argument(
+        "--credentials",
+        action="append",
+        metavar="NAME[:key=value,...]",
+        help="a credential provider, as pytest's --dbt-credentials (repeatable)",
+    )
+    doctor.add_argument(
+        "--allow-untrusted-credentials",
+        action="store_true",
+        help="mint even for untrusted code, as pytest's --dbt-allow-untrusted-credentials",
+    )
+    doctor.add_argument(
+        "--allow-protected-target",
+        action="store_true",
+        help="connect even to a protected target, as pytest's --dbt-allow-protected-target",
+    )
+    doctor.add_argument("--json", action="store_true", help="the report as JSON")
     return parser
 
 
@@ -109,11 +136,6 @@ def _open_adapter(project_dir: Path, cli_vars: dict[str, Any], target: Any, work
     return compat.adapter_for(config, manifest), config.credentials.database
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines)[:300] or type(exc).__name__
-
-
 def _report(verb: str, leftovers: list[Leftover], kept: list[Leftover], where: str) -> None:
     for leftover in kept:
         print(f"  keeping {leftover.schema}: its run is still alive")
@@ -141,7 +163,7 @@ def _clean_warehouse(
                     schemas = compat.list_schemas(adapter, database)
                 except Exception as exc:  # dbt's connection errors, whatever the adapter
                     raise DbtError(
-                        f"dbtproof clean: cannot connect to {where}: {_one_line(exc)}. Check the "
+                        f"dbtproof clean: cannot connect to {where}: {one_line(exc)}. Check the "
                         f"profile (--profiles-dir, --target) and that the server is up, then rerun."
                     ) from None
                 leftovers = [
@@ -201,7 +223,7 @@ def _drop_roles(adapter: Any, names: list[str]) -> None:
         except Exception as exc:  # noqa: BLE001 - the others are still dropped
             compat.rollback_if_open(adapter)
             print(
-                f"dbtproof clean: cannot drop role {name}: {_one_line(exc)} "
+                f"dbtproof clean: cannot drop role {name}: {one_line(exc)} "
                 f"(rerun as the identity that ran the run, or one with CREATEROLE)."
             )
     print(f"dbtproof clean: dropped {dropped} role(s).")
@@ -278,7 +300,7 @@ def _clean_duckdb_file(
         with duckdb.connect(str(path), read_only=True) as connection:
             schemas = [row[0] for row in connection.execute(sql).fetchall()]
     except duckdb.Error as exc:
-        print(f"dbtproof clean: skipping {path}: cannot open it ({_one_line(exc)}).")
+        print(f"dbtproof clean: skipping {path}: cannot open it ({one_line(exc)}).")
         return 0
     leftovers = [lo for lo in find_leftovers(schemas, prefix) if lo.age() >= min_age]
     kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live_runs]
@@ -314,8 +336,18 @@ _OWN_OPTIONS = MappingProxyType(
         "--dbt-target": "--target",
         "--dbt-vars": "--vars",
         "--dbt-schema-prefix": "--prefix",
+        "--dbt-allow-protected-target": "--allow-protected-target",
+        "--dbt-credentials": "--credentials",
+        "--dbt-allow-untrusted-credentials": "--allow-untrusted-credentials",
     }
 )
+
+
+def _own_options(message: str) -> str:
+    """*message* with pytest's option names replaced by the ``dbtproof`` command's."""
+    for theirs, ours in _OWN_OPTIONS.items():
+        message = message.replace(theirs, ours)
+    return message
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,11 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "clean":
             return clean(args)
+        if args.command == "doctor":
+            from dbtproof.doctor import doctor
+
+            text, code = doctor(args)
+            print(_own_options(text))
+            return code
     except DbtError as exc:
-        message = str(exc)
-        for theirs, ours in _OWN_OPTIONS.items():
-            message = message.replace(theirs, ours)
-        print(message, file=sys.stderr)
+        print(_own_options(str(exc)), file=sys.stderr)
         return 2
     return 1  # pragma: no cover - argparse rejects unknown commands
 

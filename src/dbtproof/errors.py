@@ -28,6 +28,14 @@ class ProtectedTargetError(DbtError):
     """The selected target is protected (``prod`` and friends) and was not explicitly allowed."""
 
 
+class CredentialError(DbtError):
+    """A credential provider (``--dbt-credentials``) is misconfigured or cannot mint."""
+
+
+class UntrustedCredentialsError(CredentialError):
+    """Credentials would be minted for untrusted code (a fork's pull request on GitHub)."""
+
+
 class IsolationError(DbtError):
     """A node would write outside the run's namespace."""
 

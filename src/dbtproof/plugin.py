@@ -84,6 +84,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Print where the dbt session's start went (import, parse, relocation, connect ...).",
     )
+    group.addoption(
+        "--dbt-credentials",
+        action="append",
+        metavar="NAME[:key=value,...]",
+        help="Mint a short-lived credential before every dbt invocation and connection, "
+        "exported only as a DBT_ENV_SECRET_* variable (github-oidc:audience=..., "
+        "gitlab-oidc, aws-rds-iam; repeatable).",
+    )
+    group.addoption(
+        "--dbt-allow-untrusted-credentials",
+        action="store_true",
+        help="Mint credentials even for untrusted code (GitHub pull_request_target, forks).",
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
@@ -95,6 +108,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=list(DEFAULT_PROTECTED_PATTERNS),
     )
     parser.addini("dbt_schema_prefix", f"Prefix of the run's schemas (default {DEFAULT_PREFIX}).")
+    parser.addini(
+        "dbt_credentials",
+        "Credential providers, one NAME[:key=value,...] per line (see --dbt-credentials).",
+        type="linelist",
+    )
     parser.addini(
         "dbt_run_role",
         "PostgreSQL: when the identity may create roles, run as a per-run role allowed only "
@@ -137,6 +155,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[state_key] = state
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
+    # every minted value is a secret from the moment it exists
+    state.on_minted.append(state.secrets.add)
+    try:
+        state.open_credentials(config)
+    except DbtError as exc:
+        raise pytest.UsageError(state.secrets.scrub(str(exc))) from None
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):

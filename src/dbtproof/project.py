@@ -28,6 +28,8 @@ PROFILES_FILE = "profiles.yml"
 
 #: ``env_var('NAME'`` or ``env_var("NAME"`` inside a Jinja expression.
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+#: The same, and what follows the name: ``,`` when a default is given.
+_ENV_VAR_USE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]\s*([,)]?)""")
 
 
 def find_project_dir(start: Path, explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -85,29 +87,70 @@ def find_project_for_invocation(
     return found
 
 
+@dataclass(frozen=True)
+class ProfilesDirStep:
+    """One step of dbt's search for ``profiles.yml``: where it looked and what it found."""
+
+    #: What names the folder: ``--profiles-dir``, ``DBT_PROFILES_DIR``, ... .
+    source: str
+    #: The folder, None when the option or variable is not given.
+    folder: Path | None
+    #: Whether the folder holds a ``profiles.yml``.
+    has_profiles: bool
+    #: Whether this step won (every later step is not looked at).
+    chosen: bool
+
+
+def profiles_dir_search(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    explicit_source: str = "--profiles-dir",
+) -> list[ProfilesDirStep]:
+    """Every step of dbt's search for the folder of ``profiles.yml``, the winner marked.
+
+    ``--profiles-dir`` (*explicit*, named *explicit_source* in the steps), then
+    ``DBT_ENGINE_PROFILES_DIR`` (dbt 1.11+), then ``DBT_PROFILES_DIR`` — each wins when
+    given, whether or not it holds the file —, then the current working directory when
+    it holds a ``profiles.yml``, then ``~/.dbt``.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    candidates: list[tuple[str, Path | None, bool]] = [
+        (source, Path(value).expanduser().resolve() if value else None, bool(value))
+        for source, value in (
+            (explicit_source, explicit),
+            ("DBT_ENGINE_PROFILES_DIR (dbt 1.11+)", environ.get("DBT_ENGINE_PROFILES_DIR")),
+            ("DBT_PROFILES_DIR", environ.get("DBT_PROFILES_DIR")),
+        )
+    ]
+    candidates.append(("the current directory", cwd.resolve(), (cwd / PROFILES_FILE).is_file()))
+    candidates.append(("~/.dbt", (Path.home() / ".dbt").resolve(), True))
+    steps: list[ProfilesDirStep] = []
+    chosen = False
+    for source, folder, wins in candidates:
+        has = folder is not None and (folder / PROFILES_FILE).is_file()
+        steps.append(ProfilesDirStep(source, folder, has, wins and not chosen))
+        chosen = chosen or wins
+    return steps
+
+
 def find_profiles_dir(
     explicit: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Path:
-    """Return the folder of the ``profiles.yml`` dbt would use, in dbt's own order.
+    """Return the folder of the ``profiles.yml`` dbt would use, in dbt's own order
+    (:func:`profiles_dir_search`).
 
     ``--dbt-profiles-dir``, then ``DBT_ENGINE_PROFILES_DIR`` (dbt 1.11+), then
     ``DBT_PROFILES_DIR``, then the current working directory when it holds a
     ``profiles.yml``, then ``~/.dbt``.
     """
-    environ = os.environ if environ is None else environ
-    for candidate in (
-        explicit,
-        environ.get("DBT_ENGINE_PROFILES_DIR"),
-        environ.get("DBT_PROFILES_DIR"),
-    ):
-        if candidate:
-            return Path(candidate).expanduser().resolve()
-    cwd = Path.cwd() if cwd is None else cwd
-    if (cwd / PROFILES_FILE).is_file():
-        return cwd.resolve()
-    return (Path.home() / ".dbt").resolve()
+    for step in profiles_dir_search(explicit, environ, cwd):
+        if step.chosen and step.folder is not None:
+            return step.folder
+    raise AssertionError("~/.dbt is always chosen last")  # pragma: no cover
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -202,12 +245,20 @@ class ProfileTarget:
 
     def env_var_names(self) -> list[str]:
         """Names of the environment variables this target reads through ``env_var()``."""
-        found: list[str] = []
-        for value in _strings(self.raw_output):
-            for name in _ENV_VAR_CALL.findall(value):
-                if name not in found:
-                    found.append(name)
-        return found
+        return env_var_names_in(self.raw_output)
+
+    def env_var_uses(self) -> list[tuple[str, list[str], bool]]:
+        """``(name, the settings that read it, whether every read has a default)`` for each
+        variable the target reads."""
+        uses: dict[str, tuple[list[str], bool]] = {}
+        for key, value in self.raw_output.items():
+            for text in _strings(value):
+                for match in _ENV_VAR_USE.finditer(text):
+                    keys, defaulted = uses.get(match.group(1), ([], True))
+                    if key not in keys:
+                        keys.append(str(key))
+                    uses[match.group(1)] = (keys, defaulted and match.group(2) == ",")
+        return [(name, keys, defaulted) for name, (keys, defaulted) in uses.items()]
 
     def env_var_report(self, environ: Mapping[str, str] | None = None) -> str:
         """``NAME=set, OTHER=unset`` for the variables the target reads; never their values."""
@@ -216,6 +267,26 @@ class ProfileTarget:
         if not names:
             return "(the target reads no environment variables)"
         return ", ".join(f"{n}={'set' if n in environ else 'unset'}" for n in names)
+
+
+def env_var_names_in(value: Any) -> list[str]:
+    """Names of the environment variables a setting (nested or not) reads through
+    ``env_var()``, in order."""
+    found: list[str] = []
+    for text in _strings(value):
+        for name in _ENV_VAR_CALL.findall(text):
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def minted_settings(target: ProfileTarget, variables: Sequence[str]) -> dict[str, Any]:
+    """The settings of *target*, as written, that read one of *variables* (the minted ones)."""
+    return {
+        key: value
+        for key, value in target.raw_output.items()
+        if set(env_var_names_in(value)) & set(variables)
+    }
 
 
 def _strings(value: Any) -> list[str]:

@@ -6,7 +6,8 @@ Every invocation goes through :class:`DbtRunner`: in-process through dbt's publi
 every other flag dbt would read from the environment (``DBT_EMPTY``, ``DBT_DEFER``,
 ``DBT_STATE``, ``DBT_FULL_REFRESH``, ``DBT_WARN_ERROR``, ...) removed from
 ``os.environ`` while dbt runs, so that stray ``DBT_*`` variables cannot change a run,
-and with the manifest parsed once and reused.
+with the manifest parsed once and reused, and with the run's minted credentials
+(``--dbt-credentials``) exported only while dbt runs.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.nodes import resource_type
+
+if TYPE_CHECKING:
+    from dbtproof.credentials import CredentialSet
 
 _FAILED = frozenset({"error", "fail", "runtime error"})
 _LOCK = threading.RLock()
@@ -195,6 +199,8 @@ class DbtRunner:
     manifest: Any = None
     #: The flag variables of each command, walked once (hidden while dbt runs).
     flag_variables: FlagVariables = field(default_factory=FlagVariables, repr=False, compare=False)
+    #: Minted credentials, exported (fresh) around each invocation and removed after it.
+    credentials: CredentialSet | None = field(default=None, repr=False, compare=False)
 
     def base_args(self) -> list[str]:
         """The flags every invocation carries."""
@@ -231,8 +237,9 @@ class DbtRunner:
             if manifest is not None:
                 compat.reset_compilation_state(manifest)
             runner = compat.dbt_runner(manifest)
+            exported = self.credentials.exported() if self.credentials else nullcontext()
             try:
-                with self.flag_variables.removed(args):
+                with exported, self.flag_variables.removed(args):
                     outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dbtproof import _dbt_compat as compat
 from dbtproof import namespace as ns
 from dbtproof import parse_cache, targets
+from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
     ConnectionFailedError,
     DbtError,
@@ -33,7 +34,13 @@ from dbtproof.guard import (
 )
 from dbtproof.liveness import LivenessMark
 from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
-from dbtproof.project import DbtProject, ProfileTarget, load_profile_target, write_derived_profiles
+from dbtproof.project import (
+    DbtProject,
+    ProfileTarget,
+    load_profile_target,
+    minted_settings,
+    write_derived_profiles,
+)
 from dbtproof.relocation import (
     Relocation,
     from_parse_schema,
@@ -45,6 +52,7 @@ from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run
 from dbtproof.runner import DbtRunner, InvocationResult
 
 if TYPE_CHECKING:
+    from dbtproof.credentials import CredentialSet
     from dbtproof.engine.model import ModelEngine
 
 
@@ -68,6 +76,9 @@ class SessionSettings:
     run_role: bool = True
     #: Parse through the project's warm-parse cache (:mod:`dbtproof.parse_cache`).
     warm_parse: bool = True
+    #: Credential providers (``--dbt-credentials``): tokens minted before each dbt
+    #: invocation and each connection dbtproof opens.
+    credentials: CredentialSet | None = None
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -146,6 +157,9 @@ class DbtSession:
         self.timings = parse_cache.StartTimings()
         #: The warm-parse cache this session parsed in (None: a cold parse).
         self.parse_cache: parse_cache.ParseCache | None = None
+        #: The derived profile's settings that read minted variables, as written: rendered
+        #: anew onto the adapter's credentials before dbtproof opens a connection.
+        self._minted_settings: dict[str, Any] = {}
 
     # -- start -------------------------------------------------------------------------
 
@@ -211,10 +225,17 @@ class DbtSession:
         with timings.step("import dbt"):
             compat.import_dbt()
         check_protected(self.profile_target, self.settings, self._render)
+        if self.settings.credentials:
+            bind_to_target(self.settings.credentials, self.profile_target, self._render)
         self.workdir.mkdir(parents=True, exist_ok=True)
         profiles_dir = write_derived_profiles(
             self.profile_target, self._overrides(), self.workdir / "profile"
         )
+        if self.settings.credentials:
+            derived = load_profile_target(
+                profiles_dir, self.profile_target.profile_name, self.target
+            )
+            self._minted_settings = minted_settings(derived, self.settings.credentials.variables)
         self.runner = DbtRunner(
             project_dir=self.project.root,
             profiles_dir=profiles_dir,
@@ -223,6 +244,7 @@ class DbtSession:
             target_path=self.workdir / "target",
             log_path=self.workdir / "logs",
             vars=self.settings.vars,
+            credentials=self.settings.credentials,
         )
         with timings.step("parse"):
             self._parse()
@@ -262,7 +284,7 @@ class DbtSession:
         try:
             runner.parse()
         except DbtError as exc:
-            raise DbtError(f"{exc}\n{self._where()}") from exc
+            raise self._parse_error(exc) from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
 
     def _warm_parse(self, runner: DbtRunner) -> bool:
@@ -307,12 +329,13 @@ class DbtSession:
                     target_path=cache.target_path,
                     log_path=runner.log_path,
                     vars=self.settings.vars,
+                    credentials=self.settings.credentials,
                 )
                 manifest = parser.parse()
             except (DbtError, OSError) as exc:
                 if before is None and isinstance(exc, DbtError):
                     # a full parse failed: a cold one would fail alike
-                    raise DbtError(f"{exc}\n{self._where()}") from exc
+                    raise self._parse_error(exc) from exc
                 cache.discard()
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                 timings.parse = (
@@ -322,12 +345,13 @@ class DbtSession:
                 return False
             after = cache.stamp()
         runner.manifest = manifest
-        credentials = compat.parse_profile(
-            str(runner.profiles_dir),
-            self.profile_target.profile_name,
-            self.target,
-            self.settings.vars,
-        )
+        with self._minted_exported():
+            credentials = compat.parse_profile(
+                str(runner.profiles_dir),
+                self.profile_target.profile_name,
+                self.target,
+                self.settings.vars,
+            )
         self._config = compat.with_credentials(
             compat.registered_runtime_config(self.adapter_type),
             credentials,
@@ -345,6 +369,26 @@ class DbtSession:
         )
         timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
         return True
+
+    def _parse_error(self, exc: DbtError) -> DbtError:
+        """dbt's parse error, with where the target comes from and, when a minted variable
+        the profile reads is unset, how to mint it."""
+        hint = unset_secret_hint(self.profile_target, self.settings.credentials)
+        return DbtError(f"{exc}\n{self._where()}" + (f"\n  {hint}" if hint else ""))
+
+    def _minted_exported(self) -> Any:
+        """A context in which the minted variables are exported (none without providers)."""
+        from contextlib import nullcontext
+
+        credentials = self.settings.credentials
+        return credentials.exported() if credentials else nullcontext()
+
+    # -- minted credentials ------------------------------------------------------------
+
+    def credential_lines(self) -> list[str]:
+        """The header's lines on minted credentials: provider, variable, settings reading it."""
+        credentials = self.settings.credentials
+        return header_lines(credentials, self._minted_settings) if credentials else []
 
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
@@ -605,8 +649,18 @@ class DbtSession:
     # -- reading -----------------------------------------------------------------------
 
     def adapter(self) -> Any:
-        """dbt's adapter of the target (connected with the run's derived profile)."""
-        return compat.adapter_for(self._config, self.manifest)
+        """dbt's adapter of the target (connected with the run's derived profile).
+
+        With minted credentials, the adapter's credentials are rendered anew whenever a
+        token was minted since they were last rendered, so the connection dbtproof opens
+        next logs in with a token that is still valid.
+        """
+        adapter = compat.adapter_for(self._config, self.manifest)
+        if self.settings.credentials:
+            self.settings.credentials.render_onto(
+                adapter.config.credentials, self._minted_settings, self.settings.vars
+            )
+        return adapter
 
     def query(self, sql: str) -> Rows:
         """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""

@@ -11,7 +11,8 @@ One module per concern:
 
 * :mod:`.invocation` — dbt's runner, the variables each command reads as flags, a
   reused manifest's compilation state, dbt's file log;
-* :mod:`.profile` — a ``profiles.yml`` value or a target's credentials, as dbt reads them;
+* :mod:`.profile` — a ``profiles.yml`` value or a target's credentials, as dbt reads them,
+  and the adapter's credentials rendered anew with freshly minted variables;
 * :mod:`.connections` — running SQL on the adapter's connections, and connections dbt
   does not manage;
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
@@ -41,6 +42,7 @@ from __future__ import annotations
 from dbtproof._dbt_compat.adapter import (
     CteRelations,
     adapter_for,
+    adapter_installed,
     adapter_type,
     drop_relation,
     drop_schemas,
@@ -95,6 +97,7 @@ from dbtproof._dbt_compat.manifest import (
 from dbtproof._dbt_compat.profile import (
     credentials_role,
     parse_profile,
+    refresh_credentials,
     render_profile_value,
     use_role,
     with_credentials,
@@ -118,6 +121,7 @@ __all__ = (
     "RenderCaches",
     "RenderContext",
     "adapter_for",
+    "adapter_installed",
     "adapter_type",
     "close_adapter_connections",
     "close_dedicated_connection",
@@ -150,6 +154,7 @@ __all__ = (
     "parse_profile",
     "query_result",
     "quote",
+    "refresh_credentials",
     "registered_runtime_config",
     "relation_exists",
     "release_connection",

@@ -48,6 +48,16 @@ def adapter_for(config: Any, manifest: Any) -> Any:
     return adapter
 
 
+def adapter_installed(adapter_type: str) -> bool:
+    """Whether the dbt adapter package for *adapter_type* (``dbt.adapters.<type>``) is installed."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(f"dbt.adapters.{adapter_type}") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def adapter_type(adapter: Any) -> str:
     """The adapter's type name (``postgres``, ``duckdb``, ``snowflake`` ...)."""
     return str(adapter.type())

@@ -1,4 +1,5 @@
-"""``profiles.yml`` as dbt reads it: one value rendered, or a target's credentials."""
+"""``profiles.yml`` as dbt reads it: one value rendered, a target's credentials, or the
+adapter's credentials rendered anew (with freshly minted variables)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,22 @@ def with_credentials(config: Any, credentials: Any, target_path: str) -> Any:
     reset_adapters()
     register_adapter(rebound, get_mp_context())
     return rebound
+
+
+def refresh_credentials(
+    credentials: Any, settings: dict[str, Any], cli_vars: dict[str, Any]
+) -> None:
+    """Render *settings* (a target's keys, as written) anew, as dbt renders a profile, and
+    set the result on *credentials*, the adapter's.
+
+    dbt renders ``env_var()`` once, when it builds a RuntimeConfig, and its adapter opens
+    every later connection with those values: a token minted for one invocation would be
+    used after it expired. Called with the minted variables exported, this puts the fresh
+    ones in. Keys are translated as dbt does (``pass`` is ``password``).
+    """
+    from dbt.config.renderer import ProfileRenderer
+
+    _ensure_invocation_context()
+    rendered = ProfileRenderer(cli_vars or {}).render_data(dict(settings))
+    for key, value in type(credentials).translate_aliases(rendered).items():
+        setattr(credentials, key, value)

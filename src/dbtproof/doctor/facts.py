@@ -1,0 +1,237 @@
+"""What ``dbtproof doctor`` finds before it connects: the project, which ``profiles.yml``
+won and why, the target and adapter, the variables the target reads, and what the
+credential providers would mint.
+
+Every step reuses what a test run does (:func:`dbtproof.project.profiles_dir_search`,
+:func:`dbtproof.project.load_profile_target`, :func:`dbtproof.credentials.load_credentials`),
+so doctor reports what ``pytest`` would do, not a second opinion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from dbtproof.credentials import SECRET_PREFIX, CredentialSet, load_credentials
+from dbtproof.credentials.profile import bind_to_target, unset_secret_hint
+from dbtproof.doctor.report import Report, one_line
+from dbtproof.errors import DbtError
+from dbtproof.project import (
+    PROFILES_FILE,
+    DbtProject,
+    ProfileTarget,
+    find_project_dir,
+    load_profile_target,
+    profiles_dir_search,
+)
+from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, PLAIN_KEYS, check_protected
+
+
+def _render(cli_vars: dict[str, Any]) -> Callable[[str], Any]:
+    """Render a profile value as dbt does; dbt's error becomes a :class:`DbtError`."""
+    from dbtproof import _dbt_compat as compat
+
+    def render(value: str) -> Any:
+        try:
+            return compat.render_profile_value(value, cli_vars)
+        except Exception as exc:  # dbt's rendering errors, whatever their class
+            raise DbtError(f"cannot render {value!r} from profiles.yml: {one_line(exc)}") from None
+
+    return render
+
+
+def find_project(report: Report, project_dir: str | None) -> DbtProject | None:
+    """The dbt project (``--project-dir``, else the nearest ``dbt_project.yml``)."""
+    try:
+        root = find_project_dir(Path.cwd(), project_dir)
+        if root is None:
+            report.add(
+                "project",
+                "error",
+                f"no dbt_project.yml at or above {Path.cwd()}: run from the dbt project, or "
+                f"pass --project-dir",
+            )
+            return None
+        project = DbtProject.load(root)
+    except DbtError as exc:
+        report.add("project", "error", str(exc))
+        return None
+    report.add(
+        "project", "ok", f"{project.name} ({project.root})", name=project.name, root=project.root
+    )
+    return project
+
+
+def find_profiles(report: Report, profiles_dir: str | None) -> Path:
+    """Each step of dbt's search for ``profiles.yml``, with the path checked at each."""
+    winner: Path | None = None
+    for step in profiles_dir_search(profiles_dir):
+        data = {
+            "source": step.source,
+            "folder": step.folder,
+            "has_profiles_yml": step.has_profiles,
+            "chosen": step.chosen,
+        }
+        if step.folder is None:
+            missing = "not given" if step.source.startswith("-") else "unset"
+            report.add("profiles", "info", f"{step.source}: {missing}", **data)
+            continue
+        found = "holds profiles.yml" if step.has_profiles else "no profiles.yml there"
+        if step.chosen:
+            winner = step.folder
+            status = "ok" if step.has_profiles else "error"
+            report.add(
+                "profiles", status, f"{step.source}: {step.folder} ({found}) <- used", **data
+            )
+        else:
+            later = " (not looked at: an earlier step won)" if winner is not None else ""
+            report.add("profiles", "info", f"{step.source}: {step.folder} ({found}){later}", **data)
+    assert winner is not None  # ~/.dbt always wins last
+    return winner
+
+
+def load_target(
+    report: Report,
+    project: DbtProject,
+    profiles_dir: Path,
+    target: str | None,
+    cli_vars: dict[str, Any],
+    allow_protected: bool = False,
+) -> ProfileTarget | None:
+    """The profile target, how it was chosen, and its adapter; a protected target is an
+    error unless *allow_protected* (then a warning)."""
+    if not (profiles_dir / PROFILES_FILE).is_file():
+        return None
+    try:
+        loaded = load_profile_target(profiles_dir, project.profile_name, target, _render(cli_vars))
+    except DbtError as exc:
+        report.add("target", "error", str(exc))
+        return None
+    chosen_by = "--target" if target else "the profile's `target:`"
+    report.add(
+        "target",
+        "ok",
+        f"profile '{loaded.profile_name}', target '{loaded.target_name}' (chosen by {chosen_by}; "
+        f"targets: {', '.join(loaded.all_targets)})",
+        profile=loaded.profile_name,
+        target=loaded.target_name,
+        chosen_by=chosen_by,
+        profiles_yml=loaded.profiles_path,
+    )
+    _adapter(report, loaded.adapter_type)
+    try:
+        check_protected(
+            loaded.profile_name,
+            loaded.target_name,
+            loaded.profiles_path,
+            loaded.profile_outputs,
+            list(DEFAULT_PROTECTED_PATTERNS),
+            _render(cli_vars),
+        )
+    except DbtError as exc:
+        if not allow_protected:
+            report.add("target", "error", str(exc))
+            return None
+        report.add("target", "warning", f"{exc} (allowed by --allow-protected-target)")
+    return loaded
+
+
+def _adapter(report: Report, adapter_type: str) -> None:
+    from dbtproof import _dbt_compat as compat
+
+    if not compat.adapter_installed(adapter_type):
+        report.add(
+            "target",
+            "error",
+            f"adapter {adapter_type}: dbt-{adapter_type} is not installed: pip install "
+            f"dbt-{adapter_type}",
+            adapter=adapter_type,
+            installed=False,
+        )
+        return
+    try:
+        package = f"dbt-{adapter_type} {version(f'dbt-{adapter_type}')}"
+    except PackageNotFoundError:
+        package = f"dbt-{adapter_type}"
+    report.add(
+        "target",
+        "ok",
+        f"adapter {adapter_type} ({package}, dbt-core {compat.dbt_version()})",
+        adapter=adapter_type,
+        installed=True,
+    )
+
+
+def check_environment(
+    report: Report,
+    target: ProfileTarget,
+    minted: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Each variable the target reads: set or unset, secret or not (never its value)."""
+    environ = os.environ if environ is None else environ
+    uses = target.env_var_uses()
+    if not uses:
+        report.add("environment", "info", "the target reads no environment variables")
+    for name, keys, defaulted in uses:
+        secret = name.startswith(SECRET_PREFIX) or any(key not in PLAIN_KEYS for key in keys)
+        is_set = name in environ
+        data = {"variable": name, "set": is_set, "secret": secret, "read_by": keys}
+        what = f"{name}: read by {', '.join(keys)}, {'secret' if secret else 'not secret'}"
+        if secret and not name.startswith(SECRET_PREFIX):
+            what += f" (dbt scrubs only {SECRET_PREFIX}* variables from its logs)"
+        if name in minted:
+            report.add("environment", "ok", f"{what}, minted by a credential provider", **data)
+        elif is_set:
+            report.add("environment", "ok", f"{what}, set", **data)
+            if secret:
+                report.secrets.add(environ[name], f"variable {name}")
+        elif defaulted:
+            report.add("environment", "info", f"{what}, unset (its default is used)", **data)
+        else:
+            hint = (
+                " or mint it with --credentials PROVIDER" if name.startswith(SECRET_PREFIX) else ""
+            )
+            report.add(
+                "environment", "error", f"{what}, unset and without default: set it{hint}", **data
+            )
+
+
+def check_credentials(
+    report: Report,
+    target: ProfileTarget,
+    specs: Sequence[str],
+    allow_untrusted: bool,
+    cli_vars: dict[str, Any],
+) -> CredentialSet | None:
+    """Which providers would run, and what each would mint now (issuer, audience, subject,
+    expiry — never the token)."""
+    try:
+        credentials = load_credentials(specs, allow_untrusted, minted=report.secrets.add)
+        bind_to_target(credentials, target, _render(cli_vars))
+    except DbtError as exc:
+        report.add("credentials", "error", str(exc))
+        return None
+    if not credentials:
+        hint = unset_secret_hint(target, credentials)
+        report.add("credentials", "info", "no credential provider" + (f": {hint}" if hint else ""))
+        return credentials
+    for described in credentials.describe():
+        name, variable = described.pop("provider"), described.pop("variable")
+        error = described.pop("error", None)
+        if error is not None:
+            report.add("credentials", "error", error, provider=name, variable=variable)
+            continue
+        facts = ", ".join(f"{key} {value}" for key, value in described.items())
+        report.add(
+            "credentials",
+            "ok",
+            f"{name} mints {variable}: {facts}",
+            provider=name,
+            variable=variable,
+            **described,
+        )
+    return credentials

@@ -1,0 +1,232 @@
+"""``dbtproof doctor``, run as users run it (a subprocess), on DuckDB and PostgreSQL.
+
+It names the profiles.yml that won and why, the target and adapter, the variables the
+target reads (never their values), what a credential provider would mint (never the
+token), and connects: identity, schema creation, warnings for a superuser or a
+production schema it owns. Exit code 0 only when tests could run; ``--json`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PG_HOST, PG_PORT, PG_ROLE, superuser_connection, unique_prefix
+from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
+
+CANARY = "canary-secret-5b9e31d7"
+
+
+def doctor(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+    """Run ``dbtproof doctor`` in *cwd*; its stdout and stderr, and its exit code."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dbtproof.cli", "doctor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+    return done.stdout + done.stderr, done.returncode
+
+
+def doctor_json(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[dict, int]:
+    """``dbtproof doctor --json``: the parsed report and the exit code."""
+    output, code = doctor(cwd, "--json", *args, env=env)
+    return json.loads(output), code
+
+
+def messages(report: dict, section: str, status: str | None = None) -> list[str]:
+    """The messages of one section of a JSON report (of one status)."""
+    return [
+        finding["message"]
+        for finding in report["sections"][section]
+        if status is None or finding["status"] == status
+    ]
+
+
+# -- DuckDB ---------------------------------------------------------------------------
+
+
+def test_duckdb_ready(shop: Path) -> None:
+    output, code = doctor(shop)
+    assert code == 0, output
+    assert f"the current directory: {shop} (holds profiles.yml) <- used" in output
+    assert "DBT_PROFILES_DIR: unset" in output
+    assert "profile 'shop', target 'dev' (chosen by the profile's `target:`" in output
+    assert "adapter duckdb (dbt-duckdb " in output
+    assert "SHOP_DUCKDB_PATH: read by path, not secret, unset (its default is used)" in output
+    assert "may create a schema in database shop (created and dropped dbtproof_" in output
+    assert output.rstrip().endswith("dbtproof doctor: tests can run.")
+    assert not (shop / "shop.duckdb").exists(), "the user's database file is never touched"
+
+
+def test_the_profiles_search_names_the_winner_and_why(shop: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "profiles"
+    elsewhere.mkdir()
+    (elsewhere / "profiles.yml").write_text((shop / "profiles.yml").read_text())
+    report, code = doctor_json(shop, env={"DBT_PROFILES_DIR": str(elsewhere)})
+    assert code == 0
+    steps = {f["source"]: f for f in report["sections"]["profiles"]}
+    assert steps["DBT_PROFILES_DIR"]["chosen"] and steps["DBT_PROFILES_DIR"]["has_profiles_yml"]
+    assert steps["the current directory"]["has_profiles_yml"]  # checked, but not used
+    assert not steps["the current directory"]["chosen"]
+    output, code = doctor(shop, "--profiles-dir", str(tmp_path / "nowhere"))
+    assert code == 1
+    assert f"--profiles-dir: {tmp_path / 'nowhere'} (no profiles.yml there) <- used" in output
+    assert "tests cannot run" in output
+
+
+def test_a_protected_target_is_not_connected_to(shop: Path) -> None:
+    output, code = doctor(shop, "--target", "prod")
+    assert code == 1
+    assert "target 'prod' of profile 'shop'" in output and "is protected" in output
+    assert "--dbt-" not in output  # the command's own option names
+    assert "connected to target" not in output
+
+
+def test_an_unset_secret_is_an_error_and_its_fix_is_named(shop: Path) -> None:
+    text = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(
+        text.replace("threads: 1", "threads: 1\n      settings:\n        home_directory: "
+                     "\"{{ env_var('DBT_ENV_SECRET_OIDC_TOKEN') }}\"", 1)
+    )  # fmt: skip
+    report, code = doctor_json(shop)
+    assert code == 1 and report["ok"] is False
+    [error] = messages(report, "environment", "error")
+    assert "DBT_ENV_SECRET_OIDC_TOKEN: read by settings, secret, unset and without default" in error
+    assert "mint it with --credentials PROVIDER" in error
+    assert messages(report, "connection") == ["not tested: fix the errors above first"]
+
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_env(shop: Path, pg_role: dict[str, str]) -> dict[str, str]:
+    """The example's ``postgres`` target as the suite's role, its password a canary."""
+    return {**pg_role, "SHOP_PG_PASSWORD": CANARY}
+
+
+def test_postgres_superuser_is_a_warning(shop: Path, pg_env: dict[str, str]) -> None:
+    report, code = doctor_json(
+        shop, "--target", "postgres", env={**pg_env, "SHOP_PG_USER": "postgres"}
+    )
+    assert code == 0, report
+    [identity] = [f for f in report["sections"]["connection"] if "identity" in f]
+    assert identity["identity"]["current_user"] == "postgres"
+    [warning] = messages(report, "connection", "warning")
+    assert "postgres is a superuser" in warning
+
+
+def test_postgres_least_privileged_role_has_no_warning(shop: Path, pg_env: dict[str, str]) -> None:
+    output, code = doctor(shop, "--target", "postgres", env=pg_env)
+    assert code == 0, output
+    assert f"identity: current_user {PG_ROLE}, session_user {PG_ROLE}, superuser False" in output
+    assert "WARNING" not in output
+    assert "may create a schema in database test (created and dropped dbtproof_" in output
+    assert "SHOP_PG_PASSWORD: read by password, secret" in output
+    assert CANARY not in output
+
+
+@pytest.fixture
+def production_schema(pg_role: dict[str, str]) -> Iterator[str]:
+    """A schema the suite's role owns, which a protected target of the profile names."""
+    schema = f"{unique_prefix()}analytics"
+    with superuser_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(f'create schema "{schema}" authorization {PG_ROLE}')
+    yield schema
+    with superuser_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(f'drop schema if exists "{schema}" cascade')
+
+
+def test_owning_a_production_schema_is_a_warning(
+    shop: Path, pg_env: dict[str, str], production_schema: str
+) -> None:
+    with (shop / "profiles.yml").open("a") as profiles:
+        profiles.write(
+            f"    prod_pg:\n      type: postgres\n      host: {PG_HOST}\n      port: {PG_PORT}\n"
+            f"      user: deployer\n      password: x\n      dbname: test\n"
+            f"      schema: {production_schema}\n      threads: 1\n"
+        )
+    report, code = doctor_json(shop, "--target", "postgres", env=pg_env)
+    assert code == 1  # it shares prod_pg's database: protected
+    [error] = messages(report, "target", "error")
+    assert "uses the database test of protected target 'prod_pg'" in error
+    assert "--allow-protected-target" in json.dumps(report)
+    report, code = doctor_json(shop, "--target", "postgres", "--allow-protected-target", env=pg_env)
+    assert code == 0
+    [allowed] = messages(report, "target", "warning")
+    assert "(allowed by --allow-protected-target)" in allowed
+    [warning] = messages(report, "connection", "warning")
+    assert f"owns schema {production_schema} of protected target 'prod_pg'" in warning
+
+
+def test_a_failing_connection_exits_non_zero(shop: Path, pg_env: dict[str, str]) -> None:
+    port = free_port()
+    output, code = doctor(shop, "--target", "postgres", env={**pg_env, "SHOP_PG_PORT": str(port)})
+    assert code == 1
+    assert "cannot connect to target 'postgres'" in output or "could not" in output
+    assert "tests cannot run" in output
+    assert CANARY not in output
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- credentials and secrets ----------------------------------------------------------
+
+
+def test_doctor_shows_what_a_provider_mints_and_no_secret(
+    shop: Path,
+    pg_env: dict[str, str],
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
+) -> None:
+    text = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(
+        text.replace(
+            "password: \"{{ env_var('SHOP_PG_PASSWORD', '') }}\"",
+            "password: \"{{ env_var('DBT_ENV_SECRET_OIDC_TOKEN') }}\"",
+        )
+    )
+    env = {**pg_env, "DBT_ENV_SECRET_PLANTED": CANARY}
+    spec = "github-oidc:audience=sts.amazonaws.com"
+    output, code = doctor(shop, "--target", "postgres", "--credentials", spec, env=env)
+    report, json_code = doctor_json(shop, "--target", "postgres", "--credentials", spec, env=env)
+    assert code == json_code == 0, output
+    assert (
+        "github-oidc mints DBT_ENV_SECRET_OIDC_TOKEN: issuer "
+        "https://token.actions.githubusercontent.com, audience sts.amazonaws.com, subject "
+        "repo:acme/shop:ref:refs/heads/main, expires " in output
+    )
+    assert "DBT_ENV_SECRET_OIDC_TOKEN: read by password, secret, minted by a credential" in output
+    [minted] = report["sections"]["credentials"]
+    assert minted["audience"] == "sts.amazonaws.com" and minted["expires"].endswith("Z")
+    assert len(endpoint.issued) >= 2
+    everything = output + json.dumps(report)
+    for secret in [*endpoint.issued, CANARY, "request-token-7c1d2e"]:
+        assert secret not in everything
+    for token in endpoint.issued:  # nor any piece of it
+        assert all(part not in everything for part in token.split("."))
+
+
+def test_doctor_refuses_to_mint_for_untrusted_code(
+    shop: Path,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811
+) -> None:
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request_target"}
+    output, code = doctor(shop, "--credentials", "github-oidc:audience=a", env=env)
+    assert code == 1
+    assert "refusing to mint credentials" in output
+    assert "--allow-untrusted-credentials" in output and "--dbt-" not in output
+    assert endpoint.issued == []
