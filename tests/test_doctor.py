@@ -16,8 +16,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
-from conftest import PG_HOST, PG_PORT, PG_ROLE, superuser_connection, unique_prefix
+from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_ROLE, unique_prefix
 from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
 
 CANARY = "canary-secret-5b9e31d7"
@@ -136,36 +137,59 @@ def test_postgres_least_privileged_role_has_no_warning(shop: Path, pg_env: dict[
 
 
 @pytest.fixture
-def production_schema(pg_role: dict[str, str]) -> Iterator[str]:
-    """A schema the suite's role owns, which a protected target of the profile names."""
-    schema = f"{unique_prefix()}analytics"
-    with superuser_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(f'create schema "{schema}" authorization {PG_ROLE}')
-    yield schema
-    with superuser_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(f'drop schema if exists "{schema}" cascade')
+def production_schema(pg_role: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A database of its own holding a schema the suite's role owns, which a protected
+    target of the profile names: ``(database, schema)``.
+
+    Not in the suite's database: a schema the suite's role creates and drops there outside
+    a namespace would be seen by the isolation guard of every run going on at once as the
+    same role (``pytest -n 2``).
+    """
+    prefix = unique_prefix()
+    database, schema = f"{prefix}doctor", f"{prefix}analytics"
+
+    def run(dbname: str, *statements: str) -> None:
+        connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, dbname=dbname, user="postgres")
+        connection.autocommit = True  # create/drop database refuse a transaction
+        try:
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        finally:
+            connection.close()
+
+    run(
+        PG_DATABASE,
+        f'create database "{database}"',
+        f'grant connect, create, temporary on database "{database}" to {PG_ROLE}',
+    )
+    run(database, f'create schema "{schema}" authorization {PG_ROLE}')
+    yield database, schema
+    run(PG_DATABASE, f'drop database if exists "{database}" with (force)')
 
 
 def test_owning_a_production_schema_is_a_warning(
-    shop: Path, pg_env: dict[str, str], production_schema: str
+    shop: Path, pg_env: dict[str, str], production_schema: tuple[str, str]
 ) -> None:
+    database, schema = production_schema
+    pg_env = {**pg_env, "SHOP_PG_DATABASE": database}
     with (shop / "profiles.yml").open("a") as profiles:
         profiles.write(
             f"    prod_pg:\n      type: postgres\n      host: {PG_HOST}\n      port: {PG_PORT}\n"
-            f"      user: deployer\n      password: x\n      dbname: test\n"
-            f"      schema: {production_schema}\n      threads: 1\n"
+            f"      user: deployer\n      password: x\n      dbname: {database}\n"
+            f"      schema: {schema}\n      threads: 1\n"
         )
     report, code = doctor_json(shop, "--target", "postgres", env=pg_env)
     assert code == 1  # it shares prod_pg's database: protected
     [error] = messages(report, "target", "error")
-    assert "uses the database test of protected target 'prod_pg'" in error
+    assert f"uses the database {database} of protected target 'prod_pg'" in error
     assert "--allow-protected-target" in json.dumps(report)
     report, code = doctor_json(shop, "--target", "postgres", "--allow-protected-target", env=pg_env)
     assert code == 0
     [allowed] = messages(report, "target", "warning")
     assert "(allowed by --allow-protected-target)" in allowed
     [warning] = messages(report, "connection", "warning")
-    assert f"owns schema {production_schema} of protected target 'prod_pg'" in warning
+    assert f"owns schema {schema} of protected target 'prod_pg'" in warning
 
 
 def test_a_failing_connection_exits_non_zero(shop: Path, pg_env: dict[str, str]) -> None:

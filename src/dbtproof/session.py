@@ -361,7 +361,7 @@ class DbtSession:
             manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
         )
         state = (
-            "created"
+            "created (a full parse)"
             if before is None
             else "reused unchanged"
             if before == after
