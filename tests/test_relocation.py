@@ -62,6 +62,14 @@ def test_relocated_schema_names() -> None:
     assert long != relocated_schema(ns, "x" * 81)
 
 
+def test_the_xdist_header_names_the_workers_schemas(pytester: pytest.Pytester, shop: Path) -> None:
+    # The controller's header speaks for every worker: relocated schemas are the workers'.
+    jaffle_style(shop)
+    _, output = run_items(pytester, "-n", "2", "--collect-only")
+    assert re.search(r"namespace dbtproof_\w+_gw<N>\n", output), output
+    assert re.search(r"relocated: raw -> dbtproof_\w+_gw<N>_raw \(3 seeds, 3 sources\)", output)
+
+
 def test_jaffle_style_project_runs_unchanged_on_duckdb(
     pytester: pytest.Pytester, shop: Path
 ) -> None:

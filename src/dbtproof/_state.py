@@ -339,13 +339,19 @@ def _header(session: DbtSession, namespace: str) -> str:
             f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
             f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
         )
-        + "".join(
-            f"\ndbtproof: relocated: {line}"
-            for line in (session.relocation.summary() if session.relocation else [])
-        )
+        + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
+
+
+def _relocated(session: DbtSession, namespace: str) -> list[str]:
+    """The header's lines on what was relocated, in *namespace* (the xdist controller's
+    header speaks for its workers: ``<run id>_gw<N>``, not its own schema)."""
+    lines = session.relocation.summary() if session.relocation else []
+    if namespace == session.schema:
+        return lines
+    return [line.replace(f"-> {session.schema}", f"-> {namespace}", 1) for line in lines]
 
 
 def _run_role_lines(session: DbtSession) -> list[str]:
