@@ -3,8 +3,8 @@
 A narrow front (as syrupy's ``SnapshotAssertion`` is) over the worker's
 :class:`~dbtproof.session.DbtSession`: exactly the calls and attributes the README
 documents, each with its documentation, so ``help(dbt)`` and type checkers show the
-public API and nothing of the session's workings. Importing this module does not
-import dbt.
+public API and nothing of the session's workings. This module is cheap to load:
+dbt is loaded only when the session starts.
 """
 
 from __future__ import annotations

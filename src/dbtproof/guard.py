@@ -48,6 +48,7 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import IsolationError
+from dbtproof.quoting import literal, quote
 
 #: A schema of any dbtproof run (any prefix, any worker, any ``_<suffix>``).
 NAMESPACE_LIKE = re.compile(r"^[a-z][a-z0-9_]*\d{12}_[a-z0-9]{6}(?:_.*)?$")
@@ -301,30 +302,20 @@ class Guard:
 # -- adapters ------------------------------------------------------------------------------
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _drop_statements(items: Sequence[CatalogObject], with_database: bool) -> list[str]:
     statements = []
     for item in sorted(items, key=lambda i: i.kind != "schema"):
         schema = (
-            f"{_quote(item.database)}.{_quote(item.schema)}"
-            if with_database
-            else _quote(item.schema)
+            f"{quote(item.database)}.{quote(item.schema)}" if with_database else quote(item.schema)
         )
         if item.kind == "schema":
             statements.append(f"drop schema if exists {schema} cascade")
         elif item.kind in ("function", "procedure", "aggregate"):
             name, _, args = item.name.partition("(")
-            statements.append(f"drop {item.kind} if exists {schema}.{_quote(name)}({args} cascade")
+            statements.append(f"drop {item.kind} if exists {schema}.{quote(name)}({args} cascade")
         else:
             kind = _DROP_KIND.get(item.kind, "table")
-            statements.append(f"drop {kind} if exists {schema}.{_quote(item.name)} cascade")
+            statements.append(f"drop {kind} if exists {schema}.{quote(item.name)} cascade")
     return statements
 
 
@@ -389,7 +380,7 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                 handle.close()
 
     else:
-        exclude = ", ".join(_literal(name) for name in (database_name, "system", "temp"))
+        exclude = ", ".join(literal(name) for name in (database_name, "system", "temp"))
         query = _DUCKDB_CATALOG.format(exclude=exclude)
 
         def lister() -> Snapshot:

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from dbtproof.project import env_var_names_in
+
 #: Values shorter than this are not secrets the registry scrubs (see the module's doc).
 MIN_SECRET_LENGTH = 6
 #: A whitespace-separated part of a value is scrubbed on its own from this length.
@@ -300,11 +302,10 @@ class SecretRegistry:
         A literal value is registered as it is; a template (``{{ env_var('PG_PASSWORD') }}``)
         registers the value of each variable it reads that is set. Return how many.
         """
-        from_names = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
         before = len(self)
         for name, value in _secret_settings(settings):
             if isinstance(value, str) and ("{{" in value or "{%" in value):
-                for variable in from_names.findall(value):
+                for variable in env_var_names_in(value):
                     self.add(self._environ.get(variable), f"{source} {name} (${variable})")
             else:
                 self.add(str(value), f"{source} {name}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from dbtproof.errors import DbtError
 from dbtproof.namespace import MAX_IDENTIFIER, Leftover, find_leftovers
+from dbtproof.quoting import quote
 
 #: What a run role's name adds to the namespace.
 ROLE_SUFFIX = "_role"
@@ -40,11 +41,6 @@ class RunRole:
     def quoted(self) -> str:
         """The role's name quoted as an identifier (what ``SET ROLE`` takes)."""
         return quote(self.name)
-
-
-def quote(name: str) -> str:
-    """*name* as a PostgreSQL quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def role_name(namespace: str) -> str | None:

@@ -41,6 +41,7 @@ from dbtproof.project import (
     minted_settings,
     write_derived_profiles,
 )
+from dbtproof.quoting import quote
 from dbtproof.relocation import (
     Relocation,
     from_parse_schema,
@@ -48,7 +49,7 @@ from dbtproof.relocation import (
     relocate_external_locations,
 )
 from dbtproof.rows import Rows
-from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role, quote
+from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
 from dbtproof.runner import DbtRunner, InvocationResult
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ from dbtproof.doctor.report import Report, one_line
 from dbtproof.errors import DbtError
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import DbtProject, ProfileTarget, minted_settings, write_derived_profiles
+from dbtproof.quoting import literal
 from dbtproof.runner import DbtRunner
 from dbtproof.targets import (
     DEFAULT_PROTECTED_PATTERNS,
@@ -41,10 +42,6 @@ _REDSHIFT_IDENTITY = (
 )
 #: Snowflake roles that may do anything in the account.
 _SNOWFLAKE_ADMIN_ROLES = frozenset({"ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN", "ORGADMIN"})
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def check_connection(
@@ -216,7 +213,7 @@ def _production_schemas(report: Report, adapter: Any, target: ProfileTarget, ren
                 break
     if not schemas:
         return
-    names = ", ".join(_literal(schema) for schema in schemas)
+    names = ", ".join(literal(schema) for schema in schemas)
     sql = (
         "select nspname, pg_has_role(nspowner, 'MEMBER') as owns, "
         f"has_schema_privilege(oid, 'CREATE') as creates from pg_namespace "
