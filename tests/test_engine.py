@@ -909,3 +909,24 @@ def test_a_macro_named_config_needs_dbt_context(dbt) -> None:
             context.override_macro_later("is_incremental", lambda later=later: later)
         assert context.render(text) in ("select 1", "True")
         assert context._values is not None
+
+
+# -- several sessions in one process ---------------------------------------------------
+
+
+def test_a_session_keeps_its_own_adapter_after_another_came_and_went(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """dbt keeps one adapter per type for the whole process: a session started and torn
+    down in between must not leave the first session talking to its (deleted) database."""
+    first_project = make_project(tmp_path_factory.mktemp("first"))
+    second_project = make_project(tmp_path_factory.mktemp("second"))
+    with engine_session(request, tmp_path_factory, first_project, "duckdb") as first:
+        with engine_session(request, tmp_path_factory, second_project, "duckdb") as second:
+            second.query("create table only_in_second as select 1 as x")
+        assert first.adapter().config.credentials.path == str(first.database_file)
+        tables = first.query(
+            "select table_name from information_schema.tables where table_name = 'only_in_second'"
+        )
+        assert tables == []
+        assert first.query("select 41 + 1 as answer") == [{"answer": 42}]

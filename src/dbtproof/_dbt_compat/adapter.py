@@ -34,9 +34,7 @@ def adapter_for(config: Any, manifest: Any) -> Any:
     if config.credentials.type not in FACTORY.adapters:
         register_adapter(config, get_mp_context())
     adapter = get_adapter(config)
-    if getattr(adapter.config, "dependencies", None) is None and config.dependencies is not None:
-        # The last invocation (`dbt ls`) registered it with a config that never loaded the
-        # project's packages: adapter.dispatch would fail. Register it with ours.
+    if _registered_for_another(adapter.config, config):
         from dbt.adapters.factory import reset_adapters
 
         reset_adapters()
@@ -46,6 +44,20 @@ def adapter_for(config: Any, manifest: Any) -> Any:
         adapter.set_macro_resolver(manifest)
         adapter.set_macro_context_generator(generate_runtime_macro_context)
     return adapter
+
+
+def _registered_for_another(registered: Any, config: Any) -> bool:
+    """Whether the adapter dbt has registered was made for a config other than *config*.
+
+    dbt keeps one adapter per type for the whole process. The last invocation may have
+    registered it with a config that never loaded the project's packages (``dbt ls``:
+    ``adapter.dispatch`` would fail), or another session in the same process (a test
+    suite's, or a parse against a placeholder profile) with other credentials: a
+    connection opened through it would reach that session's database or schema.
+    """
+    if getattr(registered, "dependencies", None) is None and config.dependencies is not None:
+        return True
+    return bool(registered.credentials != config.credentials)
 
 
 def adapter_installed(adapter_type: str) -> bool:
