@@ -15,7 +15,9 @@ import pytest
 from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
+    PARSE_KEY,
     RUN_ID_KEY,
+    TIMINGS_KEY,
     DbtproofState,
     is_xdist_controller,
     is_xdist_worker,
@@ -152,6 +154,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
     state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    if workerinput is not None and workerinput.get(PARSE_KEY):
+        state.shared_parse = Path(workerinput[PARSE_KEY])
     config.stash[state_key] = state
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
@@ -268,12 +272,18 @@ class _XdistHooks:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[RUN_ID_KEY] = self.config.stash[state_key].run_id
+        state = self.config.stash[state_key]
+        node.workerinput[RUN_ID_KEY] = state.run_id
+        if state.shared_parse is not None and state.shared_parse.is_file():
+            node.workerinput[PARSE_KEY] = str(state.shared_parse)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
         self.config.stash[state_key].kept.extend(output.get(KEPT_KEY, []))
         self.config.stash[state_key].breaches.extend(output.get(BREACHES_KEY, []))
+        if output.get(TIMINGS_KEY):
+            worker = str(getattr(node, "gateway", None) and node.gateway.id)
+            self.config.stash[state_key].worker_timings.append((worker, output[TIMINGS_KEY]))
 
 
 def _collects_project(config: pytest.Config, project_file: Path) -> bool:
@@ -305,10 +315,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"test uses the `dbt` fixture"
         )
         return
+    if is_xdist_controller(config):
+        state.share_parse(config)
     state.start_session(config)
     if is_xdist_controller(config):
-        # The controller runs no test: it only proved, once and with one clear message,
-        # that the project parses, stays in its namespace and can connect.
+        # The controller runs no test: it proved, once and with one clear message, that
+        # the project parses, stays in its namespace and can connect; its workers load
+        # its parse instead of parsing again.
         assert state.session is not None
         state.session.settings.keep = False
         state.teardown(config)
@@ -343,6 +356,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None:
         state.teardown(session.config)
+        state.remove_shared_parse(session.config)
         if state.breaches and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -352,6 +366,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(state_key, None)
     if state is None:
         return
+    if state.worker_timings:
+        terminalreporter.section("dbtproof: start of each xdist worker (--dbt-timings)")
+        for worker, lines in sorted(state.worker_timings):
+            for line in lines:
+                terminalreporter.write_line(f"{worker}: {line}")
     if state.breaches:
         terminalreporter.section("dbtproof: writes outside the namespace", red=True)
         for line in dict.fromkeys(state.breaches):
