@@ -225,7 +225,8 @@ def test_xdist_workers_load_the_controllers_parse(
     pytester: pytest.Pytester, shop: Path, adapter: str, request: pytest.FixtureRequest
 ) -> None:
     """Under ``-n 2`` the controller parses once; each worker loads that parse (moved to
-    its own namespace) instead of parsing, and its verdicts are those of a serial run."""
+    its own namespace) instead of parsing; one worker runs every dbt item (so each node
+    is built once); the verdicts are those of a serial run."""
     if adapter == "postgres":
         request.getfixturevalue("shop_pg")
     (shop / "pytests" / "test_one.py").write_text(
@@ -238,10 +239,13 @@ def test_xdist_workers_load_the_controllers_parse(
     args = ["-p", "no:cacheprovider", "--dbt-timings", "pytests", "dbt_project.yml"]
     serial = pytester.runpytest_subprocess(*args)
     assert serial.ret == 0, serial.stdout.str()
-    parallel = pytester.runpytest_subprocess(*args, "-n", "2")
+    parallel = pytester.runpytest_subprocess(*args, "-n", "2", "-v")
     output = parallel.stdout.str()
     assert parallel.ret == 0, output
     assert parallel.parseoutcomes() == serial.parseoutcomes()
     for worker in ("gw0", "gw1"):
         assert f"{worker}: parse: the xdist controller's warm parse, loaded" in output, output
     assert not list(pytester.path.rglob("*.manifest.pickle*"))
+    # every dbt item ran on one worker, so each node was built once for the whole run
+    dbt_workers = set(re.findall(r"\[(gw\d)\] [\[\] %\d]*PASSED dbt_project\.yml::", output))
+    assert len(dbt_workers) == 1, output

@@ -82,6 +82,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
     group.addoption(
+        "--dbt-changed",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="REF",
+        help="Collect only the dbt tests and pytest tests a change touches: nodes changed "
+        "in `git diff REF` and everything downstream (dbt's state:modified+), tests calling "
+        "run_model on them, changed test files (REF: the merge base with the default "
+        "branch, else uncommitted changes).",
+    )
+    group.addoption(
         "--dbt-timings",
         action="store_true",
         help="Print where the dbt session's start went (import, parse, relocation, connect ...).",
@@ -277,6 +288,15 @@ class _XdistHooks:
         if state.shared_parse is not None and state.shared_parse.is_file():
             node.workerinput[PARSE_KEY] = str(state.shared_parse)
 
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """``--dist load`` (``-n`` alone): the project's dbt items go to one worker, which
+        builds each node once (see :mod:`dbtproof.scheduling`); any other ``--dist`` stays."""
+        if config.getvalue("dist") != "load" or config.getoption("no_dbt_tests"):
+            return None
+        from dbtproof.scheduling import DbtProjectScheduling
+
+        return DbtProjectScheduling(config, log)
+
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
         self.config.stash[state_key].kept.extend(output.get(KEPT_KEY, []))
@@ -331,13 +351,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the dbt session before any test runs when a collected test uses ``dbt``."""
     state = config.stash.get(state_key, None)
-    if state is None or state.session is not None:
+    if state is None:
         return
-    if any("dbt" in getattr(item, "fixturenames", ()) for item in items):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if state.session is None and any("dbt" in getattr(i, "fixturenames", ()) for i in items):
         state.start_session(config)
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and state.header and not is_xdist_worker(config):
             reporter.write_line(state.header)
+    ref = config.getoption("dbt_changed")
+    if ref is None:
+        return
+    from dbtproof.changes import keep_changed
+
+    manifest = state.session.manifest if state.session is not None else None
+    try:
+        kept, deselected, line = keep_changed(items, manifest, state.project_dir, ref)
+    except DbtError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+    if reporter is not None and not is_xdist_worker(config):
+        reporter.write_line(f"dbtproof: {line}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
