@@ -1,5 +1,8 @@
 """The ``dbtproof`` command: maintenance around test runs.
 
+``dbtproof watch [pytest args]`` runs the tests, then, on every save, the tests the saved
+files touch (see :mod:`dbtproof.watch`).
+
 ``dbtproof doctor`` says why CI cannot talk to the warehouse (see :mod:`dbtproof.doctor`):
 which profiles.yml won and why, the target, the variables it reads, what the credential
 providers would mint, and a live connection test; exit code 0 only when tests could run.
@@ -91,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect even to a protected target, as pytest's --dbt-allow-protected-target",
     )
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
+    watch = commands.add_parser(
+        "watch",
+        help="run the tests, then, on every save, the tests the saved files touch",
+        description="Run pytest with the arguments given, then again on every save of a "
+        "model, macro, YAML, seed or test file, collecting only what the change touches.",
+    )
+    watch.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments")
     return parser
 
 
@@ -352,10 +362,20 @@ def _own_options(message: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtproof`` console script."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command != "watch":
+        build_parser().parse_args(argv)  # says what is not understood, and exits
     try:
         if args.command == "clean":
             return clean(args)
+        if args.command == "watch":
+            from dbtproof.watch import watch
+
+            roots = [Path.cwd()]
+            project = find_project_dir(Path.cwd())
+            if project is not None and not project.is_relative_to(Path.cwd()):
+                roots.append(project)
+            return watch([*unknown, *args.pytest_args], roots)
         if args.command == "doctor":
             from dbtproof.doctor import doctor
 
