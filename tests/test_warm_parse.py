@@ -230,11 +230,11 @@ def test_xdist_workers_load_the_controllers_parse(
     if adapter == "postgres":
         request.getfixturevalue("shop_pg")
     (shop / "pytests" / "test_one.py").write_text(
-        "import os\n"
-        "def test_one(dbt):\n"
+        "def test_one(dbt, request):\n"
         "    dbt.build(select='+customers')\n"
         "    assert len(dbt.table('customers')) > 0\n"
-        "    assert dbt.schema.endswith(os.environ.get('PYTEST_XDIST_WORKER', ''))\n"
+        "    worker = getattr(request.config, 'workerinput', {}).get('workerid', '')\n"
+        "    assert dbt.schema.endswith(worker)\n"
     )
     args = ["-p", "no:cacheprovider", "--dbt-timings", "pytests", "dbt_project.yml"]
     serial = pytester.runpytest_subprocess(*args)

@@ -5,10 +5,9 @@ so each worker would build in its own namespace what its share of ``dbt_project.
 items needs: the models under many tests built once per worker.
 :class:`DbtProjectScheduling` (xdist's ``loadscope`` scheduling with other scopes) keeps
 the build items, data tests and unit tests of ``dbt_project.yml`` together as one unit of
-work — one worker builds each node once and runs the data tests in one ``dbt test``, both
-with dbt's own threads, one per worker of the run
-(:func:`dbtproof.dbt_tests.dbt_threads`) — and gives every other test a unit of its own,
-so pytest tests spread over all workers as with ``--dist load``.
+work — one worker builds each node once and runs the data tests in one ``dbt test``, with
+the profile's threads, as ``dbt build`` would — and gives every other test a unit of its
+own, so pytest tests spread over all workers as with ``--dist load``.
 
 Only ``--dist load`` (what ``-n`` means without ``--dist``) is replaced; any other
 ``--dist`` is the user's choice and kept (``loadfile`` groups the project's items alike).
