@@ -14,6 +14,11 @@ under :data:`state_key`, as ``_pytest/junitxml.py`` keeps its ``LogXML``. Its li
    ``--dbt-keep``), gathers writes outside the namespace for the summary and scrubs
    the secrets out of the files the run leaves.
 
+With ``--dbt-evidence``, :attr:`DbtproofState.evidence` (see :mod:`dbtproof.evidence`)
+records the dbt session, every dbt invocation and every test; at the end the writing
+process (the only one, or xdist's controller, which takes the workers' records) writes
+the hash-chained file.
+
 Throughout, :attr:`DbtproofState.secrets` holds the run's secret values (see
 :mod:`dbtproof.redaction`): reports, the terminal, the JUnit XML, the log file and the
 run's files are scrubbed against it.
@@ -42,6 +47,7 @@ from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_co
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.dbt_tests import DbtTestBatches
+    from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.session import DbtSession, SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
@@ -98,6 +104,66 @@ class DbtproofState:
     #: Called with ``(value, source)`` for every value a credential provider mints (the
     #: secret registry registers them here); see :meth:`minted`.
     on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
+    #: The run's evidence (``--dbt-evidence``; None: no evidence file).
+    evidence: EvidenceRecorder | None = None
+    #: The git commit of the project's work tree (read once, for JUnit properties).
+    _commit: tuple[str | None] | None = field(default=None, repr=False)
+
+    # -- evidence ----------------------------------------------------------------------
+
+    def open_evidence(self, config: pytest.Config) -> None:
+        """Start recording evidence when ``--dbt-evidence`` (else ``dbt_evidence``) names a
+        file (``{run_id}`` in it becomes the run id). The file must not exist: evidence is
+        never overwritten. Raises :class:`~dbtproof.errors.EvidenceError`."""
+        from dbtproof.errors import EvidenceError
+        from dbtproof.evidence.recorder import EvidenceRecorder
+        from dbtproof.evidence.records import artifacts_folder
+
+        value = config.getoption("dbt_evidence")
+        base = config.invocation_params.dir
+        if not value:
+            value, base = config.getini("dbt_evidence") or None, config.rootpath
+        if not value:
+            return
+        path = (base / os.path.expanduser(str(value).replace("{run_id}", self.run_id))).resolve()
+        if not is_xdist_worker(config):
+            for existing in (path, artifacts_folder(path)):
+                if existing.exists():
+                    raise EvidenceError(
+                        f"dbtproof: --dbt-evidence: {existing} exists, and evidence is never "
+                        f"overwritten. Pass a new path (`{{run_id}}` in it is replaced by the "
+                        f"run id, e.g. --dbt-evidence 'evidence/{{run_id}}.jsonl')."
+                    )
+        self.evidence = EvidenceRecorder(
+            path=path,
+            run_id=self.run_id,
+            worker_id=self.worker_id,
+            project_dir=self.project_dir,
+            scrub=self.secrets.scrub,
+            scrub_file=self.secrets.scrub_file,
+        )
+
+    def junit_properties(self, item: pytest.Item) -> list[tuple[str, str]]:
+        """The properties *item*'s JUnit testcase carries (see :mod:`dbtproof.evidence.junit`)."""
+        from dbtproof.evidence.facts import git_facts
+        from dbtproof.evidence.junit import junit_properties
+
+        if self._commit is None:
+            self._commit = (git_facts(self.project_dir).get("commit"),)
+        return junit_properties(item, self.run_id, self.session, self._commit[0])
+
+    def finish_evidence(self, config: pytest.Config, exit_status: int) -> dict[str, Any] | None:
+        """Hand this worker's evidence to the controller, or write the evidence file;
+        returns ``run_end`` as written (None on a worker, or without evidence)."""
+        if self.evidence is None:
+            return None
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            from dbtproof.evidence.recorder import WORKEROUTPUT_KEY
+
+            workeroutput[WORKEROUTPUT_KEY] = self.evidence.handover()
+            return None
+        return self.evidence.write(exit_status)
 
     # -- secrets -----------------------------------------------------------------------
 
@@ -200,6 +266,8 @@ class DbtproofState:
         except DbtError as exc:
             self.teardown(config)
             raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
+        if self.evidence is not None and not is_xdist_controller(config):
+            self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         header = _header(self.session, namespace)
         if config.getoption("dbt_timings"):
@@ -237,6 +305,7 @@ class DbtproofState:
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             credentials=self.credentials,
+            observers=[self.evidence.on_invocation] if self.evidence is not None else [],
         )
 
     # -- teardown ----------------------------------------------------------------------
