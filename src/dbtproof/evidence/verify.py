@@ -104,11 +104,13 @@ def _chain_problem(lines: list[str], records: list[dict[str, Any]]) -> str | Non
         expected_prev = GENESIS if index == 0 else hashes[index - 1]
         if record.get("prev") == expected_prev and seq == index:
             continue
-        if index >= 2 and record.get("prev") == hashes[index - 2]:
+        if index >= 1 and record.get("prev") == (GENESIS if index == 1 else hashes[index - 2]):
             return (
                 f"line {index} ({_where(records[index - 1])}) was inserted: line {number} "
-                f"chains to line {index - 1}"
+                f"chains to the line before it"
             )
+        if isinstance(seq, int) and seq < index and seq in seqs[:index]:
+            return f"line {number} ({_where(record)}) was inserted: record {seq} is repeated"
         if isinstance(seq, int) and seq != index:
             if index in seqs[index + 1 :]:
                 moved = seqs.index(index, index + 1) + 1
@@ -127,6 +129,13 @@ def _chain_problem(lines: list[str], records: list[dict[str, Any]]) -> str | Non
         if index > 0 and following_ok:
             return f"line {changed + 1} ({_where(records[changed])}) was changed"
         return f"line {number} ({_where(record)}) was changed"
+    ends = [i for i, r in enumerate(records) if r.get("type") == "run_end"]
+    if ends and ends[0] < len(records) - 1:
+        after = ends[0] + 1
+        return (
+            f"line {after + 1} ({_where(records[after])}) was inserted after the run_end "
+            f"record (line {after})"
+        )
     last = records[-1]
     if last.get("type") != "run_end":
         return (
