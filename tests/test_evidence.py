@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -29,6 +30,16 @@ def test_builds_customers(dbt):
 def test_fails_on_purpose(dbt):
     assert dbt.query("select 1 as x") == [{"x": 2}]
 """
+
+
+#: A dbt test that fails: every customer is "too big", so the customers node is marked failed.
+FAILING_DBT_TEST = "select * from {{ ref('customers') }} where customer_id > 0\n"
+
+#: The variables of a GitHub Actions job (ids and URLs only).
+GITHUB = {
+    "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "acme/shop",
+    "GITHUB_SERVER_URL": "https://github.example", "GITHUB_ACTOR": "auditor-alice",
+}  # fmt: skip
 
 
 def git_repo(folder: Path) -> str:
@@ -64,18 +75,29 @@ def printed_digest(output: str) -> str:
 
 
 def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
-    pytester: pytest.Pytester, shop: Path
+    pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    (shop / "pytests" / "test_shop.py").write_text(PYTESTS)
+    (shop / "pytests" / "test_shop.py").write_text(
+        PYTESTS.replace(
+            'dbt.build(select="+customers")', 'dbt.seed()\n    dbt.run(select="+customers")'
+        )
+    )
+    (shop / "tests" / "assert_no_big_customers.sql").write_text(FAILING_DBT_TEST)
     commit = git_repo(shop)
+    for name, value in GITHUB.items():
+        monkeypatch.setenv(name, value)
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     evidence = shop / "evidence" / "run.jsonl"
     junit = shop / "junit.xml"
+    report = tmp_path / "report" / "run.html"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-n", "2", f"--dbt-evidence={evidence}",
-        f"--junitxml={junit}", "pytests", "dbt_project.yml",
+        f"--junitxml={junit}", f"--dbt-report={report}", "pytests", "dbt_project.yml",
     )  # fmt: skip
     outcomes = result.parseoutcomes()
-    assert outcomes["failed"] == 1 and outcomes["passed"] >= 30, result.stdout.str()[-3000:]
+    assert outcomes["failed"] == 2 and outcomes["passed"] >= 30, result.stdout.str()[-3000:]
     digest = printed_digest(result.stdout.str())
 
     # the auditor's check: OK against the digest published in the run's summary
@@ -97,7 +119,10 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
         start["profiles_sha256"] == hashlib.sha256((shop / "profiles.yml").read_bytes()).hexdigest()
     )
     assert start["versions"]["dbt-core"] and start["versions"]["dbt-duckdb"]
-    assert start["ci"]["actor"]
+    url = "https://github.example/acme/shop/actions/runs/4242"
+    assert {k: start["ci"][k] for k in ("provider", "run_id", "url", "actor")} == {
+        "provider": "github-actions", "run_id": "4242", "url": url, "actor": "auditor-alice"
+    }  # fmt: skip
 
     # merged in a fixed order: invocations by worker, then tests by node id
     invocations = [r for r in records if r["type"] == "invocation"]
@@ -112,12 +137,15 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
     failed = by_id["pytests/test_shop.py::test_fails_on_purpose"]
     assert failed["outcome"] == "failed" and "Rows differ" in failed["message"]
     assert by_id["dbt_project.yml::customers::build"]["unique_id"] == "model.shop.customers"
-    assert end["counts"] == {"failed": 1, "passed": outcomes["passed"]}
+    dbt_failure = by_id["dbt_project.yml::customers::assert_no_big_customers"]
+    assert dbt_failure["unique_id"] == "test.shop.assert_no_big_customers"
+    assert dbt_failure["outcome"] == "failed" and "failing row(s)" in dbt_failure["message"]
+    assert end["counts"] == {"failed": 2, "passed": outcomes["passed"]}
     assert end["exit_status"] == 1 and end["tests"] == len(tests)
 
     # each invocation kept its own run_results.json and manifest.json
-    built = [r for r in invocations if r["command"] == "build"]
-    assert built and all(r["success"] for r in built)
+    built = [r for r in invocations if r["command"] in ("build", "run", "seed")]
+    assert {r["command"] for r in built} == {"build", "run", "seed"}
     kept = {a["path"] for r in invocations for a in r["artifacts"]}
     for record in built:
         paths = {Path(a["path"]).name: a["path"] for a in record["artifacts"]}
@@ -145,8 +173,11 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
     statement = json.loads(attested.stdout)
     check_test_result_statement(statement)
     predicate = statement["predicate"]
-    assert predicate["result"] == "FAILED"
-    assert predicate["failedTests"] == ["pytests/test_shop.py::test_fails_on_purpose"]
+    assert predicate["result"] == "FAILED" and predicate["url"] == url
+    assert predicate["failedTests"] == [
+        "dbt_project.yml::customers::assert_no_big_customers",
+        "pytests/test_shop.py::test_fails_on_purpose",
+    ]
     assert len(predicate["passedTests"]) == outcomes["passed"]
     configuration = {c["name"]: c["digest"]["sha256"] for c in predicate["configuration"]}
     assert configuration == {
@@ -165,6 +196,36 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
         name: {"sha256": hashlib.sha256((shop / name).read_bytes()).hexdigest()}
         for name in project_files
     }
+
+    # the reviewer's views: GitHub's step summary, and the HTML report in a real browser
+    summary = step_summary.read_text()
+    assert summary.startswith("earlier step\n## dbtproof: shop on target `dev`: FAILED")
+    assert f"| failed | 2 |\n| passed | {outcomes['passed']} |" in summary
+    assert f"`{run_id}_gw0`, `{run_id}_gw1`" in summary and f"`{commit}`" in summary
+    assert f"| final digest | `{digest}` |" in summary
+    assert "<code>dbt_project.yml::customers::assert_no_big_customers</code>" in summary
+    assert "First 10 failing row(s):" in summary
+    page = report.read_text()
+    assert 'data-unique-id="model.shop.customers"' not in page, "the page draws the DAG itself"
+    drawn = re.findall(r'<g class="node (\w+)" data-unique-id="([^"]+)"', dom(report, tmp_path))
+    nodes = {unique_id: status for status, unique_id in drawn}
+    assert nodes["model.shop.customers"] == "failed"
+    assert nodes["model.shop.orders"] == "passed"
+    assert nodes["source.shop.shop.raw_orders"] == "untested"
+    assert [uid for uid, status in nodes.items() if status == "failed"] == ["model.shop.customers"]
+
+
+def dom(page: Path, tmp_path: Path) -> str:
+    """The DOM of *page* once headless Chromium (Debian's package) has loaded it."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Chromium is missing: `apt-get install chromium` (scripts/test does)"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "<svg" in done.stdout, done.stderr[-2000:]
+    return done.stdout
 
 
 def check_test_result_statement(statement: dict[str, Any]) -> None:

@@ -113,8 +113,9 @@ class DbtproofState:
 
     def open_evidence(self, config: pytest.Config) -> None:
         """Start recording evidence when ``--dbt-evidence`` (else ``dbt_evidence``) names a
-        file (``{run_id}`` in it becomes the run id). The file must not exist: evidence is
-        never overwritten. Raises :class:`~dbtproof.errors.EvidenceError`."""
+        file (``{run_id}`` in it becomes the run id), ``--dbt-report`` an HTML page, or the
+        run is a GitHub Actions job (its step summary). The evidence file must not exist:
+        evidence is never overwritten. Raises :class:`~dbtproof.errors.EvidenceError`."""
         from dbtproof.errors import EvidenceError
         from dbtproof.evidence.recorder import EvidenceRecorder
         from dbtproof.evidence.records import artifacts_folder
@@ -123,10 +124,14 @@ class DbtproofState:
         base = config.invocation_params.dir
         if not value:
             value, base = config.getini("dbt_evidence") or None, config.rootpath
-        if not value:
+        path = self._path(base, value)
+        report = self._path(config.invocation_params.dir, config.getoption("dbt_report"))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if os.environ.get("GITHUB_ACTIONS") != "true" or is_xdist_worker(config):
+            summary = None
+        if path is None and report is None and not summary:
             return
-        path = (base / os.path.expanduser(str(value).replace("{run_id}", self.run_id))).resolve()
-        if not is_xdist_worker(config):
+        if path is not None and not is_xdist_worker(config):
             for existing in (path, artifacts_folder(path)):
                 if existing.exists():
                     raise EvidenceError(
@@ -141,7 +146,15 @@ class DbtproofState:
             project_dir=self.project_dir,
             scrub=self.secrets.scrub,
             scrub_file=self.secrets.scrub_file,
+            report_path=report,
+            summary_path=Path(summary) if summary else None,
         )
+
+    def _path(self, base: Path, value: str | None) -> Path | None:
+        """*value* (``{run_id}`` replaced, ``~`` expanded) as an absolute path from *base*."""
+        if not value:
+            return None
+        return (base / os.path.expanduser(str(value).replace("{run_id}", self.run_id))).resolve()
 
     def junit_properties(self, item: pytest.Item) -> list[tuple[str, str]]:
         """The properties *item*'s JUnit testcase carries (see :mod:`dbtproof.evidence.junit`)."""

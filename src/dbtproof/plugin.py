@@ -104,6 +104,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write hash-chained JSON Lines evidence of the run to PATH (a new file; "
         "'{run_id}' is replaced), with each dbt invocation's artifacts beside it.",
     )
+    group.addoption(
+        "--dbt-report",
+        metavar="PATH.html",
+        help="Write one self-contained HTML page of the run: summary, failing tests, and the "
+        "project's DAG coloured by test outcome.",
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
@@ -325,6 +331,10 @@ class _EvidenceHooks:
         if evidence is None or evidence.written is None:
             return
         terminalreporter.section("dbtproof: evidence")
+        if evidence.report_path is not None:
+            terminalreporter.write_line(f"report {evidence.report_path}")
+        if evidence.path is None:
+            return
         terminalreporter.write_line(
             f"evidence {evidence.path} ({evidence.written['seq'] + 1} records), "
             f"final digest sha256:{evidence.written['digest']}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbtproof.evidence.records import file_sha256
+from dbtproof.evidence.summary import verdict as verdict_of
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://in-toto.io/attestation/test-result/v0.1"
@@ -30,10 +31,7 @@ def statement(verdict: Any) -> dict[str, Any]:
     passed = [t["nodeid"] for t in tests if t["outcome"] in PASSED]
     warned = [t["nodeid"] for t in tests if t["outcome"] in WARNED]
     failed = [t["nodeid"] for t in tests if t["outcome"] in FAILED]
-    if failed or end.get("exit_status") not in (0, None):
-        result = "FAILED"
-    else:
-        result = "WARNED" if warned else "PASSED"
+    result = verdict_of(records)
     subjects: list[dict[str, Any]] = []
     commit = (start.get("git") or {}).get("commit")
     if commit:

@@ -1,12 +1,13 @@
 """What one pytest process saw, for the evidence file: :class:`EvidenceRecorder`.
 
-Every process records the dbt invocations it ran (and moves the ``run_results.json`` and
-``manifest.json`` each wrote into the evidence folder, one folder per invocation id)
-and the facts of its dbt session. The process that writes the file (the only one, or
-xdist's controller) also records every test from its reports, takes the workers'
-records (:meth:`EvidenceRecorder.take`) and writes the chain at the end
+With an evidence file, every process records the dbt invocations it ran (and moves the
+``run_results.json`` and ``manifest.json`` each wrote into the evidence folder, one
+folder per invocation id); every process records the facts of its dbt session. The
+process that writes the file (the only one, or xdist's controller) also records every
+test from its reports, takes the workers' records (:meth:`EvidenceRecorder.take`) and
+writes the chain, the step summary and the report at the end
 (:meth:`EvidenceRecorder.write`). Everything recorded passes through the run's secret
-registry (*scrub*, *scrub_file*) before it is hashed.
+registry (*scrub*, *scrub_file*) before it is hashed or written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from dbtproof.evidence import facts, merge
 from dbtproof.evidence.chain import write_chain
+from dbtproof.evidence.dag import project_dag
 from dbtproof.evidence.files import project_files
 from dbtproof.evidence.records import (
     artifacts_folder,
@@ -30,6 +32,8 @@ from dbtproof.evidence.records import (
     outcome_of,
     scrubbed,
 )
+from dbtproof.evidence.report import render
+from dbtproof.evidence.summary import markdown
 
 #: The artifacts of each invocation that are kept.
 ARTIFACTS = ("run_results.json", "manifest.json")
@@ -54,14 +58,21 @@ def _iso(seconds: float) -> str:
 class EvidenceRecorder:
     """The evidence one pytest process gathers (see the module's doc)."""
 
-    #: The evidence file (written at the end by the controller, or the only process).
-    path: Path
+    #: The evidence file (written at the end by the controller, or the only process);
+    #: None: no file, only the summary or the report below.
+    path: Path | None
     run_id: str
     worker_id: str | None
     project_dir: Path
     scrub: Callable[[str], str] = field(repr=False)
     scrub_file: Callable[[Path], object] = field(repr=False)
+    #: ``--dbt-report``: the HTML report; and the Markdown summary (GitHub's
+    #: ``$GITHUB_STEP_SUMMARY``, appended to).
+    report_path: Path | None = None
+    summary_path: Path | None = None
     started_at: float = field(default_factory=time.time)
+    #: The project's DAG (:func:`dbtproof.evidence.dag.project_dag`), for the report.
+    dag: dict[str, Any] = field(default_factory=dict, repr=False)
     invocations: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
@@ -71,9 +82,9 @@ class EvidenceRecorder:
     written: dict[str, Any] | None = None
 
     @property
-    def artifacts_dir(self) -> Path:
-        """Where this run keeps each invocation's artifacts."""
-        return artifacts_folder(self.path)
+    def artifacts_dir(self) -> Path | None:
+        """Where this run keeps each invocation's artifacts (None: no evidence file)."""
+        return artifacts_folder(self.path) if self.path is not None else None
 
     # -- what a process sees -----------------------------------------------------------
 
@@ -81,11 +92,11 @@ class EvidenceRecorder:
         """Record one dbt invocation (a :class:`dbtproof.runner.Invocation`) and keep the
         artifacts it wrote."""
         kept = []
-        if invocation.command not in ("parse", "ls", "list"):
+        if self.path is not None and invocation.command not in ("parse", "ls", "list"):
             for name in ARTIFACTS:
                 source = Path(invocation.target_path) / name
                 if source.is_file():
-                    destination = self.artifacts_dir / invocation.invocation_id / name
+                    destination = artifacts_folder(self.path) / invocation.invocation_id / name
                     destination.parent.mkdir(parents=True, exist_ok=True)
                     shutil.move(str(source), destination)
                     kept.append(destination.relative_to(self.path.parent).as_posix())
@@ -114,7 +125,9 @@ class EvidenceRecorder:
         )
 
     def on_session(self, session: Any) -> None:
-        """Record the facts of this process's started dbt session."""
+        """Record the facts of this process's started dbt session (and its DAG)."""
+        if self.report_path is not None:
+            self.dag = project_dag(session.manifest)
         target = session.profile_target
         config = session.runtime_config
         credentials = getattr(config, "credentials", None)
@@ -175,6 +188,8 @@ class EvidenceRecorder:
 
     def _finish_artifacts(self) -> None:
         """Scrub each kept artifact and record its sha256 (once every secret is known)."""
+        if self.path is None:
+            return
         for record in self.invocations:
             for artifact in record["artifacts"]:
                 path = self.path.parent / artifact["path"]
@@ -187,15 +202,19 @@ class EvidenceRecorder:
         return {
             "invocations": scrubbed(self.invocations, self.scrub),
             "sessions": scrubbed(self.sessions, self.scrub),
+            "dag": self.dag,
         }
 
     def take(self, output: Mapping[str, Any]) -> None:
         """Take a worker's :meth:`handover`."""
         self.invocations.extend(output.get("invocations", ()))
         self.sessions.extend(output.get("sessions", ()))
+        if not self.dag:
+            self.dag = dict(output.get("dag") or {})
 
     def write(self, exit_status: int) -> dict[str, Any]:
-        """Write the evidence file; return ``run_end`` as written (``digest`` in it)."""
+        """Write the evidence file, then the summary and the report; return ``run_end``
+        as written (its ``digest`` is the final digest; none without an evidence file)."""
         self._finish_artifacts()
         sessions = sorted(self.sessions, key=lambda s: merge.worker_key(s.get("worker")))
         first = sessions[0] if sessions else {}
@@ -227,6 +246,19 @@ class EvidenceRecorder:
             "invocations": len(self.invocations),
             "artifacts": merge.artifact_list(self.invocations),
         }
-        records = merge.ordered(run_start, self.invocations, self.tests, run_end)
-        self.written = write_chain(self.path, [scrubbed(r, self.scrub) for r in records])
+        records = [
+            scrubbed(r, self.scrub)
+            for r in merge.ordered(run_start, self.invocations, self.tests, run_end)
+        ]
+        if self.path is not None:
+            records[-1] = write_chain(self.path, records)
+        self.written = records[-1]
+        evidence = str(self.path) if self.path is not None else None
+        if self.summary_path is not None:
+            with self.summary_path.open("a", encoding="utf-8") as summary:
+                summary.write(self.scrub(markdown(records, evidence)))
+        if self.report_path is not None:
+            self.report_path.parent.mkdir(parents=True, exist_ok=True)
+            page = render(records, scrubbed(self.dag, self.scrub), evidence)
+            self.report_path.write_text(self.scrub(page), encoding="utf-8")
         return self.written

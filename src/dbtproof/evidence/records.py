@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,10 @@ def failure_message(phases: Mapping[str, Any], limit: int = 2000) -> str | None:
             continue
         crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
         text = getattr(crash, "message", None) or str(getattr(report, "longreprtext", "") or "")
-        return text.strip()[:limit] or None
+        lines = text.strip().splitlines()
+        if lines and re.match(r"\[gw\d+\] ", lines[0]):  # xdist's line on the worker
+            lines = lines[1:]
+        return "\n".join(lines).strip()[:limit] or None
     return None
 
 
