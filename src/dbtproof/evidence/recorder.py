@@ -131,6 +131,7 @@ class EvidenceRecorder:
         target = session.profile_target
         config = session.runtime_config
         credentials = getattr(config, "credentials", None)
+        credentials_set = session.settings.credentials
         self.sessions.append(
             {
                 "worker": self.worker_id,
@@ -144,7 +145,7 @@ class EvidenceRecorder:
                 "host": getattr(credentials, "host", None),
                 "database": session.database,
                 "warehouse_identity": self._identity(session),
-                "credentials": session.credential_lines(),
+                "credentials": credentials_set.descriptions() if credentials_set else [],
                 "project_files": project_files(
                     session.manifest, session.project.root, session.project.name
                 ),
