@@ -11,16 +11,17 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof.evidence.summary import short_message, verdict
 
 #: A node's status from its tests' outcomes, worst first.
 _WORST = ("failed", "warned", "passed", "skipped")
-_STATUS = {
+_STATUS = MappingProxyType({
     "failed": "failed", "error": "failed", "xpassed": "passed", "passed": "passed",
     "warned": "warned", "skipped": "skipped", "xfailed": "skipped",
-}  # fmt: skip
+})  # fmt: skip
 
 
 def node_statuses(
