@@ -318,7 +318,10 @@ class DbtproofState:
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             credentials=self.credentials,
-            observers=[self.evidence.on_invocation] if self.evidence is not None else [],
+            # invocations (and their artifacts) are kept in the evidence file only
+            observers=[self.evidence.on_invocation]
+            if self.evidence is not None and self.evidence.path is not None
+            else [],
         )
 
     # -- teardown ----------------------------------------------------------------------
