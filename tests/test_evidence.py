@@ -413,25 +413,35 @@ def test_the_warehouse_sees_the_run(dbt, request):
     # what pg_stat_activity shows while a query of the run is running
     seen = []
     marker = f"slept_{dbt.schema.rsplit('_', 1)[-1]}"
+    ready, finished = threading.Event(), threading.Event()
 
     def watch():
-        with psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres") as c:
-            c.autocommit = True
-            with c.cursor() as cursor:
-                for _ in range(200):
-                    cursor.execute(
-                        "select application_name, query from pg_stat_activity "
-                        "where state = 'active' and query like %s and pid <> pg_backend_pid()",
-                        (f"%pg_sleep(1.5) as {marker}%",),
-                    )
-                    seen.extend(cursor.fetchall())
-                    if seen:
-                        return
-                    threading.Event().wait(0.02)
+        # no `with connection`: psycopg2 2.9 opens a transaction there, and a transaction
+        # reads pg_stat_activity once
+        connection = psycopg2.connect(host="127.0.0.1", dbname="test", user="postgres")
+        connection.autocommit = True
+        try:
+            cursor = connection.cursor()
+            ready.set()
+            while not seen:
+                last = finished.is_set()
+                cursor.execute(
+                    "select application_name, query from pg_stat_activity "
+                    "where state = 'active' and query like %s and pid <> pg_backend_pid()",
+                    (f"%pg_sleep(1.5) as {marker}%",),
+                )
+                seen.extend(cursor.fetchall())
+                if last:
+                    return
+                threading.Event().wait(0.02)
+        finally:
+            connection.close()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
+    assert ready.wait(30)
     dbt.query(f"select pg_sleep(1.5) as {marker}")
+    finished.set()
     watcher.join()
     assert seen, "pg_stat_activity never showed the query"
     application, query = seen[0]
