@@ -218,3 +218,34 @@ def test_timings_name_the_steps_and_the_second_run_is_warm(
         ), output
     assert "parse: warm, partial-parse cache created" in outputs[0], outputs[0]
     assert "parse: warm, partial-parse cache reused unchanged" in outputs[1], outputs[1]
+
+
+@pytest.mark.parametrize("adapter", ["duckdb", "postgres"])
+def test_xdist_workers_load_the_controllers_parse(
+    pytester: pytest.Pytester, shop: Path, adapter: str, request: pytest.FixtureRequest
+) -> None:
+    """Under ``-n 2`` the controller parses once; each worker loads that parse (moved to
+    its own namespace) instead of parsing; one worker runs every dbt item (so each node
+    is built once); the verdicts are those of a serial run."""
+    if adapter == "postgres":
+        request.getfixturevalue("shop_pg")
+    (shop / "pytests" / "test_one.py").write_text(
+        "import os\n"
+        "def test_one(dbt):\n"
+        "    dbt.build(select='+customers')\n"
+        "    assert len(dbt.table('customers')) > 0\n"
+        "    assert dbt.schema.endswith(os.environ.get('PYTEST_XDIST_WORKER', ''))\n"
+    )
+    args = ["-p", "no:cacheprovider", "--dbt-timings", "pytests", "dbt_project.yml"]
+    serial = pytester.runpytest_subprocess(*args)
+    assert serial.ret == 0, serial.stdout.str()
+    parallel = pytester.runpytest_subprocess(*args, "-n", "2", "-v")
+    output = parallel.stdout.str()
+    assert parallel.ret == 0, output
+    assert parallel.parseoutcomes() == serial.parseoutcomes()
+    for worker in ("gw0", "gw1"):
+        assert f"{worker}: parse: the xdist controller's warm parse, loaded" in output, output
+    assert not list(pytester.path.rglob("*.manifest.pickle*"))
+    # every dbt item ran on one worker, so each node was built once for the whole run
+    dbt_workers = set(re.findall(r"\[(gw\d)\] [\[\] %\d]*PASSED dbt_project\.yml::", output))
+    assert len(dbt_workers) == 1, output

@@ -52,10 +52,14 @@ if TYPE_CHECKING:
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
 RUN_ID_KEY = "dbtproof_run_id"
+#: ``workerinput`` key: the controller's warm parse, for workers to load instead of parsing.
+PARSE_KEY = "dbtproof_parse"
 #: ``workeroutput`` key: what a worker kept (``--dbt-keep``).
 KEPT_KEY = "dbtproof_kept"
 #: ``workeroutput`` key: a worker's writes outside the namespace.
 BREACHES_KEY = "dbtproof_breaches"
+#: ``workeroutput`` key: where a worker's start went (``--dbt-timings``).
+TIMINGS_KEY = "dbtproof_timings"
 
 
 def option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
@@ -101,6 +105,11 @@ class DbtproofState:
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
     #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
     credentials: CredentialSet | None = None
+    #: ``--dbt-timings`` under xdist: each worker's start, ``(worker id, lines)``.
+    worker_timings: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: The xdist controller's warm parse, written for its workers (controller) or to be
+    #: loaded instead of parsing (worker); the controller removes it when the run ends.
+    shared_parse: Path | None = None
     #: Called with ``(value, source)`` for every value a credential provider mints (the
     #: secret registry registers them here); see :meth:`minted`.
     on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
@@ -284,7 +293,11 @@ class DbtproofState:
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         header = _header(self.session, namespace)
         if config.getoption("dbt_timings"):
-            header += "".join(f"\ndbtproof: {line}" for line in self.session.timings.lines())
+            lines = self.session.timings.lines()
+            header += "".join(f"\ndbtproof: {line}" for line in lines)
+            workeroutput = getattr(config, "workeroutput", None)
+            if workeroutput is not None:
+                workeroutput[TIMINGS_KEY] = lines
         self.header = self.secrets.scrub(header)
         return self.session
 
@@ -318,11 +331,22 @@ class DbtproofState:
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             credentials=self.credentials,
+            share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
+            parse_from=self.shared_parse if is_xdist_worker(config) else None,
             # invocations (and their artifacts) are kept in the evidence file only
             observers=[self.evidence.on_invocation]
             if self.evidence is not None and self.evidence.path is not None
             else [],
         )
+
+    def share_parse(self, config: pytest.Config) -> None:
+        """The xdist controller: have its session's warm parse written for the workers."""
+        self.shared_parse = self._workdir(config) / f"{self.run_id}.manifest.pickle"
+
+    def remove_shared_parse(self, config: pytest.Config) -> None:
+        """The xdist controller, when the run ends: remove the parse it wrote for workers."""
+        if self.shared_parse is not None and is_xdist_controller(config):
+            self.shared_parse.unlink(missing_ok=True)
 
     # -- teardown ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ test's outcome for its item to report.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -132,6 +133,17 @@ def feeder_levels(
     return {uid: level(uid) for uid in unique_ids}
 
 
+def dbt_threads(profile_threads: int | None) -> int | None:
+    """``--threads`` for the batches' dbt invocations: under ``pytest -n N`` one worker
+    runs all of the project's items (:mod:`dbtproof.scheduling`), with N threads when
+    that is more than the profile's; None (the profile's) otherwise."""
+    try:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    except ValueError:
+        return None
+    return workers if workers > (profile_threads or 1) else None
+
+
 class DbtTestBatches:
     """Builds nodes and runs dbt tests in batches for one session; remembers each outcome."""
 
@@ -237,6 +249,11 @@ class DbtTestBatches:
                 return built, hook_failure
         return built, None
 
+    def _threads_args(self) -> tuple[str, ...]:
+        config = self.session.runtime_config
+        threads = dbt_threads(getattr(config, "threads", None))
+        return ("--threads", str(threads)) if threads else ()
+
     def _build_batch(self, needed: Sequence[str]) -> str | None:
         """One ``dbt build`` of *needed*; returns why it failed apart from its nodes, if so."""
         manifest = self.session.manifest
@@ -244,7 +261,7 @@ class DbtTestBatches:
             select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
             expect_fail=True,
             exclude="resource_type:unit_test",
-            extra_args=("--indirect-selection", "empty"),
+            extra_args=("--indirect-selection", "empty", *self._threads_args()),
         )
         for node in result.nodes:
             if node.is_hook:
@@ -327,6 +344,7 @@ class DbtTestBatches:
         if not runnable:
             return
         extra = ("--store-failures",) if self.store_failures else ()
+        extra += self._threads_args()
         result = self.session.runner_invoke(
             "test",
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],

@@ -15,7 +15,9 @@ import pytest
 from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
+    PARSE_KEY,
     RUN_ID_KEY,
+    TIMINGS_KEY,
     DbtproofState,
     is_xdist_controller,
     is_xdist_worker,
@@ -79,6 +81,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dbt-store-failures",
         action="store_true",
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
+    )
+    group.addoption(
+        "--dbt-changed",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="REF",
+        help="Collect only the dbt tests and pytest tests a change touches: nodes changed "
+        "in `git diff REF` and everything downstream (dbt's state:modified+), tests calling "
+        "run_model on them, changed test files (REF: the merge base with the default "
+        "branch, else uncommitted changes).",
     )
     group.addoption(
         "--dbt-timings",
@@ -168,6 +181,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
     state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    if workerinput is not None and workerinput.get(PARSE_KEY):
+        state.shared_parse = Path(workerinput[PARSE_KEY])
     config.stash[state_key] = state
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
@@ -293,13 +308,28 @@ class _XdistHooks:
         self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[RUN_ID_KEY] = self.config.stash[state_key].run_id
+        state = self.config.stash[state_key]
+        node.workerinput[RUN_ID_KEY] = state.run_id
+        if state.shared_parse is not None and state.shared_parse.is_file():
+            node.workerinput[PARSE_KEY] = str(state.shared_parse)
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """``--dist load`` (``-n`` alone): the project's dbt items go to one worker, which
+        builds each node once (see :mod:`dbtproof.scheduling`); any other ``--dist`` stays."""
+        if config.getvalue("dist") != "load" or config.getoption("no_dbt_tests"):
+            return None
+        from dbtproof.scheduling import DbtProjectScheduling
+
+        return DbtProjectScheduling(config, log)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
         state = self.config.stash[state_key]
         state.kept.extend(output.get(KEPT_KEY, []))
         state.breaches.extend(output.get(BREACHES_KEY, []))
+        if output.get(TIMINGS_KEY):
+            worker = str(getattr(node, "gateway", None) and node.gateway.id)
+            state.worker_timings.append((worker, output[TIMINGS_KEY]))
         if state.evidence is not None and EVIDENCE_KEY in output:
             state.evidence.take(output[EVIDENCE_KEY])
 
@@ -374,10 +404,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"test uses the `dbt` fixture"
         )
         return
+    if is_xdist_controller(config):
+        state.share_parse(config)
     state.start_session(config)
     if is_xdist_controller(config):
-        # The controller runs no test: it only proved, once and with one clear message,
-        # that the project parses, stays in its namespace and can connect.
+        # The controller runs no test: it proved, once and with one clear message, that
+        # the project parses, stays in its namespace and can connect; its workers load
+        # its parse instead of parsing again.
         assert state.session is not None
         state.session.settings.keep = False
         state.teardown(config)
@@ -387,13 +420,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the dbt session before any test runs when a collected test uses ``dbt``."""
     state = config.stash.get(state_key, None)
-    if state is None or state.session is not None:
+    if state is None:
         return
-    if any("dbt" in getattr(item, "fixturenames", ()) for item in items):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if state.session is None and any("dbt" in getattr(i, "fixturenames", ()) for i in items):
         state.start_session(config)
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and state.header and not is_xdist_worker(config):
             reporter.write_line(state.header)
+    ref = config.getoption("dbt_changed")
+    if ref is None:
+        return
+    from dbtproof.changes import keep_changed
+
+    manifest = state.session.manifest if state.session is not None else None
+    try:
+        kept, deselected, line = keep_changed(items, manifest, state.project_dir, ref)
+    except DbtError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+    if reporter is not None and not is_xdist_worker(config):
+        reporter.write_line(f"dbtproof: {line}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -412,6 +460,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None:
         state.teardown(session.config)
+        state.remove_shared_parse(session.config)
         if state.breaches and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -421,6 +470,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(state_key, None)
     if state is None:
         return
+    if state.worker_timings:
+        terminalreporter.section("dbtproof: start of each xdist worker (--dbt-timings)")
+        for worker, lines in sorted(state.worker_timings):
+            for line in lines:
+                terminalreporter.write_line(f"{worker}: {line}")
     if state.breaches:
         terminalreporter.section("dbtproof: writes outside the namespace", red=True)
         for line in dict.fromkeys(state.breaches):

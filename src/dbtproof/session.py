@@ -80,6 +80,10 @@ class SessionSettings:
     #: Credential providers (``--dbt-credentials``): tokens minted before each dbt
     #: invocation and each connection dbtproof opens.
     credentials: CredentialSet | None = None
+    #: The xdist controller: where to write its warm parse for the workers to load.
+    share_parse_to: Path | None = None
+    #: An xdist worker: the controller's warm parse to load instead of parsing.
+    parse_from: Path | None = None
     #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
     observers: list[Callable[[Invocation], object]] = field(default_factory=list)
 
@@ -306,6 +310,8 @@ class DbtSession:
         if not self.settings.warm_parse:
             timings.parse = "cold (warm parse switched off: dbt_warm_parse = false)"
             return False
+        if self._adopt_shared_parse(runner):
+            return True
         cache = parse_cache.cache_for(
             self.project.root,
             self.profile_target.profile_name,
@@ -357,22 +363,11 @@ class DbtSession:
                 )
                 return False
             after = cache.stamp()
-        runner.manifest = manifest
-        with self._minted_exported():
-            credentials = compat.parse_profile(
-                str(runner.profiles_dir),
-                self.profile_target.profile_name,
-                self.target,
-                self.settings.vars,
-            )
-        self._config = compat.with_credentials(
-            compat.registered_runtime_config(self.adapter_type),
-            credentials,
-            str(runner.target_path),
-        )
-        from_parse_schema(
-            manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
-        )
+        parsed_config = compat.registered_runtime_config(self.adapter_type)
+        if self.settings.share_parse_to is not None:
+            # before the placeholder is moved: each worker moves it to its own namespace
+            compat.save_parse(self.settings.share_parse_to, manifest, parsed_config)
+        self._bind_warm_parse(runner, manifest, parsed_config)
         state = (
             "created (a full parse)"
             if before is None
@@ -381,6 +376,34 @@ class DbtSession:
             else "updated by dbt (files, vars or settings changed)"
         )
         timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
+        return True
+
+    def _bind_warm_parse(self, runner: DbtRunner, manifest: Any, parsed_config: Any) -> None:
+        """Make *manifest*, parsed with the placeholder profile (*parsed_config* its
+        runtime config), the session's: the run's credentials in its config, the
+        placeholder schema moved to the namespace."""
+        runner.manifest = manifest
+        with self._minted_exported():
+            credentials = compat.parse_profile(
+                str(runner.profiles_dir),
+                self.profile_target.profile_name,
+                self.target,
+                self.settings.vars,
+            )
+        self._config = compat.with_credentials(parsed_config, credentials, str(runner.target_path))
+        from_parse_schema(
+            manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
+        )
+
+    def _adopt_shared_parse(self, runner: DbtRunner) -> bool:
+        """Under xdist, a worker takes the controller's warm parse (``parse_from``) instead
+        of parsing again; False when there is none to take (the worker then parses)."""
+        path = self.settings.parse_from
+        if path is None or not path.is_file():
+            return False
+        manifest, parsed_config = compat.load_parse(path)
+        self._bind_warm_parse(runner, manifest, parsed_config)
+        self.timings.parse = "the xdist controller's warm parse, loaded (no parse in the worker)"
         return True
 
     def _parse_error(self, exc: DbtError) -> DbtError:

@@ -92,9 +92,11 @@ from dbtproof._dbt_compat.invocation import (
 )
 from dbtproof._dbt_compat.manifest import (
     disabled_nodes,
+    load_parse,
     lookup_ref,
     resolve_ref,
     resolve_source,
+    save_parse,
 )
 from dbtproof._dbt_compat.profile import (
     credentials_role,
@@ -141,6 +143,8 @@ __all__ = (
     "dbt_version",
     "describe_query",
     "disabled_nodes",
+    "load_parse",
+    "save_parse",
     "drop_relation",
     "drop_schemas",
     "ensure_schema",

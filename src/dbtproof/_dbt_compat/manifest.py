@@ -45,3 +45,41 @@ def disabled_nodes(manifest: Any) -> list[Any]:
     for nodes in (getattr(manifest, "disabled", None) or {}).values():
         found.extend(nodes if isinstance(nodes, list) else [nodes])
     return found
+
+
+# -- handing a parse to another process ------------------------------------------------
+
+
+def save_parse(path: Any, manifest: Any, config: Any) -> None:
+    """Write a parse (dbt's ``Manifest`` and the ``RuntimeConfig`` it was parsed with) to
+    *path*, for :func:`load_parse` in another process of the same run.
+
+    Both pickle themselves (dbt's own multiprocessing relies on it). The config is
+    written without its credentials (the reader binds its own: ``with_credentials``),
+    so no password or token reaches the file; it is written readable by its owner only,
+    next to its final name, and renamed, so a reader never sees half of it.
+    """
+    import copy
+    import os
+    import pickle
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = copy.copy(config)
+    config.credentials = None
+    partial = path.with_name(path.name + f".{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as stream:
+        pickle.dump((manifest, config), stream, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+
+
+def load_parse(path: Any) -> tuple[Any, Any]:
+    """The ``(manifest, runtime config without credentials)`` :func:`save_parse` wrote to
+    *path* (a file this run's own process wrote: never a file from elsewhere)."""
+    import pickle
+
+    with open(path, "rb") as stream:
+        manifest, config = pickle.load(stream)  # noqa: S301 - this run's controller wrote it
+    return manifest, config

@@ -1,0 +1,259 @@
+"""``--dbt-changed[=REF]``: collect only what a change touches.
+
+Three stages, each a function:
+
+1. :func:`changed_files` — the files ``git diff REF`` names (and untracked ones).
+   Without REF: the merge base with the default branch (``origin/HEAD``, else ``main``
+   or ``master``), or, on that branch itself or when there is none, the uncommitted
+   changes (``HEAD``).
+2. :func:`affected_nodes` — dbt's ``state:modified+`` worked out from those paths and the
+   manifest alone (no manifest of the base revision needed): the nodes whose file or YAML
+   patch changed, the nodes using a changed macro (directly or through other macros),
+   every node when ``dbt_project.yml`` or a package changed, and everything downstream of
+   those (their tests included).
+3. :func:`models_called` — the models a pytest test runs by name
+   (``dbt.run_model("customers", ...)``), read from its source with :mod:`ast`: such a test
+   counts as touching them.
+
+The plugin keeps a dbt item when its node is affected, and a pytest test when its file
+changed or a model it runs is affected; the rest are deselected.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dbtproof.errors import DbtError
+from dbtproof.nodes import resource_type
+
+#: Branches taken as the default branch when ``origin/HEAD`` is not set, in order.
+DEFAULT_BRANCHES = ("main", "master")
+#: The fixture calls whose first argument (or ``model=``) names a model a test runs.
+_MODEL_CALLS = frozenset({"run_model"})
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """``git <args>`` in *root*: its output, or None when git fails."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def default_base(root: Path) -> str:
+    """The revision ``--dbt-changed`` compares with when given none (see the module)."""
+    head = _git(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    branches = [head.strip()] if head else []
+    branches += [f"refs/heads/{name}" for name in DEFAULT_BRANCHES]
+    for branch in branches:
+        if _git(root, "rev-parse", "--verify", "--quiet", branch) is None:
+            continue
+        base = _git(root, "merge-base", "HEAD", branch)
+        if base:
+            return base.strip()
+    return "HEAD"
+
+
+def changed_files(project_root: Path, ref: str | None) -> tuple[str, set[Path]]:
+    """The revision compared with and the files changed since it (absolute paths),
+    untracked files included; *ref* None or empty means :func:`default_base`.
+
+    Raises :class:`DbtError` when *project_root* is not in a git work tree or *ref* is
+    not a revision.
+    """
+    top = _git(project_root, "rev-parse", "--show-toplevel")
+    if top is None:
+        raise DbtError(
+            f"dbtproof: --dbt-changed needs git: {project_root} is not in a git work tree "
+            f"(or git is not installed). Run without --dbt-changed."
+        )
+    root = Path(top.strip())
+    base = ref or default_base(root)
+    if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}") is None:
+        raise DbtError(
+            f"dbtproof: --dbt-changed={base}: git knows no such revision in {root}. "
+            f"Give a branch, tag or commit (--dbt-changed=origin/main), or fetch it first."
+        )
+    diff = _git(root, "diff", "--name-only", "--no-renames", base) or ""
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard") or ""
+    lines = {line for line in (diff + untracked).splitlines() if line.strip()}
+    return base, {(root / line).resolve() for line in lines}
+
+
+def relative_to_project(project_root: Path, changed: Iterable[Path]) -> set[str]:
+    """The paths of *changed* inside the project, relative to it (``/``-separated), as
+    dbt's ``original_file_path`` writes them."""
+    root = project_root.resolve()
+    return {path.relative_to(root).as_posix() for path in changed if path.is_relative_to(root)}
+
+
+def _file_of(path: Any) -> str:
+    """A node's file, as git names it relative to the project (``project://`` dropped)."""
+    text = str(path or "")
+    return text.split("://", 1)[1] if "://" in text else text
+
+
+def _macros_using(manifest: Any, changed: set[str]) -> set[str]:
+    """Unique ids of the macros in *changed* files and of every macro calling one of them."""
+    macros = {
+        uid
+        for uid, macro in manifest.macros.items()
+        if _file_of(macro.original_file_path) in changed
+    }
+    grew = True
+    while grew:
+        grew = False
+        for uid, macro in manifest.macros.items():
+            uses = getattr(getattr(macro, "depends_on", None), "macros", None) or []
+            if uid not in macros and any(used in macros for used in uses):
+                macros.add(uid)
+                grew = True
+    return macros
+
+
+def _all_nodes(manifest: Any) -> dict[str, Any]:
+    return {**manifest.nodes, **manifest.sources, **getattr(manifest, "unit_tests", {})}
+
+
+def modified_nodes(manifest: Any, changed: Iterable[str]) -> set[str]:
+    """The nodes, sources and unit tests a change to the files *changed* modifies itself."""
+    changed = set(changed)
+    nodes = _all_nodes(manifest)
+    project_files = {"dbt_project.yml", "packages.yml", "dependencies.yml"}
+    if changed & project_files or any(path.startswith("dbt_packages/") for path in changed):
+        return set(nodes)
+    macros = _macros_using(manifest, changed)
+    found = set()
+    for uid, node in nodes.items():
+        files = {_file_of(node.original_file_path), _file_of(getattr(node, "patch_path", None))}
+        uses = getattr(getattr(node, "depends_on", None), "macros", None) or []
+        if files & changed or any(macro in macros for macro in uses):
+            found.add(uid)
+    return found
+
+
+def _children(manifest: Any) -> dict[str, set[str]]:
+    """Each node's children, unit tests included (read from ``depends_on``)."""
+    children: dict[str, set[str]] = {}
+    for uid, node in _all_nodes(manifest).items():
+        for parent in getattr(getattr(node, "depends_on", None), "nodes", None) or []:
+            children.setdefault(parent, set()).add(uid)
+    return children
+
+
+def affected_nodes(manifest: Any, changed: Iterable[str]) -> set[str]:
+    """dbt's ``state:modified+`` of the files *changed*: what they modify and everything
+    downstream of it."""
+    children = _children(manifest)
+    affected = modified_nodes(manifest, changed)
+    stack = list(affected)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in affected:
+                affected.add(child)
+                stack.append(child)
+    return affected
+
+
+def models_called(source: str, function: str | None = None) -> set[str] | None:
+    """The model names passed to ``run_model`` as literals in *source* (in the function
+    *function* when given and found, else in the whole module); None when the source
+    does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    scope: ast.AST = tree
+    if function is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
+                scope = node
+                break
+    names = set()
+    for node in ast.walk(scope):
+        if not isinstance(node, ast.Call):
+            continue
+        callee = node.func
+        name = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", None)
+        if name not in _MODEL_CALLS:
+            continue
+        arguments = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "model")]
+        for argument in arguments:
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                names.add(argument.value)
+    return names
+
+
+def model_ids(manifest: Any, names: Iterable[str]) -> set[str]:
+    """Unique ids of the models named *names* (a name may be ``package.model``)."""
+    wanted = set(names)
+    found = set()
+    for uid, node in manifest.nodes.items():
+        if resource_type(node) != "model":
+            continue
+        if node.name in wanted or f"{node.package_name}.{node.name}" in wanted:
+            found.add(uid)
+    return found
+
+
+def touches(affected: set[str], manifest: Any, source: str, function: str | None) -> bool:
+    """Whether a pytest test that uses ``dbt`` (the function *function* of a module whose
+    text is *source*) runs a model in *affected*: one naming no model by a literal itself
+    is judged by what its module names (its helpers, its parameters)."""
+    names = models_called(source, function)
+    if not names:
+        names = models_called(source) or set()
+    return bool(model_ids(manifest, names) & affected)
+
+
+def summary(ref: str, changed: set[str], affected: set[str]) -> str:
+    """One line for the run's header."""
+    return (
+        f"--dbt-changed: {len(changed)} changed file(s) since {ref}, "
+        f"{len(affected)} dbt node(s) modified or downstream"
+    )
+
+
+def keep_changed(
+    items: list[Any], manifest: Any | None, project_root: Path, ref: str | None
+) -> tuple[list[Any], list[Any], str]:
+    """Split pytest *items* into ``(kept, deselected, header line)`` for ``--dbt-changed``.
+
+    A dbt item (one with a ``unique_id``) is kept when its node is affected; any other
+    test when its file changed, or when it uses ``dbt`` and a model it runs is affected.
+    *manifest* is None when the run started no dbt session (then only changed files
+    count).
+    """
+    base, changed = changed_files(project_root, ref)
+    affected = (
+        affected_nodes(manifest, relative_to_project(project_root, changed))
+        if manifest is not None
+        else set()
+    )
+    sources: dict[Path, str] = {}
+    kept, dropped = [], []
+    for item in items:
+        unique_id = getattr(item, "unique_id", None)
+        if unique_id is not None:
+            keep = unique_id in affected
+        else:
+            path = Path(item.path).resolve()
+            keep = path in changed
+            uses_dbt = "dbt" in getattr(item, "fixturenames", ())
+            if not keep and uses_dbt and affected and manifest is not None:
+                if path not in sources:
+                    try:
+                        sources[path] = path.read_text(encoding="utf-8")
+                    except OSError:
+                        sources[path] = ""
+                function = getattr(item, "originalname", None) or item.name
+                keep = touches(affected, manifest, sources[path], function)
+        (kept if keep else dropped).append(item)
+    return kept, dropped, summary(base, changed, affected)
