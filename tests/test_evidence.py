@@ -92,8 +92,9 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
     evidence = shop / "evidence" / "run.jsonl"
     junit = shop / "junit.xml"
     report = tmp_path / "report" / "run.html"
+    # --dist loadfile: the project's dbt items on one worker, the pytest file on the other
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-n", "2", f"--dbt-evidence={evidence}",
+        "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile", f"--dbt-evidence={evidence}",
         f"--junitxml={junit}", f"--dbt-report={report}", "pytests", "dbt_project.yml",
     )  # fmt: skip
     outcomes = result.parseoutcomes()
@@ -130,6 +131,7 @@ def test_a_duckdb_run_on_two_workers_leaves_evidence_that_verifies_and_attests(
     assert records == [start, *invocations, *tests, end]
     order = [(r["worker"] or "", r["worker_seq"]) for r in invocations]
     assert order == sorted(order) and {"gw0", "gw1"} <= {w for w, _ in order}
+    assert {t["worker"] for t in records if t["type"] == "test"} == {"gw0", "gw1"}
     assert [t["nodeid"] for t in tests] == sorted(t["nodeid"] for t in tests)
 
     # every test, with the dbt node's unique id where there is one
