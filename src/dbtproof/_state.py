@@ -167,11 +167,11 @@ class DbtproofState:
 
     def junit_properties(self, item: pytest.Item) -> list[tuple[str, str]]:
         """The properties *item*'s JUnit testcase carries (see :mod:`dbtproof.evidence.junit`)."""
-        from dbtproof.evidence.facts import git_facts
+        from dbtproof.evidence.facts import git_commit
         from dbtproof.evidence.junit import junit_properties
 
         if self._commit is None:
-            self._commit = (git_facts(self.project_dir).get("commit"),)
+            self._commit = (git_commit(self.project_dir),)
         return junit_properties(item, self.run_id, self.session, self._commit[0])
 
     def finish_evidence(self, config: pytest.Config, exit_status: int) -> dict[str, Any] | None:

@@ -56,14 +56,20 @@ def _git(folder: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def git_commit(folder: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The commit of the git work tree *folder* is in (the CI's ``GITHUB_SHA`` /
+    ``CI_COMMIT_SHA`` when there is no git)."""
+    env = os.environ if environ is None else environ
+    return _git(folder, "rev-parse", "HEAD") or env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
+
+
 def git_facts(folder: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The commit, branch and dirtiness of the git work tree *folder* is in (the CI's
     ``GITHUB_SHA`` / ``CI_COMMIT_SHA`` when there is no git)."""
     env = os.environ if environ is None else environ
     commit = _git(folder, "rev-parse", "HEAD")
     if commit is None:
-        return {"commit": env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA"), "branch": None,
-                "dirty": None}  # fmt: skip
+        return {"commit": git_commit(folder, env), "branch": None, "dirty": None}
     branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
     status = _git(folder, "status", "--porcelain", "--untracked-files=no")
     return {

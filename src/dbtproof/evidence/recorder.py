@@ -81,11 +81,6 @@ class EvidenceRecorder:
     #: ``run_end`` as written (None until :meth:`write`).
     written: dict[str, Any] | None = None
 
-    @property
-    def artifacts_dir(self) -> Path | None:
-        """Where this run keeps each invocation's artifacts (None: no evidence file)."""
-        return artifacts_folder(self.path) if self.path is not None else None
-
     # -- what a process sees -----------------------------------------------------------
 
     def on_invocation(self, invocation: Any) -> None:
