@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,16 +222,25 @@ def summary(ref: str, changed: set[str], affected: set[str]) -> str:
 
 
 def keep_changed(
-    items: list[Any], manifest: Any | None, project_root: Path, ref: str | None
+    items: list[Any],
+    manifest: Any | None,
+    project_root: Path,
+    ref: str | None,
+    files: Sequence[str] = (),
 ) -> tuple[list[Any], list[Any], str]:
-    """Split pytest *items* into ``(kept, deselected, header line)`` for ``--dbt-changed``.
+    """Split pytest *items* into ``(kept, deselected, header line)`` for ``--dbt-changed``
+    (the files git says changed since *ref*), or for the changed *files* when given
+    (``dbtproof watch``).
 
     A dbt item (one with a ``unique_id``) is kept when its node is affected; any other
     test when its file changed, or when it uses ``dbt`` and a model it runs is affected.
     *manifest* is None when the run started no dbt session (then only changed files
     count).
     """
-    base, changed = changed_files(project_root, ref)
+    if files:
+        base, changed = "the last round", {Path(path).resolve() for path in files}
+    else:
+        base, changed = changed_files(project_root, ref)
     affected = (
         affected_nodes(manifest, relative_to_project(project_root, changed))
         if manifest is not None

@@ -1,5 +1,8 @@
 """The ``dbtproof`` command: maintenance around test runs.
 
+``dbtproof watch [pytest args]`` runs the tests, then, on every save, the tests the saved
+files touch (see :mod:`dbtproof.watch`).
+
 ``dbtproof doctor`` says why CI cannot talk to the warehouse (see :mod:`dbtproof.doctor`):
 which profiles.yml won and why, the target, the variables it reads, what the credential
 providers would mint, and a live connection test; exit code 0 only when tests could run.
@@ -111,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     attest.add_argument(
         "-o", "--output", type=Path, help="write it to this file (default: standard output)"
     )
+    watch = commands.add_parser(
+        "watch",
+        help="run the tests, then, on every save, the tests the saved files touch",
+        description="Run pytest with the arguments given, then again on every save of a "
+        "model, macro, YAML, seed or test file, collecting only what the change touches.",
+    )
+    watch.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments")
     return parser
 
 
@@ -396,12 +406,22 @@ def evidence(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtproof`` console script."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command != "watch":
+        build_parser().parse_args(argv)  # says what is not understood, and exits
     try:
         if args.command == "clean":
             return clean(args)
         if args.command == "evidence":
             return evidence(args)
+        if args.command == "watch":
+            from dbtproof.watch import watch
+
+            roots = [Path.cwd()]
+            project = find_project_dir(Path.cwd())
+            if project is not None and not project.is_relative_to(Path.cwd()):
+                roots.append(project)
+            return watch([*unknown, *args.pytest_args], roots)
         if args.command == "doctor":
             from dbtproof.doctor import doctor
 

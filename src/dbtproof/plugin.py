@@ -94,6 +94,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "branch, else uncommitted changes).",
     )
     group.addoption(
+        "--dbt-changed-files",
+        action="append",
+        metavar="PATH",
+        help="As --dbt-changed, for these changed files instead of git's (what `dbtproof "
+        "watch` passes; repeatable).",
+    )
+    group.addoption(
         "--dbt-timings",
         action="store_true",
         help="Print where the dbt session's start went (import, parse, relocation, connect ...).",
@@ -428,13 +435,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if reporter is not None and state.header and not is_xdist_worker(config):
             reporter.write_line(state.header)
     ref = config.getoption("dbt_changed")
-    if ref is None:
+    files = config.getoption("dbt_changed_files") or []
+    if ref is None and not files:
         return
     from dbtproof.changes import keep_changed
 
     manifest = state.session.manifest if state.session is not None else None
     try:
-        kept, deselected, line = keep_changed(items, manifest, state.project_dir, ref)
+        kept, deselected, line = keep_changed(items, manifest, state.project_dir, ref, files)
     except DbtError as exc:
         raise pytest.UsageError(str(exc)) from None
     if deselected:

@@ -1,0 +1,146 @@
+"""``dbtproof watch [pytest args]``: run the tests, then again on every save, only the
+tests the saved files touch.
+
+One process for the whole loop: dbt, the adapter and the plugin are imported once, and
+every round runs pytest in that process (``pytest.main``) with the run's own namespace,
+created and dropped within the round. A round after a save passes the files that changed
+(``--dbt-changed-files``) and collects what ``--dbt-changed`` would for them
+(:func:`dbtproof.changes.keep_changed`): the dbt tests of the changed nodes and of
+everything downstream, the pytest tests running those models, and changed test files.
+The project's parse stays warm through its parse cache.
+
+SIGTERM ends the loop as Ctrl-C does. Files are found by polling their modification
+times (no platform watcher needed): every file under the project and under the folder
+pytest runs in whose suffix a dbt project or a test suite uses, outside
+``target``/``logs``/``dbt_packages`` and hidden folders. Ctrl-C ends the loop; a round in
+progress is stopped as pytest stops on Ctrl-C, dropping its namespace, so nothing is left
+behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+#: The files a save of which starts a round.
+WATCHED_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".py", ".md", ".jinja"})
+#: Folders never watched (dbt's outputs and packages, caches).
+SKIPPED_FOLDERS = frozenset(
+    {"target", "logs", "dbt_packages", "dbt_modules", "__pycache__", "node_modules"}
+)
+#: Seconds between two looks at the files, and the quiet time a save must be followed by.
+POLL = 0.1
+
+
+def _files(roots: Sequence[Path]) -> Iterator[Path]:
+    for root in roots:
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith(".")]
+            for name in names:
+                if Path(name).suffix in WATCHED_SUFFIXES:
+                    yield Path(folder) / name
+
+
+def snapshot(roots: Sequence[Path]) -> dict[Path, int]:
+    """Each watched file under *roots* with its modification time (ns)."""
+    found = {}
+    for path in _files(roots):
+        try:
+            found[path.resolve()] = path.stat().st_mtime_ns
+        except OSError:
+            continue
+    return found
+
+
+def changes(before: dict[Path, int], after: dict[Path, int]) -> set[Path]:
+    """The files added, removed or modified between two snapshots."""
+    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM asked the loop to end."""
+
+
+def wait_for_change(
+    roots: Sequence[Path],
+    seen: dict[Path, int],
+    stop: threading.Event,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[set[Path], dict[Path, int]]:
+    """Poll until a watched file changes and the files are quiet for one more poll; the
+    changed files and the new snapshot. Raises :class:`Stopped` once *stop* is set."""
+    while True:
+        sleep(POLL)
+        if stop.is_set():
+            raise Stopped
+        now = snapshot(roots)
+        changed = changes(seen, now)
+        if not changed:
+            continue
+        while True:  # an editor may write a file in several steps
+            sleep(POLL)
+            settled = snapshot(roots)
+            more = changes(now, settled)
+            if not more:
+                return changed, settled
+            changed |= more
+            now = settled
+
+
+def forget_modules(roots: Sequence[Path]) -> None:
+    """Drop the modules imported from files under *roots* (test modules, conftests) so the
+    next round imports them again as saved: ``pytest.main`` reuses ``sys.modules``."""
+    import sys
+
+    resolved = [root.resolve() for root in roots]
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or "site-packages" in file:
+            continue
+        path = Path(file).resolve()
+        if any(path.is_relative_to(root) for root in resolved):
+            del sys.modules[name]
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set *stop* and interrupt what runs (a round stops as pytest stops
+    on Ctrl-C). The flag outlives an interrupt that something swallowed (a finalizer that
+    ran at that moment), and it is set even when the shell started us with SIGINT ignored."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def watch(pytest_args: Sequence[str], roots: Sequence[Path]) -> int:
+    """Run pytest with *pytest_args*, then a round per save under *roots*; returns on
+    Ctrl-C (or SIGTERM) with the last round's exit code."""
+    import pytest
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    # the command imported dbtproof before pytest could mark its plugin for rewriting
+    pytest_args = ["-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]
+    code = 0
+    try:
+        code = int(pytest.main(list(pytest_args)))
+        seen = snapshot(roots)
+        print(f"dbtproof watch: watching {', '.join(map(str, roots))} (Ctrl-C to stop)", flush=True)
+        while not stop.is_set():
+            changed, seen = wait_for_change(roots, seen, stop)
+            names = ", ".join(sorted(str(path) for path in changed))
+            print(f"dbtproof watch: changed {names}", flush=True)
+            files = [arg for path in sorted(changed) for arg in ("--dbt-changed-files", str(path))]
+            forget_modules(roots)
+            code = int(pytest.main([*pytest_args, *files]))
+    except (KeyboardInterrupt, Stopped):
+        pass
+    print("dbtproof watch: stopped", flush=True)
+    return code

@@ -1,0 +1,106 @@
+"""``dbtproof watch``: a round after a save runs exactly the tests the saved file touches,
+in the same process, and Ctrl-C leaves nothing behind (DuckDB and PostgreSQL)."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import pg_schemas
+
+TESTS = """
+from dbtproof import ref, source
+
+
+def test_customers(dbt):
+    assert dbt.run_model("customers", given={ref("stg_customers"): [], ref("orders"): []}) == []
+
+
+def test_payments(dbt):
+    assert dbt.run_model("stg_payments", given={source("shop", "raw_payments"): []}) == []
+"""
+
+
+class Watched:
+    """A ``dbtproof watch`` process whose output lines are read as they come."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        command = Path(sys.executable).with_name("dbtproof")
+        self.process = subprocess.Popen(
+            [str(command), "watch", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, text: str, timeout: float = 180) -> list[str]:
+        """The lines up to and including the first one containing *text*."""
+        deadline = time.monotonic() + timeout
+        got = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            got.append(line)
+            self.seen.append(line)
+            if text in line:
+                return got
+        raise AssertionError(f"no line with {text!r} in:\n" + "\n".join(self.seen))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=120)
+        finally:
+            self.process.kill()
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code
+
+
+@pytest.mark.parametrize("adapter", ["duckdb", "postgres"])
+def test_a_save_reruns_only_the_touched_tests_and_ctrl_c_leaves_nothing(
+    pytester: pytest.Pytester, shop: Path, adapter: str, request: pytest.FixtureRequest
+) -> None:
+    prefix = request.getfixturevalue("shop_pg") if adapter == "postgres" else None
+    (shop / "pytests" / "test_calls.py").write_text(TESTS)
+    basetemp = pytester.path.parent / f"{pytester.path.name}_basetemp"
+    watched = Watched(shop, "-p", "no:cacheprovider", f"--basetemp={basetemp}", "pytests")
+    try:
+        first = watched.until("dbtproof watch: watching")
+        assert any("2 passed" in line for line in first), "\n".join(first)
+        time.sleep(0.5)  # a save within the same mtime tick would look unchanged
+        model = shop / "models" / "staging" / "stg_customers.sql"
+        model.write_text(model.read_text() + "\n-- saved\n")
+        second = watched.until(" in ")  # pytest's summary line: "N passed ... in 0.5s"
+        while not any("passed" in line and " in " in line for line in second):
+            second += watched.until(" in ")
+        summary = next(line for line in second if "passed" in line and " in " in line)
+        assert "1 passed, 1 deselected" in summary, second
+        assert any("changed" in line and "stg_customers.sql" in line for line in second)
+    finally:
+        code = watched.stop()
+    assert "dbtproof watch: stopped" in watched.seen, watched.seen
+    assert code == 0, watched.seen
+    if prefix is not None:
+        assert pg_schemas(prefix) == []
+    else:
+        assert not list(basetemp.rglob("*.duckdb")), list(basetemp.rglob("*"))
