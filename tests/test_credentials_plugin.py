@@ -12,7 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
-from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
+from credential_endpoints import (  # noqa: F401 (a fixture)
+    ISSUER,
+    SUBJECT,
+    GitHubTokenEndpoint,
+    endpoint,
+)
 from test_errors import run_failing
 
 VARIABLE = "DBT_ENV_SECRET_OIDC_TOKEN"
@@ -58,11 +63,20 @@ def test_the_token_reaches_the_profile_only_while_needed(
 ) -> None:
     (shop / "profiles.yml").write_text(DUCKDB_READING_THE_TOKEN)
     (shop / "pytests" / "test_token.py").write_text(TOKEN_TESTS)
+    evidence = shop / "evidence.jsonl"
     result = pytester.runpytest_subprocess(
-        "pytests", "--dbt-credentials", "github-oidc:audience=duckdb.test"
-    )
+        "pytests", "--dbt-credentials", "github-oidc:audience=duckdb.test",
+        f"--dbt-evidence={evidence}",
+    )  # fmt: skip
     result.assert_outcomes(passed=2)
     output = result.stdout.str()
+    # the evidence names the token (issuer, audience, subject, expiry), never its value
+    [described] = json.loads(evidence.read_text().splitlines()[0])["credentials"]
+    assert described["provider"] == "github-oidc" and described["variable"] == VARIABLE
+    assert described["audience"] == "duckdb.test"
+    assert (described["issuer"], described["subject"]) == (ISSUER, SUBJECT)
+    assert described["expires"] != "unknown"
+    assert all(token not in evidence.read_text() for token in endpoint.issued)
     assert (
         f"dbtproof: credentials: github-oidc mints {VARIABLE} before each dbt invocation and "
         f"connection (read by settings)" in output

@@ -10,7 +10,9 @@ log and assert on it, failing ``dbt.query``/``dbt.run_model``/``dbt.run`` whose 
 hold dbt's connection), and then looks for each canary's two runs of letters and digits
 (every escaped, quoted or JSON form of the value holds them, and pprint's wrapping of a
 long string at a space leaves one on each line) in the terminal output, stderr, the
-JUnit XML and every file the run left (basetemp, workdir, dbt's logs and target/).
+JUnit XML and every file the run left (basetemp, workdir, dbt's logs and target/, the
+``--dbt-evidence`` file and the run_results.json / manifest.json it keeps, the
+``--dbt-report`` page).
 On GitHub Actions, each value is also masked with ``::add-mask::`` on the real output.
 """
 
@@ -207,9 +209,11 @@ def test_no_canary_in_any_output(
     (shop / "pytest.ini").write_text(ini)
     canaries = plant(shop, monkeypatch, adapter, route)
     junit = pytester.path / "junit.xml"
+    evidence = pytester.path / "evidence" / "run.jsonl"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--showlocals", "-vv", "-rA", f"--junitxml={junit}",
         "-o", "junit_logging=all", "--dbt-keep", "--dbt-select", "leaky",
+        f"--dbt-evidence={evidence}", f"--dbt-report={evidence.with_suffix('.html')}",
         "pytests", "dbt_project.yml",
     )  # fmt: skip
     stdout, stderr = result.stdout.str(), result.stderr.str()
@@ -220,6 +224,11 @@ def test_no_canary_in_any_output(
     assert "_credentials=" in stdout, "--showlocals shows dbt's connection"
     assert "leaky model refuses: " in stdout
     assert junit.is_file()
+    # the evidence file and the artifacts it keeps are grepped with every other file
+    evidence_text = evidence.read_text()
+    assert "leaky model refuses: " in evidence_text and "pytests/test_canary.py::" in evidence_text
+    assert list(evidence.parent.glob("run-artifacts/*/run_results.json"))
+    assert "leaky model refuses: " in evidence.with_suffix(".html").read_text()
     dbt_logs = list(pytester.path.rglob("dbt.log"))
     assert dbt_logs and any("leaky model logs" in p.read_text() for p in dbt_logs)
 

@@ -14,6 +14,11 @@ under :data:`state_key`, as ``_pytest/junitxml.py`` keeps its ``LogXML``. Its li
    ``--dbt-keep``), gathers writes outside the namespace for the summary and scrubs
    the secrets out of the files the run leaves.
 
+With ``--dbt-evidence``, :attr:`DbtproofState.evidence` (see :mod:`dbtproof.evidence`)
+records the dbt session, every dbt invocation and every test; at the end the writing
+process (the only one, or xdist's controller, which takes the workers' records) writes
+the hash-chained file.
+
 Throughout, :attr:`DbtproofState.secrets` holds the run's secret values (see
 :mod:`dbtproof.redaction`): reports, the terminal, the JUnit XML, the log file and the
 run's files are scrubbed against it.
@@ -42,6 +47,7 @@ from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_co
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.dbt_tests import DbtTestBatches
+    from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.session import DbtSession, SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
@@ -107,6 +113,79 @@ class DbtproofState:
     #: Called with ``(value, source)`` for every value a credential provider mints (the
     #: secret registry registers them here); see :meth:`minted`.
     on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
+    #: The run's evidence (``--dbt-evidence``; None: no evidence file).
+    evidence: EvidenceRecorder | None = None
+    #: The git commit of the project's work tree (read once, for JUnit properties).
+    _commit: tuple[str | None] | None = field(default=None, repr=False)
+
+    # -- evidence ----------------------------------------------------------------------
+
+    def open_evidence(self, config: pytest.Config) -> None:
+        """Start recording evidence when ``--dbt-evidence`` (else ``dbt_evidence``) names a
+        file (``{run_id}`` in it becomes the run id), ``--dbt-report`` an HTML page, or the
+        run is a GitHub Actions job (its step summary). The evidence file must not exist:
+        evidence is never overwritten. Raises :class:`~dbtproof.errors.EvidenceError`."""
+        from dbtproof.errors import EvidenceError
+        from dbtproof.evidence.recorder import EvidenceRecorder
+        from dbtproof.evidence.records import artifacts_folder
+
+        value = config.getoption("dbt_evidence")
+        base = config.invocation_params.dir
+        if not value:
+            value, base = config.getini("dbt_evidence") or None, config.rootpath
+        path = self._path(base, value)
+        report = self._path(config.invocation_params.dir, config.getoption("dbt_report"))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if os.environ.get("GITHUB_ACTIONS") != "true" or is_xdist_worker(config):
+            summary = None
+        if path is None and report is None and not summary:
+            return
+        if path is not None and not is_xdist_worker(config):
+            for existing in (path, artifacts_folder(path)):
+                if existing.exists():
+                    raise EvidenceError(
+                        f"dbtproof: --dbt-evidence: {existing} exists, and evidence is never "
+                        f"overwritten. Pass a new path (`{{run_id}}` in it is replaced by the "
+                        f"run id, e.g. --dbt-evidence 'evidence/{{run_id}}.jsonl')."
+                    )
+        self.evidence = EvidenceRecorder(
+            path=path,
+            run_id=self.run_id,
+            worker_id=self.worker_id,
+            project_dir=self.project_dir,
+            scrub=self.secrets.scrub,
+            scrub_file=self.secrets.scrub_file,
+            report_path=report,
+            summary_path=Path(summary) if summary else None,
+        )
+
+    def _path(self, base: Path, value: str | None) -> Path | None:
+        """*value* (``{run_id}`` replaced, ``~`` expanded) as an absolute path from *base*."""
+        if not value:
+            return None
+        return (base / os.path.expanduser(str(value).replace("{run_id}", self.run_id))).resolve()
+
+    def junit_properties(self, item: pytest.Item) -> list[tuple[str, str]]:
+        """The properties *item*'s JUnit testcase carries (see :mod:`dbtproof.evidence.junit`)."""
+        from dbtproof.evidence.facts import git_commit
+        from dbtproof.evidence.junit import junit_properties
+
+        if self._commit is None:
+            self._commit = (git_commit(self.project_dir),)
+        return junit_properties(item, self.run_id, self.session, self._commit[0])
+
+    def finish_evidence(self, config: pytest.Config, exit_status: int) -> dict[str, Any] | None:
+        """Hand this worker's evidence to the controller, or write the evidence file;
+        returns ``run_end`` as written (None on a worker, or without evidence)."""
+        if self.evidence is None:
+            return None
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            from dbtproof.evidence.recorder import WORKEROUTPUT_KEY
+
+            workeroutput[WORKEROUTPUT_KEY] = self.evidence.handover()
+            return None
+        return self.evidence.write(exit_status)
 
     # -- secrets -----------------------------------------------------------------------
 
@@ -209,6 +288,8 @@ class DbtproofState:
         except DbtError as exc:
             self.teardown(config)
             raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
+        if self.evidence is not None and not is_xdist_controller(config):
+            self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         header = _header(self.session, namespace)
         if config.getoption("dbt_timings"):
@@ -252,6 +333,10 @@ class DbtproofState:
             credentials=self.credentials,
             share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
             parse_from=self.shared_parse if is_xdist_worker(config) else None,
+            # invocations (and their artifacts) are kept in the evidence file only
+            observers=[self.evidence.on_invocation]
+            if self.evidence is not None and self.evidence.path is not None
+            else [],
         )
 
     def share_parse(self, config: pytest.Config) -> None:

@@ -13,6 +13,10 @@ providers would mint, and a live connection test; exit code 0 only when tests co
 On DuckDB it removes the run folders left under pytest's basetemps and namespaces in
 the target's database files that exist (it never creates one). Like every ``dbtproof``
 command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
+
+``dbtproof evidence verify PATH [--digest D]`` checks a ``--dbt-evidence`` file (exit code
+0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement (see
+:mod:`dbtproof.evidence`).
 """
 
 from __future__ import annotations
@@ -94,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect even to a protected target, as pytest's --dbt-allow-protected-target",
     )
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
+    evidence = commands.add_parser("evidence", help="check or attest a --dbt-evidence file")
+    actions = evidence.add_subparsers(dest="action", required=True)
+    verify = actions.add_parser(
+        "verify", help="recompute the chain and the artifacts' hashes (exit 0 only if intact)"
+    )
+    verify.add_argument("path", type=Path, help="the evidence file")
+    verify.add_argument(
+        "--digest", help="the final digest published when the run ended (sha256:...)"
+    )
+    attest = actions.add_parser(
+        "attest", help="write the run's in-toto Statement (test-result predicate)"
+    )
+    attest.add_argument("path", type=Path, help="the evidence file")
+    attest.add_argument(
+        "-o", "--output", type=Path, help="write it to this file (default: standard output)"
+    )
     watch = commands.add_parser(
         "watch",
         help="run the tests, then, on every save, the tests the saved files touch",
@@ -360,6 +380,30 @@ def _own_options(message: str) -> str:
     return message
 
 
+def evidence(args: argparse.Namespace) -> int:
+    """``dbtproof evidence verify | attest``: 0 when the file is intact (and attested)."""
+    from dbtproof.evidence.verify import verify
+
+    verdict = verify(args.path.resolve(), getattr(args, "digest", None))
+    if args.action == "verify":
+        print(verdict.describe())
+        return 0 if verdict.ok else 1
+    if not verdict.ok:
+        print(f"dbtproof evidence attest: not attested: {verdict.describe()}", file=sys.stderr)
+        return 1
+    import json
+
+    from dbtproof.evidence.attest import statement
+
+    text = json.dumps(statement(verdict), indent=2, sort_keys=True) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"dbtproof evidence attest: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dbtproof`` console script."""
     args, unknown = build_parser().parse_known_args(argv)
@@ -368,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "clean":
             return clean(args)
+        if args.command == "evidence":
+            return evidence(args)
         if args.command == "watch":
             from dbtproof.watch import watch
 

@@ -60,6 +60,10 @@ class ComparisonSpecError(DbtError, ValueError):
     """
 
 
+class EvidenceError(DbtError):
+    """An evidence file (``--dbt-evidence``, ``dbtproof evidence``) cannot be written or read."""
+
+
 # -- model unit tests (``dbt.run_model``) ------------------------------------------------
 
 

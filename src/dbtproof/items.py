@@ -337,6 +337,7 @@ class DbtTestItem(_DbtItem):
         outcome = self.dbt_outcome
         assert outcome is not None
         if outcome.status == "warn":
+            self.user_properties.append(("dbtproof_warned", "true"))
             warnings.warn(DbtTestWarning(f"{self.name}: {_describe(outcome)}"), stacklevel=1)
         elif outcome.status not in ("pass", "success"):
             raise DbtTestFailed(outcome)

@@ -25,6 +25,7 @@ from dbtproof._state import (
     state_key,
 )
 from dbtproof.errors import DbtError
+from dbtproof.evidence.recorder import WORKEROUTPUT_KEY as EVIDENCE_KEY
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import PROJECT_FILE, find_project_for_invocation
@@ -117,9 +118,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Mint credentials even for untrusted code (GitHub pull_request_target, forks).",
     )
+    group.addoption(
+        "--dbt-evidence",
+        metavar="PATH",
+        help="Write hash-chained JSON Lines evidence of the run to PATH (a new file; "
+        "'{run_id}' is replaced), with each dbt invocation's artifacts beside it.",
+    )
+    group.addoption(
+        "--dbt-report",
+        metavar="PATH.html",
+        help="Write one self-contained HTML page of the run: summary, failing tests, and the "
+        "project's DAG coloured by test outcome.",
+    )
     parser.addini("dbt_project_dir", "Folder of dbt_project.yml, relative to rootdir.")
     parser.addini("dbt_profiles_dir", "Folder of profiles.yml, relative to rootdir.")
     parser.addini("dbt_target", "dbt target to test against.")
+    parser.addini(
+        "dbt_evidence", "Evidence file of each run, relative to rootdir (see --dbt-evidence)."
+    )
     parser.addini(
         "dbt_protected_targets",
         "Glob patterns of target names tests refuse to run against (compared casefolded, "
@@ -183,6 +199,12 @@ def pytest_configure(config: pytest.Config) -> None:
         state.open_credentials(config)
     except DbtError as exc:
         raise pytest.UsageError(state.secrets.scrub(str(exc))) from None
+    try:
+        state.open_evidence(config)
+    except DbtError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if state.evidence is not None:
+        config.pluginmanager.register(_EvidenceHooks(state), "dbtproof-evidence")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
@@ -216,8 +238,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
     """A dbt item errors when it, or the invocation that ran its node, wrote outside the
-    namespace (see :mod:`dbtproof.guard`)."""
+    namespace (see :mod:`dbtproof.guard`). Every item's JUnit testcase gets the run's
+    properties (run id, dbt unique id, target, namespace, commit)."""
     state = item.config.stash.get(state_key, None)
+    if state is not None:
+        item.user_properties.extend(state.junit_properties(item))
     guard = state.session.guard if state is not None and state.session is not None else None
     if guard is None or not hasattr(item, "dbt_outcome"):
         return (yield)
@@ -306,11 +331,55 @@ class _XdistHooks:
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
-        self.config.stash[state_key].kept.extend(output.get(KEPT_KEY, []))
-        self.config.stash[state_key].breaches.extend(output.get(BREACHES_KEY, []))
+        state = self.config.stash[state_key]
+        state.kept.extend(output.get(KEPT_KEY, []))
+        state.breaches.extend(output.get(BREACHES_KEY, []))
         if output.get(TIMINGS_KEY):
             worker = str(getattr(node, "gateway", None) and node.gateway.id)
-            self.config.stash[state_key].worker_timings.append((worker, output[TIMINGS_KEY]))
+            state.worker_timings.append((worker, output[TIMINGS_KEY]))
+        if state.evidence is not None and EVIDENCE_KEY in output:
+            state.evidence.take(output[EVIDENCE_KEY])
+
+
+class _EvidenceHooks:
+    """``--dbt-evidence``: every test's reports recorded by the process that writes the
+    file; the file written when the run ends, its final digest in the summary."""
+
+    def __init__(self, state: DbtproofState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.state.evidence is not None and self.state.worker_id is None:
+            self.state.evidence.on_report(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        try:
+            self.state.finish_evidence(session.config, int(session.exitstatus))
+        except (DbtError, OSError) as exc:
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"dbtproof: evidence not written: {exc}", red=True)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        evidence = self.state.evidence
+        if evidence is None or evidence.written is None:
+            return
+        terminalreporter.section("dbtproof: evidence")
+        if evidence.report_path is not None:
+            terminalreporter.write_line(f"report {evidence.report_path}")
+        if evidence.path is None:
+            return
+        terminalreporter.write_line(
+            f"evidence {evidence.path} ({evidence.written['seq'] + 1} records), "
+            f"final digest sha256:{evidence.written['digest']}"
+        )
+        terminalreporter.write_line(
+            f"check it: dbtproof evidence verify {evidence.path} "
+            f"--digest sha256:{evidence.written['digest']}"
+        )
 
 
 def _collects_project(config: pytest.Config, project_file: Path) -> bool:

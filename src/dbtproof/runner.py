@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,25 @@ class InvocationResult:
             f"  - {node.unique_id}: {node.status}: {node.message or ''}".rstrip()
             for node in self.failed_nodes
         )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One dbt invocation as it happened, told to the runner's observers (the evidence)."""
+
+    #: The dbt command (``build``, ``test``, ``parse``, ``ls`` ...).
+    command: str
+    #: Every argument dbt was given.
+    args: list[str]
+    #: dbt's invocation id.
+    invocation_id: str
+    success: bool
+    #: Each node's result (``ls``: none).
+    nodes: list[NodeResult]
+    started_at: float
+    ended_at: float
+    #: Where dbt wrote ``run_results.json`` / ``manifest.json`` (when it was asked to).
+    target_path: Path
 
 
 def _node_result(run_result: Any) -> NodeResult:
@@ -201,6 +221,15 @@ class DbtRunner:
     flag_variables: FlagVariables = field(default_factory=FlagVariables, repr=False, compare=False)
     #: Minted credentials, exported (fresh) around each invocation and removed after it.
     credentials: CredentialSet | None = field(default=None, repr=False, compare=False)
+    #: The adapter type, and the query comment (a macro body: see
+    #: :func:`dbtproof._dbt_compat.comment_macro`) put on every query dbt runs.
+    adapter_type: str | None = None
+    query_comment: str | None = field(default=None, repr=False, compare=False)
+    #: Told of every invocation, after it; with any, dbt writes ``run_results.json`` and
+    #: ``manifest.json`` for the commands that run nodes, for them to keep.
+    observers: list[Callable[[Invocation], object]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
     def base_args(self) -> list[str]:
         """The flags every invocation carries."""
@@ -233,20 +262,49 @@ class DbtRunner:
         from dbtproof import _dbt_compat as compat
 
         manifest = (manifest or self.manifest) if use_manifest else None
+        callbacks = []
+        if self.query_comment and self.adapter_type and manifest is not None:
+            callbacks.append(
+                compat.query_comment_callback(self.adapter_type, manifest, self.query_comment)
+            )
         with _LOCK:
             if manifest is not None:
                 compat.reset_compilation_state(manifest)
-            runner = compat.dbt_runner(manifest)
+            runner = compat.dbt_runner(manifest, callbacks)
             exported = self.credentials.exported() if self.credentials else nullcontext()
+            started = time.time()
             try:
                 with exported, self.flag_variables.removed(args):
                     outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()
+            invocation_id = compat.invocation_id()
         if isinstance(outcome.exception, KeyboardInterrupt):
             # dbtRunner returns every exception, Ctrl-C included: let pytest see it.
             raise outcome.exception
+        if self.observers:
+            self._tell(args, outcome, invocation_id, started)
         return outcome
+
+    def _tell(self, args: list[str], outcome: Any, invocation_id: str, started: float) -> None:
+        """Tell each observer what the invocation did."""
+        results = getattr(outcome.result, "results", None)
+        invocation = Invocation(
+            command=args[0],
+            args=list(args),
+            invocation_id=invocation_id,
+            success=bool(outcome.success),
+            nodes=[_node_result(r) for r in results or []],
+            started_at=started,
+            ended_at=time.time(),
+            target_path=self.target_path,
+        )
+        for observer in self.observers:
+            observer(invocation)
+
+    def _json_args(self) -> list[str]:
+        """``--no-write-json``, unless observers keep dbt's artifacts."""
+        return [] if self.observers else ["--no-write-json"]
 
     def parse(self, vars: dict[str, Any] | None = None) -> Any:
         """Parse the project and return dbt's manifest.
@@ -289,7 +347,7 @@ class DbtRunner:
             *self.base_args(),
             *_selection_args(select, exclude),
             *self._vars_args(vars),
-            "--no-write-json",
+            *self._json_args(),
             "--no-populate-cache",
             *(["--full-refresh"] if full_refresh else []),
             *extra_args,

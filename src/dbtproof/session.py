@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +50,7 @@ from dbtproof.relocation import (
 )
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
-from dbtproof.runner import DbtRunner, InvocationResult
+from dbtproof.runner import DbtRunner, Invocation, InvocationResult
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
@@ -84,6 +84,8 @@ class SessionSettings:
     share_parse_to: Path | None = None
     #: An xdist worker: the controller's warm parse to load instead of parsing.
     parse_from: Path | None = None
+    #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
+    observers: list[Callable[[Invocation], object]] = field(default_factory=list)
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -197,6 +199,12 @@ class DbtSession:
             self._engine = ModelEngine(self)
         return self._engine
 
+    @property
+    def query_comment(self) -> str:
+        """The comment on every query of the run (dbt's and dbtproof's): the run id and
+        dbt's invocation id, as JSON (see :func:`dbtproof._dbt_compat.comment_macro`)."""
+        return compat.comment_macro(self.settings.run_id)
+
     def _render(self, value: str) -> Any:
         try:
             return compat.render_profile_value(value, self.settings.vars)
@@ -250,6 +258,9 @@ class DbtSession:
             log_path=self.workdir / "logs",
             vars=self.settings.vars,
             credentials=self.settings.credentials,
+            adapter_type=self.adapter_type,
+            query_comment=self.query_comment,
+            observers=self.settings.observers,
         )
         with timings.step("parse"):
             self._parse()
@@ -337,6 +348,7 @@ class DbtSession:
                     log_path=runner.log_path,
                     vars=self.settings.vars,
                     credentials=self.settings.credentials,
+                    observers=self.settings.observers,
                 )
                 manifest = parser.parse()
             except (DbtError, OSError) as exc:
@@ -680,6 +692,7 @@ class DbtSession:
         next logs in with a token that is still valid.
         """
         adapter = compat.adapter_for(self._config, self.manifest)
+        compat.install_query_comment(adapter, self.manifest, self.query_comment)
         if self.settings.credentials:
             self.settings.credentials.render_onto(
                 adapter.config.credentials, self._minted_settings, self.settings.vars

@@ -167,6 +167,8 @@ def namespace_overrides(
       (kept as written, Jinja included, for dbt to render) or PostgreSQL's default
       ``"$user", public``, so ``create table t`` and unqualified names in hooks land in
       the namespace while functions of extensions installed in ``public`` still resolve;
+      and ``application_name`` is ``dbtproof <namespace>`` (the run id is in it), so the
+      server's own views and logs (``pg_stat_activity``) name the run;
     - DuckDB: the database file is a new one in *run_folder*, named as the user's file
       (so ``database`` stays the name the project knows), and ``external`` models write
       under ``<run_folder>/external``, not the user's lake.
@@ -175,6 +177,7 @@ def namespace_overrides(
     if adapter_type == "postgres":
         user = str(output.get("search_path") or "").strip()
         overrides["search_path"] = f"{namespace},{user or _DEFAULT_SEARCH_PATH}"
+        overrides["application_name"] = f"dbtproof {namespace}"
     if adapter_type == "duckdb":
         raw_path = output.get("path", ":memory:")
         user_path = render(raw_path) if isinstance(raw_path, str) else raw_path

@@ -24,7 +24,8 @@ One module per concern:
 * :mod:`.expressions` — ``{{ expression }}``-only models rendered without dbt's compiler;
 * :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
 * :mod:`.introspection` — the queries a model runs while it renders, answered;
-* :mod:`.exceptions` — dbt's exceptions told apart.
+* :mod:`.exceptions` — dbt's exceptions told apart;
+* :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query.
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -86,6 +87,7 @@ from dbtproof._dbt_compat.invocation import (
     flag_env_vars,
     hide_dbt_file_logger,
     import_dbt,
+    invocation_id,
     reset_compilation_state,
 )
 from dbtproof._dbt_compat.manifest import (
@@ -103,6 +105,11 @@ from dbtproof._dbt_compat.profile import (
     render_profile_value,
     use_role,
     with_credentials,
+)
+from dbtproof._dbt_compat.query_comment import (
+    comment_macro,
+    install_query_comment,
+    query_comment_callback,
 )
 
 #: dbt-core versions this package was tested against.
@@ -128,6 +135,7 @@ __all__ = (
     "close_adapter_connections",
     "close_dedicated_connection",
     "columns_in_relation",
+    "comment_macro",
     "connection",
     "credentials_role",
     "cursor_fetch",
@@ -149,6 +157,8 @@ __all__ = (
     "hold_connection",
     "import_dbt",
     "incremental_strategy_sql",
+    "install_query_comment",
+    "invocation_id",
     "is_dbt_exception",
     "list_schemas",
     "lookup_ref",
@@ -156,6 +166,7 @@ __all__ = (
     "open_dedicated_connection",
     "open_own_connection",
     "parse_profile",
+    "query_comment_callback",
     "query_result",
     "quote",
     "refresh_credentials",

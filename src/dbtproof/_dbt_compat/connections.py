@@ -70,7 +70,7 @@ def fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """
     connections = adapter.connections
     if hasattr(connections, "add_query"):
-        _, cursor = connections.add_query(sql, auto_begin=False)
+        _, cursor = connections.add_query(with_comment(adapter, sql), auto_begin=False)
         description = cursor.description or []
         columns = [str(col[0]) for col in description]
         data = [tuple(row) for row in cursor.fetchall()] if description else []
@@ -79,12 +79,19 @@ def fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     return list(table.column_names), [tuple(row.values()) for row in table.rows]
 
 
+def with_comment(adapter: Any, sql: str) -> str:
+    """*sql* with the adapter's query comment, as dbt's ``execute`` adds it (the run id
+    and dbt's invocation id: :mod:`dbtproof._dbt_compat.query_comment`)."""
+    header = getattr(adapter.connections, "query_header", None)
+    return header.add(sql) if header is not None else sql
+
+
 def cursor_fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run *sql* on the raw DB-API cursor of the adapter's open connection.
 
-    The fast path of model unit tests: it skips dbt's per-query events and query
-    comment (about 1 ms per statement). Adapters whose connection has no DB-API
-    cursor go through :func:`fetch`.
+    The fast path of model unit tests: it skips dbt's per-query events (about 1 ms per
+    statement), not the query comment. Adapters whose connection has no DB-API cursor go
+    through :func:`fetch`.
     """
     connection = adapter.connections.get_thread_connection()
     handle = connection.handle
@@ -92,7 +99,7 @@ def cursor_fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...
         return fetch(adapter, sql)
     # Not closed afterwards: some adapters (dbt-duckdb) hand out the connection's own cursor.
     cursor = handle.cursor()
-    cursor.execute(sql)
+    cursor.execute(with_comment(adapter, sql))
     description = cursor.description or []
     columns = [str(col[0]) for col in description]
     data = [tuple(row) for row in cursor.fetchall()] if description else []

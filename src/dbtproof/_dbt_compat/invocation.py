@@ -6,6 +6,7 @@ what a reused manifest and dbt's file log need around each invocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -14,14 +15,22 @@ def import_dbt() -> None:
     import dbt.cli.main  # noqa: F401
 
 
-def dbt_runner(manifest: Any = None) -> Any:
-    """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given.
+def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] = ()) -> Any:
+    """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given,
+    with *callbacks* called on each of dbt's events.
 
     ``runner.invoke(args)`` runs one command and returns dbt's result object.
     """
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner(manifest=manifest)
+    return dbtRunner(manifest=manifest, callbacks=list(callbacks))
+
+
+def invocation_id() -> str:
+    """dbt's invocation id: the current invocation's, else the last one's."""
+    from dbt_common.invocation import get_invocation_id
+
+    return str(get_invocation_id())
 
 
 #: Variables dbt reads outside its click options that change what a run does: record and

@@ -82,4 +82,10 @@ def load_parse(path: Any) -> tuple[Any, Any]:
 
     with open(path, "rb") as stream:
         manifest, config = pickle.load(stream)  # noqa: S301 - this run's controller wrote it
+    # dbt's Manifest.__reduce_ex__ hands its lookup caches over by position, in an order
+    # that is not its fields' (1.11: the disabled lookup comes back as the analysis
+    # lookup, and ref() to a model then fails "RefableLookup.find() missing ... 'manifest'"
+    # after a full parse, when the caches were built): drop them, dbt builds them anew.
+    for name in [n for n in vars(manifest) if n.startswith("_") and n.endswith("_lookup")]:
+        setattr(manifest, name, None)
     return manifest, config

@@ -66,6 +66,19 @@ class CredentialSet:
         """The variables the providers export."""
         return tuple(provider.variable for provider in self.providers)
 
+    def descriptions(self) -> list[dict[str, str]]:
+        """What each provider's current token is (issuer, audience, subject, expiry ...:
+        :meth:`CredentialProvider.describe`), never its value; a provider that has not
+        minted yet is named alone."""
+        described = []
+        for provider in self.providers:
+            token = self._tokens.get(provider.variable)
+            facts = {"provider": provider.name, "variable": provider.variable}
+            if token is not None:
+                facts.update(provider.describe(token))
+            described.append(facts)
+        return described
+
     def bind(self, target: TargetFacts) -> None:
         """Bind every provider to the target (a provider may refuse it)."""
         for provider in self.providers:
