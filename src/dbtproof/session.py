@@ -551,6 +551,8 @@ class DbtSession:
                 manifest=self._manifest_with(vars),
             )
             call.ran(result)
+        if select and not result.nodes:
+            self._check_selects_something(command, select, exclude)
         self.built_nodes.update(
             node.unique_id
             for node in result.nodes
@@ -567,6 +569,27 @@ class DbtSession:
         if not failed:
             self._built[key] = result
         return result
+
+    def _check_selects_something(
+        self, command: str, select: str | Sequence[str], exclude: str | Sequence[str] | None
+    ) -> None:
+        """Raise when *select* names no node at all (a typo), rather than run nothing.
+
+        A selection of nodes the command has nothing to do with (``dbt test`` of a model
+        without tests) is no mistake: dbt runs nothing, and so does this.
+        """
+        selectors = [select] if isinstance(select, str) else list(select)
+        empty = [s for s in selectors if not self.runner_list(s, None, ())]
+        if not empty and self.runner_list(select, exclude, ()):  # type: ignore[arg-type]
+            return
+        which = ", ".join(repr(s) for s in (empty or selectors))
+        raise DbtRunError(
+            f"dbtproof: `dbt {command}` selected nothing: {which} matches no node of project "
+            f"'{self.project.name}'"
+            + (f" (once {exclude!r} is excluded)" if exclude and not empty else "")
+            + ". Check the selector (dbt's syntax: 'customers', '+customers', 'tag:nightly', "
+            "'path:models/marts')."
+        )
 
     def _move_into_namespace(self, manifest: Any) -> Relocation:
         """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
