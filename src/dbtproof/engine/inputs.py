@@ -26,8 +26,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from itertools import chain, repeat
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import FixtureColumnError, FixtureFormatError, FixtureValueError
@@ -69,6 +71,10 @@ class Schema:
     origin: str = "nothing is known of its columns"
     #: Why the columns could not be worked out from the upstream's SQL, if they could not.
     note: str = ""
+    #: Who reads the relation, when every column it can read is in :attr:`columns` (its
+    #: SQL parsed, no ``*`` over the relation): a fixture none of whose columns is known
+    #: then gives that model nothing but NULLs, which is a mistake (a typo).
+    read_by: str = ""
 
     def find(self, name: str) -> Column | None:
         """The column called *name*, matched case-insensitively."""
@@ -135,32 +141,61 @@ def load_fixture(value: Any, label: str, search_dirs: Sequence[Path] = ()) -> Fi
 
 
 def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
-    columns: dict[str, None] = {}
-    records: list[dict[str, Any]] = []
-    for index, row in enumerate(rows, start=1):
-        if not isinstance(row, Mapping):
-            raise FixtureFormatError(
-                f"dbtproof: row {index} of the rows given for {label} is a {type(row).__name__} "
-                f"({row!r}), not a dict. Give each row as a dict of column name to value."
-            )
-        for key in row:
-            if not isinstance(key, str):
+    """Rows given as dicts. Dicts of plain Python values are kept as they are (looked at
+    with C-level iteration only: fixtures of 200,000 rows are read in milliseconds)."""
+    if set(map(type, rows)) == {dict}:
+        columns = dict.fromkeys(chain.from_iterable(rows))
+        kinds = set(map(type, chain.from_iterable(map(dict.values, rows))))
+        plain = _PLAIN_TYPES.issuperset(kinds - {float}) and not _has_nan(rows, kinds)
+        records = list(rows) if plain else None
+    else:
+        columns, records = {}, None
+        for index, row in enumerate(rows, start=1):
+            if not isinstance(row, Mapping):
                 raise FixtureFormatError(
-                    f"dbtproof: row {index} of the rows given for {label} has the column name "
-                    f"{key!r}; column names must be strings."
+                    f"dbtproof: row {index} of the rows given for {label} is a "
+                    f"{type(row).__name__} ({row!r}), not a dict. Give each row as a dict of "
+                    "column name to value."
                 )
-            columns.setdefault(key, None)
-        records.append({key: _plain(value) for key, value in row.items()})
+            columns.update(dict.fromkeys(row))
+    if records is None:
+        records = [{key: _plain(value) for key, value in row.items()} for row in rows]
+    for key in columns:
+        if not isinstance(key, str):
+            index = next(i for i, row in enumerate(records, start=1) if key in row)
+            raise FixtureFormatError(
+                f"dbtproof: row {index} of the rows given for {label} has the column name "
+                f"{key!r}; column names must be strings."
+            )
     return Fixture(label, "rows", list(columns), records)
 
 
+def _has_nan(rows: Sequence[dict[str, Any]], kinds: set[type]) -> bool:
+    """Whether a float value of *rows* is NaN (a missing value, for pandas users)."""
+    if float not in kinds:
+        return False
+    values = chain.from_iterable(map(dict.values, rows))
+    return any(map(math.isnan, [v for v in values if type(v) is float]))
+
+
+#: Types of values that are plain already (no pandas/numpy value to unwrap, no NaN).
+_PLAIN_TYPES = frozenset({str, int, bool, type(None), Decimal, date, datetime, time})
+
+
 def _read_csv_text(text: str, label: str, origin: str) -> Fixture:
+    reader = csv.reader(io.StringIO(text.strip("\n")), strict=True)
     try:
-        lines = list(csv.reader(io.StringIO(text.strip("\n"))))
+        lines = list(reader)
     except csv.Error as exc:
+        hint = (
+            ' A field opened with " is never closed.'
+            if "end of data" in str(exc)
+            else ' Inside a quoted field write " as "".'
+        )
         raise FixtureFormatError(
-            f"dbtproof: the {origin} given for {label} is not valid CSV: {exc}."
-        ) from exc
+            f"dbtproof: the {origin} given for {label} is not valid CSV: {exc} (line "
+            f"{reader.line_num}).{hint}"
+        ) from None
     lines = [line for line in lines if line]
     if not lines:
         raise FixtureFormatError(
@@ -232,22 +267,59 @@ def _plain(value: Any) -> Any:
             pass
         if hasattr(value, "to_pydatetime"):
             return value.to_pydatetime()
+        if hasattr(value, "to_pytimedelta"):
+            return value.to_pytimedelta()
+        if hasattr(value, "dtype") and value.dtype.kind == "M":
+            # numpy keeps nanoseconds, which a Python datetime cannot: .item() gives an int.
+            return value.astype("datetime64[us]").item()
         if hasattr(value, "item"):
             return value.item()
     return value
 
 
 def _from_pandas(frame: Any, label: str) -> Fixture:
-    columns = [str(c) for c in frame.columns]
+    if getattr(frame.columns, "nlevels", 1) > 1:
+        raise FixtureFormatError(
+            f"dbtproof: the DataFrame given for {label} has a MultiIndex of column names "
+            f"({list(frame.columns)[:3]!r} ...); a fixture's columns are single names. Flatten "
+            "them first, e.g. frame.columns = ['_'.join(c) for c in frame.columns]."
+        )
+    odd = [c for c in frame.columns if not isinstance(c, str)]
+    if odd:
+        raise FixtureFormatError(
+            f"dbtproof: the DataFrame given for {label} has column names that are not strings "
+            f"({', '.join(repr(c) for c in odd[:5])}); a fixture's columns are named. Give "
+            "the DataFrame its column names (pd.DataFrame(data, columns=[...]))."
+        )
+    columns = list(frame.columns)
     if len(set(columns)) != len(columns):
         raise FixtureFormatError(
             f"dbtproof: the DataFrame given for {label} has repeated column names: {columns}."
         )
-    rows = [
-        {name: _plain(value) for name, value in zip(columns, record, strict=True)}
-        for record in frame.itertuples(index=False, name=None)
-    ]
+    # Column by column (``tolist`` gives Python values at C speed), then one dict per row.
+    values = [_series_values(frame.iloc[:, i]) for i in range(len(columns))]
+    rows = [dict(zip(columns, record, strict=True)) for record in zip(*values, strict=True)]
     return Fixture(label, "a pandas DataFrame", columns, rows)
+
+
+def _series_values(series: Any) -> list[Any]:
+    """A pandas column's values as plain Python values (missing ones as None)."""
+    dtype = series.dtype
+    if getattr(dtype, "kind", "") == "M" and getattr(dtype, "tz", None) is None:
+        # Naive datetime64 (NaT too): Python datetimes at C speed, to the microsecond.
+        return series.to_numpy().astype("datetime64[us]").astype(object).tolist()
+    return _plain_values(series.tolist())
+
+
+def _plain_values(values: list[Any]) -> list[Any]:
+    """A column's values as plain Python values (missing ones as None); *values* itself
+    when they are plain already."""
+    kinds = set(map(type, values))
+    if _PLAIN_TYPES.issuperset(kinds):
+        return values
+    if kinds <= {float, type(None)}:
+        return [None if value != value else value for value in values]  # NaN: missing
+    return [_plain(value) for value in values]
 
 
 def _from_arrow(table: Any, label: str) -> Fixture:
@@ -270,6 +342,17 @@ _STRING_PREFIXES = ("varchar", "char", "character", "text", "string", "bpchar", 
 _BOOLEAN_TYPES = frozenset({"bool", "boolean", "logical"})
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+#: A number as CSV text spells one, alike in every warehouse: no ``_``, no ``0x``.
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+#: Words for the floats that are no number; written as PostgreSQL and DuckDB both read them.
+_NON_FINITE_TEXT = MappingProxyType(
+    {
+        "nan": "NaN", "+nan": "NaN", "-nan": "NaN",
+        "inf": "Infinity", "+inf": "Infinity", "infinity": "Infinity", "+infinity": "Infinity",
+        "-inf": "-Infinity", "-infinity": "-Infinity",
+    }
+)  # fmt: skip
+_BIGINT_RANGE = range(-(2**63), 2**63)
 _DATE_TEXT = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}\s*")
 _TIMESTAMP_TEXT = re.compile(
     r"\s*\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
@@ -320,11 +403,7 @@ def _castable(value: Any, family: str | None) -> bool:
         if isinstance(value, (int, float, Decimal)):
             return True
         if isinstance(value, str):
-            try:
-                Decimal(value.strip())
-            except InvalidOperation:
-                return False
-            return True
+            return _is_number_text(value) or value.strip().lower() in _NON_FINITE_TEXT
         return False
     if family == "date":
         if isinstance(value, date):
@@ -345,14 +424,19 @@ def _castable(value: Any, family: str | None) -> bool:
     return True
 
 
+def _is_number_text(text: str) -> bool:
+    """Whether *text* spells a finite number the same way for every warehouse."""
+    return bool(_NUMBER_TEXT.fullmatch(text))
+
+
 def infer_text_type(values: Iterable[str | None]) -> str | None:
     """The type a seed would get for CSV text values: dbt's agate inference, in short."""
     present = [v.strip() for v in values if v is not None and v.strip() != ""]
     if not present:
         return None
-    if all(_INT_TEXT.fullmatch(v) for v in present):
+    if all(_INT_TEXT.fullmatch(v) and int(v) in _BIGINT_RANGE for v in present):
         return "integer"
-    if all(_castable(v, "number") and not v.lower().startswith(("nan", "inf")) for v in present):
+    if all(_is_number_text(v) for v in present):
         return "number"
     if all(_DATE_TEXT.fullmatch(v) for v in present):
         return "date"
@@ -411,6 +495,10 @@ class Dialect:
     #: A type that marks a column nothing types in an empty relation, so that a model
     #: passing it on is seen to (its described type is :meth:`is_unknown`); "" for none.
     unknown: str = ""
+    #: Loads columns of texts through the driver's bulk path and returns the relation's
+    #: SQL name (None: no bulk path); fixtures of :attr:`bulk_rows` rows or more use it.
+    stage: Callable[[Iterable[list[str | None]]], str | None] | None = None
+    bulk_rows: int = 1000
 
     def name_problem(self, name: str) -> str | None:
         """Why *name* cannot be used as a column name here, or None when it can."""
@@ -477,10 +565,21 @@ class Dialect:
             "time": "time",
         }.get(family or "")
 
-    def decimal_type(self, scale: int) -> str:
-        """An exact number type holding *scale* digits after the point (and 38 in all)."""
+    def decimal_type(self, scale: int, digits: int = 0) -> str:
+        """An exact number type holding *digits* digits before the point and *scale* after.
+
+        :raises ValueError: where the warehouse's exact numbers hold fewer digits (DuckDB,
+            Snowflake: 38), rather than round or turn the number into a float.
+        """
         if self.decimal_scaled:
-            return self.decimal_scaled.format(scale=min(max(scale, 0), 37))
+            if digits + scale > _MAX_DECIMAL_DIGITS:
+                raise ValueError(
+                    f"its numbers need {digits + scale} digits ({digits} before the point, "
+                    f"{scale} after) and an exact number holds at most {_MAX_DECIMAL_DIGITS} "
+                    "here: give them as floats or strings, or declare the column's data_type "
+                    "in YAML"
+                )
+            return self.decimal_scaled.format(scale=max(scale, 0))
         return self.decimal
 
 
@@ -492,6 +591,17 @@ def _decimal_text(value: Decimal) -> str:
 def _decimal_scale(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _integer_digits(value: int | Decimal) -> int:
+    """How many digits *value* (finite) has before the point."""
+    if isinstance(value, int):
+        return len(str(abs(value))) if value else 0
+    return value.adjusted() + 1 if value and value.adjusted() >= 0 else 0
+
+
+#: The most digits the exact number type of a warehouse with a ``decimal(38, s)`` holds.
+_MAX_DECIMAL_DIGITS = 38
 
 
 #: Implied kinds of Python values (for columns of unknown type).
@@ -521,28 +631,48 @@ def _kind(value: Any) -> tuple[str, int]:
 def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
     """The type a column of unknown type gets from its given values (never narrower).
 
-    Integers are ``bigint``, floats ``double``, Decimals an exact number wide enough
-    for every value, strings text; integers with floats are ``double``, integers with
-    Decimals exact. Mixed kinds beyond that get no type (the database decides).
+    Integers are ``bigint`` (an exact number beyond its range), floats ``double``,
+    Decimals an exact number wide enough for every value, strings text; integers with
+    floats are ``double``, integers with Decimals exact; dates with timestamps are
+    timestamps; other values written as quoted text (strings, dates, times, JSON) mixed
+    are text.
+
+    :raises ValueError: for numbers or booleans mixed with other kinds (no one type holds
+        them alike, and databases differ on what they make of them), and for numbers an
+        exact type of the warehouse cannot hold.
     """
     kinds: set[str] = set()
-    scale = 0
+    scale = digits = 0
+    wide = False
     for value in values:
         if value is None:
             continue
         kind, value_scale = _kind(value)
         kinds.add(kind)
-        scale = max(scale, value_scale)
+        if kind in (_K_INT, _K_DECIMAL):
+            scale = max(scale, value_scale)
+            digits = max(digits, _integer_digits(value))
+            wide = wide or kind == _K_INT and value not in _BIGINT_RANGE
     if not kinds:
         return None
-    if kinds <= {_K_INT}:
+    if kinds <= {_K_INT} and not wide:
         return dialect.bigint
     if kinds <= {_K_INT, _K_DECIMAL}:
-        return dialect.decimal_type(scale)
+        return dialect.decimal_type(scale, digits)
     if kinds <= {_K_INT, _K_FLOAT, _K_DECIMAL}:
         return dialect.double
     if len(kinds) > 1:
-        return None
+        if kinds & {_K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL}:
+            raise ValueError(
+                f"it mixes {' and '.join(sorted(kinds))} values, which no one type holds "
+                "alike: give one kind of value per column (or all strings), or declare the "
+                "column's data_type in YAML"
+            )
+        if kinds <= {_K_DATE, _K_TS}:
+            return "timestamp"
+        if kinds <= {_K_DATE, _K_TS, _K_TSTZ}:
+            return "timestamp with time zone"
+        return dialect.text
     kind = next(iter(kinds))
     return {
         _K_BOOL: dialect.boolean,
@@ -563,21 +693,31 @@ def _literal(value: Any, dialect: Dialect) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return int.__repr__(int(value))
-    if isinstance(value, float):
-        number = float(value)
-        if math.isfinite(number):
-            return float.__repr__(number)
-        text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[float.__repr__(number)]
-        return dialect.string(text)
-    if isinstance(value, Decimal):
-        return _decimal_text(value) if value.is_finite() else dialect.string(str(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return float.__repr__(float(value))
+    if isinstance(value, Decimal) and value.is_finite():
+        return _decimal_text(value)
+    if isinstance(value, (float, Decimal)):
+        # Typed here, not by the column's cast only: beside a number in a VALUES list, a
+        # string would make the database read the whole column as that number's type.
+        return dialect.cast(dialect.string(_non_finite_text(value)), dialect.double)
     if isinstance(value, datetime):
         return dialect.string(value.isoformat(sep=" "))
     if isinstance(value, (date, time)):
         return dialect.string(value.isoformat())
     if isinstance(value, (dict, list, tuple)):
-        return dialect.string(json.dumps(value, default=str))
+        return dialect.string(json.dumps(value, default=_json_value))
     return dialect.string(str(value))
+
+
+def _non_finite_text(value: float | Decimal) -> str:
+    """A NaN or infinity as PostgreSQL and DuckDB both read it (a signalling NaN as it is:
+    no warehouse takes it, and the database says so)."""
+    if isinstance(value, Decimal) and value.is_snan():
+        return str(value)
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def _normalised_text(value: str, family: str | None) -> str:
@@ -597,8 +737,9 @@ def _text_type(family: str | None, values: Iterable[str | None], dialect: Dialec
     if family == "integer":
         return dialect.bigint
     if family == "number":
-        scale = max((_decimal_scale(Decimal(v.strip())) for v in values if v), default=0)
-        return dialect.decimal_type(scale)
+        numbers = [Decimal(v.strip()) for v in values if v]
+        scale = max(map(_decimal_scale, numbers), default=0)
+        return dialect.decimal_type(scale, max(map(_integer_digits, numbers), default=0))
     if family in ("date", "timestamp", "boolean"):
         return dialect.boolean if family == "boolean" else family
     return None
@@ -608,27 +749,36 @@ def _typed_text(value: Any, family: str | None) -> str:
     """A value of a column of known type, as the text its type's cast accepts."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and family in ("integer", "number"):
+        text = value.strip()
+        return _NON_FINITE_TEXT.get(text.lower(), text)
     if family == "integer" and isinstance(value, (float, Decimal)):
         return str(int(value))
     if family == "boolean" and isinstance(value, (str, int)):
         return "true" if str(value).strip().lower() in ("true", "t", "yes", "y", "1") else "false"
     if isinstance(value, float):
         number = float(value)
-        text = float.__repr__(number)
-        if math.isfinite(number):
-            return text
-        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[text]
+        return float.__repr__(number) if math.isfinite(number) else _non_finite_text(number)
     if isinstance(value, int):
         return int.__repr__(int(value))
     if isinstance(value, Decimal):
-        return _decimal_text(value) if value.is_finite() else str(value)
+        return _decimal_text(value) if value.is_finite() else _non_finite_text(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=_json_value)
     return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A value inside a dict or list cell that JSON has no type for: a numpy/pandas number
+    or boolean as its Python value, anything else as its text."""
+    plain = _plain(value)
+    if plain is None or isinstance(plain, (bool, int, float)):
+        return plain
+    return str(plain)
 
 
 _VARYING = ("character varying", "varchar", "nvarchar", "varchar2", "string", "text")
@@ -689,8 +839,13 @@ class _FixtureWriter:
     upstream: str
 
     def sql(self) -> str:
-        """The statement: a ``VALUES`` list where the warehouse takes one, else a select per row."""
+        """The statement: a ``VALUES`` list where the warehouse takes one, else a select per row;
+        or, for many rows, a select from the rows loaded through the driver's bulk path."""
         plans = self.plans()
+        if self.dialect.stage is not None and len(self.fixture.rows) >= self.dialect.bulk_rows:
+            staged = self._staged_sql(plans)
+            if staged is not None:
+                return staged
         cells = self.written_rows(plans)
         if self.dialect.values and cells and any(plan.key is not None for plan in plans):
             return _values_sql(plans, cells, self.dialect)
@@ -745,6 +900,15 @@ class _FixtureWriter:
                     "differ only in case are the same column there."
                 )
             mapping[name] = column
+        if extra and len(extra) == len(fixture.columns) and schema.read_by and fixture.rows:
+            known = ", ".join(c.name for c in schema.columns)
+            raise FixtureColumnError(
+                f"dbtproof: the fixture for {fixture.describe()} has none of the columns "
+                f"{schema.read_by} can read from {upstream}: it gives "
+                f"{', '.join(repr(c.name) for c in extra)}, and the known columns are {known} "
+                f"({schema.origin}, and what {schema.read_by}'s SQL reads). Rename the "
+                "fixture's columns."
+            )
         columns = [*schema.columns, *extra]
         if not columns:
             raise FixtureColumnError(
@@ -783,17 +947,28 @@ class _FixtureWriter:
         elif key is not None and self.fixture.from_text:
             texts = [row.get(key) for row in rows]
             text_family = infer_text_type(texts)
-            cast_to = _text_type(text_family, texts, dialect)
+            cast_to = self._typed_by_values(key, _text_type, text_family, texts, dialect)
         elif key is not None:
             values = [row.get(key) for row in rows]
-            cast_to = _implied_type(values, dialect)
             hint = column.hint
             if hint and hint != "number" and all(_fits_hint(v, hint) for v in values):
-                cast_to = dialect.family_type(hint) or cast_to
+                cast_to = dialect.family_type(hint)
+            if cast_to is None:
+                cast_to = self._typed_by_values(key, _implied_type, values, dialect)
         no_value = key is None or all(row.get(key) is None for row in rows)
         if cast_to is None and column.hint and no_value:
             cast_to = dialect.family_type(column.hint)
         return text_family, cast_to
+
+    def _typed_by_values(self, key: str, typer: Callable[..., str | None], *args: Any) -> Any:
+        """``typer(*args)``: the type column *key*'s values imply, or a clear error."""
+        try:
+            return typer(*args)
+        except ValueError as exc:
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, column '{key}' "
+                f"cannot be typed: {exc}."
+            ) from None
 
     def _check_distinct(self, plans: list[_Plan]) -> None:
         """Refuse two fixture columns that are one column in the warehouse."""
@@ -833,6 +1008,89 @@ class _FixtureWriter:
                 f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
             ) from None
 
+    # -- the bulk path ---------------------------------------------------------
+
+    def _staged_sql(self, plans: list[_Plan]) -> str | None:
+        """The fixture as a typed select from its rows loaded through the bulk path, each
+        value the text the ``VALUES`` path would quote and cast alike; None where a column
+        has no type to cast to (mixed kinds: the database types the literals) or the
+        driver has no bulk path."""
+        given = [plan for plan in plans if plan.key is not None]
+        if not given:
+            return None
+        for plan in given:
+            if plan.cast_to is None and not self._all_text(plan.key):
+                return None
+        assert self.dialect.stage is not None
+        relation = self.dialect.stage(self._texts(plan) for plan in given)
+        if relation is None:
+            return None
+        aliases = {id(plan): f"c{i}" for i, plan in enumerate(given, start=1)}
+        outer = []
+        for plan in plans:
+            sql = aliases.get(id(plan), "null")
+            if plan.cast_to:
+                sql = self.dialect.cast(sql, plan.cast_to)
+            outer.append(f"{sql} as {plan.quoted}")
+        return f"select {', '.join(outer)}\nfrom {relation}"
+
+    def _all_text(self, key: str | None) -> bool:
+        """Whether column *key* holds text only (CSV text, or strings and at least one)."""
+        if self.fixture.from_text:
+            return True
+        kinds = {type(row.get(key)) for row in self.fixture.rows}
+        return str in kinds and kinds <= {str, type(None)}
+
+    def _texts(self, plan: _Plan) -> list[str | None]:
+        """Column *plan*'s values as the texts the ``VALUES`` path quotes (checked alike).
+
+        A column of one Python type that needs no check is converted at C speed (``map``);
+        any other goes value by value through :meth:`_check` and :func:`_text`.
+        """
+        key = plan.key
+        values = list(map(dict.get, self.fixture.rows, repeat(key)))
+        kinds = set(map(type, values))
+        nulls = type(None) in kinds
+        kinds.discard(type(None))
+        fast = _fast_texts(plan)
+        convert = fast.get(next(iter(kinds))) if len(kinds) == 1 else None
+        present = [v for v in values if v is not None] if nulls else values
+        if convert is _finite_decimal_text and all(map(Decimal.is_finite, present)):
+            convert = "{:f}".format
+        elif convert is _float_text and all(map(math.isfinite, present)):
+            convert = float.__repr__
+        if convert is str.__str__:
+            texts: list[str | None] = values
+        elif convert is not None and not nulls:
+            texts = list(map(convert, values))
+        elif convert is not None:
+            texts = [None if v is None else convert(v) for v in values]
+        else:
+            texts = [self._slow_text(plan, fast, v, n) for n, v in enumerate(values, start=1)]
+        if "\x00" in "\x01".join(filter(None, texts)):
+            number = next(i for i, t in enumerate(texts, start=1) if t and "\x00" in t)
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, row {number}, column "
+                f"'{plan.key}': {values[number - 1]!r} cannot be written: it contains a NUL "
+                "character, which SQL text cannot hold. Fix the value."
+            )
+        return texts
+
+    def _slow_text(
+        self, plan: _Plan, fast: Mapping[type, Callable[[Any], str]], value: Any, row: int
+    ) -> str | None:
+        """One value of a column of mixed kinds as its text (checked where it needs it)."""
+        if value is None:
+            return None
+        convert = fast.get(type(value))
+        if convert is not None:
+            try:
+                return convert(value)
+            except ValueError:
+                pass  # checked below, which says what is wrong with it
+        self._check(plan, value, row)
+        return _text(plan, value)
+
     def _check(self, plan: _Plan, value: Any, row: int) -> None:
         """Refuse a value that clearly cannot be cast to its (known) column type."""
         try:
@@ -866,6 +1124,55 @@ def _fits_hint(value: Any, family: str) -> bool:
 
 
 _OFFSET_TEXT = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?|UTC)$")
+
+
+def _text(plan: _Plan, value: Any) -> str:
+    """A non-null value as the text :func:`_cell` quotes (or writes as a literal)."""
+    if plan.data_type is not None:
+        return _typed_text(value, plan.family)
+    if plan.text_family is not None and isinstance(value, str):
+        return _normalised_text(value, plan.text_family)
+    return _typed_text(value, None)
+
+
+def _finite_decimal_text(value: Decimal) -> str:
+    """A Decimal's text; a signalling NaN goes the slow way (it is refused there)."""
+    if value.is_finite():
+        return _decimal_text(value)
+    if value.is_snan():
+        raise ValueError("a signalling NaN")
+    return _non_finite_text(value)
+
+
+_BOOL_TEXT = MappingProxyType({True: "true", False: "false"})
+
+
+def _float_text(value: float) -> str:
+    return _typed_text(value, None)
+
+
+def _fast_texts(plan: _Plan) -> dict[type, Callable[[Any], str]]:
+    """Per Python type, how a value of column *plan* becomes its text when it needs no
+    check (it is castable to the column's type whatever it is); other types go through
+    :meth:`_FixtureWriter._check` and :func:`_text`."""
+    family = plan.family if plan.data_type is not None else None
+    if plan.data_type is None and plan.text_family is not None:
+        return {}
+    fast: dict[type, Callable[[Any], str]] = {}
+    if family in (None, "string"):
+        fast[str] = str.__str__
+    if family in (None, "string", "integer", "number"):
+        fast[int] = int.__repr__
+    if family in (None, "string", "boolean"):
+        fast[bool] = _BOOL_TEXT.__getitem__
+    if family in (None, "string", "timestamp", "date"):
+        fast[datetime] = datetime.__str__  # the ISO form with a space, as _typed_text
+    if family in (None, "string", "date"):
+        fast[date] = date.isoformat
+    if family in (None, "string", "number"):
+        fast[float] = _float_text
+        fast[Decimal] = _finite_decimal_text
+    return fast
 
 
 def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:
