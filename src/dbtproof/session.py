@@ -575,20 +575,22 @@ class DbtSession:
     ) -> None:
         """Raise when *select* names no node at all (a typo), rather than run nothing.
 
-        A selection of nodes the command has nothing to do with (``dbt test`` of a model
-        without tests) is no mistake: dbt runs nothing, and so does this.
+        Called only when the invocation ran no node. A selection of nodes the command has
+        nothing to do for (``dbt test`` of a model without tests), or that *exclude*
+        empties, is no mistake: dbt runs nothing, and so does this.
         """
-        selectors = [select] if isinstance(select, str) else list(select)
-        empty = [s for s in selectors if not self.runner_list(s, None, ())]
-        if not empty and self.runner_list(select, exclude, ()):  # type: ignore[arg-type]
+        if self.runner_list(select, None, ()):  # type: ignore[arg-type]
             return
-        which = ", ".join(repr(s) for s in (empty or selectors))
+        selectors = [select] if isinstance(select, str) else list(select)
+        empty = selectors
+        if 1 < len(selectors) <= 10:  # which of them names nothing
+            empty = [s for s in selectors if not self.runner_list(s, None, ())]
         raise DbtRunError(
-            f"dbtproof: `dbt {command}` selected nothing: {which} matches no node of project "
-            f"'{self.project.name}'"
-            + (f" (once {exclude!r} is excluded)" if exclude and not empty else "")
-            + ". Check the selector (dbt's syntax: 'customers', '+customers', 'tag:nightly', "
-            "'path:models/marts')."
+            f"dbtproof: `dbt {command}` selected nothing: "
+            f"{', '.join(repr(s) for s in empty or selectors)} "
+            f"{'matches' if len(empty) == 1 else 'match'} no node of project "
+            f"'{self.project.name}'. Check the selector (dbt's syntax: 'customers', "
+            "'+customers', 'tag:nightly', 'path:models/marts')."
         )
 
     def _move_into_namespace(self, manifest: Any) -> Relocation:
