@@ -453,7 +453,8 @@ def test_string_literals_are_escaped_as_each_warehouse_reads_them() -> None:
 def test_odd_python_values_are_written_as_data() -> None:
     import numpy as np
 
-    from dbtproof.engine.inputs import Column, Schema, fixture_sql, load_fixture
+    from dbtproof.engine.inputs import Column, Schema, fixture_sql
+    from dbtproof.engine.reading import load_fixture
 
     dialect = _sql_dialect()
     open_schema = Schema([], complete=False)

@@ -23,9 +23,10 @@ from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
 from dbtproof.engine.execute import CONNECTION, Slices, find_bad_value, reason_of, run_select
-from dbtproof.engine.inputs import Column, Dialect, Fixture, Schema, fixture_sql, load_fixture
+from dbtproof.engine.inputs import Column, Dialect, Schema, fixture_sql
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.queries import Introspection, load_queries
+from dbtproof.engine.reading import Fixture, load_fixture
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.engine.staging import BULK_ROWS, Staging
 from dbtproof.errors import (
