@@ -113,6 +113,19 @@ def profiles(target: str, project: Path, schema: str) -> str:
         """)
 
 
+def pg_connect():  # type: ignore[no-untyped-def]
+    """A psycopg2 connection to the benchmark's PostgreSQL (``BENCH_PG_*`` variables)."""
+    import psycopg2
+
+    return psycopg2.connect(
+        host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+        port=int(os.environ.get("BENCH_PG_PORT", "5432")),
+        user=os.environ.get("BENCH_PG_USER", "postgres"),
+        password=os.environ.get("BENCH_PG_PASSWORD", ""),
+        dbname=os.environ.get("BENCH_PG_DATABASE", "test"),
+    )
+
+
 def generate(root: Path, n: int, target: str, schema: str, native: bool) -> Path:
     """Write the benchmark project with *n* models and tests into *root*.
 
@@ -221,15 +234,7 @@ def run_floor(statements: list[str], target: str) -> float:
         for sql in statements:
             connection.execute(sql).fetchall()
         return time.perf_counter() - start
-    import psycopg2
-
-    connection = psycopg2.connect(
-        host=os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
-        port=int(os.environ.get("BENCH_PG_PORT", "5432")),
-        user=os.environ.get("BENCH_PG_USER", "postgres"),
-        password=os.environ.get("BENCH_PG_PASSWORD", ""),
-        dbname=os.environ.get("BENCH_PG_DATABASE", "test"),
-    )
+    connection = pg_connect()
     cursor = connection.cursor()
     start = time.perf_counter()
     for sql in statements:

@@ -79,6 +79,13 @@ class UnexpectedInputError(ModelTestError):
     """A ``given`` key names a relation the model does not reference."""
 
 
+class InputKeyError(ModelTestError, TypeError):
+    """A ``given`` key, or an argument of ``ref()`` / ``source()``, is not a name.
+
+    Also a :class:`TypeError`: it is the wrong kind of value.
+    """
+
+
 class MissingInputError(ModelTestError):
     """The model reads an upstream relation (or ``this``) that the test did not give."""
 

@@ -586,6 +586,8 @@ class DbtSession:
                 manifest=self._manifest_with(vars),
             )
             call.ran(result)
+        if select and not result.nodes:
+            self._check_selects_something(command, select, exclude)
         self.built_nodes.update(
             node.unique_id
             for node in result.nodes
@@ -602,6 +604,29 @@ class DbtSession:
         if not failed:
             self._built[key] = result
         return result
+
+    def _check_selects_something(
+        self, command: str, select: str | Sequence[str], exclude: str | Sequence[str] | None
+    ) -> None:
+        """Raise when *select* names no node at all (a typo), rather than run nothing.
+
+        Called only when the invocation ran no node. A selection of nodes the command has
+        nothing to do for (``dbt test`` of a model without tests), or that *exclude*
+        empties, is no mistake: dbt runs nothing, and so does this.
+        """
+        if self.runner_list(select, None, ()):  # type: ignore[arg-type]
+            return
+        selectors = [select] if isinstance(select, str) else list(select)
+        empty = selectors
+        if 1 < len(selectors) <= 10:  # which of them names nothing
+            empty = [s for s in selectors if not self.runner_list(s, None, ())]
+        raise DbtRunError(
+            f"dbtproof: `dbt {command}` selected nothing: "
+            f"{', '.join(repr(s) for s in empty or selectors)} "
+            f"{'matches' if len(empty) == 1 else 'match'} no node of project "
+            f"'{self.project.name}'. Check the selector (dbt's syntax: 'customers', "
+            "'+customers', 'tag:nightly', 'path:models/marts')."
+        )
 
     def _move_into_namespace(self, manifest: Any) -> Relocation:
         """Relocate what *manifest* writes (DuckDB external files too), then check the result."""

@@ -15,6 +15,8 @@ One module per concern:
   and the adapter's credentials rendered anew with freshly minted variables;
 * :mod:`.connections` — running SQL on the adapter's connections, and connections dbt
   does not manage;
+* :mod:`.bulk` — rows handed to the driver of the adapter's connection as data (DuckDB:
+  a registered Arrow table; PostgreSQL: a temporary table filled by ``COPY``);
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
   schemas and incremental strategy macros;
 * :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes;
@@ -56,6 +58,7 @@ from dbtproof._dbt_compat.adapter import (
     relation_exists,
     table_relation,
 )
+from dbtproof._dbt_compat.bulk import can_stage, stage_rows, unstage_rows
 from dbtproof._dbt_compat.caches import RenderCaches
 from dbtproof._dbt_compat.columns import (
     columns_in_relation,
@@ -132,6 +135,7 @@ __all__ = (
     "adapter_for",
     "adapter_installed",
     "adapter_type",
+    "can_stage",
     "close_adapter_connections",
     "close_dedicated_connection",
     "columns_in_relation",
@@ -180,8 +184,10 @@ __all__ = (
     "rollback_if_open",
     "seed_columns",
     "seed_columns_quoted",
+    "stage_rows",
     "table_relation",
     "try_advisory_lock",
+    "unstage_rows",
     "use_role",
     "with_credentials",
 )

@@ -4,7 +4,9 @@
 this package:
 
 * :mod:`~dbtproof.engine.keys` — ``ref()`` and ``source()``, the keys of ``given``;
-* :mod:`~dbtproof.engine.inputs` — fixture data (rows, CSV, frames) read and typed into SQL;
+* :mod:`~dbtproof.engine.reading` — fixture data (rows, CSV, frames) read into a ``Fixture``;
+* :mod:`~dbtproof.engine.inputs` — fixtures typed into SQL (or staged, when large);
+* :mod:`~dbtproof.engine.staging` — large fixtures through the driver's bulk path;
 * :mod:`~dbtproof.engine.columns` — what is known of an upstream relation's columns
   without building it (declared types, seed files, the upstream's own SQL);
 * :mod:`~dbtproof.engine.render` — the model's SQL rendered through dbt's Jinja runtime

@@ -174,7 +174,16 @@ class ColumnCatalog:
                 old = columns[at]
                 origin = f"{old.origin}; used as {family} by {reader} in `{sql}`"
                 columns[at] = Column(old.name, None, origin, old.exact, hint=family)
-        return Schema(columns, complete=schema.complete, origin=schema.origin, note=schema.note)
+        read_by = ""
+        if references.parsed and cte not in references.star_inputs:
+            read_by = reader  # every column it reads is in the list now
+        return Schema(
+            columns,
+            complete=schema.complete,
+            origin=schema.origin,
+            note=schema.note,
+            read_by=read_by,
+        )
 
     # -- working it out ------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
@@ -56,29 +56,48 @@ def _reopen(adapter: Any) -> None:
     compat.hold_connection(adapter, CONNECTION)
 
 
-def find_bad_value(adapter: Any, fixtures: Mapping[str, tuple[str, list[str]]]) -> None:
+#: A fixture's row count, and the SQL of its rows ``[first, last)`` (from 0).
+Slices = tuple[int, Callable[[int, int], str]]
+
+
+def _fails(adapter: Any, sql: str) -> BaseException | None:
+    """Run *sql*; the database's exception if it refuses it (the connection is then fresh)."""
+    try:
+        compat.cursor_fetch(adapter, sql)
+    except Exception as exc:  # noqa: BLE001 - the database's refusal is the answer
+        _reopen(adapter)
+        return exc
+    return None
+
+
+def find_bad_value(adapter: Any, fixtures: Mapping[str, Slices]) -> None:
     """After a failed statement, find a fixture value the database cannot cast, if any.
 
-    *fixtures* maps a fixture's description to the SQL of each of its rows. Each
-    fixture is tried alone, then row by row; the first failing row is reported.
+    *fixtures* maps a fixture's description to its rows as SQL by slice. Each fixture is
+    tried whole, then halved until one failing row is left (a few statements even for
+    200,000 rows); the first failing row is reported. A fixture no single row of which
+    fails (the rows only fail together) is not blamed.
 
     :raises FixtureValueError: naming the fixture, the row and the database's reason.
     """
-    for description, rows in fixtures.items():
-        if not rows:
+    for description, (count, sql_of) in fixtures.items():
+        if not count or _fails(adapter, sql_of(0, count)) is None:
             continue
-        try:
-            compat.cursor_fetch(adapter, "\nunion all\n".join(rows))
-            continue
-        except Exception:  # noqa: BLE001 - this fixture is the culprit: narrow it down
-            _reopen(adapter)
-        for number, row_sql in enumerate(rows, start=1):
-            try:
-                compat.cursor_fetch(adapter, row_sql)
-            except Exception as exc:  # noqa: BLE001
-                _reopen(adapter)
+        first, last = 0, count
+        while last - first > 1:
+            middle = (first + last) // 2
+            if _fails(adapter, sql_of(first, middle)) is not None:
+                last = middle
+            elif _fails(adapter, sql_of(middle, last)) is not None:
+                first = middle
+            else:
+                break
+        else:
+            row_sql = sql_of(first, last)
+            exc = _fails(adapter, row_sql)
+            if exc is not None:
                 raise FixtureValueError(
-                    f"dbtproof: in the fixture for {description}, row {number} cannot be "
+                    f"dbtproof: in the fixture for {description}, row {first + 1} cannot be "
                     f"typed as its upstream's columns:\n{reason_of(exc)}\n--- SQL of that row "
                     f"---\n{row_sql}"
                 ) from exc

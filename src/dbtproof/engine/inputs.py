@@ -1,8 +1,10 @@
-"""Fixture data for ``run_model``: rows, CSV files or text, data frames — read, checked and typed.
+"""Fixture data for ``run_model`` typed and written as SQL (or staged through the bulk path).
 
-A fixture is read into a :class:`Fixture` (column names and rows of values) by
-:func:`load_fixture`, then written as a typed SQL ``select`` by :func:`fixture_sql`
-against what is known of the upstream relation's columns (:class:`Schema`).
+A fixture, read into a :class:`~dbtproof.engine.reading.Fixture` (column names and rows
+of values) by :mod:`dbtproof.engine.reading`, is written as a typed SQL ``select`` by
+:func:`fixture_sql` against what is known of the upstream relation's columns
+(:class:`Schema`); a large one as a typed select from its rows loaded through the
+database driver's bulk path (:attr:`Dialect.stage`).
 
 Values are typed the way dbt's own unit tests type them: each given value becomes a
 literal cast to its column's type (strings quoted, numbers as written, ``None`` as
@@ -18,19 +20,19 @@ This module does not import dbt.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
+from itertools import repeat
+from types import MappingProxyType
 from typing import Any
 
-from dbtproof.errors import FixtureColumnError, FixtureFormatError, FixtureValueError
+from dbtproof.engine.reading import Fixture, plain_value
+from dbtproof.errors import FixtureColumnError, FixtureValueError
 
 # ---------------------------------------------------------------------------
 # What is known of a relation's columns
@@ -69,6 +71,10 @@ class Schema:
     origin: str = "nothing is known of its columns"
     #: Why the columns could not be worked out from the upstream's SQL, if they could not.
     note: str = ""
+    #: Who reads the relation, when every column it can read is in :attr:`columns` (its
+    #: SQL parsed, no ``*`` over the relation): a fixture none of whose columns is known
+    #: then gives that model nothing but NULLs, which is a mistake (a typo).
+    read_by: str = ""
 
     def find(self, name: str) -> Column | None:
         """The column called *name*, matched case-insensitively."""
@@ -77,183 +83,6 @@ class Schema:
             if column.name.lower() == lowered:
                 return column
         return None
-
-
-# ---------------------------------------------------------------------------
-# Reading fixture data
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Fixture:
-    """Fixture data read from what a test gave: column names and one dict per row."""
-
-    label: str
-    origin: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    #: True when the values are CSV text (strings, empty fields as None).
-    from_text: bool = False
-
-    def describe(self) -> str:
-        """``ref('x') (rows)``, for messages."""
-        return f"{self.label} ({self.origin})"
-
-
-def load_fixture(value: Any, label: str, search_dirs: Sequence[Path] = ()) -> Fixture:
-    """Read the data given for one input of ``run_model``.
-
-    *value* is a list of dicts, ``[]``, a path to a CSV file (``str`` or
-    :class:`~pathlib.Path`), CSV text (with a header line), a pandas DataFrame, a
-    pyarrow Table or a :class:`dbtproof.Rows`. Relative paths are looked up in
-    *search_dirs*, in order.
-
-    :raises FixtureFormatError: if the data cannot be read.
-    """
-    from dbtproof.rows import Rows
-
-    if isinstance(value, Path):
-        return _read_csv_file(value, label, search_dirs)
-    if isinstance(value, str):
-        if "\n" in value or ("," in value and not value.strip().lower().endswith(".csv")):
-            return _read_csv_text(value, label, "CSV text")
-        return _read_csv_file(Path(value), label, search_dirs)
-    if isinstance(value, Rows):
-        return Fixture(label, "Rows", list(value.columns), [dict(row) for row in value])
-    module = type(value).__module__.split(".")[0]
-    if module == "pandas" and hasattr(value, "to_dict"):
-        return _from_pandas(value, label)
-    if module == "pyarrow" and hasattr(value, "to_pylist"):
-        return _from_arrow(value, label)
-    if isinstance(value, (list, tuple)):
-        return _from_dicts(value, label)
-    raise FixtureFormatError(
-        f"dbtproof: cannot read the data given for {label}: a {type(value).__name__} is not a "
-        "fixture. Give a list of dicts, [] for no rows, a path to a CSV file, CSV text, a pandas "
-        "DataFrame or a pyarrow Table."
-    )
-
-
-def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
-    columns: dict[str, None] = {}
-    records: list[dict[str, Any]] = []
-    for index, row in enumerate(rows, start=1):
-        if not isinstance(row, Mapping):
-            raise FixtureFormatError(
-                f"dbtproof: row {index} of the rows given for {label} is a {type(row).__name__} "
-                f"({row!r}), not a dict. Give each row as a dict of column name to value."
-            )
-        for key in row:
-            if not isinstance(key, str):
-                raise FixtureFormatError(
-                    f"dbtproof: row {index} of the rows given for {label} has the column name "
-                    f"{key!r}; column names must be strings."
-                )
-            columns.setdefault(key, None)
-        records.append({key: _plain(value) for key, value in row.items()})
-    return Fixture(label, "rows", list(columns), records)
-
-
-def _read_csv_text(text: str, label: str, origin: str) -> Fixture:
-    try:
-        lines = list(csv.reader(io.StringIO(text.strip("\n"))))
-    except csv.Error as exc:
-        raise FixtureFormatError(
-            f"dbtproof: the {origin} given for {label} is not valid CSV: {exc}."
-        ) from exc
-    lines = [line for line in lines if line]
-    if not lines:
-        raise FixtureFormatError(
-            f"dbtproof: the {origin} given for {label} is empty; it needs at least a header line "
-            "naming the columns (give [] for no rows of a relation whose columns dbtproof knows)."
-        )
-    header = [name.strip() for name in lines[0]]
-    if any(not name for name in header):
-        raise FixtureFormatError(
-            f"dbtproof: the header line of the {origin} given for {label} has an empty column "
-            f"name: {','.join(lines[0])!r}."
-        )
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise FixtureFormatError(
-            f"dbtproof: the header line of the {origin} given for {label} names "
-            f"{', '.join(repeated)} more than once."
-        )
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        if len(line) != len(header):
-            raise FixtureFormatError(
-                f"dbtproof: the {origin} given for {label} is ragged: line {number} has "
-                f"{len(line)} field(s) but the header has {len(header)} ({', '.join(header)}). "
-                "Give every line the same number of fields (an empty field is NULL)."
-            )
-        rows.append(
-            {
-                name: (None if cell.strip() == "" else cell)
-                for name, cell in zip(header, line, strict=True)
-            }
-        )
-    return Fixture(label, origin, header, rows, from_text=True)
-
-
-def _read_csv_file(path: Path, label: str, search_dirs: Sequence[Path]) -> Fixture:
-    candidates = [path] if path.is_absolute() else [Path(d) / path for d in search_dirs]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        looked = ", ".join(str(p) for p in candidates) or str(path)
-        raise FixtureFormatError(
-            f"dbtproof: the CSV file {str(path)!r} given for {label} was not found (looked for "
-            f"{looked}). Relative paths are read from the test file's folder, the dbt project's "
-            "folder, then the current folder. To give CSV text instead, include its line breaks."
-        )
-    try:
-        text = found.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FixtureFormatError(
-            f"dbtproof: cannot read the CSV file {found} given for {label}: {exc}."
-        ) from exc
-    return _read_csv_text(text, label, f"CSV file {found}")
-
-
-def _plain(value: Any) -> Any:
-    """A pandas/numpy/arrow cell as a plain Python value (missing values as None)."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    module = type(value).__module__.split(".")[0]
-    if module in ("pandas", "numpy"):
-        try:
-            import pandas
-
-            if pandas.isna(value):
-                return None
-        except (ImportError, TypeError, ValueError):
-            pass
-        if hasattr(value, "to_pydatetime"):
-            return value.to_pydatetime()
-        if hasattr(value, "item"):
-            return value.item()
-    return value
-
-
-def _from_pandas(frame: Any, label: str) -> Fixture:
-    columns = [str(c) for c in frame.columns]
-    if len(set(columns)) != len(columns):
-        raise FixtureFormatError(
-            f"dbtproof: the DataFrame given for {label} has repeated column names: {columns}."
-        )
-    rows = [
-        {name: _plain(value) for name, value in zip(columns, record, strict=True)}
-        for record in frame.itertuples(index=False, name=None)
-    ]
-    return Fixture(label, "a pandas DataFrame", columns, rows)
-
-
-def _from_arrow(table: Any, label: str) -> Fixture:
-    columns = [str(c) for c in table.column_names]
-    rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
-    return Fixture(label, "a pyarrow Table", columns, rows)
 
 
 # ---------------------------------------------------------------------------
@@ -270,6 +99,17 @@ _STRING_PREFIXES = ("varchar", "char", "character", "text", "string", "bpchar", 
 _BOOLEAN_TYPES = frozenset({"bool", "boolean", "logical"})
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+#: A number as CSV text spells one, alike in every warehouse: no ``_``, no ``0x``.
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*")
+#: Words for the floats that are no number; written as PostgreSQL and DuckDB both read them.
+_NON_FINITE_TEXT = MappingProxyType(
+    {
+        "nan": "NaN", "+nan": "NaN", "-nan": "NaN",
+        "inf": "Infinity", "+inf": "Infinity", "infinity": "Infinity", "+infinity": "Infinity",
+        "-inf": "-Infinity", "-infinity": "-Infinity",
+    }
+)  # fmt: skip
+_BIGINT_RANGE = range(-(2**63), 2**63)
 _DATE_TEXT = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}\s*")
 _TIMESTAMP_TEXT = re.compile(
     r"\s*\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
@@ -320,11 +160,7 @@ def _castable(value: Any, family: str | None) -> bool:
         if isinstance(value, (int, float, Decimal)):
             return True
         if isinstance(value, str):
-            try:
-                Decimal(value.strip())
-            except InvalidOperation:
-                return False
-            return True
+            return _is_number_text(value) or value.strip().lower() in _NON_FINITE_TEXT
         return False
     if family == "date":
         if isinstance(value, date):
@@ -345,14 +181,19 @@ def _castable(value: Any, family: str | None) -> bool:
     return True
 
 
+def _is_number_text(text: str) -> bool:
+    """Whether *text* spells a finite number the same way for every warehouse."""
+    return bool(_NUMBER_TEXT.fullmatch(text))
+
+
 def infer_text_type(values: Iterable[str | None]) -> str | None:
     """The type a seed would get for CSV text values: dbt's agate inference, in short."""
     present = [v.strip() for v in values if v is not None and v.strip() != ""]
     if not present:
         return None
-    if all(_INT_TEXT.fullmatch(v) for v in present):
+    if all(_INT_TEXT.fullmatch(v) and int(v) in _BIGINT_RANGE for v in present):
         return "integer"
-    if all(_castable(v, "number") and not v.lower().startswith(("nan", "inf")) for v in present):
+    if all(_is_number_text(v) for v in present):
         return "number"
     if all(_DATE_TEXT.fullmatch(v) for v in present):
         return "date"
@@ -411,6 +252,10 @@ class Dialect:
     #: A type that marks a column nothing types in an empty relation, so that a model
     #: passing it on is seen to (its described type is :meth:`is_unknown`); "" for none.
     unknown: str = ""
+    #: Loads columns of texts through the driver's bulk path and returns the relation's
+    #: SQL name (None: no bulk path); fixtures of :attr:`bulk_rows` rows or more use it.
+    stage: Callable[[Iterable[list[str | None]]], str | None] | None = None
+    bulk_rows: int = 1000
 
     def name_problem(self, name: str) -> str | None:
         """Why *name* cannot be used as a column name here, or None when it can."""
@@ -477,10 +322,21 @@ class Dialect:
             "time": "time",
         }.get(family or "")
 
-    def decimal_type(self, scale: int) -> str:
-        """An exact number type holding *scale* digits after the point (and 38 in all)."""
+    def decimal_type(self, scale: int, digits: int = 0) -> str:
+        """An exact number type holding *digits* digits before the point and *scale* after.
+
+        :raises ValueError: where the warehouse's exact numbers hold fewer digits (DuckDB,
+            Snowflake: 38), rather than round or turn the number into a float.
+        """
         if self.decimal_scaled:
-            return self.decimal_scaled.format(scale=min(max(scale, 0), 37))
+            if digits + scale > _MAX_DECIMAL_DIGITS:
+                raise ValueError(
+                    f"its numbers need {digits + scale} digits ({digits} before the point, "
+                    f"{scale} after) and an exact number holds at most {_MAX_DECIMAL_DIGITS} "
+                    "here: give them as floats or strings, or declare the column's data_type "
+                    "in YAML"
+                )
+            return self.decimal_scaled.format(scale=max(scale, 0))
         return self.decimal
 
 
@@ -492,6 +348,17 @@ def _decimal_text(value: Decimal) -> str:
 def _decimal_scale(value: Decimal) -> int:
     exponent = value.as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _integer_digits(value: int | Decimal) -> int:
+    """How many digits *value* (finite) has before the point."""
+    if isinstance(value, int):
+        return len(str(abs(value))) if value else 0
+    return value.adjusted() + 1 if value and value.adjusted() >= 0 else 0
+
+
+#: The most digits the exact number type of a warehouse with a ``decimal(38, s)`` holds.
+_MAX_DECIMAL_DIGITS = 38
 
 
 #: Implied kinds of Python values (for columns of unknown type).
@@ -521,28 +388,48 @@ def _kind(value: Any) -> tuple[str, int]:
 def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
     """The type a column of unknown type gets from its given values (never narrower).
 
-    Integers are ``bigint``, floats ``double``, Decimals an exact number wide enough
-    for every value, strings text; integers with floats are ``double``, integers with
-    Decimals exact. Mixed kinds beyond that get no type (the database decides).
+    Integers are ``bigint`` (an exact number beyond its range), floats ``double``,
+    Decimals an exact number wide enough for every value, strings text; integers with
+    floats are ``double``, integers with Decimals exact; dates with timestamps are
+    timestamps; other values written as quoted text (strings, dates, times, JSON) mixed
+    are text.
+
+    :raises ValueError: for numbers or booleans mixed with other kinds (no one type holds
+        them alike, and databases differ on what they make of them), and for numbers an
+        exact type of the warehouse cannot hold.
     """
     kinds: set[str] = set()
-    scale = 0
+    scale = digits = 0
+    wide = False
     for value in values:
         if value is None:
             continue
         kind, value_scale = _kind(value)
         kinds.add(kind)
-        scale = max(scale, value_scale)
+        if kind in (_K_INT, _K_DECIMAL):
+            scale = max(scale, value_scale)
+            digits = max(digits, _integer_digits(value))
+            wide = wide or kind == _K_INT and value not in _BIGINT_RANGE
     if not kinds:
         return None
-    if kinds <= {_K_INT}:
+    if kinds <= {_K_INT} and not wide:
         return dialect.bigint
     if kinds <= {_K_INT, _K_DECIMAL}:
-        return dialect.decimal_type(scale)
+        return dialect.decimal_type(scale, digits)
     if kinds <= {_K_INT, _K_FLOAT, _K_DECIMAL}:
         return dialect.double
     if len(kinds) > 1:
-        return None
+        if kinds & {_K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL}:
+            raise ValueError(
+                f"it mixes {' and '.join(sorted(kinds))} values, which no one type holds "
+                "alike: give one kind of value per column (or all strings), or declare the "
+                "column's data_type in YAML"
+            )
+        if kinds <= {_K_DATE, _K_TS}:
+            return "timestamp"
+        if kinds <= {_K_DATE, _K_TS, _K_TSTZ}:
+            return "timestamp with time zone"
+        return dialect.text
     kind = next(iter(kinds))
     return {
         _K_BOOL: dialect.boolean,
@@ -563,21 +450,31 @@ def _literal(value: Any, dialect: Dialect) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return int.__repr__(int(value))
-    if isinstance(value, float):
-        number = float(value)
-        if math.isfinite(number):
-            return float.__repr__(number)
-        text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[float.__repr__(number)]
-        return dialect.string(text)
-    if isinstance(value, Decimal):
-        return _decimal_text(value) if value.is_finite() else dialect.string(str(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return float.__repr__(float(value))
+    if isinstance(value, Decimal) and value.is_finite():
+        return _decimal_text(value)
+    if isinstance(value, (float, Decimal)):
+        # Typed here, not by the column's cast only: beside a number in a VALUES list, a
+        # string would make the database read the whole column as that number's type.
+        return dialect.cast(dialect.string(_non_finite_text(value)), dialect.double)
     if isinstance(value, datetime):
         return dialect.string(value.isoformat(sep=" "))
     if isinstance(value, (date, time)):
         return dialect.string(value.isoformat())
     if isinstance(value, (dict, list, tuple)):
-        return dialect.string(json.dumps(value, default=str))
+        return dialect.string(json.dumps(value, default=_json_value))
     return dialect.string(str(value))
+
+
+def _non_finite_text(value: float | Decimal) -> str:
+    """A NaN or infinity as PostgreSQL and DuckDB both read it (a signalling NaN as it is:
+    no warehouse takes it, and the database says so)."""
+    if isinstance(value, Decimal) and value.is_snan():
+        return str(value)
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def _normalised_text(value: str, family: str | None) -> str:
@@ -597,8 +494,9 @@ def _text_type(family: str | None, values: Iterable[str | None], dialect: Dialec
     if family == "integer":
         return dialect.bigint
     if family == "number":
-        scale = max((_decimal_scale(Decimal(v.strip())) for v in values if v), default=0)
-        return dialect.decimal_type(scale)
+        numbers = [Decimal(v.strip()) for v in values if v]
+        scale = max(map(_decimal_scale, numbers), default=0)
+        return dialect.decimal_type(scale, max(map(_integer_digits, numbers), default=0))
     if family in ("date", "timestamp", "boolean"):
         return dialect.boolean if family == "boolean" else family
     return None
@@ -608,27 +506,36 @@ def _typed_text(value: Any, family: str | None) -> str:
     """A value of a column of known type, as the text its type's cast accepts."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and family in ("integer", "number"):
+        text = value.strip()
+        return _NON_FINITE_TEXT.get(text.lower(), text)
     if family == "integer" and isinstance(value, (float, Decimal)):
         return str(int(value))
     if family == "boolean" and isinstance(value, (str, int)):
         return "true" if str(value).strip().lower() in ("true", "t", "yes", "y", "1") else "false"
     if isinstance(value, float):
         number = float(value)
-        text = float.__repr__(number)
-        if math.isfinite(number):
-            return text
-        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[text]
+        return float.__repr__(number) if math.isfinite(number) else _non_finite_text(number)
     if isinstance(value, int):
         return int.__repr__(int(value))
     if isinstance(value, Decimal):
-        return _decimal_text(value) if value.is_finite() else str(value)
+        return _decimal_text(value) if value.is_finite() else _non_finite_text(value)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=_json_value)
     return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A value inside a dict or list cell that JSON has no type for: a numpy/pandas number
+    or boolean as its Python value, anything else as its text."""
+    plain = plain_value(value)
+    if plain is None or isinstance(plain, (bool, int, float)):
+        return plain
+    return str(plain)
 
 
 _VARYING = ("character varying", "varchar", "nvarchar", "varchar2", "string", "text")
@@ -689,8 +596,13 @@ class _FixtureWriter:
     upstream: str
 
     def sql(self) -> str:
-        """The statement: a ``VALUES`` list where the warehouse takes one, else a select per row."""
+        """The statement: a ``VALUES`` list where the warehouse takes one, else a select per row;
+        or, for many rows, a select from the rows loaded through the driver's bulk path."""
         plans = self.plans()
+        if self.dialect.stage is not None and len(self.fixture.rows) >= self.dialect.bulk_rows:
+            staged = self._staged_sql(plans)
+            if staged is not None:
+                return staged
         cells = self.written_rows(plans)
         if self.dialect.values and cells and any(plan.key is not None for plan in plans):
             return _values_sql(plans, cells, self.dialect)
@@ -745,6 +657,15 @@ class _FixtureWriter:
                     "differ only in case are the same column there."
                 )
             mapping[name] = column
+        if extra and len(extra) == len(fixture.columns) and schema.read_by and fixture.rows:
+            known = ", ".join(c.name for c in schema.columns)
+            raise FixtureColumnError(
+                f"dbtproof: the fixture for {fixture.describe()} has none of the columns "
+                f"{schema.read_by} can read from {upstream}: it gives "
+                f"{', '.join(repr(c.name) for c in extra)}, and the known columns are {known} "
+                f"({schema.origin}, and what {schema.read_by}'s SQL reads). Rename the "
+                "fixture's columns."
+            )
         columns = [*schema.columns, *extra]
         if not columns:
             raise FixtureColumnError(
@@ -783,17 +704,28 @@ class _FixtureWriter:
         elif key is not None and self.fixture.from_text:
             texts = [row.get(key) for row in rows]
             text_family = infer_text_type(texts)
-            cast_to = _text_type(text_family, texts, dialect)
+            cast_to = self._typed_by_values(key, _text_type, text_family, texts, dialect)
         elif key is not None:
             values = [row.get(key) for row in rows]
-            cast_to = _implied_type(values, dialect)
             hint = column.hint
             if hint and hint != "number" and all(_fits_hint(v, hint) for v in values):
-                cast_to = dialect.family_type(hint) or cast_to
+                cast_to = dialect.family_type(hint)
+            if cast_to is None:
+                cast_to = self._typed_by_values(key, _implied_type, values, dialect)
         no_value = key is None or all(row.get(key) is None for row in rows)
         if cast_to is None and column.hint and no_value:
             cast_to = dialect.family_type(column.hint)
         return text_family, cast_to
+
+    def _typed_by_values(self, key: str, typer: Callable[..., str | None], *args: Any) -> Any:
+        """``typer(*args)``: the type column *key*'s values imply, or a clear error."""
+        try:
+            return typer(*args)
+        except ValueError as exc:
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, column '{key}' "
+                f"cannot be typed: {exc}."
+            ) from None
 
     def _check_distinct(self, plans: list[_Plan]) -> None:
         """Refuse two fixture columns that are one column in the warehouse."""
@@ -833,6 +765,89 @@ class _FixtureWriter:
                 f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
             ) from None
 
+    # -- the bulk path ---------------------------------------------------------
+
+    def _staged_sql(self, plans: list[_Plan]) -> str | None:
+        """The fixture as a typed select from its rows loaded through the bulk path, each
+        value the text the ``VALUES`` path would quote and cast alike; None where a column
+        has no type to cast to (mixed kinds: the database types the literals) or the
+        driver has no bulk path."""
+        given = [plan for plan in plans if plan.key is not None]
+        if not given:
+            return None
+        for plan in given:
+            if plan.cast_to is None and not self._all_text(plan.key):
+                return None
+        assert self.dialect.stage is not None
+        relation = self.dialect.stage(self._texts(plan) for plan in given)
+        if relation is None:
+            return None
+        aliases = {id(plan): f"c{i}" for i, plan in enumerate(given, start=1)}
+        outer = []
+        for plan in plans:
+            sql = aliases.get(id(plan), "null")
+            if plan.cast_to:
+                sql = self.dialect.cast(sql, plan.cast_to)
+            outer.append(f"{sql} as {plan.quoted}")
+        return f"select {', '.join(outer)}\nfrom {relation}"
+
+    def _all_text(self, key: str | None) -> bool:
+        """Whether column *key* holds text only (CSV text, or strings and at least one)."""
+        if self.fixture.from_text:
+            return True
+        kinds = {type(row.get(key)) for row in self.fixture.rows}
+        return str in kinds and kinds <= {str, type(None)}
+
+    def _texts(self, plan: _Plan) -> list[str | None]:
+        """Column *plan*'s values as the texts the ``VALUES`` path quotes (checked alike).
+
+        A column of one Python type that needs no check is converted at C speed (``map``);
+        any other goes value by value through :meth:`_check` and :func:`_text`.
+        """
+        key = plan.key
+        values = list(map(dict.get, self.fixture.rows, repeat(key)))
+        kinds = set(map(type, values))
+        nulls = type(None) in kinds
+        kinds.discard(type(None))
+        fast = _fast_texts(plan)
+        convert = fast.get(next(iter(kinds))) if len(kinds) == 1 else None
+        present = [v for v in values if v is not None] if nulls else values
+        if convert is _finite_decimal_text and all(map(Decimal.is_finite, present)):
+            convert = "{:f}".format
+        elif convert is _float_text and all(map(math.isfinite, present)):
+            convert = float.__repr__
+        if convert is str.__str__:
+            texts: list[str | None] = values
+        elif convert is not None and not nulls:
+            texts = list(map(convert, values))
+        elif convert is not None:
+            texts = [None if v is None else convert(v) for v in values]
+        else:
+            texts = [self._slow_text(plan, fast, v, n) for n, v in enumerate(values, start=1)]
+        if "\x00" in "\x01".join(filter(None, texts)):
+            number = next(i for i, t in enumerate(texts, start=1) if t and "\x00" in t)
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, row {number}, column "
+                f"'{plan.key}': {values[number - 1]!r} cannot be written: it contains a NUL "
+                "character, which SQL text cannot hold. Fix the value."
+            )
+        return texts
+
+    def _slow_text(
+        self, plan: _Plan, fast: Mapping[type, Callable[[Any], str]], value: Any, row: int
+    ) -> str | None:
+        """One value of a column of mixed kinds as its text (checked where it needs it)."""
+        if value is None:
+            return None
+        convert = fast.get(type(value))
+        if convert is not None:
+            try:
+                return convert(value)
+            except ValueError:
+                pass  # checked below, which says what is wrong with it
+        self._check(plan, value, row)
+        return _text(plan, value)
+
     def _check(self, plan: _Plan, value: Any, row: int) -> None:
         """Refuse a value that clearly cannot be cast to its (known) column type."""
         try:
@@ -866,6 +881,55 @@ def _fits_hint(value: Any, family: str) -> bool:
 
 
 _OFFSET_TEXT = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?|UTC)$")
+
+
+def _text(plan: _Plan, value: Any) -> str:
+    """A non-null value as the text :func:`_cell` quotes (or writes as a literal)."""
+    if plan.data_type is not None:
+        return _typed_text(value, plan.family)
+    if plan.text_family is not None and isinstance(value, str):
+        return _normalised_text(value, plan.text_family)
+    return _typed_text(value, None)
+
+
+def _finite_decimal_text(value: Decimal) -> str:
+    """A Decimal's text; a signalling NaN goes the slow way (it is refused there)."""
+    if value.is_finite():
+        return _decimal_text(value)
+    if value.is_snan():
+        raise ValueError("a signalling NaN")
+    return _non_finite_text(value)
+
+
+_BOOL_TEXT = MappingProxyType({True: "true", False: "false"})
+
+
+def _float_text(value: float) -> str:
+    return _typed_text(value, None)
+
+
+def _fast_texts(plan: _Plan) -> dict[type, Callable[[Any], str]]:
+    """Per Python type, how a value of column *plan* becomes its text when it needs no
+    check (it is castable to the column's type whatever it is); other types go through
+    :meth:`_FixtureWriter._check` and :func:`_text`."""
+    family = plan.family if plan.data_type is not None else None
+    if plan.data_type is None and plan.text_family is not None:
+        return {}
+    fast: dict[type, Callable[[Any], str]] = {}
+    if family in (None, "string"):
+        fast[str] = str.__str__
+    if family in (None, "string", "integer", "number"):
+        fast[int] = int.__repr__
+    if family in (None, "string", "boolean"):
+        fast[bool] = _BOOL_TEXT.__getitem__
+    if family in (None, "string", "timestamp", "date"):
+        fast[datetime] = datetime.__str__  # the ISO form with a space, as _typed_text
+    if family in (None, "string", "date"):
+        fast[date] = date.isoformat
+    if family in (None, "string", "number"):
+        fast[float] = _float_text
+        fast[Decimal] = _finite_decimal_text
+    return fast
 
 
 def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dbtproof.errors import InputKeyError
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -39,7 +41,22 @@ def ref(name: str, version: str | int | float | None = None, package: str | None
     ``ref("stg_orders")``.
     """
     if not isinstance(name, str) or not name:
-        raise TypeError(f"ref() takes a model name (a non-empty string), got {name!r}")
+        raise InputKeyError(
+            f"dbtproof: ref() takes a model name (a non-empty string), got {name!r}. "
+            "Write ref('stg_orders'), or give the name as a string key."
+        )
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, (str, int, float))
+    ):
+        raise InputKeyError(
+            f"dbtproof: ref({name!r}, version=...) takes a version number or string, "
+            f"got {version!r}."
+        )
+    if package is not None and (not isinstance(package, str) or not package):
+        raise InputKeyError(
+            f"dbtproof: ref({name!r}, package=...) takes a package name (a non-empty "
+            f"string), got {package!r}."
+        )
     return Ref(name, version, package)
 
 
@@ -50,7 +67,10 @@ def source(source_name: str, table_name: str) -> Source:
     """
     for what, value in (("source name", source_name), ("table name", table_name)):
         if not isinstance(value, str) or not value:
-            raise TypeError(f"source() takes a {what} (a non-empty string), got {value!r}")
+            raise InputKeyError(
+                f"dbtproof: source() takes a {what} (a non-empty string), got {value!r}. "
+                "Write source('shop', 'raw_orders')."
+            )
     return Source(source_name, table_name)
 
 
@@ -60,6 +80,7 @@ def as_key(key: object) -> Ref | Source:
         return key
     if isinstance(key, str) and key:
         return Ref(key)
-    raise TypeError(
-        f"keys of given= are ref('name'), source('source', 'table') or a model name, got {key!r}"
+    raise InputKeyError(
+        f"dbtproof: the keys of given= are ref('name'), source('source', 'table') or a model "
+        f"name (a non-empty string), got {key!r} ({type(key).__name__})."
     )

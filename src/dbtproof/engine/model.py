@@ -22,11 +22,13 @@ from dbtproof import _dbt_compat as compat
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
-from dbtproof.engine.execute import CONNECTION, find_bad_value, reason_of, run_select
-from dbtproof.engine.inputs import Column, Dialect, Fixture, Schema, fixture_sql, load_fixture
+from dbtproof.engine.execute import CONNECTION, Slices, find_bad_value, reason_of, run_select
+from dbtproof.engine.inputs import Column, Dialect, Schema, fixture_sql
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.queries import Introspection, load_queries
+from dbtproof.engine.reading import Fixture, load_fixture
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
+from dbtproof.engine.staging import BULK_ROWS, Staging
 from dbtproof.errors import (
     DbtError,
     FixtureFormatError,
@@ -70,6 +72,8 @@ class ModelEngine:
         self._schema_ready = False
         self._manifest: Any = None
         self._caches = compat.RenderCaches()  # what every render of this engine shares
+        #: The relations the current call loaded through the driver's bulk path.
+        self._staging: Staging | None = None
 
     # -- entry point -------------------------------------------------------------------
 
@@ -161,6 +165,7 @@ class ModelEngine:
 
         adapter = self.host.adapter()
         compat.hold_connection(adapter, CONNECTION)
+        self._staging = Staging(adapter)
         try:
             # Typed without the rendered SQL when a query the model runs while rendering
             # reads a fixture; typed again, with what the SQL reads, once it is rendered.
@@ -199,6 +204,17 @@ class ModelEngine:
         except BaseException:
             compat.release_connection(adapter)
             raise
+        finally:
+            self._staging.clear()
+            self._staging = None
+
+    def _writing_dialect(self) -> Dialect:
+        """The session's dialect, with the current call's bulk path for large fixtures."""
+        assert self._dialect is not None
+        staging = self._staging
+        if staging is None or not staging.available:
+            return self._dialect
+        return replace(self._dialect, stage=staging.stage, bulk_rows=BULK_ROWS)
 
     def _typed_expectation(self, node: Any, adapter: Any, sql: str, expected: Fixture) -> Rows:
         """*expected* cast to the column types of *sql*'s output (the model's, as it ran)."""
@@ -222,17 +238,13 @@ class ModelEngine:
         ]
         schema = Schema(columns, complete=True, origin=origin)
         what = f"the expected rows of {node.name}"
-        expected_sql = fixture_sql(expected, schema, self._dialect, f"the output of {node.name}")
+        dialect = self._writing_dialect()
+        expected_sql = fixture_sql(expected, schema, dialect, f"the output of {node.name}")
         try:
             typed = run_select(adapter, expected_sql, what)
         except ModelSQLError:
             compat.hold_connection(adapter, CONNECTION)
-            one_by_one = replace(self._dialect, values=False)
-            rows = [
-                fixture_sql(replace(expected, rows=[row]), schema, one_by_one, what)
-                for row in expected.rows
-            ]
-            find_bad_value(adapter, {expected.describe(): rows})
+            find_bad_value(adapter, {expected.describe(): _slices(expected, schema, dialect, what)})
             raise
         given_columns = [schema.find(name) for name in expected.columns]
         keep = [c.name for c in given_columns if c is not None]
@@ -431,8 +443,7 @@ class ModelEngine:
         from it (when the model is rendered already); ``this`` has the model's own columns.
         """
         catalog = self._catalog_for(adapter, node)
-        dialect = self._dialect  # set by _catalog_for
-        assert dialect is not None
+        dialect = self._writing_dialect()  # the session's is set by _catalog_for
         items = list(inputs.values()) + ([this_input] if this_input is not None else [])
         ctes = {item.uid: item.cte or _THIS_CTE for item in items}
         schemas = {item.uid: catalog.schema_of(item.node, adapter, vars, env) for item in items}
@@ -493,18 +504,13 @@ class ModelEngine:
             columns.append(column)
         return Schema(columns, complete=True, origin=origin)
 
-    def _rows_sql(self, typed: list[tuple[_Input, Schema, str]]) -> dict[str, list[str]]:
-        """Each fixture's rows, one SQL ``select`` each (to find a value the database refuses)."""
-        assert self._dialect is not None
-        one_by_one = replace(self._dialect, values=False)
-        found: dict[str, list[str]] = {}
-        for item, schema, upstream in typed:
-            rows = []
-            for row in item.fixture.rows:
-                single = replace(item.fixture, rows=[row])
-                rows.append(fixture_sql(single, schema, one_by_one, upstream))
-            found[item.fixture.describe()] = rows
-        return found
+    def _rows_sql(self, typed: list[tuple[_Input, Schema, str]]) -> dict[str, Slices]:
+        """Each fixture's rows as SQL by slice (to find a value the database refuses)."""
+        dialect = self._writing_dialect()
+        return {
+            item.fixture.describe(): _slices(item.fixture, schema, dialect, upstream)
+            for item, schema, upstream in typed
+        }
 
     # -- apply=True --------------------------------------------------------------------
 
@@ -547,6 +553,16 @@ class ModelEngine:
             compat.hold_connection(adapter, CONNECTION)
             find_bad_value(adapter, self._rows_sql(typed))
             raise
+
+
+def _slices(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> Slices:
+    """*fixture*'s row count, and the SQL of its rows ``[first, last)`` typed by *schema*."""
+
+    def sql(first: int, last: int) -> str:
+        part = replace(fixture, rows=fixture.rows[first:last])
+        return fixture_sql(part, schema, dialect, upstream)
+
+    return len(fixture.rows), sql
 
 
 def _with_hint(error: ModelSQLError, typed: list[tuple[_Input, Schema, str]]) -> ModelSQLError:

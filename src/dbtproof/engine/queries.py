@@ -39,7 +39,7 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine.execute import reason_of
-from dbtproof.engine.inputs import Fixture, load_fixture
+from dbtproof.engine.reading import Fixture, load_fixture
 from dbtproof.engine.render import THIS, code_only, inject_ctes
 from dbtproof.errors import DbtError, IntrospectiveQueryError, MissingInputError, QueryKeyError
 
