@@ -15,6 +15,7 @@ import pytest
 from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
+    LEFTOVERS_KEY,
     RUN_ID_KEY,
     DbtproofState,
     is_xdist_controller,
@@ -121,6 +122,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini(
+        "dbt_connect_retries",
+        "How often a connection dbtproof opens is tried again after a transient failure "
+        "(refused, reset, server starting up, timeout), waiting 0.5 s, 1 s, 2 s ... (default 3).",
+        default="3",
+    )
+    parser.addini(
         "dbt_warm_parse",
         "Keep dbt's partial parse across runs in <target-path>/dbtproof-parse (default true).",
         type="bool",
@@ -153,6 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
     config.stash[state_key] = state
+    state.trap_sigterm(config)
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
@@ -217,14 +225,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.errors import DbtHookError, DbtUnitTestError, DbtUpstreamError
+        from dbtproof.errors import (
+            DbtConnectionFault,
+            DbtHookError,
+            DbtUnitTestError,
+            DbtUpstreamError,
+        )
 
-        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
+        setup_errors = (DbtUpstreamError, DbtUnitTestError, DbtHookError, DbtConnectionFault)
+        if isinstance(call.excinfo.value, setup_errors):
             report.longrepr = item.repr_failure(call.excinfo)
+    if call.when == "call" and call.excinfo is not None:
+        from dbtproof.faults import is_connection_error
+
+        if is_connection_error(call.excinfo.value):
+            report.dbtproof_no_verdict = True  # travels with the report to xdist's controller
     state = item.config.stash.get(state_key, None)
     if state is not None:
         state.scrub_report(report)
     return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """A test whose connection to the warehouse failed has no verdict: an error, not a failure."""
+    if report.failed and getattr(report, "dbtproof_no_verdict", False):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
 
 
 class _SecretHooks:
@@ -274,6 +300,7 @@ class _XdistHooks:
         output = getattr(node, "workeroutput", {})
         self.config.stash[state_key].kept.extend(output.get(KEPT_KEY, []))
         self.config.stash[state_key].breaches.extend(output.get(BREACHES_KEY, []))
+        self.config.stash[state_key].leftovers.extend(output.get(LEFTOVERS_KEY, []))
 
 
 def _collects_project(config: pytest.Config, project_file: Path) -> bool:
@@ -347,11 +374,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put back the SIGTERM handler the run replaced."""
+    state = config.stash.get(state_key, None)
+    if state is not None:
+        state.release_sigterm()
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Every write outside the namespace, once; with ``--dbt-keep``, what was kept."""
     state = config.stash.get(state_key, None)
     if state is None:
         return
+    if state.leftovers:
+        terminalreporter.section("dbtproof: left in the warehouse", red=True)
+        for line in state.leftovers:
+            terminalreporter.write_line(line)
     if state.breaches:
         terminalreporter.section("dbtproof: writes outside the namespace", red=True)
         for line in dict.fromkeys(state.breaches):
