@@ -76,7 +76,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.split()).rstrip(".")
 
 
 def fault_in_text(text: str | None) -> Fault | None:
@@ -111,7 +111,8 @@ def connection_fault(exc: BaseException) -> Fault | None:
             fault = fault_in_text(str(error))
         if fault is not None and fault.kind == AUTH:
             return fault
-        found = found or fault
+        if fault is not None and (found is None or len(fault.reason) < len(found.reason)):
+            found = fault  # the driver's own words, without what wrapped them
     return found
 
 
