@@ -178,3 +178,16 @@ def test_a_worker_that_cannot_drop_its_namespace_says_so(
     assert "Run `dbtproof clean --older-than 0m`" in output
     with superuser_connection() as connection, connection.cursor() as cursor:
         cursor.execute(f'drop schema "{schema}" cascade')
+
+
+def test_sigterm_on_duckdb_removes_the_run_folder(shop: Path) -> None:
+    basetemp = shop.parent / f"{shop.name}-basetemp"
+    run, seen = _started(shop, f"--basetemp={basetemp}", "--dbt-target", "dev")
+    folder = basetemp / "dbtproof" / seen["main"][1]
+    assert (folder / "shop.duckdb").is_file() or list(folder.glob("*.duckdb")), list(
+        folder.iterdir()
+    )
+    os.kill(run.pid, signal.SIGTERM)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 2, output
+    assert not folder.exists(), output
