@@ -310,3 +310,30 @@ def test_a_refused_login_is_not_retried(session: Any, cluster: PrivateCluster) -
     message = str(raised.value)
     assert f'role "{ROLE}" is not permitted to log in' in message, message
     assert "(not retried" in message, message
+
+
+def test_the_liveness_lock_is_taken_again_after_a_fault(
+    session: Any, cluster: PrivateCluster
+) -> None:
+    application = f"dbtproof {session.settings.run_id}"
+    held = (
+        "select count(*) from pg_locks l join pg_stat_activity a using (pid) "
+        "where l.locktype = 'advisory' and l.mode = 'ShareLock' and a.application_name = %s"
+    )
+    connection = _superuser(cluster)  # no `with`: psycopg2 would make it one transaction,
+    cursor = connection.cursor()  # and pg_stat_activity one snapshot
+    try:
+        cursor.execute(held, (application,))
+        assert cursor.fetchone() == (1,)
+        cursor.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s",
+            (application,),
+        )
+        time.sleep(0.2)
+        cursor.execute(held, (application,))
+        assert cursor.fetchone() == (0,), "the lock died with its connection"
+        session.drop_connection()  # what a read does after a connection fault
+        cursor.execute(held, (application,))
+        assert cursor.fetchone() == (1,), "`dbtproof clean` sees the run alive again"
+    finally:
+        connection.close()

@@ -750,8 +750,11 @@ class DbtSession:
         )
 
     def drop_connection(self) -> None:
-        """Close this thread's connection (one that died is dropped); never raises."""
-        compat.release_connection(self.adapter())
+        """After a connection fault: close this thread's connection (one that died is
+        dropped) and renew the run's liveness lock if its connection died too; never raises."""
+        adapter = self.adapter()
+        compat.release_connection(adapter)
+        self.liveness.renew(adapter)
 
     @property
     def _retry_policy(self) -> faults.RetryPolicy:
