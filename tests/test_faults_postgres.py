@@ -337,3 +337,18 @@ def test_the_liveness_lock_is_taken_again_after_a_fault(
         assert cursor.fetchone() == (1,), "`dbtproof clean` sees the run alive again"
     finally:
         connection.close()
+
+
+def test_teardown_waits_for_the_warehouse_to_come_back(
+    session: Any, cluster: PrivateCluster
+) -> None:
+    prefix = session.schema.split("_")[0] + "_"
+    session.execute(f'create table "{session.schema}".kept (x int)')
+    cluster.stop("fast")
+    starter = threading.Timer(1.5, cluster.start)  # within the teardown's longer patience
+    starter.start()
+    try:
+        session.teardown()
+    finally:
+        starter.join()
+    assert _schemas(cluster, prefix) == []
