@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 
-def _wait(dbt):
+def _wait(dbt, config):
     dbt.seed(select="raw_customers")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # not PYTEST_XDIST_WORKER: a run without xdist inherits the outer suite's
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
     Path(f"seeded_{worker}.tmp").write_text(f"{os.getpid()} {dbt.schema}")
     os.replace(f"seeded_{worker}.tmp", f"seeded_{worker}")
     deadline = time.monotonic() + 90
@@ -36,12 +37,12 @@ def _wait(dbt):
         time.sleep(0.05)
 
 
-def test_one(dbt):
-    _wait(dbt)
+def test_one(dbt, pytestconfig):
+    _wait(dbt, pytestconfig)
 
 
-def test_two(dbt):
-    _wait(dbt)
+def test_two(dbt, pytestconfig):
+    _wait(dbt, pytestconfig)
 """
 
 
