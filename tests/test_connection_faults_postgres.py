@@ -67,7 +67,7 @@ def test_reads_retried_once_and_errors_named(
     (shop / "tests" / "dies_always.sql").write_text(DIES_ALWAYS)
     result = pytester.runpytest_subprocess(
         "pytests", "dbt_project.yml", "--dbt-select", "dies_once dies_always",
-        "--no-dbt-builds", "-p", "no:xdist", "-rfE",
+        "--no-dbt-builds", "-n", "1", "-rfE",  # one xdist worker: verdicts travel to the controller
     )  # fmt: skip
     output = result.stdout.str()
     outcomes = {}
