@@ -891,15 +891,22 @@ class DbtSession:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return [str(self.database_file)]
         database = self.database
-        with compat.connection(adapter, "dbtproof_teardown"):
-            # more patient than a test: the warehouse may be on its way back
-            patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
-            self.connect(adapter, "dbtproof_teardown", patient)
-            ours = [
-                s for s in compat.list_schemas(adapter, database) if ns.belongs_to(s, self.schema)
-            ]
-            if not self.settings.keep:
-                compat.drop_schemas(adapter, database, ours)
+        # more patient than a test: the warehouse may be on its way back
+        patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
+
+        def drop() -> list[str]:  # `drop schema if exists`: the same again if cut short
+            with compat.connection(adapter, "dbtproof_teardown"):
+                self.connect(adapter, "dbtproof_teardown", patient)
+                found = [
+                    s
+                    for s in compat.list_schemas(adapter, database)
+                    if ns.belongs_to(s, self.schema)
+                ]
+                if not self.settings.keep:
+                    compat.drop_schemas(adapter, database, found)
+            return found
+
+        ours = faults.read_with_retry(drop, self.drop_connection, "the teardown's drop")
         compat.close_adapter_connections(adapter)
         if not self.settings.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
