@@ -151,3 +151,12 @@ def test_runs_without_pytests_tmpdir_plugin(
                           "-p", "no:cacheprovider")  # fmt: skip
     result.assert_outcomes(passed=1)
     assert list(temp.iterdir()) == []
+
+
+def test_connect_retries_must_be_a_small_whole_number(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    (shop / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\ndbt_connect_retries = many\n")
+    output = run_failing(pytester)
+    assert "dbtproof: dbt_connect_retries = 'many' in " in output
+    assert "is not a whole number from 0 to 10" in output

@@ -60,6 +60,8 @@ KEPT_KEY = "dbtproof_kept"
 BREACHES_KEY = "dbtproof_breaches"
 #: ``workeroutput`` key: where a worker's start went (``--dbt-timings``).
 TIMINGS_KEY = "dbtproof_timings"
+#: ``workeroutput`` key: what a worker could not drop, one message each.
+LEFTOVERS_KEY = "dbtproof_leftovers"
 
 
 def option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
@@ -117,6 +119,11 @@ class DbtproofState:
     evidence: EvidenceRecorder | None = None
     #: The git commit of the project's work tree (read once, for JUnit properties).
     _commit: tuple[str | None] | None = field(default=None, repr=False)
+    #: xdist controller: what workers could not drop, one message each (the terminal
+    #: summary shows them; a run without xdist says it when its teardown fails).
+    leftovers: list[str] = field(default_factory=list)
+    #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
+    restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
 
     # -- evidence ----------------------------------------------------------------------
 
@@ -186,6 +193,21 @@ class DbtproofState:
             workeroutput[WORKEROUTPUT_KEY] = self.evidence.handover()
             return None
         return self.evidence.write(exit_status)
+
+    # -- signals -----------------------------------------------------------------------
+
+    def trap_sigterm(self, config: pytest.Config) -> None:
+        """Have SIGTERM end the run as Ctrl-C does (the namespace dropped); the xdist
+        controller passes it on to its workers (see :mod:`dbtproof.signals`)."""
+        from dbtproof.signals import trap_sigterm
+
+        self.restore_sigterm = trap_sigterm(forward_to_children=is_xdist_controller(config))
+
+    def release_sigterm(self) -> None:
+        """Put back the SIGTERM handler that was there before :meth:`trap_sigterm`."""
+        restore, self.restore_sigterm = self.restore_sigterm, None
+        if restore is not None:
+            restore()
 
     # -- secrets -----------------------------------------------------------------------
 
@@ -330,6 +352,7 @@ class DbtproofState:
             seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
+            connect_retries=_connect_retries(config),
             credentials=self.credentials,
             share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
             parse_from=self.shared_parse if is_xdist_worker(config) else None,
@@ -370,10 +393,16 @@ class DbtproofState:
             kept_or_dropped = session.teardown()
         except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
             self._collect_breaches(config, session)
+            reason = " ".join(str(exc).split())
             message = self.secrets.scrub(
-                f"dbtproof: could not drop namespace {session.schema}: {exc}. "
-                f"Run `dbtproof clean` to remove leftovers."
+                f"dbtproof: could not drop namespace {session.schema}: {reason}. "
+                f"Run `dbtproof clean --older-than 0m` once the warehouse is back to remove "
+                f"leftovers."
             )
+            workeroutput = getattr(config, "workeroutput", None)
+            if workeroutput is not None:  # a worker's terminal goes nowhere: the controller says it
+                workeroutput[LEFTOVERS_KEY] = [*workeroutput.get(LEFTOVERS_KEY, []), message]
+                return
             reporter = config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(message, red=True)
@@ -411,6 +440,18 @@ class DbtproofState:
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[BREACHES_KEY] = list(self.breaches)
+
+
+def _connect_retries(config: pytest.Config) -> int:
+    """The ini key ``dbt_connect_retries``: a whole number from 0 to 10."""
+    text = str(config.getini("dbt_connect_retries")).strip()
+    if not text.isdigit() or int(text) > 10:
+        raise pytest.UsageError(
+            f"dbtproof: dbt_connect_retries = {text!r} in {config.inipath or 'the ini file'} "
+            f"is not a whole number from 0 to 10 (how often a connection is tried again "
+            f"after a transient failure; default 3)."
+        )
+    return int(text)
 
 
 #: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.faults import TRANSIENT, fault_in_text
 from dbtproof.nodes import fqn_selector, is_buildable
 from dbtproof.rows import Rows
 from dbtproof.runner import NodeResult
@@ -44,6 +45,8 @@ class TestOutcome:
     upstream_failure: str | None = None
     #: Set when a hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran it failed.
     hook_failure: str | None = None
+    #: Set when its connection failed (refused, terminated, a restart): no verdict.
+    connection_fault: str | None = None
     failing_rows: Rows | None = None
 
 
@@ -312,6 +315,7 @@ class DbtTestBatches:
             message=result.message,
             compiled_code=result.compiled_code,
             execution_time=result.execution_time,
+            connection_fault=_fault_of(result),
         )
 
     def _run_tests(self, unique_ids: Sequence[str]) -> None:
@@ -332,8 +336,17 @@ class DbtTestBatches:
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,
         )
-        hook_failure = result.invocation_failure()
         by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}
+        lost = [uid for uid in runnable if uid in by_id and _fault_of(by_id[uid])]
+        hook_failure = result.invocation_failure()
+        if lost and not hook_failure:
+            # a data test only reads: the ones whose connection died run once more
+            again = self.session.runner_invoke(
+                "test",
+                select=[fqn_selector(test_node(manifest, uid)) for uid in lost],
+                extra_args=extra,
+            )
+            by_id.update((node.unique_id, node) for node in again.nodes if node.unique_id in lost)
         for uid in runnable:
             if hook_failure:
                 self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
@@ -342,6 +355,12 @@ class DbtTestBatches:
             if node is None:
                 self.outcomes[uid] = TestOutcome(
                     uid, "error", message="dbt did not run this test (see the dbt log)"
+                )
+                continue
+            fault = _fault_of(node)
+            if fault:
+                self.outcomes[uid] = TestOutcome(
+                    uid, "error", message=node.message, connection_fault=fault
                 )
                 continue
             if node.status == "error":
@@ -366,3 +385,11 @@ class DbtTestBatches:
             )
         except Exception:  # noqa: BLE001 - the rows are a courtesy; the status stands
             return None
+
+
+def _fault_of(node: NodeResult) -> str | None:
+    """dbt's message for a node that errored because its connection failed, else None."""
+    if node.status != "error":
+        return None
+    fault = fault_in_text(node.message)
+    return fault.reason if fault is not None and fault.kind == TRANSIENT else None

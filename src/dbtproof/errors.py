@@ -21,7 +21,17 @@ class ProjectConfigError(DbtError):
 
 
 class ConnectionFailedError(DbtError):
-    """The preflight connection to the warehouse failed."""
+    """The connection to the warehouse failed: at the start (the preflight), or during a
+    test, which then has no verdict and is reported as an error."""
+
+
+class ConnectionFaultError(ConnectionFailedError):
+    """The warehouse could not be reached, or a connection died under a test (refused,
+    reset, terminated, a restart) and retrying did not help (see :mod:`dbtproof.faults`)."""
+
+
+class ConnectionAuthError(ConnectionFailedError):
+    """The warehouse refused the login or a right while connecting (never retried)."""
 
 
 class ProtectedTargetError(DbtError):
@@ -153,6 +163,11 @@ class DbtUnitTestError(Exception):
 
 class DbtUpstreamError(Exception):
     """A dbt test (or build) could not run because a node it needs failed to build."""
+
+
+class DbtConnectionFault(Exception):
+    """The connection a dbt item's invocation used failed (refused, terminated, a restart):
+    the item has no verdict. Raised during setup, so pytest reports an error."""
 
 
 class DbtHookError(Exception):

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import IsolationError
+from dbtproof.faults import transient_fault
 from dbtproof.quoting import literal, quote
 
 #: A schema of any dbtproof run (any prefix, any worker, any ``_<suffix>``).
@@ -212,7 +213,10 @@ class Guard:
         except BaseException as exc:
             self._depth -= 1
             if self._depth == 0 and not isinstance(exc, KeyboardInterrupt):
-                found = self.check(what, watch.unique_ids)
+                try:
+                    found = self.check(what, watch.unique_ids)
+                except Exception:  # noqa: BLE001 - the block's own error says more (a
+                    found = []  # warehouse gone for both); the next check sees what this missed
                 if found and not self._scopes:
                     raise IsolationError(self.message(found)) from exc
             raise
@@ -362,9 +366,19 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                 yield cur
 
         def lister() -> Snapshot:
-            with cursor() as cur:
-                cur.execute(_POSTGRES_CATALOG)
-                rows = cur.fetchall()
+            try:
+                with cursor() as cur:
+                    cur.execute(_POSTGRES_CATALOG)
+                    rows = cur.fetchall()
+            except Exception as exc:
+                own = handles and compat.held_handle(get_adapter()) is None
+                if not own or transient_fault(exc) is None:
+                    raise  # a model unit test's connection: its own retry reopens it
+                closer()  # the guard's own connection died: once more on a fresh one
+                handles.clear()
+                with cursor() as cur:
+                    cur.execute(_POSTGRES_CATALOG)
+                    rows = cur.fetchall()
             return {
                 CatalogObject(str(kind), database_name, str(schema), str(name)): str(identity)
                 for kind, schema, name, identity in rows
@@ -377,7 +391,8 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
 
         def closer() -> None:
             for handle in handles:
-                handle.close()
+                with suppress(Exception):  # one that died is closed either way
+                    handle.close()
 
     else:
         exclude = ", ".join(literal(name) for name in (database_name, "system", "temp"))

@@ -23,6 +23,7 @@ import pytest
 from dbtproof._state import state_key
 from dbtproof.errors import (
     DbtBuildFailed,
+    DbtConnectionFault,
     DbtError,
     DbtHookError,
     DbtTestFailed,
@@ -292,6 +293,11 @@ class DbtBuildItem(_DbtItem):
         if isinstance(excinfo.value, DbtHookError):
             what = self._what()
             return f"dbt build of {what}: a hook of its dbt invocation failed:\n{excinfo.value}"
+        if isinstance(excinfo.value, DbtConnectionFault):
+            return (
+                f"dbt build of {self._what()} could not run: the connection to the warehouse "
+                f"failed (not retried: a build writes): {excinfo.value}"
+            )
         if isinstance(excinfo.value, DbtBuildFailed):
             outcome = self.dbt_outcome
             status = outcome.status if outcome else "error"
@@ -366,6 +372,11 @@ class DbtTestItem(_DbtItem):
             return f"dbt test {self.name} could not run: upstream failed to build: {excinfo.value}"
         if isinstance(excinfo.value, DbtHookError):
             return f"dbt test {self.name}: a hook of its dbt invocation failed:\n{excinfo.value}"
+        if isinstance(excinfo.value, DbtConnectionFault):
+            return (
+                f"dbt test {self.name} could not run: the connection to the warehouse failed, "
+                f"and again when the test ran once more: {excinfo.value}"
+            )
         if isinstance(excinfo.value, DbtUnitTestError):
             return (
                 f"dbt unit test {self.name} could not run ({self.original_file_path}):\n"
@@ -388,6 +399,8 @@ def _raise_for_setup(outcome: TestOutcome) -> None:
         raise DbtUpstreamError(outcome.upstream_failure)
     if outcome.hook_failure:
         raise DbtHookError(outcome.hook_failure)
+    if outcome.connection_fault:
+        raise DbtConnectionFault(outcome.connection_fault)
 
 
 def _describe(outcome: TestOutcome) -> str:

@@ -53,13 +53,14 @@ class LivenessMark:
     """What a live session holds; :meth:`release` lets go of it (process death does too)."""
 
     lock_path: Path | None = None
+    run_id: str = ""
     _fd: int | None = None
     _connection: Any = field(default=None, repr=False)
 
     @classmethod
     def hold(cls, workdir: Path, run_id: str, adapter: Any = None) -> LivenessMark:
         """Take the file lock in *workdir* and, on PostgreSQL (*adapter*), the advisory lock."""
-        mark = cls(lock_path=workdir / LOCK_FILE)
+        mark = cls(lock_path=workdir / LOCK_FILE, run_id=run_id)
         if fcntl is not None:
             workdir.mkdir(parents=True, exist_ok=True)
             fd = os.open(mark.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -71,14 +72,7 @@ class LivenessMark:
 
             if compat.adapter_type(adapter) == "postgres":
                 try:
-                    mark._connection = compat.open_dedicated_connection(
-                        adapter, "dbtproof_liveness"
-                    )
-                    compat.execute_on(
-                        mark._connection,
-                        f"set application_name = 'dbtproof {run_id}'; "
-                        f"select pg_advisory_lock_shared({advisory_key(run_id)})",
-                    )
+                    mark._take_advisory_lock(adapter)
                 except Exception as exc:
                     mark.release()
                     reason = " ".join(str(exc).split())
@@ -89,6 +83,37 @@ class LivenessMark:
                         f"may open one more connection, then rerun."
                     ) from exc
         return mark
+
+    def _take_advisory_lock(self, adapter: Any) -> None:
+        from dbtproof import _dbt_compat as compat
+
+        self._connection = compat.open_dedicated_connection(adapter, "dbtproof_liveness")
+        compat.execute_on(
+            self._connection,
+            f"set application_name = 'dbtproof {self.run_id}'; "
+            f"select pg_advisory_lock_shared({advisory_key(self.run_id)})",
+        )
+
+    def renew(self, adapter: Any) -> None:
+        """After a connection fault (a terminated backend, a restart): take the advisory
+        lock again if its connection died with it, so that `dbtproof clean` still sees the
+        run alive. A warehouse still away is tried again at the next fault."""
+        from dbtproof import _dbt_compat as compat
+
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            compat.execute_on(connection, "select 1")
+            return
+        except Exception:  # noqa: BLE001 - it died: take the lock on a new one
+            compat.close_dedicated_connection(connection)
+        try:
+            self._take_advisory_lock(adapter)
+        except Exception:  # noqa: BLE001 - the dead one is kept for the next try
+            if self._connection is not connection:
+                compat.close_dedicated_connection(self._connection)
+            self._connection = connection
 
     def release(self) -> None:
         """Let go of both locks (safe to call twice)."""

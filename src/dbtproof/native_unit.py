@@ -127,17 +127,21 @@ def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     macros = dict(overrides.macros) if overrides else {}
     is_incremental = bool(macros.pop("is_incremental", False))
     version = getattr(unit_test, "version", None)
-    actual, typed = session.engine.run_unit_test(
-        ref(unit_test.model, version=version),
-        given,
-        _data(session, unit_test.expect, where),
-        vars=dict(overrides.vars) if overrides else None,
-        env={k: str(v) for k, v in overrides.env_vars.items()} if overrides else None,
-        macros=macros,
-        is_incremental=is_incremental,
-        this=this if is_incremental else None,
-        label=f"expect of {where}",
-        search_dirs=[session.project.root],
+    expect = _data(session, unit_test.expect, where)
+    actual, typed = session.retried_read(
+        f"unit test {where}",
+        lambda: session.engine.run_unit_test(
+            ref(unit_test.model, version=version),
+            given,
+            expect,
+            vars=dict(overrides.vars) if overrides else None,
+            env={k: str(v) for k, v in overrides.env_vars.items()} if overrides else None,
+            macros=macros,
+            is_incremental=is_incremental,
+            this=this if is_incremental else None,
+            label=f"expect of {where}",
+            search_dirs=[session.project.root],
+        ),
     )
     expected = [dict(row) for row in typed]
     passed = actual == expected if expected else len(actual) == 0

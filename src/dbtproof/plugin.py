@@ -15,6 +15,7 @@ import pytest
 from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
+    LEFTOVERS_KEY,
     PARSE_KEY,
     RUN_ID_KEY,
     TIMINGS_KEY,
@@ -157,6 +158,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini(
+        "dbt_connect_retries",
+        "How often a connection dbtproof opens is tried again after a transient failure "
+        "(refused, reset, server starting up, timeout), waiting 0.5 s, 1 s, 2 s ... (default 3).",
+        default="3",
+    )
+    parser.addini(
         "dbt_warm_parse",
         "Keep dbt's partial parse across runs in <target-path>/dbtproof-parse (default true).",
         type="bool",
@@ -191,6 +198,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and workerinput.get(PARSE_KEY):
         state.shared_parse = Path(workerinput[PARSE_KEY])
     config.stash[state_key] = state
+    state.trap_sigterm(config)
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
@@ -264,14 +272,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.errors import DbtHookError, DbtUnitTestError, DbtUpstreamError
+        from dbtproof.errors import (
+            DbtConnectionFault,
+            DbtHookError,
+            DbtUnitTestError,
+            DbtUpstreamError,
+        )
 
-        if isinstance(call.excinfo.value, (DbtUpstreamError, DbtUnitTestError, DbtHookError)):
+        setup_errors = (DbtUpstreamError, DbtUnitTestError, DbtHookError, DbtConnectionFault)
+        if isinstance(call.excinfo.value, setup_errors):
             report.longrepr = item.repr_failure(call.excinfo)
+    if call.when == "call" and call.excinfo is not None:
+        from dbtproof.faults import is_connection_error
+
+        if is_connection_error(call.excinfo.value):
+            report.dbtproof_no_verdict = True  # travels with the report to xdist's controller
     state = item.config.stash.get(state_key, None)
     if state is not None:
         state.scrub_report(report)
     return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """A test whose connection to the warehouse failed has no verdict: an error, not a failure."""
+    if report.failed and getattr(report, "dbtproof_no_verdict", False):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
 
 
 class _SecretHooks:
@@ -334,6 +360,7 @@ class _XdistHooks:
         state = self.config.stash[state_key]
         state.kept.extend(output.get(KEPT_KEY, []))
         state.breaches.extend(output.get(BREACHES_KEY, []))
+        state.leftovers.extend(output.get(LEFTOVERS_KEY, []))
         if output.get(TIMINGS_KEY):
             worker = str(getattr(node, "gateway", None) and node.gateway.id)
             state.worker_timings.append((worker, output[TIMINGS_KEY]))
@@ -473,6 +500,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put back the SIGTERM handler the run replaced."""
+    state = config.stash.get(state_key, None)
+    if state is not None:
+        state.release_sigterm()
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Every write outside the namespace, once; with ``--dbt-keep``, what was kept."""
     state = config.stash.get(state_key, None)
@@ -483,6 +517,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for worker, lines in sorted(state.worker_timings):
             for line in lines:
                 terminalreporter.write_line(f"{worker}: {line}")
+    if state.leftovers:
+        terminalreporter.section("dbtproof: left in the warehouse", red=True)
+        for line in state.leftovers:
+            terminalreporter.write_line(line)
     if state.breaches:
         terminalreporter.section("dbtproof: writes outside the namespace", red=True)
         for line in dict.fromkeys(state.breaches):

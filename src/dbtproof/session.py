@@ -12,14 +12,15 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
+from dbtproof import faults, parse_cache, targets
 from dbtproof import namespace as ns
-from dbtproof import parse_cache, targets
 from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
     ConnectionFailedError,
+    ConnectionFaultError,
     DbtError,
     DbtRunError,
     ProjectConfigError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.engine.model import ModelEngine
 
+T = TypeVar("T")
+
 
 @dataclass
 class SessionSettings:
@@ -86,6 +89,9 @@ class SessionSettings:
     parse_from: Path | None = None
     #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
     observers: list[Callable[[Invocation], object]] = field(default_factory=list)
+    #: How often a connection dbtproof opens is tried again after a transient failure
+    #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
+    connect_retries: int = 3
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -436,7 +442,7 @@ class DbtSession:
 
     def _identity_handle(self) -> Any:
         """A driver connection of its own (autocommit) as the identity; the caller closes it."""
-        handle = compat.open_own_connection(self.adapter(), "dbtproof_identity")
+        handle = self.open_own("dbtproof_identity")
         statement = self._identity_sql()
         if statement is not None:
             with handle.cursor() as cursor:
@@ -475,7 +481,7 @@ class DbtSession:
             return
         self._identity_role = compat.credentials_role(self._config)
         adapter = self.adapter()
-        handle = compat.open_own_connection(adapter, "dbtproof_run_role")
+        handle = self.open_own("dbtproof_run_role")
         try:
             self.run_role = create_run_role(
                 handle,
@@ -575,7 +581,8 @@ class DbtSession:
         )
         if not force and key in self._built:
             return self._built[key]
-        with watch(self.guard, describe_call(command, select, exclude, extra_args)) as call:
+        what = describe_call(command, select, exclude, extra_args)
+        with faults.not_retried(what), watch(self.guard, what) as call:
             result = runner.invoke(
                 command,
                 select=select,
@@ -596,6 +603,17 @@ class DbtSession:
         failed = result.failed_nodes or not result.success
         if failed and not expect_fail:
             detail = result.describe_failures() or "  (no node failed; see the dbt log)"
+            lost = [
+                fault.reason
+                for node in result.failed_nodes
+                if (fault := faults.fault_in_text(node.message)) and fault.kind == faults.TRANSIENT
+            ]
+            if lost:  # `dbt build` & co. write: not run twice
+                raise ConnectionFaultError(
+                    f"dbtproof: the connection to the warehouse failed during `dbt {command}` "
+                    f"in schema {self.schema} (not retried: it writes): {lost[0]}. The test "
+                    f"could not run: no verdict.\n{detail}"
+                )
             raise DbtRunError(
                 f"dbtproof: `dbt {command}` failed in schema {self.schema}:\n{detail}\n"
                 f"dbt's log: {runner.log_path / 'dbt.log'}",
@@ -682,7 +700,8 @@ class DbtSession:
     ) -> InvocationResult:
         """Run ``dbt <command>`` once, uncached, and return each node's result (no raising)."""
         runner = self._require_runner()
-        with watch(self.guard, describe_call(command, select, None, extra_args)) as call:
+        what = describe_call(command, select, None, extra_args)
+        with faults.not_retried(what), watch(self.guard, what) as call:
             result = runner.invoke(command, select=select, extra_args=extra_args)
             call.ran(result)
         return result
@@ -725,33 +744,94 @@ class DbtSession:
         return adapter
 
     def query(self, sql: str) -> Rows:
-        """Run *sql* in the warehouse, through dbt's adapter, and return the rows."""
-        adapter = self.adapter()
-        try:
-            with (
-                compat.connection(adapter, "dbtproof_query"),
-                watch(self.guard, describe_sql("dbt.query", sql)),
-            ):
-                columns, data = compat.fetch(adapter, sql)
-        except DbtError:
-            raise
-        except Exception as exc:
-            raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
-        return Rows(columns, data)
+        """Run *sql* in the warehouse, through dbt's adapter, and return the rows.
+
+        A query whose connection died under it runs once more on a fresh connection.
+        """
+
+        def read() -> Rows:
+            adapter = self.adapter()
+            try:
+                with (
+                    compat.connection(adapter, "dbtproof_query"),
+                    watch(self.guard, describe_sql("dbt.query", sql)),
+                ):
+                    self.connect(adapter, "dbtproof_query")
+                    columns, data = compat.fetch(adapter, sql)
+            except DbtError:
+                raise
+            except Exception as exc:
+                raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
+            return Rows(columns, data)
+
+        return faults.read_with_retry(read, self.drop_connection, describe_sql("dbt.query", sql))
 
     def execute(self, sql: str) -> None:
-        """Run a statement that returns no rows (DDL, DML) and commit it."""
+        """Run a statement that returns no rows (DDL, DML) and commit it (never run twice:
+        a connection that dies under it is an error naming the fault)."""
         adapter = self.adapter()
+        what = describe_sql("dbt.execute", sql)
         try:
             with (
+                faults.not_retried(what),
                 compat.connection(adapter, "dbtproof_execute"),
-                watch(self.guard, describe_sql("dbt.execute", sql)),
+                watch(self.guard, what),
             ):
+                self.connect(adapter, "dbtproof_execute")
                 compat.execute(adapter, sql)
         except DbtError:
             raise
         except Exception as exc:
             raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+
+    def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
+        """Open this thread's connection *name* of *adapter* now, trying again after a
+        transient failure (*policy*, else ``dbt_connect_retries`` with exponential backoff);
+        a refused login is not retried. Raises :class:`~dbtproof.errors.ConnectionFailedError`."""
+
+        def attempt() -> None:
+            compat.hold_connection(adapter, name)
+            try:
+                compat.open_now(adapter)
+            except BaseException:
+                compat.release_connection(adapter)
+                raise
+
+        faults.open_with_retries(
+            attempt, policy or self._retry_policy, f"dbtproof's connection {name}"
+        )
+
+    def open_own(self, name: str) -> Any:
+        """A driver connection of its own (autocommit; the caller closes it), opened as
+        :meth:`connect` opens one."""
+        return faults.open_with_retries(
+            lambda: compat.open_own_connection(self.adapter(), name),
+            self._retry_policy,
+            f"dbtproof's connection {name}",
+        )
+
+    def drop_connection(self) -> None:
+        """After a connection fault: close this thread's connection (one that died is
+        dropped) and renew the run's liveness lock if its connection died too; never raises."""
+        adapter = self.adapter()
+        compat.release_connection(adapter)
+        self.liveness.renew(adapter)
+
+    @property
+    def _retry_policy(self) -> faults.RetryPolicy:
+        return faults.RetryPolicy(retries=self.settings.connect_retries)
+
+    def retried_read(self, what: str, read: Callable[[], T]) -> T:
+        """``read()`` (a model run on fixtures, nothing written) on the model engine's
+        connection, opened first (:meth:`connect`); run once more on a fresh connection
+        when its connection died under it."""
+        from dbtproof.engine.execute import CONNECTION
+
+        def attempt() -> T:
+            self.connect(self.adapter(), CONNECTION)
+            return read()
+
+        return faults.read_with_retry(attempt, self.drop_connection, what)
 
     def node(self, name: str) -> Any:
         """The manifest node (model, seed, snapshot, source) called *name*.
@@ -804,10 +884,15 @@ class DbtSession:
 
     def relation_exists(self, node: Any) -> bool:
         """Whether the relation of a manifest node or source exists in the warehouse."""
-        adapter = self.adapter()
         identifier = getattr(node, "identifier", None) or getattr(node, "alias", None)
-        with compat.connection(adapter, "dbtproof_exists"):
-            return compat.relation_exists(adapter, node.database, node.schema, identifier)
+
+        def read() -> bool:
+            adapter = self.adapter()
+            with compat.connection(adapter, "dbtproof_exists"):
+                self.connect(adapter, "dbtproof_exists")
+                return compat.relation_exists(adapter, node.database, node.schema, identifier)
+
+        return faults.read_with_retry(read, self.drop_connection, f"the lookup of {identifier}")
 
     def table(self, name: str) -> Rows:
         """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""
@@ -853,6 +938,9 @@ class DbtSession:
             try:
                 with self.guard.deferred():
                     self.guard.check("the run's tests (seen when the run ended)")
+            except Exception as exc:
+                if faults.connection_fault(exc) is None:
+                    raise  # a warehouse that cannot be reached now still gets the drop below
             finally:
                 self.guard.close()
         if self.database_file is not None:
@@ -864,12 +952,22 @@ class DbtSession:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return [str(self.database_file)]
         database = self.database
-        with compat.connection(adapter, "dbtproof_teardown"):
-            ours = [
-                s for s in compat.list_schemas(adapter, database) if ns.belongs_to(s, self.schema)
-            ]
-            if not self.settings.keep:
-                compat.drop_schemas(adapter, database, ours)
+        # more patient than a test: the warehouse may be on its way back
+        patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
+
+        def drop() -> list[str]:  # `drop schema if exists`: the same again if cut short
+            with compat.connection(adapter, "dbtproof_teardown"):
+                self.connect(adapter, "dbtproof_teardown", patient)
+                found = [
+                    s
+                    for s in compat.list_schemas(adapter, database)
+                    if ns.belongs_to(s, self.schema)
+                ]
+                if not self.settings.keep:
+                    compat.drop_schemas(adapter, database, found)
+            return found
+
+        ours = faults.read_with_retry(drop, self.drop_connection, "the teardown's drop")
         compat.close_adapter_connections(adapter)
         if not self.settings.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -904,18 +1002,26 @@ class DbtSession:
             caller_dir = Path(sys._getframe(1).f_code.co_filename).parent
         search_dirs = [caller_dir, self.project.root, Path.cwd()]
         self._require_runner()
-        with watch(self.guard, f"dbt.run_model({str(model)!r})"):
-            return self.engine.run_model(
-                model,
-                given,
-                vars=vars,
-                env=env,
-                macros=macros,
-                is_incremental=is_incremental,
-                this=this,
-                apply=apply,
-                ordered=ordered,
-                approx=approx,
-                queries=queries,
-                search_dirs=search_dirs,
-            )
+        what = f"dbt.run_model({str(model)!r})"
+
+        def read() -> Any:
+            with watch(self.guard, what):
+                return self.engine.run_model(
+                    model,
+                    given,
+                    vars=vars,
+                    env=env,
+                    macros=macros,
+                    is_incremental=is_incremental,
+                    this=this,
+                    apply=apply,
+                    ordered=ordered,
+                    approx=approx,
+                    queries=queries,
+                    search_dirs=search_dirs,
+                )
+
+        if not apply:
+            return self.retried_read(what, read)
+        with faults.not_retried(what):  # apply=True writes the model's table
+            return read()

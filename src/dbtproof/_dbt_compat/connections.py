@@ -34,6 +34,15 @@ def hold_connection(adapter: Any, name: str) -> None:
     adapter.acquire_connection(name)
 
 
+def open_now(adapter: Any) -> None:
+    """Open this thread's connection of *adapter* now, not at its first statement (dbt opens
+    lazily), so that a failure to connect is told apart from a failing statement. A
+    connection dbt holds open already is left as it is."""
+    connection = adapter.connections.get_thread_connection()
+    if connection.handle is None:  # dbt's open failed without raising (retries exhausted)
+        raise ConnectionError(f"dbt could not open the connection {connection.name!r}")
+
+
 def release_connection(adapter: Any) -> None:
     """Close this thread's connection of *adapter* (rolling back what is open); never raises."""
     try:
