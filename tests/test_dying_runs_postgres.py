@@ -166,17 +166,19 @@ def test_gives_its_schema_away(dbt):
 """
 
 
-def test_a_worker_that_cannot_drop_its_namespace_says_so(
-    pytester: pytest.Pytester, shop: Path, shop_pg: str
+@pytest.mark.parametrize("workers", [["-n", "1"], []], ids=["xdist-worker", "no-xdist"])
+def test_a_run_that_cannot_drop_its_namespace_says_so_and_fails(
+    pytester: pytest.Pytester, shop: Path, shop_pg: str, workers: list[str]
 ) -> None:
     (shop / "pytests" / "test_blocking.py").write_text(BLOCKING_TEST)
-    result = pytester.runpytest_subprocess("pytests", "-n", "1")
+    result = pytester.runpytest_subprocess("pytests", *workers)
     output = result.stdout.str()
     [schema] = pg_schemas(shop_pg)
     assert "dbtproof: left in the warehouse" in output, output
     assert f"dbtproof: could not drop namespace {schema}: " in output, output
     assert "must be owner of schema" in output, output
     assert "Run `dbtproof clean --older-than 0m`" in output
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output  # something was left behind
     with superuser_connection() as connection, connection.cursor() as cursor:
         cursor.execute(f'drop schema "{schema}" cascade')
 

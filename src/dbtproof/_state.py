@@ -119,8 +119,9 @@ class DbtproofState:
     evidence: EvidenceRecorder | None = None
     #: The git commit of the project's work tree (read once, for JUnit properties).
     _commit: tuple[str | None] | None = field(default=None, repr=False)
-    #: xdist controller: what workers could not drop, one message each (the terminal
-    #: summary shows them; a run without xdist says it when its teardown fails).
+    #: What the run could not drop (this process's teardown, or, on the xdist controller,
+    #: its workers'), one message each: the terminal summary shows them, and the run
+    #: exits non-zero.
     leftovers: list[str] = field(default_factory=list)
     #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
     restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
@@ -403,9 +404,7 @@ class DbtproofState:
             if workeroutput is not None:  # a worker's terminal goes nowhere: the controller says it
                 workeroutput[LEFTOVERS_KEY] = [*workeroutput.get(LEFTOVERS_KEY, []), message]
                 return
-            reporter = config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(message, red=True)
+            self.leftovers.append(message)  # the summary says it; the run exits non-zero
             return
         self._collect_breaches(config, session)
         if session.settings.keep:

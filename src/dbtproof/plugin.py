@@ -490,13 +490,14 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop everything the run created (also after failures and Ctrl-C), unless --dbt-keep.
 
-    A run that wrote outside its namespace exits non-zero, whatever its tests said.
+    A run that wrote outside its namespace, or could not drop it, exits non-zero,
+    whatever its tests said.
     """
     state = session.config.stash.get(state_key, None)
     if state is not None:
         state.teardown(session.config)
         state.remove_shared_parse(session.config)
-        if state.breaches and session.exitstatus == pytest.ExitCode.OK:
+        if (state.breaches or state.leftovers) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
