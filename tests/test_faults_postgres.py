@@ -169,7 +169,7 @@ class Terminator(threading.Thread):
     def run(self) -> None:
         connection = _superuser(self.cluster)
         try:
-            while not self.stopped.wait(self.random.uniform(0.1, 0.6)):
+            while not self.stopped.wait(self.random.uniform(0.05, 0.4)):
                 with connection.cursor() as cursor:
                     cursor.execute("select pid from pg_stat_activity where usename = %s", (ROLE,))
                     pids = [row[0] for row in cursor.fetchall()]
@@ -203,7 +203,7 @@ def test_backends_terminated_at_random_moments(
     assert (shop / "verdicts.xml").is_file(), output
     verdicts = _verdicts(shop / "verdicts.xml")
     assert len(verdicts) >= 200, output[-3000:]
-    assert terminator.terminated >= 10, "the run met terminated backends"
+    assert terminator.terminated >= 5, "the run met terminated backends"
     _check_verdicts(verdicts, output)
     assert _schemas(cluster, prefix) == [], output[-3000:]
 

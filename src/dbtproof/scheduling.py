@@ -16,6 +16,9 @@ This module imports xdist: the plugin imports it only inside xdist's hook.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from dbtproof.project import PROJECT_FILE
@@ -29,7 +32,14 @@ def is_project_item(nodeid: str) -> bool:
 
 class DbtProjectScheduling(LoadScopeScheduling):
     """``loadscope`` with two kinds of scope: a ``dbt_project.yml`` with all its items, and
-    each other test alone."""
+    each other test alone, handed out in the order pytest collected them (as ``--dist
+    load`` does; ``loadscope`` would otherwise send the largest scope first)."""
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        # --loadscope-reorder means something only to --dist loadscope, which this
+        # scheduler is not: it would send dbt_project.yml's items first
+        config.option.loadscopereorder = False
+        super().__init__(config, log)
 
     def _split_scope(self, nodeid: str) -> str:
         if is_project_item(nodeid):
