@@ -85,7 +85,7 @@ def dbt_modified(root: Path, state: Path) -> set[str]:
         (
             "models/marts/schema.yml",
             "    description: One row",
-            "    tags: [x]\n    description: One row",
+            "    config:\n      materialized: view\n    description: One row",
         ),
     ],
     ids=["model", "macro", "yaml-config"],
@@ -116,18 +116,9 @@ def test_changed_collects_what_dbt_calls_modified_and_downstream(
     changed = collected(pytester, "pytests", "dbt_project.yml", "--dbt-changed")
     dbt_items = {uid for uid in changed if "::" not in uid}
     assert dbt_items < {uid for uid in everything if "::" not in uid}
-    if path.endswith(".yml"):
-        # A YAML file counts as changed for every node it patches (dbt would compare
-        # each entry with the base manifest): those, and everything downstream.
-        expected_dbt = dbt_items
-        assert {"model.shop.customers", "model.shop.orders", "model.shop.fct_daily_revenue"} <= (
-            dbt_items
-        )
-        assert not {"model.shop.stg_customers", "model.shop.stg_orders"} & dbt_items
-    else:
-        expected_dbt = dbt_modified(shop, state) & everything
-        assert expected_dbt, "the change must touch some dbt item"
-        assert dbt_items == expected_dbt
+    expected_dbt = dbt_modified(shop, state) & everything
+    assert expected_dbt, "the change must touch some dbt item"
+    assert dbt_items == expected_dbt
 
     python_tests = {uid.rsplit("::", 1)[1] for uid in changed if "::" in uid}
     customers = "model.shop.customers" in expected_dbt

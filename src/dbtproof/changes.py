@@ -7,10 +7,11 @@ Three stages, each a function:
    or ``master``), or, on that branch itself or when there is none, the uncommitted
    changes (``HEAD``).
 2. :func:`affected_nodes` — dbt's ``state:modified+`` worked out from those paths and the
-   manifest alone (no manifest of the base revision needed): the nodes whose file or YAML
-   patch changed, the nodes using a changed macro (directly or through other macros),
-   every node when ``dbt_project.yml`` or a package changed, and everything downstream of
-   those (their tests included).
+   manifest alone (no manifest of the base revision needed): the nodes whose file changed
+   or whose YAML entry differs from the base revision's (:func:`changed_entries`), the
+   nodes using a changed macro (directly or through other macros), every node when
+   ``dbt_project.yml`` or a package changed, and everything downstream of those (their
+   tests included).
 3. :func:`models_called` — the models a pytest test runs by name
    (``dbt.run_model("customers", ...)``), read from its source with :mod:`ast`: such a test
    counts as touching them.
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 import ast
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import DbtError
@@ -122,9 +124,105 @@ def _all_nodes(manifest: Any) -> dict[str, Any]:
     return {**manifest.nodes, **manifest.sources, **getattr(manifest, "unit_tests", {})}
 
 
-def modified_nodes(manifest: Any, changed: Iterable[str]) -> set[str]:
-    """The nodes, sources and unit tests a change to the files *changed* modifies itself."""
+#: The YAML sections whose entries are compared one by one, and the key of a node's entry.
+_SECTIONS = MappingProxyType(
+    {
+        "model": "models",
+        "seed": "seeds",
+        "snapshot": "snapshots",
+        "analysis": "analyses",
+        "unit_test": "unit_tests",
+    }
+)
+
+
+def _without_descriptions(value: Any) -> Any:
+    """*value* with every ``description`` key left out (dbt does not count a changed
+    description as a modification unless docs are persisted)."""
+    if isinstance(value, dict):
+        return {k: _without_descriptions(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_without_descriptions(v) for v in value]
+    return value
+
+
+def _entries(text: str | None) -> dict[tuple[str, str], Any] | None:
+    """A properties YAML file's entries by ``(section, name)``; a source's tables as
+    ``("sources", "<source>.<table>")`` (with the source's own keys); None if unreadable."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    found: dict[tuple[str, str], Any] = {}
+    for section, entries in data.items():
+        if not isinstance(entries, list):
+            found[(str(section), "")] = entries
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or "name" not in entry:
+                continue
+            if section == "sources":
+                own = {k: v for k, v in entry.items() if k != "tables"}
+                for table in entry.get("tables") or []:
+                    if isinstance(table, dict) and "name" in table:
+                        key = ("sources", f"{entry['name']}.{table['name']}")
+                        found[key] = _without_descriptions([own, table])
+                continue
+            found[(str(section), str(entry["name"]))] = _without_descriptions(entry)
+    return found
+
+
+def changed_entries(root: Path, base: str, path: Path) -> set[tuple[str, str]] | None:
+    """The entries of the properties file *path* that differ from its version at *base*
+    (added, removed or changed; descriptions ignored); None when that cannot be told."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or not path.is_relative_to(Path(top.strip()).resolve()):
+        return None
+    relative = path.relative_to(Path(top.strip()).resolve()).as_posix()
+    old = _git(root, "show", f"{base}:{relative}") if base else None
+    try:
+        new_text = path.read_text(encoding="utf-8")
+    except OSError:
+        new_text = ""
+    before, after = _entries(old or ""), _entries(new_text)
+    if before is None or after is None:
+        return None
+    unnamed_before = {key: value for key, value in before.items() if key[1] == ""}
+    unnamed_after = {key: value for key, value in after.items() if key[1] == ""}
+    if unnamed_before != unnamed_after:
+        return None  # a change outside the named entries (version:, ...): the whole file
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+
+def _entry_key(node: Any) -> tuple[str, str] | None:
+    kind = resource_type(node)
+    if kind == "source":
+        return ("sources", f"{node.source_name}.{node.name}")
+    if kind == "test":
+        owner = str(getattr(node, "file_key_name", "") or "")
+        section, _, name = owner.partition(".")
+        return (section, name) if name else None
+    section = _SECTIONS.get(kind)
+    return (section, str(node.name)) if section else None
+
+
+def modified_nodes(
+    manifest: Any,
+    changed: Iterable[str],
+    entries: Mapping[str, set[tuple[str, str]] | None] | None = None,
+) -> set[str]:
+    """The nodes, sources and unit tests a change to the files *changed* modifies itself.
+
+    *entries* tells, for a changed properties (YAML) file, which of its entries changed
+    (:func:`changed_entries`): a node defined or patched there is modified only when its
+    own entry is; without it (or with None for the file) every node of the file is.
+    """
     changed = set(changed)
+    entries = entries or {}
     nodes = _all_nodes(manifest)
     project_files = {"dbt_project.yml", "packages.yml", "dependencies.yml"}
     if changed & project_files or any(path.startswith("dbt_packages/") for path in changed):
@@ -134,8 +232,17 @@ def modified_nodes(manifest: Any, changed: Iterable[str]) -> set[str]:
     for uid, node in nodes.items():
         files = {_file_of(node.original_file_path), _file_of(getattr(node, "patch_path", None))}
         uses = getattr(getattr(node, "depends_on", None), "macros", None) or []
-        if files & changed or any(macro in macros for macro in uses):
+        if any(macro in macros for macro in uses):
             found.add(uid)
+            continue
+        for path in files & changed:
+            known = entries.get(path)
+            code_file = path == _file_of(node.original_file_path) and not path.endswith(
+                (".yml", ".yaml")
+            )
+            if code_file or known is None or _entry_key(node) in known:
+                found.add(uid)
+                break
     return found
 
 
@@ -148,11 +255,15 @@ def _children(manifest: Any) -> dict[str, set[str]]:
     return children
 
 
-def affected_nodes(manifest: Any, changed: Iterable[str]) -> set[str]:
-    """dbt's ``state:modified+`` of the files *changed*: what they modify and everything
-    downstream of it."""
+def affected_nodes(
+    manifest: Any,
+    changed: Iterable[str],
+    entries: Mapping[str, set[tuple[str, str]] | None] | None = None,
+) -> set[str]:
+    """dbt's ``state:modified+`` of the files *changed*: what they modify (see
+    :func:`modified_nodes`) and everything downstream of it."""
     children = _children(manifest)
-    affected = modified_nodes(manifest, changed)
+    affected = modified_nodes(manifest, changed, entries)
     stack = list(affected)
     while stack:
         for child in children.get(stack.pop(), ()):
@@ -241,11 +352,16 @@ def keep_changed(
         base, changed = "the last round", {Path(path).resolve() for path in files}
     else:
         base, changed = changed_files(project_root, ref)
-    affected = (
-        affected_nodes(manifest, relative_to_project(project_root, changed))
-        if manifest is not None
-        else set()
-    )
+    affected: set[str] = set()
+    if manifest is not None:
+        relative = relative_to_project(project_root, changed)
+        entries = {}
+        if not files:  # against a revision: a YAML file's entries are compared one by one
+            root = project_root.resolve()
+            for path in relative:
+                if path.endswith((".yml", ".yaml")):
+                    entries[path] = changed_entries(project_root, base, root / path)
+        affected = affected_nodes(manifest, relative, entries)
     sources: dict[Path, str] = {}
     kept, dropped = [], []
     for item in items:
