@@ -23,7 +23,6 @@ changed or a model it runs is affected; the rest are deselected.
 from __future__ import annotations
 
 import ast
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +30,7 @@ from typing import Any
 
 from dbtproof.errors import DbtError
 from dbtproof.nodes import resource_type
+from dbtproof.vcs import git
 
 #: Branches taken as the default branch when ``origin/HEAD`` is not set, in order.
 DEFAULT_BRANCHES = ("main", "master")
@@ -38,39 +38,29 @@ DEFAULT_BRANCHES = ("main", "master")
 _MODEL_CALLS = frozenset({"run_model"})
 
 
-def _git(root: Path, *args: str) -> str | None:
-    """``git <args>`` in *root*: its output, or None when git fails."""
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def default_base(root: Path) -> str:
     """The revision ``--dbt-changed`` compares with when given none (see the module)."""
-    head = _git(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    head = git(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
     branches = [head.strip()] if head else []
     branches += [f"refs/heads/{name}" for name in DEFAULT_BRANCHES]
     for branch in branches:
-        if _git(root, "rev-parse", "--verify", "--quiet", branch) is None:
+        if git(root, "rev-parse", "--verify", "--quiet", branch) is None:
             continue
-        base = _git(root, "merge-base", "HEAD", branch)
+        base = git(root, "merge-base", "HEAD", branch)
         if base:
             return base.strip()
     return "HEAD"
 
 
-def changed_files(project_root: Path, ref: str | None) -> tuple[str, set[Path]]:
-    """The revision compared with and the files changed since it (absolute paths),
-    untracked files included; *ref* None or empty means :func:`default_base`.
+def changed_files(project_root: Path, ref: str | None) -> tuple[Path, str, set[Path]]:
+    """The git work tree's top folder, the revision compared with and the files changed
+    since it (absolute paths), untracked files included; *ref* None or empty means
+    :func:`default_base`.
 
     Raises :class:`DbtError` when *project_root* is not in a git work tree or *ref* is
     not a revision.
     """
-    top = _git(project_root, "rev-parse", "--show-toplevel")
+    top = git(project_root, "rev-parse", "--show-toplevel")
     if top is None:
         raise DbtError(
             f"dbtproof: --dbt-changed needs git: {project_root} is not in a git work tree "
@@ -78,15 +68,15 @@ def changed_files(project_root: Path, ref: str | None) -> tuple[str, set[Path]]:
         )
     root = Path(top.strip())
     base = ref or default_base(root)
-    if _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}") is None:
+    if git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}") is None:
         raise DbtError(
             f"dbtproof: --dbt-changed={base}: git knows no such revision in {root}. "
             f"Give a branch, tag or commit (--dbt-changed=origin/main), or fetch it first."
         )
-    diff = _git(root, "diff", "--name-only", "--no-renames", base) or ""
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard") or ""
+    diff = git(root, "diff", "--name-only", "--no-renames", base) or ""
+    untracked = git(root, "ls-files", "--others", "--exclude-standard") or ""
     lines = {line for line in (diff + untracked).splitlines() if line.strip()}
-    return base, {(root / line).resolve() for line in lines}
+    return root.resolve(), base, {(root / line).resolve() for line in lines}
 
 
 def relative_to_project(project_root: Path, changed: Iterable[Path]) -> set[str]:
@@ -176,14 +166,13 @@ def _entries(text: str | None) -> dict[tuple[str, str], Any] | None:
     return found
 
 
-def changed_entries(root: Path, base: str, path: Path) -> set[tuple[str, str]] | None:
-    """The entries of the properties file *path* that differ from its version at *base*
-    (added, removed or changed; descriptions ignored); None when that cannot be told."""
-    top = _git(root, "rev-parse", "--show-toplevel")
-    if top is None or not path.is_relative_to(Path(top.strip()).resolve()):
+def changed_entries(top: Path, base: str, path: Path) -> set[tuple[str, str]] | None:
+    """The entries of the properties file *path* (in the git work tree whose top folder is
+    *top*) that differ from its version at *base* (added, removed or changed; descriptions
+    ignored); None when that cannot be told."""
+    if not path.is_relative_to(top):
         return None
-    relative = path.relative_to(Path(top.strip()).resolve()).as_posix()
-    old = _git(root, "show", f"{base}:{relative}") if base else None
+    old = git(top, "show", f"{base}:{path.relative_to(top).as_posix()}")
     try:
         new_text = path.read_text(encoding="utf-8")
     except OSError:
@@ -273,20 +262,8 @@ def affected_nodes(
     return affected
 
 
-def models_called(source: str, function: str | None = None) -> set[str] | None:
-    """The model names passed to ``run_model`` as literals in *source* (in the function
-    *function* when given and found, else in the whole module); None when the source
-    does not parse."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    scope: ast.AST = tree
-    if function is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function:
-                scope = node
-                break
+def _called_in(scope: ast.AST) -> set[str]:
+    """The model names passed to ``run_model`` as string literals within *scope*."""
     names = set()
     for node in ast.walk(scope):
         if not isinstance(node, ast.Call):
@@ -302,26 +279,37 @@ def models_called(source: str, function: str | None = None) -> set[str] | None:
     return names
 
 
-def model_ids(manifest: Any, names: Iterable[str]) -> set[str]:
-    """Unique ids of the models named *names* (a name may be ``package.model``)."""
-    wanted = set(names)
-    found = set()
-    for uid, node in manifest.nodes.items():
-        if resource_type(node) != "model":
-            continue
-        if node.name in wanted or f"{node.package_name}.{node.name}" in wanted:
-            found.add(uid)
-    return found
+def models_called(source: str) -> tuple[dict[str, set[str]], set[str]]:
+    """The models a test module runs by name: ``({function: names}, names in the whole
+    module)``, read once per module; empty when the source does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}, set()
+    functions: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.setdefault(node.name, _called_in(node))
+    return functions, _called_in(tree)
 
 
-def touches(affected: set[str], manifest: Any, source: str, function: str | None) -> bool:
-    """Whether a pytest test that uses ``dbt`` (the function *function* of a module whose
-    text is *source*) runs a model in *affected*: one naming no model by a literal itself
-    is judged by what its module names (its helpers, its parameters)."""
-    names = models_called(source, function)
-    if not names:
-        names = models_called(source) or set()
-    return bool(model_ids(manifest, names) & affected)
+def model_names(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
+    """The names a test may call the models among *unique_ids* by (``name`` and
+    ``package.name``)."""
+    names = set()
+    for uid in unique_ids:
+        node = manifest.nodes.get(uid)
+        if node is not None and resource_type(node) == "model":
+            names.update((node.name, f"{node.package_name}.{node.name}"))
+    return names
+
+
+def touches(called: tuple[dict[str, set[str]], set[str]], function: str, names: set[str]) -> bool:
+    """Whether the test *function* of a module (*called*: :func:`models_called`) runs a
+    model named in *names*; a test naming no model by a literal itself is judged by what
+    its module names (its helpers, its parameters)."""
+    functions, module = called
+    return bool((functions.get(function) or module) & names)
 
 
 def summary(ref: str, changed: set[str], affected: set[str]) -> str:
@@ -349,20 +337,22 @@ def keep_changed(
     count).
     """
     if files:
-        base, changed = "the last round", {Path(path).resolve() for path in files}
+        top, base = None, "the last round"
+        changed = {Path(path).resolve() for path in files}
     else:
-        base, changed = changed_files(project_root, ref)
+        top, base, changed = changed_files(project_root, ref)
     affected: set[str] = set()
     if manifest is not None:
         relative = relative_to_project(project_root, changed)
         entries = {}
-        if not files:  # against a revision: a YAML file's entries are compared one by one
+        if top is not None:  # against a revision: a YAML file's entries are compared one by one
             root = project_root.resolve()
             for path in relative:
                 if path.endswith((".yml", ".yaml")):
-                    entries[path] = changed_entries(project_root, base, root / path)
+                    entries[path] = changed_entries(top, base, root / path)
         affected = affected_nodes(manifest, relative, entries)
-    sources: dict[Path, str] = {}
+    names = model_names(manifest, affected) if manifest is not None else set()
+    modules: dict[Path, tuple[dict[str, set[str]], set[str]]] = {}
     kept, dropped = [], []
     for item in items:
         unique_id = getattr(item, "unique_id", None)
@@ -371,14 +361,13 @@ def keep_changed(
         else:
             path = Path(item.path).resolve()
             keep = path in changed
-            uses_dbt = "dbt" in getattr(item, "fixturenames", ())
-            if not keep and uses_dbt and affected and manifest is not None:
-                if path not in sources:
+            if not keep and names and "dbt" in getattr(item, "fixturenames", ()):
+                if path not in modules:
                     try:
-                        sources[path] = path.read_text(encoding="utf-8")
+                        modules[path] = models_called(path.read_text(encoding="utf-8"))
                     except OSError:
-                        sources[path] = ""
+                        modules[path] = ({}, set())
                 function = getattr(item, "originalname", None) or item.name
-                keep = touches(affected, manifest, sources[path], function)
+                keep = touches(modules[path], function, names)
         (kept if keep else dropped).append(item)
     return kept, dropped, summary(base, changed, affected)

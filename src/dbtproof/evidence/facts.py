@@ -9,11 +9,12 @@ from __future__ import annotations
 import getpass
 import os
 import platform
-import subprocess
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from dbtproof.vcs import git
 
 
 def ci_facts(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -47,13 +48,8 @@ def _local_user() -> str | None:
 
 
 def _git(folder: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    out = git(folder, *args, timeout=30)
+    return None if out is None else out.strip()
 
 
 def git_commit(folder: Path, environ: Mapping[str, str] | None = None) -> str | None:
