@@ -28,6 +28,7 @@ from dbtproof._state import (
 from dbtproof.errors import DbtError
 from dbtproof.evidence.recorder import WORKEROUTPUT_KEY as EVIDENCE_KEY
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
+from dbtproof.keeper import keeper_of
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import PROJECT_FILE, find_project_for_invocation
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
@@ -186,15 +187,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if project_dir is None:
         return
     workerinput = getattr(config, "workerinput", None)
+    keeper = keeper_of(config)
     if workerinput is not None and RUN_ID_KEY in workerinput:
         run_id, worker_id = workerinput[RUN_ID_KEY], workerinput.get("workerid")
+    elif keeper is not None and keeper.run_id is not None:  # dbtproof watch: the kept run
+        run_id, worker_id = keeper.run_id, None
     else:
         prefix = option(config, "dbt_schema_prefix", "dbt_schema_prefix") or DEFAULT_PREFIX
         try:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
-    state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    state = DbtproofState(
+        project_dir=project_dir, run_id=run_id, worker_id=worker_id, keeper=keeper
+    )
     if workerinput is not None and workerinput.get(PARSE_KEY):
         state.shared_parse = Path(workerinput[PARSE_KEY])
     config.stash[state_key] = state

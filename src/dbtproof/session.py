@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import faults, parse_cache, targets
+from dbtproof import faults, parse_cache, parse_snapshot, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
@@ -295,6 +296,40 @@ class DbtSession:
                 self.seed()
         return self
 
+    def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
+        """Parse again (warm) after the files *changed* (relative to the project) were
+        saved, keeping the namespace, the connections and what is built (``dbtproof
+        watch`` between rounds). Only Python files outside the project's dbt folders
+        (pytest's tests) need no parse.
+
+        *stale* is given the new manifest and returns the nodes whose relations no longer
+        hold what the project says (what the saved files modify, and everything
+        downstream): they count as not built. Returns them. Invocation results cached
+        for tests and the model engine (its compiled templates) are forgotten.
+        """
+        self.timings = parse_cache.StartTimings()
+        folders, _ = compat.parse_inputs(self.manifest, self._config)
+        dbt_files = [
+            path
+            for path in changed
+            if not path.endswith(".py")
+            or any(Path(path).is_relative_to(folder) for folder in folders)
+        ]
+        if dbt_files:
+            with self.timings.step("parse"):
+                self._parse()
+            with self.timings.step("relocation + isolation check"):
+                self.relocation = self._move_into_namespace(self.runner.manifest)
+                self._create_role_schemas(self.relocation)
+        else:
+            self.timings.parse = "not parsed again: only pytest's files changed"
+        gone = stale(self.manifest)
+        self.built_nodes -= gone
+        self._built.clear()
+        self._manifests.clear()
+        self._engine = None
+        return gone
+
     # -- parsing -----------------------------------------------------------------------
 
     def _parse(self) -> None:
@@ -343,20 +378,28 @@ class DbtSession:
                 cache.folder,
             )
             try:
-                parser = DbtRunner(
-                    project_dir=self.project.root,
-                    profiles_dir=write_derived_profiles(
-                        self.profile_target, overrides, cache.profile_folder
-                    ),
-                    profile=self.profile_target.profile_name,
-                    target=self.target,
-                    target_path=cache.target_path,
-                    log_path=runner.log_path,
-                    vars=self.settings.vars,
-                    credentials=self.settings.credentials,
-                    observers=self.settings.observers,
+                profiles_dir = write_derived_profiles(
+                    self.profile_target, overrides, cache.profile_folder
                 )
-                manifest = parser.parse()
+                kept = self._kept_parse(cache, profiles_dir)
+                if kept is not None:
+                    manifest, parsed_config = kept
+                else:
+                    parser = DbtRunner(
+                        project_dir=self.project.root,
+                        profiles_dir=profiles_dir,
+                        profile=self.profile_target.profile_name,
+                        target=self.target,
+                        target_path=cache.target_path,
+                        log_path=runner.log_path,
+                        vars=self.settings.vars,
+                        credentials=self.settings.credentials,
+                        observers=self.settings.observers,
+                    )
+                    parse_started = time.time_ns()
+                    manifest = parser.parse()
+                    parsed_config = compat.registered_runtime_config(self.adapter_type)
+                    self._keep_parse(cache, profiles_dir, manifest, parsed_config, parse_started)
             except (DbtError, OSError) as exc:
                 if before is None and isinstance(exc, DbtError):
                     # a full parse failed: a cold one would fail alike
@@ -369,13 +412,14 @@ class DbtSession:
                 )
                 return False
             after = cache.stamp()
-        parsed_config = compat.registered_runtime_config(self.adapter_type)
         if self.settings.share_parse_to is not None:
             # before the placeholder is moved: each worker moves it to its own namespace
             compat.save_parse(self.settings.share_parse_to, manifest, parsed_config)
         self._bind_warm_parse(runner, manifest, parsed_config)
         state = (
-            "created (a full parse)"
+            "reused unchanged, loaded whole: no file, env var or setting it read changed"
+            if kept is not None
+            else "created (a full parse)"
             if before is None
             else "reused unchanged"
             if before == after
@@ -383,6 +427,45 @@ class DbtSession:
         )
         timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
         return True
+
+    def _kept_parse(self, cache: parse_cache.ParseCache, profiles_dir: Path) -> Any:
+        """The last warm parse (manifest, runtime config) when nothing it read has changed
+        since (:mod:`dbtproof.parse_snapshot`), else None and dbt parses."""
+        kept = parse_snapshot.current(
+            cache.folder,
+            self.project.root,
+            profiles_dir / "profiles.yml",
+            parse_snapshot.versions(self.adapter_type),
+        )
+        if kept is None:
+            return None
+        try:
+            return compat.load_parse(kept)
+        except Exception:  # noqa: BLE001 - unreadable for any reason: dbt parses instead
+            parse_snapshot.forget(cache.folder)
+            return None
+
+    def _keep_parse(
+        self,
+        cache: parse_cache.ParseCache,
+        profiles_dir: Path,
+        manifest: Any,
+        parsed_config: Any,
+        parse_started: int,
+    ) -> None:
+        """Keep dbt's fresh parse whole for the next run, with its fingerprint (before the
+        placeholder is moved: the next run moves it to its own namespace)."""
+        parse_snapshot.forget(cache.folder)
+        compat.save_parse(parse_snapshot.snapshot_file(cache.folder), manifest, parsed_config)
+        folders, env_names = compat.parse_inputs(manifest, parsed_config)
+        parse_snapshot.record(
+            cache.folder,
+            self.project.root,
+            profiles_dir / "profiles.yml",
+            parse_snapshot.ParseInputs(tuple(folders), tuple(env_names)),
+            parse_snapshot.versions(self.adapter_type),
+            parse_started,
+        )
 
     def _bind_warm_parse(self, runner: DbtRunner, manifest: Any, parsed_config: Any) -> None:
         """Make *manifest*, parsed with the placeholder profile (*parsed_config* its
@@ -654,6 +737,17 @@ class DbtSession:
         ns.check_isolation(manifest, self.schema, self.database)
         return relocation
 
+    def _create_role_schemas(self, relocation: Relocation) -> None:
+        """With a run role (which may not create schemas itself), create the namespace's
+        schemas *relocation* writes to, as the identity."""
+        if self.run_role is None:
+            return
+        handle = self._identity_handle()
+        try:
+            create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
+        finally:
+            handle.close()
+
     def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
         """The manifest for an invocation with *vars*: the session's, or one parsed with them.
 
@@ -667,13 +761,7 @@ class DbtSession:
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
-            relocation = self._move_into_namespace(manifest)
-            if self.run_role is not None:  # the role may not create schemas itself
-                handle = self._identity_handle()
-                try:
-                    create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
-                finally:
-                    handle.close()
+            self._create_role_schemas(self._move_into_namespace(manifest))
             self._manifests[key] = manifest
         return self._manifests[key]
 
