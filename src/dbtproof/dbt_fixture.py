@@ -161,9 +161,9 @@ class DbtFixture:
         """
         session = self._session
         if not session.roles_supported:
-            import pytest
+            from dbtproof.errors import skip_here
 
-            pytest.skip(
+            skip_here(
                 f"dbtproof: dbt.as_role({role!r}) needs roles, and the {session.adapter_type} "
                 f"adapter has none"
             )

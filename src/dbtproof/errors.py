@@ -91,6 +91,18 @@ class AccessDenied(DbtError):
         super().__init__(f"dbtproof: role {role} may not read {relation}{detail}")
 
 
+def skip_here(reason: str) -> None:
+    """Skip the running test with *reason*, reported at the test's own location (not at the
+    line of dbtproof that decided it), as a skip mark's is."""
+    import pytest
+
+    try:
+        error = pytest.skip.Exception(reason, _use_item_location=True)  # type: ignore[call-arg]
+    except TypeError:  # a pytest without the keyword: reported where raised
+        error = pytest.skip.Exception(reason)
+    raise error
+
+
 class LeastPrivilegeError(DbtError):
     """``dbt_require_least_privilege = true`` and the test identity has rights a test run
     does not need (superuser, schemas outside the namespace, a protected target's schemas)."""

@@ -35,6 +35,7 @@ from dbtproof.errors import (
     DbtUnitTestError,
     DbtUnitTestFailed,
     DbtUpstreamError,
+    skip_here,
 )
 from dbtproof.grants import GRANTS_ITEM, has_grants, unknown_roles_message
 from dbtproof.nodes import BUILDABLE, resource_type
@@ -343,7 +344,7 @@ class DbtGrantsItem(_DbtItem):
         assert session is not None
         plan = session.grants
         if plan is None:
-            pytest.skip(
+            skip_here(
                 f"dbtproof: the {session.adapter_type} adapter has no grants (dbt does not "
                 f"apply them there): the grants of {self._what()} cannot be checked"
             )
