@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PG_DATABASE, drop_pg_prefix, point_shop_at_pg, superuser_connection
+from conftest import (
+    PG_DATABASE,
+    PG_GRANT_ROLES,
+    drop_pg_prefix,
+    point_shop_at_pg,
+    superuser_connection,
+)
 
 INNER_TESTS = """
 import pytest
@@ -131,7 +137,10 @@ def access(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Access]:
     point_shop_at_pg(shop, monkeypatch, roles.ci, prefix)
     ini = shop / "pytest.ini"
     ini.write_text(
-        ini.read_text() + f"dbt_grant_roles = reporter:{roles.reporter} analyst:{roles.analyst}\n"
+        ini.read_text().replace(
+            PG_GRANT_ROLES,
+            f"dbt_grant_roles = reporter:{roles.reporter} analyst:{roles.analyst}\n",
+        )
     )
     try:
         yield roles
@@ -185,16 +194,6 @@ def test_grants_hold_fail_with_a_diff_and_name_unknown_roles(
     assert re.search(r"test_access.py::\S+ PASSED", output)
     # the run role is gone; the suite's roles are all that is left
     assert _roles(prefix) == sorted([access.analyst, access.ci, access.reporter])
-
-
-def test_no_dbt_grants_turns_the_items_off(
-    pytester: pytest.Pytester, shop: Path, access: Access
-) -> None:
-    result, output = _run(pytester, "dbt_project.yml", "--collect-only", "-q", "--no-dbt-grants")
-    assert result.ret == 0, output
-    assert "::grants" not in output
-    result, output = _run(pytester, "dbt_project.yml", "--collect-only", "-q")
-    assert "dbt_project.yml::customers::grants" in output, output
 
 
 def test_grants_hold_without_a_run_role(
