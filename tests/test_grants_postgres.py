@@ -73,6 +73,15 @@ def test_run_model_runs_as_the_role(dbt):
     assert dbt.run_model("whoami") == [{"who": f"{dbt.schema}_role"}]
 
 
+def test_dbt_commands_inside_as_role_run_as_the_run(dbt):
+    with dbt.as_role("reporter"):
+        dbt.build(select="whoami", force=True)  # the run role builds it; reporter may not
+        assert who(dbt) == REPORTER
+        with pytest.raises(AccessDenied, match="whoami"):
+            dbt.table("whoami")
+    assert dbt.table("whoami") == [{"who": f"{dbt.schema}_role"}]
+
+
 @pytest.mark.dbt_role("reporter")
 def test_the_marker_runs_the_whole_test_as_the_role(dbt):
     assert who(dbt) == REPORTER
@@ -165,7 +174,7 @@ def test_grants_hold_fail_with_a_diff_and_name_unknown_roles(
     result, output = _run(pytester, "pytests", "dbt_project.yml", "-v", "-k", "grants or access")
     outcomes = result.parseoutcomes()
     assert (outcomes.get("passed"), outcomes.get("failed"), outcomes.get("errors")) == (
-        7,
+        8,
         1,
         1,
     ), output
