@@ -391,6 +391,8 @@ class DbtproofState:
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             connect_retries=_connect_retries(config),
+            grant_roles=_grant_roles(config),
+            require_least_privilege=config.getini("dbt_require_least_privilege"),
             credentials=self.credentials,
             share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
             parse_from=self.shared_parse if is_xdist_worker(config) else None,
@@ -493,6 +495,17 @@ class DbtproofState:
             workeroutput[BREACHES_KEY] = list(self.breaches)
 
 
+def _grant_roles(config: pytest.Config) -> dict[str, str]:
+    """``dbt_grant_roles`` (ini) with ``--dbt-grant-roles`` on top: production role -> CI role.
+    Raises :class:`DbtError` for a malformed entry."""
+    from dbtproof.grants import parse_role_map
+
+    where = f"dbt_grant_roles in {config.inipath or 'the ini file'}"
+    mapping = parse_role_map(config.getini("dbt_grant_roles") or [], where)
+    mapping.update(parse_role_map(config.getoption("dbt_grant_roles") or [], "--dbt-grant-roles"))
+    return mapping
+
+
 def _connect_retries(config: pytest.Config) -> int:
     """The ini key ``dbt_connect_retries``: a whole number from 0 to 10."""
     text = str(config.getini("dbt_connect_retries")).strip()
@@ -541,7 +554,9 @@ def _header(session: DbtSession, namespace: str) -> str:
             f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
         )
         + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
+        + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
 
@@ -553,6 +568,11 @@ def _relocated(session: DbtSession, namespace: str) -> list[str]:
     if namespace == session.schema:
         return lines
     return [line.replace(f"-> {session.schema}", f"-> {namespace}", 1) for line in lines]
+
+
+def _grants_lines(session: DbtSession) -> list[str]:
+    """The header's lines on the nodes' grants (none where the adapter applies none)."""
+    return session.grants.header_lines() if session.grants is not None else []
 
 
 def _run_role_lines(session: DbtSession) -> list[str]:

@@ -10,23 +10,28 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import faults, parse_cache, parse_snapshot, targets
+from dbtproof import access, faults, parse_cache, parse_snapshot, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
+    AccessDenied,
     ConnectionFailedError,
     ConnectionFaultError,
     DbtError,
     DbtRunError,
+    LeastPrivilegeError,
     ProjectConfigError,
+    RoleError,
     UnknownNodeError,
 )
+from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
 from dbtproof.guard import (
     Guard,
     describe_call,
@@ -93,6 +98,10 @@ class SessionSettings:
     #: How often a connection dbtproof opens is tried again after a transient failure
     #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
     connect_retries: int = 3
+    #: ``dbt_grant_roles``: production role (casefolded) -> the role standing for it here.
+    grant_roles: dict[str, str] = field(default_factory=dict)
+    #: ``dbt_require_least_privilege``: refuse to start when the identity has excess rights.
+    require_least_privilege: bool = False
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -174,6 +183,12 @@ class DbtSession:
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
         self._minted_settings: dict[str, Any] = {}
+        #: The nodes' grants, mapped (None: the adapter applies no grants).
+        self.grants: GrantsPlan | None = None
+        #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
+        self.privilege_findings: list[str] = []
+        #: The role ``as_role`` acts as now (None: the run's own).
+        self._acting_role: str | None = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -276,10 +291,14 @@ class DbtSession:
         with timings.step("connect"):
             self.preflight()
         if self.adapter_type == "postgres":
+            with timings.step("least privilege"):
+                self._check_least_privilege()
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
                     self.execute(f'create schema if not exists "{self.schema}"')
+        with timings.step("grants"):
+            self._prepare_grants()
         with timings.step("guard"):
             self.guard = start_guard(
                 self.adapter_type,
@@ -321,6 +340,8 @@ class DbtSession:
             with self.timings.step("relocation + isolation check"):
                 self.relocation = self._move_into_namespace(self.runner.manifest)
                 self._create_role_schemas(self.relocation)
+            with self.timings.step("grants"):
+                self._prepare_grants()
         else:
             self.timings.parse = "not parsed again: only pytest's files changed"
         gone = stale(self.manifest)
@@ -595,6 +616,137 @@ class DbtSession:
             handle.close()
         self.run_role = None
 
+    # -- access: least privilege, grants, acting as a role ------------------------------
+
+    def _check_least_privilege(self) -> None:
+        """PostgreSQL: find the identity's rights a test run does not need (the header warns);
+        with ``require_least_privilege``, refuse to start. Runs before the run role exists."""
+        handle = self.open_own("dbtproof_privilege")
+        try:
+
+            def fetch(sql: str) -> list[Any]:
+                with handle.cursor() as cursor:
+                    cursor.execute(sql)
+                    return list(cursor.fetchall())
+
+            protected = targets.protected_schemas(
+                self.adapter_type,
+                self.target,
+                self.profile_target.profile_outputs or {},
+                self.settings.protected_targets,
+                self._render,
+            )
+            self.privilege_findings = access.identity_findings(fetch, protected)
+        finally:
+            handle.close()
+        if self.privilege_findings and self.settings.require_least_privilege:
+            found = "".join(f"\n  - {line}" for line in self.privilege_findings)
+            raise LeastPrivilegeError(
+                f"dbtproof: dbt_require_least_privilege = true, and the test identity of "
+                f"target '{self.target}' has rights a test run does not need:{found}\n"
+                f"Give CI a role that is not a superuser and may only create schemas in the "
+                f"test database, or set dbt_require_least_privilege = false."
+            )
+
+    def privilege_lines(self) -> list[str]:
+        """The header's warnings on the identity's excess rights."""
+        return [f"warning: {line}" for line in self.privilege_findings]
+
+    def _prepare_grants(self) -> None:
+        """Plan the nodes' grants (mapped; unknown grantees found on PostgreSQL), have dbt
+        grant the mapped roles, and give every grantee USAGE on the namespace's schemas,
+        which dbtproof creates (in production a DBA grants it)."""
+        if not targets.rules_for(self.adapter_type).grants:
+            return
+        postgres = self.adapter_type == "postgres"
+        implicit = targets.rules_for(self.adapter_type).implicit_roles
+
+        def lookup(names: set[str]) -> set[str]:
+            def fetch(sql: str) -> list[list[Any]]:
+                return [list(row.values()) for row in self.query(sql)]
+
+            return access.existing_roles(fetch, names) | implicit
+
+        self.grants = GrantsPlan.build(
+            self.manifest, self.settings.grant_roles, lookup if postgres else None
+        )
+        self.grants.rewrite(self.manifest)
+        if not postgres or not self.grants.roles or self.relocation is None:
+            return
+        schemas = self._namespace_schemas(self.relocation)
+        if self.run_role is None:  # with a run role, it created them
+            for schema in schemas:
+                self.execute(f"create schema if not exists {quote(schema)}")
+        for statement in access.schema_usage_statements(schemas, self.grants.roles):
+            self.execute(statement)
+
+    def check_grants(self, unique_id: str) -> GrantsDiff:
+        """The node's relation's privileges, read back through dbt's macros, against what
+        its (mapped) grants config asks for."""
+        if self.grants is None or unique_id not in self.grants.nodes:
+            raise DbtError(f"dbtproof: {unique_id} has no grants to check.")
+        node = self.manifest.nodes[unique_id]
+
+        def read() -> dict[str, list[str]]:
+            adapter = self.adapter()
+            with compat.connection(adapter, "dbtproof_grants"):
+                self.connect(adapter, "dbtproof_grants")
+                relation = compat.node_relation(adapter, self._config, node)
+                return compat.show_grants(adapter, relation)
+
+        actual = faults.read_with_retry(read, self.drop_connection, f"the grants of {unique_id}")
+        return compare(self.grants.nodes[unique_id].expected, actual)
+
+    @property
+    def roles_supported(self) -> bool:
+        """Whether :meth:`as_role` can act as a role on this adapter."""
+        return targets.rules_for(self.adapter_type).role_key is not None
+
+    @contextmanager
+    def as_role(self, role: str) -> Iterator[str]:
+        """Run :meth:`query`, :meth:`table` and :meth:`run_model` as *role* (mapped by
+        ``dbt_grant_roles``) inside the block: every connection dbtproof opens sets it,
+        and the run's own role (the run role, else the profile's) comes back afterwards,
+        even after an error. Yields the role acted as.
+
+        :raises RoleError: the adapter has no roles, the role does not exist, or the
+            identity may not act as it (the message names the grant that is missing).
+        """
+        rules = targets.rules_for(self.adapter_type)
+        if rules.role_key is None:
+            raise RoleError(
+                f"dbtproof: dbt.as_role({role!r}): the {self.adapter_type} adapter has no "
+                f"roles dbtproof can act as."
+            )
+        actual = map_role(self.settings.grant_roles, role)
+        self._require_runner()
+        handle = self.open_own("dbtproof_role_check")
+        try:
+            access.check_can_act_as(handle, actual, role)
+        finally:
+            handle.close()
+        previous_role = compat.credentials_role(self._config)
+        previous_acting = self._acting_role
+        compat.close_adapter_connections(self.adapter())
+        compat.use_role(self._config, quote(actual))
+        self._acting_role = actual
+        try:
+            yield actual
+        finally:
+            self._acting_role = previous_acting
+            compat.use_role(self._config, previous_role)
+            compat.close_adapter_connections(self.adapter())
+
+    def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
+        """The :class:`AccessDenied` of a read refused while acting as a role, else None."""
+        if self._acting_role is None:
+            return None
+        refused = access.denied_object(exc)
+        if refused is None:
+            return None
+        reason = next((" ".join(str(e).split()) for e in (exc.__cause__, exc) if e is not None), "")
+        return AccessDenied(self._acting_role, relation or refused, reason.splitlines()[0])
+
     @property
     def database(self) -> str | None:
         """The database (catalog) of the target, as dbt resolved it."""
@@ -761,7 +913,10 @@ class DbtSession:
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
-            self._create_role_schemas(self._move_into_namespace(manifest))
+            relocation = self._move_into_namespace(manifest)
+            if self.grants is not None:
+                self.grants.rewrite(manifest)
+            self._create_role_schemas(relocation)
             self._manifests[key] = manifest
         return self._manifests[key]
 
@@ -849,6 +1004,9 @@ class DbtSession:
             except DbtError:
                 raise
             except Exception as exc:
+                denied = self._denied(exc)
+                if denied is not None:
+                    raise denied from None
                 raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
             return Rows(columns, data)
 
@@ -984,7 +1142,11 @@ class DbtSession:
 
     def table(self, name: str) -> Rows:
         """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""
-        return self.query(f"select * from {self.relation(name)}")
+        relation = self.relation(name)
+        try:
+            return self.query(f"select * from {relation}")
+        except AccessDenied as exc:
+            raise AccessDenied(exc.role, relation, exc.reason) from None
 
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
@@ -1109,7 +1271,13 @@ class DbtSession:
                     search_dirs=search_dirs,
                 )
 
-        if not apply:
-            return self.retried_read(what, read)
-        with faults.not_retried(what):  # apply=True writes the model's table
-            return read()
+        try:
+            if not apply:
+                return self.retried_read(what, read)
+            with faults.not_retried(what):  # apply=True writes the model's table
+                return read()
+        except DbtError as exc:
+            denied = self._denied(exc)
+            if denied is not None:
+                raise denied from None
+            raise
