@@ -46,8 +46,6 @@ class AdapterRules:
     #: The adapter runs its engine in the test process when ``method`` is one of these
     #: (dbt-spark's ``session``: a local Spark), its data under pytest's basetemp.
     in_process_methods: tuple[str, ...] = ()
-    #: The adapter has no transactions: dbt's ``begin``/``commit`` do nothing.
-    transactional: bool = True
 
 
 def runs_in_process(adapter_type: str, output: Mapping[str, Any]) -> bool:
@@ -79,7 +77,6 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
                 "spark",
                 database_is_schema=True,
                 in_process_methods=("session",),
-                transactional=False,
             ),
             AdapterRules("databricks", database_keys=("database", "catalog")),
             AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
@@ -210,14 +207,15 @@ def namespace_overrides(
         overrides["external_root"] = str(run_folder / EXTERNAL_FOLDER)
     if runs_in_process(adapter_type, output):
         overrides["server_side_parameters"] = spark_session_parameters(
-            output.get("server_side_parameters") or {}, spark_home(run_folder)
+            output.get("server_side_parameters") or {}, spark_home(run_folder.parent)
         )
     return overrides
 
 
-def spark_home(run_folder: Path) -> Path:
-    """The folder of the process's local Spark: beside the run folders (``SPARK_FOLDER``)."""
-    return run_folder.parent / SPARK_FOLDER
+def spark_home(runs_folder: Path) -> Path:
+    """The folder of the process's local Spark in *runs_folder* (which holds the run
+    folders: ``<basetemp>/dbtproof``), beside the run folders."""
+    return runs_folder / SPARK_FOLDER
 
 
 def spark_session_parameters(user: Mapping[str, Any], home: Path) -> dict[str, str]:
