@@ -92,6 +92,9 @@ class SessionSettings:
     #: How often a connection dbtproof opens is tried again after a transient failure
     #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
     connect_retries: int = 3
+    #: False for the xdist controller, which runs no test: where the target's engine runs
+    #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
+    runs_tests: bool = True
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -163,6 +166,8 @@ class DbtSession:
         #: The role the profile itself sets (``role:``), which the guard and teardown keep.
         self._identity_role: str | None = None
         self._started = False
+        #: Started without a connection (see :attr:`SessionSettings.runs_tests`).
+        self.offline = False
         self._engine: ModelEngine | None = None
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
@@ -272,6 +277,11 @@ class DbtSession:
             self._parse()
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
+        if not self.settings.runs_tests and targets.runs_in_process(
+            self.adapter_type, self.profile_target.raw_output
+        ):
+            self.offline = self._started = True
+            return self
         with timings.step("connect"):
             self.preflight()
         if self.adapter_type == "postgres":
@@ -930,7 +940,7 @@ class DbtSession:
                 self.liveness.release()
 
     def _drop_namespace(self) -> list[str]:
-        if not self._started:
+        if not self._started or self.offline:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
         adapter = self.adapter()
