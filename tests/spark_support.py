@@ -3,8 +3,9 @@ process: PySpark from the package index, Java 17 from Debian's packages).
 
 One JVM per pytest process: a process's Spark is started once and every in-process run
 after it (pytester's, the dbt CLI's ``dbtRunner``) uses it. :func:`require_spark` imports
-PySpark before any test runs, so that pytester, which drops the modules a run imported
-when the run ends, never makes a second run start a second JVM.
+PySpark (and dbt) before any test runs, so that pytester, which drops the modules a run
+imported when the run ends, never makes a second run start a second JVM (nor import dbt's
+pydantic models twice, which pydantic refuses).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def require_spark() -> None:
     missing = None
     try:
         import dbt.adapters.spark.session  # noqa: F401 - kept in sys.modules, see above
+        import dbt.cli.main  # noqa: F401 - dbt's pydantic models register once per process
         import numpy  # noqa: F401 - PySpark's rows import it; a C extension loads once
         import pyspark.sql  # noqa: F401
     except ImportError as exc:
