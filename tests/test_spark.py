@@ -2,8 +2,9 @@
 whose warehouse directory and metastore dbtproof puts under pytest's basetemp.
 
 The example project as users run it (``--dbt-target spark``, two xdist workers: a Spark
-each, a database each), ``run_model``'s Spark specifics (typed NULLs, the adapter's own
-incremental strategies, the row diff), Ctrl-C and a killed run with ``dbtproof clean``.
+each, a database each) with ``run_model``'s Spark specifics (typed NULLs, the adapter's own
+incremental strategies, the row diff) in the same run, to start few JVMs; Ctrl-C and a
+killed run with ``dbtproof clean``.
 Whatever a run leaves is looked for where Spark keeps it: ``<warehouse>/<database>.db``.
 The unit-test parity on Spark is in test_unit_parity.py.
 """
@@ -17,9 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import copy_shop, unique_prefix
-from spark_support import leftover_databases, process_databases, require_spark, stray_files
+from conftest import copy_shop
+from spark_support import leftover_databases, require_spark, stray_files
 from test_lifecycle_postgres import SLOW_TEST, start_pytest, wait_for
 
 require_spark()
@@ -32,24 +32,6 @@ def _spark_ini(shop: Path, prefix: str = "dbtproof_") -> None:
     (shop / "pytest.ini").write_text(
         f"[pytest]\ntestpaths = pytests\ndbt_target = spark\ndbt_schema_prefix = {prefix}\n"
     )
-
-
-def test_the_example_suite_passes_on_spark_with_two_workers(shop: Path, tmp_path: Path) -> None:
-    copy_shop(shop, with_example_tests=True)
-    basetemp = tmp_path / "basetemp"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dbt-target", "spark",
-         "-n", "2", f"--basetemp={basetemp}"],
-        cwd=shop, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    output = run.stdout
-    assert run.returncode == 0, output[-5000:]
-    assert re.search(rf"\b{EXAMPLE_TESTS} passed\b", output), output[-3000:]
-    warehouses = sorted(basetemp.glob("*/dbtproof/spark/warehouse"))
-    assert len(warehouses) == 2, f"each worker has a Spark of its own: {warehouses}"
-    assert sorted(w.parent.parent.parent.name for w in warehouses) == ["popen-gw0", "popen-gw1"]
-    assert leftover_databases(basetemp) == [], "every database was dropped"
-    assert stray_files(shop) == [], "nothing lands in the working folder"
 
 
 SPARK_MODELS = {
@@ -86,26 +68,41 @@ def test_a_wrong_expectation_shows_the_row_diff(dbt):
 """
 
 
-def test_run_model_on_spark(pytester: pytest.Pytester, shop: Path) -> None:
-    prefix = unique_prefix()
-    _spark_ini(shop, prefix)
+def test_the_example_suite_and_run_model_specifics_on_spark_with_two_workers(
+    shop: Path, tmp_path: Path
+) -> None:
+    copy_shop(shop, with_example_tests=True)
     for name, sql in SPARK_MODELS.items():
         (shop / "models" / name).write_text(sql)
     (shop / "pytests" / "test_spark_models.py").write_text(SPARK_TESTS)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--no-dbt-tests")
-    result.assert_outcomes(passed=2, failed=1)
-    output = result.stdout.str()
-    assert "test_a_wrong_expectation_shows_the_row_diff" in output
+    basetemp = tmp_path / "basetemp"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dbt-target", "spark",
+         "-n", "2", f"--basetemp={basetemp}"],
+        cwd=shop, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    output = run.stdout
+    assert run.returncode == 1, output[-5000:]
+    # the example's tests and dbt items, the two new models' builds, two run_model tests
+    assert re.search(rf"\b1 failed, {EXAMPLE_TESTS + 4} passed\b", output), output[-3000:]
+    assert "FAILED pytests/test_spark_models.py::test_a_wrong_expectation_shows_the_row_diff" in (
+        output
+    ), output[-3000:]
     assert "Decimal('1.00')" in output, "the diff shows the row the model returned"
-    assert process_databases(prefix) == [], "the run dropped its databases"
-    assert stray_files(shop) == []
+    warehouses = sorted(basetemp.glob("*/dbtproof/spark/warehouse"))
+    assert len(warehouses) == 2, f"each worker has a Spark of its own: {warehouses}"
+    assert sorted(w.parent.parent.parent.name for w in warehouses) == ["popen-gw0", "popen-gw1"]
+    assert leftover_databases(basetemp) == [], "every database was dropped"
+    assert stray_files(shop) == [], "nothing lands in the working folder"
 
 
 def test_ctrl_c_drops_the_database_and_clean_finds_what_a_killed_run_left(
     shop: Path, tmp_path: Path
 ) -> None:
     _spark_ini(shop)
-    (shop / "pytests" / "test_slow.py").write_text(SLOW_TEST)
+    (shop / "pytests" / "test_slow.py").write_text(
+        SLOW_TEST.replace("dbt.seed()", "dbt.seed(select='raw_orders')")
+    )
     basetemp = tmp_path / "interrupted"
     run = start_pytest(shop, f"--basetemp={basetemp}")
     wait_for(shop / "seeded", run, seconds=180)

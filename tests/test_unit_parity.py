@@ -176,6 +176,18 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
     assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
 
 
+#: The mutations the Spark leg runs (every unit test failed by one; all of MUTATIONS agreed
+#: on Spark too, at about 25 s each: CI keeps the Spark leg lean).
+SPARK_MUTATIONS = [
+    "as written",
+    "expected value changed",
+    "csv expected value changed",
+    "expected row dropped",
+    "incremental expectation changed",
+    "macro changed",
+]
+
+
 def dbt_in_process(root: Path, *args: str) -> dict[str, str]:
     """The dbt CLI's command *args* on *root* through ``dbtRunner`` (its own entry point)
     in this process; each node's status from run_results.json, which must agree with
@@ -232,10 +244,11 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation_on_spark(
         sources = [*(shop / "models").rglob("*"), *(shop / "macros").rglob("*")]
         originals = {p: p.read_text() for p in sources if p.is_file()}
         tools = (lambda: dbt_in_process(shop, "test", "--select", "test_type:unit"), dbtproof)
-        failing, disagreements, tests = run_mutations(shop, originals, MUTATIONS, {}, [], tools)
+        mutations = {name: MUTATIONS[name] for name in SPARK_MUTATIONS}
+        failing, disagreements, tests = run_mutations(shop, originals, mutations, {}, [], tools)
         assert disagreements == {}
         assert tests == 4
-        assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
+        assert failing == SPARK_MUTATIONS[1:], "as written all pass; every mutation fails something"
         left = process_databases(prefix)
         assert left == [cli_schema, f"{cli_schema}_marts"], "dbtproof dropped all of its own"
     finally:

@@ -281,6 +281,7 @@ class DbtSession:
             self.adapter_type, self.profile_target.raw_output
         ):
             self.offline = self._started = True
+            self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
             return self
         with timings.step("connect"):
             self.preflight()
