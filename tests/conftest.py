@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
 PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
 PG_ROLE, PG_PASSWORD = "dbtproof_ci", "dbtproof-ci-password"
+#: The example's customers mart grants select to `reporter`, a role the shared server does not
+#: have: the suite's PostgreSQL runs map it to PUBLIC (its `grants` item then checks that).
+PG_GRANT_ROLES = "dbt_grant_roles = reporter:public\n"
+#: The example's as_role tests, which need a `reporter` role granted to the test user.
+EXAMPLE_ACCESS_TESTS = "test_access.py"
 _IGNORE = shutil.ignore_patterns(
     "target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml", "__pycache__"
 )
@@ -97,6 +102,7 @@ def point_shop_at_pg(shop: Path, monkeypatch: pytest.MonkeyPatch, user: str, pre
         monkeypatch.setenv(name, value)
     (shop / "pytest.ini").write_text(
         f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+        + PG_GRANT_ROLES
     )
 
 
@@ -187,6 +193,7 @@ def shop_pg(shop: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
     prefix = unique_prefix()
     (shop / "pytest.ini").write_text(
         f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+        + PG_GRANT_ROLES
     )
     yield prefix
     drop_pg_schemas(prefix)

@@ -143,3 +143,15 @@ def test_no_module_of_the_package_keeps_state(project: DbtRunner) -> None:
             if not name.startswith("__"):
                 assert not isinstance(value, (dict, list, set, bytearray)), (module, name)
     assert "parse" in project.flag_variables._by_command  # the runner's, walked once
+
+
+def test_grants_difference_is_dbts_case_insensitive_diff() -> None:
+    # What apply_grants would grant (configured minus found) and revoke (found minus configured).
+    configured = {"select": ["reporter", "Analyst"], "insert": ["loader"]}
+    found = {"SELECT": ["REPORTER", "public"]}
+    assert compat.grants_difference(configured, found) == {
+        "select": ["Analyst"],
+        "insert": ["loader"],
+    }
+    assert compat.grants_difference(found, configured) == {"SELECT": ["public"]}
+    assert compat.grants_difference(found, {"select": ["reporter", "PUBLIC"]}) == {}

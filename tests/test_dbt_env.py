@@ -21,9 +21,9 @@ FAILING = {
     "dbt_project.yml::stg_customers::unique_stg_customers_customer_id",
     "dbt_project.yml::customers::unique_customers_customer_id",
 }
-#: The run: every item about customers (builds, data tests, unit tests), enough for dbt to
-#: build several nodes and run several tests in one batch.
-RUN = ("dbt_project.yml", "-rf", "-k", "customer")
+#: The run: every item about customers (builds, data tests, unit tests; not the mart's grants,
+#: skipped on DuckDB), enough for dbt to build several nodes and run several tests in one batch.
+RUN = ("dbt_project.yml", "-rf", "-k", "customer and not grants")
 ITEMS = 12
 
 

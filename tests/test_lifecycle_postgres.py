@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PG_PASSWORD, copy_shop, pg_schemas
+from conftest import EXAMPLE_ACCESS_TESTS, PG_PASSWORD, copy_shop, pg_schemas
 
 DBTPROOF = str(Path(sys.executable).parent / "dbtproof")
 
@@ -54,6 +54,8 @@ def test_two_concurrent_xdist_runs_pass_and_leave_nothing(shop: Path, shop_pg: s
     runs = []
     for name in ("a", "b"):
         folder = copy_shop(shop / name, with_example_tests=True)
+        # as_role("reporter") needs that role: test_grants_postgres.py tests it
+        (folder / "pytests" / EXAMPLE_ACCESS_TESTS).unlink()
         (folder / "pytest.ini").write_text((shop / "pytest.ini").read_text())
         runs.append(start_pytest(folder, "-n", "2"))
     outputs = [run.communicate(timeout=300)[0] for run in runs]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    EXAMPLE_ACCESS_TESTS,
     PG_DATABASE,
     SHOP,
     drop_pg_prefix,
@@ -118,6 +119,8 @@ def test_postgres_run_role_prevents_writes_outside(
     prefix, outside = pg_creator
     _add_lake(shop, outside)
     shutil.copytree(SHOP / "pytests", shop / "pytests", dirs_exist_ok=True)
+    # as_role("reporter") needs that role: test_grants_postgres.py tests it
+    (shop / "pytests" / EXAMPLE_ACCESS_TESTS).unlink()
     result = pytester.runpytest_subprocess("pytests", "dbt_project.yml", "-p", "no:cacheprovider")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == 0, output

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -160,6 +161,10 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
         (root / "pytest.ini").write_text(
             f"[pytest]\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
         )
+        # `dbt build` by hand would grant the customers mart to `reporter`, a role the
+        # shared server lacks (dbtproof's runs map it): unit tests do not need the grant.
+        marts = root / "models" / "marts" / "schema.yml"
+        marts.write_text(re.sub(r"\n    config:\n(      .*\n)+", "\n", marts.read_text()))
         target_args = ["--target", "postgres"]
     # dbt's unit tests read their inputs' column types from the warehouse: build the parents.
     build = subprocess.run(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from test_relocation import jaffle_style
 
 from dbtproof.namespace import new_run_id
 from dbtproof.parse_cache import PARSE_SCHEMA, cache_for, locked, project_target_path
+from dbtproof.parse_snapshot import ParseInputs, current, record
 from dbtproof.session import DbtSession, SessionSettings
 
 #: A model whose configs and SQL take ``target.schema`` at parse time and ``this`` at
@@ -189,6 +191,71 @@ def test_stale_cache_gives_the_right_manifest(target: str, tmp_path: Path) -> No
         (cache / "partial_parse.msgpack").write_bytes(b"\x93not a manifest")
     changed = compare(project, target, tmp_path / "5")
     assert changed["model.shop.probe"]["schema"].endswith("_v2")
+
+
+def aged(project: Path) -> Path:
+    """Date every file of *project* an hour back: a parse that starts now may be kept
+    whole (a file modified within seconds of a parse may not be what dbt read)."""
+    past = time.time() - 3600
+    for path in project.rglob("*"):
+        if path.is_file():
+            os.utime(path, (past, past))
+    return project
+
+
+def test_kept_parse_is_loaded_only_while_nothing_it_read_changed(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = probed(copy_shop(tmp_path / "project"))
+    model = project / "models" / "marts" / "probe.sql"
+    model.write_text(
+        "{{ config(schema=env_var('DBTPROOF_PROBE_SCHEMA', 'e1')) }}\nselect 1 as id\n"
+    )
+    aged(project)
+    assert "created" in compare(project, target, tmp_path / "0")["__note__"]
+    kept = compare(project, target, tmp_path / "1")
+    assert "loaded whole" in kept["__note__"], kept["__note__"]
+    assert kept["model.shop.probe"]["schema"].endswith("_e1")
+    # An env var a model reads at parse time changed: dbt parses, the manifest follows it.
+    monkeypatch.setenv("DBTPROOF_PROBE_SCHEMA", "e2")
+    changed = compare(project, target, tmp_path / "2")
+    assert "loaded whole" not in changed["__note__"], changed["__note__"]
+    assert changed["model.shop.probe"]["schema"].endswith("_e2")
+    assert "loaded whole" in compare(project, target, tmp_path / "3")["__note__"]
+    # A new model: dbt parses, the node is there.
+    (project / "models" / "marts" / "probe_two.sql").write_text("select 2 as id\n")
+    aged(project)
+    changed = compare(project, target, tmp_path / "4")
+    assert "loaded whole" not in changed["__note__"], changed["__note__"]
+    assert "model.shop.probe_two" in changed
+    # The kept parse unreadable: dbt parses, the manifest is right.
+    for pickled in (project_target_path(project) / "dbtproof-parse").glob("*/parse.pickle"):
+        pickled.write_bytes(b"\x80\x05not a manifest")
+    changed = compare(project, target, tmp_path / "5")
+    assert "loaded whole" not in changed["__note__"], changed["__note__"]
+    assert changed["model.shop.probe"]["schema"].endswith("_e2")
+
+
+def test_a_parse_that_saw_a_file_change_is_not_kept(tmp_path: Path) -> None:
+    project = copy_shop(tmp_path / "project")
+    profile = tmp_path / "profiles.yml"
+    profile.write_text("p: {}\n")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    inputs = ParseInputs(("models",), ())
+    (folder / "parse.pickle").write_bytes(b"kept")
+    # a model saved after the parse started: not kept
+    (project / "models" / "marts" / "customers.sql").touch()
+    assert not record(folder, project, profile, inputs, ["v"], time.time_ns() - 10**9)
+    assert not (folder / "parse.pickle").exists()
+    assert current(folder, project, profile, ["v"]) is None
+    aged(project)
+    (folder / "parse.pickle").write_bytes(b"kept")
+    assert record(folder, project, profile, inputs, ["v"], time.time_ns())
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    assert current(folder, project, profile, ["other versions"]) is None
+    (project / "models" / "marts" / "customers.sql").write_text("select 1 as changed\n")
+    assert current(folder, project, profile, ["v"]) is None
 
 
 def test_busy_cache_is_not_waited_for_forever(tmp_path: Path) -> None:

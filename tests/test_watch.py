@@ -3,6 +3,7 @@ in the same process, and Ctrl-C leaves nothing behind (DuckDB and PostgreSQL).""
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -30,11 +31,13 @@ def test_payments(dbt):
 class Watched:
     """A ``dbtproof watch`` process whose output lines are read as they come."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
+    def __init__(self, cwd: Path, *args: str, tmpdir: Path | None = None) -> None:
         command = Path(sys.executable).with_name("dbtproof")
+        env = dict(os.environ, TMPDIR=str(tmpdir)) if tmpdir is not None else None
         self.process = subprocess.Popen(
             [str(command), "watch", *args],
             cwd=cwd,
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -83,7 +86,11 @@ def test_a_save_reruns_only_the_touched_tests_and_ctrl_c_leaves_nothing(
     prefix = request.getfixturevalue("shop_pg") if adapter == "postgres" else None
     (shop / "pytests" / "test_calls.py").write_text(TESTS)
     basetemp = pytester.path.parent / f"{pytester.path.name}_basetemp"
-    watched = Watched(shop, "-p", "no:cacheprovider", f"--basetemp={basetemp}", "pytests")
+    tmpdir = pytester.path.parent / f"{pytester.path.name}_tmp"  # the kept session's folder
+    tmpdir.mkdir()
+    watched = Watched(
+        shop, "-p", "no:cacheprovider", f"--basetemp={basetemp}", "pytests", tmpdir=tmpdir
+    )
     try:
         first = watched.until("dbtproof watch: watching")
         assert any("2 passed" in line for line in first), "\n".join(first)
@@ -104,3 +111,48 @@ def test_a_save_reruns_only_the_touched_tests_and_ctrl_c_leaves_nothing(
         assert pg_schemas(prefix) == []
     else:
         assert not list(basetemp.rglob("*.duckdb")), list(basetemp.rglob("*"))
+    assert not list(tmpdir.iterdir()), list(tmpdir.rglob("*"))
+
+
+def _summary(watched: Watched) -> tuple[list[str], str]:
+    """The lines of the next round, up to pytest's summary line, and that line."""
+    lines = watched.until(" in ")
+    while not any(("passed" in line or "failed" in line) and " in " in line for line in lines):
+        lines += watched.until(" in ")
+    return lines, next(
+        line for line in lines if ("passed" in line or "failed" in line) and " in " in line
+    )
+
+
+def test_rounds_keep_the_namespace_and_rebuild_what_a_save_changed(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """The rounds share one namespace; a saved model is built again (and what is downstream
+    of it), so its tests judge the saved SQL, not the relation of an earlier round."""
+    tmpdir = pytester.path.parent / f"{pytester.path.name}_tmp"
+    tmpdir.mkdir()
+    watched = Watched(shop, "-q", "-p", "no:cacheprovider", "dbt_project.yml", tmpdir=tmpdir)
+    model = shop / "models" / "staging" / "stg_customers.sql"
+    original = model.read_text()
+    try:
+        first = watched.until("dbtproof watch: watching")
+        assert any(" passed" in line and "failed" not in line for line in first), first
+        files = sorted(tmpdir.rglob("*.duckdb"))
+        assert len(files) == 1, files
+        time.sleep(0.5)
+        nulls = "    cast(null as integer) as customer_id,"
+        model.write_text(original.replace("    customer_id,", nulls))
+        lines, summary = _summary(watched)
+        assert "failed" in summary, lines
+        assert any("not_null_stg_customers_customer_id" in line for line in lines), lines
+        assert "deselected" in summary, lines  # only what the save touches ran
+        assert sorted(tmpdir.rglob("*.duckdb")) == files  # the same namespace
+        time.sleep(0.5)
+        model.write_text(original)
+        lines, summary = _summary(watched)
+        assert "failed" not in summary and "passed" in summary, lines
+    finally:
+        code = watched.stop()
+    assert "dbtproof watch: stopped" in watched.seen, watched.seen
+    assert not list(tmpdir.iterdir()), list(tmpdir.rglob("*"))
+    del code  # the last round's outcome: passed

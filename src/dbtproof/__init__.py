@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from dbtproof.dbt_fixture import DbtFixture
 from dbtproof.engine.keys import ref, source
-from dbtproof.errors import DbtError, DbtRunError
+from dbtproof.errors import AccessDenied, DbtError, DbtRunError
 from dbtproof.rows import Rows
 
-__all__ = ["DbtError", "DbtFixture", "DbtRunError", "Rows", "__version__", "ref", "source"]
+__all__ = [
+    "AccessDenied",
+    "DbtError",
+    "DbtFixture",
+    "DbtRunError",
+    "Rows",
+    "__version__",
+    "ref",
+    "source",
+]
 __version__ = "0.1.0"

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.evidence.recorder import EvidenceRecorder
+    from dbtproof.keeper import SessionKeeper
     from dbtproof.session import DbtSession, SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
@@ -123,6 +124,8 @@ class DbtproofState:
     #: its workers'), one message each: the terminal summary shows them, and the run
     #: exits non-zero.
     leftovers: list[str] = field(default_factory=list)
+    #: ``dbtproof watch``: the keeper of the session its rounds share (None: no watch).
+    keeper: SessionKeeper | None = None
     #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
     restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -291,6 +294,8 @@ class DbtproofState:
         """
         if self.session is not None:
             return self.session
+        if self.keeper is not None and self.keeper.session is not None:
+            return self._take_kept_session(config, self.keeper.session)
         from dbtproof.session import DbtSession
 
         try:
@@ -300,17 +305,48 @@ class DbtproofState:
                 self.session.start()
             finally:
                 self._add_target_secrets(self.session)
-            if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
-                not config.getoption("no_dbt_tests")
-            ):
-                # A bad selector stops the run here, with one message, not a collection error.
-                from dbtproof.selection import selection_for
-
-                with self.session.timings.step("selection"):
-                    self.selection = selection_for(config, self.session)
+            self._select(config)
         except DbtError as exc:
             self.teardown(config)
             raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
+        if self.keeper is not None:  # dbtproof watch: the next rounds take it over
+            self.keeper.session, self.keeper.run_id = self.session, self.run_id
+        self._started(config)
+        return self.session
+
+    def _select(self, config: pytest.Config) -> None:
+        """What ``--dbt-select``/``--dbt-exclude`` pick, if given. A bad selector stops the
+        run here, with one message, not a collection error."""
+        assert self.session is not None
+        if (config.getoption("dbt_select") or config.getoption("dbt_exclude")) and (
+            not config.getoption("no_dbt_tests")
+        ):
+            from dbtproof.selection import selection_for
+
+            with self.session.timings.step("selection"):
+                self.selection = selection_for(config, self.session)
+
+    def _take_kept_session(self, config: pytest.Config, session: DbtSession) -> DbtSession:
+        """``dbtproof watch``, after the first round: take the kept session over, parsed
+        again for the files this round was started for (``--dbt-changed-files``); what
+        they affect counts as not built."""
+        from dbtproof.changes import affected_nodes, relative_to_project
+
+        changed = relative_to_project(
+            self.project_dir, [Path(p) for p in config.getoption("dbt_changed_files") or []]
+        )
+        self.session = session
+        try:
+            session.refresh(changed, lambda manifest: affected_nodes(manifest, changed))
+            self._select(config)
+        except DbtError as exc:
+            raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
+        self._started(config)
+        return session
+
+    def _started(self, config: pytest.Config) -> None:
+        """The session has started (or was taken over): evidence told, header made."""
+        assert self.session is not None
         if self.evidence is not None and not is_xdist_controller(config):
             self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
@@ -322,11 +358,12 @@ class DbtproofState:
             if workeroutput is not None:
                 workeroutput[TIMINGS_KEY] = lines
         self.header = self.secrets.scrub(header)
-        return self.session
 
     def _workdir(self, config: pytest.Config) -> Path:
         """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
         tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
+        if self.keeper is not None:  # the session outlives this run's basetemp
+            return self.keeper.workdir
         factory = getattr(config, "_tmp_path_factory", None)
         if factory is not None:
             return Path(factory.getbasetemp()) / "dbtproof"
@@ -355,6 +392,8 @@ class DbtproofState:
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             connect_retries=_connect_retries(config),
+            grant_roles=_grant_roles(config),
+            require_least_privilege=config.getini("dbt_require_least_privilege"),
             credentials=self.credentials,
             share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
             parse_from=self.shared_parse if is_xdist_worker(config) else None,
@@ -378,6 +417,16 @@ class DbtproofState:
     def teardown(self, config: pytest.Config) -> None:
         """Drop what the session created (unless kept) and gather its breaches; idempotent."""
         session, self.session = self.session, None
+        if session is not None and self.keeper is not None and self.keeper.session is session:
+            # dbtproof watch: the namespace stays for the next round (the keeper drops it)
+            self._collect_breaches(config, session)
+            if session.guard is not None:
+                session.guard.breaches.clear()
+            if session.settings.keep:  # the folder stays when the loop ends: scrubbed now
+                self._scrub_files(session)
+            else:  # the loop's end removes the session's folder
+                self._scrub_parse_cache(session)
+            return
         keep = session is not None and session.settings.keep
         try:
             if session is not None:
@@ -422,6 +471,11 @@ class DbtproofState:
             database = session.database_file
             skip += database.parent.glob(database.name + "*")
         self.secrets.scrub_tree(session.workdir, skip)
+        self._scrub_parse_cache(session)
+
+    def _scrub_parse_cache(self, session: DbtSession) -> None:
+        """Scrub the warm-parse cache the session parsed in; throw it away if it held a
+        secret."""
         cache = session.parse_cache
         if cache is not None:
             # dbt's partial-parse file keeps the values of the env vars the project reads:
@@ -440,6 +494,17 @@ class DbtproofState:
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[BREACHES_KEY] = list(self.breaches)
+
+
+def _grant_roles(config: pytest.Config) -> dict[str, str]:
+    """``dbt_grant_roles`` (ini) with ``--dbt-grant-roles`` on top: production role -> CI role.
+    Raises :class:`DbtError` for a malformed entry."""
+    from dbtproof.grants import parse_role_map
+
+    where = f"dbt_grant_roles in {config.inipath or 'the ini file'}"
+    mapping = parse_role_map(config.getini("dbt_grant_roles") or [], where)
+    mapping.update(parse_role_map(config.getoption("dbt_grant_roles") or [], "--dbt-grant-roles"))
+    return mapping
 
 
 def _connect_retries(config: pytest.Config) -> int:
@@ -490,7 +555,9 @@ def _header(session: DbtSession, namespace: str) -> str:
             f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
         )
         + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
+        + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
 
@@ -502,6 +569,11 @@ def _relocated(session: DbtSession, namespace: str) -> list[str]:
     if namespace == session.schema:
         return lines
     return [line.replace(f"-> {session.schema}", f"-> {namespace}", 1) for line in lines]
+
+
+def _grants_lines(session: DbtSession) -> list[str]:
+    """The header's lines on the nodes' grants (none where the adapter applies none)."""
+    return session.grants.header_lines() if session.grants is not None else []
 
 
 def _run_role_lines(session: DbtSession) -> list[str]:

@@ -10,7 +10,8 @@ dbt is loaded only when the session starts.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,36 @@ class DbtFixture:
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
         return self._session.compile(name)
+
+    @contextmanager
+    def as_role(self, role: str) -> Iterator[str]:
+        """Run :meth:`query`, :meth:`table` and :meth:`run_model` as the warehouse *role*
+        inside the block (PostgreSQL: ``SET ROLE`` on each connection), the run's own role
+        back afterwards, even after an error; yields the role acted as::
+
+            with dbt.as_role("reporter"):
+                dbt.table("customers")  # granted
+                with pytest.raises(dbtproof.AccessDenied):
+                    dbt.table("stg_orders")  # not granted
+
+        A read the role may not make raises :class:`dbtproof.AccessDenied` naming role and
+        relation. ``dbt_grant_roles`` maps *role* as it maps grantees. dbt commands
+        (``build`` ...) still run as the run's identity. Where the adapter has no roles
+        (DuckDB) the test is skipped with the reason.
+
+        :raises dbtproof.errors.RoleError: the role does not exist, or the test identity
+            may not act as it (the message names the ``GRANT`` that is missing).
+        """
+        session = self._session
+        if not session.roles_supported:
+            from dbtproof.errors import skip_here
+
+            skip_here(
+                f"dbtproof: dbt.as_role({role!r}) needs roles, and the {session.adapter_type} "
+                f"adapter has none"
+            )
+        with session.as_role(role) as actual:
+            yield actual
 
     # -- model unit tests --------------------------------------------------------------
 

@@ -70,6 +70,44 @@ class ComparisonSpecError(DbtError, ValueError):
     """
 
 
+class RoleError(DbtError):
+    """A role named by a ``grants:`` config, ``dbt.as_role`` or ``dbt_grant_roles`` does not
+    exist in the test warehouse, or the test identity may not act as it; or roles were
+    asked of an adapter dbtproof cannot act as a role on."""
+
+
+class AccessDenied(DbtError):
+    """Acting as a role (``dbt.as_role``, ``@pytest.mark.dbt_role``), a read was refused
+    by the warehouse: what a consumer of that role may not see.
+
+    ``role`` is the role acted as (after ``dbt_grant_roles``), ``relation`` what was refused.
+    """
+
+    def __init__(self, role: str, relation: str, reason: str = "") -> None:
+        self.role = role
+        self.relation = relation
+        self.reason = reason
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"dbtproof: role {role} may not read {relation}{detail}")
+
+
+def skip_here(reason: str) -> None:
+    """Skip the running test with *reason*, reported at the test's own location (not at the
+    line of dbtproof that decided it), as a skip mark's is."""
+    import pytest
+
+    try:
+        error = pytest.skip.Exception(reason, _use_item_location=True)  # type: ignore[call-arg]
+    except TypeError:  # a pytest without the keyword: reported where raised
+        error = pytest.skip.Exception(reason)
+    raise error
+
+
+class LeastPrivilegeError(DbtError):
+    """``dbt_require_least_privilege = true`` and the test identity has rights a test run
+    does not need (superuser, schemas outside the namespace, a protected target's schemas)."""
+
+
 class EvidenceError(DbtError):
     """An evidence file (``--dbt-evidence``, ``dbtproof evidence``) cannot be written or read."""
 
@@ -179,3 +217,14 @@ class DbtHookError(Exception):
 
 class DbtBuildFailed(Exception):
     """A model, seed or snapshot failed to build."""
+
+
+class DbtGrantsMismatch(Exception):
+    """A relation does not carry exactly the privileges its ``grants:`` config asks for."""
+
+
+class DbtGrantsError(Exception):
+    """A grants item cannot check: a grantee role is unknown to the test warehouse.
+
+    Raised during setup, so pytest reports an error, never a pass or a failure.
+    """

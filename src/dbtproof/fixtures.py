@@ -5,6 +5,10 @@ This module never imports the plugin; it reads the run's state from ``config.sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 
 from dbtproof._state import state_key
@@ -30,6 +34,8 @@ def dbt(request: pytest.FixtureRequest) -> DbtFixture:
     fixture rows (``vars=``, ``env=``, ``macros=``, ``is_incremental=``, ``this=``,
     ``apply=``, ``ordered=``, ``approx=``; ``queries=`` gives the results of queries the
     model runs while it renders, such as ``run_query``).
+    Access: ``with dbt.as_role("reporter"):`` runs ``query``, ``table`` and ``run_model`` as
+    a warehouse role (``dbtproof.AccessDenied`` for what it may not read).
     Attributes: ``schema``, ``target``, ``adapter_type``, ``manifest``.
     Annotate it as :class:`dbtproof.DbtFixture`.
     """
@@ -40,3 +46,26 @@ def dbt(request: pytest.FixtureRequest) -> DbtFixture:
             f"{request.config.rootpath}. Pass --dbt-project-dir or set the dbt_project_dir ini key."
         )
     return DbtFixture(state.start_session(request.config))
+
+
+@contextmanager
+def marked_role(item: pytest.Item, marker: Any) -> Iterator[None]:
+    """``@pytest.mark.dbt_role("reporter")``: *item*'s call runs inside ``dbt.as_role``.
+
+    Skipped with a reason where the adapter has no roles (DuckDB), as ``dbt.as_role`` is.
+    """
+    from dbtproof.errors import DbtError
+
+    if len(marker.args) != 1 or marker.kwargs or not isinstance(marker.args[0], str):
+        raise DbtError(
+            f"dbtproof: {item.nodeid}: @pytest.mark.dbt_role takes one role name, "
+            f"e.g. @pytest.mark.dbt_role('reporter')."
+        )
+    state = item.config.stash.get(state_key, None)
+    if state is None:
+        raise DbtError(
+            f"dbtproof: {item.nodeid}: @pytest.mark.dbt_role needs a dbt project, and none "
+            f"was found. Pass --dbt-project-dir or set the dbt_project_dir ini key."
+        )
+    with DbtFixture(state.start_session(item.config)).as_role(marker.args[0]):
+        yield

@@ -99,6 +99,11 @@ select 'sequence', database_name, schema_name, sequence_name, coalesce(sql, '')
 from duckdb_sequences() where not temporary and database_name not in ({exclude})
 """
 
+#: DuckDB: how many databases are attached besides the run's own, ``system`` and ``temp``.
+_DUCKDB_OTHER_DATABASES = (
+    "select count(*) from duckdb_databases() where database_name not in ({exclude})"
+)
+
 _DROP_KIND = MappingProxyType(
     {
         "table": "table",
@@ -397,14 +402,22 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
     else:
         exclude = ", ".join(literal(name) for name in (database_name, "system", "temp"))
         query = _DUCKDB_CATALOG.format(exclude=exclude)
+        others = _DUCKDB_OTHER_DATABASES.format(exclude=exclude)
+
+        def listing(adapter: Any) -> list[Any]:
+            # Nothing but the run's own database attached: nothing else to write in (a
+            # third of the catalog's cost, paid after every run_model).
+            if not compat.cursor_fetch(adapter, others)[1][0][0]:
+                return []
+            return list(compat.cursor_fetch(adapter, query)[1])
 
         def lister() -> Snapshot:
             adapter = get_adapter()
             if compat.held_handle(adapter) is not None:  # no connection to open and close
-                rows = compat.cursor_fetch(adapter, query)[1]
+                rows = listing(adapter)
             else:
                 with compat.connection(adapter, "dbtproof_guard"):
-                    rows = compat.cursor_fetch(adapter, query)[1]
+                    rows = listing(adapter)
             return {
                 CatalogObject(str(kind), str(db), str(schema), str(name)): str(identity)
                 for kind, db, schema, name, identity in rows

@@ -4,7 +4,9 @@
 source with tests) becomes a collector, in DAG order; the build of each model,
 seed and snapshot becomes its collector's first item, ``build``
 (``dbt_project.yml::orders::build``), and each data test and each native unit
-test an item after it, e.g. ``dbt_project.yml::orders::unique_orders_order_id``.
+test an item after it, e.g. ``dbt_project.yml::orders::unique_orders_order_id``; a node
+with a ``grants:`` config gets a ``grants`` item after its build, which checks (after the
+build) that its relation carries exactly those privileges (:mod:`dbtproof.grants`).
 dbt tags become pytest markers (a tag that would mean something to pytest gets the prefix
 ``dbt_``, see :func:`tag_markers`). Running is delegated to
 :mod:`dbtproof.dbt_tests`, which batches the work.
@@ -25,13 +27,17 @@ from dbtproof.errors import (
     DbtBuildFailed,
     DbtConnectionFault,
     DbtError,
+    DbtGrantsError,
+    DbtGrantsMismatch,
     DbtHookError,
     DbtTestFailed,
     DbtTestWarning,
     DbtUnitTestError,
     DbtUnitTestFailed,
     DbtUpstreamError,
+    skip_here,
 )
+from dbtproof.grants import GRANTS_ITEM, has_grants, unknown_roles_message
 from dbtproof.nodes import BUILDABLE, resource_type
 from dbtproof.selection import selection_for
 
@@ -202,24 +208,30 @@ class DbtProjectFile(pytest.File):
         def order(name: str) -> tuple[int, str]:
             return depths.get(groups[name]["anchor"], last), name
 
+        grants = not self.config.getoption("no_dbt_grants")
         for name in sorted(groups, key=order):
             group = groups[name]
             yield DbtNodeGroup.from_parent(
-                self, name=name, tests=group["tests"], build=group["build"]
+                self, name=name, tests=group["tests"], build=group["build"], grants=grants
             )
 
 
 class DbtNodeGroup(pytest.Collector):
     """The build of one model, seed or snapshot and its dbt tests (or a source's tests)."""
 
-    def __init__(self, *, tests: Sequence[Any], build: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, tests: Sequence[Any], build: Any = None, grants: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.tests = list(tests)
         self.build = build
+        self.grants = grants
 
     def collect(self) -> Iterator[pytest.Item]:
         if self.build is not None:
             yield DbtBuildItem.from_parent(self, name=BUILD_ITEM, node=self.build)
+            if self.grants and has_grants(self.build):
+                yield DbtGrantsItem.from_parent(self, name=GRANTS_ITEM, node=self.build)
         for node in sorted(self.tests, key=item_name):
             yield DbtTestItem.from_parent(self, name=item_name(node), node=node)
 
@@ -308,6 +320,76 @@ class DbtBuildItem(_DbtItem):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """The node built, for pytest's reports (line 0: pytest places a skip mark there)."""
         return self.path, 0, f"dbt build of {self._what()}"
+
+
+class DbtGrantsItem(_DbtItem):
+    """The grants of one model, seed or snapshot: after its build, its relation carries
+    exactly the privileges its ``grants:`` config asks for (mapped by ``dbt_grant_roles``)."""
+
+    kind = "grants"
+
+    def __init__(self, *, node: Any, **kwargs: Any) -> None:
+        super().__init__(node=node, **kwargs)
+        self.resource_type = resource_type(node)
+        self.node_name = str(node.name)
+        self.build_outcome: TestOutcome | None = None
+
+    def _what(self) -> str:
+        return f"{self.resource_type} {self.node_name} ({self.original_file_path})"
+
+    def setup(self) -> None:
+        """Skip where the adapter applies no grants; error on a grantee the warehouse
+        lacks; build the node (with the pending work) if it is not built yet."""
+        session = self.config.stash[state_key].session
+        assert session is not None
+        plan = session.grants
+        if plan is None:
+            skip_here(
+                f"dbtproof: the {session.adapter_type} adapter has no grants (dbt does not "
+                f"apply them there): the grants of {self._what()} cannot be checked"
+            )
+        planned = plan.nodes.get(self.unique_id)
+        if planned is not None and planned.unknown:
+            raise DbtGrantsError(unknown_roles_message(self._what(), planned.unknown, plan.mapping))
+        batches = self._batches()
+        outcome = batches.build_outcomes.get(self.unique_id)
+        if outcome is None:
+            builds, tests = pending_work(self)
+            outcome = batches.build_outcome(self.unique_id, [self.unique_id, *builds], tests)
+        self.build_outcome = outcome
+        _raise_for_setup(outcome)
+        if outcome.status not in ("success", "pass"):
+            raise DbtUpstreamError(f"{self.unique_id} {outcome.status}: {outcome.message or ''}")
+
+    def runtest(self) -> None:
+        """Read the relation's privileges back and compare them with the config."""
+        session = self.config.stash[state_key].session
+        assert session is not None
+        diff = session.check_grants(self.unique_id)
+        if diff:
+            raise DbtGrantsMismatch(diff.describe())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:  # type: ignore[no-untyped-def]
+        """A mismatch: configured, found, and the diff; an unknown role: the ways out."""
+        value = excinfo.value
+        if isinstance(value, DbtGrantsMismatch):
+            return f"grants of {self._what()} differ from its grants: config:\n{value}"
+        if isinstance(value, DbtGrantsError):
+            return str(value)
+        if isinstance(value, DbtUpstreamError):
+            return f"grants of {self._what()} could not be checked: it did not build: {value}"
+        if isinstance(value, DbtHookError):
+            return f"grants of {self._what()}: a hook of its dbt invocation failed:\n{value}"
+        if isinstance(value, DbtConnectionFault):
+            return (
+                f"grants of {self._what()} could not be checked: the connection to the "
+                f"warehouse failed: {value}"
+            )
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """The node whose grants are checked, for pytest's reports."""
+        return self.path, 0, f"grants of {self._what()}"
 
 
 class DbtTestItem(_DbtItem):

@@ -76,6 +76,15 @@ def leftover_pattern(prefix: str) -> re.Pattern[str]:
     )
 
 
+#: A schema of any dbtproof run, whatever its prefix.
+_ANY_RUN = re.compile(rf"^[a-z][a-z0-9_]*?\d{{12}}_[a-z0-9]{{{_RANDOM_LENGTH}}}(?:_.*)?$")
+
+
+def is_run_schema(schema: str) -> bool:
+    """Whether *schema* is named as a dbtproof run's namespace (or one of its schemas)."""
+    return _ANY_RUN.match(schema.lower()) is not None
+
+
 @dataclass(frozen=True)
 class Leftover:
     """A schema left by an earlier run, with the time its name records."""

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbtproof import parse_snapshot
+
 try:  # POSIX only; elsewhere the warm parse is not used
     import fcntl
 except ImportError:  # pragma: no cover
@@ -79,7 +81,8 @@ class ParseCache:
             return None
 
     def discard(self) -> None:
-        """Remove dbt's partial-parse file (the next parse is a full one)."""
+        """Remove dbt's partial-parse file and the kept parse (the next parse is a full one)."""
+        parse_snapshot.forget(self.folder)
         self.partial_parse_file.unlink(missing_ok=True)
 
 

@@ -28,6 +28,7 @@ from dbtproof._state import (
 from dbtproof.errors import DbtError
 from dbtproof.evidence.recorder import WORKEROUTPUT_KEY as EVIDENCE_KEY
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
+from dbtproof.keeper import keeper_of
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import PROJECT_FILE, find_project_for_invocation
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
@@ -76,6 +77,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="no_dbt_builds",
         help="Do not collect a build item per model, seed and snapshot (what the collected "
         "dbt tests need is still built for them).",
+    )
+    group.addoption(
+        "--no-dbt-grants",
+        action="store_true",
+        dest="no_dbt_grants",
+        help="Do not collect a grants item per model, seed and snapshot with a grants: config.",
+    )
+    group.addoption(
+        "--dbt-grant-roles",
+        action="append",
+        metavar="ROLE:CI_ROLE",
+        help="Grant to (and check, and act as) CI_ROLE where the project names ROLE, on top "
+        "of the dbt_grant_roles ini key (repeatable).",
     )
     group.addoption("--dbt-seed", action="store_true", help="Load every seed before any test.")
     group.addoption(
@@ -158,6 +172,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini(
+        "dbt_grant_roles",
+        "ROLE:CI_ROLE pairs: the role that stands for a role the project's grants name, in "
+        "the test warehouse (reporter:ci_reporter).",
+        type="args",
+        default=[],
+    )
+    parser.addini(
+        "dbt_require_least_privilege",
+        "Refuse to start when the test identity is a superuser, owns schemas outside the "
+        "namespace, or may write to a protected target's schemas (default false: a warning).",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
         "dbt_connect_retries",
         "How often a connection dbtproof opens is tried again after a transient failure "
         "(refused, reset, server starting up, timeout), waiting 0.5 s, 1 s, 2 s ... (default 3).",
@@ -174,6 +202,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Find the dbt project; when there is one, fix the run's namespace id."""
     config.addinivalue_line("markers", "dbt: a test that uses the dbt project (dbtproof)")
+    config.addinivalue_line(
+        "markers",
+        "dbt_role(role): run the test's dbt.query / table / run_model as the warehouse role "
+        "(dbtproof's dbt.as_role)",
+    )
     try:
         project_dir = find_project_for_invocation(
             config.invocation_params.dir,
@@ -186,15 +219,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if project_dir is None:
         return
     workerinput = getattr(config, "workerinput", None)
+    keeper = keeper_of(config)
     if workerinput is not None and RUN_ID_KEY in workerinput:
         run_id, worker_id = workerinput[RUN_ID_KEY], workerinput.get("workerid")
+    elif keeper is not None and keeper.run_id is not None:  # dbtproof watch: the kept run
+        run_id, worker_id = keeper.run_id, None
     else:
         prefix = option(config, "dbt_schema_prefix", "dbt_schema_prefix") or DEFAULT_PREFIX
         try:
             run_id, worker_id = new_run_id(prefix), None
         except DbtError as exc:
             raise pytest.UsageError(str(exc)) from None
-    state = DbtproofState(project_dir=project_dir, run_id=run_id, worker_id=worker_id)
+    state = DbtproofState(
+        project_dir=project_dir, run_id=run_id, worker_id=worker_id, keeper=keeper
+    )
     if workerinput is not None and workerinput.get(PARSE_KEY):
         state.shared_parse = Path(workerinput[PARSE_KEY])
     config.stash[state_key] = state
@@ -259,6 +297,18 @@ def pytest_runtest_setup(item: pytest.Item) -> Any:
     return (yield from item_setup(guard, item))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """``@pytest.mark.dbt_role("reporter")``: the test's call runs as that role."""
+    marker = item.get_closest_marker("dbt_role")
+    if marker is None:
+        return (yield)
+    from dbtproof.fixtures import marked_role
+
+    with marked_role(item, marker):
+        return (yield)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
@@ -274,12 +324,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     elif call.when == "setup" and call.excinfo is not None:
         from dbtproof.errors import (
             DbtConnectionFault,
+            DbtGrantsError,
             DbtHookError,
             DbtUnitTestError,
             DbtUpstreamError,
         )
 
-        setup_errors = (DbtUpstreamError, DbtUnitTestError, DbtHookError, DbtConnectionFault)
+        setup_errors = (
+            DbtUpstreamError,
+            DbtUnitTestError,
+            DbtHookError,
+            DbtConnectionFault,
+            DbtGrantsError,
+        )
         if isinstance(call.excinfo.value, setup_errors):
             report.longrepr = item.repr_failure(call.excinfo)
     if call.when == "call" and call.excinfo is not None:

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import faults, parse_cache, targets
+from dbtproof import access, faults, parse_cache, parse_snapshot, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
 from dbtproof.errors import (
+    AccessDenied,
     ConnectionFailedError,
     ConnectionFaultError,
     DbtError,
     DbtRunError,
+    LeastPrivilegeError,
     ProjectConfigError,
+    RoleError,
     UnknownNodeError,
 )
+from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
 from dbtproof.guard import (
     Guard,
     describe_call,
@@ -92,6 +98,10 @@ class SessionSettings:
     #: How often a connection dbtproof opens is tried again after a transient failure
     #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
     connect_retries: int = 3
+    #: ``dbt_grant_roles``: production role (casefolded) -> the role standing for it here.
+    grant_roles: dict[str, str] = field(default_factory=dict)
+    #: ``dbt_require_least_privilege``: refuse to start when the identity has excess rights.
+    require_least_privilege: bool = False
     #: False for the xdist controller, which runs no test: where the target's engine runs
     #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
     runs_tests: bool = True
@@ -178,6 +188,12 @@ class DbtSession:
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
         self._minted_settings: dict[str, Any] = {}
+        #: The nodes' grants, mapped (None: the adapter applies no grants).
+        self.grants: GrantsPlan | None = None
+        #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
+        self.privilege_findings: list[str] = []
+        #: The role ``as_role`` acts as now (None: the run's own).
+        self._acting_role: str | None = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -286,10 +302,14 @@ class DbtSession:
         with timings.step("connect"):
             self.preflight()
         if self.adapter_type == "postgres":
+            with timings.step("least privilege"):
+                self._check_least_privilege()
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
                     self.execute(f'create schema if not exists "{self.schema}"')
+        with timings.step("grants"):
+            self._prepare_grants()
         with timings.step("guard"):
             self.guard = start_guard(
                 self.adapter_type,
@@ -305,6 +325,42 @@ class DbtSession:
             with timings.step("seed"):
                 self.seed()
         return self
+
+    def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
+        """Parse again (warm) after the files *changed* (relative to the project) were
+        saved, keeping the namespace, the connections and what is built (``dbtproof
+        watch`` between rounds). Only Python files outside the project's dbt folders
+        (pytest's tests) need no parse.
+
+        *stale* is given the new manifest and returns the nodes whose relations no longer
+        hold what the project says (what the saved files modify, and everything
+        downstream): they count as not built. Returns them. Invocation results cached
+        for tests and the model engine (its compiled templates) are forgotten.
+        """
+        self.timings = parse_cache.StartTimings()
+        folders, _ = compat.parse_inputs(self.manifest, self._config)
+        dbt_files = [
+            path
+            for path in changed
+            if not path.endswith(".py")
+            or any(Path(path).is_relative_to(folder) for folder in folders)
+        ]
+        if dbt_files:
+            with self.timings.step("parse"):
+                self._parse()
+            with self.timings.step("relocation + isolation check"):
+                self.relocation = self._move_into_namespace(self.runner.manifest)
+                self._create_role_schemas(self.relocation)
+            with self.timings.step("grants"):
+                self._prepare_grants()
+        else:
+            self.timings.parse = "not parsed again: only pytest's files changed"
+        gone = stale(self.manifest)
+        self.built_nodes -= gone
+        self._built.clear()
+        self._manifests.clear()
+        self._engine = None
+        return gone
 
     # -- parsing -----------------------------------------------------------------------
 
@@ -354,20 +410,28 @@ class DbtSession:
                 cache.folder,
             )
             try:
-                parser = DbtRunner(
-                    project_dir=self.project.root,
-                    profiles_dir=write_derived_profiles(
-                        self.profile_target, overrides, cache.profile_folder
-                    ),
-                    profile=self.profile_target.profile_name,
-                    target=self.target,
-                    target_path=cache.target_path,
-                    log_path=runner.log_path,
-                    vars=self.settings.vars,
-                    credentials=self.settings.credentials,
-                    observers=self.settings.observers,
+                profiles_dir = write_derived_profiles(
+                    self.profile_target, overrides, cache.profile_folder
                 )
-                manifest = parser.parse()
+                kept = self._kept_parse(cache, profiles_dir)
+                if kept is not None:
+                    manifest, parsed_config = kept
+                else:
+                    parser = DbtRunner(
+                        project_dir=self.project.root,
+                        profiles_dir=profiles_dir,
+                        profile=self.profile_target.profile_name,
+                        target=self.target,
+                        target_path=cache.target_path,
+                        log_path=runner.log_path,
+                        vars=self.settings.vars,
+                        credentials=self.settings.credentials,
+                        observers=self.settings.observers,
+                    )
+                    parse_started = time.time_ns()
+                    manifest = parser.parse()
+                    parsed_config = compat.registered_runtime_config(self.adapter_type)
+                    self._keep_parse(cache, profiles_dir, manifest, parsed_config, parse_started)
             except (DbtError, OSError) as exc:
                 if before is None and isinstance(exc, DbtError):
                     # a full parse failed: a cold one would fail alike
@@ -380,13 +444,14 @@ class DbtSession:
                 )
                 return False
             after = cache.stamp()
-        parsed_config = compat.registered_runtime_config(self.adapter_type)
         if self.settings.share_parse_to is not None:
             # before the placeholder is moved: each worker moves it to its own namespace
             compat.save_parse(self.settings.share_parse_to, manifest, parsed_config)
         self._bind_warm_parse(runner, manifest, parsed_config)
         state = (
-            "created (a full parse)"
+            "reused unchanged, loaded whole: no file, env var or setting it read changed"
+            if kept is not None
+            else "created (a full parse)"
             if before is None
             else "reused unchanged"
             if before == after
@@ -394,6 +459,45 @@ class DbtSession:
         )
         timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
         return True
+
+    def _kept_parse(self, cache: parse_cache.ParseCache, profiles_dir: Path) -> Any:
+        """The last warm parse (manifest, runtime config) when nothing it read has changed
+        since (:mod:`dbtproof.parse_snapshot`), else None and dbt parses."""
+        kept = parse_snapshot.current(
+            cache.folder,
+            self.project.root,
+            profiles_dir / "profiles.yml",
+            parse_snapshot.versions(self.adapter_type),
+        )
+        if kept is None:
+            return None
+        try:
+            return compat.load_parse(kept)
+        except Exception:  # noqa: BLE001 - unreadable for any reason: dbt parses instead
+            parse_snapshot.forget(cache.folder)
+            return None
+
+    def _keep_parse(
+        self,
+        cache: parse_cache.ParseCache,
+        profiles_dir: Path,
+        manifest: Any,
+        parsed_config: Any,
+        parse_started: int,
+    ) -> None:
+        """Keep dbt's fresh parse whole for the next run, with its fingerprint (before the
+        placeholder is moved: the next run moves it to its own namespace)."""
+        parse_snapshot.forget(cache.folder)
+        compat.save_parse(parse_snapshot.snapshot_file(cache.folder), manifest, parsed_config)
+        folders, env_names = compat.parse_inputs(manifest, parsed_config)
+        parse_snapshot.record(
+            cache.folder,
+            self.project.root,
+            profiles_dir / "profiles.yml",
+            parse_snapshot.ParseInputs(tuple(folders), tuple(env_names)),
+            parse_snapshot.versions(self.adapter_type),
+            parse_started,
+        )
 
     def _bind_warm_parse(self, runner: DbtRunner, manifest: Any, parsed_config: Any) -> None:
         """Make *manifest*, parsed with the placeholder profile (*parsed_config* its
@@ -522,6 +626,137 @@ class DbtSession:
         finally:
             handle.close()
         self.run_role = None
+
+    # -- access: least privilege, grants, acting as a role ------------------------------
+
+    def _check_least_privilege(self) -> None:
+        """PostgreSQL: find the identity's rights a test run does not need (the header warns);
+        with ``require_least_privilege``, refuse to start. Runs before the run role exists."""
+        handle = self.open_own("dbtproof_privilege")
+        try:
+
+            def fetch(sql: str) -> list[Any]:
+                with handle.cursor() as cursor:
+                    cursor.execute(sql)
+                    return list(cursor.fetchall())
+
+            protected = targets.protected_schemas(
+                self.adapter_type,
+                self.target,
+                self.profile_target.profile_outputs or {},
+                self.settings.protected_targets,
+                self._render,
+            )
+            self.privilege_findings = access.identity_findings(fetch, protected)
+        finally:
+            handle.close()
+        if self.privilege_findings and self.settings.require_least_privilege:
+            found = "".join(f"\n  - {line}" for line in self.privilege_findings)
+            raise LeastPrivilegeError(
+                f"dbtproof: dbt_require_least_privilege = true, and the test identity of "
+                f"target '{self.target}' has rights a test run does not need:{found}\n"
+                f"Give CI a role that is not a superuser and may only create schemas in the "
+                f"test database, or set dbt_require_least_privilege = false."
+            )
+
+    def privilege_lines(self) -> list[str]:
+        """The header's warnings on the identity's excess rights."""
+        return [f"warning: {line}" for line in self.privilege_findings]
+
+    def _prepare_grants(self) -> None:
+        """Plan the nodes' grants (mapped; unknown grantees found on PostgreSQL), have dbt
+        grant the mapped roles, and give every grantee USAGE on the namespace's schemas,
+        which dbtproof creates (in production a DBA grants it)."""
+        if not targets.rules_for(self.adapter_type).grants:
+            return
+        postgres = self.adapter_type == "postgres"
+        implicit = targets.rules_for(self.adapter_type).implicit_roles
+
+        def lookup(names: set[str]) -> set[str]:
+            def fetch(sql: str) -> list[list[Any]]:
+                return [list(row.values()) for row in self.query(sql)]
+
+            return access.existing_roles(fetch, names) | implicit
+
+        self.grants = GrantsPlan.build(
+            self.manifest, self.settings.grant_roles, lookup if postgres else None
+        )
+        self.grants.rewrite(self.manifest)
+        if not postgres or not self.grants.roles or self.relocation is None:
+            return
+        schemas = self._namespace_schemas(self.relocation)
+        if self.run_role is None:  # with a run role, it created them
+            for schema in schemas:
+                self.execute(f"create schema if not exists {quote(schema)}")
+        for statement in access.schema_usage_statements(schemas, self.grants.roles):
+            self.execute(statement)
+
+    def check_grants(self, unique_id: str) -> GrantsDiff:
+        """The node's relation's privileges, read back through dbt's macros, against what
+        its (mapped) grants config asks for."""
+        if self.grants is None or unique_id not in self.grants.nodes:
+            raise DbtError(f"dbtproof: {unique_id} has no grants to check.")
+        node = self.manifest.nodes[unique_id]
+
+        def read() -> dict[str, list[str]]:
+            adapter = self.adapter()
+            with compat.connection(adapter, "dbtproof_grants"):
+                self.connect(adapter, "dbtproof_grants")
+                relation = compat.node_relation(adapter, self._config, node)
+                return compat.show_grants(adapter, relation)
+
+        actual = faults.read_with_retry(read, self.drop_connection, f"the grants of {unique_id}")
+        return compare(self.grants.nodes[unique_id].expected, actual)
+
+    @property
+    def roles_supported(self) -> bool:
+        """Whether :meth:`as_role` can act as a role on this adapter."""
+        return targets.rules_for(self.adapter_type).role_key is not None
+
+    @contextmanager
+    def as_role(self, role: str) -> Iterator[str]:
+        """Run :meth:`query`, :meth:`table` and :meth:`run_model` as *role* (mapped by
+        ``dbt_grant_roles``) inside the block: every connection dbtproof opens sets it,
+        and the run's own role (the run role, else the profile's) comes back afterwards,
+        even after an error. Yields the role acted as.
+
+        :raises RoleError: the adapter has no roles, the role does not exist, or the
+            identity may not act as it (the message names the grant that is missing).
+        """
+        rules = targets.rules_for(self.adapter_type)
+        if rules.role_key is None:
+            raise RoleError(
+                f"dbtproof: dbt.as_role({role!r}): the {self.adapter_type} adapter has no "
+                f"roles dbtproof can act as."
+            )
+        actual = map_role(self.settings.grant_roles, role)
+        self._require_runner()
+        handle = self.open_own("dbtproof_role_check")
+        try:
+            access.check_can_act_as(handle, actual, role)
+        finally:
+            handle.close()
+        previous_role = compat.credentials_role(self._config)
+        previous_acting = self._acting_role
+        compat.close_adapter_connections(self.adapter())
+        compat.use_role(self._config, quote(actual))
+        self._acting_role = actual
+        try:
+            yield actual
+        finally:
+            self._acting_role = previous_acting
+            compat.use_role(self._config, previous_role)
+            compat.close_adapter_connections(self.adapter())
+
+    def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
+        """The :class:`AccessDenied` of a read refused while acting as a role, else None."""
+        if self._acting_role is None:
+            return None
+        refused = access.denied_object(exc)
+        if refused is None:
+            return None
+        reason = next((" ".join(str(e).split()) for e in (exc.__cause__, exc) if e is not None), "")
+        return AccessDenied(self._acting_role, relation or refused, reason.splitlines()[0])
 
     @property
     def database(self) -> str | None:
@@ -665,6 +900,17 @@ class DbtSession:
         ns.check_isolation(manifest, self.schema, self.database)
         return relocation
 
+    def _create_role_schemas(self, relocation: Relocation) -> None:
+        """With a run role (which may not create schemas itself), create the namespace's
+        schemas *relocation* writes to, as the identity."""
+        if self.run_role is None:
+            return
+        handle = self._identity_handle()
+        try:
+            create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
+        finally:
+            handle.close()
+
     def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
         """The manifest for an invocation with *vars*: the session's, or one parsed with them.
 
@@ -679,12 +925,9 @@ class DbtSession:
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars)
             relocation = self._move_into_namespace(manifest)
-            if self.run_role is not None:  # the role may not create schemas itself
-                handle = self._identity_handle()
-                try:
-                    create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
-                finally:
-                    handle.close()
+            if self.grants is not None:
+                self.grants.rewrite(manifest)
+            self._create_role_schemas(relocation)
             self._manifests[key] = manifest
         return self._manifests[key]
 
@@ -772,6 +1015,9 @@ class DbtSession:
             except DbtError:
                 raise
             except Exception as exc:
+                denied = self._denied(exc)
+                if denied is not None:
+                    raise denied from None
                 raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
             return Rows(columns, data)
 
@@ -907,7 +1153,11 @@ class DbtSession:
 
     def table(self, name: str) -> Rows:
         """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""
-        return self.query(f"select * from {self.relation(name)}")
+        relation = self.relation(name)
+        try:
+            return self.query(f"select * from {relation}")
+        except AccessDenied as exc:
+            raise AccessDenied(exc.role, relation, exc.reason) from None
 
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
@@ -1032,7 +1282,13 @@ class DbtSession:
                     search_dirs=search_dirs,
                 )
 
-        if not apply:
-            return self.retried_read(what, read)
-        with faults.not_retried(what):  # apply=True writes the model's table
-            return read()
+        try:
+            if not apply:
+                return self.retried_read(what, read)
+            with faults.not_retried(what):  # apply=True writes the model's table
+                return read()
+        except DbtError as exc:
+            denied = self._denied(exc)
+            if denied is not None:
+                raise denied from None
+            raise

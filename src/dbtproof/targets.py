@@ -43,6 +43,14 @@ class AdapterRules:
     server_keys: tuple[str, ...] = ("host",)
     #: The data lives in a local file named by the ``path`` key (DuckDB).
     file_path_key: str | None = None
+    #: dbt applies a node's ``grants:`` config here (DuckDB's ``apply_grants`` does nothing).
+    grants: bool = True
+    #: The profile key of the role every connection dbt opens works as (dbt-postgres runs
+    #: ``set role <value>`` on connecting): what ``dbt.as_role`` sets. None: dbtproof
+    #: cannot act as another role on this adapter.
+    role_key: str | None = None
+    #: Roles that exist without being in the catalog (PostgreSQL's ``public``).
+    implicit_roles: frozenset[str] = frozenset()
     #: The adapter runs its engine in the test process when ``method`` is one of these
     #: (dbt-spark's ``session``: a local Spark), its data under pytest's basetemp.
     in_process_methods: tuple[str, ...] = ()
@@ -60,12 +68,16 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
         rules.adapter_type: rules
         for rules in (
             AdapterRules(
-                "postgres", database_keys=("database", "dbname"), server_keys=("host", "port")
+                "postgres",
+                database_keys=("database", "dbname"),
+                server_keys=("host", "port"),
+                role_key="role",
+                implicit_roles=frozenset({"public"}),
             ),
             AdapterRules(
                 "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
             ),
-            AdapterRules("duckdb", server_keys=(), file_path_key="path"),
+            AdapterRules("duckdb", server_keys=(), file_path_key="path", grants=False),
             AdapterRules(
                 "bigquery",
                 schema_keys=("schema", "dataset"),
@@ -370,6 +382,36 @@ def shared_place(
     if "schema" in mine and mine.get("schema") == theirs.get("schema"):
         return f"schema {mine['schema']}"
     return None
+
+
+def protected_schemas(
+    adapter_type: str,
+    target_name: str,
+    outputs: Mapping[str, Mapping[str, Any]],
+    patterns: Iterable[str],
+    render: Callable[[Any], Any],
+) -> dict[str, str]:
+    """The schemas of the protected targets of a profile (other than *target_name*) on
+    the same kind of warehouse, each with the target that names it: where a test
+    identity should have no rights. A value that cannot be rendered (an unset
+    variable) is left out."""
+    schemas: dict[str, str] = {}
+    keys = rules_for(adapter_type).schema_keys
+    for name, output in sorted(outputs.items()):
+        if name == target_name or protected_pattern(name, patterns) is None:
+            continue
+        if not isinstance(output, Mapping) or str(output.get("type")) != adapter_type:
+            continue
+        for key in keys:
+            value = output.get(key)
+            try:
+                value = render(value) if is_template(value) else value
+            except Exception:  # noqa: BLE001 - an unset variable: nothing to compare
+                continue
+            if value:
+                schemas[str(value)] = name
+                break
+    return schemas
 
 
 def check_protected(

@@ -2,19 +2,22 @@
 tests the saved files touch.
 
 One process for the whole loop: dbt, the adapter and the plugin are imported once, and
-every round runs pytest in that process (``pytest.main``) with the run's own namespace,
-created and dropped within the round. A round after a save passes the files that changed
-(``--dbt-changed-files``) and collects what ``--dbt-changed`` would for them
-(:func:`dbtproof.changes.keep_changed`): the dbt tests of the changed nodes and of
-everything downstream, the pytest tests running those models, and changed test files.
-The project's parse stays warm through its parse cache.
+every round runs pytest in that process (``pytest.main``). One dbt session, too: each
+round gets the loop's :class:`~dbtproof.keeper.SessionKeeper` as a plugin, so the rounds
+share the first round's namespace, connections and what it built. A round after a save
+passes the files that changed (``--dbt-changed-files``); the session parses again (warm)
+and counts what they modify, and everything downstream, as not built
+(:meth:`dbtproof.session.DbtSession.refresh`); the round collects what ``--dbt-changed``
+would for them (:func:`dbtproof.changes.keep_changed`): the dbt tests of the changed
+nodes and of everything downstream, the pytest tests running those models, and changed
+test files. The namespace is dropped when the loop ends.
 
 SIGTERM ends the loop as Ctrl-C does. Files are found by polling their modification
 times (no platform watcher needed): every file under the project and under the folder
 pytest runs in whose suffix a dbt project or a test suite uses, outside
 ``target``/``logs``/``dbt_packages`` and hidden folders. Ctrl-C ends the loop; a round in
-progress is stopped as pytest stops on Ctrl-C, dropping its namespace, so nothing is left
-behind.
+progress is stopped as pytest stops on Ctrl-C, and the keeper then drops the namespace
+(another Ctrl-C meanwhile does not stop the drop), so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from dbtproof.keeper import SessionKeeper
 
 #: The files a save of which starts a round.
 WATCHED_SUFFIXES = frozenset({".sql", ".yml", ".yaml", ".csv", ".py", ".md", ".jinja"})
@@ -122,15 +127,19 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def watch(pytest_args: Sequence[str], roots: Sequence[Path]) -> int:
     """Run pytest with *pytest_args*, then a round per save under *roots*; returns on
     Ctrl-C (or SIGTERM) with the last round's exit code."""
+    import shutil
+    import tempfile
+
     import pytest
 
     stop = threading.Event()
     _stop_on_signals(stop)
     # the command imported dbtproof before pytest could mark its plugin for rewriting
     pytest_args = ["-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]
+    keeper = SessionKeeper(Path(tempfile.mkdtemp(prefix="dbtproof-watch-")))
     code = 0
     try:
-        code = int(pytest.main(list(pytest_args)))
+        code = int(pytest.main(list(pytest_args), plugins=[keeper]))
         seen = snapshot(roots)
         print(f"dbtproof watch: watching {', '.join(map(str, roots))} (Ctrl-C to stop)", flush=True)
         while not stop.is_set():
@@ -139,8 +148,27 @@ def watch(pytest_args: Sequence[str], roots: Sequence[Path]) -> int:
             print(f"dbtproof watch: changed {names}", flush=True)
             files = [arg for path in sorted(changed) for arg in ("--dbt-changed-files", str(path))]
             forget_modules(roots)
-            code = int(pytest.main([*pytest_args, *files]))
+            code = int(pytest.main([*pytest_args, *files], plugins=[keeper]))
     except (KeyboardInterrupt, Stopped):
         pass
+    finally:
+        kept = keeper.session is not None and keeper.session.settings.keep
+        for message in _close(keeper):
+            print(message, flush=True)
+            code = code or 1
+        if not kept:
+            shutil.rmtree(keeper.workdir, ignore_errors=True)
     print("dbtproof watch: stopped", flush=True)
     return code
+
+
+def _close(keeper: SessionKeeper) -> list[str]:
+    """Drop the kept namespace; another Ctrl-C or SIGTERM meanwhile does not stop the drop."""
+    import signal
+
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return keeper.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -19,6 +19,7 @@ One module per concern:
   a registered Arrow table; PostgreSQL: a temporary table filled by ``COPY``);
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
   schemas and incremental strategy macros;
+* :mod:`.grants` — a relation's grants read back as dbt reads them, and dbt's diff of two;
 * :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes;
 * :mod:`.columns` — column names and types of a relation, a query, a seed;
 * :mod:`.context` — :class:`RenderContext`, dbt's Jinja context of one node, replaceable;
@@ -85,6 +86,7 @@ from dbtproof._dbt_compat.connections import (
 )
 from dbtproof._dbt_compat.context import RenderContext
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
+from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
 from dbtproof._dbt_compat.invocation import (
     dbt_runner,
@@ -98,6 +100,7 @@ from dbtproof._dbt_compat.manifest import (
     disabled_nodes,
     load_parse,
     lookup_ref,
+    parse_inputs,
     resolve_ref,
     resolve_source,
     save_parse,
@@ -149,6 +152,7 @@ __all__ = (
     "describe_query",
     "disabled_nodes",
     "load_parse",
+    "parse_inputs",
     "save_parse",
     "drop_relation",
     "drop_schemas",
@@ -157,6 +161,7 @@ __all__ = (
     "execute_on",
     "fetch",
     "flag_env_vars",
+    "grants_difference",
     "held_handle",
     "hide_dbt_file_logger",
     "hold_connection",
@@ -185,6 +190,7 @@ __all__ = (
     "resolve_source",
     "rollback_if_open",
     "seed_columns",
+    "show_grants",
     "seed_columns_quoted",
     "stage_rows",
     "table_relation",

@@ -89,3 +89,34 @@ def load_parse(path: Any) -> tuple[Any, Any]:
     for name in [n for n in vars(manifest) if n.startswith("_") and n.endswith("_lookup")]:
         setattr(manifest, name, None)
     return manifest, config
+
+
+def parse_inputs(manifest: Any, config: Any) -> tuple[list[str], list[str]]:
+    """What dbt read to parse *manifest* with *config*, besides the profile and the vars:
+    ``(folders, env var names)``.
+
+    The folders are the project's resource paths (every ``*_paths`` setting of the
+    runtime config: models, macros, seeds, tests, snapshots, analyses, docs, assets,
+    functions where the version has them) and its packages' install path, relative to
+    the project; the names are every env var a file, ``dbt_project.yml`` or the profile
+    read while parsing (dbt keeps them for its own partial-parse check).
+    """
+    folders = {
+        str(value)
+        for name, values in vars(config).items()
+        if name.endswith("_paths") and isinstance(values, (list, tuple))
+        for value in values
+    }
+    folders.add(str(getattr(config, "packages_install_path", "dbt_packages")))
+    names = set(getattr(manifest, "env_vars", None) or {})
+    for attribute in ("project_env_vars", "profile_env_vars"):
+        names.update(getattr(config, attribute, None) or {})
+    for source_file in (getattr(manifest, "files", None) or {}).values():
+        found = getattr(source_file, "env_vars", None) or {}
+        if isinstance(found, dict):  # a schema file: {yaml key: {name: [env var, ...]}}
+            for by_name in found.values():
+                for env_names in (by_name or {}).values():
+                    names.update(env_names or ())
+        else:
+            names.update(found)
+    return sorted(folders), sorted(names)

@@ -54,7 +54,7 @@ def parse_profile(
     return profile.credentials
 
 
-def use_role(config: Any, role: str) -> None:
+def use_role(config: Any, role: str | None) -> None:
     """Make the connections dbt opens from *config* from now on log in as *role*.
 
     The derived profile says so for every later invocation; this is for the runtime

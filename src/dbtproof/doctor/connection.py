@@ -15,20 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dbtproof.access import protected_rights_sql
 from dbtproof.credentials import CredentialSet
 from dbtproof.doctor.report import Report, one_line
 from dbtproof.errors import DbtError
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import DbtProject, ProfileTarget, minted_settings, write_derived_profiles
-from dbtproof.quoting import literal
 from dbtproof.runner import DbtRunner
-from dbtproof.targets import (
-    DEFAULT_PROTECTED_PATTERNS,
-    is_template,
-    namespace_overrides,
-    protected_pattern,
-    rules_for,
-)
+from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, namespace_overrides, protected_schemas
 
 #: PostgreSQL / Redshift: who the connection is and what it may do.
 _POSTGRES_IDENTITY = (
@@ -192,34 +186,16 @@ def _production_schemas(report: Report, adapter: Any, target: ProfileTarget, ren
     """Warn when the identity owns, or may create in, a schema of a protected target."""
     from dbtproof import _dbt_compat as compat
 
-    schemas: dict[str, str] = {}
-    rules = rules_for(target.adapter_type)
-    for name, output in sorted(target.profile_outputs.items()):
-        if (
-            name == target.target_name
-            or protected_pattern(name, DEFAULT_PROTECTED_PATTERNS) is None
-        ):
-            continue
-        if str(output.get("type")) != target.adapter_type:
-            continue
-        for key in rules.schema_keys:
-            value = output.get(key)
-            try:
-                value = render(value) if is_template(value) else value
-            except Exception:  # noqa: BLE001 - an unset variable: nothing to compare
-                continue
-            if value:
-                schemas[str(value)] = name
-                break
+    schemas = protected_schemas(
+        target.adapter_type,
+        target.target_name,
+        target.profile_outputs,
+        DEFAULT_PROTECTED_PATTERNS,
+        render,
+    )
     if not schemas:
         return
-    names = ", ".join(literal(schema) for schema in schemas)
-    sql = (
-        "select nspname, pg_has_role(nspowner, 'MEMBER') as owns, "
-        f"has_schema_privilege(oid, 'CREATE') as creates from pg_namespace "
-        f"where nspname in ({names})"
-    )
-    for schema, owns, creates in compat.fetch(adapter, sql)[1]:
+    for schema, owns, creates in compat.fetch(adapter, protected_rights_sql(schemas))[1]:
         if owns or creates:
             what = "owns" if owns else "may create in"
             report.add(
