@@ -1,8 +1,3 @@
-{#- Who may read the mart. dbtproof's item `customers::grants` checks, after the build,
-    that the table carries exactly this (skipped on DuckDB, which has no grants). A local
-    Spark has no GRANT statement: there the mart grants nothing. -#}
-{{ config(grants={'select': ['reporter']} if target.type != 'spark' else {}) }}
-
 with customers as (
     select * from {{ ref('stg_customers') }}
 ),
