@@ -3,8 +3,11 @@
 For the example project as written and for generated mutations of it (an expected value
 changed, a given row dropped, a model's SQL changed), ``dbt test --select test_type:unit``
 (the dbt CLI) and ``pytest dbt_project.yml --dbt-select test_type:unit`` must agree on every
-unit test, on DuckDB and on PostgreSQL. The one deliberate difference — dbt compares
-numbers as text, dbtproof by value — has its own test below.
+unit test, on DuckDB, on PostgreSQL and on Spark. The one deliberate difference — dbt
+compares numbers as text, dbtproof by value — has its own test below.
+
+On Spark both tools run in the test's process (dbt's ``dbtRunner``, the CLI's own entry
+point, and pytest in-process), so one local Spark — one JVM — serves every mutation.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import copy_shop
+from conftest import copy_shop, unique_prefix
 
 from dbtproof.namespace import new_run_id
+from dbtproof.targets import spark_session_parameters
 
 BIN = Path(sys.executable).parent
 MARTS = "models/marts/schema.yml"
@@ -79,6 +83,11 @@ def dbtproof_outcomes(root: Path, env: dict[str, str]) -> dict[str, str]:
                "--dbt-select", "test_type:unit", "--junitxml=unit.xml", "-q"]  # fmt: skip
     run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode in (0, 1), run.stdout + run.stderr
+    return junit_outcomes(report)
+
+
+def junit_outcomes(report: Path) -> dict[str, str]:
+    """Each test case's outcome in the JUnit XML *report*: pass, fail, error or skip."""
     outcomes = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         outcome = "pass"
@@ -97,25 +106,34 @@ def agree(dbt: dict[str, str], dbtproof: dict[str, str]) -> bool:
     return dbtproof == dbt
 
 
+Tool = Callable[[], dict[str, str]]
+
+
 def run_mutations(
     root: Path,
     originals: dict[Path, str],
     mutations: dict[str, Callable[[Path], None]],
     env: dict[str, str],
     target_args: list[str],
+    tools: tuple[Tool, Tool] | None = None,
 ) -> tuple[list[str], dict[str, Any], int]:
-    """Apply each mutation to a fresh copy of *originals*; run both tools on it.
+    """Apply each mutation to a fresh copy of *originals*; run both tools on it (the dbt
+    CLI and pytest in subprocesses, or *tools*: dbt's outcomes, then dbtproof's).
 
     Returns the mutations under which dbt failed some unit test, every disagreement
     between the tools, and how many unit tests dbt ran.
     """
+    dbt, dbtproof = tools or (
+        lambda: dbt_outcomes(root, env, target_args),
+        lambda: dbtproof_outcomes(root, env),
+    )
     failing, disagreements, tests = [], {}, 0
     for name, mutate in mutations.items():
         for path, text in originals.items():
             path.write_text(text)
         mutate(root)
-        expected = dbt_outcomes(root, env, target_args)
-        actual = dbtproof_outcomes(root, env)
+        expected = dbt()
+        actual = dbtproof()
         tests = len(expected)
         if any(status != "pass" for status in expected.values()):
             failing.append(name)
@@ -161,6 +179,88 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
     assert disagreements == {}
     assert tests == 4
     assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
+
+
+#: The mutations the Spark leg runs (every unit test failed by one; all of MUTATIONS agreed
+#: on Spark too, at about 25 s each: CI keeps the Spark leg lean).
+SPARK_MUTATIONS = [
+    "as written",
+    "expected value changed",
+    "csv expected value changed",
+    "expected row dropped",
+    "incremental expectation changed",
+    "macro changed",
+]
+
+
+def dbt_in_process(root: Path, *args: str) -> dict[str, str]:
+    """The dbt CLI's command *args* on *root* through ``dbtRunner`` (its own entry point)
+    in this process; each node's status from run_results.json, which must agree with
+    dbt's success (an exception is a broken comparison, not a verdict)."""
+    from dbt.cli.main import dbtRunner
+
+    results_file = root / "target" / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    done = dbtRunner().invoke(
+        [*args, "--project-dir", str(root), "--profiles-dir", str(root), "--target", "spark"]
+    )
+    assert done.exception is None, done.exception
+    results = json.loads(results_file.read_text())["results"]
+    statuses = {r["unique_id"].rsplit(".", 1)[-1]: str(r["status"]) for r in results}
+    assert done.success == all(s in ("pass", "success") for s in statuses.values()), statuses
+    return statuses
+
+
+def test_dbtproof_agrees_with_dbt_on_every_mutation_on_spark(
+    pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+    from spark_support import process_databases, require_spark
+
+    require_spark()
+    prefix = unique_prefix()
+    cli_schema = f"{new_run_id(prefix)}_cli"  # named like a namespace: clean would see it
+    profiles = yaml.safe_load((shop / "profiles.yml").read_text())
+    spark = profiles["shop"]["outputs"]["spark"]
+    spark["schema"] = cli_schema
+    spark["server_side_parameters"] = spark_session_parameters(
+        spark.get("server_side_parameters") or {}, shop / "cli-spark"
+    )
+    (shop / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
+    (shop / "pytest.ini").write_text(
+        f"[pytest]\ndbt_target = spark\ndbt_schema_prefix = {prefix}\n"
+    )
+    monkeypatch.chdir(shop)
+
+    def dbtproof() -> dict[str, str]:
+        report = shop / "unit.xml"
+        report.unlink(missing_ok=True)
+        result = pytester.runpytest_inprocess(
+            "-p", "no:cacheprovider", "dbt_project.yml", "--dbt-select", "test_type:unit",
+            f"--junitxml={report}", "-q",
+        )  # fmt: skip
+        assert result.ret in (0, 1), result.stdout.str()
+        return junit_outcomes(report)
+
+    try:
+        # dbt's unit tests read their inputs' column types from the warehouse: build the parents.
+        built = dbt_in_process(shop, "build", "--exclude", "test_type:unit", "test_type:data")
+        assert set(built.values()) == {"success"}, built
+        sources = [*(shop / "models").rglob("*"), *(shop / "macros").rglob("*")]
+        originals = {p: p.read_text() for p in sources if p.is_file()}
+        tools = (lambda: dbt_in_process(shop, "test", "--select", "test_type:unit"), dbtproof)
+        mutations = {name: MUTATIONS[name] for name in SPARK_MUTATIONS}
+        failing, disagreements, tests = run_mutations(shop, originals, mutations, {}, [], tools)
+        assert disagreements == {}
+        assert tests == 4
+        assert failing == SPARK_MUTATIONS[1:], "as written all pass; every mutation fails something"
+        left = process_databases(prefix)
+        assert left == [cli_schema, f"{cli_schema}_marts"], "dbtproof dropped all of its own"
+    finally:
+        from pyspark.sql import SparkSession
+
+        for database in process_databases(prefix):
+            SparkSession.builder.getOrCreate().sql(f"drop database if exists {database} cascade")
 
 
 VERSIONED_SCHEMA = """

@@ -388,6 +388,7 @@ class DbtproofState:
             keep=config.getoption("dbt_keep"),
             store_failures=config.getoption("dbt_store_failures"),
             seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
+            runs_tests=not is_xdist_controller(config),
             run_role=config.getini("dbt_run_role"),
             warm_parse=config.getini("dbt_warm_parse"),
             connect_retries=_connect_retries(config),

@@ -11,12 +11,15 @@ providers would mint, and a live connection test; exit code 0 only when tests co
 (SIGKILL, a lost CI runner) left in the warehouse, and drops them with
 ``--execute``; a run still alive (see :mod:`dbtproof.liveness`) keeps its namespace.
 On DuckDB it removes the run folders left under pytest's basetemps and namespaces in
-the target's database files that exist (it never creates one). Like every ``dbtproof``
+the target's database files that exist (it never creates one); on a local Spark
+(dbt-spark's ``method: session``) the run folders and the databases dead runs left in
+their Spark's warehouse directory under those basetemps. Like every ``dbtproof``
 command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
 
 ``dbtproof evidence verify PATH [--digest D]`` checks a ``--dbt-evidence`` file (exit code
-0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement (see
-:mod:`dbtproof.evidence`).
+0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement;
+``dbtproof evidence merge JOB1 JOB2 ... -o RUN`` makes one run of the evidence files of the
+CI jobs a suite was split into (see :mod:`dbtproof.evidence`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from dbtproof.namespace import (
 )
 from dbtproof.project import find_project_dir
 from dbtproof.run_role import drop_role_statements, list_leftover_roles
-from dbtproof.targets import duckdb_files
+from dbtproof.targets import duckdb_files, runs_in_process, spark_home
 
 
 def _dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument(
         "--basetemp",
         action="append",
-        help="DuckDB: also look for run folders under this pytest --basetemp (repeatable; "
+        help="DuckDB, local Spark: also look for run folders under this pytest --basetemp "
+        "(repeatable; "
         "pytest's default basetemps are always searched)",
     )
     doctor = commands.add_parser(
@@ -113,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     attest.add_argument("path", type=Path, help="the evidence file")
     attest.add_argument(
         "-o", "--output", type=Path, help="write it to this file (default: standard output)"
+    )
+    merge = actions.add_parser(
+        "merge",
+        help="merge the evidence files of the CI jobs one suite was split into (exit 0 only "
+        "if every file is intact and they are one run)",
+    )
+    merge.add_argument("paths", type=Path, nargs="+", help="the jobs' evidence files")
+    merge.add_argument(
+        "-o", "--output", type=Path, required=True, help="the merged evidence file to write"
+    )
+    merge.add_argument(
+        "--digest",
+        action="append",
+        default=[],
+        metavar="D",
+        help="a job's final digest as it published it (repeatable, in the files' order)",
     )
     watch = commands.add_parser(
         "watch",
@@ -271,18 +291,22 @@ def _duckdb_files(target: Any, cli_vars: dict[str, Any]) -> list[Path]:
     return duckdb_files(target.raw_output, rendered)
 
 
-def _clean_duckdb(
-    args: argparse.Namespace, prefix: str, min_age: timedelta, loaded: tuple[Path, Any, Any]
-) -> int:
-    """``clean`` on DuckDB: the run folders left under pytest's basetemps (each holds its
-    run's database file) and namespaces in the target's database files that exist."""
-    _, cli_vars, target = loaded
-    verb = "dropping" if args.execute else "would drop"
+def _clean_run_folders(
+    args: argparse.Namespace, prefix: str, min_age: timedelta, verb: str
+) -> tuple[list[Path], set[str], int]:
+    """The run folders of dead runs under pytest's basetemps (removed with ``--execute``).
+
+    Returns the folders searched (each a basetemp's ``dbtproof`` folder, where a local
+    Spark keeps its files too), the run ids still alive, and how many folders were found.
+    """
     roots = [pytest_temproot(), *(Path(b).expanduser().resolve() for b in args.basetemp or [])]
     live_runs: set[str] = set()
     dead: list[tuple[Leftover, Path]] = []
     kept: list[Leftover] = []
+    folders: list[Path] = []
     for workdir in run_workdirs(roots):
+        if workdir.parent not in folders:
+            folders.append(workdir.parent)
         for leftover in find_leftovers([workdir.name], prefix):
             if workdir_is_live(workdir):
                 live_runs.add(run_id_of(leftover.schema, prefix) or "")
@@ -299,15 +323,56 @@ def _clean_duckdb(
             shutil.rmtree(workdir, ignore_errors=True)
     for leftover in kept:
         _report(verb, [], [leftover], "")
-    dropped = len(dead)
+    return folders, live_runs, len(dead)
+
+
+def _clean_duckdb(
+    args: argparse.Namespace, prefix: str, min_age: timedelta, loaded: tuple[Path, Any, Any]
+) -> int:
+    """``clean`` on DuckDB: the run folders left under pytest's basetemps (each holds its
+    run's database file) and namespaces in the target's database files that exist."""
+    _, cli_vars, target = loaded
+    verb = "dropping" if args.execute else "would drop"
+    _, live_runs, dropped = _clean_run_folders(args, prefix, min_age, verb)
     for path in _duckdb_files(target, cli_vars):
         if not path.is_file():
             continue  # never create a database file
         dropped += _clean_duckdb_file(args, path, prefix, min_age, live_runs, verb)
+    _summary(args, dropped)
+    return 0
+
+
+def _summary(args: argparse.Namespace, dropped: int) -> None:
     if args.execute:
         print(f"dbtproof clean: dropped {dropped} run folder(s) and schema(s).")
     elif dropped:
         print("dbtproof clean: nothing dropped; rerun with --execute to drop them.")
+
+
+def _clean_local_spark(args: argparse.Namespace, prefix: str, min_age: timedelta) -> int:
+    """``clean`` on a local Spark (dbt-spark's ``method: session``): the run folders of dead
+    runs, and the databases they left in the warehouse directories of their processes'
+    Spark (``<basetemp>/dbtproof/spark/warehouse/<namespace>.db``; the process's JVM, and
+    with it the metastore that listed them, died with the run)."""
+    verb = "dropping" if args.execute else "would drop"
+    folders, live_runs, dropped = _clean_run_folders(args, prefix, min_age, verb)
+    for folder in folders:
+        warehouse = spark_home(folder) / "warehouse"
+        if not warehouse.is_dir():
+            continue
+        found = {path.name[: -len(".db")]: path for path in warehouse.glob("*.db")}
+        leftovers = [lo for lo in find_leftovers(found, prefix) if lo.age() >= min_age]
+        kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live_runs]
+        leftovers = [lo for lo in leftovers if lo not in kept]
+        if not leftovers and not kept:
+            continue
+        print(f"dbtproof clean: {len(leftovers)} leftover database(s) in {warehouse}:")
+        _report(verb, leftovers, kept, "")
+        if args.execute:
+            for leftover in leftovers:
+                shutil.rmtree(found[leftover.schema], ignore_errors=True)
+        dropped += len(leftovers)
+    _summary(args, dropped)
     return 0
 
 
@@ -355,6 +420,8 @@ def clean(args: argparse.Namespace) -> int:
     loaded = _load_target(args)
     if loaded[2].adapter_type == "duckdb":
         return _clean_duckdb(args, prefix, min_age, loaded)
+    if runs_in_process(loaded[2].adapter_type, loaded[2].raw_output):
+        return _clean_local_spark(args, prefix, min_age)
     return _clean_warehouse(args, prefix, min_age, loaded)
 
 
@@ -381,8 +448,12 @@ def _own_options(message: str) -> str:
 
 
 def evidence(args: argparse.Namespace) -> int:
-    """``dbtproof evidence verify | attest``: 0 when the file is intact (and attested)."""
+    """``dbtproof evidence verify | attest | merge``: 0 when the file is intact (and
+    attested, or merged)."""
     from dbtproof.evidence.verify import verify
+
+    if args.action == "merge":
+        return _merge_evidence(args)
 
     verdict = verify(args.path.resolve(), getattr(args, "digest", None))
     if args.action == "verify":
@@ -402,6 +473,37 @@ def evidence(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
         print(f"dbtproof evidence attest: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _merge_evidence(args: argparse.Namespace) -> int:
+    """``dbtproof evidence merge``: verify every job's file, then write them as one run
+    (a new hash chain) and verify that."""
+    from dbtproof.evidence.chain import write_chain
+    from dbtproof.evidence.merge import merge_runs
+    from dbtproof.evidence.verify import verify
+
+    if args.digest and len(args.digest) != len(args.paths):
+        raise DbtError(
+            f"dbtproof evidence merge: {len(args.digest)} --digest for {len(args.paths)} files; "
+            f"give one per file, in the files' order, or none."
+        )
+    parts = []
+    for index, path in enumerate(args.paths):
+        verdict = verify(path.resolve(), args.digest[index] if args.digest else None)
+        if not verdict.ok:
+            print(f"dbtproof evidence merge: not merged: {verdict.describe()}", file=sys.stderr)
+            return 1
+        parts.append((verdict.path, verdict.records))
+    output = args.output.resolve()
+    if output.exists():
+        raise DbtError(
+            f"dbtproof evidence merge: {output} exists; an evidence file is never overwritten. "
+            f"Choose another --output."
+        )
+    write_chain(output, merge_runs(parts, output))
+    verdict = verify(output)
+    print(verdict.describe())
+    return 0 if verdict.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

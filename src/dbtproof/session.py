@@ -102,6 +102,9 @@ class SessionSettings:
     grant_roles: dict[str, str] = field(default_factory=dict)
     #: ``dbt_require_least_privilege``: refuse to start when the identity has excess rights.
     require_least_privilege: bool = False
+    #: False for the xdist controller, which runs no test: where the target's engine runs
+    #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
+    runs_tests: bool = True
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -173,6 +176,8 @@ class DbtSession:
         #: The role the profile itself sets (``role:``), which the guard and teardown keep.
         self._identity_role: str | None = None
         self._started = False
+        #: Started without a connection (see :attr:`SessionSettings.runs_tests`).
+        self.offline = False
         self._engine: ModelEngine | None = None
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
@@ -288,6 +293,12 @@ class DbtSession:
             self._parse()
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
+        if not self.settings.runs_tests and targets.runs_in_process(
+            self.adapter_type, self.profile_target.raw_output
+        ):
+            self.offline = self._started = True
+            self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
+            return self
         with timings.step("connect"):
             self.preflight()
         if self.adapter_type == "postgres":
@@ -1180,7 +1191,7 @@ class DbtSession:
                 self.liveness.release()
 
     def _drop_namespace(self) -> list[str]:
-        if not self._started:
+        if not self._started or self.offline:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
         adapter = self.adapter()

@@ -51,6 +51,16 @@ class AdapterRules:
     role_key: str | None = None
     #: Roles that exist without being in the catalog (PostgreSQL's ``public``).
     implicit_roles: frozenset[str] = frozenset()
+    #: The adapter runs its engine in the test process when ``method`` is one of these
+    #: (dbt-spark's ``session``: a local Spark), its data under pytest's basetemp.
+    in_process_methods: tuple[str, ...] = ()
+
+
+def runs_in_process(adapter_type: str, output: Mapping[str, Any]) -> bool:
+    """True when *output* (a target's settings) runs its engine in the test process
+    (dbt-spark's ``method: session``), so its data lives under pytest's basetemp."""
+    methods = rules_for(adapter_type).in_process_methods
+    return bool(methods) and str(output.get("method", "")).casefold() in methods
 
 
 _RULES: Mapping[str, AdapterRules] = MappingProxyType(
@@ -75,7 +85,11 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
                 server_keys=(),
             ),
             AdapterRules("snowflake", server_keys=("account",)),
-            AdapterRules("spark", database_is_schema=True),
+            AdapterRules(
+                "spark",
+                database_is_schema=True,
+                in_process_methods=("session",),
+            ),
             AdapterRules("databricks", database_keys=("database", "catalog")),
             AdapterRules("trino", database_keys=("database", "catalog"), drop_cascades=False),
             AdapterRules(
@@ -136,6 +150,9 @@ def apply_namespace(
 
 #: The run folder's subfolder where dbt-duckdb's ``external`` models write their files.
 EXTERNAL_FOLDER = "external"
+#: The folder, beside the run folders, of the process's local Spark (``method: session``):
+#: its warehouse directory and Derby metastore.
+SPARK_FOLDER = "spark"
 _DEFAULT_SEARCH_PATH = '"$user",public'
 
 
@@ -183,7 +200,12 @@ def namespace_overrides(
       server's own views and logs (``pg_stat_activity``) name the run;
     - DuckDB: the database file is a new one in *run_folder*, named as the user's file
       (so ``database`` stays the name the project knows), and ``external`` models write
-      under ``<run_folder>/external``, not the user's lake.
+      under ``<run_folder>/external``, not the user's lake;
+    - a local Spark (dbt-spark's ``method: session``): its warehouse directory, Derby
+      metastore and ``derby.log`` in :func:`spark_home` beside *run_folder* (one per
+      process, as the process's one JVM is), the user's other ``server_side_parameters``
+      (``spark.master`` ...) kept. Nothing lands in the working directory, and two
+      xdist workers never share a metastore (Derby's embedded one admits one JVM).
     """
     overrides: dict[str, Any] = {"schema": namespace}
     if adapter_type == "postgres":
@@ -195,7 +217,37 @@ def namespace_overrides(
         user_path = render(raw_path) if isinstance(raw_path, str) else raw_path
         overrides["path"] = str(run_folder / f"{duckdb_database_name(user_path)}.duckdb")
         overrides["external_root"] = str(run_folder / EXTERNAL_FOLDER)
+    if runs_in_process(adapter_type, output):
+        overrides["server_side_parameters"] = spark_session_parameters(
+            output.get("server_side_parameters") or {}, spark_home(run_folder.parent)
+        )
     return overrides
+
+
+def spark_home(runs_folder: Path) -> Path:
+    """The folder of the process's local Spark in *runs_folder* (which holds the run
+    folders: ``<basetemp>/dbtproof``), beside the run folders."""
+    return runs_folder / SPARK_FOLDER
+
+
+def spark_session_parameters(user: Mapping[str, Any], home: Path) -> dict[str, str]:
+    """*user*'s ``server_side_parameters`` with the local Spark's files under *home*:
+    the warehouse directory, the Derby metastore and Derby's log (a JVM option; the user's
+    own ``spark.driver.extraJavaOptions`` are kept after it). These are static settings:
+    the first session of a process fixes them for its JVM."""
+    parameters = {str(key): str(value) for key, value in user.items()}
+    java = parameters.get("spark.driver.extraJavaOptions", "")
+    derby = f"-Dderby.system.home={home} -Dderby.stream.error.file={home / 'derby.log'}"
+    parameters.update(
+        {
+            "spark.sql.warehouse.dir": str(home / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": f"{derby} {java}".strip(),
+        }
+    )
+    return parameters
 
 
 # -- secrets ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Example tests of the shop project's marts, built in this run's own namespace.
 
-Run them from examples/shop with `pytest` (DuckDB) or `pytest --dbt-target postgres`.
+Run them from examples/shop with `pytest` (DuckDB), `pytest --dbt-target postgres` or
+`pytest --dbt-target spark`.
 """
 
 from decimal import Decimal

@@ -5,7 +5,8 @@ adapter dispatch as in a real run), with each upstream replaced by the rows a te
 gives, runs it in this run's namespace and returns its rows. Columns a fixture leaves
 out are NULLs of their proper type. Each test takes milliseconds.
 
-Run them from examples/shop with `pytest` (DuckDB) or `pytest --dbt-target postgres`.
+Run them from examples/shop with `pytest` (DuckDB), `pytest --dbt-target postgres` or
+`pytest --dbt-target spark`.
 """
 
 from datetime import date
@@ -157,8 +158,9 @@ def test_incremental_branch_selects_the_latest_days(dbt):
 
 
 def test_incremental_apply_shows_the_table_afterwards(dbt):
-    # apply=True runs the model's strategy (delete+insert by order_date) on `this`
-    # and returns the whole table after the run — what dbt's unit tests cannot show.
+    # apply=True runs the model's strategy (delete+insert by order_date; on Spark,
+    # insert_overwrite of those days' partitions) on `this` and returns the whole table
+    # after the run — what dbt's unit tests cannot show.
     out = dbt.run_model(
         "fct_daily_revenue",
         given={ref("orders"): REVENUE_ORDERS},

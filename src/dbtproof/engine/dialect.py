@@ -32,6 +32,8 @@ _RULES: Mapping[str, tuple[str, int | None, str, str, str, str, str]] = MappingP
 _BACKSLASH_ESCAPES = frozenset(
     {"snowflake", "redshift", "bigquery", "spark", "databricks", "mysql"}
 )
+#: Warehouses whose ``varchar`` needs a length (an unlimited text is their text type).
+_VARYING_NEEDS_LENGTH = frozenset({"spark", "databricks"})
 _DEFAULT = ("lower", None, "bigint", "double precision", "numeric", "", "varchar")
 
 #: The name of the probe values in dbt's cast macro.
@@ -78,6 +80,7 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
         decimal=decimal or "numeric",
         decimal_scaled=scaled,
         text=text,
+        varying_needs_length=kind in _VARYING_NEEDS_LENGTH,
         unknown="varchar(10485759)" if kind == "postgres" else "",
     )
 

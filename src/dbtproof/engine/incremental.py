@@ -55,7 +55,7 @@ def apply(
             f"selects the new rows of {node.name}",
         )
         try:
-            strategy_sql = compat.incremental_strategy_sql(
+            statements = compat.incremental_strategy_sql(
                 context, adapter, strategy, this_relation, new_relation, unique_key, predicates
             )
         except Exception as exc:
@@ -65,9 +65,10 @@ def apply(
                     f"'{strategy or 'default'}' of {node.name}: {exc}"
                 ) from exc
             raise
-        run_statement(
-            adapter, strategy_sql, f"applies the '{strategy or 'default'}' strategy of {node.name}"
-        )
+        for statement in statements:
+            run_statement(
+                adapter, statement, f"applies the '{strategy or 'default'}' strategy of {node.name}"
+            )
         return run_select(adapter, f"select * from {this_relation}", f"`this` of {node.name}")
     finally:
         compat.hold_connection(adapter, CONNECTION)

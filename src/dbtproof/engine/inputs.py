@@ -249,6 +249,8 @@ class Dialect:
     decimal_scaled: str = ""
     text: str = "text"
     boolean: str = "boolean"
+    #: ``varchar`` needs a length here (Spark): a limit is dropped by casting to :attr:`text`.
+    varying_needs_length: bool = False
     #: A type that marks a column nothing types in an empty relation, so that a model
     #: passing it on is seen to (its described type is :meth:`is_unknown`); "" for none.
     unknown: str = ""
@@ -541,11 +543,16 @@ def _json_value(value: Any) -> Any:
 _VARYING = ("character varying", "varchar", "nvarchar", "varchar2", "string", "text")
 
 
-def _plain_type(data_type: str) -> str:
+def _plain_type(data_type: str, dialect: Dialect) -> str:
     """A type without a varying-length limit, so text values are not silently cut (as dbt
-    does); a fixed ``char(n)`` keeps its length (without one it would be ``char(1)``)."""
+    does); a fixed ``char(n)`` keeps its length (without one it would be ``char(1)``).
+    Where the warehouse requires a length of ``varchar`` (Spark), its text type."""
     head = data_type.split("(")[0].strip().lower()
-    return data_type.split("(")[0].strip() if head in _VARYING else data_type
+    if head not in _VARYING:
+        return data_type
+    if "(" in data_type and dialect.varying_needs_length:
+        return dialect.text
+    return data_type.split("(")[0].strip()
 
 
 @dataclass(frozen=True)
@@ -700,7 +707,7 @@ class _FixtureWriter:
         dialect, rows = self.dialect, self.fixture.rows
         text_family = cast_to = None
         if column.data_type:
-            cast_to = _plain_type(column.data_type)
+            cast_to = _plain_type(column.data_type, self.dialect)
         elif key is not None and self.fixture.from_text:
             texts = [row.get(key) for row in rows]
             text_family = infer_text_type(texts)

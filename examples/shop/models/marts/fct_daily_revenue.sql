@@ -1,8 +1,12 @@
+{#- Each run rebuilds the days it selects: delete+insert by order_date, or on Spark,
+    which has no delete+insert, insert_overwrite of those days' partitions. -#}
 {{
     config(
         materialized='incremental',
         unique_key='order_date',
-        incremental_strategy='delete+insert'
+        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+        partition_by=['order_date'] if target.type == 'spark' else none,
+        file_format='parquet' if target.type == 'spark' else none
     )
 }}
 
