@@ -25,7 +25,7 @@ BUILT = [
     "model.shop.fct_daily_revenue",
 ]
 TESTS = 24  # the example's data tests and unit tests
-GRANTS = 1  # customers::grants, skipped on DuckDB
+GRANTS = 0  # the example grants nothing on DuckDB: no customers::grants item
 TYPO = "Catalog Error: Table with name products_typo does not exist!"
 
 # Records each dbt invocation that builds or tests (command, node, status), per xdist worker.
