@@ -57,7 +57,7 @@ def test_profiles_yml_missing(pytester: pytest.Pytester, shop: Path) -> None:
 def test_target_missing(pytester: pytest.Pytester, shop: Path) -> None:
     output = run_failing(pytester, "--dbt-target", "staging")
     assert "target 'staging' is not in profile 'shop'" in output
-    assert "Targets there: dev, postgres, prod." in output
+    assert "Targets there: dev, postgres, prod, spark." in output
 
 
 def test_protected_target_refused(pytester: pytest.Pytester, shop: Path) -> None:
