@@ -58,6 +58,16 @@ def pg_schemas(prefix: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def pg_namespaces(prefix: str) -> list[str]:
+    """The run and worker namespaces (``<prefix>_<minute>_<random>[_gw<N>]``) that have a
+    schema of the test database, their custom schemas (``<namespace>_marts``) folded in."""
+    roots = set()
+    for schema in pg_schemas(prefix):
+        found = re.match(r"^(.*?_\d{12}_[a-z0-9]{6}(?:_gw\d+)?)(?:_|$)", schema)
+        roots.add(found.group(1) if found else schema)
+    return sorted(roots)
+
+
 def pg_relations() -> set[tuple[str, str]]:
     """Every schema (as ``(schema, "")``) and relation of the test database, system ones aside.
 

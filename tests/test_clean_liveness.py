@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import copy_shop, duckdb_query, pg_schemas, unique_prefix
+from conftest import copy_shop, duckdb_query, pg_namespaces, pg_schemas, unique_prefix
 from test_lifecycle_postgres import DBTPROOF, start_pytest, wait_for
 
 WAITING_TEST = """
@@ -62,12 +62,12 @@ def test_clean_keeps_a_live_postgres_run_and_drops_a_dead_one(shop: Path, shop_p
     _kill(dead)
     live, live_schema = _run_until_seeded(shop / "live", ini)
     try:
-        assert sorted(pg_schemas(shop_pg)) == sorted([dead_schema, live_schema])
+        assert pg_namespaces(shop_pg) == sorted([dead_schema, live_schema])
         cleaned = _clean(shop, "--target", "postgres", "--prefix", shop_pg, "--execute")
         assert cleaned.returncode == 0, cleaned.stderr
         assert f"keeping {live_schema}: its run is still alive" in cleaned.stdout
         assert f"dropping {dead_schema}" in cleaned.stdout
-        assert pg_schemas(shop_pg) == [live_schema], "the live run's namespace survives"
+        assert pg_namespaces(shop_pg) == [live_schema], "the live run's namespace survives"
     finally:
         (shop / "live" / "release").touch()
         output = live.communicate(timeout=180)[0]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import pg_schemas, superuser_connection
+from conftest import pg_namespaces, pg_schemas, superuser_connection
 from test_lifecycle_postgres import DBTPROOF, start_pytest
 
 #: Each test seeds, says where it runs (pid and schema) and waits until told to finish.
@@ -97,7 +97,7 @@ def _gone(pid: int, seconds: float = 60) -> None:
 def test_sigterm_to_the_pytest_process_drops_the_namespace(shop: Path, shop_pg: str) -> None:
     # (SIGINT: test_lifecycle_postgres.py)
     run, seen = _started(shop)
-    assert pg_schemas(shop_pg) == [seen["main"][1]]
+    assert pg_namespaces(shop_pg) == [seen["main"][1]]
     os.kill(run.pid, signal.SIGTERM)  # the process alone, as `docker stop` or `timeout` does
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 2, output  # interrupted
@@ -108,7 +108,7 @@ def test_sigterm_to_the_xdist_controller_drops_every_worker_namespace(
     shop: Path, shop_pg: str
 ) -> None:
     run, seen = _started(shop, workers=2)
-    assert set(pg_schemas(shop_pg)) == {schema for _, schema in seen.values()}
+    assert set(pg_namespaces(shop_pg)) == {schema for _, schema in seen.values()}
     os.kill(run.pid, signal.SIGTERM)  # the controller alone: it passes it on to its workers
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 2, output
@@ -173,7 +173,7 @@ def test_a_run_that_cannot_drop_its_namespace_says_so_and_fails(
     (shop / "pytests" / "test_blocking.py").write_text(BLOCKING_TEST)
     result = pytester.runpytest_subprocess("pytests", *workers)
     output = result.stdout.str()
-    [schema] = pg_schemas(shop_pg)
+    [schema] = pg_namespaces(shop_pg)
     assert "dbtproof: left in the warehouse" in output, output
     assert f"dbtproof: could not drop namespace {schema}: " in output, output
     assert "must be owner of schema" in output, output

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_ACCESS_TESTS, PG_PASSWORD, copy_shop, pg_schemas
+from conftest import EXAMPLE_ACCESS_TESTS, PG_PASSWORD, copy_shop, pg_namespaces, pg_schemas
 
 DBTPROOF = str(Path(sys.executable).parent / "dbtproof")
 
@@ -74,7 +74,7 @@ def test_ctrl_c_mid_run_drops_the_namespace(shop: Path, shop_pg: str) -> None:
     run = start_pytest(shop)
     wait_for(shop / "seeded", run)
     schema = (shop / "seeded").read_text()
-    assert pg_schemas(shop_pg) == [schema], "the run's schema exists while it runs"
+    assert pg_namespaces(shop_pg) == [schema], "the run's schema exists while it runs"
     os.killpg(run.pid, signal.SIGINT)
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 2, output  # pytest's exit code for an interrupted run
@@ -115,7 +115,7 @@ def test_clean_finds_and_drops_what_a_killed_run_left(shop: Path, shop_pg: str) 
     schema = (shop / "seeded").read_text()
     os.killpg(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
-    assert pg_schemas(shop_pg) == [schema], "SIGKILL leaves the schema behind"
+    assert pg_namespaces(shop_pg) == [schema], "SIGKILL leaves the schema behind"
 
     def clean(*args: str) -> subprocess.CompletedProcess[str]:
         command = [DBTPROOF, "clean", "--target", "postgres", "--prefix", shop_pg, *args]
@@ -129,7 +129,7 @@ def test_clean_finds_and_drops_what_a_killed_run_left(shop: Path, shop_pg: str) 
     assert listed.returncode == 0, listed.stderr
     assert f"would drop {schema} (created " in listed.stdout
     assert "rerun with --execute" in listed.stdout
-    assert pg_schemas(shop_pg) == [schema], "without --execute nothing is dropped"
+    assert pg_namespaces(shop_pg) == [schema], "without --execute nothing is dropped"
 
     dropped = clean("--older-than", "0m", "--execute")
     assert dropped.returncode == 0, dropped.stderr
