@@ -49,6 +49,21 @@ def superuser_connection():  # type: ignore[no-untyped-def]
     return connection
 
 
+@contextmanager
+def database_acl_turn(cursor: Any) -> Iterator[None]:
+    """Hold the suite's lock on the test database's privileges (a superuser cursor, autocommit).
+
+    Granting on the database (or dropping a role that holds such a grant) rewrites the
+    database's one catalog row; two xdist workers doing it at once fail with "tuple
+    concurrently updated", so they take turns.
+    """
+    cursor.execute("select pg_advisory_lock(hashtext('dbtproof suite: database privileges'))")
+    try:
+        yield
+    finally:
+        cursor.execute("select pg_advisory_unlock(hashtext('dbtproof suite: database privileges'))")
+
+
 def pg_schemas(prefix: str) -> list[str]:
     """Schemas of the test database whose names start with *prefix*."""
     with superuser_connection() as connection, connection.cursor() as cursor:
@@ -131,9 +146,11 @@ def drop_pg_prefix(prefix: str, login_role: str) -> None:
                 "select rolname from pg_roles where starts_with(rolname, %s) order by rolname = %s",
                 (prefix, login_role),
             )
-            for (role,) in cursor.fetchall():
-                cursor.execute(f'drop owned by "{role}" cascade')
-                cursor.execute(f'drop role "{role}"')
+            roles = [row[0] for row in cursor.fetchall()]
+            with database_acl_turn(cursor):
+                for role in roles:
+                    cursor.execute(f'drop owned by "{role}" cascade')
+                    cursor.execute(f'drop role "{role}"')
     finally:
         connection.close()
 
@@ -152,7 +169,7 @@ def pg_role() -> dict[str, str]:
     """
     connection = superuser_connection()
     try:
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, database_acl_turn(cursor):
             cursor.execute("select 1 from pg_roles where rolname = %s", (PG_ROLE,))
             if cursor.fetchone() is None:
                 cursor.execute(

@@ -84,8 +84,8 @@ def dbt_modified(root: Path, state: Path) -> set[str]:
         ("macros/cents_to_dollars.sql", "/ 100.0", "/ 100.00"),
         (
             "models/marts/schema.yml",
-            "    description: One row",
-            "    config:\n      materialized: view\n    description: One row",
+            "    config:\n",
+            "    config:\n      materialized: view\n",
         ),
     ],
     ids=["model", "macro", "yaml-config"],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import unique_prefix
+from conftest import PG_GRANT_ROLES, unique_prefix
 from credential_endpoints import GitHubTokenEndpoint, github_token_endpoint
 from test_auth_postgres import password_postgres  # noqa: F401  (the private cluster)
 from test_errors import run_failing
@@ -95,7 +95,7 @@ def role_endpoint(
 
     (shop / "profiles.yml").write_text(PROFILE)
     (shop / "pytest.ini").write_text(
-        f"[pytest]\ntestpaths = pytests\ndbt_schema_prefix = {unique_prefix()}\n"
+        f"[pytest]\ntestpaths = pytests\ndbt_schema_prefix = {unique_prefix()}\n" + PG_GRANT_ROLES
     )
     (shop / "pytests" / "test_role.py").write_text(TESTS)
     monkeypatch.setenv("SHOP_PG_PORT", str(password_postgres))

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import engine_session, superuser_connection
+from conftest import database_acl_turn, engine_session, superuser_connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine import make_project
@@ -376,7 +376,8 @@ def test_backslashes_stay_data_where_the_server_treats_them_as_escapes(
         cursor.execute("select 1 from pg_roles where rolname = %s", (role,))
         if cursor.fetchone() is None:
             cursor.execute(f"create role {role} login password 'noscs'")
-        cursor.execute(f"grant create, temporary on database test to {role}")
+        with database_acl_turn(cursor):
+            cursor.execute(f"grant create, temporary on database test to {role}")
         cursor.execute(f"alter role {role} set standard_conforming_strings = off")
     ini = (pytester.path / "pytest.ini").read_text()
     lake_project(pytester.path)

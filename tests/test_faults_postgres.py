@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from conftest import copy_shop, unique_prefix
+from conftest import PG_GRANT_ROLES, copy_shop, unique_prefix
 from private_postgres import SUPERUSER_PASSWORD, PrivateCluster, private_postgres
 
 from dbtproof import source
@@ -113,7 +113,9 @@ def _project(shop: Path, cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatc
                         "SHOP_PG_USER": ROLE, "SHOP_PG_DATABASE": "postgres"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     (shop / "pytest.ini").write_text(
-        f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n{ini}"
+        f"[pytest]\ntestpaths = pytests\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+        + PG_GRANT_ROLES
+        + ini
     )
     (shop / "pytests" / "test_verdicts.py").write_text(TESTS)
     return prefix

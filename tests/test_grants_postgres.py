@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     PG_DATABASE,
     PG_GRANT_ROLES,
+    database_acl_turn,
     drop_pg_prefix,
     point_shop_at_pg,
     superuser_connection,
@@ -137,7 +138,8 @@ def access(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Access]:
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"create role {roles.ci} login nosuperuser nocreatedb createrole")
-            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {roles.ci}")
+            with database_acl_turn(cursor):
+                cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {roles.ci}")
             cursor.execute(f"create role {roles.reporter} nologin")
             cursor.execute(f"create role {roles.analyst} nologin")
             cursor.execute(f"grant {roles.reporter} to {roles.ci}")

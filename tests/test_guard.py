@@ -18,6 +18,7 @@ import pytest
 import yaml
 from conftest import (
     PG_DATABASE,
+    database_acl_turn,
     drop_pg_prefix,
     duckdb_query,
     point_shop_at_pg,
@@ -126,7 +127,8 @@ def pg_outside(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     connection = superuser_connection()
     with connection.cursor() as cursor:
         cursor.execute(f"create role {role} login nosuperuser nocreatedb nocreaterole")
-        cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {role}")
+        with database_acl_turn(cursor):
+            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {role}")
         cursor.execute(f"create schema {role}")  # owned by the superuser, as a DBA sets it up
         cursor.execute(f"grant usage, create on schema {role} to {role}")
     connection.close()

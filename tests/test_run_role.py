@@ -19,6 +19,7 @@ from conftest import (
     EXAMPLE_ACCESS_TESTS,
     PG_DATABASE,
     SHOP,
+    database_acl_turn,
     drop_pg_prefix,
     point_shop_at_pg,
     superuser_connection,
@@ -76,7 +77,8 @@ def pg_creator(shop: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     connection = superuser_connection()
     with connection.cursor() as cursor:
         cursor.execute(f"create role {creator} login nosuperuser nocreatedb createrole")
-        cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {creator}")
+        with database_acl_turn(cursor):
+            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {creator}")
         cursor.execute(f"create schema {outside}")  # owned by the superuser, as a DBA sets it up
         cursor.execute(f"grant create on schema {outside} to {creator}")
         # The identity may pass reading on (so the run role reads the source).
