@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,18 @@ def superuser_connection():  # type: ignore[no-untyped-def]
     connection = psycopg2.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user="postgres")
     connection.autocommit = True
     return connection
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Ctrl-C back when the suite was started with SIGINT ignored.
+
+    A shell without job control starts background commands (``cmd &``) with SIGINT ignored,
+    and every process they start inherits that: the tests that press Ctrl-C on a pytest run
+    (lifecycle, dying runs, Spark) would see it ignored. Python's own handler is put back, so
+    the pytest runs the tests start get Ctrl-C as from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextmanager

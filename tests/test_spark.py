@@ -3,8 +3,8 @@ whose warehouse directory and metastore dbtproof puts under pytest's basetemp.
 
 The example project as users run it (``--dbt-target spark``, two xdist workers: a Spark
 each, a database each) with ``run_model``'s Spark specifics (typed NULLs, the adapter's own
-incremental strategies, the row diff) in the same run, to start few JVMs; Ctrl-C and a
-killed run with ``dbtproof clean``.
+incremental strategies, merge refused on parquet as dbt refuses it, the row diff) in the
+same run, to start few JVMs; Ctrl-C and a killed run with ``dbtproof clean``.
 Whatever a run leaves is looked for where Spark keeps it: ``<warehouse>/<database>.db``.
 The unit-test parity on Spark is in test_unit_parity.py.
 """
@@ -40,9 +40,20 @@ SPARK_MODELS = {
     "order_log.sql": "{{ config(materialized='incremental', incremental_strategy='append',\n"
     "    file_format='parquet') }}\nselect order_id, status from {{ ref('stg_orders') }}\n"
     "{% if is_incremental() %}where order_id > (select max(order_id) from {{ this }}){% endif %}\n",
+    "order_status.sql": "{{ config(materialized='incremental',\n"
+    "    incremental_strategy='insert_overwrite', file_format='parquet', partition_by=['status'])\n"
+    "}}\n"
+    "select order_id, status from {{ ref('stg_orders') }}\n",
+    # merge needs a table format with row updates (Delta, Iceberg, Hudi: jars a local Spark
+    # here cannot download); on parquet dbt-spark refuses it, its build item too
+    "order_merge.sql": "{{ config(materialized='incremental', incremental_strategy='merge',\n"
+    "    file_format='parquet', unique_key='order_id') }}\n"
+    "select order_id, status from {{ ref('stg_orders') }}\n",
 }
 SPARK_TESTS = """
-from dbtproof import ref, source
+import pytest
+
+from dbtproof import DbtError, ref, source
 
 
 def test_left_out_columns_are_typed_nulls(dbt):
@@ -59,6 +70,26 @@ def test_append_adds_the_new_rows(dbt):
         apply=True,
     )
     assert out == [{"order_id": 1, "status": "placed"}, {"order_id": 2, "status": "shipped"}]
+
+
+def test_insert_overwrite_replaces_the_partitions_it_writes(dbt):
+    out = dbt.run_model(
+        "order_status",
+        given={ref("stg_orders"): [{"order_id": 2, "status": "placed"}]},
+        this=[{"order_id": 1, "status": "placed"}, {"order_id": 3, "status": "shipped"}],
+        apply=True,
+    )
+    assert out == [{"order_id": 2, "status": "placed"}, {"order_id": 3, "status": "shipped"}]
+
+
+def test_merge_is_refused_on_parquet_as_dbt_refuses_it(dbt):
+    with pytest.raises(DbtError, match="You can only choose this strategy when file_format"):
+        dbt.run_model(
+            "order_merge",
+            given={ref("stg_orders"): [{"order_id": 2, "status": "placed"}]},
+            this=[{"order_id": 1, "status": "placed"}],
+            apply=True,
+        )
 
 
 def test_a_wrong_expectation_shows_the_row_diff(dbt):
@@ -83,8 +114,10 @@ def test_the_example_suite_and_run_model_specifics_on_spark_with_two_workers(
     )  # fmt: skip
     output = run.stdout
     assert run.returncode == 1, output[-5000:]
-    # the example's tests and dbt items, the two new models' builds, two run_model tests
-    assert re.search(rf"\b1 failed, {EXAMPLE_TESTS + 4} passed\b", output), output[-3000:]
+    # the example's tests and dbt items, three new models' builds, four run_model tests; the
+    # merge model's build errs as dbt's does
+    assert re.search(rf"\b1 failed, {EXAMPLE_TESTS + 7} passed, 1 error\b", output), output[-3000:]
+    assert "ERROR dbt_project.yml::order_merge::build" in output, output[-3000:]
     assert "FAILED pytests/test_spark_models.py::test_a_wrong_expectation_shows_the_row_diff" in (
         output
     ), output[-3000:]
