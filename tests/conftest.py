@@ -15,6 +15,7 @@ import secrets
 import shutil
 import signal
 import string
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from pytest_zygote import Zygote
 
 # Imported here, before any test: pytester restores sys.modules when its test ends, so a
 # psycopg2 first imported inside a pytester test is dropped and imported again later, and
@@ -60,6 +62,47 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+#: The environment the suite started with: the pytest zygote starts with it, before any test
+#: changes the environment (each run gets the test's own environment after the fork).
+_STARTING_ENVIRON = dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def suite_zygote() -> Iterator[Zygote | None]:
+    """The worker's pytest zygote (``pytest_zygote.py``), or None when turned off."""
+    if os.environ.get("DBTPROOF_SUITE_NO_ZYGOTE"):
+        yield None
+        return
+    zygote = Zygote(_STARTING_ENVIRON)
+    try:
+        yield zygote
+    finally:
+        zygote.close()
+
+
+@pytest.fixture
+def pytester(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, suite_zygote: Zygote | None
+) -> pytest.Pytester:
+    """pytest's ``pytester``, whose ``runpytest_subprocess`` forks its runs from the
+    worker's zygote (dbt imported once) unless the test is marked ``fresh_process``."""
+    if suite_zygote is None or request.node.get_closest_marker("fresh_process"):
+        return pytester
+    zygote = suite_zygote
+    popen = pytester.popen
+
+    def forked(cmdargs: Any, stdout: Any = None, stderr: Any = None, **kw: Any) -> Any:
+        args = [os.fspath(arg) for arg in cmdargs]
+        if args[:2] != [sys.executable, "-mpytest"] or not hasattr(stdout, "name"):
+            return popen(cmdargs, stdout=stdout, stderr=stderr, **kw)
+        env = dict(os.environ)  # as Pytester.popen builds it
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
+        return zygote.spawn(args[2:], os.getcwd(), env, stdout.name, stderr.name)
+
+    pytester.popen = forked  # type: ignore[method-assign]
+    return pytester
 
 
 @contextmanager

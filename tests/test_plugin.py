@@ -11,6 +11,7 @@ import pytest
 NAMESPACE = r"dbtproof_\d{12}_[a-z0-9]{6}"
 
 
+@pytest.mark.fresh_process  # what a new interpreter imports
 def test_no_dbt_project_means_no_dbt_import_and_no_output(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

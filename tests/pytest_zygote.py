@@ -1,0 +1,224 @@
+"""Pytest runs of the suite started from a process that has dbt imported already.
+
+Most of the suite runs pytest as users do, in a new process (``pytester.runpytest_subprocess``),
+and each such process spends seconds importing dbt before it does anything the test is about.
+A zygote is a process, one per xdist worker, that imports dbt, its adapters and pytest once
+and then forks a child for each pytest run: the child is that new process, with the run's
+folder, environment, arguments and output files, and runs ``python -m pytest`` as
+``runpy`` does; its exit status goes back to the test. Nothing of dbtproof, nor of any other
+pytest plugin, is imported before the fork (pytest's assertion rewriting of plugins would
+notice), and nothing runs in the zygote but imports, so each child starts as clean as a new
+interpreter with those modules loaded.
+
+A test that needs a really new interpreter (one that checks what gets imported) is marked
+``@pytest.mark.fresh_process``; ``DBTPROOF_SUITE_NO_ZYGOTE=1`` turns the zygote off for all.
+
+Run as a script, this module is the zygote; imported, :class:`Zygote` is its client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+#: Imported once in the zygote: what every pytest run of the suite imports from dbt.
+PRELOAD = (
+    "pytest",
+    "dbt.cli.main",
+    "dbt.adapters.duckdb",
+    "dbt.adapters.postgres",
+    "dbt.parser.manifest",
+    "dbt.task.build",
+    "dbt.task.test",
+    "dbt.task.run",
+    "dbt.task.seed",
+    "dbt.task.compile",
+    "dbt.task.sql",
+    "dbt.contracts.graph.manifest",
+    "duckdb",
+    "psycopg2",
+    "agate",
+    "jinja2",
+    "sqlglot",
+    "yaml",
+)
+
+
+# -- the zygote ---------------------------------------------------------------------------
+
+
+def _reply(fd: int, message: dict[str, Any]) -> None:
+    os.write(fd, (json.dumps(message) + "\n").encode())
+
+
+def _requests(fd: int) -> Any:
+    """The JSON requests read from *fd*, one per line, until it closes."""
+    pending = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield json.loads(line)
+
+
+def serve(requests_fd: int, replies_fd: int) -> dict[str, Any]:
+    """Fork a child for each request; return (in the child only) the request it is for."""
+    for request in _requests(requests_fd):
+        pid = os.fork()
+        if pid == 0:
+            os.close(requests_fd)
+            os.close(replies_fd)
+            return request
+        _reply(replies_fd, {"pid": pid})
+        _, status = os.waitpid(pid, 0)
+        _reply(replies_fd, {"returncode": os.waitstatus_to_exitcode(status)})
+    sys.exit(0)
+
+
+def become(request: dict[str, Any]) -> None:
+    """Turn this forked child into ``python -m pytest`` as *request* describes it."""
+    import runpy
+
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(opened, fd)
+        os.close(opened)
+    os.close(null)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    # as `python -m pytest` has it: the folder first, then PYTHONPATH's entries, then the
+    # interpreter's own (the zygote's script folder left out)
+    python_path = [path for path in request["env"].get("PYTHONPATH", "").split(os.pathsep) if path]
+    sys.path[:] = [request["cwd"], *python_path, *sys.path[1:]]
+    sys.argv[:] = ["pytest", *request["args"]]
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+
+
+def main() -> None:
+    """The zygote: import, then serve requests from fd 3, replying on fd 4."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    request = serve(3, 4)
+    become(request)  # in the child: runs pytest, which exits with its code
+
+
+# -- the client ---------------------------------------------------------------------------
+
+
+class ZygoteRun:
+    """A pytest run forked from the zygote, looking to ``Pytester.run`` like a ``Popen``."""
+
+    stdin = None
+
+    def __init__(self, zygote: Zygote, pid: int) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            reply = self.zygote.read_reply(timeout)
+            if reply is None:
+                raise subprocess.TimeoutExpired("pytest (zygote)", timeout or 0)
+            self.returncode = int(reply["returncode"])
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+class Zygote:
+    """Client of one zygote process, started on first use with the environment of *env*."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self._replies: IO[bytes] | None = None
+        self._requests: int | None = None
+
+    def _start(self) -> None:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        script = Path(__file__).resolve()
+        # fds 3 and 4 in the zygote: dup2'd there by a tiny launcher
+        launcher = (
+            "import os, runpy, sys; "
+            f"os.dup2({request_read}, 3); os.dup2({reply_write}, 4); "
+            f"sys.argv = [{str(script)!r}]; "
+            f"runpy.run_path({str(script)!r}, run_name='__main__')"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", launcher],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(request_read, reply_write),
+        )
+        os.close(request_read)
+        os.close(reply_write)
+        self._requests = request_write
+        self._replies = os.fdopen(reply_read, "rb")
+
+    def read_reply(self, timeout: float | None) -> dict[str, Any] | None:
+        """The zygote's next reply, or None when *timeout* seconds pass first."""
+        import select
+
+        assert self._replies is not None
+        if timeout is not None:
+            ready, _, _ = select.select([self._replies], [], [], timeout)
+            if not ready:
+                return None
+        line = self._replies.readline()
+        if not line:
+            raise RuntimeError("the pytest zygote ended")
+        return json.loads(line)
+
+    def spawn(
+        self, args: list[str], cwd: str, env: dict[str, str], stdout: str, stderr: str
+    ) -> ZygoteRun:
+        """Fork ``python -m pytest *args`` in *cwd* with *env*, writing to the two paths."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        assert self._requests is not None
+        request = {"args": args, "cwd": cwd, "env": env, "stdout": stdout, "stderr": stderr}
+        os.write(self._requests, (json.dumps(request) + "\n").encode())
+        reply = self.read_reply(120)
+        if reply is None:
+            raise RuntimeError("the pytest zygote did not fork within 120 s")
+        return ZygoteRun(self, int(reply["pid"]))
+
+    def close(self) -> None:
+        """End the zygote."""
+        if self._requests is not None:
+            os.close(self._requests)
+            self._requests = None
+        if self.process is not None:
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+
+if __name__ == "__main__":
+    main()
