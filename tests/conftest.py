@@ -93,10 +93,13 @@ def pytester(
     zygote = suite_zygote
     popen = pytester.popen
 
-    def forked(cmdargs: Any, stdout: Any = None, stderr: Any = None, **kw: Any) -> Any:
+    def forked(cmdargs: Any, **kw: Any) -> Any:
+        # runpytest_subprocess's runs (into files); a test's own popen call is left alone
         args = [os.fspath(arg) for arg in cmdargs]
+        stdout, stderr = kw.get("stdout"), kw.get("stderr")
         if args[:2] != [sys.executable, "-mpytest"] or not hasattr(stdout, "name"):
-            return popen(cmdargs, stdout=stdout, stderr=stderr, **kw)
+            return popen(cmdargs, **kw)
+        assert hasattr(stderr, "name"), stderr
         env = dict(os.environ)  # as Pytester.popen builds it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
         return zygote.spawn(args[2:], os.getcwd(), env, stdout.name, stderr.name)

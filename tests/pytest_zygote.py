@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Any
@@ -109,12 +110,13 @@ def become(request: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """The zygote: import, then serve requests from fd 3, replying on fd 4."""
+    """The zygote: import, then serve requests from the fd of ``argv[1]``, replying on
+    ``argv[2]``'s."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
-    request = serve(3, 4)
+    request = serve(int(sys.argv[1]), int(sys.argv[2]))
     become(request)  # in the child: runs pytest, which exits with its code
 
 
@@ -154,26 +156,28 @@ class Zygote:
         self.lock = threading.Lock()
         self._replies: IO[bytes] | None = None
         self._requests: int | None = None
+        #: The zygote's own output (a failed import shows here).
+        self.log = Path(tempfile.mkstemp(prefix="pytest-zygote-", suffix=".log")[1])
 
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         script = Path(__file__).resolve()
-        # fds 3 and 4 in the zygote: dup2'd there by a tiny launcher
+        # the pipes keep their numbers in the zygote (pass_fds), which reads them from argv
         launcher = (
-            "import os, runpy, sys; "
-            f"os.dup2({request_read}, 3); os.dup2({reply_write}, 4); "
-            f"sys.argv = [{str(script)!r}]; "
+            "import runpy, sys; "
+            f"sys.argv = [{str(script)!r}, '{request_read}', '{reply_write}']; "
             f"runpy.run_path({str(script)!r}, run_name='__main__')"
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", launcher],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(request_read, reply_write),
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", launcher],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(request_read, reply_write),
+            )
         os.close(request_read)
         os.close(reply_write)
         self._requests = request_write
@@ -190,7 +194,8 @@ class Zygote:
                 return None
         line = self._replies.readline()
         if not line:
-            raise RuntimeError("the pytest zygote ended")
+            output = self.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the pytest zygote ended; its output:\n{output}")
         return json.loads(line)
 
     def spawn(
@@ -218,6 +223,7 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+        self.log.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

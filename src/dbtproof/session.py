@@ -307,7 +307,7 @@ class DbtSession:
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
-                    self.execute(f'create schema if not exists "{self.schema}"')
+                    self.execute_idempotent(f'create schema if not exists "{self.schema}"')
         with timings.step("grants"):
             self._prepare_grants()
         with timings.step("guard"):
@@ -687,9 +687,9 @@ class DbtSession:
         schemas = self._namespace_schemas(self.relocation)
         if self.run_role is None:  # with a run role, it created them
             for schema in schemas:
-                self.execute(f"create schema if not exists {quote(schema)}")
+                self.execute_idempotent(f"create schema if not exists {quote(schema)}")
         for statement in access.schema_usage_statements(schemas, self.grants.roles):
-            self.execute(statement)
+            self.execute_idempotent(statement)
 
     def check_grants(self, unique_id: str) -> GrantsDiff:
         """The node's relation's privileges, read back through dbt's macros, against what
@@ -1040,6 +1040,27 @@ class DbtSession:
             raise
         except Exception as exc:
             raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+
+    def execute_idempotent(self, sql: str) -> None:
+        """Run a statement whose second run changes nothing (``create schema if not exists``,
+        ``grant``) and commit it; one whose connection died under it runs once more on a
+        fresh connection, as a read does."""
+        what = describe_sql("dbt.execute", sql)
+
+        def run() -> None:
+            adapter = self.adapter()
+            try:
+                with compat.connection(adapter, "dbtproof_execute"), watch(self.guard, what):
+                    self.connect(adapter, "dbtproof_execute")
+                    compat.execute(adapter, sql)
+            except DbtError:
+                raise
+            except Exception as exc:
+                if faults.transient_fault(exc) is not None:
+                    raise
+                raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+
+        faults.read_with_retry(run, self.drop_connection, what)
 
     def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
         """Open this thread's connection *name* of *adapter* now, trying again after a
