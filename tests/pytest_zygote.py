@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,7 +104,6 @@ def become(request: dict[str, Any]) -> None:
     python_path = [path for path in request["env"].get("PYTHONPATH", "").split(os.pathsep) if path]
     sys.path[:] = [request["cwd"], *python_path, *sys.path[1:]]
     sys.argv[:] = ["pytest", *request["args"]]
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     runpy.run_module("pytest", run_name="__main__", alter_sys=True)
 
 
@@ -153,7 +151,6 @@ class Zygote:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
-        self.lock = threading.Lock()
         self._replies: IO[bytes] | None = None
         self._requests: int | None = None
         #: The zygote's own output (a failed import shows here).

@@ -139,6 +139,11 @@ def check_protected(target: ProfileTarget, settings: SessionSettings, render: An
     )
 
 
+def _statement_failed(sql: str, exc: BaseException) -> DbtError:
+    """The error for a statement the warehouse refused."""
+    return DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}")
+
+
 class DbtSession:
     """A dbt project opened for testing, in its own namespace, for one pytest worker.
 
@@ -1026,20 +1031,14 @@ class DbtSession:
     def execute(self, sql: str) -> None:
         """Run a statement that returns no rows (DDL, DML) and commit it (never run twice:
         a connection that dies under it is an error naming the fault)."""
-        adapter = self.adapter()
         what = describe_sql("dbt.execute", sql)
         try:
-            with (
-                faults.not_retried(what),
-                compat.connection(adapter, "dbtproof_execute"),
-                watch(self.guard, what),
-            ):
-                self.connect(adapter, "dbtproof_execute")
-                compat.execute(adapter, sql)
+            with faults.not_retried(what):
+                self._statement(sql, what)
         except DbtError:
             raise
         except Exception as exc:
-            raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+            raise _statement_failed(sql, exc) from exc
 
     def execute_idempotent(self, sql: str) -> None:
         """Run a statement whose second run changes nothing (``create schema if not exists``,
@@ -1048,19 +1047,23 @@ class DbtSession:
         what = describe_sql("dbt.execute", sql)
 
         def run() -> None:
-            adapter = self.adapter()
             try:
-                with compat.connection(adapter, "dbtproof_execute"), watch(self.guard, what):
-                    self.connect(adapter, "dbtproof_execute")
-                    compat.execute(adapter, sql)
+                self._statement(sql, what)
             except DbtError:
                 raise
             except Exception as exc:
                 if faults.transient_fault(exc) is not None:
-                    raise
-                raise DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}") from exc
+                    raise  # read_with_retry's to try again
+                raise _statement_failed(sql, exc) from exc
 
         faults.read_with_retry(run, self.drop_connection, what)
+
+    def _statement(self, sql: str, what: str) -> None:
+        """Run *sql* on the session's statement connection, watched by the guard."""
+        adapter = self.adapter()
+        with compat.connection(adapter, "dbtproof_execute"), watch(self.guard, what):
+            self.connect(adapter, "dbtproof_execute")
+            compat.execute(adapter, sql)
 
     def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
         """Open this thread's connection *name* of *adapter* now, trying again after a
