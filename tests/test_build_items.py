@@ -7,6 +7,7 @@ cannot build (`select * from products_typo`) and models downstream of it.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -166,17 +167,55 @@ def test_no_dbt_builds_turns_build_items_off(pytester: pytest.Pytester, shop: Pa
     assert result.ret == pytest.ExitCode.OK
 
 
-def test_xdist_builds_each_node_once_per_run(pytester: pytest.Pytester, shop: Path) -> None:
-    """Under ``-n 2`` one worker runs every item of dbt_project.yml: each node is built
-    once for the whole run, not once per worker."""
+def test_xdist_builds_once_for_the_run_and_splits_the_tests(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """Under ``-n 2`` on DuckDB one worker builds each node once for the whole run (in the
+    run-level place), the data tests are split over both workers, each reading that one
+    build, and the verdicts are a serial run's: a failed build and what sits downstream of
+    it too, whichever worker reports them."""
+    broken_products(shop, summary_test=True)
+    # a test that stores its failures writes even when it passes: in its worker's namespace
+    (shop / "tests" / "assert_stored.sql").write_text(
+        "{{ config(store_failures=true) }}\n"
+        "select * from {{ ref('customers') }} where customer_id < 0\n"
+    )
     (shop / "conftest.py").write_text(RECORDER)
-    result = pytester.runpytest_subprocess("dbt_project.yml", "-n", "2")
-    result.assert_outcomes(passed=TESTS + len(BUILT), skipped=GRANTS)
+    serial = pytester.runpytest_subprocess("dbt_project.yml", "-p", "no:cacheprovider")
+    for path in shop.glob("invocations-*.jsonl"):
+        path.unlink()
+    result = pytester.runpytest_subprocess(
+        "dbt_project.yml", "-p", "no:cacheprovider", "-n", "2", "-v"
+    )
+    assert result.parseoutcomes() == serial.parseoutcomes(), result.stdout.str()
+    assert (result.parseoutcomes()["failed"], result.parseoutcomes()["errors"]) == (1, 2)
     workers = invocations(shop)
-    assert len(workers) == 1, sorted(workers)
-    (calls,) = workers.values()
-    built = [uid for call in calls if call["command"] == "build" for uid, _ in call["nodes"]]
-    assert sorted(built) == sorted(BUILT)
+    builders = [w for w, calls in workers.items() if any(c["command"] == "build" for c in calls)]
+    assert len(builders) == 1, workers
+    built = {
+        uid: status
+        for call in workers[builders[0]]
+        if call["command"] == "build"
+        for uid, status in call["nodes"]
+    }
+    summary = "model.shop.products_summary"  # downstream of the failure: dbt skips it
+    assert sorted(built) == sorted([*BUILT, "model.shop.products", summary]), built
+    assert (built["model.shop.products"], built[summary]) == ("error", "skipped")
+    tested = [
+        uid
+        for calls in workers.values()
+        for call in calls
+        if call["command"] == "test"
+        for uid, _ in call["nodes"]
+    ]
+    assert len(tested) == len(set(tested)), "a data test ran twice"
+    testers = {w for w, calls in workers.items() if any(c["command"] == "test" for c in calls)}
+    assert testers == {"gw0", "gw1"}
+    output = result.stdout.str()
+    for worker in ("gw0", "gw1"):
+        assert re.search(rf"\[{worker}\] .*PASSED dbt_project\.yml::", output), output
+    # the run-level folder and its DuckDB file went with the run
+    assert not [p for p in pytester.path.rglob("*") if "shared" in p.name], "left behind"
 
 
 def test_build_item_on_postgres(pytester: pytest.Pytester, shop: Path, shop_pg: str) -> None:

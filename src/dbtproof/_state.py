@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 RUN_ID_KEY = "dbtproof_run_id"
 #: ``workerinput`` key: the controller's warm parse, for workers to load instead of parsing.
 PARSE_KEY = "dbtproof_parse"
+#: ``workerinput`` key: the run's folder for the nodes built once for every worker.
+SHARED_BUILD_KEY = "dbtproof_shared_build"
 #: ``workeroutput`` key: what a worker kept (``--dbt-keep``).
 KEPT_KEY = "dbtproof_kept"
 #: ``workeroutput`` key: a worker's writes outside the namespace.
@@ -113,6 +115,11 @@ class DbtproofState:
     #: The xdist controller's warm parse, written for its workers (controller) or to be
     #: loaded instead of parsing (worker); the controller removes it when the run ends.
     shared_parse: Path | None = None
+    #: The run's folder for the project's nodes built once for every xdist worker
+    #: (:mod:`dbtproof.shared_build`): made by the controller when the target allows it,
+    #: handed to the workers, removed by the controller when the run ends; None: each
+    #: worker builds what its items need.
+    shared_build: Path | None = None
     #: Called with ``(value, source)`` for every value a credential provider mints (the
     #: secret registry registers them here); see :meth:`minted`.
     on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
@@ -397,6 +404,7 @@ class DbtproofState:
             credentials=self.credentials,
             share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
             parse_from=self.shared_parse if is_xdist_worker(config) else None,
+            shared_build=self.shared_build if is_xdist_worker(config) else None,
             # invocations (and their artifacts) are kept in the evidence file only
             observers=[self.evidence.on_invocation]
             if self.evidence is not None and self.evidence.path is not None
@@ -407,10 +415,38 @@ class DbtproofState:
         """The xdist controller: have its session's warm parse written for the workers."""
         self.shared_parse = self._workdir(config) / f"{self.run_id}.manifest.pickle"
 
+    def share_build(self, config: pytest.Config) -> Path | None:
+        """The xdist controller: the run's folder for the nodes built once for every worker
+        (made on the first call), or None when each worker builds its own: the target's
+        adapter has no run-level build, ``--dbt-store-failures`` (tests then write), no
+        parse shared, or a ``--dist`` other than ``load``."""
+        from dbtproof import shared_build
+
+        if self.shared_build is not None:
+            return self.shared_build
+        session = self.session
+        if (
+            session is None
+            or self.shared_parse is None
+            or not self.shared_parse.is_file()
+            or not shared_build.supported(session.adapter_type)
+            or config.getoption("dbt_store_failures")
+            or config.getvalue("dist") != "load"
+        ):
+            return None
+        self.shared_build = self._workdir(config) / f"{self.run_id}.shared"
+        self.shared_build.mkdir(parents=True, exist_ok=True)
+        return self.shared_build
+
     def remove_shared_parse(self, config: pytest.Config) -> None:
-        """The xdist controller, when the run ends: remove the parse it wrote for workers."""
-        if self.shared_parse is not None and is_xdist_controller(config):
+        """The xdist controller, when the run ends: remove the parse it wrote for workers,
+        and the run-level build's folder (its DuckDB file with it)."""
+        if not is_xdist_controller(config):
+            return
+        if self.shared_parse is not None:
             self.shared_parse.unlink(missing_ok=True)
+        if self.shared_build is not None and not config.getoption("dbt_keep"):
+            shutil.rmtree(self.shared_build, ignore_errors=True)
 
     # -- teardown ----------------------------------------------------------------------
 

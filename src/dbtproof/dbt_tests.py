@@ -8,6 +8,11 @@ models, seeds and snapshots of those build items and everything those nodes
 and tests need (once per session, skipping what is already built), runs all of
 those tests in one ``dbt test`` invocation, and keeps each node's and each
 test's outcome for its item to report.
+
+Under ``pytest -n`` on DuckDB the build is the run's, not the worker's
+(:mod:`dbtproof.shared_build`): the first worker to need a node builds what every
+collected item of the run needs, once, in the run-level place; every worker reads its
+results and runs its own share of the data tests there.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from dbtproof.faults import TRANSIENT, fault_in_text
 from dbtproof.nodes import fqn_selector, is_buildable
 from dbtproof.rows import Rows
-from dbtproof.runner import NodeResult
+from dbtproof.runner import SEE_DBT_LOG, NodeResult
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
+    from dbtproof.shared_build import SharedBuild, SharedResults
 
 #: How many failing rows a failure report shows.
 FAILING_ROWS_SHOWN = 10
@@ -138,9 +144,14 @@ def feeder_levels(
 class DbtTestBatches:
     """Builds nodes and runs dbt tests in batches for one session; remembers each outcome."""
 
-    def __init__(self, session: DbtSession, store_failures: bool = False) -> None:
+    def __init__(
+        self, session: DbtSession, store_failures: bool = False, shared: SharedBuild | None = None
+    ) -> None:
         self.session = session
         self.store_failures = store_failures
+        #: The run-level build this worker's items read (None: the worker builds its own).
+        self.shared = shared
+        self._shared_taken = False
         #: Outcome of each dbt test that ran (or could not run).
         self.outcomes: dict[str, TestOutcome] = {}
         #: Outcome of each build item's node.
@@ -180,7 +191,10 @@ class DbtTestBatches:
         """
         builds = [uid for uid in dict.fromkeys(builds) if uid not in self.build_outcomes]
         tests = [uid for uid in dict.fromkeys(tests) if uid not in self.outcomes]
-        built, hook_failure = self._build(builds, tests)
+        if self.shared is not None:
+            built, hook_failure = self._shared_build()
+        else:
+            built, hook_failure = self._build(builds, tests)
         for uid in builds:
             self.build_outcomes[uid] = self._build_outcome(uid)
         if hook_failure:
@@ -194,6 +208,34 @@ class DbtTestBatches:
             return
         if tests:
             self._run_tests(tests)
+
+    def _shared_build(self) -> tuple[set[str], str | None]:
+        """The run-level build: done by this worker if it is the first to need it, else
+        its results read; returns what it built (or tried to) and a hook's failure."""
+        assert self.shared is not None
+
+        def build() -> SharedResults:
+            from dbtproof.shared_build import SharedResults
+
+            assert self.shared is not None
+            all_builds, all_tests = self.shared.work()
+            built, failure = self._build(all_builds, all_tests)
+            order = sorted(built)
+            nodes = [self.built[uid] for uid in order if uid in self.built]
+            return SharedResults(order, nodes, failure)
+
+        results = self.shared.results(build)
+        if not self._shared_taken:
+            for node in results.nodes:
+                self._record_built(node)
+            self._shared_taken = True
+        return set(results.built), results.hook_failure
+
+    def _record_built(self, node: NodeResult) -> None:
+        """Keep dbt's result of building *node*; one that did not succeed is broken."""
+        self.built[node.unique_id] = node
+        if node.status not in SUCCESS:
+            self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
 
     def upstream_failure(self, unique_id: str) -> str | None:
         """Why *unique_id* cannot run: the nodes upstream of it that failed to build, if any.
@@ -221,7 +263,7 @@ class DbtTestBatches:
             for uid in sorted(wanted)
             if uid in manifest.nodes
             and is_buildable(manifest.nodes[uid])
-            and uid not in self.session.built_nodes
+            and (self.shared is not None or uid not in self.session.built_nodes)
             and uid not in self.built
         ]
         levels = feeder_levels(manifest, needed, self._feeders)
@@ -243,20 +285,22 @@ class DbtTestBatches:
     def _build_batch(self, needed: Sequence[str]) -> str | None:
         """One ``dbt build`` of *needed*; returns why it failed apart from its nodes, if so."""
         manifest = self.session.manifest
-        result = self.session.build(
-            select=[fqn_selector(manifest.nodes[uid]) for uid in needed],
-            expect_fail=True,
-            exclude="resource_type:unit_test",
-            extra_args=("--indirect-selection", "empty"),
-        )
+        select = [fqn_selector(manifest.nodes[uid]) for uid in needed]
+        exclude, extra = "resource_type:unit_test", ("--indirect-selection", "empty")
+        if self.shared is not None:  # the run-level build, once for every worker
+            result = self.session.runner_invoke(
+                "build", select, extra, exclude=exclude, manifest=self.shared.manifest
+            )
+        else:
+            result = self.session.build(
+                select=select, expect_fail=True, exclude=exclude, extra_args=extra
+            )
         for node in result.nodes:
             if node.is_hook:
                 continue
             if node.status == "error":
                 node = self._explain_missing_sources(node)
-            self.built[node.unique_id] = node
-            if node.status not in SUCCESS:
-                self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
+            self._record_built(node)
         return result.invocation_failure()
 
     def _explain_missing_sources(self, node: NodeResult) -> NodeResult:
@@ -300,12 +344,12 @@ class DbtTestBatches:
     def _build_outcome(self, uid: str) -> TestOutcome:
         result = self.built.get(uid)
         if result is None:
-            if uid in self.session.built_nodes:  # built earlier in the session, e.g. by a test
+            if self.shared is None and uid in self.session.built_nodes:  # e.g. by a test
                 return TestOutcome(uid, "success")
             upstream = self.upstream_failure(uid)
             if upstream:
                 return TestOutcome(uid, "skipped", upstream_failure=upstream)
-            return TestOutcome(uid, "error", message="dbt did not build it (see the dbt log)")
+            return TestOutcome(uid, "error", message=f"dbt did not build it ({SEE_DBT_LOG})")
         if result.status == "skipped":
             upstream = self.upstream_failure(uid) or result.message or "dbt skipped it"
             return TestOutcome(uid, "skipped", upstream_failure=upstream)
@@ -331,10 +375,12 @@ class DbtTestBatches:
         if not runnable:
             return
         extra = ("--store-failures",) if self.store_failures else ()
+        read = self.shared.manifest if self.shared is not None else None
         result = self.session.runner_invoke(
             "test",
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,
+            manifest=read,
         )
         by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}
         lost = [uid for uid in runnable if uid in by_id and _fault_of(by_id[uid])]
@@ -345,6 +391,7 @@ class DbtTestBatches:
                 "test",
                 select=[fqn_selector(test_node(manifest, uid)) for uid in lost],
                 extra_args=extra,
+                manifest=read,
             )
             by_id.update((node.unique_id, node) for node in again.nodes if node.unique_id in lost)
         for uid in runnable:
@@ -354,7 +401,7 @@ class DbtTestBatches:
             node = by_id.get(uid)
             if node is None:
                 self.outcomes[uid] = TestOutcome(
-                    uid, "error", message="dbt did not run this test (see the dbt log)"
+                    uid, "error", message=f"dbt did not run this test ({SEE_DBT_LOG})"
                 )
                 continue
             fault = _fault_of(node)

@@ -330,9 +330,13 @@ def _drop_statements(items: Sequence[CatalogObject], with_database: bool) -> lis
 
 def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: str,
                 database: str | None, identity: str | None = None,
-                restore: str | None = None) -> Guard | None:  # fmt: skip
+                restore: str | None = None,
+                run_databases: Sequence[str] = ()) -> Guard | None:  # fmt: skip
     """A :class:`Guard` for the session's adapter, its baseline listed; ``None`` for an
     adapter dbtproof does not watch (anything but PostgreSQL and DuckDB).
+
+    DuckDB: *run_databases* are databases of the run itself besides the session's own
+    (the run-level build's file, :mod:`dbtproof.shared_build`), left out like it.
 
     PostgreSQL, under a run role: *identity* is the statement that makes one of dbt's
     connections act as the connecting identity again (the guard lists what the identity
@@ -400,7 +404,9 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                     handle.close()
 
     else:
-        exclude = ", ".join(literal(name) for name in (database_name, "system", "temp"))
+        exclude = ", ".join(
+            literal(name) for name in (database_name, *run_databases, "system", "temp")
+        )
         query = _DUCKDB_CATALOG.format(exclude=exclude)
         others = _DUCKDB_OTHER_DATABASES.format(exclude=exclude)
 

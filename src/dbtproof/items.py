@@ -39,6 +39,7 @@ from dbtproof.errors import (
 )
 from dbtproof.grants import GRANTS_ITEM, has_grants, unknown_roles_message
 from dbtproof.nodes import BUILDABLE, resource_type
+from dbtproof.runner import SEE_DBT_LOG
 from dbtproof.selection import selection_for
 
 if TYPE_CHECKING:
@@ -258,9 +259,19 @@ class _DbtItem(pytest.Item):
         if state.test_batches is None:
             from dbtproof.dbt_tests import DbtTestBatches
 
-            assert state.session is not None
+            session = state.session
+            assert session is not None
+            store_failures = self.config.getoption("dbt_store_failures")
+            shared = None
+            if session.shared_place is not None and not store_failures:
+                from dbtproof.shared_build import SharedBuild
+
+                pytest_session = self.session
+                shared = SharedBuild(
+                    session, session.shared_place, lambda: collected_work(pytest_session)
+                )
             state.test_batches = DbtTestBatches(
-                state.session, store_failures=self.config.getoption("dbt_store_failures")
+                session, store_failures=store_failures, shared=shared
             )
         return state.test_batches
 
@@ -313,7 +324,7 @@ class DbtBuildItem(_DbtItem):
         if isinstance(excinfo.value, DbtBuildFailed):
             outcome = self.dbt_outcome
             status = outcome.status if outcome else "error"
-            message = (outcome.message if outcome else None) or "(no message; see the dbt log)"
+            message = (outcome.message if outcome else None) or f"(no message; {SEE_DBT_LOG})"
             return f"dbt build of {self._what()}: {status}\n{message}"
         return super().repr_failure(excinfo)
 
@@ -505,6 +516,18 @@ def format_failure(name: str, outcome: TestOutcome | None) -> str:
     if outcome.compiled_code:
         lines += ["", "--- compiled SQL ---", outcome.compiled_code.strip()]
     return "\n".join(lines)
+
+
+def collected_work(session: pytest.Session) -> tuple[list[str], list[str]]:
+    """The unique ids of the nodes of every build item, and of every dbt data test, the
+    whole run collected (every xdist worker collects the same): the run-level build's."""
+    builds = [item.unique_id for item in session.items if isinstance(item, DbtBuildItem)]
+    tests = [
+        item.unique_id
+        for item in session.items
+        if isinstance(item, DbtTestItem) and item.kind == "data"
+    ]
+    return builds, tests
 
 
 def pending_work(item: pytest.Item) -> tuple[list[str], list[str]]:

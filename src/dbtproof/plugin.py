@@ -18,6 +18,7 @@ from dbtproof._state import (
     LEFTOVERS_KEY,
     PARSE_KEY,
     RUN_ID_KEY,
+    SHARED_BUILD_KEY,
     TIMINGS_KEY,
     DbtproofState,
     is_xdist_controller,
@@ -235,6 +236,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if workerinput is not None and workerinput.get(PARSE_KEY):
         state.shared_parse = Path(workerinput[PARSE_KEY])
+    if workerinput is not None and workerinput.get(SHARED_BUILD_KEY):
+        state.shared_build = Path(workerinput[SHARED_BUILD_KEY])
     config.stash[state_key] = state
     state.trap_sigterm(config)
     state.open_secrets(config)
@@ -402,15 +405,20 @@ class _XdistHooks:
         node.workerinput[RUN_ID_KEY] = state.run_id
         if state.shared_parse is not None and state.shared_parse.is_file():
             node.workerinput[PARSE_KEY] = str(state.shared_parse)
+        shared_build = state.share_build(self.config)
+        if shared_build is not None:
+            node.workerinput[SHARED_BUILD_KEY] = str(shared_build)
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """``--dist load`` (``-n`` alone): the project's dbt items go to one worker, which
-        builds each node once (see :mod:`dbtproof.scheduling`); any other ``--dist`` stays."""
+        builds each node once, or, when the nodes are built once for the run, are split
+        over the workers (see :mod:`dbtproof.scheduling`); any other ``--dist`` stays."""
         if config.getvalue("dist") != "load" or config.getoption("no_dbt_tests"):
             return None
         from dbtproof.scheduling import DbtProjectScheduling
 
-        return DbtProjectScheduling(config, log)
+        state = config.stash[state_key]
+        return DbtProjectScheduling(config, log, split=state.share_build(config) is not None)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
@@ -503,6 +511,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # the project parses, stays in its namespace and can connect; its workers load
         # its parse instead of parsing again.
         assert state.session is not None
+        state.share_build(config)  # decided while the session says what the target is
         state.session.settings.keep = False
         state.teardown(config)
 

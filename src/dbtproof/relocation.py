@@ -210,6 +210,41 @@ def relocate(
     return plan
 
 
+def move_to_database(
+    manifest: Any,
+    plan: Relocation,
+    database: str,
+    adapter: Any,
+    config: Any,
+    tests_namespace: str | None = None,
+) -> None:
+    """Put every relation *plan* moved (nodes, and the sources that follow their feeders)
+    in *database*, in place: the run-level build's DuckDB catalog
+    (:mod:`dbtproof.shared_build`), whose schemas are named as the namespace's.
+
+    With *tests_namespace*, data tests (which write only their stored failures) go there
+    instead, in their own database: each worker stores its tests' failures in its own
+    namespace, the run-level catalog being read-only to it.
+    """
+    for move in [*plan.moves, *plan.source_moves]:
+        node = manifest.nodes.get(move.unique_id) or manifest.sources.get(move.unique_id)
+        if node is None:
+            continue
+        if tests_namespace is not None and move.resource_type == "test":
+            other = (
+                move.database
+                if move.database
+                and move.to_database
+                and str(move.database).casefold() != str(move.to_database).casefold()
+                else None
+            )
+            node.schema = relocated_schema(tests_namespace, move.schema, other)
+        else:
+            node.database = database
+        if getattr(node, "relation_name", None):
+            node.relation_name = str(compat.node_relation(adapter, config, node))
+
+
 #: Node and source attributes dbt renders from ``target.schema`` at parse time (besides
 #: ``config``, ``tags`` and ``meta``, which are walked whole).
 _RENDERED_FIELDS = ("database", "schema", "alias", "identifier")

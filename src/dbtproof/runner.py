@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
 
 _FAILED = frozenset({"error", "fail", "runtime error"})
+#: Where to read more when dbt said too little: its debug log, which a run writes only
+#: when it keeps its folder (the folder is removed otherwise, and writing the log costs
+#: about a tenth of every invocation).
+SEE_DBT_LOG = "see dbt's debug log: rerun with --dbt-keep to keep it"
 _LOCK = threading.RLock()
 
 
@@ -88,9 +92,7 @@ class InvocationResult:
                 f"hook {node.unique_id} failed: {(node.message or '').strip()}" for node in hooks
             )
         if not self.success and not self.failed_nodes:
-            return (
-                "dbt reported that the invocation failed, though no node failed (see the dbt log)"
-            )
+            return f"dbt reported that the invocation failed, though no node failed ({SEE_DBT_LOG})"
         return None
 
     def describe_failures(self) -> str:
@@ -230,6 +232,9 @@ class DbtRunner:
     observers: list[Callable[[Invocation], object]] = field(
         default_factory=list, repr=False, compare=False
     )
+    #: Whether dbt writes its debug log (``dbt.log`` in *log_path*; dbtproof: only when
+    #: the run's folder is kept).
+    file_log: bool = True
 
     def base_args(self) -> list[str]:
         """The flags every invocation carries."""
@@ -251,8 +256,12 @@ class DbtRunner:
             "--log-level",
             "none",
             "--log-level-file",
-            "debug",
+            "debug" if self.file_log else "none",
         ]
+
+    def log_hint(self) -> str:
+        """Where dbt's debug log of this runner's invocations is, or how to have one."""
+        return f"dbt's log: {self.log_path / 'dbt.log'}" if self.file_log else SEE_DBT_LOG
 
     def _vars_args(self, extra: dict[str, Any] | None) -> list[str]:
         merged = {**self.vars, **(extra or {})}
@@ -390,6 +399,6 @@ class DbtRunner:
 
 def _exception_text(exception: BaseException | None) -> str:
     if exception is None:
-        return "(dbt gave no reason; see the dbt log in the run's log path)"
+        return f"(dbt gave no reason; {SEE_DBT_LOG})"
     text = str(exception).strip() or type(exception).__name__
     return "\n".join(f"  {line}" for line in text.splitlines())

@@ -11,7 +11,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,16 +48,18 @@ from dbtproof.project import (
     minted_settings,
     write_derived_profiles,
 )
-from dbtproof.quoting import quote
+from dbtproof.quoting import literal, quote
 from dbtproof.relocation import (
     Relocation,
     from_parse_schema,
+    move_to_database,
     relocate,
     relocate_external_locations,
 )
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
-from dbtproof.runner import DbtRunner, Invocation, InvocationResult
+from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
+from dbtproof.shared_build import SharedPlace
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
@@ -93,6 +95,9 @@ class SessionSettings:
     share_parse_to: Path | None = None
     #: An xdist worker: the controller's warm parse to load instead of parsing.
     parse_from: Path | None = None
+    #: An xdist worker on DuckDB: the run's folder for the project's nodes built once for
+    #: every worker (:mod:`dbtproof.shared_build`); None: each worker builds its own.
+    shared_build: Path | None = None
     #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
     observers: list[Callable[[Invocation], object]] = field(default_factory=list)
     #: How often a connection dbtproof opens is tried again after a transient failure
@@ -199,6 +204,14 @@ class DbtSession:
         self.privilege_findings: list[str] = []
         #: The role ``as_role`` acts as now (None: the run's own).
         self._acting_role: str | None = None
+        #: Where the run-level build lives (None: this worker builds what it runs itself).
+        self.shared_place = (
+            SharedPlace.of_run(settings.shared_build, settings.run_id)
+            if settings.shared_build is not None and settings.parse_from is not None
+            else None
+        )
+        #: DuckDB: the connection the run-level file stays attached through.
+        self._shared_pin: Any = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -293,6 +306,7 @@ class DbtSession:
             adapter_type=self.adapter_type,
             query_comment=self.query_comment,
             observers=self.settings.observers,
+            file_log=self.settings.keep,
         )
         with timings.step("parse"):
             self._parse()
@@ -323,6 +337,7 @@ class DbtSession:
                 self.database,
                 identity=self._identity_sql(),
                 restore=f"set role {self.run_role.quoted}" if self.run_role else None,
+                run_databases=(self.shared_place.catalog,) if self.shared_place else (),
             )
         self._started = True
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self.adapter())
@@ -432,6 +447,7 @@ class DbtSession:
                         vars=self.settings.vars,
                         credentials=self.settings.credentials,
                         observers=self.settings.observers,
+                        file_log=self.settings.keep,
                     )
                     parse_started = time.time_ns()
                     manifest = parser.parse()
@@ -853,7 +869,7 @@ class DbtSession:
         )
         failed = result.failed_nodes or not result.success
         if failed and not expect_fail:
-            detail = result.describe_failures() or "  (no node failed; see the dbt log)"
+            detail = result.describe_failures() or f"  (no node failed; {SEE_DBT_LOG})"
             lost = [
                 fault.reason
                 for node in result.failed_nodes
@@ -867,7 +883,7 @@ class DbtSession:
                 )
             raise DbtRunError(
                 f"dbtproof: `dbt {command}` failed in schema {self.schema}:\n{detail}\n"
-                f"dbt's log: {runner.log_path / 'dbt.log'}",
+                f"{runner.log_hint()}",
                 result=result,
             )
         if not failed:
@@ -904,6 +920,55 @@ class DbtSession:
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
         return relocation
+
+    def shared_manifest(self, place: SharedPlace) -> Any:
+        """A fresh copy of the xdist controller's parse moved to the run-level build's
+        *place* (:mod:`dbtproof.shared_build`): relocated as the session's own manifest is,
+        into the place's schema (checked like the session's own), then into its DuckDB
+        catalog, ``external`` files in its folder; data tests, which write only their
+        stored failures, into this session's namespace."""
+        assert self.settings.parse_from is not None
+        manifest, _ = compat.load_parse(self.settings.parse_from)
+        adapter, config = self.adapter(), self._config
+        from_parse_schema(manifest, parse_cache.PARSE_SCHEMA, place.schema, adapter, config)
+        relocation = relocate(manifest, adapter, config, place.schema, self.database)
+        if self.adapter_type == "duckdb":
+            relocate_external_locations(manifest, place.external_root)
+        ns.check_isolation(manifest, place.schema, self.database)
+        move_to_database(
+            manifest, relocation, place.catalog, adapter, config, tests_namespace=self.schema
+        )
+        if self.grants is not None:
+            self.grants.rewrite(manifest)
+        return manifest
+
+    def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
+        """Attach the run-level DuckDB file (as its catalog) to this process's database,
+        read-only or for the one worker that builds it."""
+        if self._shared_pin is None:  # attachments last as long as one connection stays
+            self._shared_pin = compat.open_dedicated_connection(self.adapter(), "dbtproof_shared")
+        mode = " (read_only)" if read_only else ""
+        compat.execute_dedicated(
+            self._shared_pin,
+            f"attach {literal(str(place.database_file))} as {quote(place.catalog)}{mode}",
+        )
+
+    def detach_shared(self, place: SharedPlace) -> None:
+        """Detach the run-level DuckDB file, if attached (its lock released for others)."""
+        if self._shared_pin is not None:
+            compat.execute_dedicated(
+                self._shared_pin, f"detach database if exists {quote(place.catalog)}"
+            )
+
+    def _release_shared(self) -> None:
+        """Detach the run-level file and close the connection that kept it (teardown)."""
+        pin, self._shared_pin = self._shared_pin, None
+        if pin is None or self.shared_place is None:
+            return
+        detach = f"detach database if exists {quote(self.shared_place.catalog)}"
+        with suppress(Exception):  # the file goes with the run's folder anyway
+            compat.execute_dedicated(pin, detach)
+        compat.close_dedicated_connection(pin)
 
     def _create_role_schemas(self, relocation: Relocation) -> None:
         """With a run role (which may not create schemas itself), create the namespace's
@@ -955,13 +1020,22 @@ class DbtSession:
         return self._require_runner().list_unique_ids(select, exclude, resource_types)
 
     def runner_invoke(
-        self, command: str, select: Sequence[str], extra_args: Sequence[str] = ()
+        self,
+        command: str,
+        select: Sequence[str],
+        extra_args: Sequence[str] = (),
+        exclude: str | None = None,
+        manifest: Any = None,
     ) -> InvocationResult:
-        """Run ``dbt <command>`` once, uncached, and return each node's result (no raising)."""
+        """Run ``dbt <command>`` once, uncached, and return each node's result (no raising).
+
+        *manifest* replaces the session's (the run-level build's)."""
         runner = self._require_runner()
-        what = describe_call(command, select, None, extra_args)
+        what = describe_call(command, select, exclude, extra_args)
         with faults.not_retried(what), watch(self.guard, what) as call:
-            result = runner.invoke(command, select=select, extra_args=extra_args)
+            result = runner.invoke(
+                command, select=select, exclude=exclude, extra_args=extra_args, manifest=manifest
+            )
             call.ran(result)
         return result
 
@@ -1229,6 +1303,7 @@ class DbtSession:
             finally:
                 self.guard.close()
         if self.database_file is not None:
+            self._release_shared()
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
                 return [str(self.database_file)]

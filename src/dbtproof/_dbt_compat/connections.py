@@ -169,6 +169,12 @@ def execute_on(connection: Any, sql: str) -> None:
         cursor.close()
 
 
+def execute_dedicated(connection: Any, sql: str) -> None:
+    """Run *sql* on a dedicated connection as it is (no autocommit switch, its cursor kept
+    open: dbt-duckdb's connection has a single cursor, which closing would end)."""
+    connection.handle.cursor().execute(sql)
+
+
 def close_dedicated_connection(connection: Any) -> None:
     """Close a connection from :func:`open_dedicated_connection` (errors ignored)."""
     with suppress(Exception):  # closing a dead connection is not an error

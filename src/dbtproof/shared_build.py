@@ -1,0 +1,185 @@
+"""Under ``pytest -n`` on DuckDB: the project's nodes built once for the run, read by every worker.
+
+dbt's data tests only read. Under xdist (``--dist load``, the default of ``-n``), the
+items of ``dbt_project.yml`` are split over the workers (:mod:`dbtproof.scheduling`);
+what all of them need is built once, in a run-level place, and each worker runs its
+share of the data tests against it:
+
+* the place is the run's schema ``<run id>_shared`` in a DuckDB file of its own (its
+  catalog :data:`CATALOG`), in a folder the xdist controller made for the run and
+  removes when the run ends;
+* each worker moves a fresh copy of the controller's parse there
+  (:meth:`dbtproof.session.DbtSession.shared_manifest`): the same relocation as its own
+  namespace's, in the run-level schema and catalog;
+* the first worker to need a node takes the folder's lock, attaches the file for
+  writing, builds everything the run's collected items need in one ``dbt build`` per
+  level (:class:`dbtproof.dbt_tests.DbtTestBatches`), detaches it and writes each node's
+  result to :data:`RESULTS_FILE`; a worker that finds the results reads them instead;
+* every worker then attaches the file read-only (DuckDB lets many processes read one
+  file that nobody writes) and its data tests read it.
+
+What a pytest test builds or runs itself (``dbt.build``, ``run_model``) stays in the
+worker's own namespace. This module owns the place, the lock and the results file; the
+session owns the manifest and the attachments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbtproof.runner import NodeResult
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no shared build
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dbtproof.session import DbtSession
+
+#: The DuckDB catalog (database name) of the run-level file, in every worker.
+CATALOG = "dbtproof_shared"
+#: Where the worker that built writes each node's result, for the others.
+RESULTS_FILE = "built.json"
+_LOCK_FILE = "build.lock"
+#: Adapters whose run-level build is implemented.
+SUPPORTED = ("duckdb",)
+
+
+def supported(adapter_type: str) -> bool:
+    """Whether the project's nodes can be built once for all workers on *adapter_type*."""
+    return adapter_type in SUPPORTED and fcntl is not None
+
+
+@dataclass(frozen=True)
+class SharedPlace:
+    """Where a run's run-level build lives."""
+
+    #: The run's folder for it (lock, results, the DuckDB file, external files).
+    folder: Path
+    #: The run-level schema, ``<run id>_shared``: inside the run's namespace.
+    schema: str
+    #: The DuckDB catalog the file is attached as.
+    catalog: str = CATALOG
+
+    @classmethod
+    def of_run(cls, folder: Path, run_id: str) -> SharedPlace:
+        """The place of run *run_id*, whose folder the controller made at *folder*."""
+        return cls(folder=folder, schema=f"{run_id}_shared")
+
+    @property
+    def database_file(self) -> Path:
+        """The run-level DuckDB file."""
+        return self.folder / f"{self.catalog}.duckdb"
+
+    @property
+    def external_root(self) -> Path:
+        """Where dbt-duckdb's ``external`` models of the run-level build write their files."""
+        return self.folder / "external"
+
+
+@dataclass
+class SharedResults:
+    """What the run-level build did: each node's result, and a hook's failure if any."""
+
+    #: Every node the build tried to build (some have no result: see the dbt log).
+    built: list[str]
+    nodes: list[NodeResult]
+    hook_failure: str | None = None
+
+    def to_json(self) -> str:
+        """The results as the results file holds them."""
+        return json.dumps(
+            {
+                "built": self.built,
+                "nodes": [asdict(node) for node in self.nodes],
+                "hook_failure": self.hook_failure,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SharedResults:
+        """Read what :meth:`to_json` wrote."""
+        data = json.loads(text)
+        return cls(
+            built=list(data["built"]),
+            nodes=[NodeResult(**node) for node in data["nodes"]],
+            hook_failure=data.get("hook_failure"),
+        )
+
+
+class SharedBuild:
+    """One worker's side of the run-level build: its manifest, and the build done once.
+
+    *work* gives the unique ids of the nodes of every collected build item, and of every
+    collected data test, of the whole run (every worker collects the same items).
+    """
+
+    def __init__(
+        self,
+        session: DbtSession,
+        place: SharedPlace,
+        work: Callable[[], tuple[Sequence[str], Sequence[str]]],
+    ) -> None:
+        self.session = session
+        self.place = place
+        self.work = work
+        self._manifest: Any = None
+        self._results: SharedResults | None = None
+
+    @property
+    def manifest(self) -> Any:
+        """The run's manifest moved into the run-level schema and catalog (made once)."""
+        if self._manifest is None:
+            self._manifest = self.session.shared_manifest(self.place)
+        return self._manifest
+
+    def results(self, build: Callable[[], SharedResults]) -> SharedResults:
+        """The run-level build's results: read from the file when a worker built already,
+        else made by *build* (which runs dbt) with the file attached for writing.
+
+        Either way the file is attached read-only afterwards, for the data tests.
+        """
+        if self._results is not None:
+            return self._results
+        self.manifest  # noqa: B018 - moved before the wait: the build is the slow part
+        results_file = self.place.folder / RESULTS_FILE
+        with _locked(self.place.folder):
+            if results_file.is_file():
+                results = SharedResults.from_json(results_file.read_text())
+            else:
+                self.session.attach_shared(self.place, read_only=False)
+                try:
+                    results = build()
+                finally:
+                    self.session.detach_shared(self.place)
+                partial = results_file.with_name(RESULTS_FILE + f".{os.getpid()}.partial")
+                partial.write_text(results.to_json())
+                partial.replace(results_file)
+        self.session.attach_shared(self.place, read_only=True)
+        self._results = results
+        return results
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the run-level build's lock (waiting as long as the build takes: a worker
+    that dies releases it with its process)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
