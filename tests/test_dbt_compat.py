@@ -155,3 +155,78 @@ def test_grants_difference_is_dbts_case_insensitive_diff() -> None:
     }
     assert compat.grants_difference(found, configured) == {"SELECT": ["public"]}
     assert compat.grants_difference(found, {"select": ["reporter", "PUBLIC"]}) == {}
+
+
+# -- fqn selection through an index ----------------------------------------------------
+
+_NAMES = ("shop", "marts", "orders", "orders.v2", "v1", "v2", "stg")
+
+
+def _fqn_nodes(draw_fqns: list[tuple[list[str], bool]]) -> list[tuple[str, object]]:
+    from types import SimpleNamespace
+
+    return [
+        (f"node.{index}", SimpleNamespace(fqn=fqn, is_versioned=versioned))
+        for index, (fqn, versioned) in enumerate(draw_fqns)
+    ]
+
+
+def _dbt_search(nodes: list[tuple[str, object]], selector: str) -> set[str]:
+    """dbt's own answer: its ``node_is_match`` on every node, as its search does."""
+    from dbt.graph.selector_methods import QualifiedNameSelectorMethod
+
+    method = QualifiedNameSelectorMethod(None, None, [])  # type: ignore[arg-type]
+    return {
+        uid for uid, node in nodes if method.node_is_match(selector, node.fqn, node.is_versioned)
+    }
+
+
+def test_fqn_index_picks_what_dbts_search_picks() -> None:
+    """Generated fqns (dots inside names, versioned models) and selectors made of their
+    parts: the index gives exactly the nodes dbt's own matching gives."""
+    from dbt.graph.selector_methods import QualifiedNameSelectorMethod
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dbtproof._dbt_compat.selection import FqnIndex, has_wildcard
+
+    name = st.sampled_from(_NAMES)
+    plain = st.tuples(st.lists(name, min_size=2, max_size=4), st.just(False))
+    versioned = st.tuples(
+        st.lists(name, min_size=2, max_size=3).map(lambda f: [*f, "v1"]), st.just(True)
+    )
+    fqns = st.lists(st.one_of(plain, versioned), min_size=1, max_size=8)
+    selectors = st.lists(name, min_size=1, max_size=4).map(".".join)
+    method = QualifiedNameSelectorMethod(None, None, [])  # type: ignore[arg-type]
+
+    @settings(max_examples=400, deadline=None)
+    @given(fqns, st.lists(selectors, min_size=1, max_size=5))
+    def check(drawn: list[tuple[list[str], bool]], picks: list[str]) -> None:
+        nodes = _fqn_nodes(drawn)
+        index = FqnIndex(nodes)
+        for selector in picks:
+            assert not has_wildcard(selector)
+            found = index.matches(selector, method.node_is_match)
+            assert len(found) == len(set(found))
+            assert set(found) == _dbt_search(nodes, selector), (drawn, selector)
+
+    check()
+
+
+def test_indexed_fqn_selection_selects_as_dbt_on_a_manifest(project: DbtRunner) -> None:
+    """On a parsed project, inside the context and after it: the same nodes as dbt's own
+    search for names, paths, packages and patterns; dbt's search is back afterwards."""
+    from dbt.graph.selector_methods import QualifiedNameSelectorMethod
+
+    original = QualifiedNameSelectorMethod.search
+    method = QualifiedNameSelectorMethod(project.manifest, None, [])  # type: ignore[arg-type]
+    included = set(project.manifest.nodes)
+    selectors = ["numbers", "tiny.numbers", "tiny", "base", "tiny.base", "nope", "tiny.*", "num*"]
+    expected = {s: set(original(method, included, s)) for s in selectors}
+    assert expected["numbers"] == {"model.tiny.numbers"} and expected["nope"] == set()
+    with compat.indexed_fqn_selection():
+        assert QualifiedNameSelectorMethod.search is not original
+        found = {s: set(method.search(included, s)) for s in selectors}
+    assert found == expected
+    assert QualifiedNameSelectorMethod.search is original
+    assert project.list_unique_ids("fqn:tiny.numbers", None, ()) == ["model.tiny.numbers"]

@@ -283,7 +283,7 @@ class DbtRunner:
             exported = self.credentials.exported() if self.credentials else nullcontext()
             started = time.time()
             try:
-                with exported, self.flag_variables.removed(args):
+                with exported, self.flag_variables.removed(args), compat.indexed_fqn_selection():
                     outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()

@@ -28,7 +28,10 @@ One module per concern:
 * :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
 * :mod:`.introspection` — the queries a model runs while it renders, answered;
 * :mod:`.exceptions` — dbt's exceptions told apart;
-* :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query.
+* :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query;
+* :mod:`.selection` — dbt's ``fqn`` selector method answered from an index during an
+  invocation (the same nodes; the one place dbt's own code is replaced, and only while
+  the runner's lock is held).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -119,6 +122,7 @@ from dbtproof._dbt_compat.query_comment import (
     install_query_comment,
     query_comment_callback,
 )
+from dbtproof._dbt_compat.selection import indexed_fqn_selection
 
 #: dbt-core versions this package was tested against.
 TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
@@ -178,6 +182,7 @@ __all__ = (
     "open_now",
     "execute_dedicated",
     "open_own_connection",
+    "indexed_fqn_selection",
     "parse_profile",
     "query_comment_callback",
     "query_result",
