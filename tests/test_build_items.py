@@ -218,6 +218,27 @@ def test_xdist_builds_once_for_the_run_and_splits_the_tests(
     assert not [p for p in pytester.path.rglob("*") if "shared" in p.name], "left behind"
 
 
+def test_xdist_run_level_build_is_kept_with_dbt_keep(pytester: pytest.Pytester, shop: Path) -> None:
+    """``--dbt-keep`` keeps the run-level build's DuckDB file and says so; it holds the
+    project's tables in the run's ``<run>_shared`` schema."""
+    import duckdb
+
+    result = pytester.runpytest_subprocess(
+        "dbt_project.yml", "-p", "no:cacheprovider", "-n", "2", "--dbt-keep"
+    )
+    result.assert_outcomes(passed=TESTS + len(BUILT), skipped=GRANTS)
+    kept = re.search(r"kept (\S+dbtproof_shared\.duckdb)", result.stdout.str())
+    assert kept, result.stdout.str()
+    with duckdb.connect(kept.group(1), read_only=True) as connection:
+        tables = connection.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+    schemas = {schema for schema, _ in tables}
+    assert len(schemas) == 2 and all(s.endswith(("_shared", "_shared_marts")) for s in schemas)
+    names = {name for _, name in tables}
+    assert {"raw_orders", "stg_orders", "orders", "customers", "fct_daily_revenue"} <= names
+
+
 def test_build_item_on_postgres(pytester: pytest.Pytester, shop: Path, shop_pg: str) -> None:
     broken_products(shop)
     result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "products or stg_orders")

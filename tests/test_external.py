@@ -6,12 +6,14 @@ moved under the run's folder, which is deleted when the run ends.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 EXTERNAL_TESTS = """
+import re
 from pathlib import Path
 
 
@@ -72,3 +74,34 @@ def test_an_external_model_writing_through_a_plugin_is_refused(
         in output
     )
     assert "Traceback" not in output
+
+
+def test_external_models_of_the_run_level_build_write_in_its_folder(
+    pytester: pytest.Pytester, shop: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Under ``-n 2`` the run-level build's external models (one without a ``location``)
+    write into the run-level build's folder, not into the building worker's, which goes
+    when that worker ends; their data tests pass as in a serial run."""
+    outside = tmp_path_factory.mktemp("outside")
+    lake, elsewhere = outside / "lake", outside / "elsewhere"
+    lake.mkdir()
+    elsewhere.mkdir()
+    _external_project(shop, lake, elsewhere)
+    (shop / "models" / "external" / "external.yml").write_text(
+        "version: 2\nmodels:\n"
+        "  - name: ext_default\n    columns:\n      - name: id\n        data_tests: [not_null]\n"
+        "  - name: ext_located\n    columns:\n      - name: id\n        data_tests: [unique]\n"
+    )
+    args = ["dbt_project.yml", "-p", "no:cacheprovider", "-k", "ext_"]
+    serial = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest_subprocess(*args, "-n", "2", "--dbt-keep")
+    # (xdist's summary does not count the deselected items)
+    assert {k: v for k, v in serial.parseoutcomes().items() if k != "deselected"} == {"passed": 4}
+    assert result.parseoutcomes() == {"passed": 4}, result.stdout.str()
+    kept = [Path(p) for p in re.findall(r"kept (\S+dbtproof_shared\.duckdb)", result.stdout.str())]
+    assert kept, result.stdout.str()
+    folder = kept[0].parent
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+    located = f"external/{elsewhere.relative_to('/')}/located.parquet"
+    assert written == sorted([located, "external/ext_default.parquet"]), written
+    assert list(lake.iterdir()) == [] and list(elsewhere.iterdir()) == []

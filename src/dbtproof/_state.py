@@ -418,8 +418,9 @@ class DbtproofState:
     def share_build(self, config: pytest.Config) -> Path | None:
         """The xdist controller: the run's folder for the nodes built once for every worker
         (made on the first call), or None when each worker builds its own: the target's
-        adapter has no run-level build, ``--dbt-store-failures`` (tests then write), no
-        parse shared, or a ``--dist`` other than ``load``."""
+        adapter has no run-level build, ``dbt_shared_build = false``, ``--dbt-store-failures``
+        (tests then write), no parse shared (``dbt_warm_parse = false``), or a ``--dist``
+        other than ``load``."""
         from dbtproof import shared_build
 
         if self.shared_build is not None:
@@ -430,6 +431,7 @@ class DbtproofState:
             or self.shared_parse is None
             or not self.shared_parse.is_file()
             or not shared_build.supported(session.adapter_type)
+            or not config.getini("dbt_shared_build")
             or config.getoption("dbt_store_failures")
             or config.getvalue("dist") != "load"
         ):
@@ -445,8 +447,16 @@ class DbtproofState:
             return
         if self.shared_parse is not None:
             self.shared_parse.unlink(missing_ok=True)
-        if self.shared_build is not None and not config.getoption("dbt_keep"):
-            shutil.rmtree(self.shared_build, ignore_errors=True)
+        if self.shared_build is None:
+            return
+        if config.getoption("dbt_keep"):  # --dbt-keep: the run-level build's file stays too
+            from dbtproof.shared_build import SharedPlace
+
+            kept = SharedPlace.of_run(self.shared_build, self.run_id).database_file
+            if kept.is_file():
+                self.kept.append(str(kept))
+            return
+        shutil.rmtree(self.shared_build, ignore_errors=True)
 
     # -- teardown ----------------------------------------------------------------------
 

@@ -220,7 +220,8 @@ class DbtTestBatches:
             assert self.shared is not None
             all_builds, all_tests = self.shared.work()
             built, failure = self._build(all_builds, all_tests)
-            order = sorted(built)
+            # what an earlier, interrupted attempt of this worker built counts too
+            order = sorted(set(built) | self.built.keys())
             nodes = [self.built[uid] for uid in order if uid in self.built]
             return SharedResults(order, nodes, failure)
 

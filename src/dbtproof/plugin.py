@@ -166,6 +166,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
     )
     parser.addini(
+        "dbt_shared_build",
+        "Under -n on DuckDB: build the project's nodes once for the run and split the data "
+        "tests over the workers (default true; false: one worker runs every dbt item).",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
         "dbt_run_role",
         "PostgreSQL: when the identity may create roles, run as a per-run role allowed only "
         "the namespace (default true).",

@@ -231,14 +231,8 @@ def move_to_database(
         if node is None:
             continue
         if tests_namespace is not None and move.resource_type == "test":
-            other = (
-                move.database
-                if move.database
-                and move.to_database
-                and str(move.database).casefold() != str(move.to_database).casefold()
-                else None
-            )
-            node.schema = relocated_schema(tests_namespace, move.schema, other)
+            # the namespace's prefix swapped: `<ns>_dbt_test__audit` -> `<worker>_dbt_test__audit`
+            node.schema = tests_namespace + move.to_schema[len(plan.namespace) :]
         else:
             node.database = database
         if getattr(node, "relation_name", None):
@@ -342,11 +336,15 @@ def _located(location: str, root: Path) -> Path:
     return root.joinpath(*([scheme.group(1)] if scheme else []), *parts)
 
 
-def relocate_external_locations(manifest: Any, root: Path) -> list[Move]:
+def relocate_external_locations(
+    manifest: Any, root: Path, spell_out_defaults: bool = False
+) -> list[Move]:
     """Move the files of dbt-duckdb ``external`` models under *root*, in place.
 
     A model without a ``location`` config writes under the profile's ``external_root``,
-    which the derived profile already points into the run's folder. A ``location``
+    which the derived profile already points into the run's folder; with
+    *spell_out_defaults* (the run-level build, whose profile is a worker's) it is given the
+    location dbt-duckdb's ``external_location`` macro would give it, under *root*. A ``location``
     outside *root* (``s3://lake/x.parquet``, ``/data/x.parquet``, ``out/x.csv``) becomes
     ``<root>/s3/lake/x.parquet``, ``<root>/data/x.parquet``, ``<root>/out/x.csv``.
     Raises :class:`IsolationError` naming the models whose writes cannot be moved: a
@@ -366,6 +364,12 @@ def relocate_external_locations(manifest: Any, root: Path) -> list[Move]:
             continue
         location = config.get("location")
         if not location:
+            if spell_out_defaults:
+                name = str(getattr(node, "alias", None) or node.name)
+                if (config.get("options") or {}).get("partition_by") is None:
+                    name += "." + str(config.get("format") or "parquet")
+                root.mkdir(parents=True, exist_ok=True)
+                config["location"] = str(root / name)
             continue
         location = str(location)
         if "{{" in location or "{%" in location:

@@ -32,7 +32,7 @@ _FAILED = frozenset({"error", "fail", "runtime error"})
 #: Where to read more when dbt said too little: its debug log, which a run writes only
 #: when it keeps its folder (the folder is removed otherwise, and writing the log costs
 #: about a tenth of every invocation).
-SEE_DBT_LOG = "see dbt's debug log: rerun with --dbt-keep to keep it"
+SEE_DBT_LOG = "see dbt's debug log, logs/dbt.log in the run's folder, written with --dbt-keep"
 _LOCK = threading.RLock()
 
 

@@ -933,7 +933,7 @@ class DbtSession:
         from_parse_schema(manifest, parse_cache.PARSE_SCHEMA, place.schema, adapter, config)
         relocation = relocate(manifest, adapter, config, place.schema, self.database)
         if self.adapter_type == "duckdb":
-            relocate_external_locations(manifest, place.external_root)
+            relocate_external_locations(manifest, place.external_root, spell_out_defaults=True)
         ns.check_isolation(manifest, place.schema, self.database)
         move_to_database(
             manifest, relocation, place.catalog, adapter, config, tests_namespace=self.schema

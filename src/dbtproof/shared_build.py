@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.errors import DbtError, DbtRunError
 from dbtproof.runner import NodeResult
 
 try:
@@ -94,6 +95,8 @@ class SharedResults:
     built: list[str]
     nodes: list[NodeResult]
     hook_failure: str | None = None
+    #: Why the build stopped before its results (a dbtproof error): every worker says it.
+    error: str | None = None
 
     def to_json(self) -> str:
         """The results as the results file holds them."""
@@ -102,6 +105,7 @@ class SharedResults:
                 "built": self.built,
                 "nodes": [asdict(node) for node in self.nodes],
                 "hook_failure": self.hook_failure,
+                "error": self.error,
             }
         )
 
@@ -113,6 +117,7 @@ class SharedResults:
             built=list(data["built"]),
             nodes=[NodeResult(**node) for node in data["nodes"]],
             hook_failure=data.get("hook_failure"),
+            error=data.get("error"),
         )
 
 
@@ -146,7 +151,9 @@ class SharedBuild:
         """The run-level build's results: read from the file when a worker built already,
         else made by *build* (which runs dbt) with the file attached for writing.
 
-        Either way the file is attached read-only afterwards, for the data tests.
+        Either way the file is attached read-only afterwards, for the data tests. A build
+        that stopped with a dbtproof error is recorded as such: every worker raises it,
+        none builds again.
         """
         if self._results is not None:
             return self._results
@@ -159,14 +166,24 @@ class SharedBuild:
                 self.session.attach_shared(self.place, read_only=False)
                 try:
                     results = build()
+                except DbtError as exc:
+                    _write(results_file, SharedResults([], [], error=str(exc)))
+                    raise
                 finally:
                     self.session.detach_shared(self.place)
-                partial = results_file.with_name(RESULTS_FILE + f".{os.getpid()}.partial")
-                partial.write_text(results.to_json())
-                partial.replace(results_file)
+                _write(results_file, results)
+        if results.error is not None:
+            raise DbtRunError(f"{results.error}\n(the run-level build, shared by every worker)")
         self.session.attach_shared(self.place, read_only=True)
         self._results = results
         return results
+
+
+def _write(results_file: Path, results: SharedResults) -> None:
+    """Write *results* whole, so that a reader never sees half of them."""
+    partial = results_file.with_name(RESULTS_FILE + f".{os.getpid()}.partial")
+    partial.write_text(results.to_json())
+    partial.replace(results_file)
 
 
 @contextmanager
