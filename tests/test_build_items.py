@@ -239,6 +239,29 @@ def test_xdist_run_level_build_is_kept_with_dbt_keep(pytester: pytest.Pytester, 
     assert {"raw_orders", "stg_orders", "orders", "customers", "fct_daily_revenue"} <= names
 
 
+def test_tests_of_a_leaf_run_in_its_build(pytester: pytest.Pytester, shop: Path) -> None:
+    """When nothing a batch builds would wait on one of its tests in ``dbt build``'s graph
+    (a leaf model and its tests, as a watch round's save of it), the tests run in the same
+    ``dbt build``: one invocation, the verdicts of a build then a test (the failing test
+    fails, the builds pass)."""
+    (shop / "tests" / "assert_no_big_customers.sql").write_text(
+        "select * from {{ ref('customers') }} where customer_id > 0\n"
+    )
+    (shop / "conftest.py").write_text(RECORDER)
+    result = pytester.runpytest_subprocess(
+        "dbt_project.yml", "-p", "no:cacheprovider", "-rf",
+        "-k", "customers and not stg and not raw and not orders",
+    )  # fmt: skip
+    outcomes = result.parseoutcomes()
+    assert (outcomes["failed"], outcomes["passed"]) == (1, 4), result.stdout.str()
+    result.stdout.fnmatch_lines(["FAILED *customers::assert_no_big_customers*"])
+    (calls,) = invocations(shop).values()
+    assert [call["command"] for call in calls] == ["build"], calls
+    statuses = dict(map(tuple, calls[0]["nodes"]))  # type: ignore[arg-type]
+    assert statuses["model.shop.customers"] == "success"
+    assert statuses["test.shop.assert_no_big_customers"] == "fail"
+
+
 def test_build_item_on_postgres(pytester: pytest.Pytester, shop: Path, shop_pg: str) -> None:
     broken_products(shop)
     result = pytester.runpytest_subprocess("dbt_project.yml", "-k", "products or stg_orders")

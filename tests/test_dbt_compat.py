@@ -230,3 +230,28 @@ def test_indexed_fqn_selection_selects_as_dbt_on_a_manifest(project: DbtRunner) 
     assert found == expected
     assert QualifiedNameSelectorMethod.search is original
     assert project.list_unique_ids("fqn:tiny.numbers", None, ()) == ["model.tiny.numbers"]
+
+
+def test_a_partial_parse_read_ahead_is_taken_only_for_the_same_bytes(project: DbtRunner) -> None:
+    """The partial-parse file read back ahead of a parse gives that parse its manifest
+    (then changed by the parse as dbt changes the one it decodes); a file that changed
+    since is decoded by dbt itself; either way the parse sees the saved model."""
+    model = project.project_dir / "models" / "numbers.sql"
+    ahead = compat.read_partial_parse(project.target_path)
+    assert ahead is not None
+    model.write_text("select id * 100 as n from {{ ref('base') }}")
+    with compat.partial_parse_read_ahead(ahead):
+        project.parse()
+    assert project.manifest is ahead.manifest
+    assert "* 100" in project.manifest.nodes["model.tiny.numbers"].raw_code
+
+    stale = compat.read_partial_parse(project.target_path)
+    assert stale is not None
+    model.write_text("select id * 1000 as n from {{ ref('base') }}")
+    project.parse()  # dbt writes the file anew: *stale* holds other bytes
+    model.write_text("select id * 7 as n from {{ ref('base') }}")
+    with compat.partial_parse_read_ahead(stale):
+        project.parse()
+    assert project.manifest is not stale.manifest
+    assert "* 7" in project.manifest.nodes["model.tiny.numbers"].raw_code
+    assert compat.read_partial_parse(project.target_path / "nowhere") is None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dbtproof.faults import TRANSIENT, fault_in_text
 from dbtproof.nodes import fqn_selector, is_buildable
 from dbtproof.rows import Rows
-from dbtproof.runner import SEE_DBT_LOG, NodeResult
+from dbtproof.runner import SEE_DBT_LOG, InvocationResult, NodeResult
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 FAILING_ROWS_SHOWN = 10
 #: dbt's statuses of a node that was built, or a test that passed.
 SUCCESS = ("success", "pass")
+#: The most nodes a ``dbt build`` may build for data tests to run in it too.
+RIDE_ALONG_LIMIT = 50
 
 
 @dataclass
@@ -191,10 +193,11 @@ class DbtTestBatches:
         """
         builds = [uid for uid in dict.fromkeys(builds) if uid not in self.build_outcomes]
         tests = [uid for uid in dict.fromkeys(tests) if uid not in self.outcomes]
+        ran: InvocationResult | None = None
         if self.shared is not None:
             built, hook_failure = self._shared_build()
         else:
-            built, hook_failure = self._build(builds, tests)
+            built, hook_failure, ran = self._build(builds, tests, ride_along=True)
         for uid in builds:
             self.build_outcomes[uid] = self._build_outcome(uid)
         if hook_failure:
@@ -207,7 +210,7 @@ class DbtTestBatches:
                 self.outcomes[uid] = TestOutcome(uid, "error", hook_failure=hook_failure)
             return
         if tests:
-            self._run_tests(tests)
+            self._run_tests(tests, ran)
 
     def _shared_build(self) -> tuple[set[str], str | None]:
         """The run-level build: done by this worker if it is the first to need it, else
@@ -219,7 +222,7 @@ class DbtTestBatches:
 
             assert self.shared is not None
             all_builds, all_tests = self.shared.work()
-            built, failure = self._build(all_builds, all_tests)
+            built, failure, _ = self._build(all_builds, all_tests)
             # what an earlier, interrupted attempt of this worker built counts too
             order = sorted(set(built) | self.built.keys())
             nodes = [self.built[uid] for uid in order if uid in self.built]
@@ -251,11 +254,15 @@ class DbtTestBatches:
         failed = [uid for uid in broken if self.built[uid].status != "skipped"]
         return "; ".join(f"{uid} {self.broken[uid]}" for uid in sorted(failed or broken))
 
-    def _build(self, builds: Sequence[str], tests: Sequence[str]) -> tuple[set[str], str | None]:
+    def _build(
+        self, builds: Sequence[str], tests: Sequence[str], ride_along: bool = False
+    ) -> tuple[set[str], str | None, InvocationResult | None]:
         """Build what *builds* and *tests* need and is not built yet (one ``dbt build`` per level).
 
-        Returns the unique ids those invocations built (or tried to), and why one
-        failed apart from its nodes (a failing hook), if it did.
+        Returns the unique ids those invocations built (or tried to), why one failed
+        apart from its nodes (a failing hook), if it did, and, with *ride_along*, the
+        invocation that ran *tests* too when they could run in the same ``dbt build``
+        (see :meth:`_tests_can_ride`), else None.
         """
         manifest = self.session.manifest
         wanted = set(builds) | ancestors(manifest, [*builds, *tests], self._feeders)
@@ -268,6 +275,8 @@ class DbtTestBatches:
             and uid not in self.built
         ]
         levels = feeder_levels(manifest, needed, self._feeders)
+        riding = list(tests) if ride_along and self._tests_can_ride(needed, tests, levels) else []
+        ran: InvocationResult | None = None
         built: set[str] = set()
         for level in sorted(set(levels.values())):
             # A node that reads a source the project writes is built after that source's
@@ -278,16 +287,50 @@ class DbtTestBatches:
             if not batch:
                 continue
             built |= set(batch)
-            hook_failure = self._build_batch(batch)
+            hook_failure, result = self._build_batch(batch, riding)
+            if riding:
+                ran = result
             if hook_failure:
-                return built, hook_failure
-        return built, None
+                return built, hook_failure, None
+        return built, None, ran
 
-    def _build_batch(self, needed: Sequence[str]) -> str | None:
-        """One ``dbt build`` of *needed*; returns why it failed apart from its nodes, if so."""
+    def _tests_can_ride(
+        self, needed: Sequence[str], tests: Sequence[str], levels: Mapping[str, int]
+    ) -> bool:
+        """Whether *tests* give the same verdicts run in the ``dbt build`` of *needed* as in
+        a ``dbt test`` after it: one invocation builds everything (no source feeders
+        between levels), nothing failed earlier, and no node of *needed* waits on a test
+        in ``dbt build``'s graph (dbt makes a node wait on, and be skipped after the
+        failure of, a test all of whose parents are its ancestors). A watch round's save
+        of a model then costs one dbt invocation, not two. Large batches are not looked
+        at (a run of the whole project has tests upstream of its builds anyway)."""
+        if (
+            not tests
+            or not needed
+            or self.broken
+            or len(needed) > RIDE_ALONG_LIMIT
+            or len(set(levels.values())) != 1
+        ):
+            return False
+        manifest = self.session.manifest
+        lineage = [ancestors(manifest, [uid]) for uid in needed]
+        for uid in tests:
+            parents = set(getattr(test_node(manifest, uid).depends_on, "nodes", None) or [])
+            if any(parents <= upstream for upstream in lineage):
+                return False
+        return True
+
+    def _build_batch(
+        self, needed: Sequence[str], tests: Sequence[str] = ()
+    ) -> tuple[str | None, InvocationResult]:
+        """One ``dbt build`` of *needed* (and of the data *tests*, when they ride along);
+        returns why it failed apart from its nodes, if so, and the invocation's result."""
         manifest = self.session.manifest
         select = [fqn_selector(manifest.nodes[uid]) for uid in needed]
+        select += [fqn_selector(test_node(manifest, uid)) for uid in tests]
         exclude, extra = "resource_type:unit_test", ("--indirect-selection", "empty")
+        if tests and self.store_failures:
+            extra = (*extra, "--store-failures")
         if self.shared is not None:  # the run-level build, once for every worker
             result = self.session.runner_invoke(
                 "build", select, extra, exclude=exclude, manifest=self.shared.manifest
@@ -296,13 +339,14 @@ class DbtTestBatches:
             result = self.session.build(
                 select=select, expect_fail=True, exclude=exclude, extra_args=extra
             )
+        riding = set(tests)
         for node in result.nodes:
-            if node.is_hook:
+            if node.is_hook or node.unique_id in riding:
                 continue
             if node.status == "error":
                 node = self._explain_missing_sources(node)
             self._record_built(node)
-        return result.invocation_failure()
+        return result.invocation_failure(), result
 
     def _explain_missing_sources(self, node: NodeResult) -> NodeResult:
         """A node that failed because a source it reads has no table says so, briefly."""
@@ -363,8 +407,9 @@ class DbtTestBatches:
             connection_fault=_fault_of(result),
         )
 
-    def _run_tests(self, unique_ids: Sequence[str]) -> None:
-        """Run the data tests *unique_ids* (built for already) in one ``dbt test`` invocation."""
+    def _run_tests(self, unique_ids: Sequence[str], ran: InvocationResult | None = None) -> None:
+        """Run the data tests *unique_ids* (built for already) in one ``dbt test`` invocation,
+        or read their results from *ran*, the ``dbt build`` they rode along in."""
         manifest = self.session.manifest
         runnable = []
         for uid in unique_ids:
@@ -377,7 +422,7 @@ class DbtTestBatches:
             return
         extra = ("--store-failures",) if self.store_failures else ()
         read = self.shared.manifest if self.shared is not None else None
-        result = self.session.runner_invoke(
+        result = ran or self.session.runner_invoke(
             "test",
             select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
             extra_args=extra,

@@ -41,6 +41,12 @@ class SessionKeeper:
     #: Messages of a close that could not drop everything.
     leftovers: list[str] = field(default_factory=list)
 
+    def read_ahead(self) -> None:
+        """Between rounds: the kept session reads dbt's partial parse back now, while the
+        loop waits for a save, rather than in the next round's parse."""
+        if self.session is not None:
+            self.session.read_parse_ahead()
+
     def close(self) -> list[str]:
         """Drop the kept session's namespace (unless ``--dbt-keep``); what could not be
         dropped, one message each (also kept in :attr:`leftovers`)."""

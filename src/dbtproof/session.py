@@ -212,6 +212,8 @@ class DbtSession:
         )
         #: DuckDB: the connection the run-level file stays attached through.
         self._shared_pin: Any = None
+        #: dbt's partial-parse file read back between watch rounds, for the next parse.
+        self._read_ahead: Any = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -367,7 +369,7 @@ class DbtSession:
         ]
         if dbt_files:
             with self.timings.step("parse"):
-                self._parse()
+                self._parse(changed=True)
             with self.timings.step("relocation + isolation check"):
                 self.relocation = self._move_into_namespace(self.runner.manifest)
                 self._create_role_schemas(self.relocation)
@@ -384,11 +386,15 @@ class DbtSession:
 
     # -- parsing -----------------------------------------------------------------------
 
-    def _parse(self) -> None:
+    def _parse(self, changed: bool = False) -> None:
         """Parse the session's manifest: warm (:mod:`dbtproof.parse_cache`) when it can be,
-        else cold with the run's own profile; the runtime config is the run's either way."""
+        else cold with the run's own profile; the runtime config is the run's either way.
+
+        *changed*: files dbt reads were just saved (a watch round), so the kept parse of
+        :mod:`dbtproof.parse_snapshot` is stale: neither looked at nor written again
+        (the next run outside the loop finds it stale and keeps a new one)."""
         runner = self._require_runner_object()
-        if self._warm_parse(runner):
+        if self._warm_parse(runner, changed):
             return
         try:
             runner.parse()
@@ -396,7 +402,7 @@ class DbtSession:
             raise self._parse_error(exc) from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
 
-    def _warm_parse(self, runner: DbtRunner) -> bool:
+    def _warm_parse(self, runner: DbtRunner, changed: bool = False) -> bool:
         """Parse against the placeholder profile in the project's parse cache and move the
         placeholder to the namespace; False (with a note) when the cache cannot serve."""
         timings = self.timings
@@ -433,7 +439,7 @@ class DbtSession:
                 profiles_dir = write_derived_profiles(
                     self.profile_target, overrides, cache.profile_folder
                 )
-                kept = self._kept_parse(cache, profiles_dir)
+                kept = None if changed else self._kept_parse(cache, profiles_dir)
                 if kept is not None:
                     manifest, parsed_config = kept
                 else:
@@ -450,9 +456,14 @@ class DbtSession:
                         file_log=self.settings.keep,
                     )
                     parse_started = time.time_ns()
-                    manifest = parser.parse()
+                    ahead, self._read_ahead = self._read_ahead, None
+                    with compat.partial_parse_read_ahead(ahead):
+                        manifest = parser.parse()
                     parsed_config = compat.registered_runtime_config(self.adapter_type)
-                    self._keep_parse(cache, profiles_dir, manifest, parsed_config, parse_started)
+                    if not changed:
+                        self._keep_parse(
+                            cache, profiles_dir, manifest, parsed_config, parse_started
+                        )
             except (DbtError, OSError) as exc:
                 if before is None and isinstance(exc, DbtError):
                     # a full parse failed: a cold one would fail alike
@@ -480,6 +491,13 @@ class DbtSession:
         )
         timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
         return True
+
+    def read_parse_ahead(self) -> None:
+        """Between watch rounds: read dbt's partial-parse file back now, while the loop
+        waits for a save, so that the next round's parse takes it decoded (the same bytes,
+        else dbt reads them itself)."""
+        if self.parse_cache is not None:
+            self._read_ahead = compat.read_partial_parse(self.parse_cache.target_path)
 
     def _kept_parse(self, cache: parse_cache.ParseCache, profiles_dir: Path) -> Any:
         """The last warm parse (manifest, runtime config) when nothing it read has changed

@@ -30,8 +30,11 @@ One module per concern:
 * :mod:`.exceptions` — dbt's exceptions told apart;
 * :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query;
 * :mod:`.selection` — dbt's ``fqn`` selector method answered from an index during an
-  invocation (the same nodes; the one place dbt's own code is replaced, and only while
-  the runner's lock is held).
+  invocation (the same nodes).
+
+Two things replace dbt's own code, each around one invocation only, and
+are put back after it: the fqn search (:mod:`.selection`) and the decoding of the
+partial-parse file when the same bytes were decoded ahead (:mod:`.manifest`).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -105,6 +108,8 @@ from dbtproof._dbt_compat.manifest import (
     load_parse,
     lookup_ref,
     parse_inputs,
+    partial_parse_read_ahead,
+    read_partial_parse,
     resolve_ref,
     resolve_source,
     save_parse,
@@ -158,6 +163,8 @@ __all__ = (
     "disabled_nodes",
     "load_parse",
     "parse_inputs",
+    "partial_parse_read_ahead",
+    "read_partial_parse",
     "save_parse",
     "drop_relation",
     "drop_schemas",

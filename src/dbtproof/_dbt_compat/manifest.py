@@ -6,6 +6,8 @@ is ephemeral) are in :mod:`dbtproof.nodes`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -120,3 +122,58 @@ def parse_inputs(manifest: Any, config: Any) -> tuple[list[str], list[str]]:
         else:
             names.update(found)
     return sorted(folders), sorted(names)
+
+
+class ReadPartialParse:
+    """dbt's partial-parse file (``partial_parse.msgpack``) read back ahead of time: its
+    bytes and the ``Manifest`` dbt decodes from them, for one parse to take
+    (:func:`partial_parse_read_ahead`) instead of decoding the same bytes again."""
+
+    def __init__(self, data: bytes, manifest: Any) -> None:
+        self.data = data
+        self.manifest = manifest
+
+
+def read_partial_parse(target_path: Any) -> ReadPartialParse | None:
+    """The partial-parse file in *target_path*, decoded as dbt decodes it, or None (no
+    file, or one dbt could not read either: the parse then reads it itself)."""
+    from pathlib import Path
+
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser import manifest as loader
+
+    try:
+        data = (Path(target_path) / loader.PARTIAL_PARSE_FILE_NAME).read_bytes()
+        return ReadPartialParse(
+            data, Manifest.from_msgpack(data, decoder=loader.extended_mashumuro_decoder)
+        )
+    except Exception:  # noqa: BLE001 - dbt reads it (and says why it cannot) in the parse
+        return None
+
+
+@contextmanager
+def partial_parse_read_ahead(ahead: ReadPartialParse | None) -> Iterator[None]:
+    """While one parse runs: when dbt decodes exactly the bytes *ahead* holds, it gets the
+    manifest decoded from them before (once); any other bytes dbt decodes itself. dbt's
+    own reading of the file, its checks (versions, vars, profile, project) and the rest
+    of the partial parse run as they are."""
+    if ahead is None:
+        yield
+        return
+    from dbt.contracts.graph.manifest import Manifest
+
+    original = Manifest.__dict__["from_msgpack"]
+    decode = original.__get__(None, Manifest)
+    taken: list[bool] = []
+
+    def from_msgpack(data: bytes, *args: Any, **kwargs: Any) -> Any:
+        if not taken and data == ahead.data:
+            taken.append(True)
+            return ahead.manifest
+        return decode(data, *args, **kwargs)
+
+    Manifest.from_msgpack = from_msgpack  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Manifest.from_msgpack = original  # type: ignore[method-assign]
