@@ -521,11 +521,14 @@ def format_failure(name: str, outcome: TestOutcome | None) -> str:
 def collected_work(session: pytest.Session) -> tuple[list[str], list[str]]:
     """The unique ids of the nodes of every build item, and of every dbt data test, the
     whole run collected (every xdist worker collects the same): the run-level build's."""
-    builds = [item.unique_id for item in session.items if isinstance(item, DbtBuildItem)]
+    return _work_of(session.items)
+
+
+def _work_of(items: Sequence[pytest.Item]) -> tuple[list[str], list[str]]:
+    """The unique ids of the nodes of the build items among *items*, and of the data tests."""
+    builds = [item.unique_id for item in items if isinstance(item, DbtBuildItem)]
     tests = [
-        item.unique_id
-        for item in session.items
-        if isinstance(item, DbtTestItem) and item.kind == "data"
+        item.unique_id for item in items if isinstance(item, DbtTestItem) and item.kind == "data"
     ]
     return builds, tests
 
@@ -549,9 +552,7 @@ def pending_work(item: pytest.Item) -> tuple[list[str], list[str]]:
             pending = items[start:]
     else:
         pending = [item, *(items[i] for i in queued if 0 <= i < len(items))]
-    builds = [p.unique_id for p in pending if isinstance(p, DbtBuildItem)]
-    tests = [p.unique_id for p in pending if isinstance(p, DbtTestItem) and p.kind == "data"]
-    return builds, tests
+    return _work_of(pending)
 
 
 def _xdist_queued_indexes(config: pytest.Config) -> list[int] | None:

@@ -216,21 +216,21 @@ def move_to_database(
     database: str,
     adapter: Any,
     config: Any,
-    tests_namespace: str | None = None,
+    tests_namespace: str,
 ) -> None:
     """Put every relation *plan* moved (nodes, and the sources that follow their feeders)
     in *database*, in place: the run-level build's DuckDB catalog
     (:mod:`dbtproof.shared_build`), whose schemas are named as the namespace's.
 
-    With *tests_namespace*, data tests (which write only their stored failures) go there
-    instead, in their own database: each worker stores its tests' failures in its own
+    Data tests (which write only their stored failures) go to *tests_namespace* instead,
+    in their own database: each worker stores its tests' failures in its own
     namespace, the run-level catalog being read-only to it.
     """
     for move in [*plan.moves, *plan.source_moves]:
         node = manifest.nodes.get(move.unique_id) or manifest.sources.get(move.unique_id)
         if node is None:
             continue
-        if tests_namespace is not None and move.resource_type == "test":
+        if move.resource_type == "test":
             # the namespace's prefix swapped: `<ns>_dbt_test__audit` -> `<worker>_dbt_test__audit`
             node.schema = tests_namespace + move.to_schema[len(plan.namespace) :]
         else:

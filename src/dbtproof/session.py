@@ -980,12 +980,12 @@ class DbtSession:
 
     def _release_shared(self) -> None:
         """Detach the run-level file and close the connection that kept it (teardown)."""
-        pin, self._shared_pin = self._shared_pin, None
-        if pin is None or self.shared_place is None:
+        if self._shared_pin is None:
             return
-        detach = f"detach database if exists {quote(self.shared_place.catalog)}"
-        with suppress(Exception):  # the file goes with the run's folder anyway
-            compat.execute_dedicated(pin, detach)
+        if self.shared_place is not None:
+            with suppress(Exception):  # the file goes with the run's folder anyway
+                self.detach_shared(self.shared_place)
+        pin, self._shared_pin = self._shared_pin, None
         compat.close_dedicated_connection(pin)
 
     def _create_role_schemas(self, relocation: Relocation) -> None:
