@@ -52,10 +52,11 @@ def write_tests(root: Path, models: int) -> None:
 class Watch:
     """``dbtproof watch`` on *root*, its output lines timed as they are read."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
         command = Path(sys.executable).with_name("dbtproof")
         self.process = subprocess.Popen(
-            [str(command), "watch", "-q", "-p", "no:cacheprovider", "pytests", "dbt_project.yml"],
+            [str(command), "watch", "-q", "-p", "no:cacheprovider", *(extra or [])]
+            + ["pytests", "dbt_project.yml"],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -94,12 +95,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--saves", type=int, default=10)
+    parser.add_argument(
+        "--pytest-arg",
+        action="append",
+        default=[],
+        help="one more argument for the watched pytest (e.g. -p a_timing_plugin); repeatable",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="dbtproof-watch-bench-"))
     try:
         write_project(root, args.models)
         write_tests(root, args.models)
-        watch = Watch(root)
+        watch = Watch(root, args.pytest_arg)
         _, seen = watch.wait_for("dbtproof watch: watching", 0)
         rounds, dbt_cli = [], []
         for save in range(args.saves):

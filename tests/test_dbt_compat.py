@@ -28,10 +28,15 @@ def project(tmp_path: Path) -> DbtRunner:
         "{{ config(materialized='ephemeral') }}\nselect 1 as id union all select 2"
     )
     (root / "models" / "numbers.sql").write_text("select id * 10 as n from {{ ref('base') }}")
+    return _parsed(root, "tiny", tmp_path)
+
+
+def _parsed(root: Path, profile: str, tmp_path: Path) -> DbtRunner:
+    """A runner of the project at *root* (its profiles.yml, target ``dev``), parsed."""
     runner = DbtRunner(
         project_dir=root,
         profiles_dir=root,
-        profile="tiny",
+        profile=profile,
         target="dev",
         target_path=tmp_path / "target",
         log_path=tmp_path / "logs",
@@ -255,3 +260,39 @@ def test_a_partial_parse_read_ahead_is_taken_only_for_the_same_bytes(project: Db
     assert project.manifest is not stale.manifest
     assert "* 7" in project.manifest.nodes["model.tiny.numbers"].raw_code
     assert compat.read_partial_parse(project.target_path / "nowhere") is None
+
+
+def test_graph_summary_is_dbts_own_on_the_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the example project (seeds, sources, models, data and unit tests) plus an
+    exposure: the same summary, key for key and in the same order, as dbt's linker
+    writes, with and without the test edges of ``dbt build``; dbt's method is back after
+    the block."""
+    import json
+
+    from conftest import copy_shop
+    from dbt.compilation import Linker
+
+    root = copy_shop(tmp_path / "shop")
+    (root / "models" / "exposures.yml").write_text(
+        "exposures:\n  - name: board\n    type: dashboard\n    owner: {name: data}\n"
+        "    depends_on: [ref('customers')]\n"
+    )
+    monkeypatch.setenv("SHOP_DUCKDB_PATH", str(tmp_path / "shop.duckdb"))
+    manifest = _parsed(root, "shop", tmp_path).manifest
+    original = Linker.get_graph_summary
+    linker = Linker()
+    linker.link_graph(manifest)
+    for edges in ("linked", "with test edges"):
+        expected = original(linker, manifest)
+        with compat.quick_graph_summary():
+            assert Linker.get_graph_summary is not original
+            found = linker.get_graph_summary(manifest)
+        assert json.dumps(found) == json.dumps(expected), edges
+        kinds = {entry["type"] for entry in expected.values()}
+        assert {"seed", "source", "model", "test", "unit_test", "exposure"} <= kinds, kinds
+        assert any("succ" in entry for entry in expected.values())
+        manifest.build_parent_and_child_maps()
+        linker.add_test_edges(manifest)
+    assert Linker.get_graph_summary is original

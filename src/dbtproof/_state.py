@@ -133,6 +133,10 @@ class DbtproofState:
     leftovers: list[str] = field(default_factory=list)
     #: ``dbtproof watch``: the keeper of the session its rounds share (None: no watch).
     keeper: SessionKeeper | None = None
+    #: A watch round after a save: the nodes the saved files modify and everything
+    #: downstream (set when the round takes the kept session over; the round makes no
+    #: item for anything else). None: not such a round.
+    round_affected: set[str] | None = None
     #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
     restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -343,8 +347,13 @@ class DbtproofState:
             self.project_dir, [Path(p) for p in config.getoption("dbt_changed_files") or []]
         )
         self.session = session
+
+        def affected(manifest: Any) -> set[str]:
+            self.round_affected = affected_nodes(manifest, changed)
+            return self.round_affected
+
         try:
-            session.refresh(changed, lambda manifest: affected_nodes(manifest, changed))
+            session.refresh(changed, affected)
             self._select(config)
         except DbtError as exc:
             raise pytest.UsageError(self.secrets.scrub(str(exc))) from None

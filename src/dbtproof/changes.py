@@ -17,13 +17,17 @@ Three stages, each a function:
    counts as touching them.
 
 The plugin keeps a dbt item when its node is affected, and a pytest test when its file
-changed or a model it runs is affected; the rest are deselected.
+changed or a model it runs is affected; the rest are deselected. A ``dbtproof watch``
+round, which knows the affected nodes before it collects, does not make the other items
+at all (:func:`untouched_function`); :class:`CalledModels` reads each test module once
+per saved version across the rounds.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -293,6 +297,33 @@ def models_called(source: str) -> tuple[dict[str, set[str]], set[str]]:
     return functions, _called_in(tree)
 
 
+#: What :func:`models_called` returns: ``({function: names}, names in the whole module)``.
+Called = tuple[dict[str, set[str]], set[str]]
+
+
+@dataclass
+class CalledModels:
+    """The models each test module runs by name (:func:`models_called`), read once per
+    saved version of the file (its modification time and size): ``dbtproof watch`` keeps
+    one for all its rounds."""
+
+    _read: dict[Path, tuple[tuple[int, int], Called]] = field(default_factory=dict)
+
+    def of(self, path: Path) -> Called:
+        """What the module at *path* runs; nothing when it cannot be read."""
+        try:
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+            kept = self._read.get(path)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+            called = models_called(path.read_text(encoding="utf-8"))
+        except OSError:
+            return {}, set()
+        self._read[path] = (version, called)
+        return called
+
+
 def model_names(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
     """The names a test may call the models among *unique_ids* by (``name`` and
     ``package.name``)."""
@@ -304,12 +335,22 @@ def model_names(manifest: Any, unique_ids: Iterable[str]) -> set[str]:
     return names
 
 
-def touches(called: tuple[dict[str, set[str]], set[str]], function: str, names: set[str]) -> bool:
+def touches(called: Called, function: str, names: set[str]) -> bool:
     """Whether the test *function* of a module (*called*: :func:`models_called`) runs a
     model named in *names*; a test naming no model by a literal itself is judged by what
     its module names (its helpers, its parameters)."""
     functions, module = called
     return bool((functions.get(function) or module) & names)
+
+
+def untouched_function(
+    path: Path, function: str, changed: set[Path], names: set[str], called: CalledModels
+) -> bool:
+    """Whether :func:`keep_changed` would deselect every item of the test *function* in
+    the module at *path* (resolved) whatever its fixtures: its file is not among the
+    *changed* ones and it runs none of the models *names*. A watch round makes no item
+    for it."""
+    return path not in changed and not touches(called.of(path), function, names)
 
 
 def summary(ref: str, changed: set[str], affected: set[str]) -> str:
@@ -326,6 +367,7 @@ def keep_changed(
     project_root: Path,
     ref: str | None,
     files: Sequence[str] = (),
+    called: CalledModels | None = None,
 ) -> tuple[list[Any], list[Any], str]:
     """Split pytest *items* into ``(kept, deselected, header line)`` for ``--dbt-changed``
     (the files git says changed since *ref*), or for the changed *files* when given
@@ -334,7 +376,7 @@ def keep_changed(
     A dbt item (one with a ``unique_id``) is kept when its node is affected; any other
     test when its file changed, or when it uses ``dbt`` and a model it runs is affected.
     *manifest* is None when the run started no dbt session (then only changed files
-    count).
+    count). *called* reads the test modules (a new one, read once each, when None).
     """
     if files:
         top, base = None, "the last round"
@@ -352,7 +394,7 @@ def keep_changed(
                     entries[path] = changed_entries(top, base, root / path)
         affected = affected_nodes(manifest, relative, entries)
     names = model_names(manifest, affected) if manifest is not None else set()
-    modules: dict[Path, tuple[dict[str, set[str]], set[str]]] = {}
+    called = called if called is not None else CalledModels()
     kept, dropped = [], []
     for item in items:
         unique_id = getattr(item, "unique_id", None)
@@ -362,12 +404,7 @@ def keep_changed(
             path = Path(item.path).resolve()
             keep = path in changed
             if not keep and names and "dbt" in getattr(item, "fixturenames", ()):
-                if path not in modules:
-                    try:
-                        modules[path] = models_called(path.read_text(encoding="utf-8"))
-                    except OSError:
-                        modules[path] = ({}, set())
                 function = getattr(item, "originalname", None) or item.name
-                keep = touches(modules[path], function, names)
+                keep = touches(called.of(path), function, names)
         (kept if keep else dropped).append(item)
     return kept, dropped, summary(base, changed, affected)

@@ -187,6 +187,9 @@ class DbtProjectFile(pytest.File):
             tests, nodes = state.selection
         else:
             tests, nodes = selection_for(self.config, session)
+        if state.round_affected is not None:  # a watch round: only what the save affects
+            nodes = [node for node in nodes if node.unique_id in state.round_affected]
+            tests = [node for node in tests if node.unique_id in state.round_affected]
         for node in nodes:
             name = str(names.of_node(node.unique_id))
             groups[name] = {"anchor": node.unique_id, "build": node, "tests": []}

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.changes import CalledModels
+
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
 
@@ -40,6 +42,8 @@ class SessionKeeper:
     run_id: str | None = None
     #: Messages of a close that could not drop everything.
     leftovers: list[str] = field(default_factory=list)
+    #: The models each test module runs by name, read once per saved version of it.
+    called_models: CalledModels = field(default_factory=CalledModels)
 
     def read_ahead(self) -> None:
         """Between rounds: the kept session reads dbt's partial parse back now, while the

@@ -291,6 +291,31 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return DbtProjectFile.from_parent(parent, path=file_path)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    """A ``dbtproof watch`` round after a save makes no item for a test function that
+    ``--dbt-changed-files`` would deselect whatever its fixtures (its module is not among
+    the saved files and it runs none of the affected models by name)."""
+    state = collector.config.stash.get(state_key, None)
+    if (
+        state is None
+        or state.round_affected is None
+        or state.keeper is None
+        or state.session is None
+        or not isinstance(collector, pytest.Module | pytest.Class)
+        or not collector.istestfunction(obj, name)
+    ):
+        return None
+    from dbtproof.changes import model_names, untouched_function
+
+    changed = {Path(p).resolve() for p in collector.config.getoption("dbt_changed_files") or []}
+    names = model_names(state.session.manifest, state.round_affected)
+    untouched = untouched_function(
+        collector.path.resolve(), name, changed, names, state.keeper.called_models
+    )
+    return [] if untouched else None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
     """A dbt item errors when it, or the invocation that ran its node, wrote outside the
@@ -504,6 +529,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = config.stash.get(state_key, None)
     if state is None:
         return
+    if state.keeper is not None and state.keeper.session is not None:
+        # A ``dbtproof watch`` round after a save: the kept session is taken over now,
+        # whatever the round collects, so that what the save made stale is known before
+        # collecting (the round makes items only for what the save affects) and is never
+        # lost by a round that runs no test using ``dbt``.
+        state.start_session(config)
+        return
     if not _collects_project(config, state.project_dir / PROJECT_FILE):
         state.header = (
             f"dbtproof: project {state.project_dir}: the dbt session starts when a collected "
@@ -542,7 +574,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     manifest = state.session.manifest if state.session is not None else None
     try:
-        kept, deselected, line = keep_changed(items, manifest, state.project_dir, ref, files)
+        called = state.keeper.called_models if state.keeper is not None else None
+        kept, deselected, line = keep_changed(
+            items, manifest, state.project_dir, ref, files, called
+        )
     except DbtError as exc:
         raise pytest.UsageError(str(exc)) from None
     if deselected:

@@ -283,7 +283,12 @@ class DbtRunner:
             exported = self.credentials.exported() if self.credentials else nullcontext()
             started = time.time()
             try:
-                with exported, self.flag_variables.removed(args), compat.indexed_fqn_selection():
+                with (
+                    exported,
+                    self.flag_variables.removed(args),
+                    compat.indexed_fqn_selection(),
+                    compat.quick_graph_summary(),
+                ):
                     outcome = runner.invoke(args)
             finally:
                 compat.hide_dbt_file_logger()

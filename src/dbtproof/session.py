@@ -63,6 +63,7 @@ from dbtproof.shared_build import SharedPlace
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
+    from dbtproof.engine.inputs import Schema
     from dbtproof.engine.model import ModelEngine
 
 T = TypeVar("T")
@@ -189,6 +190,9 @@ class DbtSession:
         #: Started without a connection (see :attr:`SessionSettings.runs_tests`).
         self.offline = False
         self._engine: ModelEngine | None = None
+        #: The columns the model engine of an earlier manifest worked out of the nodes a
+        #: refresh left as they were (``dbtproof watch``), for the next engine.
+        self._known_columns: dict[tuple[str, str], Schema] = {}
         #: Tells `dbtproof clean` this run is alive (held from start to teardown).
         self.liveness = LivenessMark()
         #: Where :meth:`start` went (``--dbt-timings``).
@@ -243,7 +247,8 @@ class DbtSession:
         if self._engine is None:
             from dbtproof.engine.model import ModelEngine
 
-            self._engine = ModelEngine(self)
+            self._engine = ModelEngine(self, self._known_columns)
+            self._known_columns = {}
         return self._engine
 
     @property
@@ -357,7 +362,8 @@ class DbtSession:
         *stale* is given the new manifest and returns the nodes whose relations no longer
         hold what the project says (what the saved files modify, and everything
         downstream): they count as not built. Returns them. Invocation results cached
-        for tests and the model engine (its compiled templates) are forgotten.
+        for tests and the model engine (its compiled templates) are forgotten; what the
+        engine worked out of the columns of the other nodes is kept.
         """
         self.timings = parse_cache.StartTimings()
         folders, _ = compat.parse_inputs(self.manifest, self._config)
@@ -381,6 +387,8 @@ class DbtSession:
         self.built_nodes -= gone
         self._built.clear()
         self._manifests.clear()
+        if self._engine is not None:  # what it knows of the columns of the nodes still as they were
+            self._known_columns = self._engine.known_columns(except_for=gone)
         self._engine = None
         return gone
 

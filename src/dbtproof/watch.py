@@ -48,23 +48,32 @@ POLL = 0.1
 SETTLE = 0.05
 
 
-def _files(roots: Sequence[Path]) -> Iterator[Path]:
-    for root in roots:
-        for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in SKIPPED_FOLDERS and not d.startswith(".")]
-            for name in names:
-                if Path(name).suffix in WATCHED_SUFFIXES:
-                    yield Path(folder) / name
+def _files(folder: str) -> Iterator[os.DirEntry[str]]:
+    """The watched files under *folder* (symbolic links to folders are not followed)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED_FOLDERS and not entry.name.startswith("."):
+                    yield from _files(entry.path)
+            elif os.path.splitext(entry.name)[1] in WATCHED_SUFFIXES:
+                yield entry
+        except OSError:
+            continue
 
 
 def snapshot(roots: Sequence[Path]) -> dict[Path, int]:
-    """Each watched file under *roots* with its modification time (ns)."""
+    """Each watched file under *roots* (resolved) with its modification time (ns)."""
     found = {}
-    for path in _files(roots):
-        try:
-            found[path.resolve()] = path.stat().st_mtime_ns
-        except OSError:
-            continue
+    for root in dict.fromkeys(root.resolve() for root in roots):
+        for entry in _files(str(root)):
+            try:
+                found[Path(entry.path)] = entry.stat().st_mtime_ns
+            except OSError:
+                continue
     return found
 
 

@@ -94,6 +94,7 @@ from dbtproof._dbt_compat.connections import (
 from dbtproof._dbt_compat.context import RenderContext
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
+from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
 from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
 from dbtproof._dbt_compat.invocation import (
     dbt_runner,
@@ -190,6 +191,8 @@ __all__ = (
     "execute_dedicated",
     "open_own_connection",
     "indexed_fqn_selection",
+    "graph_summary",
+    "quick_graph_summary",
     "parse_profile",
     "query_comment_callback",
     "query_result",

@@ -18,13 +18,14 @@ Knowledge is merged from every place that has some, most trusted first:
   added per reading model by :meth:`ColumnCatalog.as_read_by`.
 
 Each column says where its type came from. Results are cached per node and per set of
-vars/env overrides for the session.
+vars/env overrides for the session; ``dbtproof watch`` keeps them from one round to the
+next for the nodes a save did not affect (:meth:`ColumnCatalog.known`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
@@ -95,6 +96,7 @@ class ColumnCatalog:
         dialect: Dialect,
         adapter_type: str,
         caches: compat.RenderCaches,
+        known: Mapping[tuple[str, str], Schema] | None = None,
     ) -> None:
         self.config = config
         self.manifest = manifest
@@ -102,8 +104,13 @@ class ColumnCatalog:
         #: The engine's render caches, used for every model this renders.
         self.caches = caches
         self.sqlglot_dialect = sqlglot_dialect(adapter_type)
-        self._cache: dict[tuple[str, str], Schema] = {}
+        self._cache: dict[tuple[str, str], Schema] = dict(known or {})
         self._seeds_by_relation: dict[tuple[str, str], list[Any]] | None = None
+
+    def known(self, except_for: Collection[str]) -> dict[tuple[str, str], Schema]:
+        """What was worked out so far (keyed by node id and overrides), but for the nodes
+        *except_for*: to start another catalog with (see ``known``)."""
+        return {key: schema for key, schema in self._cache.items() if key[0] not in except_for}
 
     def node(self, unique_id: str) -> Any:
         """The manifest node (or source) with *unique_id*, or None."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,10 +64,16 @@ class ModelEngine:
     Everything it needs comes from *host* (see :class:`~dbtproof.engine.host.EngineHost`).
     """
 
-    def __init__(self, host: EngineHost) -> None:
+    def __init__(
+        self, host: EngineHost, known_columns: Mapping[tuple[str, str], Schema] | None = None
+    ) -> None:
         self.host = host
         self._renders: dict[Any, Rendered] = {}
         self._catalog: ColumnCatalog | None = None
+        #: Columns an earlier engine worked out, valid for the host's manifest of now
+        #: (see :meth:`known_columns`); dropped if the host's manifest changes.
+        self._known_columns = dict(known_columns or {})
+        self._known_for: Any = host.manifest
         self._dialect: Dialect | None = None
         self._schema_ready = False
         self._manifest: Any = None
@@ -149,6 +155,8 @@ class ModelEngine:
             self._renders.clear()
             self._catalog = None
             self._manifest = manifest
+            if manifest is not self._known_for:
+                self._known_columns.clear()
         node = self._find_model(model)
         vars_ = dict(vars or {})
         env_ = {str(k): str(v) for k, v in (env or {}).items()}
@@ -361,8 +369,18 @@ class ModelEngine:
                 dialect,
                 compat.adapter_type(adapter),
                 self._caches,
+                self._known_columns,
             )
         return self._catalog
+
+    def known_columns(self, except_for: Collection[str]) -> dict[tuple[str, str], Schema]:
+        """The columns this engine worked out (or was given), but for the nodes
+        *except_for*: for the engine of a manifest parsed again after a save, where
+        *except_for* are the nodes the save modified and everything downstream
+        (``dbtproof watch``)."""
+        if self._catalog is not None:
+            return self._catalog.known(except_for)
+        return {key: s for key, s in self._known_columns.items() if key[0] not in except_for}
 
     def _spec(
         self,
