@@ -52,7 +52,8 @@ def write_tests(root: Path, models: int) -> None:
 class Watch:
     """``dbtproof watch`` on *root*, its output lines timed as they are read."""
 
-    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, root: Path, extra: list[str] | None = None, echo: str = "") -> None:
+        self.echo = echo
         command = Path(sys.executable).with_name("dbtproof")
         self.process = subprocess.Popen(
             [str(command), "watch", "-q", "-p", "no:cacheprovider", *(extra or [])]
@@ -69,6 +70,8 @@ class Watch:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
+            if self.echo and line.startswith(self.echo):
+                print(line.rstrip("\n"), flush=True)
             with self.ready:
                 self.lines.append((time.perf_counter(), line.rstrip("\n")))
                 self.ready.notify_all()
@@ -101,12 +104,18 @@ def main() -> None:
         default=[],
         help="one more argument for the watched pytest (e.g. -p a_timing_plugin); repeatable",
     )
+    parser.add_argument(
+        "--show",
+        default="",
+        metavar="PREFIX",
+        help="print the watched process's lines that start with PREFIX (e.g. round:)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="dbtproof-watch-bench-"))
     try:
         write_project(root, args.models)
         write_tests(root, args.models)
-        watch = Watch(root, args.pytest_arg)
+        watch = Watch(root, args.pytest_arg, args.show)
         _, seen = watch.wait_for("dbtproof watch: watching", 0)
         rounds, dbt_cli = [], []
         for save in range(args.saves):
