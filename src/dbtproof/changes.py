@@ -368,6 +368,7 @@ def keep_changed(
     ref: str | None,
     files: Sequence[str] = (),
     called: CalledModels | None = None,
+    affected: set[str] | None = None,
 ) -> tuple[list[Any], list[Any], str]:
     """Split pytest *items* into ``(kept, deselected, header line)`` for ``--dbt-changed``
     (the files git says changed since *ref*), or for the changed *files* when given
@@ -377,22 +378,25 @@ def keep_changed(
     test when its file changed, or when it uses ``dbt`` and a model it runs is affected.
     *manifest* is None when the run started no dbt session (then only changed files
     count). *called* reads the test modules (a new one, read once each, when None).
+    *affected*: the nodes the changed *files* affect, when the caller worked them out
+    already (a watch round).
     """
     if files:
         top, base = None, "the last round"
         changed = {Path(path).resolve() for path in files}
     else:
         top, base, changed = changed_files(project_root, ref)
-    affected: set[str] = set()
-    if manifest is not None:
-        relative = relative_to_project(project_root, changed)
-        entries = {}
-        if top is not None:  # against a revision: a YAML file's entries are compared one by one
-            root = project_root.resolve()
-            for path in relative:
-                if path.endswith((".yml", ".yaml")):
-                    entries[path] = changed_entries(top, base, root / path)
-        affected = affected_nodes(manifest, relative, entries)
+    if affected is None or not files:
+        affected = set()
+        if manifest is not None:
+            relative = relative_to_project(project_root, changed)
+            entries = {}
+            if top is not None:  # against a revision: a YAML entry is compared with REF's
+                root = project_root.resolve()
+                for path in relative:
+                    if path.endswith((".yml", ".yaml")):
+                        entries[path] = changed_entries(top, base, root / path)
+            affected = affected_nodes(manifest, relative, entries)
     names = model_names(manifest, affected) if manifest is not None else set()
     called = called if called is not None else CalledModels()
     kept, dropped = [], []

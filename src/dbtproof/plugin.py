@@ -576,7 +576,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     try:
         called = state.keeper.called_models if state.keeper is not None else None
         kept, deselected, line = keep_changed(
-            items, manifest, state.project_dir, ref, files, called
+            items, manifest, state.project_dir, ref, files, called, state.round_affected
         )
     except DbtError as exc:
         raise pytest.UsageError(str(exc)) from None
