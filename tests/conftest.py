@@ -15,8 +15,9 @@ import secrets
 import shutil
 import signal
 import string
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,34 @@ def pytester(
 
     pytester.popen = forked  # type: ignore[method-assign]
     return pytester
+
+
+#: What a test's command runs: the dbt CLI, or ``python -m pytest``.
+Command = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_command(request: pytest.FixtureRequest, suite_zygote: Zygote | None) -> Command:
+    """``run_command(command, cwd, env, timeout=300)``: ``subprocess.run(command,
+    capture_output=True, text=True)``, but forked from the worker's zygote (dbt imported
+    once) when *command* is the ``dbt`` CLI or ``python -m pytest`` of this interpreter,
+    unless the test is marked ``fresh_process``."""
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    zygote = None if request.node.get_closest_marker("fresh_process") else suite_zygote
+
+    def run(
+        command: list[str], cwd: Path, env: dict[str, str], timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        command = [str(part) for part in command]
+        if zygote is not None and command[0] == dbt:
+            return zygote.run("dbt", command[1:], str(cwd), env, timeout)
+        if zygote is not None and command[:3] == [sys.executable, "-m", "pytest"]:
+            return zygote.run("pytest", command[3:], str(cwd), env, timeout)
+        return subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
 
 
 @contextmanager

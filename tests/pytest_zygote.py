@@ -1,4 +1,5 @@
-"""Pytest runs of the suite started from a process that has dbt imported already.
+"""Pytest runs (and dbt CLI runs) of the suite started from a process that has dbt imported
+already.
 
 Most of the suite runs pytest as users do, in a new process (``pytester.runpytest_subprocess``),
 and each such process spends seconds importing dbt before it does anything the test is about.
@@ -9,6 +10,10 @@ folder, environment, arguments and output files, and runs ``python -m pytest`` a
 pytest plugin, is imported before the fork (pytest's assertion rewriting of plugins would
 notice), and nothing runs in the zygote but imports, so each child starts as clean as a new
 interpreter with those modules loaded.
+
+The dbt CLI is run alike (:meth:`Zygote.run`, ``program="dbt"``): the child runs dbt's console
+script (``dbt.cli.main:cli``) as the ``dbt`` command does, so a test comparing dbtproof with
+dbt itself pays dbt's import once per worker, not once per command.
 
 A test that needs a really new interpreter (one that checks what gets imported) is marked
 ``@pytest.mark.fresh_process``; ``DBTPROOF_SUITE_NO_ZYGOTE=1`` turns the zygote off for all.
@@ -86,7 +91,8 @@ def serve(requests_fd: int, replies_fd: int) -> dict[str, Any]:
 
 
 def become(request: dict[str, Any]) -> None:
-    """Turn this forked child into ``python -m pytest`` as *request* describes it."""
+    """Turn this forked child into ``python -m pytest`` (or the ``dbt`` command, when the
+    request's ``program`` is ``dbt``) as *request* describes it."""
     import runpy
 
     null = os.open(os.devnull, os.O_RDONLY)
@@ -103,6 +109,11 @@ def become(request: dict[str, Any]) -> None:
     # interpreter's own (the zygote's script folder left out)
     python_path = [path for path in request["env"].get("PYTHONPATH", "").split(os.pathsep) if path]
     sys.path[:] = [request["cwd"], *python_path, *sys.path[1:]]
+    if request.get("program") == "dbt":
+        from dbt.cli.main import cli
+
+        sys.argv[:] = ["dbt", *request["args"]]
+        sys.exit(cli())
     sys.argv[:] = ["pytest", *request["args"]]
     runpy.run_module("pytest", run_name="__main__", alter_sys=True)
 
@@ -196,18 +207,52 @@ class Zygote:
         return json.loads(line)
 
     def spawn(
-        self, args: list[str], cwd: str, env: dict[str, str], stdout: str, stderr: str
+        self,
+        args: list[str],
+        cwd: str,
+        env: dict[str, str],
+        stdout: str,
+        stderr: str,
+        program: str = "pytest",
     ) -> ZygoteRun:
-        """Fork ``python -m pytest *args`` in *cwd* with *env*, writing to the two paths."""
+        """Fork ``python -m pytest *args`` (or ``dbt *args``, *program* ``dbt``) in *cwd*
+        with *env*, writing to the two paths."""
         if self.process is None or self.process.poll() is not None:
             self._start()
         assert self._requests is not None
-        request = {"args": args, "cwd": cwd, "env": env, "stdout": stdout, "stderr": stderr}
+        request = {
+            "args": args,
+            "cwd": cwd,
+            "env": env,
+            "stdout": stdout,
+            "stderr": stderr,
+            "program": program,
+        }
         os.write(self._requests, (json.dumps(request) + "\n").encode())
         reply = self.read_reply(120)
         if reply is None:
             raise RuntimeError("the pytest zygote did not fork within 120 s")
         return ZygoteRun(self, int(reply["pid"]))
+
+    def run(
+        self, program: str, args: list[str], cwd: str, env: dict[str, str], timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``dbt *args`` (*program* ``dbt``) or ``python -m pytest *args`` (``pytest``)
+        forked, to its end, as ``subprocess.run(..., capture_output=True, text=True)``
+        would."""
+        with tempfile.TemporaryDirectory(prefix="zygote-run-") as folder:
+            stdout, stderr = Path(folder, "stdout"), Path(folder, "stderr")
+            forked = self.spawn(args, cwd, env, str(stdout), str(stderr), program)
+            try:
+                code = forked.wait(timeout)
+            except subprocess.TimeoutExpired:
+                forked.kill()
+                forked.wait()
+                raise
+            return subprocess.CompletedProcess(
+                [program, *args], code, stdout.read_text(errors="replace"),
+                stderr.read_text(errors="replace"),
+            )  # fmt: skip
 
     def close(self) -> None:
         """End the zygote."""

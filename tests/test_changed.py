@@ -5,11 +5,13 @@ revision (dbt itself is the judge, on the example project)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import Command
 
 #: Writes the unique id (dbt items) or node id (pytest tests) of every collected item.
 COLLECTED = """
@@ -50,31 +52,17 @@ def collected(pytester: pytest.Pytester, *args: str) -> set[str]:
     return set(json.loads((pytester.path / "collected.json").read_text()))
 
 
-def dbt_modified(root: Path, state: Path) -> set[str]:
+def dbt_modified(run_command: Command, root: Path, state: Path) -> set[str]:
     """``dbt ls --select state:modified+`` against the manifest in *state*."""
     dbt = Path(sys.executable).with_name("dbt")
-    out = subprocess.run(
-        [
-            str(dbt),
-            "ls",
-            "--profiles-dir",
-            ".",
-            "--select",
-            "state:modified+",
-            "--state",
-            str(state),
-            "--output",
-            "json",
-            "--output-keys",
-            "unique_id",
-            "--quiet",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {json.loads(line)["unique_id"] for line in out.splitlines() if line.startswith("{")}
+    done = run_command(
+        [dbt, "ls", "--profiles-dir", ".", "--select", "state:modified+", "--state", state,
+         "--output", "json", "--output-keys", "unique_id", "--quiet"],
+        root, dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    return {json.loads(line)["unique_id"] for line in lines if line.startswith("{")}
 
 
 @pytest.mark.parametrize(
@@ -91,7 +79,7 @@ def dbt_modified(root: Path, state: Path) -> set[str]:
     ids=["model", "macro", "yaml-config"],
 )
 def test_changed_collects_what_dbt_calls_modified_and_downstream(
-    pytester: pytest.Pytester, shop: Path, path: str, old: str, new: str
+    pytester: pytest.Pytester, shop: Path, path: str, old: str, new: str, run_command: Command
 ) -> None:
     (shop / "conftest.py").write_text(COLLECTED)
     (shop / "pytests" / "test_calls.py").write_text(TESTS)
@@ -99,11 +87,11 @@ def test_changed_collects_what_dbt_calls_modified_and_downstream(
     git(shop, "add", "-A")
     git(shop, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
     dbt = Path(sys.executable).with_name("dbt")
-    subprocess.run(
-        [str(dbt), "parse", "--profiles-dir", ".", "--target-path", "base_state", "--quiet"],
-        cwd=shop,
-        check=True,
-    )
+    parsed = run_command(
+        [dbt, "parse", "--profiles-dir", ".", "--target-path", "base_state", "--quiet"],
+        shop, dict(os.environ),
+    )  # fmt: skip
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     everything = collected(pytester, "pytests", "dbt_project.yml")
 
     target = shop / path
@@ -116,7 +104,7 @@ def test_changed_collects_what_dbt_calls_modified_and_downstream(
     changed = collected(pytester, "pytests", "dbt_project.yml", "--dbt-changed")
     dbt_items = {uid for uid in changed if "::" not in uid}
     assert dbt_items < {uid for uid in everything if "::" not in uid}
-    expected_dbt = dbt_modified(shop, state) & everything
+    expected_dbt = dbt_modified(run_command, shop, state) & everything
     assert expected_dbt, "the change must touch some dbt item"
     assert dbt_items == expected_dbt
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Command
 
 #: With the duplicated customer: both unique tests of customer_id fail, nothing else.
 FAILING = {
@@ -34,15 +35,15 @@ def duplicate_a_customer(shop: Path) -> None:
     seed.write_text("\n".join([*lines, lines[1]]) + "\n")
 
 
-def state_dir(shop: Path) -> Path:
+def state_dir(run_command: Command, shop: Path) -> Path:
     """A dbt state folder (``manifest.json``) of the project as its ``prod`` target builds it."""
     folder = shop.parent / "prod_state"
     dbt = Path(sys.executable).parent / "dbt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    done = subprocess.run(
-        [str(dbt), "parse", "--project-dir", str(shop), "--profiles-dir", str(shop),
-         "--target", "prod", "--target-path", str(folder), "--log-path", str(folder / "logs")],
-        capture_output=True, text=True, env=env, timeout=300,
+    done = run_command(
+        [dbt, "parse", "--project-dir", shop, "--profiles-dir", shop,
+         "--target", "prod", "--target-path", folder, "--log-path", folder / "logs"],
+        shop, env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert (folder / "manifest.json").exists()
@@ -96,9 +97,11 @@ def test_dbt_flag_variables_do_not_change_verdicts(
     shop: Path,
     monkeypatch: pytest.MonkeyPatch,
     variables: dict[str, str],
+    run_command: Command,
 ) -> None:
     duplicate_a_customer(shop)
-    state = state_dir(shop) if any("{state}" in v for v in variables.values()) else None
+    needs_state = any("{state}" in value for value in variables.values())
+    state = state_dir(run_command, shop) if needs_state else None
     for name, value in variables.items():
         monkeypatch.setenv(name, value.replace("{state}", str(state)))
     assert_dbt_verdicts(pytester.runpytest_subprocess(*RUN))

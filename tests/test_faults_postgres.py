@@ -354,3 +354,32 @@ def test_teardown_waits_for_the_warehouse_to_come_back(
     finally:
         starter.join()
     assert _schemas(cluster, prefix) == []
+
+
+def test_teardown_drops_the_namespace_although_its_connections_are_cut(
+    session: Any, cluster: PrivateCluster
+) -> None:
+    """The teardown is the run's last chance to leave nothing behind: a drop cut short is
+    tried again, on fresh connections, as patiently as a connection is opened."""
+    prefix = session.schema.split("_")[0] + "_"
+    session.execute(f'create table "{session.schema}".kept (x int)')
+    # the first three `drop schema` statements of the run's role end their own backend, as an
+    # administrator's pg_terminate_backend would mid-drop
+    cluster.psql(
+        "create sequence cut_drops;"
+        "create function cut_drop() returns event_trigger language plpgsql security definer "
+        f"as $$ begin if session_user = '{ROLE}' and nextval('cut_drops') <= 3 then "
+        "perform pg_terminate_backend(pg_backend_pid()); end if; end $$;"
+        "create event trigger cut_drop on ddl_command_start when tag in ('DROP SCHEMA') "
+        "execute function cut_drop();"
+    )
+    try:
+        session.teardown()
+        with _superuser(cluster) as connection, connection.cursor() as cursor:
+            cursor.execute("select last_value from cut_drops")
+            assert cursor.fetchone() == (4,), "three drops were cut short, the fourth held"
+    finally:
+        cluster.psql(
+            "drop event trigger cut_drop; drop function cut_drop(); drop sequence cut_drops;"
+        )
+    assert _schemas(cluster, prefix) == []

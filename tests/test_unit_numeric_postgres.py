@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import Command
 
 from dbtproof.namespace import new_run_id
 
@@ -45,7 +46,7 @@ unit_tests:
 
 
 def test_numbers_compare_by_value_where_dbt_compares_text(
-    tmp_path: Path, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, shop_pg: str, monkeypatch: pytest.MonkeyPatch, run_command: Command
 ) -> None:
     root = tmp_path / "numeric"
     (root / "models").mkdir(parents=True)
@@ -69,7 +70,7 @@ def test_numbers_compare_by_value_where_dbt_compares_text(
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
 
     def run(*command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        return run_command(list(command), root, env)
 
     built = run(str(BIN / "dbt"), "run", "--select", "base", "--profiles-dir", ".")
     assert built.returncode == 0, built.stdout

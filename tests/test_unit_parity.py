@@ -6,8 +6,10 @@ changed, a given row dropped, a model's SQL changed), ``dbt test --select test_t
 unit test, on DuckDB, on PostgreSQL and on Spark. The one deliberate difference — dbt
 compares numbers as text, dbtproof by value — has its own test below.
 
-On Spark both tools run in the test's process (dbt's ``dbtRunner``, the CLI's own entry
-point, and pytest in-process), so one local Spark — one JVM — serves every mutation.
+On DuckDB and PostgreSQL both tools run as their commands (``dbt``, ``python -m pytest``),
+forked from the worker's zygote (dbt imported once: ``tests/pytest_zygote.py``). On Spark
+both run in the test's process (dbt's ``dbtRunner``, the CLI's own entry point, and pytest
+in-process), so one local Spark — one JVM — serves every mutation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import copy_shop, unique_prefix
+from conftest import Command, copy_shop, unique_prefix
 
 from dbtproof.namespace import new_run_id
 from dbtproof.targets import spark_session_parameters
@@ -56,7 +57,9 @@ MUTATIONS: dict[str, Callable[[Path], None]] = {
 }  # fmt: skip
 
 
-def dbt_outcomes(root: Path, env: dict[str, str], target_args: list[str]) -> dict[str, str]:
+def dbt_outcomes(
+    run_command: Command, root: Path, env: dict[str, str], target_args: list[str]
+) -> dict[str, str]:
     """Run the dbt CLI's unit tests; each unit test's status from run_results.json.
 
     dbt's exit status is checked first: 0 (all passed) or 1 (some test failed) only, and
@@ -66,7 +69,7 @@ def dbt_outcomes(root: Path, env: dict[str, str], target_args: list[str]) -> dic
     results_file.unlink(missing_ok=True)
     command = [str(BIN / "dbt"), "test", "--select", "test_type:unit", "--profiles-dir", ".",
                *target_args]  # fmt: skip
-    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    run = run_command(command, root, env)
     assert run.returncode in (0, 1), run.stdout + run.stderr
     results = json.loads(results_file.read_text())["results"]
     statuses = {r["unique_id"].rsplit(".", 1)[-1]: str(r["status"]) for r in results}
@@ -74,14 +77,14 @@ def dbt_outcomes(root: Path, env: dict[str, str], target_args: list[str]) -> dic
     return statuses
 
 
-def dbtproof_outcomes(root: Path, env: dict[str, str]) -> dict[str, str]:
+def dbtproof_outcomes(run_command: Command, root: Path, env: dict[str, str]) -> dict[str, str]:
     """Run the same unit tests as pytest items; each one's outcome from the JUnit XML:
     ``pass``, ``fail``, ``error`` or ``skip``."""
     report = root / "unit.xml"
     report.unlink(missing_ok=True)
     command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", "dbt_project.yml",
                "--dbt-select", "test_type:unit", "--junitxml=unit.xml", "-q"]  # fmt: skip
-    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    run = run_command(command, root, env)
     assert run.returncode in (0, 1), run.stdout + run.stderr
     return junit_outcomes(report)
 
@@ -109,24 +112,29 @@ def agree(dbt: dict[str, str], dbtproof: dict[str, str]) -> bool:
 Tool = Callable[[], dict[str, str]]
 
 
+def cli_tools(
+    run_command: Command, root: Path, env: dict[str, str], target_args: list[str]
+) -> tuple[Tool, Tool]:
+    """The dbt CLI's outcomes and dbtproof's (pytest's) on *root*, each run as its command."""
+    return (
+        lambda: dbt_outcomes(run_command, root, env, target_args),
+        lambda: dbtproof_outcomes(run_command, root, env),
+    )
+
+
 def run_mutations(
     root: Path,
     originals: dict[Path, str],
     mutations: dict[str, Callable[[Path], None]],
-    env: dict[str, str],
-    target_args: list[str],
-    tools: tuple[Tool, Tool] | None = None,
+    tools: tuple[Tool, Tool],
 ) -> tuple[list[str], dict[str, Any], int]:
-    """Apply each mutation to a fresh copy of *originals*; run both tools on it (the dbt
-    CLI and pytest in subprocesses, or *tools*: dbt's outcomes, then dbtproof's).
+    """Apply each mutation to a fresh copy of *originals*; run both *tools* on it (dbt's
+    outcomes, then dbtproof's).
 
     Returns the mutations under which dbt failed some unit test, every disagreement
     between the tools, and how many unit tests dbt ran.
     """
-    dbt, dbtproof = tools or (
-        lambda: dbt_outcomes(root, env, target_args),
-        lambda: dbtproof_outcomes(root, env),
-    )
+    dbt, dbtproof = tools
     failing, disagreements, tests = [], {}, 0
     for name, mutate in mutations.items():
         for path, text in originals.items():
@@ -144,7 +152,7 @@ def run_mutations(
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres"])
 def test_dbtproof_agrees_with_dbt_on_every_mutation(
-    target: str, tmp_path: Path, request: pytest.FixtureRequest
+    target: str, tmp_path: Path, request: pytest.FixtureRequest, run_command: Command
 ) -> None:
     root = copy_shop(tmp_path / "shop")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "SHOP_"))}
@@ -167,15 +175,17 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation(
         marts.write_text(re.sub(r"\n    config:\n(      .*\n)+", "\n", marts.read_text()))
         target_args = ["--target", "postgres"]
     # dbt's unit tests read their inputs' column types from the warehouse: build the parents.
-    build = subprocess.run(
-        [str(BIN / "dbt"), "build", "--exclude", "test_type:unit", "test_type:data",
+    build = run_command(
+        [BIN / "dbt", "build", "--exclude", "test_type:unit", "test_type:data",
          "--profiles-dir", ".", *target_args],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        root, env,
     )  # fmt: skip
     assert build.returncode == 0, build.stdout
     sources = [*(root / "models").rglob("*"), *(root / "macros").rglob("*")]
     originals = {p: p.read_text() for p in sources if p.is_file()}
-    failing, disagreements, tests = run_mutations(root, originals, MUTATIONS, env, target_args)
+    failing, disagreements, tests = run_mutations(
+        root, originals, MUTATIONS, cli_tools(run_command, root, env, target_args)
+    )
     assert disagreements == {}
     assert tests == 4
     assert failing == list(MUTATIONS)[1:], "as written all pass; every mutation fails something"
@@ -250,7 +260,7 @@ def test_dbtproof_agrees_with_dbt_on_every_mutation_on_spark(
         originals = {p: p.read_text() for p in sources if p.is_file()}
         tools = (lambda: dbt_in_process(shop, "test", "--select", "test_type:unit"), dbtproof)
         mutations = {name: MUTATIONS[name] for name in SPARK_MUTATIONS}
-        failing, disagreements, tests = run_mutations(shop, originals, mutations, {}, [], tools)
+        failing, disagreements, tests = run_mutations(shop, originals, mutations, tools)
         assert disagreements == {}
         assert tests == 4
         assert failing == SPARK_MUTATIONS[1:], "as written all pass; every mutation fails something"
@@ -298,7 +308,9 @@ VERSIONED_MUTATIONS: dict[str, Callable[[Path], None]] = {
 }  # fmt: skip
 
 
-def test_versioned_models_fixture_files_and_sql_expectations_agree(tmp_path: Path) -> None:
+def test_versioned_models_fixture_files_and_sql_expectations_agree(
+    tmp_path: Path, run_command: Command
+) -> None:
     root = tmp_path / "vers"
     (root / "models").mkdir(parents=True)
     (root / "tests" / "fixtures").mkdir(parents=True)
@@ -320,10 +332,12 @@ def test_versioned_models_fixture_files_and_sql_expectations_agree(tmp_path: Pat
     (root / "models" / "schema.yml").write_text(VERSIONED_SCHEMA)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     command = [str(BIN / "dbt"), "run", "--select", "codes", "--profiles-dir", "."]
-    build = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    build = run_command(command, root, env)
     assert build.returncode == 0, build.stdout
     originals = {p: p.read_text() for p in root.rglob("*") if p.suffix in (".sql", ".yml", ".csv")}
-    failing, disagreements, tests = run_mutations(root, originals, VERSIONED_MUTATIONS, env, [])
+    failing, disagreements, tests = run_mutations(
+        root, originals, VERSIONED_MUTATIONS, cli_tools(run_command, root, env, [])
+    )
     assert disagreements == {}
     assert tests == 2
     assert failing == list(VERSIONED_MUTATIONS)[1:]

@@ -12,8 +12,9 @@ causes) or in dbt's message for a node:
 :func:`open_with_retries` opens a connection, retrying transient failures with bounded
 exponential backoff (``dbt_connect_retries``); :func:`read_with_retry` runs a read
 (``dbt.query``, ``dbt.run_model``) again once, on a fresh connection, when its connection
-died under it. What still fails is a :class:`~dbtproof.errors.ConnectionFaultError`:
-pytest reports it as an error of the test, naming the fault, never as a failure.
+died under it (the teardown's drop: as often as its patience says). What still fails is a
+:class:`~dbtproof.errors.ConnectionFaultError`: pytest reports it as an error of the test,
+naming the fault, never as a failure.
 """
 
 from __future__ import annotations
@@ -183,14 +184,22 @@ def open_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def read_with_retry(read: Callable[[], T], reset: Callable[[], object], what: str) -> T:
+def read_with_retry(
+    read: Callable[[], T],
+    reset: Callable[[], object],
+    what: str,
+    patience: RetryPolicy | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
     """``read()``; when its connection died under it, ``reset()`` (drop that connection) and
-    ``read()`` once more on a fresh one. A read repeated is the same read: nothing it does
-    stays.
+    ``read()`` again on a fresh one: once, or, with *patience*, as often as it says, waiting
+    its delays in between (the teardown's drop: the run's last chance to leave nothing
+    behind). A read repeated is the same read: nothing it does stays.
 
-    :raises ConnectionFaultError: when the read meets a connection fault again.
+    :raises ConnectionFaultError: when the last attempt meets a connection fault too.
     """
-    for attempt in (1, 2):
+    delays = patience.delays() if patience is not None else [0.0]
+    for attempt in range(len(delays) + 1):
         try:
             return read()
         except ConnectionFailedError:
@@ -199,13 +208,20 @@ def read_with_retry(read: Callable[[], T], reset: Callable[[], object], what: st
             fault = transient_fault(exc)
             if fault is None:
                 raise
-            if attempt == 2:
+            if attempt == len(delays):
+                again = (
+                    "again on a fresh connection"
+                    if attempt == 1
+                    else (f"on each of {attempt} fresh connections")
+                )
                 raise ConnectionFaultError(
                     f"dbtproof: the connection to the warehouse failed during {what}, and "
-                    f"again on a fresh connection: {fault.reason}. The test could not run: "
+                    f"{again}: {fault.reason}. The test could not run: "
                     f"no verdict."
                 ) from exc
             reset()
+            if delays[attempt]:
+                sleep(delays[attempt])
     raise AssertionError("unreachable")  # pragma: no cover
 
 

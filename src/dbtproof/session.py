@@ -1353,7 +1353,7 @@ class DbtSession:
                     compat.drop_schemas(adapter, database, found)
             return found
 
-        ours = faults.read_with_retry(drop, self.drop_connection, "the teardown's drop")
+        ours = faults.read_with_retry(drop, self.drop_connection, "the teardown's drop", patient)
         compat.close_adapter_connections(adapter)
         if not self.settings.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
