@@ -171,3 +171,37 @@ def test_per_call_vars_reach_parse_time_config(pytester: pytest.Pytester, shop: 
     result = pytester.runpytest_subprocess("test_vars.py", "-p", "no:cacheprovider")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == 0, output
+
+
+GRAPH_PROBE = """
+{% if execute %}
+{% set seed = graph.nodes['seed.shop.raw_orders'] %}
+{% set mart = graph.nodes['model.shop.customers'] %}
+{% set read = graph.sources['source.shop.shop.raw_orders'] %}
+{% endif %}
+select
+    '{{ seed.schema if execute }}' as graph_seed, '{{ ref("raw_orders").schema }}' as ref_seed,
+    '{{ mart.schema if execute }}' as graph_mart, '{{ ref("customers").schema }}' as ref_mart,
+    '{{ read.schema if execute }}' as graph_source,
+    '{{ source("shop", "raw_orders").schema }}' as read_source
+"""
+GRAPH_AGREES = """
+select * from {{ ref('graph_probe') }}
+where graph_seed != ref_seed or graph_mart != ref_mart or graph_source != read_source
+"""
+
+
+@pytest.mark.parametrize("parse", ["warm", "cold"])
+def test_macros_reading_the_graph_see_the_relocated_relations(
+    pytester: pytest.Pytester, shop: Path, parse: str
+) -> None:
+    # dbt's `graph` context variable (a flat copy of the manifest) says where every node is,
+    # as ref() and source() do: a macro walking it reads and writes the namespace's relations.
+    jaffle_style(shop)
+    (shop / "models" / "marts" / "graph_probe.sql").write_text(GRAPH_PROBE)
+    (shop / "tests").mkdir(exist_ok=True)
+    (shop / "tests" / "graph_agrees.sql").write_text(GRAPH_AGREES)
+    (shop / "pytest.ini").write_text(f"[pytest]\ndbt_warm_parse = {parse == 'warm'}\n")
+    result, output = run_items(pytester, "-v", "-k", "graph or raw_orders or customers")
+    assert "dbt_project.yml::graph_probe::graph_agrees PASSED" in output, output
+    assert result.ret == 0, output

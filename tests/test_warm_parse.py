@@ -93,7 +93,15 @@ def facts(session: DbtSession) -> dict[str, Any]:
     """Where every node and source is, its config, and the SQL dbt compiles for it."""
     manifest = session.manifest
     found: dict[str, Any] = {}
+    # dbt's `graph` variable (what macros walk) says where each node is, as the node does
+    graph = {**manifest.flat_graph["nodes"], **manifest.flat_graph["sources"]}
     for unique_id, node in [*manifest.nodes.items(), *manifest.sources.items()]:
+        seen = graph[unique_id]
+        assert (seen["database"], seen["schema"], seen["relation_name"]) == (
+            node.database,
+            node.schema,
+            node.relation_name,
+        ), unique_id
         found[unique_id] = {
             "database": node.database,
             "schema": node.schema,

@@ -324,6 +324,7 @@ class DbtSession:
         ):
             self.offline = self._started = True
             self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
+            compat.build_graph_variable(self.manifest)
             return self
         with timings.step("connect"):
             self.preflight()
@@ -336,6 +337,7 @@ class DbtSession:
                     self.execute_idempotent(f'create schema if not exists "{self.schema}"')
         with timings.step("grants"):
             self._prepare_grants()
+        compat.build_graph_variable(self.manifest)
         with timings.step("guard"):
             self.guard = start_guard(
                 self.adapter_type,
@@ -381,6 +383,7 @@ class DbtSession:
                 self._create_role_schemas(self.relocation)
             with self.timings.step("grants"):
                 self._prepare_grants()
+            compat.build_graph_variable(self.manifest)
         else:
             self.timings.parse = "not parsed again: only pytest's files changed"
         gone = stale(self.manifest)
@@ -405,7 +408,8 @@ class DbtSession:
         if self._warm_parse(runner, changed):
             return
         try:
-            runner.parse()
+            with compat.graph_variable_deferred():  # built once moved: build_graph_variable
+                runner.parse()
         except DbtError as exc:
             raise self._parse_error(exc) from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
@@ -465,7 +469,7 @@ class DbtSession:
                     )
                     parse_started = time.time_ns()
                     ahead, self._read_ahead = self._read_ahead, None
-                    with compat.partial_parse_read_ahead(ahead):
+                    with compat.partial_parse_read_ahead(ahead), compat.graph_variable_deferred():
                         manifest = parser.parse()
                     parsed_config = compat.registered_runtime_config(self.adapter_type)
                     if not changed:
@@ -966,6 +970,7 @@ class DbtSession:
         )
         if self.grants is not None:
             self.grants.rewrite(manifest)
+        compat.build_graph_variable(manifest)
         return manifest
 
     def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
@@ -1019,10 +1024,12 @@ class DbtSession:
             return None
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
-            manifest = self._require_runner().parse(vars)
+            with compat.graph_variable_deferred():
+                manifest = self._require_runner().parse(vars)
             relocation = self._move_into_namespace(manifest)
             if self.grants is not None:
                 self.grants.rewrite(manifest)
+            compat.build_graph_variable(manifest)
             self._create_role_schemas(relocation)
             self._manifests[key] = manifest
         return self._manifests[key]

@@ -30,11 +30,16 @@ One module per concern:
 * :mod:`.exceptions` — dbt's exceptions told apart;
 * :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query;
 * :mod:`.selection` — dbt's ``fqn`` selector method answered from an index during an
-  invocation (the same nodes).
+  invocation (the same nodes);
+* :mod:`.graph_summary` — dbt's ``graph_summary.json`` without a ``to_dict`` per node;
+* :mod:`.graph_variable` — dbt's ``graph`` context variable built once dbtproof has moved
+  the nodes.
 
-Two things replace dbt's own code, each around one invocation only, and
-are put back after it: the fqn search (:mod:`.selection`) and the decoding of the
-partial-parse file when the same bytes were decoded ahead (:mod:`.manifest`).
+Four things replace dbt's own code, each around one invocation only, and are put back
+after it: the fqn search (:mod:`.selection`), the decoding of the partial-parse file when
+the same bytes were decoded ahead (:mod:`.manifest`), the graph summary
+(:mod:`.graph_summary`), and the ``graph`` variable's build, skipped while dbtproof parses
+(:mod:`.graph_variable`).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -95,6 +100,7 @@ from dbtproof._dbt_compat.context import RenderContext
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
+from dbtproof._dbt_compat.graph_variable import build_graph_variable, graph_variable_deferred
 from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
 from dbtproof._dbt_compat.invocation import (
     dbt_runner,
@@ -192,6 +198,8 @@ __all__ = (
     "open_own_connection",
     "indexed_fqn_selection",
     "graph_summary",
+    "build_graph_variable",
+    "graph_variable_deferred",
     "quick_graph_summary",
     "parse_profile",
     "query_comment_callback",
