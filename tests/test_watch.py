@@ -205,3 +205,29 @@ def test_a_saved_model_s_columns_are_worked_out_again(
     finally:
         watched.stop()
     assert "dbtproof watch: stopped" in watched.seen, watched.seen
+
+
+def test_waiting_for_a_save_collects_garbage_once_idle(tmp_path: Path) -> None:
+    from dbtproof import watch
+
+    (tmp_path / "m.sql").write_text("select 1 as id\n")
+    seen = watch.snapshot([tmp_path])
+    slept: list[float] = []
+    idled: list[float] = []
+    saved = tmp_path / "n.sql"
+
+    def sleep(seconds: float) -> None:  # the loop's clock: a save once 2.5 s have passed
+        slept.append(seconds)
+        if sum(slept) >= 2.5 and not saved.exists():
+            saved.write_text("select 2 as id\n")
+
+    changed, after = watch.wait_for_change(
+        [tmp_path], seen, threading.Event(), sleep, idle=lambda: idled.append(sum(slept))
+    )
+    assert changed == {saved.resolve()}
+    assert saved.resolve() in after
+    assert len(idled) == 1, "collected once while nobody waited, not at every poll"
+    assert watch.IDLE <= idled[0] < 2.5
+    # polling costs at most a twentieth of a core, whatever the tree's size
+    assert watch.poll_interval(0.001) == watch.POLL
+    assert watch.poll_interval(0.2) == pytest.approx(0.2 / watch.POLL_SHARE)
