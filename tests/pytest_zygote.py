@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 #: Imported once in the zygote: what every pytest run of the suite imports from dbt.
 PRELOAD = (
@@ -162,7 +162,9 @@ class Zygote:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
-        self._replies: IO[bytes] | None = None
+        self._replies: int | None = None
+        #: What was read from the replies' pipe past the last whole line.
+        self._pending = b""
         self._requests: int | None = None
         #: The zygote's own output (a failed import shows here).
         self.log = Path(tempfile.mkstemp(prefix="pytest-zygote-", suffix=".log")[1])
@@ -189,21 +191,30 @@ class Zygote:
         os.close(request_read)
         os.close(reply_write)
         self._requests = request_write
-        self._replies = os.fdopen(reply_read, "rb")
+        self._replies = reply_read
+        self._pending = b""
 
     def read_reply(self, timeout: float | None) -> dict[str, Any] | None:
-        """The zygote's next reply, or None when *timeout* seconds pass first."""
+        """The zygote's next reply, or None when *timeout* seconds pass first. The pipe is
+        read unbuffered, line by line: a reply already read (a child that ended before its
+        pid was read) is never waited for on the pipe again."""
         import select
+        import time
 
         assert self._replies is not None
-        if timeout is not None:
-            ready, _, _ = select.select([self._replies], [], [], timeout)
-            if not ready:
-                return None
-        line = self._replies.readline()
-        if not line:
-            output = self.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the pytest zygote ended; its output:\n{output}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([self._replies], [], [], max(0.0, left))
+                if not ready:
+                    return None
+            chunk = os.read(self._replies, 65536)
+            if not chunk:
+                output = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the pytest zygote ended; its output:\n{output}")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         return json.loads(line)
 
     def spawn(
@@ -259,6 +270,9 @@ class Zygote:
         if self._requests is not None:
             os.close(self._requests)
             self._requests = None
+        if self._replies is not None:
+            os.close(self._replies)
+            self._replies = None
         if self.process is not None:
             try:
                 self.process.wait(10)

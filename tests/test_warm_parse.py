@@ -289,7 +289,7 @@ def test_timings_name_the_steps_and_the_second_run_is_warm(
         assert re.search(
             r"dbtproof: start [\d.]+ s: import dbt [\d.]+ s, parse [\d.]+ s, "
             r"relocation \+ isolation check [\d.]+ s, connect [\d.]+ s, grants [\d.]+ s, "
-            r"guard [\d.]+ s",
+            r"graph variable [\d.]+ s, guard [\d.]+ s",
             output,
         ), output
     assert "parse: warm, partial-parse cache created" in outputs[0], outputs[0]

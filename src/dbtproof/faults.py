@@ -212,7 +212,7 @@ def read_with_retry(
                 again = (
                     "again on a fresh connection"
                     if attempt == 1
-                    else (f"on each of {attempt} fresh connections")
+                    else f"in all {attempt + 1} attempts"
                 )
                 raise ConnectionFaultError(
                     f"dbtproof: the connection to the warehouse failed during {what}, and "

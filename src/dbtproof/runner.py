@@ -267,7 +267,13 @@ class DbtRunner:
         merged = {**self.vars, **(extra or {})}
         return ["--vars", json.dumps(merged, default=str)] if merged else []
 
-    def _invoke(self, args: list[str], use_manifest: bool = True, manifest: Any = None) -> Any:
+    def _invoke(
+        self,
+        args: list[str],
+        use_manifest: bool = True,
+        manifest: Any = None,
+        without_graph_variable: bool = False,
+    ) -> Any:
         from dbtproof import _dbt_compat as compat
 
         manifest = (manifest or self.manifest) if use_manifest else None
@@ -288,6 +294,7 @@ class DbtRunner:
                     self.flag_variables.removed(args),
                     compat.indexed_fqn_selection(),
                     compat.quick_graph_summary(),
+                    compat.graph_variable_deferred() if without_graph_variable else nullcontext(),
                 ):
                     outcome = runner.invoke(args)
             finally:
@@ -320,15 +327,19 @@ class DbtRunner:
         """``--no-write-json``, unless observers keep dbt's artifacts."""
         return [] if self.observers else ["--no-write-json"]
 
-    def parse(self, vars: dict[str, Any] | None = None) -> Any:
+    def parse(self, vars: dict[str, Any] | None = None, graph_variable: bool = True) -> Any:
         """Parse the project and return dbt's manifest.
 
         Without *vars*, the session's parse: the manifest is kept for every later
         invocation. With *vars* (merged over the session's), a separate parse for the
         invocations that pass those vars, as dbt reads vars in configs at parse time.
+        *graph_variable* false: dbt leaves its ``graph`` variable unbuilt, for a caller
+        that moves the nodes first (``compat.build_graph_variable`` then).
         """
         command = ["parse", *self.base_args(), *self._vars_args(vars), "--no-write-json"]
-        result = self._invoke(command, use_manifest=False)
+        result = self._invoke(
+            command, use_manifest=False, without_graph_variable=not graph_variable
+        )
         if not result.success or result.result is None:
             with_vars = f" with vars {json.dumps(vars, default=str)}" if vars else ""
             raise DbtError(

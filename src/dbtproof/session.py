@@ -324,7 +324,8 @@ class DbtSession:
         ):
             self.offline = self._started = True
             self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
-            compat.build_graph_variable(self.manifest)
+            with timings.step("graph variable"):
+                compat.build_graph_variable(self.manifest)
             return self
         with timings.step("connect"):
             self.preflight()
@@ -337,7 +338,8 @@ class DbtSession:
                     self.execute_idempotent(f'create schema if not exists "{self.schema}"')
         with timings.step("grants"):
             self._prepare_grants()
-        compat.build_graph_variable(self.manifest)
+        with timings.step("graph variable"):
+            compat.build_graph_variable(self.manifest)
         with timings.step("guard"):
             self.guard = start_guard(
                 self.adapter_type,
@@ -383,7 +385,8 @@ class DbtSession:
                 self._create_role_schemas(self.relocation)
             with self.timings.step("grants"):
                 self._prepare_grants()
-            compat.build_graph_variable(self.manifest)
+            with self.timings.step("graph variable"):
+                compat.build_graph_variable(self.manifest)
         else:
             self.timings.parse = "not parsed again: only pytest's files changed"
         gone = stale(self.manifest)
@@ -408,8 +411,7 @@ class DbtSession:
         if self._warm_parse(runner, changed):
             return
         try:
-            with compat.graph_variable_deferred():  # built once moved: build_graph_variable
-                runner.parse()
+            runner.parse(graph_variable=False)  # built once moved: build_graph_variable
         except DbtError as exc:
             raise self._parse_error(exc) from exc
         self._config = compat.registered_runtime_config(self.adapter_type)
@@ -469,8 +471,8 @@ class DbtSession:
                     )
                     parse_started = time.time_ns()
                     ahead, self._read_ahead = self._read_ahead, None
-                    with compat.partial_parse_read_ahead(ahead), compat.graph_variable_deferred():
-                        manifest = parser.parse()
+                    with compat.partial_parse_read_ahead(ahead):
+                        manifest = parser.parse(graph_variable=False)
                     parsed_config = compat.registered_runtime_config(self.adapter_type)
                     if not changed:
                         self._keep_parse(
@@ -1024,8 +1026,7 @@ class DbtSession:
             return None
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in self._manifests:
-            with compat.graph_variable_deferred():
-                manifest = self._require_runner().parse(vars)
+            manifest = self._require_runner().parse(vars, graph_variable=False)
             relocation = self._move_into_namespace(manifest)
             if self.grants is not None:
                 self.grants.rewrite(manifest)

@@ -30,9 +30,9 @@ def build_graph_variable(manifest: Any) -> None:
 
 @contextmanager
 def graph_variable_deferred() -> Iterator[None]:
-    """While the block runs (a parse dbtproof moves afterwards), dbt's parse leaves the
-    ``graph`` variable empty: :func:`build_graph_variable` builds it once the manifest is
-    final."""
+    """While the block runs (one dbt parse whose nodes dbtproof moves afterwards, under the
+    runner's lock), dbt's parse leaves the ``graph`` variable empty:
+    :func:`build_graph_variable` builds it once the manifest is final."""
     from dbt.contracts.graph.manifest import Manifest
 
     original = Manifest.__dict__["build_flat_graph"]
