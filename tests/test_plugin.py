@@ -211,3 +211,37 @@ def test_pure_python_tests_pay_nothing_for_dbt(
     assert result.ret != 0
     assert "cannot connect to the warehouse of target 'postgres'" in output
     assert "passed" not in output, output
+
+
+FREEZE_CONFTEST = """
+import gc
+from pathlib import Path
+
+
+def pytest_configure(config):
+    # a cleanup runs after every plugin's pytest_unconfigure
+    config.add_cleanup(lambda: Path("frozen_after").write_text(str(gc.get_freeze_count())))
+"""
+FREEZE_TEST = """
+import gc
+from pathlib import Path
+
+
+def test_frozen(dbt):
+    assert dbt.query("select 1 as n") == [{"n": 1}]
+    Path("frozen_during").write_text(str(gc.get_freeze_count()))
+"""
+
+
+def test_the_session_is_out_of_the_collectors_sight_during_the_run_only(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    # dbt, its adapter and the manifest live as long as the run: the collections during the
+    # tests need not look at them; after the run the process has them back (an in-process run,
+    # a watch round).
+    (shop / "pytests" / "conftest.py").write_text(FREEZE_CONFTEST)
+    (shop / "pytests" / "test_frozen.py").write_text(FREEZE_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_frozen.py")
+    result.assert_outcomes(passed=1)
+    assert int((shop / "frozen_during").read_text()) > 100_000, "dbt's objects were frozen"
+    assert (shop / "frozen_after").read_text() == "0", "and handed back when the run ended"

@@ -7,6 +7,7 @@ or a ``dbt_project.yml`` at or above the paths given or the invocation directory
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -609,11 +610,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Put back the SIGTERM handler the run replaced."""
+    """Put back the SIGTERM handler the run replaced; hand what the session froze back to
+    the garbage collector (last: pytest's own collection at its end skips it), unless a
+    ``dbtproof watch`` loop runs the rounds: it keeps them frozen between rounds itself."""
     state = config.stash.get(state_key, None)
     if state is not None:
         state.release_sigterm()
+    if state is None or state.keeper is None:
+        gc.unfreeze()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
