@@ -189,7 +189,6 @@ def read_with_retry(
     reset: Callable[[], object],
     what: str,
     patience: RetryPolicy | None = None,
-    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
     """``read()``; when its connection died under it, ``reset()`` (drop that connection) and
     ``read()`` again on a fresh one: once, or, with *patience*, as often as it says, waiting
@@ -221,7 +220,7 @@ def read_with_retry(
                 ) from exc
             reset()
             if delays[attempt]:
-                sleep(delays[attempt])
+                time.sleep(delays[attempt])
     raise AssertionError("unreachable")  # pragma: no cover
 
 
