@@ -34,12 +34,29 @@ from dbtproof.errors import (
 TRIPS = source("lake", "trips")  # nothing declared, no table: typed by the fixture
 FARES = source("lake", "fares")  # fare_id integer, paid_at timestamp declared
 ZONES = source("lake", "zones")  # nothing declared; zone_report reads three columns
+BLOBS = source("vault", "blobs")  # payload bytea (DuckDB: an alias of blob), ratio double
+VAULT_YML = """
+version: 2
+sources:
+  - name: vault
+    schema: "{{ target.schema }}"
+    tables:
+      - name: blobs
+        columns:
+          - {name: id, data_type: integer}
+          - {name: payload, data_type: bytea}
+          - {name: ratio, data_type: double precision}
+"""
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def dbt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A started dbt session on the lake project (see test_engine_columns), one per target."""
     project = lake_project(tmp_path_factory.mktemp(f"hostile_{request.param}"))
+    (project / "models" / "lake" / "vault.yml").write_text(VAULT_YML)
+    (project / "models" / "lake" / "vault_copy.sql").write_text(
+        "select id, payload, ratio from {{ source('vault', 'blobs') }}\n"
+    )
     with engine_session(request, tmp_path_factory, project, request.param) as session:
         yield session
 
@@ -102,6 +119,46 @@ def test_csv_text_is_text_until_its_column_types_it(dbt) -> None:
     wide = str(2**70)
     out = dbt.run_model("passthrough", given={TRIPS: f"n\n{wide}\n-2.50\n"})
     assert out == [{"n": Decimal(wide)}, {"n": Decimal("-2.5")}]
+
+
+# -- NaN and bytes ----------------------------------------------------------------------
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def test_nan_stays_nan_and_bytes_stay_bytes(dbt) -> None:
+    nan = float("nan")
+    rows = [
+        {"id": 1, "ratio": nan, "payload": b"ab\x00"},
+        {"id": 2, "ratio": 1.5, "payload": b"\\x41'\n\xff"},
+        {"id": 3, "ratio": None, "payload": b""},
+        {"id": 4, "ratio": -0.25, "payload": None},
+    ]
+    for key, model in ((TRIPS, "passthrough"), (BLOBS, "vault_copy")):  # untyped, declared
+        for fixture in (rows, rows * (LARGE // len(rows))):  # SQL text, the bulk path
+            out = list(dbt.run_model(model, given={key: fixture}))
+            assert len(out) == len(fixture)
+            assert _is_nan(out[0]["ratio"]) and out[2]["ratio"] is None  # NaN, not NULL
+            assert [type(row["payload"]) for row in out[:4]] == [bytes, bytes, bytes, type(None)]
+            assert [row["payload"] for row in out[:4]] == [r["payload"] for r in rows]
+            assert dbt.run_model(model, given={key: fixture}) == fixture  # NaN equals NaN
+    # A NaN is a value, not a missing one: it does not equal NULL in an expectation.
+    assert dbt.run_model("passthrough", given={TRIPS: [{"r": nan}]}) != [{"r": None}]
+    # A numpy float keeps its NaN too (in a DataFrame, NaN is pandas' missing value).
+    np = pytest.importorskip("numpy")
+    out = dbt.run_model("passthrough", given={TRIPS: [{"r": np.float64("nan")}, {"r": 2.0}]})
+    assert _is_nan(list(out)[0]["r"])
+
+
+def test_bytes_where_no_binary_type_holds_them_is_a_clear_error(dbt) -> None:
+    with pytest.raises(
+        FixtureValueError, match=r"row 1, column 'fare_id': b'\\x01' cannot be cast"
+    ):
+        dbt.run_model("trip_log", given={FARES: [{"fare_id": b"\x01"}]})
+    with pytest.raises(FixtureValueError, match=r"column 'v' cannot be typed: it mixes bytes and"):
+        dbt.run_model("passthrough", given={TRIPS: [{"v": b"a"}, {"v": "a"}]})
 
 
 # -- columns and formats ----------------------------------------------------------------
@@ -230,10 +287,12 @@ def test_a_bad_value_in_a_large_fixture_is_found_by_row(dbt) -> None:
 
 def test_a_model_failing_on_a_large_fixture_shows_sql_without_its_rows(dbt) -> None:
     zones = [{"zone_id": i, "zone_name": "n", "area": "wide"} for i in range(LARGE)]
-    # area is text here (nothing types it), and zone_report multiplies it.
-    with pytest.raises(DbtError, match="dbtproof_fixture_1") as caught:
-        dbt.run_model("zone_report", given={ZONES: zones})
-    assert "wide" not in str(caught.value)
+    # area is text here (nothing types it), and zone_report multiplies it. A column of
+    # NULLs only that nothing types is no reason to leave the bulk path either.
+    for fixture in (zones, [{**zone, "note": None} for zone in zones]):
+        with pytest.raises(DbtError, match="dbtproof_fixture_1") as caught:
+            dbt.run_model("zone_report", given={ZONES: fixture})
+        assert "wide" not in str(caught.value)
 
 
 def test_apply_on_a_large_this(dbt) -> None:

@@ -2,8 +2,8 @@
 
 Learned once per session from the adapter: dbt's own ``cast`` macro, the adapter's
 quote character, whether the connection treats ``\\`` in string literals as an escape,
-whether it takes ``VALUES`` lists, how it folds unquoted names, and the types a value
-gets when nothing is known of its column.
+whether it takes ``VALUES`` lists, how it folds unquoted names, the types a value
+gets when nothing is known of its column, and its binary type for ``bytes``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ _BACKSLASH_ESCAPES = frozenset(
 )
 #: Warehouses whose ``varchar`` needs a length (an unlimited text is their text type).
 _VARYING_NEEDS_LENGTH = frozenset({"spark", "databricks"})
+#: Per adapter type: the binary type and how its cast reads ``bytes`` written as text
+#: (see :attr:`Dialect.binary_style`); other warehouses refuse ``bytes`` values clearly.
+_BINARY: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {"postgres": ("bytea", "hex"), "duckdb": ("blob", "escaped")}
+)
 _DEFAULT = ("lower", None, "bigint", "double precision", "numeric", "", "varchar")
 
 #: The name of the probe values in dbt's cast macro.
@@ -66,6 +71,7 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
     quoted = compat.quote(adapter, "x")
     quote_char = quoted[0] if len(quoted) >= 3 and quoted[-1] == quoted[0] else '"'
     fold, limit, bigint, double, decimal, scaled, text = _RULES.get(kind, _DEFAULT)
+    binary, binary_style = _BINARY.get(kind, ("", ""))
     return Dialect(
         cast=cast,
         quote=lambda name: compat.quote(adapter, name),
@@ -80,6 +86,8 @@ def dialect_for(adapter: Any, context: compat.RenderContext, connection: str) ->
         decimal=decimal or "numeric",
         decimal_scaled=scaled,
         text=text,
+        binary=binary,
+        binary_style=binary_style,
         varying_needs_length=kind in _VARYING_NEEDS_LENGTH,
         unknown="varchar(10485759)" if kind == "postgres" else "",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
@@ -32,7 +33,21 @@ def run_select(adapter: Any, sql: str, what: str) -> Rows:
             f"dbtproof: the database rejected the SQL that runs {what}:\n{reason_of(exc)}\n"
             f"--- SQL ---\n{sql}"
         ) from exc
-    return Rows(columns, data)
+    return Rows(columns, _bytes_as_bytes(data))
+
+
+def _bytes_as_bytes(data: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """*data* with binary values as ``bytes`` (psycopg2 gives a ``memoryview`` of a
+    ``bytea``); *data* itself where no column holds one."""
+    if not _BINARY_VIEWS & set(map(type, chain.from_iterable(data))):
+        return data
+    return [
+        tuple(bytes(value) if type(value) in _BINARY_VIEWS else value for value in row)
+        for row in data
+    ]
+
+
+_BINARY_VIEWS = frozenset({memoryview, bytearray})
 
 
 def run_statement(adapter: Any, sql: str, what: str) -> None:

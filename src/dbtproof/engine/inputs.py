@@ -11,7 +11,8 @@ literal cast to its column's type (strings quoted, numbers as written, ``None`` 
 ``null``), and a column the fixture leaves out is a ``null`` of its type. Where a
 column's type is not known, the literal keeps the type of its Python value (CSV text
 is read as dbt reads a seed: integers, decimals, dates, timestamps and booleans are
-recognised). Values that clearly cannot be cast (``"abc"`` for an integer column) are
+recognised; ``bytes`` are the warehouse's binary type, where fixtures can write one). Values
+that clearly cannot be cast (``"abc"`` for an integer column) are
 refused here with the fixture, row and column named; anything subtler is left to the
 database.
 
@@ -97,6 +98,7 @@ _INTEGER_TYPES = frozenset({
 _NUMBER_PREFIXES = ("numeric", "decimal", "number", "real", "double", "float", "money")
 _STRING_PREFIXES = ("varchar", "char", "character", "text", "string", "bpchar", "nvarchar", "nchar")
 _BOOLEAN_TYPES = frozenset({"bool", "boolean", "logical"})
+_BINARY_TYPES = frozenset({"bytea", "blob", "binary", "varbinary", "bytes", "longblob"})
 
 _INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 #: A number as CSV text spells one, alike in every warehouse: no ``_``, no ``0x``.
@@ -137,6 +139,8 @@ def type_family(data_type: str | None) -> str | None:
         return "time"
     if head in _BOOLEAN_TYPES:
         return "boolean"
+    if head in _BINARY_TYPES:
+        return "binary"
     if head.startswith(_STRING_PREFIXES):
         return "string"
     return None
@@ -146,8 +150,14 @@ def _castable(value: Any, family: str | None) -> bool:
     """Whether *value* can be cast to a type of *family* (unknown: the database decides)."""
     if isinstance(value, Decimal) and value.is_snan():
         return False  # a signalling NaN is no number any warehouse stores
-    if value is None or family in (None, "string"):
+    if value is None:
         return True
+    if isinstance(value, bytes):
+        return family == "binary"  # as text it would be its repr, b'...'
+    if family in (None, "string"):
+        return True
+    if family == "binary":
+        return isinstance(value, str)  # text the database reads as bytes, or refuses
     if isinstance(value, bool):
         return family in ("boolean", "string")
     if family == "integer":
@@ -249,6 +259,11 @@ class Dialect:
     decimal_scaled: str = ""
     text: str = "text"
     boolean: str = "boolean"
+    #: The binary type (``bytea``, ``blob``) and how a ``bytes`` value is spelled as text
+    #: its cast reads: ``"hex"`` (``\\x`` and two hex digits a byte: PostgreSQL) or
+    #: ``"escaped"`` (``\\xHH`` for each byte: DuckDB); "" where fixtures cannot write one.
+    binary: str = ""
+    binary_style: str = ""
     #: ``varchar`` needs a length here (Spark): a limit is dropped by casting to :attr:`text`.
     varying_needs_length: bool = False
     #: A type that marks a column nothing types in an empty relation, so that a model
@@ -299,6 +314,29 @@ class Dialect:
         escaped = text.replace("\\", "\\\\") if self.backslash_escapes else text
         escaped = escaped.replace("'", self.quote_escape)
         return f"'{escaped}'"
+
+    def binary_text(self, value: bytes) -> str:
+        """*value* as the text the warehouse's binary type is cast from (no NUL in it).
+
+        :raises ValueError: where fixtures cannot write a binary value on this warehouse.
+        """
+        if self.binary_style == "hex":
+            return "\\x" + value.hex()
+        if self.binary_style == "escaped":
+            return "".join(map(_ESCAPED_BYTE.__getitem__, value))
+        raise ValueError(
+            "bytes values are not supported on this warehouse (no binary type dbtproof can "
+            "write); give the value as text, or its hex digits and decode them in SQL"
+        )
+
+    def binary_type(self) -> str:
+        """The binary type, for a column of ``bytes`` nothing else types.
+
+        :raises ValueError: where fixtures cannot write a binary value on this warehouse.
+        """
+        if not self.binary or not self.binary_style:
+            self.binary_text(b"")  # raises, saying so
+        return self.binary
 
     def is_unknown(self, data_type: str) -> bool:
         """Whether a described type is the mark of a column nothing typed."""
@@ -363,8 +401,12 @@ def _integer_digits(value: int | Decimal) -> int:
 _MAX_DECIMAL_DIGITS = 38
 
 
+#: Each byte as ``\\xHH`` (DuckDB's text form of a blob), by byte value.
+_ESCAPED_BYTE = tuple(f"\\x{byte:02x}" for byte in range(256))
+
 #: Implied kinds of Python values (for columns of unknown type).
 _K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL, _K_TEXT = "int", "float", "decimal", "bool", "text"
+_K_BYTES = "bytes"
 _K_DATE, _K_TIME, _K_TS, _K_TSTZ = "date", "time", "timestamp", "timestamptz"
 
 
@@ -384,6 +426,8 @@ def _kind(value: Any) -> tuple[str, int]:
         return _K_DATE, 0
     if isinstance(value, time):
         return _K_TIME, 0
+    if isinstance(value, bytes):
+        return _K_BYTES, 0
     return _K_TEXT, 0
 
 
@@ -391,14 +435,15 @@ def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
     """The type a column of unknown type gets from its given values (never narrower).
 
     Integers are ``bigint`` (an exact number beyond its range), floats ``double``,
-    Decimals an exact number wide enough for every value, strings text; integers with
+    Decimals an exact number wide enough for every value, strings text, bytes binary; integers with
     floats are ``double``, integers with Decimals exact; dates with timestamps are
     timestamps; other values written as quoted text (strings, dates, times, JSON) mixed
     are text.
 
-    :raises ValueError: for numbers or booleans mixed with other kinds (no one type holds
-        them alike, and databases differ on what they make of them), and for numbers an
-        exact type of the warehouse cannot hold.
+    :raises ValueError: for numbers, booleans or bytes mixed with other kinds (no one type
+        holds them alike, and databases differ on what they make of them), for numbers an
+        exact type of the warehouse cannot hold, and for bytes where it has no binary type
+        fixtures can write.
     """
     kinds: set[str] = set()
     scale = digits = 0
@@ -421,7 +466,7 @@ def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
     if kinds <= {_K_INT, _K_FLOAT, _K_DECIMAL}:
         return dialect.double
     if len(kinds) > 1:
-        if kinds & {_K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL}:
+        if kinds & {_K_INT, _K_FLOAT, _K_DECIMAL, _K_BOOL, _K_BYTES}:
             raise ValueError(
                 f"it mixes {' and '.join(sorted(kinds))} values, which no one type holds "
                 "alike: give one kind of value per column (or all strings), or declare the "
@@ -433,6 +478,8 @@ def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
             return "timestamp with time zone"
         return dialect.text
     kind = next(iter(kinds))
+    if kind == _K_BYTES:
+        return dialect.binary_type()
     return {
         _K_BOOL: dialect.boolean,
         _K_TEXT: dialect.text,
@@ -450,6 +497,8 @@ def _literal(value: Any, dialect: Dialect) -> str:
     """
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, bytes):
+        return dialect.string(dialect.binary_text(value))
     if isinstance(value, int):
         return int.__repr__(int(value))
     if isinstance(value, float) and math.isfinite(value):
@@ -534,7 +583,7 @@ def _typed_text(value: Any, family: str | None) -> str:
 def _json_value(value: Any) -> Any:
     """A value inside a dict or list cell that JSON has no type for: a numpy/pandas number
     or boolean as its Python value, anything else as its text."""
-    plain = plain_value(value)
+    plain = plain_value(value, nan_is_missing=True)  # JSON has no NaN
     if plain is None or isinstance(plain, (bool, int, float)):
         return plain
     return str(plain)
@@ -776,15 +825,22 @@ class _FixtureWriter:
 
     def _staged_sql(self, plans: list[_Plan]) -> str | None:
         """The fixture as a typed select from its rows loaded through the bulk path, each
-        value the text the ``VALUES`` path would quote and cast alike; None where a column
-        has no type to cast to (mixed kinds: the database types the literals) or the
-        driver has no bulk path."""
-        given = [plan for plan in plans if plan.key is not None]
+        value the text the ``VALUES`` path would quote and cast alike; None where no column
+        has a value, a column has no type to cast to (mixed kinds: the database types the
+        literals) or the driver has no bulk path.
+
+        A given column of NULLs only that nothing types is a bare ``null``, as in the
+        ``VALUES`` list (not a reason to write 200,000 rows as SQL text)."""
+        given = []
+        for plan in plans:
+            if plan.key is None:
+                continue
+            if plan.cast_to is not None or self._all_text(plan.key):
+                given.append(plan)
+            elif any(row.get(plan.key) is not None for row in self.fixture.rows):
+                return None
         if not given:
             return None
-        for plan in given:
-            if plan.cast_to is None and not self._all_text(plan.key):
-                return None
         assert self.dialect.stage is not None
         relation = self.dialect.stage(self._texts(plan) for plan in given)
         if relation is None:
@@ -816,7 +872,7 @@ class _FixtureWriter:
         kinds = set(map(type, values))
         nulls = type(None) in kinds
         kinds.discard(type(None))
-        fast = _fast_texts(plan)
+        fast = _fast_texts(plan, self.dialect)
         convert = fast.get(next(iter(kinds))) if len(kinds) == 1 else None
         present = [v for v in values if v is not None] if nulls else values
         if convert is _finite_decimal_text and all(map(Decimal.is_finite, present)):
@@ -853,7 +909,13 @@ class _FixtureWriter:
             except ValueError:
                 pass  # checked below, which says what is wrong with it
         self._check(plan, value, row)
-        return _text(plan, value)
+        try:
+            return _text(plan, value, self.dialect)
+        except ValueError as exc:
+            raise FixtureValueError(
+                f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
+                f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
+            ) from None
 
     def _check(self, plan: _Plan, value: Any, row: int) -> None:
         """Refuse a value that clearly cannot be cast to its (known) column type."""
@@ -890,8 +952,10 @@ def _fits_hint(value: Any, family: str) -> bool:
 _OFFSET_TEXT = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?|UTC)$")
 
 
-def _text(plan: _Plan, value: Any) -> str:
+def _text(plan: _Plan, value: Any, dialect: Dialect) -> str:
     """A non-null value as the text :func:`_cell` quotes (or writes as a literal)."""
+    if isinstance(value, bytes):
+        return dialect.binary_text(value)
     if plan.data_type is not None:
         return _typed_text(value, plan.family)
     if plan.text_family is not None and isinstance(value, str):
@@ -915,7 +979,7 @@ def _float_text(value: float) -> str:
     return _typed_text(value, None)
 
 
-def _fast_texts(plan: _Plan) -> dict[type, Callable[[Any], str]]:
+def _fast_texts(plan: _Plan, dialect: Dialect) -> dict[type, Callable[[Any], str]]:
     """Per Python type, how a value of column *plan* becomes its text when it needs no
     check (it is castable to the column's type whatever it is); other types go through
     :meth:`_FixtureWriter._check` and :func:`_text`."""
@@ -936,6 +1000,8 @@ def _fast_texts(plan: _Plan) -> dict[type, Callable[[Any], str]]:
     if family in (None, "string", "number"):
         fast[float] = _float_text
         fast[Decimal] = _finite_decimal_text
+    if family in (None, "binary") and dialect.binary_style:
+        fast[bytes] = dialect.binary_text
     return fast
 
 
@@ -943,6 +1009,8 @@ def _cell(plan: _Plan, value: Any, dialect: Dialect) -> str:
     """One value as SQL: typed columns take text (cast by column), others their literal."""
     if value is None:
         return "null"
+    if isinstance(value, bytes):
+        return dialect.string(dialect.binary_text(value))
     if plan.data_type is not None:
         return dialect.string(_typed_text(value, plan.family))
     if plan.text_family is not None and isinstance(value, str):

@@ -3,8 +3,11 @@
 :func:`load_fixture` reads what a test gave for one input — a list of dicts, a path to a
 CSV file, CSV text, a pandas DataFrame, a pyarrow Table or :class:`dbtproof.Rows` — into
 column names and one dict of plain Python values per row (numpy and pandas values as
-their Python values, missing ones as None). Large inputs are looked at with C-level
-iteration only where their values are plain already (200,000 dicts in milliseconds).
+their Python values, missing ones as None). A float NaN is a value, kept as NaN, except in
+a pandas DataFrame, where NaN is how pandas spells a missing value (read as None, as
+NaT and NA are); ``bytearray`` and ``memoryview`` values are read as ``bytes``. Large
+inputs are looked at with C-level iteration only where their values are plain already
+(200,000 dicts in milliseconds).
 What cannot be read (ragged or broken CSV, names that are not strings) is refused with
 a :class:`~dbtproof.errors.FixtureFormatError`. Typing and writing the rows as SQL is
 :mod:`dbtproof.engine.inputs`'s job.
@@ -84,8 +87,7 @@ def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
     if set(map(type, rows)) == {dict}:
         columns = dict.fromkeys(chain.from_iterable(rows))
         kinds = set(map(type, chain.from_iterable(map(dict.values, rows))))
-        plain = _PLAIN_TYPES.issuperset(kinds - {float}) and not _has_nan(rows, kinds)
-        records = list(rows) if plain else None
+        records = list(rows) if _PLAIN_TYPES.issuperset(kinds) else None
     else:
         columns, records = {}, None
         for index, row in enumerate(rows, start=1):
@@ -108,16 +110,8 @@ def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
     return Fixture(label, "rows", list(columns), records)
 
 
-def _has_nan(rows: Sequence[dict[str, Any]], kinds: set[type]) -> bool:
-    """Whether a float value of *rows* is NaN (a missing value, for pandas users)."""
-    if float not in kinds:
-        return False
-    values = chain.from_iterable(map(dict.values, rows))
-    return any(map(math.isnan, [v for v in values if type(v) is float]))
-
-
-#: Types of values that are plain already (no pandas/numpy value to unwrap, no NaN).
-_PLAIN_TYPES = frozenset({str, int, bool, type(None), Decimal, date, datetime, time})
+#: Types of values that are plain already (no pandas/numpy value to unwrap; a NaN is a value).
+_PLAIN_TYPES = frozenset({str, int, float, bool, bytes, type(None), Decimal, date, datetime, time})
 
 
 def _read_csv_text(text: str, label: str, origin: str) -> Fixture:
@@ -188,14 +182,23 @@ def _read_csv_file(path: Path, label: str, search_dirs: Sequence[Path]) -> Fixtu
     return _read_csv_text(text, label, f"CSV file {found}")
 
 
-def plain_value(value: Any) -> Any:
-    """A pandas/numpy/arrow cell as a plain Python value (missing values as None)."""
+def plain_value(value: Any, nan_is_missing: bool = False) -> Any:
+    """A pandas/numpy/arrow cell as a plain Python value (missing values as None).
+
+    A float NaN (numpy's too) stays NaN, a value of its own, unless *nan_is_missing* (a
+    pandas column, where NaN is how a missing value is spelled); pandas' NA and NaT are
+    missing. ``bytearray`` and ``memoryview`` values are ``bytes``.
+    """
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
-        return None
+        return None if nan_is_missing else float(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
     module = type(value).__module__.split(".")[0]
     if module in ("pandas", "numpy"):
+        if not nan_is_missing and getattr(getattr(value, "dtype", None), "kind", "") == "f":
+            return value.item()  # a numpy float, NaN or not
         try:
             import pandas
 
@@ -250,14 +253,14 @@ def _series_values(series: Any) -> list[Any]:
 
 
 def _plain_values(values: list[Any]) -> list[Any]:
-    """A column's values as plain Python values (missing ones as None); *values* itself
-    when they are plain already."""
+    """A pandas column's values as plain Python values (missing ones, NaN among them, as
+    None); *values* itself when they are plain already."""
     kinds = set(map(type, values))
-    if _PLAIN_TYPES.issuperset(kinds):
-        return values
     if kinds <= {float, type(None)}:
         return [None if value != value else value for value in values]  # NaN: missing
-    return [plain_value(value) for value in values]
+    if float not in kinds and _PLAIN_TYPES.issuperset(kinds):
+        return values
+    return [plain_value(value, nan_is_missing=True) for value in values]
 
 
 def _from_arrow(table: Any, label: str) -> Fixture:
