@@ -161,6 +161,40 @@ def test_bytes_where_no_binary_type_holds_them_is_a_clear_error(dbt) -> None:
         dbt.run_model("passthrough", given={TRIPS: [{"v": b"a"}, {"v": "a"}]})
 
 
+_ONE_KIND = st.one_of(
+    st.lists(st.integers(-(2**64), 2**64) | st.none(), min_size=1),
+    st.lists(st.decimals(allow_nan=True, allow_infinity=True) | st.none(), min_size=1),
+    st.lists(st.sampled_from([Decimal("0"), Decimal("0E-40"), Decimal("-0.00")]), min_size=1),
+    st.lists(st.datetimes(timezones=st.none() | st.timezones()) | st.none(), min_size=1),
+    st.lists(st.floats() | st.none(), min_size=1),
+    st.lists(st.text() | st.none(), min_size=1),
+    st.lists(st.binary() | st.none(), min_size=1),
+    st.lists(st.booleans() | st.dates() | st.times(), min_size=1),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=_ONE_KIND, duckdb=st.booleans())
+def test_a_column_of_one_kind_is_typed_as_value_by_value(values, duckdb) -> None:
+    from dbtproof.engine.inputs import Dialect, _implied_type, _implied_type_by_value
+
+    dialect = Dialect(
+        cast=lambda v, t: f"cast({v} as {t})",
+        quote=lambda n: f'"{n}"',
+        decimal_scaled="decimal(38, {scale})" if duckdb else "",
+        binary="blob",
+        binary_style="escaped",
+    )
+
+    def typed(typer):
+        try:
+            return typer(values, dialect)
+        except ValueError as exc:
+            return str(exc)
+
+    assert typed(_implied_type) == typed(_implied_type_by_value)
+
+
 # -- columns and formats ----------------------------------------------------------------
 
 

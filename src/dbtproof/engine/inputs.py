@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from itertools import repeat
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -435,16 +436,29 @@ def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
     """The type a column of unknown type gets from its given values (never narrower).
 
     Integers are ``bigint`` (an exact number beyond its range), floats ``double``,
-    Decimals an exact number wide enough for every value, strings text, bytes binary; integers with
-    floats are ``double``, integers with Decimals exact; dates with timestamps are
-    timestamps; other values written as quoted text (strings, dates, times, JSON) mixed
-    are text.
+    Decimals an exact number wide enough for every value, strings text, bytes binary;
+    integers with floats are ``double``, integers with Decimals exact; dates with
+    timestamps are timestamps; other values written as quoted text (strings, dates,
+    times, JSON) mixed are text. A column of one Python type is typed at C speed
+    (:func:`_one_kind_type`), value by value otherwise.
 
     :raises ValueError: for numbers, booleans or bytes mixed with other kinds (no one type
         holds them alike, and databases differ on what they make of them), for numbers an
         exact type of the warehouse cannot hold, and for bytes where it has no binary type
         fixtures can write.
     """
+    values = values if isinstance(values, list) else list(values)
+    types = set(map(type, values))
+    types.discard(type(None))
+    if len(types) == 1:
+        typed = _one_kind_type(next(iter(types)), values, dialect)
+        if typed is not None:
+            return typed
+    return _implied_type_by_value(values, dialect)
+
+
+def _implied_type_by_value(values: Iterable[Any], dialect: Dialect) -> str | None:
+    """:func:`_implied_type`, looking at each value in turn."""
     kinds: set[str] = set()
     scale = digits = 0
     wide = False
@@ -488,6 +502,42 @@ def _implied_type(values: Iterable[Any], dialect: Dialect) -> str | None:
         _K_TS: "timestamp",
         _K_TSTZ: "timestamp with time zone",
     }[kind]
+
+
+def _one_kind_type(kind: type, values: list[Any], dialect: Dialect) -> str | None:
+    """:func:`_implied_type` of *values*, all of Python type *kind* or None, worked out
+    with C-level iteration (200,000 values in milliseconds); None where the value-by-value
+    path decides (Decimals that are not finite, datetimes with and without a time zone,
+    integers beyond ``bigint``, other types)."""
+    simple = {
+        str: dialect.text,
+        float: dialect.double,
+        bool: dialect.boolean,
+        date: "date",
+        time: "time",
+    }.get(kind)
+    if simple is not None:
+        return simple
+    if kind is bytes:
+        return dialect.binary_type()
+    present = [value for value in values if value is not None]
+    if kind is int:
+        low, high = min(present), max(present)
+        return dialect.bigint if low in _BIGINT_RANGE and high in _BIGINT_RANGE else None
+    if kind is datetime:
+        zones = set(map(_TZINFO, present))
+        if zones == {None}:
+            return "timestamp"
+        return "timestamp with time zone" if None not in zones else None
+    if kind is Decimal and all(map(Decimal.is_finite, present)):
+        exponent = min(map(_EXPONENT, map(Decimal.as_tuple, present)))
+        adjusted = max(map(Decimal.adjusted, filter(None, present)), default=-1)
+        return dialect.decimal_type(max(-exponent, 0), max(adjusted + 1, 0))
+    return None
+
+
+_TZINFO = attrgetter("tzinfo")
+_EXPONENT = attrgetter("exponent")
 
 
 def _literal(value: Any, dialect: Dialect) -> str:
@@ -762,7 +812,7 @@ class _FixtureWriter:
             text_family = infer_text_type(texts)
             cast_to = self._typed_by_values(key, _text_type, text_family, texts, dialect)
         elif key is not None:
-            values = [row.get(key) for row in rows]
+            values = list(map(dict.get, rows, repeat(key)))
             hint = column.hint
             if hint and hint != "number" and all(_fits_hint(v, hint) for v in values):
                 cast_to = dialect.family_type(hint)
