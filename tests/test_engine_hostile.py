@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_engine_columns import _fold, lake_project, relation_count
 
-from dbtproof import DbtError, DbtRunError, ref, source
+from dbtproof import DbtError, DbtRunError, Rows, ref, source
 from dbtproof.errors import (
     FixtureColumnError,
     FixtureFormatError,
@@ -144,6 +144,11 @@ def test_nan_stays_nan_and_bytes_stay_bytes(dbt) -> None:
             assert [type(row["payload"]) for row in out[:4]] == [bytes, bytes, bytes, type(None)]
             assert [row["payload"] for row in out[:4]] == [r["payload"] for r in rows]
             assert dbt.run_model(model, given={key: fixture}) == fixture  # NaN equals NaN
+    # bytearray and memoryview (psycopg2's bytea, in a Rows given back) are bytes too.
+    views = Rows(["b"], [(memoryview(b"\x00v"),), (bytearray(b"a"),)])
+    for fixture in (views, [dict(row) for row in views]):
+        out = dbt.run_model("passthrough", given={TRIPS: fixture})
+        assert sorted(row["b"] for row in out) == [b"\x00v", b"a"]
     # A NaN is a value, not a missing one: it does not equal NULL in an expectation.
     assert dbt.run_model("passthrough", given={TRIPS: [{"r": nan}]}) != [{"r": None}]
     # A numpy float keeps its NaN too (in a DataFrame, NaN is pandas' missing value).

@@ -66,7 +66,8 @@ def load_fixture(value: Any, label: str, search_dirs: Sequence[Path] = ()) -> Fi
             return _read_csv_text(value, label, "CSV text")
         return _read_csv_file(Path(value), label, search_dirs)
     if isinstance(value, Rows):
-        return Fixture(label, "Rows", list(value.columns), [dict(row) for row in value])
+        records = _from_dicts([dict(row) for row in value], label).rows  # memoryview: bytes
+        return Fixture(label, "Rows", list(value.columns), records)
     module = type(value).__module__.split(".")[0]
     if module == "pandas" and hasattr(value, "to_dict"):
         return _from_pandas(value, label)
