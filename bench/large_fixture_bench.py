@@ -1,15 +1,19 @@
 """Benchmark: one ``dbt.run_model`` call on a 200,000-row fixture, next to ``dbt seed``.
 
 Generates a dbt project with a source ``raw.events`` (columns declared with their
-types), a model that aggregates it, and a seed ``events.csv`` holding the same rows.
-Then, in one run, for the target given:
+types), a source ``raw.loose`` (nothing declared: the fixture's values type it), a model
+that aggregates each, and a seed ``events.csv`` holding the same rows. Then, in one run,
+for the target given:
 
 * ``run_model``: a fresh process starts a dbtproof session, builds the fixture (a list
   of N dicts: an integer, a string, a decimal, a timestamp and a boolean per row; not
   timed), runs the model once on its first 1,000 rows (a first call's one-time costs),
-  then times one ``session.run_model("event_totals", given={source: rows})``
-  and reads the process's peak resident memory during that call (Linux: the high-water
-  mark is reset just before it, ``/proc/self/clear_refs``) and over the whole process;
+  then times one ``session.run_model("event_totals", given={source: rows})`` (wall and
+  CPU time of the process, every thread: less sensitive to a loaded machine)
+  (``--shape undeclared``: ``loose_totals`` on ``raw.loose``; ``--shape null-column``: the
+  same with a sixth column of NULLs only, which nothing types) and reads the process's
+  peak resident memory during that call (Linux: the high-water mark is reset just before
+  it, ``/proc/self/clear_refs``) and over the whole process;
 * ``dbt seed``: the dbt CLI loading the same rows from the CSV file: wall time of the
   command and its peak resident memory.
 
@@ -18,6 +22,7 @@ Usage (from the repository root, in the dev virtualenv)::
     python bench/large_fixture_bench.py --target duckdb
     python bench/large_fixture_bench.py --target postgres   # BENCH_PG_* env vars
     python bench/large_fixture_bench.py --target duckdb --rows 200000 --rounds 3
+    python bench/large_fixture_bench.py --target duckdb --shape undeclared --no-seed
 
 Each figure is the median of ``--rounds`` runs.
 """
@@ -50,6 +55,7 @@ sources:
           - {name: amount, data_type: "numeric(12, 2)"}
           - {name: happened_at, data_type: timestamp}
           - {name: is_test, data_type: boolean}
+      - name: loose
 """
 
 MODEL_SQL = """
@@ -58,6 +64,7 @@ from {{ source('raw', 'events') }}
 where not is_test
 group by kind
 """
+LOOSE_SQL = MODEL_SQL.replace("'events'", "'loose'")
 
 SEEDS_YML = """
 version: 2
@@ -86,7 +93,7 @@ def status(field):
     return 0.0
 
 
-project, rows = Path(sys.argv[1]), int(sys.argv[2])
+project, rows, shape = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 settings = SessionSettings(project_dir=project, profiles_dir=project,
                            workdir=project / "work", run_id=new_run_id("benchlf_"))
 session = DbtSession(settings).start()
@@ -96,17 +103,20 @@ fixture = [
      "happened_at": start + timedelta(seconds=i), "is_test": i % 11 == 0}
     for i in range(rows)
 ]
+if shape == "null-column":
+    fixture = [{**row, "note": None} for row in fixture]
+model, key = ("event_totals", "events") if shape == "declared" else ("loose_totals", "loose")
 # Warm: a first call pays one-time costs (the engine's dialect, importing numpy).
-session.run_model("event_totals", given={source("raw", "events"): fixture[:1000]})
+session.run_model(model, given={source("raw", key): fixture[:1000]})
 before = status("VmRSS")
 Path("/proc/self/clear_refs").write_text("5")
-began = time.perf_counter()
-out = session.run_model("event_totals", given={source("raw", "events"): fixture})
-seconds = time.perf_counter() - began
+began, cpu = time.perf_counter(), time.process_time()
+out = session.run_model(model, given={source("raw", key): fixture})
+seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
 peak = status("VmHWM")
 assert sum(row["events"] for row in out) == rows - len(range(0, rows, 11)), list(out)
 session.teardown()
-print(json.dumps({"seconds": seconds, "rss_before_mb": before, "peak_mb": peak}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_before_mb": before, "peak_mb": peak}))
 """
 
 
@@ -121,6 +131,7 @@ def generate(root: Path, target: str, rows: int, schema: str) -> None:
     (root / "profiles.yml").write_text(profiles(target, root, schema))
     (root / "models" / "sources.yml").write_text(SOURCE_YML)
     (root / "models" / "event_totals.sql").write_text(MODEL_SQL)
+    (root / "models" / "loose_totals.sql").write_text(LOOSE_SQL)
     (root / "seeds" / "seeds.yml").write_text(SEEDS_YML)
     lines = ["event_id,kind,amount,happened_at,is_test"]
     for i in range(rows):
@@ -137,6 +148,10 @@ def main() -> None:
     parser.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb")
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--shape", choices=["declared", "undeclared", "null-column"], default="declared"
+    )
+    parser.add_argument("--no-seed", action="store_true", help="skip timing dbt seed")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     root = Path(tempfile.mkdtemp(prefix="dbtproof_large_"))
@@ -146,30 +161,36 @@ def main() -> None:
         engine = []
         for _ in range(args.rounds):
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(root), str(args.rows)],
+                [sys.executable, "-c", CHILD, str(root), str(args.rows), args.shape],
                 cwd=root, capture_output=True, text=True, check=False,
             )  # fmt: skip
             if done.returncode != 0:
                 raise SystemExit(f"run_model failed:\n{done.stdout}\n{done.stderr}")
             engine.append(json.loads(done.stdout.strip().splitlines()[-1]))
         seeds = []
-        for _ in range(args.rounds):
+        for _ in range(0 if args.no_seed else args.rounds):
             command = [str(bin_dir / "dbt"), "seed", "--project-dir", str(root),
                        "--profiles-dir", str(root), "--full-refresh"]  # fmt: skip
             seeds.append(_child_run(command, root))
         median = statistics.median
-        print(f"target {args.target}, {args.rows} rows, median of {args.rounds} rounds")
+        print(
+            f"target {args.target}, {args.rows} rows, {args.shape} source, median of "
+            f"{args.rounds} rounds"
+        )
         print(
             f"  run_model: {median(r['seconds'] for r in engine):.2f} s, peak "
             f"{median(r['peak_mb'] for r in engine):.0f} MB resident during the call "
             f"(process at {median(r['rss_before_mb'] for r in engine):.0f} MB before it)"
         )
-        print(
-            f"  dbt seed:  {median(s[0] for s in seeds):.2f} s (whole command), peak "
-            f"{median(s[1] for s in seeds):.0f} MB resident"
-        )
         print("  rounds, run_model: " + ", ".join(f"{r['seconds']:.2f} s" for r in engine))
-        print("  rounds, dbt seed:  " + ", ".join(f"{s[0]:.2f} s" for s in seeds))
+        print("  rounds, CPU time:  " + ", ".join(f"{r['cpu']:.2f} s" for r in engine))
+        print("  rounds, peak:      " + ", ".join(f"{r['peak_mb']:.0f} MB" for r in engine))
+        if seeds:
+            print(
+                f"  dbt seed:  {median(s[0] for s in seeds):.2f} s (whole command), peak "
+                f"{median(s[1] for s in seeds):.0f} MB resident"
+            )
+            print("  rounds, dbt seed:  " + ", ".join(f"{s[0]:.2f} s" for s in seeds))
     finally:
         if args.target == "postgres":
             _drop_pg_schema(schema)
