@@ -34,6 +34,11 @@ _FAILED = frozenset({"error", "fail", "runtime error"})
 #: about a tenth of every invocation).
 SEE_DBT_LOG = "see dbt's debug log, logs/dbt.log in the run's folder, written with --dbt-keep"
 _LOCK = threading.RLock()
+#: The commands whose nodes create relations and rename them into place (a view or table
+#: is built as ``<name>__dbt_tmp``, the old one renamed to ``<name>__dbt_backup``, the new
+#: one renamed to ``<name>``): dbt's relation cache must know their schemas before any
+#: node runs (see :func:`_cache_args`).
+_MATERIALIZING = frozenset({"build", "run", "seed", "snapshot"})
 
 
 @dataclass(frozen=True)
@@ -373,7 +378,7 @@ class DbtRunner:
             *_selection_args(select, exclude),
             *self._vars_args(vars),
             *self._json_args(),
-            "--no-populate-cache",
+            *_cache_args(command),
             *(["--full-refresh"] if full_refresh else []),
             *extra_args,
         ]
@@ -411,6 +416,26 @@ class DbtRunner:
                 f"{_exception_text(outcome.exception)}"
             )
         return [json.loads(line)["unique_id"] for line in outcome.result or []]
+
+
+def _cache_args(command: str) -> list[str]:
+    """How dbt's relation cache is filled for ``dbt <command>``.
+
+    A command that materializes nodes gets dbt's own default, the cache populated before
+    any node runs, for the schemas of the selected nodes only (``--cache-selected-only``:
+    in a namespace, the few schemas that selection writes). Unpopulated, each thread that
+    first misses a schema lists it and adds what it found: with two threads, both miss,
+    and the slower listing puts back a view the other thread has just renamed to
+    ``__dbt_backup``, whose rename of ``__dbt_tmp`` into place then fails ("Cache
+    inconsistency detected: in rename, new key ... already in cache"). The schemas are
+    listed once either way (a miss lists the whole schema too); populated, never twice.
+
+    Other commands (``test``, ``compile``) rename nothing: the cache stays unpopulated
+    (dbt would list every schema of the project for a ``dbt test``).
+    """
+    if command in _MATERIALIZING:
+        return ["--populate-cache", "--cache-selected-only"]
+    return ["--no-populate-cache"]
 
 
 def _exception_text(exception: BaseException | None) -> str:
