@@ -113,21 +113,74 @@ class SessionSettings:
     runs_tests: bool = True
 
 
+#: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
+#: once YAML's aliases are expanded (an alias bomb is a few lines of text).
+VARS_MAX_CHARS = 65_536
+VARS_MAX_DEPTH = 32
+VARS_MAX_VALUES = 10_000
+
+
 def parse_vars(text: str | None) -> dict[str, Any]:
-    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``)."""
+    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``) within limits:
+    string keys, :data:`VARS_MAX_DEPTH` levels, :data:`VARS_MAX_VALUES` values.
+
+    :raises DbtError: one short message saying what is wrong and where.
+    """
     if not text:
         return {}
     import yaml
 
+    if len(text) > VARS_MAX_CHARS:
+        raise DbtError(
+            f"dbtproof: --dbt-vars is {len(text):,} characters long; at most "
+            f"{VARS_MAX_CHARS:,} are read. Put large data in a seed or a file the project reads."
+        )
     try:
         value = yaml.safe_load(text)
+    except RecursionError:
+        raise DbtError(_too_deep()) from None
     except yaml.YAMLError as exc:
-        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from exc
+        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from None
     if not isinstance(value, dict):
+        shown = text if len(text) <= 200 else f"{text[:200]}..."
         raise DbtError(
-            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {text!r}.'
+            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {shown!r}.'
         )
+    _check_vars(value)
     return value
+
+
+def _too_deep() -> str:
+    return (
+        f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
+    )
+
+
+def _check_vars(value: dict[str, Any]) -> None:
+    """Walk *value* as dbt would expand it (aliases too), within the limits."""
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    seen = 0
+    while pending:
+        item, path, depth = pending.pop()
+        seen += 1
+        if seen > VARS_MAX_VALUES:
+            raise DbtError(
+                f"dbtproof: --dbt-vars holds more than {VARS_MAX_VALUES:,} values once its "
+                f"YAML aliases (*name) are expanded; pass fewer (or no aliases)."
+            )
+        if depth > VARS_MAX_DEPTH:
+            raise DbtError(_too_deep())
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    where = f" (under {path})" if path else ""
+                    raise DbtError(
+                        f"dbtproof: --dbt-vars key {key!r}{where} is a "
+                        f'{type(key).__name__}, not a string; quote it ("{key}").'
+                    )
+                pending.append((child, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
 def check_protected(target: ProfileTarget, settings: SessionSettings, render: Any = None) -> None:
