@@ -12,6 +12,9 @@ from dbtproof.project import load_profile_target
 from dbtproof.session import SessionSettings, check_protected
 
 CYRILLIC_PROD = "pr\u043ed"  # "prоd" with a Cyrillic о
+SMALL_CAPITAL_PROD = "\u1d18rod"  # "ᴘrod" with LATIN LETTER SMALL CAPITAL P
+GREEK_PROD = "\u03c1rod"  # "ρrod" with a Greek rho
+BOLD_PROD = "\U0001d429\U0001d42b\U0001d428\U0001d41d"  # mathematical bold "prod"
 
 PROFILES = f"""
 p:
@@ -26,6 +29,12 @@ p:
     " prod": {{type: duckdb, path: p2.duckdb}}
     {CYRILLIC_PROD}: {{type: duckdb, path: p3.duckdb}}
     "ＰＲＯＤ": {{type: duckdb, path: p4.duckdb}}
+    {SMALL_CAPITAL_PROD}: {{type: duckdb, path: p7.duckdb}}
+    {GREEK_PROD}: {{type: duckdb, path: p8.duckdb}}
+    {BOLD_PROD}: {{type: duckdb, path: p9.duckdb}}
+    pr0d_eu: {{type: duckdb, path: p10.duckdb}}
+    "l\u0131ve": {{type: duckdb, path: p11.duckdb}}
+    linear: {{type: duckdb, path: linear.duckdb}}
     eu_prod: {{type: duckdb, path: p5.duckdb}}
     prd_1: {{type: duckdb, path: p6.duckdb}}
     staging: {{type: duckdb, path: staging.duckdb}}
@@ -61,7 +70,8 @@ def profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     "name",
     ["prod", "production_eu", "prod-eu", "live_db", " prod", CYRILLIC_PROD, "ＰＲＯＤ", "eu_prod",
-     "prd_1", "pg_prod", "live_spark"],
+     "prd_1", "pg_prod", "live_spark", SMALL_CAPITAL_PROD, GREEK_PROD, BOLD_PROD, "pr0d_eu",
+     "l\u0131ve"],
 )  # fmt: skip
 def test_protected_names_are_refused(profiles: Path, name: str) -> None:
     with pytest.raises(ProtectedTargetError, match="is protected .its name matches"):
@@ -85,10 +95,24 @@ def test_targets_sharing_a_protected_targets_place_are_refused(
 
 
 @pytest.mark.parametrize(
-    "name", ["dev", "staging", "reproduce", "memory", "pg_dev", "pg_other_server"]
+    "name", ["dev", "staging", "reproduce", "memory", "linear", "pg_dev", "pg_other_server"]
 )
 def test_other_targets_run(profiles: Path, name: str) -> None:
     _check(profiles, name)
+
+
+def test_ascii_is_read_as_the_confusables_data_reads_it() -> None:
+    """A name of ASCII only is read without loading Unicode's data: the shortcut table
+    gives what the data gives, character for character."""
+    from dbtproof.lookalikes import ASCII_PROTOTYPES, Lookalikes
+
+    lookalikes = Lookalikes()
+    from_data = {
+        char: lookalikes.from_data(char)
+        for char in map(chr, range(32, 127))
+        if char == char.casefold() and lookalikes.from_data(char) != char
+    }
+    assert from_data == dict(ASCII_PROTOTYPES)
 
 
 def test_the_ini_list_replaces_the_patterns(profiles: Path) -> None:

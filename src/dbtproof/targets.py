@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import ProtectedTargetError
+from dbtproof.lookalikes import Lookalikes
 
 
 @dataclass(frozen=True)
@@ -278,40 +278,18 @@ def is_template(value: Any) -> bool:
 #: Glob patterns of target names tests refuse to run against (ini ``dbt_protected_targets``).
 DEFAULT_PROTECTED_PATTERNS = ("prod*", "*_prod", "*-prod", "live*", "prd*")
 
-#: Letters that look like Latin ones (Cyrillic and Greek), mapped to the Latin letter.
-_CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "һ": "h", "і": "i", "ї": "i",
-        "ј": "j", "к": "k", "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q",
-        "с": "c", "ѕ": "s", "т": "t", "у": "y", "ԝ": "w", "х": "x", "ь": "b", "ԁ": "d",
-        "ɡ": "g", "п": "n", "г": "r",
-        # Greek
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
-        # Latin lookalikes NFKC leaves alone
-        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h",
-    }
-)  # fmt: skip
 
-
-def normalise_name(name: str) -> str:
-    """*name* as compared with protected patterns: NFKC, casefolded, trimmed, without
-    accents or invisible characters, and with Cyrillic/Greek lookalikes as Latin letters
-    (``" Prоd"`` with a Cyrillic ``о`` becomes ``"prod"``)."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(
-        char for char in text if unicodedata.category(char) not in {"Mn", "Me", "Cf", "Cc"}
-    )
-    return unicodedata.normalize("NFC", text.translate(_CONFUSABLES)).strip()
-
-
-def protected_pattern(name: str, patterns: Iterable[str]) -> str | None:
-    """The first of *patterns* (globs, compared normalised) that *name* matches, or None."""
-    normalised = normalise_name(name)
+def protected_pattern(
+    name: str, patterns: Iterable[str], lookalikes: Lookalikes | None = None
+) -> str | None:
+    """The first of *patterns* (globs) that *name* matches, or None. Both are compared as
+    skeletons (:meth:`Lookalikes.skeleton`: NFKC, casefolded, trimmed, without accents or
+    invisible characters, lookalikes read as the letter they look like, so ``" Prоd"`` with
+    a Cyrillic ``о`` and ``"ᴘrod"`` with a small capital P both read ``"prod"``)."""
+    lookalikes = lookalikes or Lookalikes()
+    skeleton = lookalikes.skeleton(name)
     for pattern in patterns:
-        if pattern.strip() and fnmatch.fnmatchcase(normalised, normalise_name(pattern)):
+        if pattern.strip() and fnmatch.fnmatchcase(skeleton, lookalikes.skeleton(pattern, "*?[]!")):
             return pattern
     return None
 
@@ -397,8 +375,9 @@ def protected_schemas(
     variable) is left out."""
     schemas: dict[str, str] = {}
     keys = rules_for(adapter_type).schema_keys
+    lookalikes = Lookalikes()
     for name, output in sorted(outputs.items()):
-        if name == target_name or protected_pattern(name, patterns) is None:
+        if name == target_name or protected_pattern(name, patterns, lookalikes) is None:
             continue
         if not isinstance(output, Mapping) or str(output.get("type")) != adapter_type:
             continue
@@ -433,7 +412,8 @@ def check_protected(
         f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
     )
     where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
-    matched = protected_pattern(target_name, patterns)
+    lookalikes = Lookalikes()
+    matched = protected_pattern(target_name, patterns, lookalikes)
     if matched is not None:
         raise ProtectedTargetError(
             f"dbtproof: {where} is protected (its name matches '{matched}'); tests do not run "
@@ -444,7 +424,7 @@ def check_protected(
     for other_name, other in sorted(outputs.items()):
         if other_name == target_name or not isinstance(other, Mapping):
             continue
-        if protected_pattern(other_name, patterns) is None:
+        if protected_pattern(other_name, patterns, lookalikes) is None:
             continue
         shared = shared_place(adapter_type, output, str(other.get("type", "?")), other, render)
         if shared is not None:
