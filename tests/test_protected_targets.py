@@ -128,3 +128,20 @@ def test_a_protected_name_stops_a_run(pytester: pytest.Pytester, shop: Path) -> 
                                            "production_eu")  # fmt: skip
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*target 'production_eu' of profile 'shop'*is protected*"])
+
+
+def test_an_empty_protected_list_is_said_loudly(pytester: pytest.Pytester, shop: Path) -> None:
+    """``dbt_protected_targets =`` (empty) switches protection off: the run goes on, and its
+    header says so, once."""
+    (shop / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\ndbt_protected_targets =\n")
+    (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dbt-target", "prod", "pytests/test_one.py"
+    )
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    warning = "dbtproof: WARNING: PROTECTION IS OFF: dbt_protected_targets is empty in "
+    assert output.count(warning) == 1, output
+    assert f"empty in {shop / 'pytest.ini'}, so no target is refused" in output
+    assert "to protect prod*, *_prod, *-prod, live*, prd* again" in output
+    assert not (shop / "prod.duckdb").exists(), "writes still go to the run's own file"
