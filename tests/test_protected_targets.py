@@ -46,6 +46,11 @@ p:
     pg_other_server: {{type: postgres, host: other.example, dbname: analytics, schema: x}}
     pg_env: {{type: postgres, host: db.example, dbname: "{{{{ env_var('T_DB') }}}}"}}
     live_spark: {{type: spark, host: h, schema: warehouse}}
+    prod_loopback: {{type: postgres, host: 127.0.0.1, port: 5432, dbname: warehouse}}
+    pg_localhost: {{type: postgres, host: LocalHost, dbname: WAREHOUSE, schema: ci}}
+    pg_localhost_port: {{type: postgres, host: localhost, port: "5432", dbname: warehouse}}
+    pg_other_port: {{type: postgres, host: localhost, port: 5433, dbname: warehouse}}
+    pg_v6_loopback: {{type: postgres, host: "::1", dbname: warehouse}}
     spark_ci: {{type: spark, host: h, schema: warehouse}}
 """
 
@@ -85,6 +90,9 @@ def test_protected_names_are_refused(profiles: Path, name: str) -> None:
         ("pg_ci", "database analytics"),
         ("pg_env", "database analytics"),
         ("spark_ci", "schema warehouse"),
+        ("pg_localhost", "database warehouse"),
+        ("pg_localhost_port", "database warehouse"),
+        ("pg_v6_loopback", "database warehouse"),
     ],
 )
 def test_targets_sharing_a_protected_targets_place_are_refused(
@@ -95,7 +103,17 @@ def test_targets_sharing_a_protected_targets_place_are_refused(
 
 
 @pytest.mark.parametrize(
-    "name", ["dev", "staging", "reproduce", "memory", "linear", "pg_dev", "pg_other_server"]
+    "name",
+    [
+        "dev",
+        "staging",
+        "reproduce",
+        "memory",
+        "linear",
+        "pg_dev",
+        "pg_other_server",
+        "pg_other_port",
+    ],
 )
 def test_other_targets_run(profiles: Path, name: str) -> None:
     _check(profiles, name)
@@ -145,3 +163,36 @@ def test_an_empty_protected_list_is_said_loudly(pytester: pytest.Pytester, shop:
     assert f"empty in {shop / 'pytest.ini'}, so no target is refused" in output
     assert "to protect prod*, *_prod, *-prod, live*, prd* again" in output
     assert not (shop / "prod.duckdb").exists(), "writes still go to the run's own file"
+
+
+def test_another_spelling_of_a_protected_server_is_refused(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test target reaches the PostgreSQL server as ``localhost``; a protected target of
+    the profile names it ``127.0.0.1``, same port and database: one server, refused before
+    anything of the run exists."""
+    from conftest import superuser_connection
+
+    shop = pytester.path
+    profiles = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(
+        profiles + "    prod_pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n"
+        "      user: nobody\n      password: ''\n      dbname: test\n      schema: analytics\n"
+    )
+    monkeypatch.setenv("SHOP_PG_HOST", "localhost")
+    (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_one.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*target 'postgres' of profile 'shop'*uses the database test of protected target "
+         "'prod_pg'*"]
+    )  # fmt: skip
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from pg_namespace where nspname like %s", (f"{shop_pg}%",)
+            )
+            assert cursor.fetchone() == (0,), "nothing of the run was created"
+    finally:
+        connection.close()

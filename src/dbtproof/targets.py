@@ -23,6 +23,7 @@ from typing import Any
 
 from dbtproof.errors import ProtectedTargetError
 from dbtproof.lookalikes import Lookalikes
+from dbtproof.servers import ServerResolver
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class AdapterRules:
     drop_cascades: bool = True
     #: Profile keys that name the server (two targets with different values never share data).
     server_keys: tuple[str, ...] = ("host",)
+    #: The port a ``host`` is reached on when ``port`` is not set: the adapter resolves the
+    #: host and compares host and port as one server (:mod:`dbtproof.servers`). None: the
+    #: server keys are compared as written.
+    default_port: int | None = None
     #: The data lives in a local file named by the ``path`` key (DuckDB).
     file_path_key: str | None = None
     #: dbt applies a node's ``grants:`` config here (DuckDB's ``apply_grants`` does nothing).
@@ -71,11 +76,15 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
                 "postgres",
                 database_keys=("database", "dbname"),
                 server_keys=("host", "port"),
+                default_port=5432,
                 role_key="role",
                 implicit_roles=frozenset({"public"}),
             ),
             AdapterRules(
-                "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
+                "redshift",
+                database_keys=("database", "dbname"),
+                server_keys=("host", "port"),
+                default_port=5439,
             ),
             AdapterRules("duckdb", server_keys=(), file_path_key="path", grants=False),
             AdapterRules(
@@ -302,14 +311,14 @@ def _place(
     rules = rules_for(adapter_type)
     found: dict[str, str] = {}
     wanted = {
-        **{key: "server" for key in rules.server_keys},
+        **{key: f"server:{key}" for key in rules.server_keys},
         **{key: "database" for key in rules.database_keys},
         **{key: "schema" for key in rules.schema_keys},
     }
     if rules.file_path_key:
         wanted[rules.file_path_key] = "file"
     for key, role in wanted.items():
-        if key not in output or (role in found and role != "server"):
+        if key not in output or role in found:
             continue
         try:
             value = render(output[key]) if is_template(output[key]) else output[key]
@@ -323,12 +332,36 @@ def _place(
                 found[role] = text.casefold()
                 continue
             text = str((Path.cwd() / os.path.expanduser(text)).resolve())
-        elif role == "server":
-            text = f"{found.get('server', '')}{key}={text.casefold()};"
         else:
             text = text.casefold()
         found[role] = text
     return found
+
+
+def _port(value: str | None, default: int) -> int | None:
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        return None
+
+
+def _same_server(
+    rules: AdapterRules, mine: Mapping[str, str], theirs: Mapping[str, str], servers: ServerResolver
+) -> bool:
+    """False when both places name their server and it is not the same one: a host with
+    its port compared resolved (``localhost`` is ``127.0.0.1``), other keys as written."""
+    host = "server:host"
+    if rules.default_port is not None and host in mine and host in theirs:
+        port, other_port = (
+            _port(place.get("server:port"), rules.default_port) for place in (mine, theirs)
+        )
+        if port is not None and other_port is not None:
+            return servers.same(mine[host], port, theirs[host], other_port)
+    return all(
+        mine[key] == theirs[key]
+        for key in (f"server:{name}" for name in rules.server_keys)
+        if key in mine and key in theirs
+    )
 
 
 def shared_place(
@@ -337,12 +370,14 @@ def shared_place(
     other_type: str,
     other: Mapping[str, Any],
     render: Callable[[Any], Any],
+    servers: ServerResolver | None = None,
 ) -> str | None:
     """What *output* shares with *other* that makes it the same place, or None.
 
     Two targets of one adapter type share a place when they use the same DuckDB file, or
-    (unless they name different servers) the same database, or the same schema where
-    neither names a database. An in-memory DuckDB is never shared.
+    (unless they name different servers: hosts compared by the addresses they resolve to,
+    with their ports) the same database, or the same schema where neither names a
+    database. An in-memory DuckDB is never shared.
     """
     if adapter_type != other_type:
         return None
@@ -351,7 +386,7 @@ def shared_place(
         if mine.get("file") == theirs.get("file") and mine.get("file") not in (None, ":memory:"):
             return f"DuckDB file {mine['file']}"
         return None
-    if "server" in mine and "server" in theirs and mine["server"] != theirs["server"]:
+    if not _same_server(rules_for(adapter_type), mine, theirs, servers or ServerResolver()):
         return None
     if "database" in mine and "database" in theirs:
         if mine["database"] == theirs["database"]:
@@ -412,7 +447,7 @@ def check_protected(
         f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
     )
     where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
-    lookalikes = Lookalikes()
+    lookalikes, servers = Lookalikes(), ServerResolver()
     matched = protected_pattern(target_name, patterns, lookalikes)
     if matched is not None:
         raise ProtectedTargetError(
@@ -426,7 +461,8 @@ def check_protected(
             continue
         if protected_pattern(other_name, patterns, lookalikes) is None:
             continue
-        shared = shared_place(adapter_type, output, str(other.get("type", "?")), other, render)
+        other_type = str(other.get("type", "?"))
+        shared = shared_place(adapter_type, output, other_type, other, render, servers)
         if shared is not None:
             raise ProtectedTargetError(
                 f"dbtproof: {where} uses the {shared} of protected target '{other_name}'; "
