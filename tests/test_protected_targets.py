@@ -165,12 +165,10 @@ def test_an_empty_protected_list_is_said_loudly(pytester: pytest.Pytester, shop:
     assert not (shop / "prod.duckdb").exists(), "writes still go to the run's own file"
 
 
-def test_another_spelling_of_a_protected_server_is_refused(
-    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The test target reaches the PostgreSQL server as ``localhost``; a protected target of
-    the profile names it ``127.0.0.1``, same port and database: one server, refused before
-    anything of the run exists."""
+def _refused_before_anything_exists(pytester: pytest.Pytester, prefix: str, expected: str) -> None:
+    """Run the shop's one test against target ``postgres`` (a protected ``prod_pg`` names
+    the server as 127.0.0.1:5432, database test); it must stop with *expected* before
+    any schema of the run exists."""
     from conftest import superuser_connection
 
     shop = pytester.path
@@ -179,20 +177,52 @@ def test_another_spelling_of_a_protected_server_is_refused(
         profiles + "    prod_pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n"
         "      user: nobody\n      password: ''\n      dbname: test\n      schema: analytics\n"
     )
-    monkeypatch.setenv("SHOP_PG_HOST", "localhost")
     (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_one.py")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        ["*target 'postgres' of profile 'shop'*uses the database test of protected target "
-         "'prod_pg'*"]
-    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines([f"*target 'postgres' of profile 'shop'*{expected}*"])
+    assert "Traceback" not in result.stderr.str()
     connection = superuser_connection()
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                "select count(*) from pg_namespace where nspname like %s", (f"{shop_pg}%",)
+                "select count(*) from pg_namespace where nspname like %s", (f"{prefix}%",)
             )
             assert cursor.fetchone() == (0,), "nothing of the run was created"
     finally:
         connection.close()
+
+
+def test_another_spelling_of_a_protected_server_is_refused(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test target reaches the PostgreSQL server as ``localhost``; a protected target of
+    the profile names it ``127.0.0.1``, same port and database: one server, refused before
+    anything connects."""
+    monkeypatch.setenv("SHOP_PG_HOST", "localhost")
+    _refused_before_anything_exists(
+        pytester, shop_pg, "uses the database test of protected target 'prod_pg'"
+    )
+
+
+def test_a_protected_server_reached_through_its_socket_is_refused(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the server's Unix socket no host name says where the target goes: the
+    connection asks the server (a socket: this machine, its port, its database) and the
+    run stops before it creates anything."""
+    from conftest import superuser_connection
+
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("show unix_socket_directories")
+            folders = [f for f in str(cursor.fetchone()[0]).split(",") if f.strip()]
+    finally:
+        connection.close()
+    if not folders:
+        pytest.skip("the PostgreSQL server listens on no Unix socket")
+    monkeypatch.setenv("SHOP_PG_HOST", folders[0].strip())
+    _refused_before_anything_exists(
+        pytester, shop_pg, "reached the server of protected target 'prod_pg' (a local socket"
+    )

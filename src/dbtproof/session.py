@@ -59,6 +59,7 @@ from dbtproof.relocation import (
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
+from dbtproof.servers import ServerFacts
 from dbtproof.shared_build import SharedPlace
 
 if TYPE_CHECKING:
@@ -195,6 +196,24 @@ def check_protected(target: ProfileTarget, settings: SessionSettings, render: An
         target.profile_outputs or {target.target_name: target.raw_output},
         list(settings.protected_targets),
         render or (lambda value: compat.render_profile_value(value, settings.vars)),
+    )
+
+
+def check_protected_server(
+    target: ProfileTarget, settings: SessionSettings, facts: ServerFacts, render: Any
+) -> None:
+    """Once connected (PostgreSQL): refuse the target when the server that answered is a
+    protected target's, with its database (:func:`targets.check_protected_server`)."""
+    if settings.allow_protected_target:
+        return
+    targets.check_protected_server(
+        target.profile_name,
+        target.target_name,
+        target.profiles_path,
+        target.profile_outputs or {target.target_name: target.raw_output},
+        list(settings.protected_targets),
+        render,
+        facts,
     )
 
 
@@ -736,8 +755,10 @@ class DbtSession:
     # -- access: least privilege, grants, acting as a role ------------------------------
 
     def _check_least_privilege(self) -> None:
-        """PostgreSQL: find the identity's rights a test run does not need (the header warns);
-        with ``require_least_privilege``, refuse to start. Runs before the run role exists."""
+        """PostgreSQL: refuse a protected target's server reached under another spelling
+        (what the server says of itself, :func:`check_protected_server`); find the
+        identity's rights a test run does not need (the header warns); with
+        ``require_least_privilege``, refuse to start. Runs before the run role exists."""
         handle = self.open_own("dbtproof_privilege")
         try:
 
@@ -746,6 +767,9 @@ class DbtSession:
                     cursor.execute(sql)
                     return list(cursor.fetchall())
 
+            check_protected_server(
+                self.profile_target, self.settings, ServerFacts.read(fetch), self._render
+            )
             protected = targets.protected_schemas(
                 self.adapter_type,
                 self.target,

@@ -23,7 +23,7 @@ from typing import Any
 
 from dbtproof.errors import ProtectedTargetError
 from dbtproof.lookalikes import Lookalikes
-from dbtproof.servers import ServerResolver
+from dbtproof.servers import ServerFacts, ServerResolver
 
 
 @dataclass(frozen=True)
@@ -468,4 +468,49 @@ def check_protected(
                 f"dbtproof: {where} uses the {shared} of protected target '{other_name}'; "
                 f"tests do not run against a protected target's data. Point '{target_name}' "
                 f"at a database of its own. {advice}"
+            )
+
+
+def check_protected_server(
+    profile_name: str,
+    target_name: str,
+    profiles_path: Path,
+    outputs: Mapping[str, Mapping[str, Any]],
+    patterns: Sequence[str],
+    render: Callable[[Any], Any],
+    facts: ServerFacts,
+) -> None:
+    """Once connected (PostgreSQL): refuse *target_name* when the server that answered
+    (*facts*) is the one a protected target of the profile names, with the same database,
+    however the two spell its host (a name, an address, a Unix socket).
+
+    :raises ProtectedTargetError: naming the target, the protected one and the server.
+    """
+    output = outputs.get(target_name, {})
+    adapter_type = str(output.get("type", "?"))
+    rules = rules_for(adapter_type)
+    if rules.default_port is None:
+        return
+    lookalikes, servers = Lookalikes(), ServerResolver()
+    for other_name, other in sorted(outputs.items()):
+        if other_name == target_name or not isinstance(other, Mapping):
+            continue
+        if str(other.get("type")) != adapter_type:
+            continue
+        if protected_pattern(other_name, patterns, lookalikes) is None:
+            continue
+        place = _place(adapter_type, other, render)
+        port = _port(place.get("server:port"), rules.default_port)
+        if place.get("database") != facts.database.casefold() or port is None:
+            continue
+        if servers.reaches(place.get("server:host", "localhost"), port, facts):
+            listed = ", ".join(p for p in patterns if p.strip()) or "none"
+            raise ProtectedTargetError(
+                f"dbtproof: target '{target_name}' of profile '{profile_name}' "
+                f"({profiles_path}) reached the server of protected target '{other_name}' "
+                f"({facts.describe()}) and its database {facts.database}; tests do not run "
+                f"against a protected target's data. Point '{target_name}' at a database of "
+                f"its own. Choose another target with --dbt-target, or pass "
+                f"--dbt-allow-protected-target if you really mean it (protected targets: "
+                f"{listed}; ini dbt_protected_targets)."
             )
