@@ -136,6 +136,39 @@ def test_postgres_least_privileged_role_has_no_warning(shop: Path, pg_env: dict[
     assert CANARY not in output
 
 
+def test_a_protected_server_under_another_spelling_gets_nothing(
+    shop: Path, pg_env: dict[str, str]
+) -> None:
+    """The target reaches the server through its Unix socket; a protected target names it
+    127.0.0.1: the doctor says so and creates no schema there."""
+    import psycopg2
+
+    with (
+        psycopg2.connect(
+            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user="postgres"
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("show unix_socket_directories")
+        folders = [f.strip() for f in str(cursor.fetchone()[0]).split(",") if f.strip()]
+    connection.close()
+    if not folders:
+        pytest.skip("the PostgreSQL server listens on no Unix socket")
+    profiles = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(
+        profiles + f"    prod_pg: {{type: postgres, host: {PG_HOST}, port: {PG_PORT}, "
+        f"user: nobody, password: '', dbname: {PG_DATABASE}, schema: analytics}}\n"
+    )
+    report, code = doctor_json(
+        shop, "--target", "postgres", env={**pg_env, "SHOP_PG_HOST": folders[0]}
+    )
+    assert code != 0, report
+    [error] = messages(report, "connection", "error")
+    assert "reached the server of protected target 'prod_pg' (a local socket, port" in error
+    assert error.endswith("Nothing was created there.")
+    assert not [m for m in messages(report, "connection") if "may create a schema" in m]
+
+
 @pytest.fixture
 def production_schema(pg_role: dict[str, str]) -> Iterator[tuple[str, str]]:
     """A database of its own holding a schema the suite's role owns, which a protected

@@ -160,3 +160,31 @@ def test_connect_retries_must_be_a_small_whole_number(
     output = run_failing(pytester)
     assert "dbtproof: dbt_connect_retries = 'many' in " in output
     assert "is not a whole number from 0 to 10" in output
+
+
+#: Nine times nine ... (nine levels): 387,420,489 values once the aliases are expanded.
+ALIAS_BOMB = (
+    "{a0: &a0 [x, x, x, x, x, x, x, x, x], "
+    + ", ".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10))
+    + "}"
+)
+
+
+@pytest.mark.parametrize(
+    ("dbt_vars", "message"),
+    [
+        ("{1: x, name: y}", '--dbt-vars key 1 is a int, not a string; quote it ("1").'),
+        ("{a: {b: {2020-01-01: x}}}", "--dbt-vars key datetime.date(2020, 1, 1) (under a.b) is a"),
+        ("{a: " + "[" * 3000 + "]" * 3000 + "}", "--dbt-vars nests more than 32 levels deep"),
+        ("{a: " + "[" * 40 + "]" * 40 + "}", "--dbt-vars nests more than 32 levels deep"),
+        (ALIAS_BOMB, "--dbt-vars holds more than 10,000 values once its YAML aliases"),
+        ("{a: '" + "x" * 70_000 + "'}", "--dbt-vars is 70,007 characters long; at most 65,536"),
+    ],
+    ids=["int-key", "date-key", "deep-yaml", "deep-value", "alias-bomb", "too-long"],
+)
+def test_dbt_vars_are_read_within_limits(
+    pytester: pytest.Pytester, shop: Path, dbt_vars: str, message: str
+) -> None:
+    output = run_failing(pytester, "--dbt-vars", dbt_vars)
+    assert f"dbtproof: {message}" in output
+    assert len(output) < 2000, "one short message, not the input echoed back"

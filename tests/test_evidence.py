@@ -387,6 +387,52 @@ def test_verify_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr + checked.stderr + refused.stderr
 
 
+def test_verify_checks_the_exact_bytes_written(tmp_path: Path) -> None:
+    """CRLF line endings, a trailing space or a missing final newline are changes to the
+    file: verify names them (with --digest too), though every record still parses."""
+    from dbtproof.evidence.chain import write_chain
+    from dbtproof.evidence.verify import verify
+
+    original = tmp_path / "run" / "evidence.jsonl"
+    last = write_chain(
+        original,
+        [
+            {"type": "run_start", "run_id": "r1", "time": "2026-01-01T00:00:00"},
+            {"type": "test", "nodeid": "t.py::test_one", "outcome": "passed"},
+            {"type": "run_end", "run_id": "r1", "artifacts": []},
+        ],
+    )
+    data = original.read_bytes()
+    assert data.endswith(b"}\n") and b"\r" not in data, "the writer writes LF, whatever the OS"
+    digest = f"sha256:{last['digest']}"
+    assert verify(original, digest).ok
+
+    respaced = data.replace(b'"outcome":"passed"', b'"outcome": "passed"')
+    variants = {
+        "crlf": (data.replace(b"\n", b"\r\n"), "line 1 ends in a carriage return"),
+        "trailing space": (
+            data[:-1] + b" \n",
+            "line 3 (run_end r1) has whitespace around its record",
+        ),
+        "no final newline": (data[:-1], "the file does not end with a newline after line 3"),
+        "blank line": (data + b"\n", "line 4 is empty"),
+        "respaced": (respaced, "line 2 (test t.py::test_one) was changed"),
+    }
+    for name, (changed, expected) in variants.items():
+        path = tmp_path / name / "evidence.jsonl"
+        path.parent.mkdir()
+        path.write_bytes(changed)
+        verdict = verify(path, digest)
+        assert not verdict.ok, name
+        assert verdict.problem is not None and verdict.problem.startswith(expected), (
+            name,
+            verdict.problem,
+        )
+        checked = cli("evidence", "verify", str(path), "--digest", digest)
+        assert checked.returncode == 1, (name, checked.stdout)
+        assert checked.stdout.startswith("FAILED: ") and "Traceback" not in checked.stderr
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------
 
 #: A model that shows the query text and application name dbt's connection ran it with.

@@ -12,6 +12,9 @@ from dbtproof.project import load_profile_target
 from dbtproof.session import SessionSettings, check_protected
 
 CYRILLIC_PROD = "pr\u043ed"  # "prоd" with a Cyrillic о
+SMALL_CAPITAL_PROD = "\u1d18rod"  # "ᴘrod" with LATIN LETTER SMALL CAPITAL P
+GREEK_PROD = "\u03c1rod"  # "ρrod" with a Greek rho
+BOLD_PROD = "\U0001d429\U0001d42b\U0001d428\U0001d41d"  # mathematical bold "prod"
 
 PROFILES = f"""
 p:
@@ -26,6 +29,12 @@ p:
     " prod": {{type: duckdb, path: p2.duckdb}}
     {CYRILLIC_PROD}: {{type: duckdb, path: p3.duckdb}}
     "ＰＲＯＤ": {{type: duckdb, path: p4.duckdb}}
+    {SMALL_CAPITAL_PROD}: {{type: duckdb, path: p7.duckdb}}
+    {GREEK_PROD}: {{type: duckdb, path: p8.duckdb}}
+    {BOLD_PROD}: {{type: duckdb, path: p9.duckdb}}
+    pr0d_eu: {{type: duckdb, path: p10.duckdb}}
+    "l\u0131ve": {{type: duckdb, path: p11.duckdb}}
+    linear: {{type: duckdb, path: linear.duckdb}}
     eu_prod: {{type: duckdb, path: p5.duckdb}}
     prd_1: {{type: duckdb, path: p6.duckdb}}
     staging: {{type: duckdb, path: staging.duckdb}}
@@ -37,6 +46,11 @@ p:
     pg_other_server: {{type: postgres, host: other.example, dbname: analytics, schema: x}}
     pg_env: {{type: postgres, host: db.example, dbname: "{{{{ env_var('T_DB') }}}}"}}
     live_spark: {{type: spark, host: h, schema: warehouse}}
+    prod_loopback: {{type: postgres, host: 127.0.0.1, port: 5432, dbname: warehouse}}
+    pg_localhost: {{type: postgres, host: LocalHost, dbname: WAREHOUSE, schema: ci}}
+    pg_localhost_port: {{type: postgres, host: localhost, port: "5432", dbname: warehouse}}
+    pg_other_port: {{type: postgres, host: localhost, port: 5433, dbname: warehouse}}
+    pg_v6_loopback: {{type: postgres, host: "::1", dbname: warehouse}}
     spark_ci: {{type: spark, host: h, schema: warehouse}}
 """
 
@@ -61,7 +75,8 @@ def profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     "name",
     ["prod", "production_eu", "prod-eu", "live_db", " prod", CYRILLIC_PROD, "ＰＲＯＤ", "eu_prod",
-     "prd_1", "pg_prod", "live_spark"],
+     "prd_1", "pg_prod", "live_spark", SMALL_CAPITAL_PROD, GREEK_PROD, BOLD_PROD, "pr0d_eu",
+     "l\u0131ve"],
 )  # fmt: skip
 def test_protected_names_are_refused(profiles: Path, name: str) -> None:
     with pytest.raises(ProtectedTargetError, match="is protected .its name matches"):
@@ -75,6 +90,9 @@ def test_protected_names_are_refused(profiles: Path, name: str) -> None:
         ("pg_ci", "database analytics"),
         ("pg_env", "database analytics"),
         ("spark_ci", "schema warehouse"),
+        ("pg_localhost", "database warehouse"),
+        ("pg_localhost_port", "database warehouse"),
+        ("pg_v6_loopback", "database warehouse"),
     ],
 )
 def test_targets_sharing_a_protected_targets_place_are_refused(
@@ -85,10 +103,34 @@ def test_targets_sharing_a_protected_targets_place_are_refused(
 
 
 @pytest.mark.parametrize(
-    "name", ["dev", "staging", "reproduce", "memory", "pg_dev", "pg_other_server"]
+    "name",
+    [
+        "dev",
+        "staging",
+        "reproduce",
+        "memory",
+        "linear",
+        "pg_dev",
+        "pg_other_server",
+        "pg_other_port",
+    ],
 )
 def test_other_targets_run(profiles: Path, name: str) -> None:
     _check(profiles, name)
+
+
+def test_ascii_is_read_as_the_confusables_data_reads_it() -> None:
+    """A name of ASCII only is read without loading Unicode's data: the shortcut table
+    gives what the data gives, character for character."""
+    from dbtproof.lookalikes import ASCII_PROTOTYPES, Lookalikes
+
+    lookalikes = Lookalikes()
+    from_data = {
+        char: lookalikes.from_data(char)
+        for char in map(chr, range(32, 127))
+        if char == char.casefold() and lookalikes.from_data(char) != char
+    }
+    assert from_data == dict(ASCII_PROTOTYPES)
 
 
 def test_the_ini_list_replaces_the_patterns(profiles: Path) -> None:
@@ -104,3 +146,83 @@ def test_a_protected_name_stops_a_run(pytester: pytest.Pytester, shop: Path) -> 
                                            "production_eu")  # fmt: skip
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*target 'production_eu' of profile 'shop'*is protected*"])
+
+
+def test_an_empty_protected_list_is_said_loudly(pytester: pytest.Pytester, shop: Path) -> None:
+    """``dbt_protected_targets =`` (empty) switches protection off: the run goes on, and its
+    header says so, once."""
+    (shop / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\ndbt_protected_targets =\n")
+    (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dbt-target", "prod", "pytests/test_one.py"
+    )
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    warning = "dbtproof: WARNING: PROTECTION IS OFF: dbt_protected_targets is empty in "
+    assert output.count(warning) == 1, output
+    assert f"empty in {shop / 'pytest.ini'}, so no target is refused" in output
+    assert "to protect prod*, *_prod, *-prod, live*, prd* again" in output
+    assert not (shop / "prod.duckdb").exists(), "writes still go to the run's own file"
+
+
+def _refused_before_anything_exists(pytester: pytest.Pytester, prefix: str, expected: str) -> None:
+    """Run the shop's one test against target ``postgres`` (a protected ``prod_pg`` names
+    the server as 127.0.0.1:5432, database test); it must stop with *expected* before
+    any schema of the run exists."""
+    from conftest import superuser_connection
+
+    shop = pytester.path
+    profiles = (shop / "profiles.yml").read_text()
+    (shop / "profiles.yml").write_text(
+        profiles + "    prod_pg:\n      type: postgres\n      host: 127.0.0.1\n      port: 5432\n"
+        "      user: nobody\n      password: ''\n      dbname: test\n      schema: analytics\n"
+    )
+    (shop / "pytests" / "test_one.py").write_text("def test_one(dbt):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_one.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-2000:]
+    result.stderr.fnmatch_lines([f"*target 'postgres' of profile 'shop'*{expected}*"])
+    assert "Traceback" not in result.stderr.str()
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from pg_namespace where nspname like %s", (f"{prefix}%",)
+            )
+            assert cursor.fetchone() == (0,), "nothing of the run was created"
+    finally:
+        connection.close()
+
+
+def test_another_spelling_of_a_protected_server_is_refused(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test target reaches the PostgreSQL server as ``localhost``; a protected target of
+    the profile names it ``127.0.0.1``, same port and database: one server, refused before
+    anything connects."""
+    monkeypatch.setenv("SHOP_PG_HOST", "localhost")
+    _refused_before_anything_exists(
+        pytester, shop_pg, "uses the database test of protected target 'prod_pg'"
+    )
+
+
+def test_a_protected_server_reached_through_its_socket_is_refused(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the server's Unix socket no host name says where the target goes: the
+    connection asks the server (a socket: this machine, its port, its database) and the
+    run stops before it creates anything."""
+    from conftest import superuser_connection
+
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("show unix_socket_directories")
+            folders = [f for f in str(cursor.fetchone()[0]).split(",") if f.strip()]
+    finally:
+        connection.close()
+    if not folders:
+        pytest.skip("the PostgreSQL server listens on no Unix socket")
+    monkeypatch.setenv("SHOP_PG_HOST", folders[0].strip())
+    _refused_before_anything_exists(
+        pytester, shop_pg, "reached the server of protected target 'prod_pg' (a local socket"
+    )

@@ -44,6 +44,7 @@ import pytest
 from dbtproof.errors import DbtError
 from dbtproof.project import find_profiles_dir
 from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
+from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
@@ -373,6 +374,7 @@ class DbtproofState:
             self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         header = _header(self.session, namespace)
+        header += "".join(f"\ndbtproof: {line}" for line in _protection_lines(self.session, config))
         if config.getoption("dbt_timings"):
             lines = self.session.timings.lines()
             header += "".join(f"\ndbtproof: {line}" for line in lines)
@@ -621,6 +623,18 @@ def _header(session: DbtSession, namespace: str) -> str:
         + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
+
+
+def _protection_lines(session: DbtSession, config: pytest.Config) -> list[str]:
+    """The header's warning when protection is off: ``dbt_protected_targets`` set empty."""
+    if any(pattern.strip() for pattern in session.settings.protected_targets):
+        return []
+    where = f" in {config.inipath}" if config.inipath else ""
+    return [
+        f"WARNING: PROTECTION IS OFF: dbt_protected_targets is empty{where}, so no target is "
+        f"refused, not even one named prod or sharing a production database. Remove the empty "
+        f"setting to protect {', '.join(DEFAULT_PROTECTED_PATTERNS)} again."
+    ]
 
 
 def _relocated(session: DbtSession, namespace: str) -> list[str]:

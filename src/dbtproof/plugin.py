@@ -156,7 +156,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "dbt_protected_targets",
         "Glob patterns of target names tests refuse to run against (compared casefolded, "
-        "NFKC-normalised, lookalike letters as Latin).",
+        "NFKC-normalised, as they look: Unicode's confusables). Empty: no protection (the "
+        "header warns).",
         type="args",
         default=list(DEFAULT_PROTECTED_PATTERNS),
     )

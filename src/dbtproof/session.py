@@ -59,6 +59,7 @@ from dbtproof.relocation import (
 from dbtproof.rows import Rows
 from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
+from dbtproof.servers import ServerFacts
 from dbtproof.shared_build import SharedPlace
 
 if TYPE_CHECKING:
@@ -113,21 +114,74 @@ class SessionSettings:
     runs_tests: bool = True
 
 
+#: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
+#: once YAML's aliases are expanded (an alias bomb is a few lines of text).
+VARS_MAX_CHARS = 65_536
+VARS_MAX_DEPTH = 32
+VARS_MAX_VALUES = 10_000
+
+
 def parse_vars(text: str | None) -> dict[str, Any]:
-    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``)."""
+    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``) within limits:
+    string keys, :data:`VARS_MAX_DEPTH` levels, :data:`VARS_MAX_VALUES` values.
+
+    :raises DbtError: one short message saying what is wrong and where.
+    """
     if not text:
         return {}
     import yaml
 
+    if len(text) > VARS_MAX_CHARS:
+        raise DbtError(
+            f"dbtproof: --dbt-vars is {len(text):,} characters long; at most "
+            f"{VARS_MAX_CHARS:,} are read. Put large data in a seed or a file the project reads."
+        )
     try:
         value = yaml.safe_load(text)
+    except RecursionError:
+        raise DbtError(_too_deep()) from None
     except yaml.YAMLError as exc:
-        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from exc
+        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from None
     if not isinstance(value, dict):
+        shown = text if len(text) <= 200 else f"{text[:200]}..."
         raise DbtError(
-            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {text!r}.'
+            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {shown!r}.'
         )
+    _check_vars(value)
     return value
+
+
+def _too_deep() -> str:
+    return (
+        f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
+    )
+
+
+def _check_vars(value: dict[str, Any]) -> None:
+    """Walk *value* as dbt would expand it (aliases too), within the limits."""
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    seen = 0
+    while pending:
+        item, path, depth = pending.pop()
+        seen += 1
+        if seen > VARS_MAX_VALUES:
+            raise DbtError(
+                f"dbtproof: --dbt-vars holds more than {VARS_MAX_VALUES:,} values once its "
+                f"YAML aliases (*name) are expanded; pass fewer (or no aliases)."
+            )
+        if depth > VARS_MAX_DEPTH:
+            raise DbtError(_too_deep())
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    where = f" (under {path})" if path else ""
+                    raise DbtError(
+                        f"dbtproof: --dbt-vars key {key!r}{where} is a "
+                        f'{type(key).__name__}, not a string; quote it ("{key}").'
+                    )
+                pending.append((child, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
 def check_protected(target: ProfileTarget, settings: SessionSettings, render: Any = None) -> None:
@@ -142,6 +196,24 @@ def check_protected(target: ProfileTarget, settings: SessionSettings, render: An
         target.profile_outputs or {target.target_name: target.raw_output},
         list(settings.protected_targets),
         render or (lambda value: compat.render_profile_value(value, settings.vars)),
+    )
+
+
+def check_protected_server(
+    target: ProfileTarget, settings: SessionSettings, facts: ServerFacts, render: Any
+) -> None:
+    """Once connected (PostgreSQL): refuse the target when the server that answered is a
+    protected target's, with its database (:func:`targets.check_protected_server`)."""
+    if settings.allow_protected_target:
+        return
+    targets.check_protected_server(
+        target.profile_name,
+        target.target_name,
+        target.profiles_path,
+        target.profile_outputs or {target.target_name: target.raw_output},
+        list(settings.protected_targets),
+        render,
+        facts,
     )
 
 
@@ -683,8 +755,10 @@ class DbtSession:
     # -- access: least privilege, grants, acting as a role ------------------------------
 
     def _check_least_privilege(self) -> None:
-        """PostgreSQL: find the identity's rights a test run does not need (the header warns);
-        with ``require_least_privilege``, refuse to start. Runs before the run role exists."""
+        """PostgreSQL: refuse a protected target's server reached under another spelling
+        (what the server says of itself, :func:`check_protected_server`); find the
+        identity's rights a test run does not need (the header warns); with
+        ``require_least_privilege``, refuse to start. Runs before the run role exists."""
         handle = self.open_own("dbtproof_privilege")
         try:
 
@@ -693,6 +767,9 @@ class DbtSession:
                     cursor.execute(sql)
                     return list(cursor.fetchall())
 
+            check_protected_server(
+                self.profile_target, self.settings, ServerFacts.read(fetch), self._render
+            )
             protected = targets.protected_schemas(
                 self.adapter_type,
                 self.target,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import ProtectedTargetError
+from dbtproof.lookalikes import Lookalikes
+from dbtproof.servers import ServerFacts, ServerResolver
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class AdapterRules:
     drop_cascades: bool = True
     #: Profile keys that name the server (two targets with different values never share data).
     server_keys: tuple[str, ...] = ("host",)
+    #: The port a ``host`` is reached on when ``port`` is not set: the adapter resolves the
+    #: host and compares host and port as one server (:mod:`dbtproof.servers`). None: the
+    #: server keys are compared as written.
+    default_port: int | None = None
     #: The data lives in a local file named by the ``path`` key (DuckDB).
     file_path_key: str | None = None
     #: dbt applies a node's ``grants:`` config here (DuckDB's ``apply_grants`` does nothing).
@@ -71,11 +76,15 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
                 "postgres",
                 database_keys=("database", "dbname"),
                 server_keys=("host", "port"),
+                default_port=5432,
                 role_key="role",
                 implicit_roles=frozenset({"public"}),
             ),
             AdapterRules(
-                "redshift", database_keys=("database", "dbname"), server_keys=("host", "port")
+                "redshift",
+                database_keys=("database", "dbname"),
+                server_keys=("host", "port"),
+                default_port=5439,
             ),
             AdapterRules("duckdb", server_keys=(), file_path_key="path", grants=False),
             AdapterRules(
@@ -278,40 +287,18 @@ def is_template(value: Any) -> bool:
 #: Glob patterns of target names tests refuse to run against (ini ``dbt_protected_targets``).
 DEFAULT_PROTECTED_PATTERNS = ("prod*", "*_prod", "*-prod", "live*", "prd*")
 
-#: Letters that look like Latin ones (Cyrillic and Greek), mapped to the Latin letter.
-_CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "һ": "h", "і": "i", "ї": "i",
-        "ј": "j", "к": "k", "ӏ": "l", "м": "m", "н": "h", "о": "o", "р": "p", "ԛ": "q",
-        "с": "c", "ѕ": "s", "т": "t", "у": "y", "ԝ": "w", "х": "x", "ь": "b", "ԁ": "d",
-        "ɡ": "g", "п": "n", "г": "r",
-        # Greek
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
-        # Latin lookalikes NFKC leaves alone
-        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h",
-    }
-)  # fmt: skip
 
-
-def normalise_name(name: str) -> str:
-    """*name* as compared with protected patterns: NFKC, casefolded, trimmed, without
-    accents or invisible characters, and with Cyrillic/Greek lookalikes as Latin letters
-    (``" Prоd"`` with a Cyrillic ``о`` becomes ``"prod"``)."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(
-        char for char in text if unicodedata.category(char) not in {"Mn", "Me", "Cf", "Cc"}
-    )
-    return unicodedata.normalize("NFC", text.translate(_CONFUSABLES)).strip()
-
-
-def protected_pattern(name: str, patterns: Iterable[str]) -> str | None:
-    """The first of *patterns* (globs, compared normalised) that *name* matches, or None."""
-    normalised = normalise_name(name)
+def protected_pattern(
+    name: str, patterns: Iterable[str], lookalikes: Lookalikes | None = None
+) -> str | None:
+    """The first of *patterns* (globs) that *name* matches, or None. Both are compared as
+    skeletons (:meth:`Lookalikes.skeleton`: NFKC, casefolded, trimmed, without accents or
+    invisible characters, lookalikes read as the letter they look like, so ``" Prоd"`` with
+    a Cyrillic ``о`` and ``"ᴘrod"`` with a small capital P both read ``"prod"``)."""
+    lookalikes = lookalikes or Lookalikes()
+    skeleton = lookalikes.skeleton(name)
     for pattern in patterns:
-        if pattern.strip() and fnmatch.fnmatchcase(normalised, normalise_name(pattern)):
+        if pattern.strip() and fnmatch.fnmatchcase(skeleton, lookalikes.skeleton(pattern, "*?[]!")):
             return pattern
     return None
 
@@ -324,14 +311,14 @@ def _place(
     rules = rules_for(adapter_type)
     found: dict[str, str] = {}
     wanted = {
-        **{key: "server" for key in rules.server_keys},
+        **{key: f"server:{key}" for key in rules.server_keys},
         **{key: "database" for key in rules.database_keys},
         **{key: "schema" for key in rules.schema_keys},
     }
     if rules.file_path_key:
         wanted[rules.file_path_key] = "file"
     for key, role in wanted.items():
-        if key not in output or (role in found and role != "server"):
+        if key not in output or role in found:
             continue
         try:
             value = render(output[key]) if is_template(output[key]) else output[key]
@@ -345,12 +332,36 @@ def _place(
                 found[role] = text.casefold()
                 continue
             text = str((Path.cwd() / os.path.expanduser(text)).resolve())
-        elif role == "server":
-            text = f"{found.get('server', '')}{key}={text.casefold()};"
         else:
             text = text.casefold()
         found[role] = text
     return found
+
+
+def _port(value: str | None, default: int) -> int | None:
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        return None
+
+
+def _same_server(
+    rules: AdapterRules, mine: Mapping[str, str], theirs: Mapping[str, str], servers: ServerResolver
+) -> bool:
+    """False when both places name their server and it is not the same one: a host with
+    its port compared resolved (``localhost`` is ``127.0.0.1``), other keys as written."""
+    host = "server:host"
+    if rules.default_port is not None and host in mine and host in theirs:
+        port, other_port = (
+            _port(place.get("server:port"), rules.default_port) for place in (mine, theirs)
+        )
+        if port is not None and other_port is not None:
+            return servers.same(mine[host], port, theirs[host], other_port)
+    return all(
+        mine[key] == theirs[key]
+        for key in (f"server:{name}" for name in rules.server_keys)
+        if key in mine and key in theirs
+    )
 
 
 def shared_place(
@@ -359,12 +370,14 @@ def shared_place(
     other_type: str,
     other: Mapping[str, Any],
     render: Callable[[Any], Any],
+    servers: ServerResolver | None = None,
 ) -> str | None:
     """What *output* shares with *other* that makes it the same place, or None.
 
     Two targets of one adapter type share a place when they use the same DuckDB file, or
-    (unless they name different servers) the same database, or the same schema where
-    neither names a database. An in-memory DuckDB is never shared.
+    (unless they name different servers: hosts compared by the addresses they resolve to,
+    with their ports) the same database, or the same schema where neither names a
+    database. An in-memory DuckDB is never shared.
     """
     if adapter_type != other_type:
         return None
@@ -373,7 +386,7 @@ def shared_place(
         if mine.get("file") == theirs.get("file") and mine.get("file") not in (None, ":memory:"):
             return f"DuckDB file {mine['file']}"
         return None
-    if "server" in mine and "server" in theirs and mine["server"] != theirs["server"]:
+    if not _same_server(rules_for(adapter_type), mine, theirs, servers or ServerResolver()):
         return None
     if "database" in mine and "database" in theirs:
         if mine["database"] == theirs["database"]:
@@ -397,8 +410,9 @@ def protected_schemas(
     variable) is left out."""
     schemas: dict[str, str] = {}
     keys = rules_for(adapter_type).schema_keys
+    lookalikes = Lookalikes()
     for name, output in sorted(outputs.items()):
-        if name == target_name or protected_pattern(name, patterns) is None:
+        if name == target_name or protected_pattern(name, patterns, lookalikes) is None:
             continue
         if not isinstance(output, Mapping) or str(output.get("type")) != adapter_type:
             continue
@@ -433,7 +447,8 @@ def check_protected(
         f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
     )
     where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
-    matched = protected_pattern(target_name, patterns)
+    lookalikes, servers = Lookalikes(), ServerResolver()
+    matched = protected_pattern(target_name, patterns, lookalikes)
     if matched is not None:
         raise ProtectedTargetError(
             f"dbtproof: {where} is protected (its name matches '{matched}'); tests do not run "
@@ -444,12 +459,58 @@ def check_protected(
     for other_name, other in sorted(outputs.items()):
         if other_name == target_name or not isinstance(other, Mapping):
             continue
-        if protected_pattern(other_name, patterns) is None:
+        if protected_pattern(other_name, patterns, lookalikes) is None:
             continue
-        shared = shared_place(adapter_type, output, str(other.get("type", "?")), other, render)
+        other_type = str(other.get("type", "?"))
+        shared = shared_place(adapter_type, output, other_type, other, render, servers)
         if shared is not None:
             raise ProtectedTargetError(
                 f"dbtproof: {where} uses the {shared} of protected target '{other_name}'; "
                 f"tests do not run against a protected target's data. Point '{target_name}' "
                 f"at a database of its own. {advice}"
+            )
+
+
+def check_protected_server(
+    profile_name: str,
+    target_name: str,
+    profiles_path: Path,
+    outputs: Mapping[str, Mapping[str, Any]],
+    patterns: Sequence[str],
+    render: Callable[[Any], Any],
+    facts: ServerFacts,
+) -> None:
+    """Once connected (PostgreSQL): refuse *target_name* when the server that answered
+    (*facts*) is the one a protected target of the profile names, with the same database,
+    however the two spell its host (a name, an address, a Unix socket).
+
+    :raises ProtectedTargetError: naming the target, the protected one and the server.
+    """
+    output = outputs.get(target_name, {})
+    adapter_type = str(output.get("type", "?"))
+    rules = rules_for(adapter_type)
+    if rules.default_port is None:
+        return
+    lookalikes, servers = Lookalikes(), ServerResolver()
+    for other_name, other in sorted(outputs.items()):
+        if other_name == target_name or not isinstance(other, Mapping):
+            continue
+        if str(other.get("type")) != adapter_type:
+            continue
+        if protected_pattern(other_name, patterns, lookalikes) is None:
+            continue
+        place = _place(adapter_type, other, render)
+        port = _port(place.get("server:port"), rules.default_port)
+        if place.get("database") != facts.database.casefold() or port is None:
+            continue
+        if servers.reaches(place.get("server:host", "localhost"), port, facts):
+            listed = ", ".join(p for p in patterns if p.strip()) or "none"
+            raise ProtectedTargetError(
+                f"dbtproof: target '{target_name}' of profile '{profile_name}' "
+                f"({profiles_path}) reached the server of protected target '{other_name}' "
+                f"({facts.describe()}) and its database {facts.database}; tests do not run "
+                f"against a protected target's data. Point '{target_name}' at a database of "
+                f"its own. Choose another target with --dbt-target, or pass "
+                f"--dbt-allow-protected-target if you really mean it (protected targets: "
+                f"{listed}; ini dbt_protected_targets)."
             )

@@ -56,7 +56,7 @@ def diagnose(args: argparse.Namespace) -> Report:
     if credentials is None or not report.ok:
         report.add("connection", "info", "not tested: fix the errors above first")
         return report
-    check_connection(report, project, target, credentials, cli_vars)
+    check_connection(report, project, target, credentials, cli_vars, args.allow_protected_target)
     return report
 
 

@@ -3,7 +3,8 @@
 The project is parsed with a derived profile, as a run's (the namespace's schema, on
 DuckDB a database file of its own in a temporary folder, so the user's file is never
 touched), with the credential providers exporting their tokens. Then, on one
-connection: the warehouse identity (current user / role), whether it can create a
+connection: the warehouse identity (current user / role), on PostgreSQL whether the server is a
+protected target's under another spelling (then nothing is created), whether it can create a
 schema (a namespace-like one is created and dropped, so no run's guard mistakes it for a
 breach and ``dbtproof clean`` recognises it if the drop fails), and warnings when the
 identity is a superuser or owns, or may create in, a protected target's schema.
@@ -18,11 +19,17 @@ from typing import Any
 from dbtproof.access import protected_rights_sql
 from dbtproof.credentials import CredentialSet
 from dbtproof.doctor.report import Report, one_line
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtError, ProtectedTargetError
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
 from dbtproof.project import DbtProject, ProfileTarget, minted_settings, write_derived_profiles
 from dbtproof.runner import DbtRunner
-from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, namespace_overrides, protected_schemas
+from dbtproof.servers import ServerFacts
+from dbtproof.targets import (
+    DEFAULT_PROTECTED_PATTERNS,
+    check_protected_server,
+    namespace_overrides,
+    protected_schemas,
+)
 
 #: PostgreSQL / Redshift: who the connection is and what it may do.
 _POSTGRES_IDENTITY = (
@@ -44,8 +51,11 @@ def check_connection(
     target: ProfileTarget,
     credentials: CredentialSet,
     cli_vars: dict[str, Any],
+    allow_protected: bool = False,
 ) -> None:
-    """Connect with the target as a run would and report identity and rights."""
+    """Connect with the target as a run would and report identity and rights; on a
+    protected target's server (PostgreSQL, however spelled) create nothing unless
+    *allow_protected*."""
     from dbtproof import _dbt_compat as compat
 
     namespace = new_run_id(DEFAULT_PREFIX)
@@ -82,7 +92,7 @@ def check_connection(
         database = getattr(config.credentials, "database", None)
         try:
             with compat.connection(adapter, "dbtproof_doctor"):
-                _live(report, adapter, target, database, namespace, render)
+                _live(report, adapter, target, database, namespace, render, allow_protected)
         except Exception as exc:  # noqa: BLE001 - whatever the driver raises, it is reported
             report.add(
                 "connection",
@@ -95,7 +105,13 @@ def check_connection(
 
 
 def _live(
-    report: Report, adapter: Any, target: ProfileTarget, database: Any, namespace: str, render: Any
+    report: Report,
+    adapter: Any,
+    target: ProfileTarget,
+    database: Any,
+    namespace: str,
+    render: Any,
+    allow_protected: bool,
 ) -> None:
     """The checks on one open connection."""
     from dbtproof import _dbt_compat as compat
@@ -103,6 +119,10 @@ def _live(
     compat.fetch(adapter, "select 1 as ok")
     report.add("connection", "ok", f"connected to target '{target.target_name}'")
     identity = _identity(report, adapter, target.adapter_type)
+    if target.adapter_type == "postgres" and not _outside_protected_servers(
+        report, adapter, target, render, allow_protected
+    ):
+        return
     try:
         compat.ensure_schema(adapter, database, namespace)
         compat.drop_schemas(adapter, database, [namespace])
@@ -124,6 +144,33 @@ def _live(
         )
     if target.adapter_type == "postgres" and identity is not None:
         _production_schemas(report, adapter, target, render)
+
+
+def _outside_protected_servers(
+    report: Report, adapter: Any, target: ProfileTarget, render: Any, allow_protected: bool
+) -> bool:
+    """PostgreSQL: False (an error) when the server that answered is a protected target's,
+    with its database, however the profile spells its host; allowed, a warning."""
+    from dbtproof import _dbt_compat as compat
+
+    facts = ServerFacts.read(lambda sql: compat.fetch(adapter, sql)[1])
+    try:
+        check_protected_server(
+            target.profile_name,
+            target.target_name,
+            target.profiles_path,
+            target.profile_outputs or {target.target_name: target.raw_output},
+            list(DEFAULT_PROTECTED_PATTERNS),
+            render,
+            facts,
+        )
+    except ProtectedTargetError as exc:
+        if allow_protected:
+            report.add("connection", "warning", f"{exc} (allowed by --allow-protected-target)")
+            return True
+        report.add("connection", "error", f"{exc} Nothing was created there.")
+        return False
+    return True
 
 
 def _in(database: Any) -> str:

@@ -23,8 +23,9 @@ class ChainWriter:
         self.seq = 0
         self.prev = GENESIS
         path.parent.mkdir(parents=True, exist_ok=True)
-        # "x": an evidence file is never overwritten
-        self._handle = path.open("x", encoding="utf-8")
+        # "x": an evidence file is never overwritten; newline="": "\n" as written, on
+        # every OS (verify checks the exact bytes)
+        self._handle = path.open("x", encoding="utf-8", newline="")
 
     def append(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write *record* (with ``schema``, ``seq`` and ``prev`` set); return it as written.

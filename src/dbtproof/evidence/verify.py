@@ -2,7 +2,9 @@
 
 The answer is OK, or the first place where the file differs from what was written:
 a record changed, removed, inserted or moved, a kept artifact changed, removed or added,
-or (``--digest``) a final digest other than the one published when the run ended.
+or (``--digest``) a final digest other than the one published when the run ended. The
+bytes are checked as written: LF line endings, no whitespace around a record, each record
+its canonical JSON, a newline after the last.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dbtproof.evidence.records import (
     GENESIS,
     SCHEMA,
     artifacts_folder,
+    canonical,
     file_sha256,
     final_digest,
     line_hash,
@@ -47,16 +50,20 @@ class Verdict:
         return f"FAILED: {self.path}: {self.problem}"
 
 
-def _read(path: Path) -> list[str]:
+def _read(path: Path) -> str:
+    """The file's exact text: bytes decoded as UTF-8, line endings untouched."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise EvidenceError(
             f"dbtproof evidence: no file {path}. Pass the path given to --dbt-evidence."
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise EvidenceError(f"dbtproof evidence: cannot read {path}: {exc}.") from None
-    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EvidenceError(f"dbtproof evidence: cannot read {path}: {exc}.") from None
 
 
 def _where(record: dict[str, Any]) -> str:
@@ -69,9 +76,16 @@ def verify(path: Path, digest: str | None = None) -> Verdict:
     """Check the evidence file *path* and its artifacts (and its final digest against
     *digest*, as published elsewhere). Raises :class:`EvidenceError` if it cannot be read."""
     verdict = Verdict(path=path)
-    lines = _read(path)
+    text = _read(path)
+    lines = text.split("\n")
+    ends_with_newline = lines[-1] == ""
+    if ends_with_newline:
+        lines.pop()
     records: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
+        verdict.problem = _line_problem(number, line)
+        if verdict.problem is not None:
+            return verdict
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -80,12 +94,27 @@ def verify(path: Path, digest: str | None = None) -> Verdict:
         if not isinstance(record, dict) or record.get("schema") != SCHEMA:
             verdict.problem = f"line {number} is not a {SCHEMA} record: it was changed"
             return verdict
+        if line != line.strip():
+            verdict.problem = (
+                f"line {number} ({_where(record)}) has whitespace around its record: it was changed"
+            )
+            return verdict
         records.append(record)
     verdict.records = records
     if not records:
         verdict.problem = "the file holds no record: every record was removed"
         return verdict
-    verdict.problem = _chain_problem(lines, records) or _artifact_problem(path, records)
+    if not ends_with_newline:
+        verdict.problem = (
+            f"the file does not end with a newline after line {len(lines)}: it was changed "
+            f"(each record is written as one line ending in a newline)"
+        )
+        return verdict
+    verdict.problem = (
+        _chain_problem(lines, records)
+        or _form_problem(lines, records)
+        or _artifact_problem(path, records)
+    )
     if verdict.problem is None:
         verdict.digest = records[-1].get("digest")
         if digest is not None and digest.removeprefix("sha256:") != verdict.digest:
@@ -94,6 +123,30 @@ def verify(path: Path, digest: str | None = None) -> Verdict:
                 f"{digest}: the whole file was rewritten (or this is another run's file)"
             )
     return verdict
+
+
+def _line_problem(number: int, line: str) -> str | None:
+    """What is wrong with line *number* before its record is read: a carriage return (CRLF
+    line endings) or an empty line."""
+    if line.endswith("\r"):
+        return (
+            f"line {number} ends in a carriage return (CRLF line endings): the file was "
+            f"rewritten (an evidence file is written with LF line endings only)"
+        )
+    if not line:
+        return f"line {number} is empty: it was inserted"
+    return None
+
+
+def _form_problem(lines: list[str], records: list[dict[str, Any]]) -> str | None:
+    """The first line that is not its record's canonical JSON (as the writer wrote it)."""
+    for number, (line, record) in enumerate(zip(lines, records, strict=True), 1):
+        if canonical(record) != line:
+            return (
+                f"line {number} ({_where(record)}) was changed: it is not its record's "
+                f"canonical JSON"
+            )
+    return None
 
 
 def _chain_problem(lines: list[str], records: list[dict[str, Any]]) -> str | None:
