@@ -745,9 +745,19 @@ class DbtSession:
         self.run_role = self._role_in_setup = None
 
     def _drop_role(self, role: RunRole) -> None:
-        """Drop *role* (if it exists) and what it owns, on a connection of its own."""
+        """Drop *role* (if it exists) and what it owns, on a connection of its own; a role
+        whose setup was cut short before the identity was granted it is granted first
+        (``drop owned`` needs membership)."""
         handle = self._identity_handle()
         try:
+            with handle.cursor() as cursor:
+                cursor.execute(
+                    "select 1 from pg_roles where rolname = %s "
+                    "and not pg_has_role(current_user, oid, 'member')",
+                    (role.name,),
+                )
+                if cursor.fetchone() is not None:
+                    cursor.execute(f"grant {role.quoted} to current_user")
             drop_run_role(handle, role, keep_owned=self.settings.keep)
         finally:
             with suppress(Exception):
