@@ -179,7 +179,7 @@ def test_whole_runs_never_show_a_traceback_nor_leave_anything_silently(
             "dbt_connect_retries = 1\n"
         )
         (shop / "started").unlink(missing_ok=True)
-        terminator = Terminator(cluster, seed=100 + trial, most=0.1, until=shop / "started")
+        terminator = Terminator(cluster, seed=100 + trial, most=0.03, until=shop / "started")
         terminator.start()
         try:
             result = _run(shop, *workers)

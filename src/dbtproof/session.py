@@ -360,9 +360,10 @@ class DbtSession:
         transient connection fault (what a step made undone first); from the lock on, a
         failed start's teardown drops what the run made."""
         timings = self.timings
-        adapter = self.adapter()
-        with timings.step("liveness"):
-            self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
+        if self.adapter_type == "postgres":
+            adapter = self.adapter()
+            with timings.step("liveness"):
+                self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
         self._in_warehouse = True
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
@@ -416,11 +417,6 @@ class DbtSession:
         engine worked out of the columns of the other nodes is kept.
         """
         self.timings = parse_cache.StartTimings()
-        #: The start reached the warehouse (its liveness lock held): from here on a failed
-        #: start's teardown drops what the run made.
-        self._in_warehouse = False
-        #: The run role's name while it is being set up (a failed setup's teardown drops it).
-        self._role_in_setup: str | None = None
         folders, _ = compat.parse_inputs(self.manifest, self._config)
         dbt_files = [
             path
