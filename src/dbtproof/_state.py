@@ -67,6 +67,8 @@ BREACHES_KEY = "dbtproof_breaches"
 TIMINGS_KEY = "dbtproof_timings"
 #: ``workeroutput`` key: what a worker could not drop, one message each.
 LEFTOVERS_KEY = "dbtproof_leftovers"
+#: ``workeroutput`` key: why a worker's session could not start (dbtproof's one message).
+START_ERROR_KEY = "dbtproof_start_error"
 
 
 def option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
@@ -133,6 +135,10 @@ class DbtproofState:
     #: its workers'), one message each: the terminal summary shows them, and the run
     #: exits non-zero.
     leftovers: list[str] = field(default_factory=list)
+    #: Why the session could not start: an xdist worker's own (raised when its collection
+    #: begins, so that the worker ends as the controller expects), or, on the controller,
+    #: its workers' (raised as one usage error when they are down).
+    start_errors: list[str] = field(default_factory=list)
     #: ``dbtproof watch``: the keeper of the session its rounds share (None: no watch).
     keeper: SessionKeeper | None = None
     #: A watch round after a save: the nodes the saved files modify and everything
@@ -320,8 +326,10 @@ class DbtproofState:
                 self._add_target_secrets(self.session)
             self._select(config)
         except DbtError as exc:
-            self.teardown(config)
-            raise pytest.UsageError(self.secrets.scrub(str(exc))) from None
+            raise pytest.UsageError(self._start_failed(config, exc)) from None
+        except BaseException:
+            self.teardown(config)  # what it made so far goes (an interrupt, a bug)
+            raise
         if self.keeper is not None:  # dbtproof watch: the next rounds take it over
             self.keeper.session, self.keeper.run_id = self.session, self.run_id
         self._started(config)
@@ -331,6 +339,22 @@ class DbtproofState:
         # 200-test run). The plugin's pytest_unconfigure unfreezes it.
         gc.freeze()
         return self.session
+
+    def _start_failed(self, config: pytest.Config, exc: DbtError) -> str:
+        """Tear down what a failed start made; dbtproof's one message for it, naming what
+        could not be dropped (a failed start prints no summary). An xdist worker hands the
+        message to its controller, which says it."""
+        workeroutput = getattr(config, "workeroutput", None)
+        before = len(self.leftovers)
+        self.teardown(config)
+        left = self.leftovers[before:]
+        del self.leftovers[before:]
+        if workeroutput is not None:
+            left += workeroutput.pop(LEFTOVERS_KEY, [])
+        message = self.secrets.scrub("\n".join([str(exc), *left]))
+        if workeroutput is not None:
+            workeroutput[START_ERROR_KEY] = message
+        return message
 
     def _select(self, config: pytest.Config) -> None:
         """What ``--dbt-select``/``--dbt-exclude`` pick, if given. A bad selector stops the

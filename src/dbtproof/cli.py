@@ -37,7 +37,7 @@ from typing import Any
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
-    advisory_key,
+    live_run_ids,
     pytest_temproot,
     run_id_of,
     run_workdirs,
@@ -204,6 +204,8 @@ def _clean_warehouse(
     from dbtproof import _dbt_compat as compat
 
     project_dir, cli_vars, target = loaded
+    verb = "dropping" if args.execute else "would drop"
+    _clean_run_folders(args, prefix, min_age, verb)  # a killed worker's derived profile, logs
     with tempfile.TemporaryDirectory(prefix="dbtproof-clean-") as tmp:
         adapter, database = _open_adapter(project_dir, cli_vars, target, Path(tmp))
         where = f"target '{target.target_name}' ({target.adapter_type}, database {database})"
@@ -231,18 +233,18 @@ def _clean_warehouse(
                         )
                         if role.age() >= min_age
                     ]
-                    live = {
-                        run_id
-                        for run_id in {run_id_of(lo.schema, prefix) for lo in [*leftovers, *roles]}
-                        if run_id and not compat.try_advisory_lock(adapter, advisory_key(run_id))
-                    }
+                    # a run holds its lock before it creates a schema or role, in the
+                    # database it works in: looked for in every database of the server
+                    live = live_run_ids(
+                        lambda sql: compat.fetch(adapter, sql)[1],
+                        {run_id_of(lo.schema, prefix) or "" for lo in [*leftovers, *roles]} - {""},
+                    )
                     kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
                     leftovers = [lo for lo in leftovers if lo not in kept]
                     roles = [lo for lo in roles if run_id_of(lo.schema, prefix) not in live]
                 if not leftovers and not kept and not roles:
                     print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
                     return 0
-                verb = "dropping" if args.execute else "would drop"
                 print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
                 _report(verb, leftovers, kept, "")
                 for role in roles:

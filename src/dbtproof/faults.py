@@ -250,3 +250,63 @@ def lost_during(what: str, exc: BaseException) -> BaseException:
         f"dbtproof: the connection to the warehouse failed during {what} (a write: not "
         f"retried): {fault.reason}. The test could not run: no verdict."
     )
+
+
+def start_with_retries(
+    step: Callable[[], T], reset: Callable[[], object], what: str, policy: RetryPolicy
+) -> T:
+    """A step of the run's start (its statements: the liveness lock, the run role, the
+    grants, the guard's first look): ``step()``, tried again as *policy* says after a
+    transient connection fault, ``reset()`` in between (it undoes what the step made and
+    drops the dead connection; it never raises).
+
+    :raises ConnectionAuthError: at once, when the login or a right is refused.
+    :raises ConnectionFaultError: when every attempt met a transient fault.
+    Other exceptions (and dbtproof's own connection errors) propagate as they are.
+    """
+    delays = policy.delays()
+    waited = 0.0
+    for attempt in range(len(delays) + 1):
+        try:
+            return step()
+        except ConnectionFailedError:
+            raise
+        except Exception as exc:
+            fault = connection_fault(exc)
+            if fault is None:
+                raise
+            if fault.kind == AUTH:
+                raise ConnectionAuthError(
+                    f"dbtproof: the run could not start: the warehouse refused {what} (not "
+                    f"retried): {fault.reason}. Check the profile's user, password and rights."
+                ) from exc
+            if attempt == len(delays):
+                raise ConnectionFaultError(
+                    f"dbtproof: the run could not start: the connection to the warehouse "
+                    f"failed during {what}: {fault.reason} ({attempt + 1} attempts over "
+                    f"{waited:.1f} s; ini dbt_connect_retries = {policy.retries}). Rerun once "
+                    f"the warehouse is reachable."
+                ) from exc
+            reset()
+            time.sleep(delays[attempt])
+            waited += delays[attempt]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def start_failed(exc: BaseException) -> BaseException:
+    """What a failed start raises for *exc*: a :class:`ConnectionFaultError` when a
+    connection fault caused it (raise it ``from exc``), else *exc* itself."""
+    if isinstance(exc, ConnectionFailedError):
+        return exc
+    fault = connection_fault(exc)
+    if fault is None:
+        return exc
+    if fault.kind == AUTH:
+        return ConnectionAuthError(
+            f"dbtproof: the run could not start: the warehouse refused a statement of its "
+            f"start: {fault.reason}. Check the profile's user, password and rights."
+        )
+    return ConnectionFaultError(
+        f"dbtproof: the run could not start: the connection to the warehouse failed during "
+        f"its start: {fault.reason}. Rerun once the warehouse is reachable."
+    )

@@ -3,10 +3,13 @@
 A session holds, from start to teardown:
 
 - a file lock (``flock``) on ``.dbtproof-live`` in its workdir, on every adapter: it is
-  what ``clean`` checks for the run files left under pytest's basetemp (DuckDB);
+  what ``clean`` checks for the run files left under pytest's basetemp. The workdir
+  appears with its lock already held (made under a hidden name, locked, renamed into
+  place), so ``clean`` never sees a run's folder without its mark;
 - on PostgreSQL, a shared advisory lock keyed on the run id, on a connection of its own
-  whose ``application_name`` names the run: ``clean`` tries the same key exclusively and
-  leaves the run's schemas alone while it cannot have it.
+  whose ``application_name`` names the run, taken before the run creates any schema or
+  role: ``clean`` looks for the key in ``pg_locks`` (every database of the server, as
+  roles are server-wide) and leaves the run's schemas and role alone while it is held.
 
 Both die with the process, so a run killed with SIGKILL is dead for ``clean`` at once.
 """
@@ -17,13 +20,12 @@ import getpass
 import hashlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from dbtproof.errors import ConnectionFailedError
 
 try:  # POSIX only; elsewhere a run holds no file mark
     import fcntl
@@ -58,41 +60,52 @@ class LivenessMark:
     _connection: Any = field(default=None, repr=False)
 
     @classmethod
-    def hold(cls, workdir: Path, run_id: str, adapter: Any = None) -> LivenessMark:
-        """Take the file lock in *workdir* and, on PostgreSQL (*adapter*), the advisory lock."""
+    def hold(cls, workdir: Path, run_id: str) -> LivenessMark:
+        """Take the file lock in *workdir*, made here when missing: the folder appears with
+        its lock already held."""
         mark = cls(lock_path=workdir / LOCK_FILE, run_id=run_id)
-        if fcntl is not None:
+        if fcntl is None:
             workdir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(mark.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, f"{os.getpid()} {run_id}\n".encode())
-            mark._fd = fd
-        if adapter is not None:
-            from dbtproof import _dbt_compat as compat
-
-            if compat.adapter_type(adapter) == "postgres":
-                try:
-                    mark._take_advisory_lock(adapter)
-                except Exception as exc:
-                    mark.release()
-                    reason = " ".join(str(exc).split())
-                    raise ConnectionFailedError(
-                        f"dbtproof: cannot take this run's liveness lock on PostgreSQL (a "
-                        f"connection of its own holding pg_advisory_lock_shared, so that "
-                        f"`dbtproof clean` leaves the run alone): {reason}. Check that the role "
-                        f"may open one more connection, then rerun."
-                    ) from exc
+            return mark
+        workdir.parent.mkdir(parents=True, exist_ok=True)
+        if workdir.is_dir():
+            mark._fd = _locked(mark.lock_path, run_id)
+            return mark
+        starting = Path(tempfile.mkdtemp(prefix=f".{workdir.name}-", dir=workdir.parent))
+        fd = _locked(starting / LOCK_FILE, run_id)
+        try:
+            starting.rename(workdir)
+        except OSError:  # made meanwhile (never by another run: the name is the run's)
+            os.close(fd)
+            shutil.rmtree(starting, ignore_errors=True)
+            fd = _locked(mark.lock_path, run_id)
+        mark._fd = fd
         return mark
+
+    def hold_advisory(self, adapter: Any) -> None:
+        """On PostgreSQL (*adapter*), take the run's shared advisory lock on a connection of
+        its own; other adapters hold the file lock only. Raises what the connection raised
+        (the caller retries transient faults)."""
+        from dbtproof import _dbt_compat as compat
+
+        if self._connection is not None or compat.adapter_type(adapter) != "postgres":
+            return
+        self._take_advisory_lock(adapter)
 
     def _take_advisory_lock(self, adapter: Any) -> None:
         from dbtproof import _dbt_compat as compat
 
-        self._connection = compat.open_dedicated_connection(adapter, "dbtproof_liveness")
-        compat.execute_on(
-            self._connection,
-            f"set application_name = 'dbtproof {self.run_id}'; "
-            f"select pg_advisory_lock_shared({advisory_key(self.run_id)})",
-        )
+        connection = compat.open_dedicated_connection(adapter, "dbtproof_liveness")
+        try:
+            compat.execute_on(
+                connection,
+                f"set application_name = 'dbtproof {self.run_id}'; "
+                f"select pg_advisory_lock_shared({advisory_key(self.run_id)})",
+            )
+        except BaseException:
+            compat.close_dedicated_connection(connection)
+            raise
+        self._connection = connection
 
     def renew(self, adapter: Any) -> None:
         """After a connection fault (a terminated backend, a restart): take the advisory
@@ -125,6 +138,34 @@ class LivenessMark:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+def _locked(path: Path, run_id: str) -> int:
+    """The descriptor of *path* (made if missing), locked exclusively, the holder written."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{os.getpid()} {run_id}\n".encode())
+    return fd
+
+
+def live_run_ids(fetch: Callable[[str], Iterable[Any]], run_ids: Iterable[str]) -> set[str]:
+    """PostgreSQL: the runs among *run_ids* whose advisory lock is held (or waited for) in
+    any database of the server (``pg_locks`` lists them all): a run role is server-wide,
+    so a run is alive for ``clean`` whichever database it works in. *fetch* runs a query
+    and returns its rows."""
+    by_key: dict[tuple[int, int], str] = {}
+    for run_id in run_ids:
+        key = advisory_key(run_id)
+        by_key[((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)] = run_id
+    if not by_key:
+        return set()
+    wanted = ", ".join(f"({high}, {low})" for high, low in by_key)
+    rows = fetch(
+        "select distinct classid::bigint, objid::bigint from pg_locks "
+        f"where locktype = 'advisory' and objsubid = 1 and (classid::bigint, objid::bigint) "
+        f"in ({wanted})"
+    )
+    return {by_key[(int(row[0]), int(row[1]))] for row in rows}
 
 
 def workdir_is_live(workdir: Path) -> bool:

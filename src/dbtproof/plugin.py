@@ -20,6 +20,7 @@ from dbtproof._state import (
     PARSE_KEY,
     RUN_ID_KEY,
     SHARED_BUILD_KEY,
+    START_ERROR_KEY,
     TIMINGS_KEY,
     DbtproofState,
     is_xdist_controller,
@@ -443,6 +444,21 @@ class _XdistHooks:
         if shared_build is not None:
             node.workerinput[SHARED_BUILD_KEY] = str(shared_build)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        """A worker's session that could not start ends the run as a start without ``-n``
+        does: dbtproof's one message (each distinct one once) as a usage error."""
+        state = self.config.stash[state_key]
+        try:
+            result = yield
+        except BaseException:  # xdist's Interrupted, for the worker that stopped the run
+            if not state.start_errors:
+                raise
+            result = None
+        if state.start_errors:
+            raise pytest.UsageError("\n".join(dict.fromkeys(state.start_errors)))
+        return result
+
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """``--dist load`` (``-n`` alone): the project's dbt items go to one worker, which
         builds each node once, or, when the nodes are built once for the run, are split
@@ -457,6 +473,11 @@ class _XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
         state = self.config.stash[state_key]
+        if output.get(START_ERROR_KEY):
+            state.start_errors.append(output[START_ERROR_KEY])
+            # the run stops (the other workers are shut down, tearing down), its items
+            # not counted as a crash; pytest_runtestloop below says why
+            output["shouldstop"] = "dbtproof: a worker's session could not start"
         state.kept.extend(output.get(KEPT_KEY, []))
         state.breaches.extend(output.get(BREACHES_KEY, []))
         state.leftovers.extend(output.get(LEFTOVERS_KEY, []))
@@ -546,6 +567,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if is_xdist_controller(config):
         state.share_parse(config)
+    if is_xdist_worker(config):
+        try:
+            state.start_session(config)
+        except pytest.UsageError as exc:  # raised when collection begins (pytest_collection)
+            state.start_errors.append(str(exc))
+        return
     state.start_session(config)
     if is_xdist_controller(config):
         # The controller runs no test: it proved, once and with one clear message, that
@@ -555,6 +582,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.share_build(config)  # decided while the session says what the target is
         state.session.settings.keep = False
         state.teardown(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """An xdist worker whose session could not start at pytest_sessionstart stops here, a
+    usage error: the worker then ends as xdist expects, its message handed to the
+    controller (a worker's pytest_sessionstart may not raise: it would end unannounced)."""
+    state = session.config.stash.get(state_key, None)
+    if state is not None and state.start_errors and is_xdist_worker(session.config):
+        raise pytest.UsageError(state.start_errors[0])
 
 
 @pytest.hookimpl(trylast=True)

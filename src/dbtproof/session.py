@@ -57,7 +57,13 @@ from dbtproof.relocation import (
     relocate_external_locations,
 )
 from dbtproof.rows import Rows
-from dbtproof.run_role import RunRole, create_run_role, create_schemas, drop_run_role
+from dbtproof.run_role import (
+    RunRole,
+    create_run_role,
+    create_schemas,
+    drop_run_role,
+    role_name,
+)
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
 from dbtproof.servers import ServerFacts
 from dbtproof.shared_build import SharedPlace
@@ -269,6 +275,11 @@ class DbtSession:
         self.liveness = LivenessMark()
         #: Where :meth:`start` went (``--dbt-timings``).
         self.timings = parse_cache.StartTimings()
+        #: The start reached the warehouse (its liveness lock held): from here on a failed
+        #: start's teardown drops what the run made.
+        self._in_warehouse = False
+        #: The run role's name while it is being set up (a failed setup's teardown drops it).
+        self._role_in_setup: str | None = None
         #: The warm-parse cache this session parsed in (None: a cold parse).
         self.parse_cache: parse_cache.ParseCache | None = None
         #: The derived profile's settings that read minted variables, as written: rendered
@@ -364,7 +375,9 @@ class DbtSession:
         check_protected(self.profile_target, self.settings, self._render)
         if self.settings.credentials:
             bind_to_target(self.settings.credentials, self.profile_target, self._render)
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Alive for `dbtproof clean` before anything of the run exists: the folder appears
+        # with its lock held.
+        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
         profiles_dir = write_derived_profiles(
             self.profile_target, self._overrides(), self.workdir / "profile"
         )
@@ -395,39 +408,73 @@ class DbtSession:
             self.adapter_type, self.profile_target.raw_output
         ):
             self.offline = self._started = True
-            self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
             with timings.step("graph variable"):
                 compat.build_graph_variable(self.manifest)
             return self
         with timings.step("connect"):
             self.preflight()
+        try:
+            self._start_in_warehouse()
+        except Exception as exc:
+            error = faults.start_failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self._started = True
+        if self.settings.seed:
+            with timings.step("seed"):
+                self.seed()
+        return self
+
+    def _start_in_warehouse(self) -> None:
+        """After the first connection: the liveness lock (PostgreSQL), then the run role and
+        schemas, the grants, the guard. Every step's statements are tried again after a
+        transient connection fault (what a step made undone first); from the lock on, a
+        failed start's teardown drops what the run made."""
+        timings = self.timings
+        if self.adapter_type == "postgres":
+            adapter = self.adapter()
+            with timings.step("liveness"):
+                self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
+        self._in_warehouse = True
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
-                self._check_least_privilege()
+                self._start_step("the identity's rights", self._check_least_privilege)
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
                     self.execute_idempotent(f'create schema if not exists "{self.schema}"')
         with timings.step("grants"):
-            self._prepare_grants()
+            self._start_step("the grants' setup", self._prepare_grants)
         with timings.step("graph variable"):
             compat.build_graph_variable(self.manifest)
         with timings.step("guard"):
-            self.guard = start_guard(
-                self.adapter_type,
-                self.adapter,
-                self.schema,
-                self.database,
-                identity=self._identity_sql(),
-                restore=f"set role {self.run_role.quoted}" if self.run_role else None,
-                run_databases=(self.shared_place.catalog,) if self.shared_place else (),
+            self.guard = self._start_step(
+                "the guard's first look",
+                lambda: start_guard(
+                    self.adapter_type,
+                    self.adapter,
+                    self.schema,
+                    self.database,
+                    identity=self._identity_sql(),
+                    restore=f"set role {self.run_role.quoted}" if self.run_role else None,
+                    run_databases=(self.shared_place.catalog,) if self.shared_place else (),
+                ),
             )
-        self._started = True
-        self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id, self.adapter())
-        if self.settings.seed:
-            with timings.step("seed"):
-                self.seed()
-        return self
+
+    def _start_step(
+        self, what: str, step: Callable[[], T], undo: Callable[[], object] = lambda: None
+    ) -> T:
+        """``step()``, tried again (as connections are: ``dbt_connect_retries``) after a
+        transient connection fault, ``undo()`` and this thread's connection dropped in
+        between; what still fails is one :class:`~dbtproof.errors.ConnectionFaultError`."""
+
+        def reset() -> None:
+            self.drop_connection()
+            with suppress(Exception):  # the server may still be away: the teardown tries again
+                undo()
+
+        return faults.start_with_retries(step, reset, what, self._retry_policy)
 
     def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
         """Parse again (warm) after the files *changed* (relative to the project) were
@@ -715,22 +762,31 @@ class DbtSession:
 
         The role owns the namespace's schemas and may read the project's sources;
         the derived profile's ``role`` makes every dbt connection (and so dbtproof's)
-        work as it from here on.
+        work as it from here on. A setup a connection fault cut short is undone and made
+        again (see :meth:`_start_step`).
         """
         if not self.settings.run_role or self.relocation is None:
             return
         self._identity_role = compat.credentials_role(self._config)
         adapter = self.adapter()
-        handle = self.open_own("dbtproof_run_role")
-        try:
-            self.run_role = create_run_role(
-                handle,
-                self.schema,
-                self._namespace_schemas(self.relocation),
-                self._source_reads(self.manifest, self.relocation),
-            )
-        finally:
-            handle.close()
+        schemas = self._namespace_schemas(self.relocation)
+        reads = self._source_reads(self.manifest, self.relocation)
+        self._role_in_setup = role_name(self.schema)
+
+        def create() -> RunRole | None:
+            handle = self.open_own("dbtproof_run_role")
+            try:
+                return create_run_role(handle, self.schema, schemas, reads)
+            finally:
+                with suppress(Exception):  # a dead connection is closed already
+                    handle.close()
+
+        def undo() -> None:
+            if self._role_in_setup is not None:
+                self._drop_role(RunRole(self._role_in_setup))
+
+        self.run_role = self._start_step("the run role's setup", create, undo)
+        self._role_in_setup = None
         if self.run_role is None:
             return
         try:
@@ -742,15 +798,38 @@ class DbtSession:
             raise
 
     def _drop_run_role(self) -> None:
-        """Drop the run role (what it still owns first) as the identity."""
-        if self.run_role is None:
+        """Drop the run role (what it still owns first) as the identity; also one whose
+        setup failed half-way. Tried again, patiently, while the connection fails."""
+        name = self.run_role.name if self.run_role is not None else self._role_in_setup
+        if name is None:
             return
+        patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
+        faults.read_with_retry(
+            lambda: self._drop_role(RunRole(name)),
+            lambda: None,
+            f"the drop of the run role {name}",
+            patient,
+        )
+        self.run_role = self._role_in_setup = None
+
+    def _drop_role(self, role: RunRole) -> None:
+        """Drop *role* (if it exists) and what it owns, on a connection of its own; a role
+        whose setup was cut short before the identity was granted it is granted first
+        (``drop owned`` needs membership)."""
         handle = self._identity_handle()
         try:
-            drop_run_role(handle, self.run_role, keep_owned=self.settings.keep)
+            with handle.cursor() as cursor:
+                cursor.execute(
+                    "select 1 from pg_roles where rolname = %s "
+                    "and not pg_has_role(current_user, oid, 'member')",
+                    (role.name,),
+                )
+                if cursor.fetchone() is not None:
+                    cursor.execute(f"grant {role.quoted} to current_user")
+            drop_run_role(handle, role, keep_owned=self.settings.keep)
         finally:
-            handle.close()
-        self.run_role = None
+            with suppress(Exception):
+                handle.close()
 
     # -- access: least privilege, grants, acting as a role ------------------------------
 
@@ -1400,7 +1479,7 @@ class DbtSession:
                 self.liveness.release()
 
     def _drop_namespace(self) -> list[str]:
-        if not self._started or self.offline:
+        if (not self._started and not self._in_warehouse) or self.offline:
             shutil.rmtree(self.workdir, ignore_errors=True)
             return []
         adapter = self.adapter()

@@ -1,0 +1,227 @@
+"""Backends terminated at random moments of a run's start (private cluster).
+
+The start's statements (the liveness lock, the run role and its schemas, the grants, the
+guard's first look) are tried again after a connection fault, as connections are; what
+still fails is one dbtproof error, never a driver's traceback, and nothing the start made
+stays behind unnamed: in-process starts (many trials, fast), and whole runs with and
+without `-n 2`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from conftest import copy_shop, unique_prefix
+from private_postgres import PrivateCluster, private_postgres
+
+#: A login role that may create roles: its runs work as a run role of their own.
+ROLE = "starter"
+#: In-process starts, and whole runs of each kind (a run costs seconds of pytest's own).
+TRIALS = int(os.environ.get("START_FAULT_TRIALS", "24"))
+RUNS = int(os.environ.get("START_FAULT_RUNS", "1"))
+
+#: The inner run's one test: it says the start is over.
+STARTED_TEST = """
+from pathlib import Path
+
+
+def test_started(dbt):
+    Path("started").write_text(dbt.schema)
+    assert dbt.query("select 1 as n") == [{"n": 1}]
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PrivateCluster]:
+    """A private cluster (trust auth) with :data:`ROLE`."""
+    with private_postgres("trust") as cluster:
+        cluster.psql(f"create role {ROLE} login nosuperuser nocreatedb createrole")
+        cluster.psql(f"grant create, temporary on database postgres to {ROLE}")
+        yield cluster
+
+
+def _superuser(cluster: PrivateCluster):  # type: ignore[no-untyped-def]
+    connection = psycopg2.connect(host="127.0.0.1", port=cluster.port, user="postgres",
+                                  dbname="postgres")  # fmt: skip
+    connection.autocommit = True
+    return connection
+
+
+def _left(cluster: PrivateCluster, prefix: str) -> list[str]:
+    """The schemas and roles whose names start with *prefix*."""
+    with _superuser(cluster) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select nspname from pg_namespace where starts_with(nspname, %s) union all "
+            "select rolname from pg_roles where starts_with(rolname, %s)",
+            (prefix, prefix),
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+class Terminator(threading.Thread):
+    """Terminates one of :data:`ROLE`'s backends every few milliseconds until stopped (or
+    until the file *until* appears)."""
+
+    def __init__(
+        self, cluster: PrivateCluster, seed: int, most: float = 0.05, until: Path | None = None
+    ) -> None:
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.stopped = threading.Event()
+        self.terminated = 0
+        self.random = random.Random(seed)
+        self.most = most
+        self.until = until
+
+    def run(self) -> None:
+        connection = _superuser(self.cluster)
+        try:
+            while not self.stopped.wait(self.random.uniform(0.0, self.most)):
+                if self.until is not None and self.until.exists():
+                    return  # the start is over
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "select pid from pg_stat_activity where usename = %s and pid <> "
+                        "pg_backend_pid()",
+                        (ROLE,),
+                    )
+                    pids = [row[0] for row in cursor.fetchall()]
+                    if pids:
+                        cursor.execute(
+                            "select pg_terminate_backend(%s)", (self.random.choice(pids),)
+                        )
+                        self.terminated += 1
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop terminating (returns once the thread ended)."""
+        self.stopped.set()
+        self.join()
+
+
+def _point_at(cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    for name, value in {"SHOP_PG_HOST": "127.0.0.1", "SHOP_PG_PORT": str(cluster.port),
+                        "SHOP_PG_USER": ROLE, "SHOP_PG_DATABASE": "postgres"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+
+
+def test_in_process_starts_end_started_or_with_one_error_and_leave_nothing(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbtproof.errors import DbtError
+    from dbtproof.namespace import new_run_id
+    from dbtproof.session import DbtSession, SessionSettings
+
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    prefix = unique_prefix()
+    outcomes: dict[str, int] = {}
+    terminated = 0
+    for trial in range(TRIALS):
+        settings = SessionSettings(
+            project_dir=project, profiles_dir=project, workdir=tmp_path / "work",
+            run_id=new_run_id(prefix), target="postgres", connect_retries=1,
+        )  # fmt: skip
+        session = DbtSession(settings)
+        terminator = Terminator(cluster, seed=trial)
+        terminator.start()
+        try:
+            session.start()
+            outcome = "started"
+        except DbtError as exc:  # anything else fails the test with its traceback
+            outcome = str(exc)[:70]
+        finally:
+            terminator.stop()
+            terminated += terminator.terminated
+        session.teardown()
+        left = _left(cluster, prefix)
+        assert left == [], f"trial {trial} ({outcome}) left {left}"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert terminated >= TRIALS, f"the starts met terminated backends: {terminated}"
+    assert "started" in outcomes, outcomes
+
+
+def _run(shop: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, "pytests"],
+        cwd=shop, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["alone", "xdist"])
+def test_whole_runs_never_show_a_traceback_nor_leave_anything_silently(
+    cluster: PrivateCluster,
+    shop: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: tuple[str, ...],
+) -> None:
+    _point_at(cluster, monkeypatch)
+    (shop / "pytests" / "test_started.py").write_text(STARTED_TEST)
+    outcomes: list[int] = []
+    terminated = 0
+    for trial in range(RUNS):
+        prefix = unique_prefix()
+        (shop / "pytest.ini").write_text(
+            f"[pytest]\ndbt_target = postgres\ndbt_schema_prefix = {prefix}\n"
+            "dbt_connect_retries = 1\n"
+        )
+        (shop / "started").unlink(missing_ok=True)
+        terminator = Terminator(cluster, seed=100 + trial, most=0.03, until=shop / "started")
+        terminator.start()
+        try:
+            result = _run(shop, *workers)
+        finally:
+            terminator.stop()
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output and "INTERNALERROR" not in output, output[-5000:]
+        assert result.returncode in (0, 4), output[-5000:]
+        if result.returncode == 4:  # dbtproof's own message, once
+            errors = re.findall(r"^ERROR: dbtproof", output, re.MULTILINE)
+            assert len(errors) == 1, output[-5000:]
+        named = re.findall(r"could not drop namespace (\S+):", output)
+        left = _left(cluster, prefix)
+        silent = [name for name in left if not any(name.startswith(ns) for ns in named)]
+        assert silent == [], f"left without a word: {silent}\n{output[-5000:]}"
+        outcomes.append(result.returncode)
+        terminated += terminator.terminated
+    assert terminated >= RUNS, f"the starts met terminated backends: {terminated}"
+
+
+def _error_lines(output: str) -> list[str]:
+    """dbtproof's message: the ``ERROR: dbtproof`` line and the lines after it."""
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("ERROR: dbtproof"))
+    return [line for line in lines[first:] if line.strip()]
+
+
+def test_a_refused_login_under_xdist_is_the_same_one_message(
+    cluster: PrivateCluster, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _point_at(cluster, monkeypatch)
+    monkeypatch.setenv("SHOP_PG_USER", "nobody_here")
+    (shop / "pytests" / "test_started.py").write_text(STARTED_TEST)
+    (shop / "pytest.ini").write_text(
+        f"[pytest]\ndbt_target = postgres\ndbt_schema_prefix = {unique_prefix()}\n"
+    )
+    alone, xdist = _run(shop), _run(shop, "-n", "2")
+    for result in (alone, xdist):
+        output = result.stdout + result.stderr
+        assert result.returncode == 4, output[-5000:]
+        assert "Traceback" not in output and "INTERNALERROR" not in output, output[-5000:]
+        assert len(re.findall(r"^ERROR: ", output, re.MULTILINE)) == 1, output[-5000:]
+    message = _error_lines(alone.stdout + alone.stderr)
+    assert 'role "nobody_here" does not exist' in "\n".join(message), message
+    assert _error_lines(xdist.stdout + xdist.stderr) == message
