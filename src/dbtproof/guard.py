@@ -285,7 +285,13 @@ class Guard:
                 changes.append(("created", item, seen))
             elif before[item].identity != seen.identity:
                 changes.append(("re-created", item, seen))
-        changes += [("dropped", item, seen) for item, seen in before.items() if item not in now]
+        # what appeared after the start and is gone again (rolled back, dropped by its
+        # creator) was told when it appeared: only a drop of what was there is one
+        changes += [
+            ("dropped", item, seen)
+            for item, seen in before.items()
+            if item not in now and item in self.baseline
+        ]
         if not changes:
             return []
         ids = frozenset(unique_ids)
