@@ -629,6 +629,7 @@ def _header(session: DbtSession, namespace: str) -> str:
         + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
         + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in _file_access_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
@@ -646,6 +647,17 @@ def _relocated(session: DbtSession, namespace: str) -> list[str]:
 def _grants_lines(session: DbtSession) -> list[str]:
     """The header's lines on the nodes' grants (none where the adapter applies none)."""
     return session.grants.header_lines() if session.grants is not None else []
+
+
+def _file_access_lines(session: DbtSession) -> list[str]:
+    """The header's line on DuckDB's file access, when dbtproof could not limit it."""
+    access = session.file_access
+    if access is None or not access.unlimited:
+        return []
+    return [
+        f"warning: DuckDB file access not limited ({access.unlimited}): the run's SQL can "
+        f"attach and write files outside its folder"
+    ]
 
 
 def _run_role_lines(session: DbtSession) -> list[str]:

@@ -214,6 +214,7 @@ class Guard:
         dropper: Callable[[Sequence[CatalogObject]], None],
         closer: Callable[[], None] = lambda: None,
         owner_proves: bool = False,
+        fixed_schemas: frozenset[str] = frozenset(),
     ) -> None:
         self.namespace = namespace
         self.database = database
@@ -223,6 +224,9 @@ class Guard:
         #: Whether an owner other than the run's proves another creator (the run logs in
         #: as its run role, so it cannot create anything owned by another role).
         self.owner_proves = owner_proves
+        #: Schemas a database always has, which cannot be dropped (DuckDB's ``main``): what
+        #: was created in one is dropped object by object.
+        self.fixed_schemas = fixed_schemas
         self.baseline: Snapshot = lister()
         self._last: Snapshot = dict(self.baseline)
         #: Every breach of this session, in the order seen.
@@ -305,7 +309,10 @@ class Guard:
         created_schemas = {
             (item.database, item.schema)
             for change, item, seen in changes
-            if change == "created" and item.kind == "schema" and seen.ours
+            if change == "created"
+            and item.kind == "schema"
+            and seen.ours
+            and item.schema not in self.fixed_schemas
         }
         undo = [
             item
@@ -313,6 +320,7 @@ class Guard:
             if change == "created"
             and seen.ours
             and item not in self.baseline
+            and not (item.kind == "schema" and item.schema in self.fixed_schemas)
             and (item.kind == "schema" or (item.database, item.schema) not in created_schemas)
         ]
         undone: set[CatalogObject] = set()
@@ -508,6 +516,7 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
         dropper,
         closer,
         owner_proves=adapter_type == "postgres" and watched_role is not None,
+        fixed_schemas=frozenset({"main"}) if adapter_type == "duckdb" else frozenset(),
     )
 
 

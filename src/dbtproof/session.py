@@ -31,6 +31,7 @@ from dbtproof.errors import (
     RoleError,
     UnknownNodeError,
 )
+from dbtproof.file_access import FileAccess, duckdb_file_access
 from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
 from dbtproof.guard import (
     Guard,
@@ -75,6 +76,11 @@ if TYPE_CHECKING:
     from dbtproof.engine.model import ModelEngine
 
 T = TypeVar("T")
+
+
+#: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
+LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
+LOCKDOWN_ALIAS = "dbtproof_file_access"
 
 
 @dataclass
@@ -198,6 +204,8 @@ class DbtSession:
         self._identity_login: compat.Login | None = None
         #: Secrets the session made (the run role's password): the run registers them.
         self.made_secrets: list[Secret] = []
+        #: DuckDB: the files the run's SQL may touch (None: not worked out yet).
+        self.file_access: FileAccess | None = None
         self._started = False
         #: Started without a connection (see :attr:`SessionSettings.runs_tests`).
         self.offline = False
@@ -295,6 +303,12 @@ class DbtSession:
             overrides["role"] = None
         elif self.run_role is not None:
             overrides["role"] = self.run_role.quoted
+        if self.file_access is not None and not self.file_access.unlimited:
+            overrides["plugins"] = [
+                *(self.profile_target.raw_output.get("plugins") or []),
+                {"module": LOCKDOWN_MODULE, "alias": LOCKDOWN_ALIAS,
+                 "config": self._lockdown_settings()},
+            ]  # fmt: skip
         if "path" in overrides:
             self.database_file = Path(overrides["path"])
         if "external_root" in overrides:
@@ -336,6 +350,8 @@ class DbtSession:
             self._parse()
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
+        if self.adapter_type == "duckdb":
+            self._limit_file_access()
         if not self.settings.runs_tests and targets.runs_in_process(
             self.adapter_type, self.profile_target.raw_output
         ):
@@ -611,6 +627,40 @@ class DbtSession:
 
         credentials = self.settings.credentials
         return credentials.exported() if credentials else nullcontext()
+
+    # -- DuckDB's file access ---------------------------------------------------------
+
+    def _lockdown_settings(self) -> dict[str, Any]:
+        access = self.file_access
+        assert access is not None
+        return {"directories": list(access.directories), "paths": list(access.paths)}
+
+    def _limit_file_access(self) -> None:
+        """DuckDB: open the run's database limited to the files the run may touch
+        (:mod:`dbtproof.file_access`), unless dbtproof cannot tell what the project needs."""
+        manifest, root = self.manifest, self.project.root
+        seeds = [
+            Path(str(node.root_path)) / str(node.original_file_path)
+            for node in manifest.nodes.values()
+            if resource_type(node) == "seed"
+        ]
+        locations = []
+        for source in manifest.sources.values():
+            meta = {**(getattr(source.config, "meta", None) or {}), **(source.meta or {})}
+            if meta.get("external_location"):
+                locations.append(str(meta["external_location"]))
+        folders = [self.workdir]
+        if self.shared_place is not None:
+            folders.append(self.shared_place.folder)
+        self.file_access = duckdb_file_access(
+            self.profile_target.raw_output, root, folders, seeds, locations, self._render
+        )
+        if self.file_access.unlimited:
+            return
+        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+        compat.use_duckdb_plugin(
+            self._config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
+        )
 
     # -- minted credentials ------------------------------------------------------------
 

@@ -94,6 +94,16 @@ def credentials_with_login(credentials: Any, login: Login) -> Any:
     return other
 
 
+def use_duckdb_plugin(config: Any, module: str, alias: str, settings: dict[str, Any]) -> None:
+    """Add (or replace, by *alias*) a dbt-duckdb plugin of *config*'s credentials: the
+    databases dbt-duckdb opens from now on are configured by it."""
+    from dbt.adapters.duckdb.credentials import PluginConfig
+
+    credentials = config.credentials
+    kept = [plugin for plugin in credentials.plugins or [] if plugin.alias != alias]
+    credentials.plugins = [*kept, PluginConfig(module=module, alias=alias, config=settings)]
+
+
 def credentials_role(config: Any) -> str | None:
     """The role *config*'s credentials set (``role:`` in the profile), or None."""
     return getattr(config.credentials, "role", None) or None
