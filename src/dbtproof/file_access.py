@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The DuckDB settings a profile's own ``settings:`` may not set for the limit to apply.
-_OWN_SETTINGS = ("enable_external_access", "allowed_directories", "allowed_paths")
+#: The DuckDB settings a profile's own ``settings:`` may not set for the limit to apply
+#: (dbt-duckdb sets them on every new cursor, which DuckDB refuses once limited).
+_OWN_SETTINGS = ("enable_external_access", "allowed_directories", "allowed_paths", "temp_directory")
 _QUOTED = re.compile(r"'([^']*)'")
 
 
@@ -68,8 +69,9 @@ def duckdb_file_access(
     ``external_location`` texts, *render* renders a profile value."""
     access = FileAccess()
     settings = output.get("settings") or {}
-    if any(name in settings for name in _OWN_SETTINGS):
-        access.unlimited = "the profile's settings set DuckDB's file access itself"
+    own = [name for name in _OWN_SETTINGS if name in settings]
+    if own:
+        access.unlimited = f"the profile's settings set {', '.join(own)}"
     elif output.get("filesystems"):
         access.unlimited = "the profile registers file systems"
     elif str(output.get("path", "")).startswith("md:"):
