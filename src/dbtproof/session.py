@@ -646,7 +646,11 @@ class DbtSession:
         ]
         locations = []
         for source in manifest.sources.values():
-            meta = {**(getattr(source.config, "meta", None) or {}), **(source.meta or {})}
+            meta = {  # as dbt-duckdb reads it: the source's meta, then the table's
+                **(getattr(source, "source_meta", None) or {}),
+                **(getattr(source.config, "meta", None) or {}),
+                **(source.meta or {}),
+            }
             if meta.get("external_location"):
                 locations.append(str(meta["external_location"]))
         folders = [self.workdir]
