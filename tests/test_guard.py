@@ -4,7 +4,9 @@
 Each place a project can run SQL writes a table outside the run's namespace: on DuckDB
 into a database attached by the user's profile, on PostgreSQL into a schema the
 connecting role may create in (its ``"$user"`` schema). The run must name each write
-and the call that made it, fail, and leave nothing behind.
+and the call that made it, and fail; on DuckDB it leaves nothing behind. On PostgreSQL
+without a run role, nothing proves the run (and not another process of the same
+login) created the object: it is named, never dropped.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ from dbtproof.errors import IsolationError
 
 def test_execute(dbt):
     with pytest.raises(IsolationError, match=r"created table [\\w.]*OUTSIDE.exec_leak "
-                       r"\\(dropped again by dbtproof\\), by dbt.execute\\('create table"):
+                       r"\\((dropped again by dbtproof|owner \\w+; not dropped: dbtproof "
+                       r"cannot prove this run created it)\\), by dbt.execute\\('create table"):
         dbt.execute("create table OUTSIDE.exec_leak as select 1 as x")
 
 
@@ -211,7 +214,10 @@ def test_postgres_fixture_calls_that_write_outside_raise(
     result = pytester.runpytest_subprocess("pytests", "-p", "no:cacheprovider")
     output = result.stdout.str() + result.stderr.str()
     _check_fixture_holes(result, output)
-    assert _pg_tables(pg_outside) == []
+    assert f"(owner {pg_outside}; not dropped: dbtproof cannot prove" in output, output
+    assert "dropped again" not in output, output
+    # run_model's transaction is rolled back: its table went with it
+    assert _pg_tables(pg_outside) == sorted(set(LEAKS) - {"run_query_leak"})
 
 
 def test_postgres_on_run_start_hook_errors_its_items(
@@ -224,10 +230,14 @@ def test_postgres_on_run_start_hook_errors_its_items(
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == 1, output
     assert re.search(r"stg_customers::build ERROR", output), output
-    assert f"created schema test.leak_{pg_outside} (dropped again by dbtproof)" in output
+    assert (
+        f"created schema test.leak_{pg_outside} (owner {pg_outside}; not dropped: dbtproof "
+        f"cannot prove this run created it)" in output
+    ), output
     with superuser_connection() as connection, connection.cursor() as cursor:
         cursor.execute("select 1 from pg_namespace where nspname = %s", (f"leak_{pg_outside}",))
-        assert cursor.fetchone() is None
+        assert cursor.fetchone() == (1,)
+        cursor.execute(f"drop schema leak_{pg_outside}")  # the test's own, left in place
 
 
 UNQUALIFIED_TESTS = """
@@ -253,3 +263,81 @@ def test_postgres_search_path_is_the_namespace(
     assert result.ret == 0, output
     assert "2 passed" in output and "writes outside the namespace" not in output, output
     assert _pg_tables(pg_outside) == []
+
+
+DUCKDB_FILE_TESTS = """
+import pytest
+
+from dbtproof.errors import DbtError
+
+
+def test_attach_create_detach(dbt):
+    with pytest.raises(DbtError, match="Permission Error"):
+        dbt.execute("attach 'OTHER' as other_db; "
+                    "create table other_db.main.t as select 1 as x; detach other_db")
+
+
+def test_copy_to_a_file_outside(dbt):
+    with pytest.raises(DbtError, match="Permission Error"):
+        dbt.execute("copy (select 1 as x) to 'OUTFILE'")
+
+
+def test_seeds_and_the_lake_still_work(dbt):
+    dbt.build(select="+stg_customers")
+    assert len(dbt.table("stg_customers")) == 10
+    assert dbt.query("select answer from lake.main.users_table") == [{"answer": 42}]
+"""
+
+
+def test_duckdb_sql_cannot_touch_files_outside_the_run(
+    pytester: pytest.Pytester, shop: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _attach_lake(shop)
+    outside = tmp_path_factory.mktemp("outside")
+    other, outfile = outside / "other.duckdb", outside / "out.csv"
+    (shop / "pytests" / "test_files.py").write_text(
+        DUCKDB_FILE_TESTS.replace("OTHER", str(other)).replace("OUTFILE", str(outfile))
+    )
+    result = pytester.runpytest_subprocess("pytests/test_files.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output
+    assert "3 passed" in output, output
+    assert not other.exists() and not outfile.exists(), output
+
+
+REMOTE_SOURCE = """
+version: 2
+sources:
+  - name: remote
+    meta:
+      external_location: "s3://nowhere/{name}.parquet"
+    tables:
+      - name: events
+"""
+
+LEFT_ATTACHED_TESTS = """
+import pytest
+
+from dbtproof.errors import IsolationError
+
+
+def test_a_file_left_attached(dbt):
+    with pytest.raises(IsolationError, match=r"created table left_db.main.t \\(dropped again"):
+        dbt.execute("attach 'LEFT' as left_db; create table left_db.main.t as select 1 as x")
+"""
+
+
+def test_duckdb_a_file_left_attached_has_its_tables_dropped(
+    pytester: pytest.Pytester, shop: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # a source read from S3: dbtproof does not limit file access, the guard still sees
+    # (and undoes) what is left attached
+    (shop / "models" / "staging" / "remote.yml").write_text(REMOTE_SOURCE)
+    left = tmp_path_factory.mktemp("outside") / "left.duckdb"
+    (shop / "pytests" / "test_left.py").write_text(LEFT_ATTACHED_TESTS.replace("LEFT", str(left)))
+    result = pytester.runpytest_subprocess("pytests/test_left.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, output  # the breach fails the run
+    assert "1 passed" in output, output
+    assert "file access not limited" in output, output
+    assert duckdb_query(left, "select table_name from duckdb_tables()") == [], output

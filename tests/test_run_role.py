@@ -18,6 +18,8 @@ import pytest
 from conftest import (
     EXAMPLE_ACCESS_TESTS,
     PG_DATABASE,
+    PG_HOST,
+    PG_PORT,
     SHOP,
     database_acl_turn,
     drop_pg_prefix,
@@ -198,3 +200,92 @@ def test_clean_drops_run_roles_of_dead_runs(shop: Path, pg_creator: tuple[str, s
     assert f"dropping role {dead}_gw1_role" in cleaned.stdout, cleaned.stdout
     assert "dropped 2 role(s)" in cleaned.stdout, cleaned.stdout
     assert _roles(prefix) == [f"{prefix}creator"]
+
+
+ESCAPE_TESTS = """
+import pytest
+
+from dbtproof.errors import DbtError
+
+
+def test_reset_role_then_create_role(dbt):
+    with pytest.raises(DbtError, match="permission denied to create role"):
+        dbt.execute("reset role; create role PREFIXescaped")
+
+
+def test_reset_role_then_alter_role_settings(dbt):
+    with pytest.raises(DbtError, match="permission denied"):
+        dbt.execute("reset role; alter role PREFIXcreator set work_mem = '7MB'")
+
+
+def test_reset_role_then_grant(dbt):
+    with pytest.raises(DbtError, match="permission denied"):
+        dbt.execute("reset role; grant usage on schema OUTSIDE to public")
+
+
+def test_reset_role_is_still_the_run_role(dbt):
+    dbt.execute("reset role")
+    assert dbt.query("select current_user as who") == [{"who": f"{dbt.schema}_role"}]
+"""
+
+
+def test_postgres_sql_cannot_reset_role_back_to_the_identity(
+    pytester: pytest.Pytester, shop: Path, pg_creator: tuple[str, str]
+) -> None:
+    prefix, outside = pg_creator
+    (shop / "pytests" / "test_escape.py").write_text(
+        ESCAPE_TESTS.replace("PREFIX", prefix).replace("OUTSIDE", outside)
+    )
+    result = pytester.runpytest_subprocess("pytests/test_escape.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output
+    assert "4 passed" in output, output
+    assert re.search(rf"run role {prefix}\S+_role \(.*; logs in as it\)", output), output
+    assert _roles(prefix) == [f"{prefix}creator"]
+    with superuser_connection() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from pg_db_role_setting s join pg_roles r on r.oid = s.setrole "
+            "where r.rolname = %s",
+            (f"{prefix}creator",),
+        )
+        assert cursor.fetchone() == (0,)
+        cursor.execute("select has_schema_privilege('public', %s, 'USAGE')", (outside,))
+        assert cursor.fetchone() == (False,)
+
+
+OTHER_CREATOR_TESTS = """
+import psycopg2
+
+
+def test_another_process_creates_a_view_meanwhile(dbt):
+    other = psycopg2.connect(host="HOST", port=PORT, dbname="DATABASE", user="CREATOR")
+    other.autocommit = True
+    with other.cursor() as cursor:  # a developer's `dbt run`, as the same login
+        cursor.execute("create view OUTSIDE.dev_view as select 1 as x")
+    assert dbt.query("select 1 as x") == [{"x": 1}]
+    with other.cursor() as cursor:  # still there
+        cursor.execute("select count(*) from pg_views where viewname = 'dev_view'")
+        assert cursor.fetchone() == (1,)
+    other.close()
+"""
+
+
+def test_postgres_guard_leaves_another_creators_object_alone(
+    pytester: pytest.Pytester, shop: Path, pg_creator: tuple[str, str]
+) -> None:
+    prefix, outside = pg_creator
+    inner = OTHER_CREATOR_TESTS
+    for name, value in {"HOST": PG_HOST, "PORT": str(PG_PORT), "DATABASE": PG_DATABASE,
+                        "CREATOR": f"{prefix}creator", "OUTSIDE": outside}.items():  # fmt: skip
+        inner = inner.replace(name, value)
+    (shop / "pytests" / "test_other.py").write_text(inner)
+    result = pytester.runpytest_subprocess("pytests/test_other.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 0, output
+    assert "1 passed" in output, output
+    assert "writes outside the namespace" not in output, output
+    assert (
+        f"created view test.{outside}.dev_view (owner {prefix}creator): not ours, left alone"
+        in output
+    ), output
+    assert _tables(outside) == ["dev_view", "lake_table"], output

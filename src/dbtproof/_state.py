@@ -63,6 +63,8 @@ SHARED_BUILD_KEY = "dbtproof_shared_build"
 KEPT_KEY = "dbtproof_kept"
 #: ``workeroutput`` key: a worker's writes outside the namespace.
 BREACHES_KEY = "dbtproof_breaches"
+#: The xdist workeroutput key of the changes another creator made outside the namespace.
+NOT_OURS_KEY = "dbtproof_not_ours"
 #: ``workeroutput`` key: where a worker's start went (``--dbt-timings``).
 TIMINGS_KEY = "dbtproof_timings"
 #: ``workeroutput`` key: what a worker could not drop, one message each.
@@ -105,6 +107,8 @@ class DbtproofState:
     kept: list[str] = field(default_factory=list)
     #: Every write outside the namespace seen in this run (all workers'), one line each.
     breaches: list[str] = field(default_factory=list)
+    #: Changes outside the namespace another creator made meanwhile (left alone), one line each.
+    not_ours: list[str] = field(default_factory=list)
     #: The dbt tests and nodes ``--dbt-select``/``--dbt-exclude`` pick, checked at session start.
     selection: tuple[list[Any], list[Any]] | None = None
     #: The run's own temporary folder when pytest's tmpdir plugin is off (``-p no:tmpdir``).
@@ -281,6 +285,8 @@ class DbtproofState:
         for name, value in session.settings.vars.items():
             if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
                 self.secrets.add(value, f"--dbt-vars {name}")
+        for secret in session.made_secrets:
+            self.secrets.add(secret.reveal(), secret.source)
         self.secrets.add_environment()
 
     # -- credentials -------------------------------------------------------------------
@@ -578,9 +584,14 @@ class DbtproofState:
             self.breaches.extend(
                 self.secrets.scrub(breach.describe()) for breach in session.guard.breaches
             )
+            self.not_ours.extend(
+                self.secrets.scrub(change.describe_not_ours()) for change in session.guard.not_ours
+            )
+            session.guard.not_ours.clear()
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[BREACHES_KEY] = list(self.breaches)
+            workeroutput[NOT_OURS_KEY] = list(self.not_ours)
 
 
 def _grant_roles(config: pytest.Config) -> dict[str, str]:
@@ -644,6 +655,7 @@ def _header(session: DbtSession, namespace: str) -> str:
         + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
         + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
+        + "".join(f"\ndbtproof: {line}" for line in _file_access_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
     )
@@ -675,13 +687,33 @@ def _grants_lines(session: DbtSession) -> list[str]:
     return session.grants.header_lines() if session.grants is not None else []
 
 
+def _file_access_lines(session: DbtSession) -> list[str]:
+    """The header's line on DuckDB's file access, when dbtproof could not limit it."""
+    access = session.file_access
+    if access is None or not access.unlimited:
+        return []
+    return [
+        f"warning: DuckDB file access not limited ({access.unlimited}): the run's SQL can "
+        f"attach and write files outside its folder"
+    ]
+
+
 def _run_role_lines(session: DbtSession) -> list[str]:
     """The header's lines on the run role (PostgreSQL), if the run works as one."""
     role = session.run_role
     if role is None:
         return []
+    how = "logs in as it" if role.password is not None else "connections SET ROLE to it"
     return [
         f"run role {role.name} (may create only in the namespace's schemas and read the "
-        f"project's sources)",
+        f"project's sources; {how})",
         *(f"run role may not read {rel}: the identity cannot grant it" for rel in role.not_granted),
+        *(
+            [
+                f"warning: the run role cannot log in ({role.login_refused}): its SQL can "
+                f"RESET ROLE back to the identity"
+            ]
+            if role.login_refused
+            else []
+        ),
     ]

@@ -55,31 +55,33 @@ from dbtproof.quoting import literal, quote
 NAMESPACE_LIKE = re.compile(r"^[a-z][a-z0-9_]*\d{12}_[a-z0-9]{6}(?:_.*)?$")
 _PG_NAMESPACE_LIKE = r"^[a-z][a-z0-9_]*[0-9]{12}_[a-z0-9]{6}(_.*)?$"
 
-#: PostgreSQL: one query for everything watched. Columns: kind, schema, name, identity.
+#: PostgreSQL: one query for everything watched. Columns: kind, schema, name, identity,
+#: owner. ``{who}`` is the role whose writable places are watched (a literal, or
+#: ``current_user``): the guard may list as the run role what the identity could write.
 _POSTGRES_CATALOG = f"""
-select 'schema', n.nspname, '', n.oid::text
+select 'schema', n.nspname, '', n.oid::text, pg_get_userbyid(n.nspowner)
 from pg_namespace n
-where pg_has_role(n.nspowner, 'MEMBER')
+where pg_has_role({{who}}, n.nspowner, 'MEMBER')
   and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
   and n.nspname !~ '{_PG_NAMESPACE_LIKE}'
 union all
 select case c.relkind when 'r' then 'table' when 'p' then 'table' when 'v' then 'view'
          when 'm' then 'materialized view' when 'f' then 'foreign table'
          when 'S' then 'sequence' else 'index' end,
-       n.nspname, c.relname, c.oid::text
+       n.nspname, c.relname, c.oid::text, pg_get_userbyid(c.relowner)
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'i', 'I')
   and n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
   and n.nspname !~ '{_PG_NAMESPACE_LIKE}'
-  and has_schema_privilege(n.oid, 'CREATE') and pg_has_role(c.relowner, 'MEMBER')
+  and has_schema_privilege({{who}}, n.oid, 'CREATE') and pg_has_role({{who}}, c.relowner, 'MEMBER')
 union all
 select case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate' else 'function' end,
        n.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       p.oid::text
+       p.oid::text, pg_get_userbyid(p.proowner)
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
 where n.nspname !~ '^pg_' and n.nspname <> 'information_schema'
   and n.nspname !~ '{_PG_NAMESPACE_LIKE}'
-  and has_schema_privilege(n.oid, 'CREATE') and pg_has_role(p.proowner, 'MEMBER')
+  and has_schema_privilege({{who}}, n.oid, 'CREATE') and pg_has_role({{who}}, p.proowner, 'MEMBER')
 """
 
 #: DuckDB: every attached database but the run's own (and DuckDB's ``system`` and
@@ -133,8 +135,20 @@ class CatalogObject:
         return ".".join(part for part in (self.database, self.schema, self.name) if part)
 
 
-#: A listing: each object, and what identifies its current incarnation.
-Snapshot = dict[CatalogObject, str]
+@dataclass(frozen=True)
+class Seen:
+    """One incarnation of a :class:`CatalogObject`: what identifies it, and its owner."""
+
+    identity: str
+    #: The role that owns it (PostgreSQL; empty where the catalog names none).
+    owner: str = ""
+    #: Whether its owner proves this run created it (the run role owns it; on DuckDB,
+    #: every writable attached file is this process's alone).
+    ours: bool = True
+
+
+#: A listing: each object, and its current incarnation.
+Snapshot = dict[CatalogObject, Seen]
 
 
 @dataclass(frozen=True)
@@ -148,11 +162,24 @@ class Breach:
     undone: bool = False
     #: Unique ids of the nodes the invocation ran (its items error).
     unique_ids: frozenset[str] = frozenset()
+    #: Its owner, when the owner does not prove this run created it (nothing is dropped then).
+    owner: str = ""
 
     def describe(self) -> str:
         """One line: what changed, where, after which call, and whether it was undone."""
-        after = " (dropped again by dbtproof)" if self.undone else ""
+        after = ""
+        if self.undone:
+            after = " (dropped again by dbtproof)"
+        elif self.owner and self.change != "dropped":
+            after = f" (owner {self.owner}; not dropped: dbtproof cannot prove this run created it)"
         return f"{self.change} {self.item.kind} {self.item.qualified()}{after}, by {self.call}"
+
+    def describe_not_ours(self) -> str:
+        """One line for a change the run did not make (another process's): left alone."""
+        return (
+            f"{self.change} {self.item.kind} {self.item.qualified()} (owner {self.owner}): "
+            f"not ours, left alone (seen after {self.call})"
+        )
 
 
 @dataclass
@@ -186,16 +213,26 @@ class Guard:
         lister: Callable[[], Snapshot],
         dropper: Callable[[Sequence[CatalogObject]], None],
         closer: Callable[[], None] = lambda: None,
+        owner_proves: bool = False,
+        fixed_schemas: frozenset[str] = frozenset(),
     ) -> None:
         self.namespace = namespace
         self.database = database
         self._list = lister
         self._drop = dropper
         self._close = closer
+        #: Whether an owner other than the run's proves another creator (the run logs in
+        #: as its run role, so it cannot create anything owned by another role).
+        self.owner_proves = owner_proves
+        #: Schemas a database always has, which cannot be dropped (DuckDB's ``main``): what
+        #: was created in one is dropped object by object.
+        self.fixed_schemas = fixed_schemas
         self.baseline: Snapshot = lister()
         self._last: Snapshot = dict(self.baseline)
         #: Every breach of this session, in the order seen.
         self.breaches: list[Breach] = []
+        #: Changes another creator made at the same time (never dropped, never failing).
+        self.not_ours: list[Breach] = []
         self._depth = 0
         self._scopes: list[_Scope] = []
 
@@ -242,28 +279,48 @@ class Guard:
             self._scopes.remove(scope)
 
     def check(self, what: str, unique_ids: set[str] | frozenset[str] = frozenset()) -> list[Breach]:
-        """List the warehouse now; record (and undo what can be undone of) every change."""
+        """List the warehouse now; record every change, and undo what this run provably
+        created (:class:`Seen`); another creator's changes are noted as not ours."""
         now = self._list()
         before, self._last = self._last, now
-        changes: list[tuple[str, CatalogObject]] = []
-        for item, identity in now.items():
+        changes: list[tuple[str, CatalogObject, Seen]] = []
+        for item, seen in now.items():
             if item not in before:
-                changes.append(("created", item))
-            elif before[item] != identity:
-                changes.append(("re-created", item))
-        changes += [("dropped", item) for item in before if item not in now]
+                changes.append(("created", item, seen))
+            elif before[item].identity != seen.identity:
+                changes.append(("re-created", item, seen))
+        # what appeared after the start and is gone again (rolled back, dropped by its
+        # creator) was told when it appeared: only a drop of what was there is one
+        changes += [
+            ("dropped", item, seen)
+            for item, seen in before.items()
+            if item not in now and item in self.baseline
+        ]
         if not changes:
             return []
+        ids = frozenset(unique_ids)
+        foreign = [c for c in changes if self.owner_proves and not c[2].ours]
+        if foreign:
+            self.not_ours += [
+                Breach(change, item, what, owner=seen.owner, unique_ids=ids)
+                for change, item, seen in sorted(foreign, key=lambda c: (c[1], c[0]))
+            ]
+            changes = [c for c in changes if c not in foreign]
         created_schemas = {
             (item.database, item.schema)
-            for change, item in changes
-            if change == "created" and item.kind == "schema"
+            for change, item, seen in changes
+            if change == "created"
+            and item.kind == "schema"
+            and seen.ours
+            and item.schema not in self.fixed_schemas
         }
         undo = [
             item
-            for change, item in changes
+            for change, item, seen in changes
             if change == "created"
+            and seen.ours
             and item not in self.baseline
+            and not (item.kind == "schema" and item.schema in self.fixed_schemas)
             and (item.kind == "schema" or (item.database, item.schema) not in created_schemas)
         ]
         undone: set[CatalogObject] = set()
@@ -274,7 +331,6 @@ class Guard:
             except Exception:  # noqa: BLE001 - the breach is reported either way
                 undone = set()
             self._last = self._list()
-        ids = frozenset(unique_ids)
         gone_schemas = {(u.database, u.schema) for u in undone if u.kind == "schema"}
         found = [
             Breach(
@@ -283,8 +339,9 @@ class Guard:
                 what,
                 undone=item in undone or (item.database, item.schema) in gone_schemas,
                 unique_ids=ids,
+                owner="" if seen.ours else seen.owner or "unknown",
             )
-            for change, item in sorted(changes, key=lambda c: (c[1], c[0]))
+            for change, item, seen in sorted(changes, key=lambda c: (c[1], c[0]))
         ]
         self.breaches += found
         for scope in self._scopes:
@@ -331,17 +388,24 @@ def _drop_statements(items: Sequence[CatalogObject], with_database: bool) -> lis
 def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: str,
                 database: str | None, identity: str | None = None,
                 restore: str | None = None,
-                run_databases: Sequence[str] = ()) -> Guard | None:  # fmt: skip
+                run_databases: Sequence[str] = (),
+                run_role: str | None = None,
+                watched_role: str | None = None) -> Guard | None:  # fmt: skip
     """A :class:`Guard` for the session's adapter, its baseline listed; ``None`` for an
     adapter dbtproof does not watch (anything but PostgreSQL and DuckDB).
 
     DuckDB: *run_databases* are databases of the run itself besides the session's own
     (the run-level build's file, :mod:`dbtproof.shared_build`), left out like it.
 
-    PostgreSQL, under a run role: *identity* is the statement that makes one of dbt's
-    connections act as the connecting identity again (the guard lists what the identity
-    could write, and drops as it), *restore* the one that switches a connection the guard
-    borrowed (a model unit test's) back to the run role.
+    PostgreSQL: only what *run_role* owns is provably this run's, and dropped again;
+    a change owned by another role is a breach left in place, or, with *watched_role*
+    (the run logs in as its run role, so it cannot create what another role owns), not
+    ours: noted, never failing. *watched_role* is the identity whose writable places
+    are listed (default: the connection's ``current_user``). When dbt's connections
+    ``SET ROLE`` to the run role instead, *identity* is the statement that makes one
+    act as the identity again (the guard lists what the identity could write, and drops
+    as it), *restore* the one that switches a connection the guard borrowed (a model
+    unit test's) back to the run role.
     """
     if adapter_type not in ("postgres", "duckdb"):
         return None
@@ -374,10 +438,14 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
             with handles[0].cursor() as cur:
                 yield cur
 
+        catalog = _POSTGRES_CATALOG.replace(
+            "{who}", literal(watched_role) if watched_role else "current_user"
+        )
+
         def lister() -> Snapshot:
             try:
                 with cursor() as cur:
-                    cur.execute(_POSTGRES_CATALOG)
+                    cur.execute(catalog)
                     rows = cur.fetchall()
             except Exception as exc:
                 own = handles and compat.held_handle(get_adapter()) is None
@@ -386,11 +454,13 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                 closer()  # the guard's own connection died: once more on a fresh one
                 handles.clear()
                 with cursor() as cur:
-                    cur.execute(_POSTGRES_CATALOG)
+                    cur.execute(catalog)
                     rows = cur.fetchall()
             return {
-                CatalogObject(str(kind), database_name, str(schema), str(name)): str(identity)
-                for kind, schema, name, identity in rows
+                CatalogObject(str(kind), database_name, str(schema), str(name)): Seen(
+                    str(identity), str(owner), run_role is not None and owner == run_role
+                )
+                for kind, schema, name, identity, owner in rows
             }
 
         def dropper(items: Sequence[CatalogObject]) -> None:
@@ -425,7 +495,7 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                 with compat.connection(adapter, "dbtproof_guard"):
                     rows = listing(adapter)
             return {
-                CatalogObject(str(kind), str(db), str(schema), str(name)): str(identity)
+                CatalogObject(str(kind), str(db), str(schema), str(name)): Seen(str(identity))
                 for kind, db, schema, name, identity in rows
                 if not NAMESPACE_LIKE.match(str(schema).lower())
             }
@@ -439,7 +509,15 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
         def closer() -> None:
             pass
 
-    return Guard(namespace, database, lister, dropper, closer)
+    return Guard(
+        namespace,
+        database,
+        lister,
+        dropper,
+        closer,
+        owner_proves=adapter_type == "postgres" and watched_role is not None,
+        fixed_schemas=frozenset({"main"}) if adapter_type == "duckdb" else frozenset(),
+    )
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
     LEFTOVERS_KEY,
+    NOT_OURS_KEY,
     PARSE_KEY,
     RUN_ID_KEY,
     SHARED_BUILD_KEY,
@@ -480,6 +481,7 @@ class _XdistHooks:
             output["shouldstop"] = "dbtproof: a worker's session could not start"
         state.kept.extend(output.get(KEPT_KEY, []))
         state.breaches.extend(output.get(BREACHES_KEY, []))
+        state.not_ours.extend(output.get(NOT_OURS_KEY, []))
         state.leftovers.extend(output.get(LEFTOVERS_KEY, []))
         if output.get(TIMINGS_KEY):
             worker = str(getattr(node, "gateway", None) and node.gateway.id)
@@ -677,6 +679,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if state.breaches:
         terminalreporter.section("dbtproof: writes outside the namespace", red=True)
         for line in dict.fromkeys(state.breaches):
+            terminalreporter.write_line(line)
+    if state.not_ours:
+        terminalreporter.section("dbtproof: outside the namespace, not this run's")
+        for line in dict.fromkeys(state.not_ours):
             terminalreporter.write_line(line)
     if not state.kept:
         return

@@ -6,11 +6,16 @@ When the connecting identity may create roles (``rolsuper`` or ``rolcreaterole``
 creates the namespace's schemas owned by it, and grants it reading (``USAGE`` on the
 schema, ``SELECT`` on the relation) of the sources the project reads but does not write
 -- as far as the identity may grant them; what it may not is left out, and the run then
-fails with PostgreSQL's own permission error, which is right. dbt's connections (and so
-dbtproof's, which go through dbt's adapter) switch to the role through dbt-postgres's
-``role`` profile key. SQL that names another schema then fails with "permission
-denied" instead of writing there. The guard keeps the identity: it lists what the
-identity could write.
+fails with PostgreSQL's own permission error, which is right. :func:`enable_login` then
+lets the role log in with a random password that lives only in this process (the
+derived profile reads it from a ``DBTPROOF_SECRET_*`` variable; the server is sent its
+SCRAM verifier, never the password): dbt's connections (and so dbtproof's) log in as
+the role itself, so ``RESET ROLE`` has nothing to go back to, and creating roles,
+granting what it does not own or changing the database's settings fail like writing
+to another schema does, with PostgreSQL's "permission denied". Where the server will
+not let it log in (``pg_hba.conf``), connections switch to it with ``SET ROLE``
+through dbt-postgres's ``role`` profile key instead, and the guard lists and drops as
+the identity.
 
 :func:`drop_run_role` drops what the role still owns and the role itself, as the identity.
 """
@@ -24,6 +29,7 @@ from typing import Any
 from dbtproof.errors import DbtError
 from dbtproof.namespace import MAX_IDENTIFIER, Leftover, find_leftovers
 from dbtproof.quoting import quote
+from dbtproof.redaction import Secret
 
 #: What a run role's name adds to the namespace.
 ROLE_SUFFIX = "_role"
@@ -36,6 +42,10 @@ class RunRole:
     name: str
     #: Sources' relations the identity could not grant reading of (the run may then fail).
     not_granted: list[str] = field(default_factory=list)
+    #: The password it logs in with (None: connections ``SET ROLE`` to it instead).
+    password: Secret | None = None
+    #: Why it does not log in, when logging in as it was refused (the header says so).
+    login_refused: str = ""
 
     @property
     def quoted(self) -> str:
@@ -102,6 +112,32 @@ def create_run_role(
             + "\nSet `dbt_run_role = false` in the pytest ini file to run as the identity."
         ) from exc
     return role
+
+
+def enable_login(handle: Any, role: RunRole) -> Secret:
+    """Let *role* log in with a new random password (held as :attr:`RunRole.password`).
+
+    The server gets the password's SCRAM-SHA-256 verifier, computed here, so the
+    password itself is in no statement (nor the server's log of it).
+    """
+    import secrets
+
+    from psycopg2.extensions import encrypt_password
+
+    password = Secret(secrets.token_urlsafe(32), f"the password of run role {role.name}")
+    verifier = encrypt_password(password.reveal(), role.name, handle, "scram-sha-256")
+    with handle.cursor() as cursor:
+        cursor.execute(f"alter role {role.quoted} login password %s", (verifier,))
+    role.password = password
+    return password
+
+
+def disable_login(handle: Any, role: RunRole, reason: str) -> None:
+    """*role* logs in no more (its password removed); *reason* says why, for the header."""
+    with handle.cursor() as cursor:
+        cursor.execute(f"alter role {role.quoted} nologin password null")
+    role.password = None
+    role.login_refused = reason
 
 
 def create_schemas(handle: Any, role: RunRole, schemas: Iterable[str]) -> None:

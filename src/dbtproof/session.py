@@ -31,6 +31,7 @@ from dbtproof.errors import (
     RoleError,
     UnknownNodeError,
 )
+from dbtproof.file_access import FileAccess, duckdb_file_access
 from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
 from dbtproof.guard import (
     Guard,
@@ -49,6 +50,7 @@ from dbtproof.project import (
     write_derived_profiles,
 )
 from dbtproof.quoting import literal, quote
+from dbtproof.redaction import Secret
 from dbtproof.relocation import (
     Relocation,
     from_parse_schema,
@@ -61,7 +63,9 @@ from dbtproof.run_role import (
     RunRole,
     create_run_role,
     create_schemas,
+    disable_login,
     drop_run_role,
+    enable_login,
     role_name,
 )
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
@@ -74,6 +78,11 @@ if TYPE_CHECKING:
     from dbtproof.engine.model import ModelEngine
 
 T = TypeVar("T")
+
+
+#: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
+LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
+LOCKDOWN_ALIAS = "dbtproof_file_access"
 
 
 @dataclass
@@ -264,6 +273,12 @@ class DbtSession:
         self.run_role: RunRole | None = None
         #: The role the profile itself sets (``role:``), which the guard and teardown keep.
         self._identity_role: str | None = None
+        #: How the identity logs in, while connections log in as the run role.
+        self._identity_login: compat.Login | None = None
+        #: Secrets the session made (the run role's password): the run registers them.
+        self.made_secrets: list[Secret] = []
+        #: DuckDB: the files the run's SQL may touch (None: not worked out yet).
+        self.file_access: FileAccess | None = None
         self._started = False
         #: Started without a connection (see :attr:`SessionSettings.runs_tests`).
         self.offline = False
@@ -359,8 +374,19 @@ class DbtSession:
             self._render,
             self.workdir,
         )
-        if self.run_role is not None:
+        if self.run_role is not None and self.run_role.password is not None:
+            # dbt logs in as the run role itself: no role to set, none to reset to
+            overrides["user"] = self.run_role.name
+            overrides["password"] = self.run_role.password.reveal()
+            overrides["role"] = None
+        elif self.run_role is not None:
             overrides["role"] = self.run_role.quoted
+        if self.file_access is not None and not self.file_access.unlimited:
+            overrides["plugins"] = [
+                *(self.profile_target.raw_output.get("plugins") or []),
+                {"module": LOCKDOWN_MODULE, "alias": LOCKDOWN_ALIAS,
+                 "config": self._lockdown_settings()},
+            ]  # fmt: skip
         if "path" in overrides:
             self.database_file = Path(overrides["path"])
         if "external_root" in overrides:
@@ -404,6 +430,8 @@ class DbtSession:
             self._parse()
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
+        if self.adapter_type == "duckdb":
+            self._limit_file_access()
         if not self.settings.runs_tests and targets.runs_in_process(
             self.adapter_type, self.profile_target.raw_output
         ):
@@ -457,8 +485,10 @@ class DbtSession:
                     self.schema,
                     self.database,
                     identity=self._identity_sql(),
-                    restore=f"set role {self.run_role.quoted}" if self.run_role else None,
+                    restore=self._restore_sql(),
                     run_databases=(self.shared_place.catalog,) if self.shared_place else (),
+                    run_role=self.run_role.name if self.run_role else None,
+                    watched_role=self._identity_name() if self._identity_login else None,
                 ),
             )
 
@@ -712,6 +742,44 @@ class DbtSession:
         credentials = self.settings.credentials
         return credentials.exported() if credentials else nullcontext()
 
+    # -- DuckDB's file access ---------------------------------------------------------
+
+    def _lockdown_settings(self) -> dict[str, Any]:
+        access = self.file_access
+        assert access is not None
+        return {"directories": list(access.directories), "paths": list(access.paths)}
+
+    def _limit_file_access(self) -> None:
+        """DuckDB: open the run's database limited to the files the run may touch
+        (:mod:`dbtproof.file_access`), unless dbtproof cannot tell what the project needs."""
+        manifest, root = self.manifest, self.project.root
+        seeds = [
+            Path(str(node.root_path)) / str(node.original_file_path)
+            for node in manifest.nodes.values()
+            if resource_type(node) == "seed"
+        ]
+        locations = []
+        for source in manifest.sources.values():
+            meta = {  # as dbt-duckdb reads it: the source's meta, then the table's
+                **(getattr(source, "source_meta", None) or {}),
+                **(getattr(source.config, "meta", None) or {}),
+                **(source.meta or {}),
+            }
+            if meta.get("external_location"):
+                locations.append(str(meta["external_location"]))
+        folders = [self.workdir]
+        if self.shared_place is not None:
+            folders.append(self.shared_place.folder)
+        self.file_access = duckdb_file_access(
+            self.profile_target.raw_output, root, folders, seeds, locations, self._render
+        )
+        if self.file_access.unlimited:
+            return
+        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+        compat.use_duckdb_plugin(
+            self._config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
+        )
+
     # -- minted credentials ------------------------------------------------------------
 
     def credential_lines(self) -> list[str]:
@@ -722,13 +790,37 @@ class DbtSession:
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
     def _identity_sql(self) -> str | None:
-        """The statement that makes a run role's connection act as the identity again."""
-        if self.run_role is None:
+        """The statement that makes a run role's connection act as the identity again
+        (None without a run role, or when connections log in as it: none can)."""
+        if self.run_role is None or self._identity_login is not None:
             return None
         return f"set role {self._identity_role}" if self._identity_role else "reset role"
 
+    def _restore_sql(self) -> str | None:
+        """The statement that switches a connection :meth:`_identity_sql` switched back."""
+        return f"set role {self.run_role.quoted}" if self._identity_sql() is not None else None
+
+    def _identity_name(self) -> str | None:
+        """The role the identity acts as (its profile's ``role:``, else its user), unquoted."""
+        login = self._identity_login or compat.login_of(self._config)
+        role = login[2]
+        if role and role.startswith('"') and role.endswith('"'):
+            return role[1:-1].replace('""', '"')
+        return role or login[0]
+
     def _identity_handle(self) -> Any:
         """A driver connection of its own (autocommit) as the identity; the caller closes it."""
+        login = self._identity_login
+        if login is not None:  # connections log in as the run role: log in as the identity
+            return faults.open_with_retries(
+                lambda: compat.open_own_connection(
+                    self.adapter(),
+                    "dbtproof_identity",
+                    compat.credentials_with_login(self.adapter().config.credentials, login),
+                ),
+                self._retry_policy,
+                "dbtproof's connection dbtproof_identity",
+            )
         handle = self.open_own("dbtproof_identity")
         statement = self._identity_sql()
         if statement is not None:
@@ -776,7 +868,10 @@ class DbtSession:
         def create() -> RunRole | None:
             handle = self.open_own("dbtproof_run_role")
             try:
-                return create_run_role(handle, self.schema, schemas, reads)
+                role = create_run_role(handle, self.schema, schemas, reads)
+                if role is not None:
+                    self.made_secrets.append(enable_login(handle, role))
+                return role
             finally:
                 with suppress(Exception):  # a dead connection is closed already
                     handle.close()
@@ -790,12 +885,36 @@ class DbtSession:
         if self.run_role is None:
             return
         try:
-            write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
-            compat.use_role(self._config, self.run_role.quoted)
-            compat.close_adapter_connections(adapter)
+            self._log_in_as_run_role(adapter)
         except BaseException:
             self._drop_run_role()
             raise
+
+    def _log_in_as_run_role(self, adapter: Any) -> None:
+        """Make every connection from here on log in as the run role (with its password);
+        where the server refuses that login, switch them to it with ``SET ROLE`` instead."""
+        role = self.run_role
+        assert role is not None and role.password is not None
+        login = compat.login_of(self._config)
+        compat.use_login(self._config, role.name, role.password.reveal(), None)
+        self._identity_login = login
+        # minted user/password settings are the identity's: the run role's stay as set
+        for key in ("user", "password", "role"):
+            self._minted_settings.pop(key, None)
+        compat.close_adapter_connections(adapter)
+        try:
+            self.open_own("dbtproof_run_role_login").close()
+        except Exception as exc:  # noqa: BLE001 - told in the header; SET ROLE then
+            compat.use_login(self._config, login[0], login[1], role.quoted)
+            self._identity_login = None
+            handle = self._identity_handle()
+            try:
+                reason = " ".join(str(exc).split())[:200]
+                disable_login(handle, role, reason)
+            finally:
+                handle.close()
+        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+        compat.close_adapter_connections(adapter)
 
     def _drop_run_role(self) -> None:
         """Drop the run role (what it still owns first) as the identity; also one whose
@@ -940,21 +1059,26 @@ class DbtSession:
             )
         actual = map_role(self.settings.grant_roles, role)
         self._require_runner()
-        handle = self.open_own("dbtproof_role_check")
+        if self._identity_login is not None:  # the run role may act as no other role
+            handle = self._identity_handle()
+        else:
+            handle = self.open_own("dbtproof_role_check")
         try:
             access.check_can_act_as(handle, actual, role)
         finally:
             handle.close()
-        previous_role = compat.credentials_role(self._config)
+        previous = compat.login_of(self._config)
         previous_acting = self._acting_role
         compat.close_adapter_connections(self.adapter())
-        compat.use_role(self._config, quote(actual))
+        # logged in as the run role, which may act as no other: as the identity instead
+        user, password, _ = self._identity_login or previous
+        compat.use_login(self._config, user, password, quote(actual))
         self._acting_role = actual
         try:
             yield actual
         finally:
             self._acting_role = previous_acting
-            compat.use_role(self._config, previous_role)
+            compat.use_login(self._config, *previous)
             compat.close_adapter_connections(self.adapter())
 
     def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:

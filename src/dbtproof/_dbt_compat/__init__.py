@@ -122,10 +122,15 @@ from dbtproof._dbt_compat.manifest import (
     save_parse,
 )
 from dbtproof._dbt_compat.profile import (
+    Login,
     credentials_role,
+    credentials_with_login,
+    login_of,
     parse_profile,
     refresh_credentials,
     render_profile_value,
+    use_duckdb_plugin,
+    use_login,
     use_role,
     with_credentials,
 )
@@ -163,6 +168,9 @@ __all__ = (
     "comment_macro",
     "connection",
     "credentials_role",
+    "credentials_with_login",
+    "Login",
+    "login_of",
     "cursor_fetch",
     "dbt_runner",
     "dbt_version",
@@ -221,6 +229,8 @@ __all__ = (
     "table_relation",
     "try_advisory_lock",
     "unstage_rows",
+    "use_duckdb_plugin",
+    "use_login",
     "use_role",
     "with_credentials",
 )

@@ -181,16 +181,18 @@ def close_dedicated_connection(connection: Any) -> None:
         connection.handle.close()
 
 
-def open_own_connection(adapter: Any, name: str) -> Any:
+def open_own_connection(adapter: Any, name: str, credentials: Any = None) -> Any:
     """A new driver connection, opened as dbt opens *adapter*'s (every profile option
-    applied), in autocommit mode; the caller keeps it and closes it.
+    applied; *credentials*, when given, instead of the adapter's), in autocommit mode;
+    the caller keeps it and closes it.
 
     dbt closes its connections when released, so a caller that queries often (the
     guard) would otherwise pay a new connection per query.
     """
     from dbt.adapters.contracts.connection import Connection
 
-    connection = Connection(type=adapter.type(), name=name, credentials=adapter.config.credentials)
+    credentials = adapter.config.credentials if credentials is None else credentials
+    connection = Connection(type=adapter.type(), name=name, credentials=credentials)
     type(adapter.connections).open(connection)
     handle = connection.handle
     # Keep what opening ran (dbt-postgres's `set role` opens a transaction) before autocommit.

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: How a connection logs in: ``(user, password, role)``.
+Login = tuple[str | None, str | None, str | None]
+
 
 def render_profile_value(value: str, cli_vars: dict[str, Any] | None = None) -> Any:
     """Render one ``profiles.yml`` value (``{{ env_var('X') }}`` ...) with dbt's profile context.
@@ -61,6 +64,44 @@ def use_role(config: Any, role: str | None) -> None:
     config already parsed (dbt's credentials object is read at each connection open).
     """
     config.credentials.role = role
+
+
+def use_login(config: Any, user: str | None, password: str | None, role: str | None) -> Login:
+    """Make the connections dbt opens from *config* from now on log in as *user* with
+    *password*, then set *role* (None: none); returns the login they used before."""
+    credentials = config.credentials
+    before = login_of(config)
+    credentials.user, credentials.password, credentials.role = user, password, role
+    return before
+
+
+def login_of(config: Any) -> Login:
+    """``(user, password, role)`` *config*'s connections log in with."""
+    credentials = config.credentials
+    return (
+        getattr(credentials, "user", None),
+        getattr(credentials, "password", None),
+        getattr(credentials, "role", None) or None,
+    )
+
+
+def credentials_with_login(credentials: Any, login: Login) -> Any:
+    """A copy of dbt's *credentials* that logs in with *login* (``(user, password, role)``)."""
+    import copy
+
+    other = copy.copy(credentials)
+    other.user, other.password, other.role = login
+    return other
+
+
+def use_duckdb_plugin(config: Any, module: str, alias: str, settings: dict[str, Any]) -> None:
+    """Add (or replace, by *alias*) a dbt-duckdb plugin of *config*'s credentials: the
+    databases dbt-duckdb opens from now on are configured by it."""
+    from dbt.adapters.duckdb.credentials import PluginConfig
+
+    credentials = config.credentials
+    kept = [plugin for plugin in credentials.plugins or [] if plugin.alias != alias]
+    credentials.plugins = [*kept, PluginConfig(module=module, alias=alias, config=settings)]
 
 
 def credentials_role(config: Any) -> str | None:
