@@ -109,6 +109,17 @@ class Terminator(threading.Thread):
         self.join()
 
 
+@pytest.fixture(autouse=True)
+def _secret_variables_forgotten() -> Iterator[None]:
+    """The in-process sessions' DBTPROOF_SECRET_* variables (their run roles' passwords)
+    are gone after the test: a later test looks for the one password its own run set."""
+    before = set(os.environ)
+    yield
+    for name in set(os.environ) - before:
+        if name.startswith("DBTPROOF_SECRET_"):
+            del os.environ[name]
+
+
 def _point_at(cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("DBT_", "SHOP_")):
