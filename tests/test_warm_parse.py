@@ -317,6 +317,46 @@ def test_a_parse_that_saw_a_file_change_is_not_kept(tmp_path: Path) -> None:
     assert current(folder, project, profile, ["v"]) is None
 
 
+def test_fingerprint_of_a_loop_takes_what_dbt_reads(tmp_path: Path) -> None:
+    """The fingerprint of the integration_tests layout: the run's target folder (seen
+    directly and through the loop) is not in it; an installed package, a ``.dbtignore``
+    and a package's model seen through the loop are."""
+    package = tmp_path / "shop"
+    project = integration_tests_layout(package)
+    profile = tmp_path / "profiles.yml"
+    profile.write_text("p: {}\n")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    inputs = ParseInputs(
+        (
+            ProjectInputs(".", ("models", "tests"), ("target", "logs", "dbt_packages")),
+            ProjectInputs("dbt_packages/shop", ("models", "macros", "tests", "tests/generic")),
+        ),
+        (),
+    )
+    aged(package)
+    (folder / "parse.pickle").write_bytes(b"kept")
+    assert record(folder, project, profile, inputs, ["v"], time.time_ns())
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    for target in (project / "target", project / "dbt_packages/shop/integration_tests/target"):
+        target.mkdir(exist_ok=True)
+        (target / f"run{len(list(target.iterdir()))}.log").write_text("every run\n")
+        assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a package installed: dbt would load it
+    (project / "dbt_packages" / "other").mkdir()
+    assert current(folder, project, profile, ["v"]) is None
+    (project / "dbt_packages" / "other").rmdir()
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a .dbtignore: dbt would read other files
+    (project / ".dbtignore").write_text("models/x\n")
+    assert current(folder, project, profile, ["v"]) is None
+    (project / ".dbtignore").unlink()
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    model = project / "dbt_packages" / "shop" / "models" / "marts" / "orders.sql"
+    model.write_text(model.read_text() + "\n-- changed\n")
+    assert current(folder, project, profile, ["v"]) is None
+
+
 def test_busy_cache_is_not_waited_for_forever(tmp_path: Path) -> None:
     cache = cache_for(tmp_path, "p", "t", "duckdb", {}, "1.0")
     with locked(cache) as held:
