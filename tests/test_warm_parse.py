@@ -327,9 +327,14 @@ def test_fingerprint_of_a_loop_takes_what_dbt_reads(tmp_path: Path) -> None:
     profile.write_text("p: {}\n")
     folder = tmp_path / "cache"
     folder.mkdir()
+    extra = project / "dbt_packages" / "extra"  # a package installed as a copy
+    (extra / "models").mkdir(parents=True)
+    (extra / "dbt_project.yml").write_text("name: extra\n")
+    (extra / "models" / "extra.sql").write_text("select 1 as id\n")
     inputs = ParseInputs(
         (
             ProjectInputs(".", ("models", "tests"), ("target", "logs", "dbt_packages")),
+            ProjectInputs("dbt_packages/extra", ("models",), ("target",)),
             ProjectInputs("dbt_packages/shop", ("models", "macros", "tests", "tests/generic")),
         ),
         (),
@@ -351,6 +356,11 @@ def test_fingerprint_of_a_loop_takes_what_dbt_reads(tmp_path: Path) -> None:
     (project / ".dbtignore").write_text("models/x\n")
     assert current(folder, project, profile, ["v"]) is None
     (project / ".dbtignore").unlink()
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a model of the copied package, then one of the package seen through the loop
+    (extra / "models" / "extra.sql").write_text("select 2 as id\n")
+    assert current(folder, project, profile, ["v"]) is None
+    (extra / "models" / "extra.sql").write_text("select 1 as id\n")
     assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
     model = project / "dbt_packages" / "shop" / "models" / "marts" / "orders.sql"
     model.write_text(model.read_text() + "\n-- changed\n")

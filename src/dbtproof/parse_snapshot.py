@@ -167,7 +167,8 @@ def _files(root: Path, projects: Iterable[ProjectInputs]) -> Iterator[tuple[str,
                 yield f"{project.path}/{name}", str(base / name)
         for folder in sorted(set(project.folders)):
             top = os.path.realpath(base / folder)
-            if _inside(top, walked) or _inside(top, skipped) or not os.path.isdir(top):
+            # a package's folder may lie in the root's packages path: only its walk skips
+            if _inside(top, walked) or top in skipped or not os.path.isdir(top):
                 continue
             walked.add(top)
             for directory, subfolders, names in os.walk(top):
