@@ -25,7 +25,7 @@ from test_relocation import jaffle_style
 
 from dbtproof.namespace import new_run_id
 from dbtproof.parse_cache import PARSE_SCHEMA, cache_for, locked, project_target_path
-from dbtproof.parse_snapshot import ParseInputs, current, record
+from dbtproof.parse_snapshot import ParseInputs, ProjectInputs, current, record
 from dbtproof.session import DbtSession, SessionSettings
 
 #: A model whose configs and SQL take ``target.schema`` at parse time and ``this`` at
@@ -244,13 +244,64 @@ def test_kept_parse_is_loaded_only_while_nothing_it_read_changed(
     assert changed["model.shop.probe"]["schema"].endswith("_e2")
 
 
+def integration_tests_layout(package: Path) -> Path:
+    """The shop as a package whose ``integration_tests/`` folder is the dbt project that is
+    run, with the package installed the way ``dbt deps`` installs a local one:
+    ``dbt_packages/shop -> ../..``, a loop (the package holds the project that holds it).
+    Returns the project's folder."""
+    copy_shop(package)
+    project = package / "integration_tests"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: shop_integration_tests\nversion: '1.0.0'\nconfig-version: 2\nprofile: shop\n"
+    )
+    (project / "packages.yml").write_text("packages:\n  - local: ../\n")
+    (project / "profiles.yml").write_text((package / "profiles.yml").read_text())
+    (project / "models" / "order_count.sql").write_text(
+        "select count(*) as n from {{ ref('orders') }}\n"
+    )
+    (project / "dbt_packages").mkdir()
+    (project / "dbt_packages" / "shop").symlink_to(Path("..") / "..")
+    return project
+
+
+def test_kept_parse_of_an_integration_tests_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package's ``integration_tests/`` project, its package symlinked back to the
+    package's root: the kept parse is loaded whole on a repeat run (the run's own target
+    folder, seen through the loop, is not what dbt reads), and a model of the package
+    changed through the loop still makes dbt parse."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    package = tmp_path / "shop"
+    project = integration_tests_layout(package)
+    aged(package)
+    first = compare(project, "duckdb", tmp_path / "0")
+    assert "created" in first["__note__"], first["__note__"]
+    assert "model.shop.customers" in first and "model.shop_integration_tests.order_count" in first
+    kept = compare(project, "duckdb", tmp_path / "1")
+    assert "loaded whole" in kept["__note__"], kept["__note__"]
+    # A model of the package, saved through the loop: dbt parses, the manifest follows it.
+    model = project / "dbt_packages" / "shop" / "models" / "marts" / "customers.sql"
+    model.write_text(model.read_text() + "\n-- changed through the loop\n")
+    aged(package)
+    changed = compare(project, "duckdb", tmp_path / "2")
+    assert "loaded whole" not in changed["__note__"], changed["__note__"]
+    assert "changed through the loop" in changed["model.shop.customers"]["compiled"]
+    again = compare(project, "duckdb", tmp_path / "3")
+    assert "loaded whole" in again["__note__"], again["__note__"]
+    assert "changed through the loop" in again["model.shop.customers"]["compiled"]
+
+
 def test_a_parse_that_saw_a_file_change_is_not_kept(tmp_path: Path) -> None:
     project = copy_shop(tmp_path / "project")
     profile = tmp_path / "profiles.yml"
     profile.write_text("p: {}\n")
     folder = tmp_path / "cache"
     folder.mkdir()
-    inputs = ParseInputs(("models",), ())
+    inputs = ParseInputs((ProjectInputs(".", ("models",)),), ())
     (folder / "parse.pickle").write_bytes(b"kept")
     # a model saved after the parse started: not kept
     (project / "models" / "marts" / "customers.sql").touch()
@@ -263,6 +314,56 @@ def test_a_parse_that_saw_a_file_change_is_not_kept(tmp_path: Path) -> None:
     assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
     assert current(folder, project, profile, ["other versions"]) is None
     (project / "models" / "marts" / "customers.sql").write_text("select 1 as changed\n")
+    assert current(folder, project, profile, ["v"]) is None
+
+
+def test_fingerprint_of_a_loop_takes_what_dbt_reads(tmp_path: Path) -> None:
+    """The fingerprint of the integration_tests layout: the run's target folder (seen
+    directly and through the loop) is not in it; an installed package, a ``.dbtignore``
+    and a package's model seen through the loop are."""
+    package = tmp_path / "shop"
+    project = integration_tests_layout(package)
+    profile = tmp_path / "profiles.yml"
+    profile.write_text("p: {}\n")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    extra = project / "dbt_packages" / "extra"  # a package installed as a copy
+    (extra / "models").mkdir(parents=True)
+    (extra / "dbt_project.yml").write_text("name: extra\n")
+    (extra / "models" / "extra.sql").write_text("select 1 as id\n")
+    inputs = ParseInputs(
+        (
+            ProjectInputs(".", ("models", "tests"), ("target", "logs", "dbt_packages")),
+            ProjectInputs("dbt_packages/extra", ("models",), ("target",)),
+            ProjectInputs("dbt_packages/shop", ("models", "macros", "tests", "tests/generic")),
+        ),
+        (),
+    )
+    aged(package)
+    (folder / "parse.pickle").write_bytes(b"kept")
+    assert record(folder, project, profile, inputs, ["v"], time.time_ns())
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    for target in (project / "target", project / "dbt_packages/shop/integration_tests/target"):
+        target.mkdir(exist_ok=True)
+        (target / f"run{len(list(target.iterdir()))}.log").write_text("every run\n")
+        assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a package installed: dbt would load it
+    (project / "dbt_packages" / "other").mkdir()
+    assert current(folder, project, profile, ["v"]) is None
+    (project / "dbt_packages" / "other").rmdir()
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a .dbtignore: dbt would read other files
+    (project / ".dbtignore").write_text("models/x\n")
+    assert current(folder, project, profile, ["v"]) is None
+    (project / ".dbtignore").unlink()
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    # a model of the copied package, then one of the package seen through the loop
+    (extra / "models" / "extra.sql").write_text("select 2 as id\n")
+    assert current(folder, project, profile, ["v"]) is None
+    (extra / "models" / "extra.sql").write_text("select 1 as id\n")
+    assert current(folder, project, profile, ["v"]) == folder / "parse.pickle"
+    model = project / "dbt_packages" / "shop" / "models" / "marts" / "orders.sql"
+    model.write_text(model.read_text() + "\n-- changed\n")
     assert current(folder, project, profile, ["v"]) is None
 
 

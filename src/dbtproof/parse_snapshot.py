@@ -9,10 +9,17 @@ parse cache's folder, the manifest and its runtime config as they came out of db
 *fingerprint* of everything that parse read beyond what the cache's key already names
 (profile, target, adapter, vars, dbt version):
 
-* every file under the project's resource paths (models, macros, seeds, tests,
-  snapshots, analyses, docs, assets, functions) and its packages' folder, by content,
-  and the project's own YAML files at its root (``dbt_project.yml``, ``packages.yml``,
-  ``dependencies.yml``, ``selectors.yml``, ``package-lock.yml``);
+* every file under the resource paths (models, macros, seeds, tests, snapshots,
+  analyses, docs, assets, functions) of the project and of each package dbt resolved in
+  its packages' install path, by content, with each project's own files at its root
+  (``dbt_project.yml``, ``packages.yml``, ``dependencies.yml``, ``selectors.yml``,
+  ``package-lock.yml``, ``.dbtignore``) and the names of the installed packages. Each
+  package is read once by its real path: a package symlinked back to a folder that holds
+  the project (a package's ``integration_tests/`` layout, ``dbt_packages/<pkg> -> ../..``)
+  is not followed round the loop, no folder is walked twice, a symlinked folder inside a
+  resource path is not followed (dbt does not follow it either), and no project's
+  target, log or packages' install path is walked (the run's own ``target/`` changes
+  every run);
 * the parse profile's text;
 * the value of every env var dbt recorded as read by a file, the project or the profile
   (secret ones left out: dbt never lets them into a parse's SQL);
@@ -38,7 +45,7 @@ from pathlib import Path
 from dbtproof.redaction import SECRET_ENV_PREFIX
 
 #: The format of the fingerprint file; another value is not read.
-FORMAT = 1
+FORMAT = 2
 #: The snapshot (pickled manifest and runtime config) in the cache folder.
 SNAPSHOT_FILE = "parse.pickle"
 #: Its fingerprint, next to it.
@@ -50,6 +57,7 @@ ROOT_FILES = (
     "dependencies.yml",
     "selectors.yml",
     "package-lock.yml",
+    ".dbtignore",
 )
 #: A file modified this close to (or after) a parse's start may not be what dbt read.
 MTIME_MARGIN_NS = 2_000_000_000
@@ -60,12 +68,54 @@ _DISTRIBUTIONS = ("dbt-core", "dbt-adapters", "dbt-common", "dbtproof")
 
 
 @dataclass(frozen=True)
-class ParseInputs:
-    """What a parse read besides the cache's key: folders (relative to the project) and
-    env var names."""
+class ProjectInputs:
+    """One project a parse read: its folder (relative to the root project, as dbt names
+    it: ``.`` for the root, ``dbt_packages/<name>`` for a package), its resource folders
+    and the folders dbt does not read in it (target, log, packages' install path), both
+    relative to its folder."""
 
+    path: str
     folders: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParseInputs:
+    """What a parse read besides the cache's key: the projects (the root first), the root
+    project's packages' install path (relative to it) and env var names."""
+
+    projects: tuple[ProjectInputs, ...]
     env_names: tuple[str, ...]
+    packages_path: str = "dbt_packages"
+
+    def to_json(self) -> dict[str, object]:
+        """The inputs as the fingerprint file stores them."""
+        return {
+            "projects": [
+                {"path": p.path, "folders": list(p.folders), "skipped": list(p.skipped)}
+                for p in self.projects
+            ],
+            "packages_path": self.packages_path,
+            "env_names": list(self.env_names),
+        }
+
+    @classmethod
+    def from_json(cls, stored: dict[str, object]) -> ParseInputs:
+        """The inputs :meth:`to_json` stored (KeyError/TypeError when malformed)."""
+        projects = stored["projects"]
+        env_names = stored["env_names"]
+        if not isinstance(projects, list) or not isinstance(env_names, list):
+            raise TypeError("malformed parse inputs")
+        return cls(
+            tuple(
+                ProjectInputs(
+                    str(p["path"]), tuple(map(str, p["folders"])), tuple(map(str, p["skipped"]))
+                )
+                for p in projects
+            ),
+            tuple(map(str, env_names)),
+            str(stored["packages_path"]),
+        )
 
 
 def snapshot_file(folder: Path) -> Path:
@@ -91,21 +141,62 @@ def versions(adapter_type: str) -> list[str]:
     return found
 
 
-def _files(root: Path, folders: Iterable[str]) -> Iterator[Path]:
-    """The root's YAML files, then every file under each folder, in a fixed order."""
-    for name in ROOT_FILES:
-        if (root / name).is_file():
-            yield root / name
-    seen: set[Path] = set()
-    for folder in sorted(set(folders)):
-        top = (root / folder).resolve()
-        if top in seen or not top.is_dir():
-            continue
-        seen.add(top)
-        for directory, subfolders, names in os.walk(top, followlinks=True):
-            subfolders.sort()
-            for name in sorted(names):
-                yield Path(directory) / name
+def _inside(path: str, folders: Iterable[str]) -> bool:
+    """Whether the real path *path* is one of *folders* (real paths) or under one."""
+    return any(
+        path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders
+    )
+
+
+def _files(root: Path, projects: Iterable[ProjectInputs]) -> Iterator[tuple[str, str]]:
+    """``(name, path)`` of every file dbt may read, in a fixed order: each project's files
+    at its root, then every file under its resource folders. Each folder is walked once by
+    its real path, symlinked folders inside it are not followed (as dbt's own walk), and
+    no project's skipped folders are entered."""
+    projects = tuple(projects)
+    skipped = {
+        os.path.realpath(root / project.path / folder)
+        for project in projects
+        for folder in project.skipped
+    }
+    walked: set[str] = set()
+    for project in projects:
+        base = root / project.path
+        for name in ROOT_FILES:
+            if (base / name).is_file():
+                yield f"{project.path}/{name}", str(base / name)
+        for folder in sorted(set(project.folders)):
+            top = os.path.realpath(base / folder)
+            # a package's folder may lie in the root's packages path: only its walk skips
+            if _inside(top, walked) or top in skipped or not os.path.isdir(top):
+                continue
+            walked.add(top)
+            for directory, subfolders, names in os.walk(top):
+                subfolders[:] = sorted(
+                    name
+                    for name in subfolders
+                    if os.path.join(directory, name) not in skipped
+                    and os.path.join(directory, name) not in walked
+                )
+                inner = os.path.relpath(directory, top)
+                for name in sorted(names):
+                    yield (
+                        f"{project.path}/{folder}/{inner}/{name}",
+                        os.path.join(directory, name),
+                    )
+
+
+def _packages(root: Path, packages_path: str) -> list[str]:
+    """The packages dbt resolves: the folders in the root project's packages' install
+    path (not those starting ``__``), by name."""
+    folder = root / packages_path
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in os.scandir(folder)
+        if entry.is_dir() and not entry.name.startswith("__")
+    )
 
 
 def digest(
@@ -129,13 +220,15 @@ def digest(
     add(f"dbtproof-parse-snapshot/{FORMAT}", str(root.resolve()), *installed)
     try:
         add("profile", profile_file.read_text(encoding="utf-8"))
-        for path in _files(root, inputs.folders):
-            stat = path.stat()
+        add("packages", *_packages(root, inputs.packages_path))
+        for name, path in _files(root, inputs.projects):
+            stat = os.stat(path)
             if changed_after_ns is not None and stat.st_mtime_ns >= (
                 changed_after_ns - MTIME_MARGIN_NS
             ):
                 return None
-            add("file", os.path.relpath(path, root), hashlib.sha256(path.read_bytes()).hexdigest())
+            with open(path, "rb") as stream:
+                add("file", name, hashlib.sha256(stream.read()).hexdigest())
     except OSError:
         return None
     for name in inputs.env_names:
@@ -151,9 +244,9 @@ def current(folder: Path, root: Path, profile_file: Path, installed: list[str]) 
         stored = json.loads(fingerprint_file(folder).read_text(encoding="utf-8"))
         if stored.get("format") != FORMAT:
             return None
-        inputs = ParseInputs(tuple(stored["folders"]), tuple(stored["env_names"]))
+        inputs = ParseInputs.from_json(stored)
         expected = str(stored["digest"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     snapshot = snapshot_file(folder)
     if not snapshot.is_file() or digest(root, profile_file, inputs, installed) != expected:
@@ -184,12 +277,7 @@ def record(
         forget(folder)
         return False
     text = json.dumps(
-        {
-            "format": FORMAT,
-            "folders": list(inputs.folders),
-            "env_names": list(inputs.env_names),
-            "digest": found,
-        },
+        {"format": FORMAT, **inputs.to_json(), "digest": found},
         indent=1,
     )
     partial = fingerprint_file(folder).with_suffix(f".{os.getpid()}.partial")

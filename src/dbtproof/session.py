@@ -8,6 +8,7 @@ worker, and drops everything it created when the session ends.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -691,12 +692,23 @@ class DbtSession:
         placeholder is moved: the next run moves it to its own namespace)."""
         parse_snapshot.forget(cache.folder)
         compat.save_parse(parse_snapshot.snapshot_file(cache.folder), manifest, parsed_config)
-        folders, env_names = compat.parse_inputs(manifest, parsed_config)
+        _, env_names = compat.parse_inputs(manifest, parsed_config)
+        # the project's own target path holds this cache (and dbt's files): never read
+        own_target = os.path.relpath(
+            parse_cache.project_target_path(self.project.root), self.project.root
+        )
+        packages_path, found = compat.parse_projects(parsed_config)
+        projects = tuple(
+            parse_snapshot.ProjectInputs(
+                path, tuple(folders), (*skipped, own_target) if path == "." else tuple(skipped)
+            )
+            for path, folders, skipped in found
+        )
         parse_snapshot.record(
             cache.folder,
             self.project.root,
             profiles_dir / "profiles.yml",
-            parse_snapshot.ParseInputs(tuple(folders), tuple(env_names)),
+            parse_snapshot.ParseInputs(projects, tuple(env_names), packages_path),
             parse_snapshot.versions(self.adapter_type),
             parse_started,
         )

@@ -124,6 +124,50 @@ def parse_inputs(manifest: Any, config: Any) -> tuple[list[str], list[str]]:
     return sorted(folders), sorted(names)
 
 
+def parse_projects(config: Any) -> tuple[str, list[tuple[str, list[str], list[str]]]]:
+    """The projects dbt reads to parse with *config* (after a parse, which resolved them):
+    the root project, then each package dbt resolved in its packages' install path (one
+    folder each, as dbt names it: a symlink is not resolved here; dbt's own packages are
+    left out, the versions name them). Returns the root project's packages' install path
+    and the projects, each as ``(folder relative to the root project, its resource
+    folders, its target, log and packages' install paths)``, the last two relative to
+    that project's folder.
+    """
+    import os
+    from pathlib import Path
+
+    root = Path(config.project_root)
+    installed = root / str(config.packages_install_path)
+    found: list[tuple[str, list[str], list[str]]] = []
+    for project in (config.load_dependencies() or {}).values():
+        here = Path(project.project_root)
+        if here != root and here.parent != installed:
+            continue  # dbt's own (internal) packages
+        found.append(
+            (
+                os.path.relpath(here, root),
+                sorted(
+                    {
+                        str(value)
+                        for name, values in vars(project).items()
+                        if name.endswith("_paths") and isinstance(values, (list, tuple))
+                        for value in values
+                    }
+                ),
+                sorted(
+                    {
+                        str(getattr(project, name))
+                        for name in ("target_path", "log_path", "packages_install_path")
+                        if getattr(project, name, None)
+                    }
+                ),
+            )
+        )
+    return str(config.packages_install_path), sorted(
+        found, key=lambda item: (item[0] != ".", item[0])
+    )
+
+
 class ReadPartialParse:
     """dbt's partial-parse file (``partial_parse.msgpack``) read back ahead of time: its
     bytes and the ``Manifest`` dbt decodes from them, for one parse to take
