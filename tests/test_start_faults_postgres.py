@@ -277,7 +277,7 @@ class Restart:
 
 
 def _login_role(cluster: PrivateCluster, name: str, options: str, create: bool) -> None:
-    cluster.psql(f"drop role if exists {name}")
+    """A login role *name* (one per test: the module's cluster is shared)."""
     cluster.psql(f"create role {name} login nosuperuser nocreatedb {options}")
     if create:
         cluster.psql(f"grant create, temporary on database postgres to {name}")
@@ -394,4 +394,41 @@ def test_a_server_that_will_not_say_what_it_is_is_compared_by_host_and_told(
         cluster.psql("grant execute on function inet_server_addr() to public")
     assert len(lines) == 1 and "the server's identity could not be read" in lines[0], lines
     assert "permission denied for function inet_server_addr" in lines[0], lines
+    assert _left(cluster, prefix) == []
+
+
+def test_a_server_away_for_good_under_a_start_statement_is_a_start_that_failed(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbtproof.errors import ConnectionFaultError
+    from dbtproof.session import DbtSession
+
+    _login_role(cluster, "no_roles_away", "nocreaterole", create=True)
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    monkeypatch.setenv("SHOP_PG_USER", "no_roles_away")
+    prefix = unique_prefix()
+    real = DbtSession._statement
+    stopped: list[str] = []
+
+    def stopped_first(self, sql, what):  # type: ignore[no-untyped-def]
+        if sql.startswith("create schema") and not stopped:
+            stopped.append(sql)
+            cluster.stop("fast")  # and not started again until the start is over
+        return real(self, sql, what)
+
+    monkeypatch.setattr(DbtSession, "_statement", stopped_first)
+    session = _session(project, tmp_path, prefix, retries=1)
+    try:
+        with pytest.raises(ConnectionFaultError) as raised:
+            session.start()
+    finally:
+        cluster.start_if_stopped()
+    session.teardown()
+    message = str(raised.value)
+    assert message.startswith(
+        "dbtproof: the run could not start: the connection to the warehouse failed during "
+        "the namespace's schema: "
+    ), message
+    assert "dbt_connect_retries = 1" in message and "no verdict" not in message, message
     assert _left(cluster, prefix) == []
