@@ -236,3 +236,199 @@ def test_a_refused_login_under_xdist_is_the_same_one_message(
     message = _error_lines(alone.stdout + alone.stderr)
     assert 'role "nobody_here" does not exist' in "\n".join(message), message
     assert _error_lines(xdist.stdout + xdist.stderr) == message
+
+
+def _session(project: Path, tmp_path: Path, prefix: str, retries: int):  # type: ignore[no-untyped-def]
+    from dbtproof.namespace import new_run_id
+    from dbtproof.session import DbtSession, SessionSettings
+
+    settings = SessionSettings(
+        project_dir=project, profiles_dir=project, workdir=tmp_path / "work",
+        run_id=new_run_id(prefix), target="postgres", connect_retries=retries,
+    )  # fmt: skip
+    return DbtSession(settings)
+
+
+class Restart:
+    """Stops the cluster (``fast``: every session ended) and starts it again *after*
+    seconds later, in a thread; :meth:`done` waits for it."""
+
+    def __init__(self, cluster: PrivateCluster, after: float) -> None:
+        self.cluster = cluster
+        self.after = after
+        self.thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        if self.thread is not None:
+            return  # once
+        self.cluster.stop("fast")
+        self.thread = threading.Thread(target=self._start_later, daemon=True)
+        self.thread.start()
+
+    def _start_later(self) -> None:
+        threading.Event().wait(self.after)
+        self.cluster.start()
+
+    def done(self) -> None:
+        """Wait for the restart (the cluster runs afterwards)."""
+        if self.thread is not None:
+            self.thread.join()
+        self.cluster.start_if_stopped()
+
+
+def _login_role(cluster: PrivateCluster, name: str, options: str, create: bool) -> None:
+    """A login role *name* (one per test: the module's cluster is shared)."""
+    cluster.psql(f"create role {name} login nosuperuser nocreatedb {options}")
+    if create:
+        cluster.psql(f"grant create, temporary on database postgres to {name}")
+
+
+def test_a_run_role_setup_refused_keeps_its_own_advice_and_leaves_nothing(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbtproof.errors import ConnectionFailedError, DbtError
+
+    # May create roles, may not create schemas: the run role's setup is refused (42501).
+    _login_role(cluster, "no_schemas", "createrole", create=False)
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    monkeypatch.setenv("SHOP_PG_USER", "no_schemas")
+    prefix = unique_prefix()
+    session = _session(project, tmp_path, prefix, retries=1)
+    with pytest.raises(DbtError) as raised:
+        session.start()
+    session.teardown()
+    assert not isinstance(raised.value, ConnectionFailedError), raised.value
+    assert "could not set up the run role" in str(raised.value), raised.value
+    assert "Set `dbt_run_role = false`" in str(raised.value), raised.value
+    assert _left(cluster, prefix) == []
+
+
+def test_a_restart_during_the_run_role_setup_is_waited_for_and_the_setup_made_again(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dbtproof.session as session_module
+
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    prefix = unique_prefix()
+    # Away longer than the undo's connection waits (1.5 s), shorter than the start's.
+    restart = Restart(cluster, after=2.0)
+    real = session_module.enable_login
+
+    def restarted_first(handle, role):  # type: ignore[no-untyped-def]
+        restart()  # the role is made, its login not yet: the server goes away
+        return real(handle, role)
+
+    monkeypatch.setattr(session_module, "enable_login", restarted_first)
+    session = _session(project, tmp_path, prefix, retries=2)
+    try:
+        session.start()
+        assert session.run_role is not None
+        assert session.query("select current_user as u") == [{"u": session.run_role.name}]
+    finally:
+        restart.done()
+        session.teardown()
+    assert restart.thread is not None, "the setup never reached enable_login"
+    assert _left(cluster, prefix) == []
+
+
+def test_a_restart_under_a_start_statement_is_retried_with_backoff(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbtproof.session import DbtSession
+
+    # No run role (may not create roles): the start creates the namespace's schema itself,
+    # through a statement retried once at once, then by the start's backoff.
+    _login_role(cluster, "no_roles", "nocreaterole", create=True)
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    monkeypatch.setenv("SHOP_PG_USER", "no_roles")
+    prefix = unique_prefix()
+    restart = Restart(cluster, after=4.0)
+    real = DbtSession._statement
+
+    def restarted_first(self, sql, what):  # type: ignore[no-untyped-def]
+        if sql.startswith("create schema"):
+            restart()
+        return real(self, sql, what)
+
+    monkeypatch.setattr(DbtSession, "_statement", restarted_first)
+    session = _session(project, tmp_path, prefix, retries=2)
+    try:
+        session.start()
+        assert session.run_role is None
+        assert session.query("select 1 as n") == [{"n": 1}]
+    finally:
+        restart.done()
+        session.teardown()
+    assert restart.thread is not None, "the start never created its schema"
+    assert _left(cluster, prefix) == []
+
+
+def test_a_server_that_will_not_say_what_it_is_is_compared_by_host_and_told(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    prefix = unique_prefix()
+    # pg_control_system() not callable: the rest is read; inet_server_addr() not callable
+    # either: nothing is, and the header says so.
+    cluster.psql("revoke execute on function pg_control_system() from public")
+    try:
+        session = _session(project, tmp_path, prefix, retries=1)
+        try:
+            session.start()
+            assert session.privilege_lines() == [], session.privilege_lines()
+        finally:
+            session.teardown()
+        cluster.psql("revoke execute on function inet_server_addr() from public")
+        session = _session(project, tmp_path, prefix, retries=1)
+        try:
+            session.start()
+            lines = session.privilege_lines()
+        finally:
+            session.teardown()
+    finally:
+        cluster.psql("grant execute on function pg_control_system() to public")
+        cluster.psql("grant execute on function inet_server_addr() to public")
+    assert len(lines) == 1 and "the server's identity could not be read" in lines[0], lines
+    assert "permission denied for function inet_server_addr" in lines[0], lines
+    assert _left(cluster, prefix) == []
+
+
+def test_a_server_away_for_good_under_a_start_statement_is_a_start_that_failed(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbtproof.errors import ConnectionFaultError
+    from dbtproof.session import DbtSession
+
+    _login_role(cluster, "no_roles_away", "nocreaterole", create=True)
+    project = copy_shop(tmp_path / "shop")
+    _point_at(cluster, monkeypatch)
+    monkeypatch.setenv("SHOP_PG_USER", "no_roles_away")
+    prefix = unique_prefix()
+    real = DbtSession._statement
+    stopped: list[str] = []
+
+    def stopped_first(self, sql, what):  # type: ignore[no-untyped-def]
+        if sql.startswith("create schema") and not stopped:
+            stopped.append(sql)
+            cluster.stop("fast")  # and not started again until the start is over
+        return real(self, sql, what)
+
+    monkeypatch.setattr(DbtSession, "_statement", stopped_first)
+    session = _session(project, tmp_path, prefix, retries=1)
+    try:
+        with pytest.raises(ConnectionFaultError) as raised:
+            session.start()
+    finally:
+        cluster.start_if_stopped()
+    session.teardown()
+    message = str(raised.value)
+    assert message.startswith(
+        "dbtproof: the run could not start: the connection to the warehouse failed during "
+        "the namespace's schema: "
+    ), message
+    assert "dbt_connect_retries = 1" in message and "no verdict" not in message, message
+    assert _left(cluster, prefix) == []

@@ -26,7 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from dbtproof.errors import ConnectionAuthError, ConnectionFailedError, ConnectionFaultError
+from dbtproof.errors import (
+    ConnectionAuthError,
+    ConnectionFailedError,
+    ConnectionFaultError,
+    DbtError,
+)
 
 T = TypeVar("T")
 
@@ -252,61 +257,86 @@ def lost_during(what: str, exc: BaseException) -> BaseException:
     )
 
 
+#: How every error of a failed start begins.
+START_FAILED = "dbtproof: the run could not start: "
+
+
+def _start_fault(exc: BaseException) -> Fault | None:
+    """The connection fault a step of the start met in *exc*, if it is one to act on: any
+    fault in a driver's error; in dbtproof's own errors (their advice is kept otherwise),
+    only a transient one (a read that failed again, a setup a fault cut short)."""
+    if isinstance(exc, ConnectionFaultError):
+        return transient_fault(exc) or Fault(TRANSIENT, _one_line(str(exc)))
+    if isinstance(exc, DbtError):
+        return transient_fault(exc)
+    return connection_fault(exc)
+
+
 def start_with_retries(
-    step: Callable[[], T], reset: Callable[[], object], what: str, policy: RetryPolicy
+    step: Callable[[], T],
+    reset: Callable[[], object],
+    what: str,
+    policy: RetryPolicy,
+    again: Callable[[], object] = lambda: None,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
     """A step of the run's start (its statements: the liveness lock, the run role, the
     grants, the guard's first look): ``step()``, tried again as *policy* says after a
-    transient connection fault, ``reset()`` in between (it undoes what the step made and
-    drops the dead connection; it never raises).
+    transient connection fault (one that a read inside it could not get past either).
+    ``reset()`` runs straight after the fault (it drops the dead connection; it never
+    raises); ``again()`` runs before each later attempt, after the wait, as part of it (it
+    undoes what the step made: the server may have been away until then).
 
     :raises ConnectionAuthError: at once, when the login or a right is refused.
     :raises ConnectionFaultError: when every attempt met a transient fault.
-    Other exceptions (and dbtproof's own connection errors) propagate as they are.
+    Other exceptions (dbtproof's own errors with their advice) propagate as they are.
     """
     delays = policy.delays()
     waited = 0.0
     for attempt in range(len(delays) + 1):
         try:
+            if attempt:
+                again()
             return step()
-        except ConnectionFailedError:
+        except ConnectionAuthError:
             raise
         except Exception as exc:
-            fault = connection_fault(exc)
+            fault = _start_fault(exc)
             if fault is None:
                 raise
             if fault.kind == AUTH:
                 raise ConnectionAuthError(
-                    f"dbtproof: the run could not start: the warehouse refused {what} (not "
-                    f"retried): {fault.reason}. Check the profile's user, password and rights."
+                    f"{START_FAILED}the warehouse refused {what} (not retried): "
+                    f"{fault.reason}. Check the profile's user, password and rights."
                 ) from exc
             if attempt == len(delays):
                 raise ConnectionFaultError(
-                    f"dbtproof: the run could not start: the connection to the warehouse "
-                    f"failed during {what}: {fault.reason} ({attempt + 1} attempts over "
-                    f"{waited:.1f} s; ini dbt_connect_retries = {policy.retries}). Rerun once "
-                    f"the warehouse is reachable."
+                    f"{START_FAILED}the connection to the warehouse failed during {what}: "
+                    f"{fault.reason} ({attempt + 1} attempts over {waited:.1f} s; ini "
+                    f"dbt_connect_retries = {policy.retries}). Rerun once the warehouse is "
+                    f"reachable."
                 ) from exc
             reset()
-            time.sleep(delays[attempt])
+            sleep(delays[attempt])
             waited += delays[attempt]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def start_failed(exc: BaseException) -> BaseException:
-    """What a failed start raises for *exc*: a :class:`ConnectionFaultError` when a
-    connection fault caused it (raise it ``from exc``), else *exc* itself."""
-    if isinstance(exc, ConnectionFailedError):
+    """What a failed start raises for *exc*: a :class:`ConnectionFaultError` (raise it
+    ``from exc``) when a connection fault caused it, worded as a start that failed;
+    dbtproof's own errors otherwise as they are."""
+    if isinstance(exc, ConnectionAuthError) or str(exc).startswith(START_FAILED):
         return exc
-    fault = connection_fault(exc)
+    fault = _start_fault(exc)
     if fault is None:
         return exc
     if fault.kind == AUTH:
         return ConnectionAuthError(
-            f"dbtproof: the run could not start: the warehouse refused a statement of its "
-            f"start: {fault.reason}. Check the profile's user, password and rights."
+            f"{START_FAILED}the warehouse refused a statement of its start: {fault.reason}. "
+            f"Check the profile's user, password and rights."
         )
     return ConnectionFaultError(
-        f"dbtproof: the run could not start: the connection to the warehouse failed during "
-        f"its start: {fault.reason}. Rerun once the warehouse is reachable."
+        f"{START_FAILED}the connection to the warehouse failed during its start: "
+        f"{fault.reason}. Rerun once the warehouse is reachable."
     )

@@ -49,13 +49,15 @@ def _loopback(addresses: frozenset[str]) -> bool:
 
 #: What a PostgreSQL connection says of its server: the address and port it was reached
 #: on (NULL address over a Unix socket; the port the server listens on), the database, and
-#: the cluster's system identifier where the identity may read it.
+#: whether the identity may read the cluster's system identifier.
 SERVER_FACTS_SQL = (
     "select inet_server_addr()::text, coalesce(inet_server_port(), "
     "current_setting('port')::int), current_database(), "
-    "case when has_function_privilege('pg_control_system()', 'execute') "
-    "then (select system_identifier::text from pg_control_system()) end"
+    "has_function_privilege('pg_control_system()', 'execute')"
 )
+#: The cluster's system identifier: a query of its own, as a CASE around it does not keep
+#: PostgreSQL from checking the right to call ``pg_control_system()``.
+SYSTEM_IDENTIFIER_SQL = "select system_identifier::text from pg_control_system()"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ class ServerFacts:
 
     @classmethod
     def read(cls, fetch: Callable[[str], Sequence[Any]]) -> ServerFacts:
-        """The facts, read with *fetch* (SQL -> rows) on a connection to the server."""
-        address, port, database, system_identifier = fetch(SERVER_FACTS_SQL)[0]
+        """The facts, read with *fetch* (SQL -> rows) on a connection to the server.
+
+        Raises what *fetch* raises: a server that refuses the query (a role without the
+        right to call one of its functions, a PostgreSQL-compatible server without them).
+        """
+        address, port, database, readable = fetch(SERVER_FACTS_SQL)[0]
+        system_identifier = fetch(SYSTEM_IDENTIFIER_SQL)[0][0] if readable else None
         return cls(address, int(port), str(database), system_identifier)
 
     def describe(self) -> str:

@@ -305,6 +305,8 @@ class DbtSession:
         self.grants: GrantsPlan | None = None
         #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
         self.privilege_findings: list[str] = []
+        #: Why the server's identity could not be read (PostgreSQL; the header warns).
+        self.server_unread: str | None = None
         #: The role ``as_role`` acts as now (None: the run's own).
         self._acting_role: str | None = None
         #: Where the run-level build lives (None: this worker builds what it runs itself).
@@ -472,7 +474,12 @@ class DbtSession:
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
-                    self.execute_idempotent(f'create schema if not exists "{self.schema}"')
+                    self._start_step(
+                        "the namespace's schema",
+                        lambda: self.execute_idempotent(
+                            f'create schema if not exists "{self.schema}"'
+                        ),
+                    )
         with timings.step("grants"):
             self._start_step("the grants' setup", self._prepare_grants)
         with timings.step("graph variable"):
@@ -497,15 +504,18 @@ class DbtSession:
         self, what: str, step: Callable[[], T], undo: Callable[[], object] = lambda: None
     ) -> T:
         """``step()``, tried again (as connections are: ``dbt_connect_retries``) after a
-        transient connection fault, ``undo()`` and this thread's connection dropped in
-        between; what still fails is one :class:`~dbtproof.errors.ConnectionFaultError`."""
+        transient connection fault: this thread's connection dropped at once; after the
+        wait, the liveness lock renewed and ``undo()`` run as part of the next attempt (a
+        server that was restarting is back by then, or the attempt fails and waits again).
+        What still fails is one :class:`~dbtproof.errors.ConnectionFaultError`."""
 
-        def reset() -> None:
-            self.drop_connection()
-            with suppress(Exception):  # the server may still be away: the teardown tries again
-                undo()
+        def again() -> None:
+            self.liveness.renew(self.adapter())
+            undo()
 
-        return faults.start_with_retries(step, reset, what, self._retry_policy)
+        return faults.start_with_retries(
+            step, self.drop_connection, what, self._retry_policy, again
+        )
 
     def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
         """Parse again (warm) after the files *changed* (relative to the project) were
@@ -977,9 +987,9 @@ class DbtSession:
                     cursor.execute(sql)
                     return list(cursor.fetchall())
 
-            check_protected_server(
-                self.profile_target, self.settings, ServerFacts.read(fetch), self._render
-            )
+            facts = self._server_facts(fetch)
+            if facts is not None:
+                check_protected_server(self.profile_target, self.settings, facts, self._render)
             protected = targets.protected_schemas(
                 self.adapter_type,
                 self.target,
@@ -999,9 +1009,28 @@ class DbtSession:
                 f"test database, or set dbt_require_least_privilege = false."
             )
 
+    def _server_facts(self, fetch: Callable[[str], list[Any]]) -> ServerFacts | None:
+        """What the server says of itself; None (the header warns: the protected targets
+        were compared by host only, before connecting) when it refuses to say."""
+        self.server_unread = None
+        try:
+            return ServerFacts.read(fetch)
+        except Exception as exc:
+            if faults.transient_fault(exc) is not None:
+                raise  # the start step's to try again
+            self.server_unread = " ".join(str(exc).split())[:200]
+            return None
+
     def privilege_lines(self) -> list[str]:
-        """The header's warnings on the identity's excess rights."""
-        return [f"warning: {line}" for line in self.privilege_findings]
+        """The header's warnings on the identity's excess rights, and on a server that did
+        not say what it is."""
+        lines = [f"warning: {line}" for line in self.privilege_findings]
+        if self.server_unread is not None:
+            lines.append(
+                f"warning: the server's identity could not be read ({self.server_unread}); "
+                f"protected targets were compared by host name only"
+            )
+        return lines
 
     def _prepare_grants(self) -> None:
         """Plan the nodes' grants (mapped; unknown grantees found on PostgreSQL), have dbt
