@@ -167,6 +167,7 @@ def parse_vars(text: str | None) -> dict[str, Any]:
 
 
 def _too_deep() -> str:
+    """The message for ``--dbt-vars`` nested deeper than :data:`VARS_MAX_DEPTH`."""
     return (
         f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
     )
