@@ -429,6 +429,7 @@ class DbtSession:
         )
         with timings.step("parse"):
             self._parse()
+        self.runner.threads = compat.runtime_threads(self._config)
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
         if self.adapter_type == "duckdb":
