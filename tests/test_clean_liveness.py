@@ -158,3 +158,27 @@ def test_clean_on_duckdb_drops_namespaces_in_existing_files_only(shop: Path) -> 
 @pytest.fixture(autouse=True)
 def _no_stray_temproot(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_DEBUG_TEMPROOT", raising=False)
+
+
+def test_clean_without_file_marks_removes_no_run_folder(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without fcntl (Windows) a run holds no file mark, so no folder says its run is alive:
+    `clean --execute` leaves every run folder alone, and says so. With fcntl, the same
+    mark-less folder is a dead run's, removed."""
+    from dbtproof import cli, liveness
+
+    prefix = unique_prefix()
+    workdir = tmp_path / "base" / "dbtproof" / f"{prefix}202001010000_abc123"
+    workdir.mkdir(parents=True)
+    monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", str(tmp_path / "temproot"))
+    argv = ["clean", "--older-than", "0m", "--prefix", prefix, "--basetemp", str(tmp_path / "base")]
+    fcntl = liveness.fcntl
+    monkeypatch.setattr(liveness, "fcntl", None)
+    assert cli.main([*argv, "--execute"]) == 0
+    assert "run folders left alone: without fcntl" in capsys.readouterr().out
+    assert workdir.is_dir(), "a folder whose run may be alive is kept"
+    monkeypatch.setattr(liveness, "fcntl", fcntl)
+    assert cli.main([*argv, "--execute"]) == 0
+    assert f"dropping {workdir.name}" in capsys.readouterr().out
+    assert not workdir.exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ import pytest
 from conftest import unique_prefix
 from private_postgres import PrivateCluster, private_postgres
 from test_lifecycle_postgres import DBTPROOF, start_pytest, wait_for
+
+from dbtproof.liveness import advisory_key, run_id_of
 
 #: Holds the start of the run at each point until the test says go.
 HOLDING_CONFTEST = """
@@ -123,10 +126,10 @@ def cluster() -> Iterator[PrivateCluster]:
         yield cluster
 
 
-def _catalog(cluster: PrivateCluster, prefix: str) -> list[str]:
-    """The schemas and roles whose names start with *prefix*."""
+def _catalog(cluster: PrivateCluster, prefix: str, database: str = "postgres") -> list[str]:
+    """The schemas (of *database*) and roles whose names start with *prefix*."""
     connection = psycopg2.connect(
-        host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres"
+        host="127.0.0.1", port=cluster.port, user="postgres", dbname=database
     )
     try:
         with connection.cursor() as cursor:
@@ -201,6 +204,64 @@ def test_clean_drops_all_a_killed_postgres_run_left(
     assert f"dropping {schema}" in cleaned.stdout, cleaned.stdout
     assert not workdir.exists(), "the killed run's folder is removed"
     assert _catalog(cluster, prefix) == []
+
+
+def _advisory_holders(cluster: PrivateCluster, run_id: str) -> int:
+    """How many sessions of *cluster* hold the advisory lock of *run_id*."""
+    key = advisory_key(run_id)
+    connection = psycopg2.connect(
+        host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select count(*) from pg_locks where locktype = 'advisory' and objsubid = 1 "
+                "and classid::bigint = %s and objid::bigint = %s and granted",
+                ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+            )
+            return int(cursor.fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_a_run_outlasting_the_servers_idle_timeout_is_never_cleaned(
+    shop: Path, tmp_path: Path, cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that ends idle sessions after a second (``idle_session_timeout``, common on
+    managed services) must not end the run's advisory lock: its connection sits idle for
+    the whole run. And were the lock lost anyway (its backend terminated), `clean` on the
+    run's machine still keeps the run: its folder lock says it is alive."""
+    prefix = unique_prefix()
+    cluster.psql("create database idle")
+    cluster.psql(f"grant create, temporary on database idle to {CREATOR}")
+    cluster.psql("alter database idle set idle_session_timeout = '1s'")
+    env = {**_point_at(shop, cluster, prefix, tmp_path), "SHOP_PG_DATABASE": "idle"}
+    (shop / "go-parse").touch()
+    run = _held_run(shop, env, monkeypatch)
+    try:
+        wait_for(shop / "at-grants", run)
+        schema = Path((shop / "at-grants").read_text()).name
+        run_id = run_id_of(schema, prefix)
+        assert run_id is not None, schema
+        time.sleep(3)  # the run's idle connections outlive the timeout
+        assert _advisory_holders(cluster, run_id) == 1, "the lock outlives idle_session_timeout"
+        before = _catalog(cluster, prefix, "idle")
+        assert f"{schema}_role" in before and schema in before, before
+        cleaned = _clean(shop, prefix, {}, *PG)
+        assert "dropping" not in cleaned.stdout, cleaned.stdout
+        cluster.psql(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            f"where application_name = 'dbtproof {run_id}'"
+        )
+        assert _advisory_holders(cluster, run_id) == 0
+        cleaned = _clean(shop, prefix, {}, *PG)
+        assert "dropping" not in cleaned.stdout, cleaned.stdout
+        assert f"keeping {schema}: its run is still alive" in cleaned.stdout, cleaned.stdout
+        assert _catalog(cluster, prefix, "idle") == before
+    finally:
+        (shop / "go-grants").touch()
+    _finish(run)
+    assert _catalog(cluster, prefix, "idle") == []
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,8 @@ import pytest
 
 from dbtproof.errors import ProtectedTargetError
 from dbtproof.project import load_profile_target
-from dbtproof.session import SessionSettings, check_protected
+from dbtproof.servers import ServerFacts
+from dbtproof.session import SessionSettings, check_protected, check_protected_server
 
 CYRILLIC_PROD = "pr\u043ed"  # "prоd" with a Cyrillic о
 SMALL_CAPITAL_PROD = "\u1d18rod"  # "ᴘrod" with LATIN LETTER SMALL CAPITAL P
@@ -52,6 +53,11 @@ p:
     pg_other_port: {{type: postgres, host: localhost, port: 5433, dbname: warehouse}}
     pg_v6_loopback: {{type: postgres, host: "::1", dbname: warehouse}}
     spark_ci: {{type: spark, host: h, schema: warehouse}}
+    prod_env_host: {{type: postgres, host: "{{{{ env_var('PROD_HOST') }}}}", port: 5432,
+                    dbname: analytics_env}}
+    pg_env_host_dev: {{type: postgres, host: localhost, port: 5432, dbname: analytics_env}}
+    prod_socket: {{type: postgres, host: /var/run/postgresql, port: 5432, dbname: sockdb}}
+    pg_socket_dev: {{type: postgres, host: 127.0.0.1, port: 5432, dbname: sockdb}}
 """
 
 
@@ -69,6 +75,7 @@ def profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "profiles.yml").write_text(PROFILES, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("T_DB", "analytics")
+    monkeypatch.delenv("PROD_HOST", raising=False)
     return tmp_path
 
 
@@ -93,6 +100,7 @@ def test_protected_names_are_refused(profiles: Path, name: str) -> None:
         ("pg_localhost", "database warehouse"),
         ("pg_localhost_port", "database warehouse"),
         ("pg_v6_loopback", "database warehouse"),
+        ("pg_socket_dev", "database sockdb"),
     ],
 )
 def test_targets_sharing_a_protected_targets_place_are_refused(
@@ -113,10 +121,41 @@ def test_targets_sharing_a_protected_targets_place_are_refused(
         "pg_dev",
         "pg_other_server",
         "pg_other_port",
+        "pg_env_host_dev",
     ],
 )
 def test_other_targets_run(profiles: Path, name: str) -> None:
     _check(profiles, name)
+
+
+def _check_server(folder: Path, name: str, facts: ServerFacts) -> None:
+    """The check once connected, with what the server said of itself (*facts*)."""
+    from dbtproof import _dbt_compat as compat
+
+    target = load_profile_target(folder, "p", name)
+    settings = SessionSettings(project_dir=folder, profiles_dir=folder, workdir=folder, run_id="x")
+    check_protected_server(
+        target, settings, facts, lambda value: compat.render_profile_value(value, {})
+    )
+
+
+def test_an_unrenderable_protected_host_is_no_server_once_connected(profiles: Path) -> None:
+    """``host: "{{ env_var('PROD_HOST') }}"`` unset says nothing of the server: a dev target
+    on localhost with the same port and database name is not refused for it."""
+    _check_server(
+        profiles, "pg_env_host_dev", ServerFacts("127.0.0.1", 5432, "analytics_env", None)
+    )
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", None])
+def test_a_protected_socket_folder_is_this_machine_once_connected(
+    profiles: Path, address: str | None
+) -> None:
+    """``host: /var/run/postgresql`` is this machine: a server that answered on loopback
+    or through a socket, same port and database, is the protected one."""
+    with pytest.raises(ProtectedTargetError, match="reached the server of protected target "
+                                                   "'prod_socket'"):  # fmt: skip
+        _check_server(profiles, "pg_socket_dev", ServerFacts(address, 5432, "sockdb", None))
 
 
 def test_ascii_is_read_as_the_confusables_data_reads_it() -> None:
@@ -208,9 +247,9 @@ def test_another_spelling_of_a_protected_server_is_refused(
 def test_a_protected_server_reached_through_its_socket_is_refused(
     pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the server's Unix socket no host name says where the target goes: the
-    connection asks the server (a socket: this machine, its port, its database) and the
-    run stops before it creates anything."""
+    """A host spelled as the server's Unix socket folder is this machine: with the same
+    port and database as the protected ``127.0.0.1``, the run stops before anything
+    connects (the socket answer once connected: the ``_once_connected`` tests)."""
     from conftest import superuser_connection
 
     connection = superuser_connection()
@@ -224,5 +263,5 @@ def test_a_protected_server_reached_through_its_socket_is_refused(
         pytest.skip("the PostgreSQL server listens on no Unix socket")
     monkeypatch.setenv("SHOP_PG_HOST", folders[0].strip())
     _refused_before_anything_exists(
-        pytester, shop_pg, "reached the server of protected target 'prod_pg' (a local socket"
+        pytester, shop_pg, "uses the database test of protected target 'prod_pg'"
     )

@@ -189,3 +189,25 @@ def test_views_rebuilt_again_and_again_on_postgres(
     assert "Cache inconsistency" not in output, output
     assert (outcomes.get("passed"), outcomes.get("failed")) == (4, None), output
     assert "dbt_project.yml::trips_by_rider::grants PASSED" in output
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_cache_is_populated_only_for_several_threads(
+    pytester: pytest.Pytester, rides: Path, rides_pg: str, threads: int
+) -> None:
+    """Populating dbt's relation cache runs dbt-postgres's query of the links between
+    relations over the whole database's ``pg_depend``/``pg_rewrite``, on every build: only
+    worth it where two threads can race (the test above). dbt's debug log (kept with
+    --dbt-keep) shows whether it ran."""
+    _write_project(rides, f"dbt_target = postgres\ndbt_schema_prefix = {rides_pg}\n")
+    profiles = (rides / "profiles.yml").read_text()
+    (rides / "profiles.yml").write_text(profiles.replace("threads: 2", f"threads: {threads}"))
+    (rides / "tests" / "test_roles.py").write_text(
+        "def test_builds(dbt):\n    dbt.build(select='+stg_trips')\n"
+    )
+    result = pytester.runpytest_subprocess("tests/", "--dbt-keep", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    logs = [path.read_text() for path in rides.rglob("dbt.log")]
+    assert logs, "dbt's debug log is kept"
+    linked = any("pg_rewrite" in log for log in logs)
+    assert linked == (threads > 1), f"threads {threads}: link query run: {linked}"

@@ -37,6 +37,7 @@ from typing import Any
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
+    file_marks,
     live_run_ids,
     pytest_temproot,
     run_id_of,
@@ -205,7 +206,9 @@ def _clean_warehouse(
 
     project_dir, cli_vars, target = loaded
     verb = "dropping" if args.execute else "would drop"
-    _clean_run_folders(args, prefix, min_age, verb)  # a killed worker's derived profile, logs
+    # a killed worker's derived profile, logs; the runs whose folder lock is held are
+    # alive whatever the warehouse says (a lock connection the server ended)
+    _, folder_live, _ = _clean_run_folders(args, prefix, min_age, verb)
     with tempfile.TemporaryDirectory(prefix="dbtproof-clean-") as tmp:
         adapter, database = _open_adapter(project_dir, cli_vars, target, Path(tmp))
         where = f"target '{target.target_name}' ({target.adapter_type}, database {database})"
@@ -223,7 +226,7 @@ def _clean_warehouse(
                     for leftover in find_leftovers(schemas, prefix)
                     if leftover.age() >= min_age
                 ]
-                kept: list[Leftover] = []
+                live = set(folder_live)
                 roles: list[Leftover] = []
                 if target.adapter_type == "postgres":
                     roles = [
@@ -235,13 +238,13 @@ def _clean_warehouse(
                     ]
                     # a run holds its lock before it creates a schema or role, in the
                     # database it works in: looked for in every database of the server
-                    live = live_run_ids(
+                    live |= live_run_ids(
                         lambda sql: compat.fetch(adapter, sql)[1],
                         {run_id_of(lo.schema, prefix) or "" for lo in [*leftovers, *roles]} - {""},
                     )
-                    kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
-                    leftovers = [lo for lo in leftovers if lo not in kept]
                     roles = [lo for lo in roles if run_id_of(lo.schema, prefix) not in live]
+                kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
+                leftovers = [lo for lo in leftovers if lo not in kept]
                 if not leftovers and not kept and not roles:
                     print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
                     return 0
@@ -300,8 +303,15 @@ def _clean_run_folders(
 
     Returns the folders searched (each a basetemp's ``dbtproof`` folder, where a local
     Spark keeps its files too), the run ids still alive, and how many folders were found.
+    Without file marks (no ``fcntl``) nothing is searched: a folder's run might be alive.
     """
     roots = [pytest_temproot(), *(Path(b).expanduser().resolve() for b in args.basetemp or [])]
+    if not file_marks():
+        print(
+            "dbtproof clean: run folders left alone: without fcntl (Windows) a run's folder "
+            "cannot say whether its run is alive; remove dead runs' folders by hand."
+        )
+        return [], set(), 0
     live_runs: set[str] = set()
     dead: list[tuple[Leftover, Path]] = []
     kept: list[Leftover] = []

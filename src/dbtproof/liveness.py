@@ -10,6 +10,10 @@ A session holds, from start to teardown:
   whose ``application_name`` names the run, taken before the run creates any schema or
   role: ``clean`` looks for the key in ``pg_locks`` (every database of the server, as
   roles are server-wide) and leaves the run's schemas and role alone while it is held.
+  The connection switches the server's idle timeouts off for itself.
+
+``clean`` keeps a run alive when either says so: a run of this machine whose advisory lock
+was lost (a connection ended by the server) is still kept by its file lock.
 
 Both die with the process, so a run killed with SIGKILL is dead for ``clean`` at once.
 """
@@ -36,6 +40,15 @@ except ImportError:  # pragma: no cover
 LOCK_FILE = ".dbtproof-live"
 #: The folder dbtproof's session workdirs live in, under pytest's basetemp.
 WORKDIR_FOLDER = "dbtproof"
+#: The lock's connection sits idle for the whole run: a server's idle timeouts (from the
+#: profile, the role, the database or the server) must not end it, and with it the lock.
+#: ``idle_session_timeout`` exists from PostgreSQL 14 (``current_setting(..., true)`` is
+#: NULL before: nothing is set).
+KEEP_IDLE_SQL = (
+    "select set_config('idle_in_transaction_session_timeout', '0', false); "
+    "select set_config('idle_session_timeout', '0', false) "
+    "where current_setting('idle_session_timeout', true) is not null; "
+)
 
 
 def advisory_key(run_id: str) -> int:
@@ -99,7 +112,7 @@ class LivenessMark:
         try:
             compat.execute_on(
                 connection,
-                f"set application_name = 'dbtproof {self.run_id}'; "
+                f"set application_name = 'dbtproof {self.run_id}'; {KEEP_IDLE_SQL}"
                 f"select pg_advisory_lock_shared({advisory_key(self.run_id)})",
             )
         except BaseException:
@@ -168,8 +181,15 @@ def live_run_ids(fetch: Callable[[str], Iterable[Any]], run_ids: Iterable[str]) 
     return {by_key[(int(row[0]), int(row[1]))] for row in rows}
 
 
+def file_marks() -> bool:
+    """Whether runs hold file marks here (``fcntl``: POSIX; not on Windows). Without them a
+    run's folder cannot say whether its run is alive."""
+    return fcntl is not None
+
+
 def workdir_is_live(workdir: Path) -> bool:
-    """True when a live process holds the lock file of *workdir*."""
+    """True when a live process holds the lock file of *workdir* (never without
+    :func:`file_marks`)."""
     path = workdir / LOCK_FILE
     if fcntl is None or not path.is_file():
         return False

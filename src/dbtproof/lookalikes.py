@@ -53,6 +53,8 @@ class Lookalikes:
         self._letters: dict[str, str] = {}
 
     def _load(self) -> dict[str, str]:
+        """Each single character's prototype from the confusables data (and each
+        prototype's sources), read on first use and kept."""
         if self._prototype is None:
             table = _confusables()
             order = {key: index for index, key in enumerate(table)}

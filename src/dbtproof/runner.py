@@ -240,6 +240,9 @@ class DbtRunner:
     #: Whether dbt writes its debug log (``dbt.log`` in *log_path*; dbtproof: only when
     #: the run's folder is kept).
     file_log: bool = True
+    #: The threads dbt runs nodes on (the target's, set once parsed); None: unknown, the
+    #: relation cache is filled as for several (see :func:`_cache_args`).
+    threads: int | None = None
 
     def base_args(self) -> list[str]:
         """The flags every invocation carries."""
@@ -378,7 +381,7 @@ class DbtRunner:
             *_selection_args(select, exclude),
             *self._vars_args(vars),
             *self._json_args(),
-            *_cache_args(command),
+            *_cache_args(command, _threads_of(extra_args, self.threads)),
             *(["--full-refresh"] if full_refresh else []),
             *extra_args,
         ]
@@ -418,7 +421,19 @@ class DbtRunner:
         return [json.loads(line)["unique_id"] for line in outcome.result or []]
 
 
-def _cache_args(command: str) -> list[str]:
+def _threads_of(extra_args: Sequence[str], threads: int | None) -> int | None:
+    """The threads of an invocation: its own ``--threads N`` when given, else *threads*."""
+    args = list(extra_args)
+    for index, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--threads=") else None
+        if arg == "--threads" and index + 1 < len(args):
+            value = args[index + 1]
+        if value is not None and value.isdigit():
+            return int(value)
+    return threads
+
+
+def _cache_args(command: str, threads: int | None = None) -> list[str]:
     """How dbt's relation cache is filled for ``dbt <command>``.
 
     A command that materializes nodes gets dbt's own default, the cache populated before
@@ -430,10 +445,13 @@ def _cache_args(command: str) -> list[str]:
     inconsistency detected: in rename, new key ... already in cache"). The schemas are
     listed once either way (a miss lists the whole schema too); populated, never twice.
 
-    Other commands (``test``, ``compile``) rename nothing: the cache stays unpopulated
-    (dbt would list every schema of the project for a ``dbt test``).
+    The race needs two threads: on one (*threads* 1), the cache stays unpopulated, as
+    populating it also runs the adapter's query of the links between relations (on
+    PostgreSQL, over ``pg_depend``/``pg_rewrite`` of the whole database) each time. Other
+    commands (``test``, ``compile``) rename nothing: the cache stays unpopulated (dbt
+    would list every schema of the project for a ``dbt test``).
     """
-    if command in _MATERIALIZING:
+    if command in _MATERIALIZING and (threads is None or threads > 1):
         return ["--populate-cache", "--cache-selected-only"]
     return ["--no-populate-cache"]
 

@@ -5,7 +5,8 @@ two hosts on the same port are one server when their addresses meet, or when bot
 loopback addresses (the machine itself). Used by the protected-target check
 (:mod:`dbtproof.targets`) before anything connects, and once connected on PostgreSQL
 with what the server says of itself (:class:`ServerFacts`: the address and port it was
-reached on, a Unix socket being this machine).
+reached on, a Unix socket being this machine). A host spelled as a socket folder
+(``/var/run/postgresql``) is this machine too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Any
 
 #: How long one host name may take to resolve before it counts as unresolvable.
 RESOLVE_TIMEOUT = 2.0
+#: What a Unix socket folder (a host spelled ``/var/run/postgresql``) resolves to: this
+#: machine, as libpq reads a host that starts with ``/``.
+SOCKET_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
 def _resolve(host: str, port: int, timeout: float) -> frozenset[str] | None:
@@ -39,6 +43,7 @@ def _resolve(host: str, port: int, timeout: float) -> frozenset[str] | None:
 
 
 def _loopback(addresses: frozenset[str]) -> bool:
+    """True when *addresses* are some, and all of this machine (loopback)."""
     try:
         return bool(addresses) and all(
             ipaddress.ip_address(address.split("%", 1)[0]).is_loopback for address in addresses
@@ -99,7 +104,10 @@ class ServerResolver:
         self._resolved: dict[tuple[str, int], frozenset[str] | None] = {}
 
     def addresses(self, host: str, port: int) -> frozenset[str] | None:
-        """The addresses of *host* (None when it does not resolve)."""
+        """The addresses of *host* (None when it does not resolve); a socket folder
+        (``/...``) is this machine's loopback."""
+        if host.startswith("/"):
+            return SOCKET_ADDRESSES
         key = (host.casefold(), port)
         if key not in self._resolved:
             self._resolved[key] = _resolve(host, port, self.timeout)

@@ -168,6 +168,7 @@ def parse_vars(text: str | None) -> dict[str, Any]:
 
 
 def _too_deep() -> str:
+    """The message for ``--dbt-vars`` nested deeper than :data:`VARS_MAX_DEPTH`."""
     return (
         f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
     )
@@ -431,6 +432,7 @@ class DbtSession:
         )
         with timings.step("parse"):
             self._parse()
+        self.runner.threads = compat.runtime_threads(self._config)
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
         if self.adapter_type == "duckdb":

@@ -339,6 +339,8 @@ def _place(
 
 
 def _port(value: str | None, default: int) -> int | None:
+    """The port a place names (*default*, the adapter's, when it names none), or None
+    when it is not a number."""
     try:
         return default if value is None else int(value)
     except ValueError:
@@ -349,9 +351,13 @@ def _same_server(
     rules: AdapterRules, mine: Mapping[str, str], theirs: Mapping[str, str], servers: ServerResolver
 ) -> bool:
     """False when both places name their server and it is not the same one: a host with
-    its port compared resolved (``localhost`` is ``127.0.0.1``), other keys as written."""
+    its port compared resolved (``localhost`` is ``127.0.0.1``), other keys as written.
+    On an adapter of hosts and ports, a host that is missing or cannot be rendered is
+    unknown: never the same server (never taken for ``localhost``)."""
     host = "server:host"
-    if rules.default_port is not None and host in mine and host in theirs:
+    if rules.default_port is not None:
+        if host not in mine or host not in theirs:
+            return False
         port, other_port = (
             _port(place.get("server:port"), rules.default_port) for place in (mine, theirs)
         )
@@ -503,7 +509,9 @@ def check_protected_server(
         port = _port(place.get("server:port"), rules.default_port)
         if place.get("database") != facts.database.casefold() or port is None:
             continue
-        if servers.reaches(place.get("server:host", "localhost"), port, facts):
+        if "server:host" not in place:  # unrenderable: says nothing either way
+            continue
+        if servers.reaches(place["server:host"], port, facts):
             listed = ", ".join(p for p in patterns if p.strip()) or "none"
             raise ProtectedTargetError(
                 f"dbtproof: target '{target_name}' of profile '{profile_name}' "

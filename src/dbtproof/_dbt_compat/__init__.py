@@ -68,6 +68,7 @@ from dbtproof._dbt_compat.adapter import (
     quote,
     registered_runtime_config,
     relation_exists,
+    runtime_threads,
     table_relation,
 )
 from dbtproof._dbt_compat.bulk import can_stage, stage_rows, unstage_rows
@@ -224,6 +225,7 @@ __all__ = (
     "resolve_ref",
     "resolve_source",
     "rollback_if_open",
+    "runtime_threads",
     "seed_columns",
     "show_grants",
     "seed_columns_quoted",

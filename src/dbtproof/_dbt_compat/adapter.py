@@ -21,6 +21,12 @@ def registered_runtime_config(adapter_type: str) -> Any:
     return get_adapter_by_type(adapter_type).config
 
 
+def runtime_threads(config: Any) -> int:
+    """The threads dbt runs nodes on with the ``RuntimeConfig`` *config* (the target's
+    ``threads``; 1 when unset)."""
+    return int(getattr(config, "threads", None) or 1)
+
+
 def adapter_for(config: Any, manifest: Any) -> Any:
     """The dbt adapter for *config*, registered if the last invocation left none, ready for macros.
 
