@@ -47,6 +47,9 @@ EXTRA_FILES = {
             '{{ env_var("SHOP_REGION", "eu") }}' as region, customer_id
         from {{ ref('stg_customers') }}
     """,
+    "models/extra/stamped.sql": """
+        select customer_id, '{{ invocation_id }}' as run_id from {{ ref('stg_customers') }}
+    """,
     "models/extra/order_log.sql": """
         {{ config(materialized='incremental', incremental_strategy='append') }}
         select order_id, status from {{ ref('stg_orders') }}
@@ -288,6 +291,28 @@ def test_macro_overrides_reach_indirect_dispatched_and_package_macros(dbt) -> No
     # A package's macro, called by another macro of that package, by name or package.name.
     for name in ("tool_inner", "tools.tool_inner"):
         assert dbt.run_model("greetings", given=customers, macros={name: 42}) == [{"tool": 42}]
+
+
+def test_macro_overrides_replace_values_of_dbt_context_as_in_dbt(dbt) -> None:
+    # dbt's unit tests let `overrides: macros` replace a context value that is no macro.
+    customers = {ref("stg_customers"): [{"customer_id": 1}]}
+    assert dbt.run_model("stamped", given=customers)[0]["run_id"] != "fixed-run"
+    out = dbt.run_model("stamped", given=customers, macros={"invocation_id": "fixed-run"})
+    assert out == [{"customer_id": 1, "run_id": "fixed-run"}]
+
+
+def test_column_names_differing_in_case_from_row_to_row_are_one_column(dbt) -> None:
+    # As dbt's unit tests read given rows (format_row lowercases each row's names).
+    payments = [{"payment_id": 1, "amount": 25}, {"PAYMENT_ID": 2, "Amount": 50}]
+    out = dbt.run_model("stg_payments", given={source("shop", "raw_payments"): payments})
+    assert out.ordered == [
+        {"payment_id": 1, "amount": Decimal("0.25")},
+        {"payment_id": 2, "amount": Decimal("0.50")},
+    ]
+    # One row naming a column twice is still refused.
+    twice = [{"payment_id": 1}, {"payment_id": 2, "PAYMENT_ID": 3}]
+    with pytest.raises(FixtureColumnError, match="names column 'payment_id' of .* twice"):
+        dbt.run_model("stg_payments", given={source("shop", "raw_payments"): twice})
 
 
 def test_ephemeral_models_as_input_and_under_test(dbt) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -245,3 +246,53 @@ def test_the_session_is_out_of_the_collectors_sight_during_the_run_only(
     result.assert_outcomes(passed=1)
     assert int((shop / "frozen_during").read_text()) > 100_000, "dbt's objects were frozen"
     assert (shop / "frozen_after").read_text() == "0", "and handed back when the run ended"
+
+
+def _collected(lines: list[str]) -> list[str]:
+    """The node ids ``pytest --collect-only -q`` prints, sorted."""
+    return sorted(line for line in lines if "::" in line)
+
+
+def test_collection_skips_the_projects_packages_target_and_log_folders(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integration_tests layout (``dbt_packages/shop -> ../..``, a loop) with no
+    ``testpaths``: pytest collected the package's tests once per turn of the loop. The
+    project's packages' install path, target path and log path (as dbt_project.yml sets
+    them) are not walked; a path named on the command line still is."""
+    from test_warm_parse import integration_tests_layout
+
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    package = pytester.path / "shop"
+    project = integration_tests_layout(package)
+    with (project / "dbt_project.yml").open("a") as file:
+        file.write("target-path: build_out\nlog-path: dbt_logs\n")
+    test = "def test_{}():\n    pass\n"
+    (package / "pytests" / "test_package.py").write_text(test.format("package"))
+    for folder in ("pytests", "build_out", "dbt_logs", "target"):
+        (project / folder).mkdir(exist_ok=True)
+        (project / folder / f"test_in_{folder}.py").write_text(test.format(folder))
+    monkeypatch.chdir(project)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q",
+                                           "--no-dbt-tests")  # fmt: skip
+    # rootdir is the package's (its pytest.ini). `target/` is no folder of this project's
+    # (its target path is build_out): collected.
+    assert _collected(result.stdout.lines) == [
+        "integration_tests/pytests/test_in_pytests.py::test_pytests",
+        "integration_tests/target/test_in_target.py::test_target",
+    ]
+    named = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q",
+                                          "--no-dbt-tests", "dbt_packages/shop/pytests",
+                                          "build_out")  # fmt: skip
+    assert _collected(named.stdout.lines) == [
+        "integration_tests/build_out/test_in_build_out.py::test_build_out",
+        "integration_tests/dbt_packages/shop/pytests/test_package.py::test_package",
+    ]
+    # With the project's dbt tests (parsed through the loop): every item once.
+    whole = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
+    ids = _collected(whole.stdout.lines)
+    assert len(ids) == len(set(ids)), ids
+    assert "integration_tests/pytests/test_in_pytests.py::test_pytests" in ids
+    assert "integration_tests/dbt_project.yml::customers::build" in ids

@@ -341,3 +341,75 @@ def test_versioned_models_fixture_files_and_sql_expectations_agree(
     assert disagreements == {}
     assert tests == 2
     assert failing == list(VERSIONED_MUTATIONS)[1:]
+
+
+CONTEXT_SCHEMA = """
+unit_tests:
+  - name: invocation_id_overridden
+    model: stamped
+    overrides:
+      macros:
+        invocation_id: run-1
+    given:
+      - input: ref('src')
+        rows:
+          - {tested_column: 1, code: x}
+    expect:
+      rows:
+        - {tested_column: 1, code: x, run_id: run-1}
+  - name: names_differing_in_case
+    model: plain
+    given:
+      - input: ref('src')
+        rows:
+          - {tested_column: 1, code: x}
+          - {TESTED_COLUMN: 2, code: y}
+    expect:
+      rows:
+        - {tested_column: 1, code: x}
+        - {TESTED_COLUMN: 2, code: y}
+"""
+
+CONTEXT_MUTATIONS: dict[str, Callable[[Path], None]] = {
+    "as written": lambda root: None,
+    "override removed": _edit("models/schema.yml",
+                              "    overrides:\n      macros:\n        invocation_id: run-1\n", ""),
+    "overridden value expected otherwise": _edit("models/schema.yml", "run_id: run-1}",
+                                                 "run_id: run-9}"),
+    "given row of the other case changed": _edit("models/schema.yml", "{TESTED_COLUMN: 2, code: y}",
+                                                 "{TESTED_COLUMN: 3, code: y}"),
+    "expected row of the other case changed": _edit("models/schema.yml",
+                                                    "\n        - {TESTED_COLUMN: 2, code: y}",
+                                                    "\n        - {TESTED_COLUMN: 5, code: y}"),
+}  # fmt: skip
+
+
+def test_context_value_overrides_and_names_differing_in_case_agree(
+    tmp_path: Path, run_command: Command
+) -> None:
+    # dbt's unit tests let `overrides: macros` replace a context value (invocation_id) and
+    # read a given or expected row's column names case-insensitively, row by row.
+    root = tmp_path / "ctx"
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text("name: ctx\nprofile: ctx\nconfig-version: 2\n")
+    (root / "profiles.yml").write_text(
+        "ctx:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {tmp_path / 'cli.duckdb'}\n      schema: main\n"
+    )
+    (root / "models" / "src.sql").write_text("select 1 as tested_column, 'a' as code")
+    (root / "models" / "stamped.sql").write_text(
+        "select tested_column, code, '{{ invocation_id }}' as run_id from {{ ref('src') }}"
+    )
+    (root / "models" / "plain.sql").write_text("select tested_column, code from {{ ref('src') }}")
+    (root / "models" / "schema.yml").write_text(CONTEXT_SCHEMA)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    command = [str(BIN / "dbt"), "run", "--select", "src", "--profiles-dir", "."]
+    build = run_command(command, root, env)
+    assert build.returncode == 0, build.stdout
+    originals = {p: p.read_text() for p in root.rglob("*") if p.suffix in (".sql", ".yml")}
+    failing, disagreements, tests = run_mutations(
+        root, originals, CONTEXT_MUTATIONS, cli_tools(run_command, root, env, [])
+    )
+    assert disagreements == {}
+    assert tests == 2
+    assert failing == list(CONTEXT_MUTATIONS)[1:]

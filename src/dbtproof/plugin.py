@@ -34,7 +34,7 @@ from dbtproof.evidence.recorder import WORKEROUTPUT_KEY as EVIDENCE_KEY
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.keeper import keeper_of
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
-from dbtproof.project import PROJECT_FILE, find_project_for_invocation
+from dbtproof.project import PROJECT_FILE, dbt_own_folders, find_project_for_invocation
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
 
 
@@ -250,6 +250,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and workerinput.get(SHARED_BUILD_KEY):
         state.shared_build = Path(workerinput[SHARED_BUILD_KEY])
     config.stash[state_key] = state
+    config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
     state.open_secrets(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
@@ -270,6 +271,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
         # `pytest` with no paths runs the project's dbt tests too.
         config.args.append(str(project_dir / PROJECT_FILE))
+
+
+class _DbtOwnFolders:
+    """Collection never walks the project's packages' install path, target path or log
+    path (``dbt_packages/<pkg> -> ../..`` would have pytest collect the package's tests once
+    per turn of the loop). pytest does not ask about a path named on the command line, nor
+    its parents: those are collected."""
+
+    def __init__(self, folders: tuple[Path, ...]) -> None:
+        self._folders = frozenset(folders) | frozenset(folder.resolve() for folder in folders)
+        self._names = frozenset(folder.name for folder in folders)
+
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """True for one of the folders, as given or through a symlink; else pytest decides."""
+        if collection_path.name not in self._names:
+            return None
+        if collection_path in self._folders or collection_path.resolve() in self._folders:
+            return True
+        return None
 
 
 def _explicit_paths(config: pytest.Config) -> bool:

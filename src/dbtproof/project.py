@@ -169,6 +169,39 @@ def _read_yaml(path: Path, what: str) -> Any:
         ) from exc
 
 
+#: ``dbt_project.yml``'s keys of the folders dbt installs packages, writes artifacts and
+#: writes logs into, with dbt's defaults.
+_DBT_OWN_FOLDERS = (
+    ("packages-install-path", "dbt_packages"),
+    ("target-path", "target"),
+    ("log-path", "logs"),
+)
+
+
+def dbt_own_folders(root: Path) -> tuple[Path, ...]:
+    """The project's packages' install path, target path and log path, as its
+    ``dbt_project.yml`` sets them (dbt's defaults where it does not): no test module of the
+    project's lives there, and a local package installed as ``dbt_packages/<pkg> -> ../..``
+    makes a loop of the first.
+
+    A value dbt renders (``{{ env_var(...) }}``) is left out: which folder it names is not
+    known before dbt runs. A ``dbt_project.yml`` that cannot be read gives none (the
+    session's start reports it).
+    """
+    try:
+        data = _read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    except ProjectConfigError:
+        return ()
+    if not isinstance(data, dict):
+        return ()
+    folders = []
+    for key, default in _DBT_OWN_FOLDERS:
+        value = data.get(key, default)
+        if isinstance(value, str) and value and not is_template(value):
+            folders.append(root / value)
+    return tuple(folders)
+
+
 @dataclass(frozen=True)
 class DbtProject:
     """The parts of ``dbt_project.yml`` dbtproof needs before dbt is loaded."""

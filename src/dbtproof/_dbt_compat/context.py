@@ -197,6 +197,20 @@ class RenderContext:
                 found = True
         return found
 
+    def override_value(self, name: str, value: Any) -> bool:
+        """Replace the context's value *name* — a variable such as ``invocation_id``, not a
+        macro — by *value* as it is, as dbt's unit tests' ``overrides: macros`` do
+        (``generate_runtime_unit_test_context``): ``name`` at the top level, or
+        ``package.name`` in that package's namespace. Returns False when the context has
+        no value of that name.
+        """
+        package, _, plain = name.rpartition(".")
+        space = self.values.get(package) if package else self.values
+        if not isinstance(space, dict) or plain not in space:
+            return False
+        space[plain] = value
+        return True
+
     def override_vars(self, overrides: dict[str, Any]) -> None:
         """Make ``var(name)`` return *overrides[name]* (strings rendered as dbt renders vars)."""
         self.values["var"] = _VarWithOverrides(self.values["var"], overrides, self.values)

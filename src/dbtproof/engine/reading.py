@@ -108,7 +108,32 @@ def _from_dicts(rows: Sequence[Any], label: str) -> Fixture:
                 f"dbtproof: row {index} of the rows given for {label} has the column name "
                 f"{key!r}; column names must be strings."
             )
-    return Fixture(label, "rows", list(columns), records)
+    names = list(columns)
+    if len({name.lower() for name in names}) < len(names):
+        names, records = _one_spelling(names, records)
+    return Fixture(label, "rows", names, records)
+
+
+def _one_spelling(
+    names: list[str], records: list[dict[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Column names that differ only in case from row to row (``{id: 1}``, ``{ID: 2}``) as
+    one column, spelled as first given: dbt's unit tests read a row's names
+    case-insensitively (``format_row``). A row naming two of them is left as it is (the
+    writer refuses the column named twice)."""
+    spelling: dict[str, str] = {}
+    for name in names:
+        spelling.setdefault(name.lower(), name)
+    renamed = {name: spelling[name.lower()] for name in names if spelling[name.lower()] != name}
+    rows = []
+    for row in records:
+        if renamed.keys().isdisjoint(row):
+            rows.append(row)
+        elif len({key.lower() for key in row}) < len(row):
+            return names, records
+        else:
+            rows.append({renamed.get(key, key): value for key, value in row.items()})
+    return list(spelling.values()), rows
 
 
 #: Types of values that are plain already (no pandas/numpy value to unwrap; a NaN is a value).

@@ -314,9 +314,10 @@ def replace_in_context(
     context: compat.RenderContext, spec: RenderSpec, inputs: InputResolver
 ) -> None:
     """Put what the test replaces into *context*: ``ref``, ``source`` and ``this`` as
-    *inputs* resolves them, *spec*'s vars, env vars and macros, and ``is_incremental()``.
+    *inputs* resolves them, *spec*'s vars, env vars and macros (or values of dbt's context
+    such as ``invocation_id``), and ``is_incremental()``.
 
-    :raises UnknownMacroError: if a macro override names no macro.
+    :raises UnknownMacroError: if a macro override names neither a macro nor a value.
     """
     context.set_value("ref", inputs.ref)
     context.set_value("source", inputs.source)
@@ -330,8 +331,12 @@ def replace_in_context(
     context.override_macro_later(
         "is_incremental", macro_value("is_incremental", spec.is_incremental)
     )
+    # A name that is no macro but a value of dbt's context (``invocation_id``) takes the
+    # value as it is, as in dbt's unit tests.
     unknown = [
-        n for n, v in spec.macros.items() if not context.override_macro(n, macro_value(n, v))
+        n
+        for n, v in spec.macros.items()
+        if not context.override_macro(n, macro_value(n, v)) and not context.override_value(n, v)
     ]
     if unknown:
         _unknown_macros(unknown, context, spec.node)
@@ -449,6 +454,6 @@ def _unknown_macros(unknown: list[str], context: compat.RenderContext, node: Any
         hints.append(f"'{name}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
     raise UnknownMacroError(
         f"dbtproof: macros= overrides {', '.join(hints)}, but the project and its packages "
-        f"have no macro of that name (rendering {node.name}). Name a macro as `name` or "
-        "`package.name`."
+        f"have no macro of that name, nor dbt's context a value (rendering {node.name}). "
+        "Name a macro as `name` or `package.name`, or a value such as `invocation_id`."
     )
