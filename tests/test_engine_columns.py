@@ -50,6 +50,11 @@ LAKE_FILES = {
         from {{ source('lake', 'trips') }}
         where is_valid
     """,
+    "models/lake/trip_years.sql": """
+        select trip_id, date_part('year', started_at) as trip_year,
+            date_part('month', ended_at) as end_month
+        from {{ source('lake', 'trips') }}
+    """,
     "models/lake/trip_days.sql": """
         select trip_day, count(*) as trips, sum(meters) as meters
         from {{ ref('trip_stats') }}
@@ -144,6 +149,22 @@ def test_undeclared_source_typed_by_how_the_model_uses_each_column(dbt) -> None:
         {"trip_id": 1, "trip_day": datetime(2024, 3, 1), "meters": 2500, "fare_units": 12,
          "city": "oslo"},
     ]  # fmt: skip
+
+
+def test_date_part_types_its_column_argument_as_a_timestamp(dbt) -> None:
+    # date_part('year', started_at) is the only use of started_at: without a type from
+    # the function, the ISO strings stay strings (or an empty fixture's column untyped)
+    # and the database cannot choose a date_part.
+    trips = [
+        {"trip_id": 1, "started_at": "2024-03-01 10:30:00", "ended_at": "2024-04-01"},
+        {"trip_id": 2, "started_at": "2023-12-31 23:00:00", "ended_at": None},
+    ]
+    out = dbt.run_model("trip_years", given={source("lake", "trips"): trips})
+    assert out == [
+        {"trip_id": 1, "trip_year": 2024, "end_month": 4},
+        {"trip_id": 2, "trip_year": 2023, "end_month": None},
+    ]
+    assert dbt.run_model("trip_years", given={source("lake", "trips"): []}) == []
 
 
 def test_model_downstream_of_an_undeclared_source(dbt) -> None:
