@@ -55,6 +55,9 @@ LAKE_FILES = {
             date_part('month', ended_at) as end_month
         from {{ source('lake', 'trips') }}
     """,
+    "models/lake/trip_star.sql": """
+        select {{ star_of(source('lake', 'trips')) }} from {{ source('lake', 'trips') }}
+    """,
     "models/lake/trip_days.sql": """
         select trip_day, count(*) as trips, sum(meters) as meters
         from {{ ref('trip_stats') }}
@@ -165,6 +168,16 @@ def test_date_part_types_its_column_argument_as_a_timestamp(dbt) -> None:
         {"trip_id": 2, "trip_year": 2023, "end_month": None},
     ]
     assert dbt.run_model("trip_years", given={source("lake", "trips"): []}) == []
+
+
+def test_columns_asked_of_an_undeclared_source_are_those_given_each_time(dbt) -> None:
+    # Nothing knows the source's columns: a star over it has the given rows' columns, and
+    # a second call with other columns is rendered again (not served the first render).
+    trips = source("lake", "trips")
+    out = dbt.run_model("trip_star", given={trips: [{"trip_id": 1}]})
+    assert out.columns == ("trip_id",) and out == [{"trip_id": 1}]
+    out = dbt.run_model("trip_star", given={trips: [{"trip_id": 2, "city": "Oslo"}]})
+    assert out.columns == ("trip_id", "city") and out == [{"trip_id": 2, "city": "Oslo"}]
 
 
 def test_model_downstream_of_an_undeclared_source(dbt) -> None:
