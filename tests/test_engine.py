@@ -174,6 +174,10 @@ EXTRA_FILES = {
     "models/introspective/people_and_payments.sql": """
         {{ union_of([ref('stg_customers'), ref('stg_payments')]) }}
     """,
+    "models/introspective/payments_star_all.sql": "select * from {{ ref('payments_star') }}",
+    "models/introspective/people_and_payments_all.sql": (
+        "select * from {{ ref('people_and_payments') }}"
+    ),
     "models/introspective/probed.sql": """
         {%- set one = run_query("select 1 as one") if execute else none -%}
         {%- set lookup = run_query("select code from dbtproof_no_such_lookup") if execute
@@ -596,6 +600,17 @@ def test_union_of_given_inputs_by_their_columns_and_types(dbt) -> None:
         "people_and_payments", given={ref("stg_customers"): [], ref("stg_payments"): []}
     )
     assert empty == [] and empty.columns == out.columns
+
+
+def test_columns_of_a_model_whose_macros_ask_for_its_upstreams_columns(dbt) -> None:
+    # Worked out as for any model (its SQL on empty relations of its upstreams), the star
+    # and the union asking those relations: a model reading them knows every column.
+    out = dbt.run_model("payments_star_all", given={ref("payments_star"): []})
+    assert out.columns == ("order_id", "payment_method", "amount")
+    rows = [{"_source_relation": "x", "signup_date": "2024-01-05", "amount": "2.5"}]
+    out = dbt.run_model("people_and_payments_all", given={ref("people_and_payments"): rows})
+    assert len(out.columns) == 10 and out.columns[-1] == "amount"
+    assert out[0]["signup_date"] == date(2024, 1, 5) and out[0]["amount"] == Decimal("2.5")
 
 
 def test_queries_keys_must_each_match_one_query(dbt) -> None:

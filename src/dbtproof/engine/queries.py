@@ -144,6 +144,7 @@ class Introspection:
         #: The inputs whose columns the model asked for during the render (the rendered
         #: SQL then depends on the given rows' columns).
         self.asked_columns: list[str] = []
+        self._columns: dict[str, list[Any]] = {}
         self.active = False
         self._ctes: Mapping[str, str] = {}
         self._stand_ins: Mapping[str, Any] = {}
@@ -171,6 +172,7 @@ class Introspection:
         self._label, self._this = label, this
         self.ran = []
         self.asked_columns = []
+        self._columns = {}
         for item in self.given:
             item.matched = 0
         self.active = True
@@ -231,8 +233,11 @@ class Introspection:
             )
         what = self._label(uid)
         self.asked_columns.append(uid)
+        if uid in self._columns:  # asked again in this render (smart_union asks twice)
+            return list(self._columns[uid])
         try:
-            return self._describe(self._fixtures()[uid])
+            self._columns[uid] = self._describe(self._fixtures()[uid])
+            return list(self._columns[uid])
         except DbtError:
             raise
         except Exception as exc:
