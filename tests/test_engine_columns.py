@@ -58,6 +58,12 @@ LAKE_FILES = {
     "models/lake/trip_star.sql": """
         select {{ star_of(source('lake', 'trips')) }} from {{ source('lake', 'trips') }}
     """,
+    "models/lake/zone_columns.sql": """
+        {%- set zones = api.Relation.create(database=target.database, schema=target.schema,
+                                            identifier='zones') %}
+        select '{{ column_list(zones) }}' as zone_columns, trip_id
+        from {{ source('lake', 'trips') }}
+    """,
     "models/lake/trip_days.sql": """
         select trip_day, count(*) as trips, sum(meters) as meters
         from {{ ref('trip_stats') }}
@@ -212,6 +218,19 @@ def test_source_with_a_table_is_typed_as_the_warehouse_says(dbt) -> None:
         assert out == [{"zone_id": 7, "zone_name": "N", "double_area": Decimal("2.50")}]
         assert isinstance(out[0]["zone_id"], int)
         assert dbt.run_model("zone_report", given={source("lake", "zones"): []}) == []
+    finally:
+        dbt.execute(f"drop table {table}")
+
+
+def test_columns_of_a_relation_that_is_no_input_are_asked_of_the_warehouse(dbt) -> None:
+    # Only a given input's columns come from its fixture: a table of the namespace that
+    # the model reads by name is described by the warehouse, as in a run.
+    table = dbt.relation("lake.zones")
+    dbt.execute(f'create schema if not exists "{dbt.schema}"')
+    dbt.execute(f"create table {table} (zone_id integer, zone_name varchar(20))")
+    try:
+        out = dbt.run_model("zone_columns", given={source("lake", "trips"): [{"trip_id": 1}]})
+        assert out == [{"zone_columns": "zone_id, zone_name", "trip_id": 1}]
     finally:
         dbt.execute(f"drop table {table}")
 
