@@ -86,6 +86,55 @@ EXTRA_FILES = {
             {%- endcall -%}
             {{ return(load_result('column_values')['data'] | map(attribute=0) | list) }}
         {% endmacro %}
+        {#- What dbt_utils.star does: the relation's columns (but *except*), quoted. -#}
+        {% macro star_of(relation, except=[]) -%}
+            {%- if not execute %}{{ return('*') }}{% endif -%}
+            {%- if relation.is_cte -%}
+                {{ exceptions.raise_compiler_error("star_of() cannot read the ephemeral "
+                                                   ~ relation) }}
+            {%- endif -%}
+            {%- set skip = except | map('lower') | list -%}
+            {%- set names = [] -%}
+            {%- for column in adapter.get_columns_in_relation(relation) -%}
+                {%- if column.column | lower not in skip %}{% do names.append(column.column) %}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- for name in names %}{{ adapter.quote(name) }}{{ ", " if not loop.last }}
+            {%- endfor -%}
+        {%- endmacro %}
+        {#- What dbt_utils.union_relations does: the superset of the relations' columns (a
+            string column as its widest), each relation's select cast to its types, with
+            nulls for the columns it lacks and the relation it came from. -#}
+        {% macro union_of(relations) -%}
+            {%- set relation_columns = {} -%}
+            {%- set column_superset = {} -%}
+            {%- for relation in relations -%}
+                {%- do relation_columns.update({relation: []}) -%}
+                {%- for col in adapter.get_columns_in_relation(relation) -%}
+                    {%- do relation_columns[relation].append(col.column) -%}
+                    {%- if col.column in column_superset -%}
+                        {%- set stored = column_superset[col.column] -%}
+                        {%- if col.is_string() and stored.is_string()
+                               and col.string_size() > stored.string_size() -%}
+                            {%- do column_superset.update({col.column: col}) -%}
+                        {%- endif -%}
+                    {%- else -%}
+                        {%- do column_superset.update({col.column: col}) -%}
+                    {%- endif -%}
+                {%- endfor -%}
+            {%- endfor -%}
+            {%- for relation in relations %}
+            select
+                cast({{ dbt.string_literal(relation.identifier) }} as {{ dbt.type_string() }})
+                    as _source_relation
+                {%- for name, col in column_superset.items() %},
+                cast({{ adapter.quote(name) if name in relation_columns[relation] else 'null' }}
+                    as {{ col.data_type }}) as {{ adapter.quote(name) }}
+                {%- endfor %}
+            from {{ relation }}
+            {% if not loop.last %}union all{% endif %}
+            {%- endfor %}
+        {%- endmacro %}
         {% macro column_list(relation) -%}
             {%- for column in adapter.get_columns_in_relation(relation) -%}
                 {{ column.name }}{{ ", " if not loop.last }}
@@ -121,6 +170,17 @@ EXTRA_FILES = {
     "models/introspective/payment_columns.sql": """
         select {{ column_list(ref('stg_payments')) }} from {{ ref('stg_payments') }}
     """,
+    "models/introspective/payments_star.sql": """
+        select {{ star_of(ref('stg_payments'), except=['payment_id']) }}
+        from {{ ref('stg_payments') }}
+    """,
+    "models/introspective/people_and_payments.sql": """
+        {{ union_of([ref('stg_customers'), ref('stg_payments')]) }}
+    """,
+    "models/introspective/payments_star_all.sql": "select * from {{ ref('payments_star') }}",
+    "models/introspective/people_and_payments_all.sql": (
+        "select * from {{ ref('people_and_payments') }}"
+    ),
     "models/introspective/probed.sql": """
         {%- set one = run_query("select 1 as one") if execute else none -%}
         {%- set lookup = run_query("select code from dbtproof_no_such_lookup") if execute
@@ -521,15 +581,61 @@ def test_failing_query_without_a_given_result_names_it_and_the_fix(dbt) -> None:
         dbt.run_model("new_orders", given={ref("stg_orders"): []}, is_incremental=True)
 
 
-def test_columns_of_a_given_input_are_not_asked_of_the_warehouse(dbt) -> None:
-    # It has no such relation, and would answer no columns (dbt_utils.star would render none).
+def test_columns_of_a_given_input_are_the_columns_of_its_given_rows(dbt) -> None:
+    # The warehouse has no such relation, and would answer no columns (dbt_utils.star
+    # would render none): the columns are those of the relation the given rows make,
+    # the upstream's known columns (payment_id too) typed as they are there.
     given = {ref("stg_payments"): PAYMENTS}
-    with pytest.raises(IntrospectiveQueryError) as excinfo:
-        dbt.run_model("payment_columns", given=given)
-    message = str(excinfo.value)
-    assert "the columns of ref('stg_payments')" in message and "macros=" in message
+    out = dbt.run_model("payment_columns", given=given)
+    assert out.columns == ("payment_id", "order_id", "payment_method", "amount")
+    assert out == [{"payment_id": None, **row} for row in PAYMENTS]
+    out = dbt.run_model("payments_star", given=given)
+    assert out.columns == ("order_id", "payment_method", "amount") and out == PAYMENTS
+    # Overriding the macro that asks still works.
     out = dbt.run_model("payment_columns", given=given, macros={"column_list": "order_id, amount"})
     assert out.columns == ("order_id", "amount")
+    # An upstream the test did not give: give it.
+    with pytest.raises(MissingInputError) as excinfo:
+        dbt.run_model("payments_star", given={})
+    message = str(excinfo.value)
+    assert "the columns of ref('stg_payments')" in message and "given=" in message
+
+
+def test_union_of_given_inputs_by_their_columns_and_types(dbt) -> None:
+    # A union_relations-like macro reads each relation's Column objects: .column,
+    # .data_type (every select is cast to them), is_string() and string_size().
+    customers = [{"customer_id": 7, "first_name": "Ada", "signup_date": "2024-01-05"}]
+    payments = [{"payment_id": 3, "order_id": 1, "payment_method": "card", "amount": 2.5}]
+    given = {ref("stg_customers"): customers, ref("stg_payments"): payments}
+    out = dbt.run_model("people_and_payments", given=given)
+    assert out.columns == (
+        "_source_relation", "customer_id", "first_name", "last_name", "email", "signup_date",
+        "payment_id", "order_id", "payment_method", "amount",
+    )  # fmt: skip
+    rows = sorted(out, key=lambda row: row["_source_relation"])
+    assert [row["_source_relation"] for row in rows] == [
+        "__dbtproof__model__shop__stg_customers",
+        "__dbtproof__model__shop__stg_payments",
+    ]
+    assert rows[0]["signup_date"] == date(2024, 1, 5) and rows[0]["amount"] is None
+    assert rows[1]["payment_method"] == "card" and rows[1]["amount"] == Decimal("2.5")
+    assert rows[1]["customer_id"] is None and rows[1]["signup_date"] is None
+    # The empty-fixture sweep: no rows, every column.
+    empty = dbt.run_model(
+        "people_and_payments", given={ref("stg_customers"): [], ref("stg_payments"): []}
+    )
+    assert empty == [] and empty.columns == out.columns
+
+
+def test_columns_of_a_model_whose_macros_ask_for_its_upstreams_columns(dbt) -> None:
+    # Worked out as for any model (its SQL on empty relations of its upstreams), the star
+    # and the union asking those relations: a model reading them knows every column.
+    out = dbt.run_model("payments_star_all", given={ref("payments_star"): []})
+    assert out.columns == ("order_id", "payment_method", "amount")
+    rows = [{"_source_relation": "x", "signup_date": "2024-01-05", "amount": "2.5"}]
+    out = dbt.run_model("people_and_payments_all", given={ref("people_and_payments"): rows})
+    assert len(out.columns) == 10 and out.columns[-1] == "amount"
+    assert out[0]["signup_date"] == date(2024, 1, 5) and out[0]["amount"] == Decimal("2.5")
 
 
 def test_queries_keys_must_each_match_one_query(dbt) -> None:

@@ -50,6 +50,20 @@ LAKE_FILES = {
         from {{ source('lake', 'trips') }}
         where is_valid
     """,
+    "models/lake/trip_years.sql": """
+        select trip_id, date_part('year', started_at) as trip_year,
+            date_part('month', ended_at) as end_month
+        from {{ source('lake', 'trips') }}
+    """,
+    "models/lake/trip_star.sql": """
+        select {{ star_of(source('lake', 'trips')) }} from {{ source('lake', 'trips') }}
+    """,
+    "models/lake/zone_columns.sql": """
+        {%- set zones = api.Relation.create(database=target.database, schema=target.schema,
+                                            identifier='zones') %}
+        select '{{ column_list(zones) }}' as zone_columns, trip_id
+        from {{ source('lake', 'trips') }}
+    """,
     "models/lake/trip_days.sql": """
         select trip_day, count(*) as trips, sum(meters) as meters
         from {{ ref('trip_stats') }}
@@ -146,6 +160,32 @@ def test_undeclared_source_typed_by_how_the_model_uses_each_column(dbt) -> None:
     ]  # fmt: skip
 
 
+def test_date_part_types_its_column_argument_as_a_timestamp(dbt) -> None:
+    # date_part('year', started_at) is the only use of started_at: without a type from
+    # the function, the ISO strings stay strings (or an empty fixture's column untyped)
+    # and the database cannot choose a date_part.
+    trips = [
+        {"trip_id": 1, "started_at": "2024-03-01 10:30:00", "ended_at": "2024-04-01"},
+        {"trip_id": 2, "started_at": "2023-12-31 23:00:00", "ended_at": None},
+    ]
+    out = dbt.run_model("trip_years", given={source("lake", "trips"): trips})
+    assert out == [
+        {"trip_id": 1, "trip_year": 2024, "end_month": 4},
+        {"trip_id": 2, "trip_year": 2023, "end_month": None},
+    ]
+    assert dbt.run_model("trip_years", given={source("lake", "trips"): []}) == []
+
+
+def test_columns_asked_of_an_undeclared_source_are_those_given_each_time(dbt) -> None:
+    # Nothing knows the source's columns: a star over it has the given rows' columns, and
+    # a second call with other columns is rendered again (not served the first render).
+    trips = source("lake", "trips")
+    out = dbt.run_model("trip_star", given={trips: [{"trip_id": 1}]})
+    assert out.columns == ("trip_id",) and out == [{"trip_id": 1}]
+    out = dbt.run_model("trip_star", given={trips: [{"trip_id": 2, "city": "Oslo"}]})
+    assert out.columns == ("trip_id", "city") and out == [{"trip_id": 2, "city": "Oslo"}]
+
+
 def test_model_downstream_of_an_undeclared_source(dbt) -> None:
     out = dbt.run_model("trip_days", given={ref("trip_stats"): []})
     assert out == []
@@ -178,6 +218,19 @@ def test_source_with_a_table_is_typed_as_the_warehouse_says(dbt) -> None:
         assert out == [{"zone_id": 7, "zone_name": "N", "double_area": Decimal("2.50")}]
         assert isinstance(out[0]["zone_id"], int)
         assert dbt.run_model("zone_report", given={source("lake", "zones"): []}) == []
+    finally:
+        dbt.execute(f"drop table {table}")
+
+
+def test_columns_of_a_relation_that_is_no_input_are_asked_of_the_warehouse(dbt) -> None:
+    # Only a given input's columns come from its fixture: a table of the namespace that
+    # the model reads by name is described by the warehouse, as in a run.
+    table = dbt.relation("lake.zones")
+    dbt.execute(f'create schema if not exists "{dbt.schema}"')
+    dbt.execute(f"create table {table} (zone_id integer, zone_name varchar(20))")
+    try:
+        out = dbt.run_model("zone_columns", given={source("lake", "trips"): [{"trip_id": 1}]})
+        assert out == [{"zone_columns": "zone_id, zone_name", "trip_id": 1}]
     finally:
         dbt.execute(f"drop table {table}")
 

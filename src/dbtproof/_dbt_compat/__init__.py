@@ -76,6 +76,7 @@ from dbtproof._dbt_compat.caches import RenderCaches
 from dbtproof._dbt_compat.columns import (
     columns_in_relation,
     describe_query,
+    query_columns,
     seed_columns,
     seed_columns_quoted,
 )
@@ -213,6 +214,7 @@ __all__ = (
     "graph_variable_deferred",
     "quick_graph_summary",
     "parse_profile",
+    "query_columns",
     "query_comment_callback",
     "query_result",
     "quote",

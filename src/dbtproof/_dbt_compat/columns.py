@@ -1,5 +1,6 @@
 """Column names and types as dbt finds them: of a relation, of a query's result (as dbt's
-unit tests describe it), and of a seed (as ``dbt seed`` types its CSV)."""
+unit tests describe it, or as the adapter's Column objects), and of a seed (as ``dbt seed``
+types its CSV)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,31 @@ def describe_query(context: RenderContext, adapter: Any, sql: str) -> list[tuple
     if adapter_type(adapter) == "duckdb":
         # DuckDB describes a query without creating anything, and keeps an untyped NULL
         # column as "NULL" (a table would make it INTEGER).
-        _, rows = cursor_fetch(adapter, f"describe select * from (\n{sql}\n) as dbtproof_d")
-        return [(str(row[0]), str(row[1])) for row in rows]
+        return _duckdb_described(adapter, sql)
+    return [(str(c.name), str(c.data_type)) for c in _temp_table_columns(context, adapter, sql)]
+
+
+def query_columns(context: RenderContext, adapter: Any, sql: str) -> list[Any]:
+    """The columns *sql* returns as the adapter's own Column objects: what
+    ``adapter.get_columns_in_relation`` would answer for a relation holding its result
+    (``.name``, ``.data_type``, ``.quoted``, ``is_string()`` ... behave as on one).
+
+    On DuckDB the query is described (dbt-duckdb builds its columns from ``describe``
+    the same way); elsewhere as :func:`describe_query` does, from an empty temporary
+    table. The adapter's connection must be open.
+    """
+    if adapter_type(adapter) == "duckdb":
+        return [adapter.Column(name, dtype) for name, dtype in _duckdb_described(adapter, sql)]
+    return _temp_table_columns(context, adapter, sql)
+
+
+def _duckdb_described(adapter: Any, sql: str) -> list[tuple[str, str]]:
+    _, rows = cursor_fetch(adapter, f"describe select * from (\n{sql}\n) as dbtproof_d")
+    return [(str(row[0]), str(row[1])) for row in rows]
+
+
+def _temp_table_columns(context: RenderContext, adapter: Any, sql: str) -> list[Any]:
+    """The adapter's columns of an empty temporary table made from *sql* (then dropped)."""
     this = context.values["this"]
     base = this.incorporate(type="table") if hasattr(this, "incorporate") else this
     temp = context.call_macro("make_temp_relation", base, "__dbtproof_describe")
@@ -36,7 +60,7 @@ def describe_query(context: RenderContext, adapter: Any, sql: str) -> list[tuple
     create = context.call_macro("get_create_table_as_sql", True, temp, empty)
     adapter.execute(str(create), auto_begin=True, fetch=False)
     try:
-        return columns_in_relation(adapter, temp)
+        return list(adapter.get_columns_in_relation(temp))
     finally:
         adapter.drop_relation(temp)
         commit_if_open(adapter)

@@ -17,8 +17,9 @@ class IntrospectiveAdapter:
     ``adapter.get_relation(database, schema, identifier)``. *handler* has
     ``execute(sql, run, fetch, limit)`` — *run* runs the SQL (possibly rewritten)
     through dbt's adapter —, ``relation(database, schema, identifier)``, a relation or
-    None to ask dbt's adapter, and ``columns(relation)``, which may refuse
-    ``adapter.get_columns_in_relation``. Everything else is dbt's ``adapter``.
+    None to ask dbt's adapter, and ``columns(relation)``: the adapter's Column objects
+    of a relation standing for a given input, or None to ask dbt's adapter. Everything
+    else is dbt's ``adapter``.
     """
 
     def __init__(self, wrapped: Any, handler: Any) -> None:
@@ -48,7 +49,9 @@ class IntrospectiveAdapter:
         return self._dbtproof_wrapped.get_relation(database, schema, identifier)
 
     def get_columns_in_relation(self, relation: Any) -> Any:
-        self._dbtproof_handler.columns(relation)
+        found = self._dbtproof_handler.columns(relation)
+        if found is not None:
+            return found
         return self._dbtproof_wrapped.get_columns_in_relation(relation)
 
 

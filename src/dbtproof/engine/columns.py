@@ -9,7 +9,8 @@ Knowledge is merged from every place that has some, most trusted first:
   else the seed that loads that table, when the project has one — complete;
 * a **model or snapshot**: its own SQL, rendered with each of *its* upstreams replaced
   by an empty relation of what is known of the upstream's columns (recursively, down
-  to seeds and sources), then described by the warehouse the way dbt's unit tests
+  to seeds and sources; a macro asking for an upstream's columns, as ``dbt_utils.star``
+  does, gets that relation's), then described by the warehouse the way dbt's unit tests
   describe a model (an empty temporary table) — complete unless a ``select *`` passes
   through columns of an upstream that are not all known;
 * the columns declared in **YAML**, with their ``data_type`` where given — a subset;
@@ -26,11 +27,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from functools import partial
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine.execute import CONNECTION
 from dbtproof.engine.inputs import Column, Dialect, Schema, empty_sql
+from dbtproof.engine.queries import Introspection
 from dbtproof.engine.references import References, read_columns, sqlglot_dialect
 from dbtproof.engine.render import Rendered, RenderSpec, cte_name, label_of, render
 from dbtproof.errors import DbtError
@@ -308,7 +311,13 @@ class ColumnCatalog:
                 continue
             ctes[uid] = cte_name(upstream)
             schemas[uid] = self.schema_of(upstream, adapter, vars, env)
-        spec = RenderSpec(node, ctes, vars=vars, env=env, require_inputs=False)
+        # A macro asking for an upstream's columns (dbt_utils.star) gets those of its
+        # empty relation; a query reading one runs on it.
+        empties = {uid: empty_sql(schemas[uid], self.dialect) for uid in ctes}
+        answers = Introspection(
+            node.name, [], lambda: empties, partial(self._query_columns, node, adapter)
+        )
+        spec = RenderSpec(node, ctes, vars=vars, env=env, require_inputs=False, queries=answers)
         rendered: Rendered | None = None
         try:
             rendered = render(
@@ -321,7 +330,10 @@ class ColumnCatalog:
                 schema = self.as_read_by(schemas[uid], references, cte, label_of(node))
                 fixtures[uid] = empty_sql(schema, self.dialect)
                 if not schema.complete and (
-                    references is None or not references.parsed or cte in references.star_inputs
+                    references is None
+                    or not references.parsed
+                    or cte in references.star_inputs
+                    or uid in answers.asked_columns  # a column list of what is known only
                 ):
                     complete = False
             sql = rendered.assemble(fixtures)
@@ -342,6 +354,14 @@ class ColumnCatalog:
                 rendered.context.close()
                 rendered.context = None
         return columns, complete, ""
+
+    def _query_columns(self, node: Any, adapter: Any, sql: str) -> list[Any]:
+        """The columns *sql* returns, as the adapter's Column objects."""
+        context = compat.RenderContext(node, self.config, self.manifest, self.caches, lazy=True)
+        try:
+            return compat.query_columns(context, adapter, sql)
+        finally:
+            context.close()
 
     def described(self, node: Any, described: list[tuple[str, str]]) -> list[Column]:
         """Described columns; one that passes on a column nothing typed stays untyped."""

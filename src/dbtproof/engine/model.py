@@ -15,6 +15,7 @@ import difflib
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +190,12 @@ class ModelEngine:
                     )
                 return typed_by[key]
 
-            answers = Introspection(node.name, given_queries, lambda: fixture_sql()[0])
+            answers = Introspection(
+                node.name,
+                given_queries,
+                lambda: fixture_sql()[0],
+                partial(self._query_columns, node, adapter),
+            )
             if apply:
                 rows = self._apply(
                     node, adapter, inputs, this_input, vars_, env_, macros_, answers, fixture_sql
@@ -215,6 +221,16 @@ class ModelEngine:
         finally:
             self._staging.clear()
             self._staging = None
+
+    def _query_columns(self, node: Any, adapter: Any, sql: str) -> list[Any]:
+        """The columns *sql* returns, as the adapter's Column objects (a fixture's columns,
+        for a macro that asks ``adapter.get_columns_in_relation`` while *node* renders)."""
+        config, manifest = self.host.runtime_config, self.host.manifest
+        context = compat.RenderContext(node, config, manifest, self._caches, lazy=True)
+        try:
+            return compat.query_columns(context, adapter, sql)
+        finally:
+            context.close()
 
     def _writing_dialect(self) -> Dialect:
         """The session's dialect, with the current call's bulk path for large fixtures."""
@@ -422,7 +438,8 @@ class ModelEngine:
         this = _THIS_CTE if this_input is not None else None
         spec = self._spec(node, inputs, this, is_incremental, vars, env, macros, queries)
         # Not cached with queries= (each call checks its keys), nor when the model ran
-        # queries while rendering (their results may differ from call to call).
+        # queries while rendering (their results may differ from call to call), nor when
+        # it asked for a given input's columns (the given rows' columns may differ too).
         cacheable = not any(callable(value) for value in macros.values()) and not queries.given
         key = None
         if cacheable:
@@ -438,7 +455,7 @@ class ModelEngine:
             if cached is not None:
                 return cached
         rendered = render(spec, self.host.runtime_config, self.host.manifest, adapter, self._caches)
-        if key is not None and not queries.ran:
+        if key is not None and not queries.ran and not queries.asked_columns:
             self._renders[key] = rendered
         return rendered
 

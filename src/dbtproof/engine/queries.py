@@ -24,7 +24,10 @@ entry that gives its result. After the render, a key that matched no query raise
 :class:`~dbtproof.errors.QueryKeyError` (a typo would otherwise pass unnoticed).
 ``adapter.get_relation`` of a relation standing for a given input returns it: the input
 exists, as its upstream does in a real run. ``adapter.get_columns_in_relation`` of one is
-refused with an error that says so (the warehouse would answer no columns).
+answered from its fixture: the columns (and types) of the relation its given rows make,
+as the adapter's own Column objects (so ``dbt_utils.star`` or ``union_relations`` render
+as on the upstream's table); of an upstream the test did not give, it raises
+:class:`~dbtproof.errors.MissingInputError`. Any other relation is asked of the warehouse.
 
 This module does not import dbt.
 """
@@ -119,18 +122,29 @@ class Introspection:
 
     The engine makes one per ``run_model`` call with the given ``queries=`` and a way to
     get each input's fixture SQL (by input id, :data:`~dbtproof.engine.render.THIS` for
-    ``this``), asked for only when a query reads an input. :func:`render` tells it which
-    relations stand for what (:meth:`start`) and when the render is over (:meth:`stop`).
+    ``this``), asked for only when a query reads an input or a macro asks for its
+    columns, and *describe*: a query's columns as the adapter's Column objects.
+    :func:`render` tells it which relations stand for what (:meth:`start`) and when the
+    render is over (:meth:`stop`).
     """
 
     def __init__(
-        self, model: str, given: list[GivenQuery], fixtures: Callable[[], Mapping[str, str]]
+        self,
+        model: str,
+        given: list[GivenQuery],
+        fixtures: Callable[[], Mapping[str, str]],
+        describe: Callable[[str], list[Any]],
     ) -> None:
         self.model = model
         self.given = given
         self._fixtures = fixtures
+        self._describe = describe
         #: The queries the model ran during the render, in order.
         self.ran: list[_Ran] = []
+        #: The inputs whose columns the model asked for during the render (the rendered
+        #: SQL then depends on the given rows' columns).
+        self.asked_columns: list[str] = []
+        self._columns: dict[str, list[Any]] = {}
         self.active = False
         self._ctes: Mapping[str, str] = {}
         self._stand_ins: Mapping[str, Any] = {}
@@ -157,6 +171,8 @@ class Introspection:
         self._ctes, self._stand_ins, self._missing = ctes, stand_ins, missing
         self._label, self._this = label, this
         self.ran = []
+        self.asked_columns = []
+        self._columns = {}
         for item in self.given:
             item.matched = 0
         self.active = True
@@ -188,25 +204,48 @@ class Introspection:
                 return this
         return None
 
-    def columns(self, relation: Any) -> None:
-        """``adapter.get_columns_in_relation``: refused for a relation standing for an input.
+    def columns(self, relation: Any) -> list[Any] | None:
+        """``adapter.get_columns_in_relation``: of a relation standing for a given input,
+        the columns of its given rows (the adapter's Column objects); None for any other
+        relation (dbt's adapter asks the warehouse).
 
-        The warehouse has no such relation: asked there, it would answer no columns, and
-        a macro such as ``dbt_utils.star`` would render SQL without them.
+        The warehouse has no relation standing for an input: asked there, it would answer
+        no columns, and a macro such as ``dbt_utils.star`` would render SQL without them.
+
+        :raises MissingInputError: for an upstream the test did not give.
+        :raises IntrospectiveQueryError: if the given rows cannot be described.
         """
         if not self.active:
-            return
+            return None
         name = getattr(relation, "identifier", None)
         if name not in self._stand_ins or getattr(relation, "schema", None) is not None:
-            return
-        uid = next((u for u, n in {**self._missing, **self._ctes}.items() if n == name), None)
-        what = self._label(uid) if uid is not None else name
-        raise IntrospectiveQueryError(
-            f"dbtproof: while rendering, {self.model} asks for the columns of {what} "
-            "(adapter.get_columns_in_relation, as dbt_utils.star does). run_model cannot answer "
-            "that: the given rows are no relation in the warehouse. Override the macro that "
-            'asks with macros=, e.g. macros={"dbt_utils.star": "column_a, column_b"}.'
-        )
+            return None
+        uid = next((u for u, cte in self._ctes.items() if cte == name), None)
+        if uid is None:
+            absent = next((u for u, marker in self._missing.items() if marker == name), None)
+            what = self._label(absent) if absent is not None else name
+            where = "this=rows" if absent == THIS else "given="
+            raise MissingInputError(
+                f"dbtproof: while rendering, {self.model} asks for the columns of {what} "
+                "(adapter.get_columns_in_relation, as dbt_utils.star does), which the test did "
+                f"not give. Give its rows with {where} (use [] for none): the columns are then "
+                "those of the given rows."
+            )
+        what = self._label(uid)
+        self.asked_columns.append(uid)
+        if uid in self._columns:  # asked again in this render (smart_union asks twice)
+            return list(self._columns[uid])
+        try:
+            self._columns[uid] = self._describe(self._fixtures()[uid])
+            return list(self._columns[uid])
+        except DbtError:
+            raise
+        except Exception as exc:
+            raise IntrospectiveQueryError(
+                f"dbtproof: while rendering, {self.model} asks for the columns of {what} "
+                "(adapter.get_columns_in_relation), and the database could not describe its "
+                f"given rows:\n{reason_of(exc)}"
+            ) from exc
 
     def execute(self, sql: str, run: Callable[[str], Any], fetch: bool, limit: int | None) -> Any:
         """``adapter.execute``: the given result, or the query run (on the given rows)."""

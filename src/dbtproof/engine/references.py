@@ -325,7 +325,7 @@ def usage_family(column: Any) -> str | None:
     number_parents, date_parents, string_parents = _parent_kinds()
     if isinstance(parent, number_parents):
         return "number"
-    if isinstance(parent, date_parents):
+    if isinstance(parent, date_parents) or _is_date_function_argument(node, parent):
         return "timestamp"
     if isinstance(parent, string_parents) and parent.this is node:
         return "string"
@@ -361,8 +361,33 @@ def _parent_kinds() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...
     numbers += found("Floor", "Ceil", "Sqrt", "Ln", "Pow", "Stddev", "Variance")
     dates = found("DateTrunc", "TimestampTrunc", "Extract", "DateAdd", "DateSub", "DateDiff")
     dates += found("TimestampAdd", "TimestampSub", "TimestampDiff")
+    # year(c), hour(c), last_day(c), dayname(c), strftime(c, '%Y'), epoch(c) ...
+    dates += found("Year", "Quarter", "Month", "Week", "WeekOfYear", "Day", "DayOfMonth")
+    dates += found("DayOfWeek", "DayOfWeekIso", "DayOfYear", "Hour", "Minute", "Second")
+    dates += found("LastDay", "Dayname", "Monthname", "TimeToStr", "TimeToUnix")
     strings = found("Lower", "Upper", "Trim", "Length", "Substring", "Like", "ILike", "Initcap")
     return numbers, dates, strings
+
+
+#: Date/time functions sqlglot reads as plain calls in some dialects (DuckDB's
+#: ``date_part('year', c)``): their first argument names a part, the others are timestamps.
+_PART_FIRST_FUNCTIONS = frozenset({"date_part", "datepart", "date_trunc", "datetrunc"})
+#: Likewise, with every argument a timestamp.
+_TIMESTAMP_FUNCTIONS = frozenset({"age", "epoch", "epoch_ms", "isodow", "isoyear", "yearweek"})
+
+
+def _is_date_function_argument(node: Any, parent: Any) -> bool:
+    """Whether *node* is a timestamp argument of a date/time function that sqlglot keeps as
+    a plain (``Anonymous``) call."""
+    from sqlglot import exp
+
+    if not isinstance(parent, exp.Anonymous) or node.arg_key != "expressions":
+        return False
+    name = str(parent.name).lower()
+    if name in _TIMESTAMP_FUNCTIONS:
+        return True
+    arguments = parent.expressions or []
+    return name in _PART_FIRST_FUNCTIONS and bool(arguments) and arguments[0] is not node
 
 
 def _value_family(node: Any) -> str | None:
