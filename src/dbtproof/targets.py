@@ -434,6 +434,29 @@ def protected_schemas(
     return schemas
 
 
+def _protected_advice(patterns: Sequence[str]) -> str:
+    """What a refused protected target's message ends with: the ways out, and the patterns."""
+    listed = ", ".join(p for p in patterns if p.strip()) or "none"
+    return (
+        f"Choose another target with --dbt-target, or pass --dbt-allow-protected-target if you "
+        f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
+    )
+
+
+def _protected_others(
+    target_name: str,
+    outputs: Mapping[str, Mapping[str, Any]],
+    patterns: Sequence[str],
+    lookalikes: Lookalikes,
+) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """The other targets of the profile whose names are protected, by name."""
+    for other_name, other in sorted(outputs.items()):
+        if other_name == target_name or not isinstance(other, Mapping):
+            continue
+        if protected_pattern(other_name, patterns, lookalikes) is not None:
+            yield other_name, other
+
+
 def check_protected(
     profile_name: str,
     target_name: str,
@@ -447,11 +470,7 @@ def check_protected(
 
     :raises ProtectedTargetError: naming the target, the reason and what to do.
     """
-    listed = ", ".join(p for p in patterns if p.strip()) or "none"
-    advice = (
-        f"Choose another target with --dbt-target, or pass --dbt-allow-protected-target if you "
-        f"really mean it (protected targets: {listed}; ini dbt_protected_targets)."
-    )
+    advice = _protected_advice(patterns)
     where = f"target '{target_name}' of profile '{profile_name}' ({profiles_path})"
     lookalikes, servers = Lookalikes(), ServerResolver()
     matched = protected_pattern(target_name, patterns, lookalikes)
@@ -462,11 +481,7 @@ def check_protected(
         )
     output = outputs.get(target_name, {})
     adapter_type = str(output.get("type", "?"))
-    for other_name, other in sorted(outputs.items()):
-        if other_name == target_name or not isinstance(other, Mapping):
-            continue
-        if protected_pattern(other_name, patterns, lookalikes) is None:
-            continue
+    for other_name, other in _protected_others(target_name, outputs, patterns, lookalikes):
         other_type = str(other.get("type", "?"))
         shared = shared_place(adapter_type, output, other_type, other, render, servers)
         if shared is not None:
@@ -498,12 +513,8 @@ def check_protected_server(
     if rules.default_port is None:
         return
     lookalikes, servers = Lookalikes(), ServerResolver()
-    for other_name, other in sorted(outputs.items()):
-        if other_name == target_name or not isinstance(other, Mapping):
-            continue
+    for other_name, other in _protected_others(target_name, outputs, patterns, lookalikes):
         if str(other.get("type")) != adapter_type:
-            continue
-        if protected_pattern(other_name, patterns, lookalikes) is None:
             continue
         place = _place(adapter_type, other, render)
         port = _port(place.get("server:port"), rules.default_port)
@@ -512,13 +523,10 @@ def check_protected_server(
         if "server:host" not in place:  # unrenderable: says nothing either way
             continue
         if servers.reaches(place["server:host"], port, facts):
-            listed = ", ".join(p for p in patterns if p.strip()) or "none"
             raise ProtectedTargetError(
                 f"dbtproof: target '{target_name}' of profile '{profile_name}' "
                 f"({profiles_path}) reached the server of protected target '{other_name}' "
                 f"({facts.describe()}) and its database {facts.database}; tests do not run "
                 f"against a protected target's data. Point '{target_name}' at a database of "
-                f"its own. Choose another target with --dbt-target, or pass "
-                f"--dbt-allow-protected-target if you really mean it (protected targets: "
-                f"{listed}; ini dbt_protected_targets)."
+                f"its own. {_protected_advice(patterns)}"
             )

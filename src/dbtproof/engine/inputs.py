@@ -866,10 +866,14 @@ class _FixtureWriter:
         try:
             return _cell(plan, value, self.dialect)
         except ValueError as exc:
-            raise FixtureValueError(
-                f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
-                f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
-            ) from None
+            raise self._unwritable(plan, value, row, exc) from None
+
+    def _unwritable(self, plan: _Plan, value: Any, row: int, exc: ValueError) -> FixtureValueError:
+        """The error for *value* of column *plan* in row *row*, which cannot be written."""
+        return FixtureValueError(
+            f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
+            f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
+        )
 
     # -- the bulk path ---------------------------------------------------------
 
@@ -962,10 +966,7 @@ class _FixtureWriter:
         try:
             return _text(plan, value, self.dialect)
         except ValueError as exc:
-            raise FixtureValueError(
-                f"dbtproof: in the fixture for {self.fixture.describe()}, row {row}, column "
-                f"'{plan.key}': {value!r} cannot be written: {exc}. Fix the value."
-            ) from None
+            raise self._unwritable(plan, value, row, exc) from None
 
     def _check(self, plan: _Plan, value: Any, row: int) -> None:
         """Refuse a value that clearly cannot be cast to its (known) column type."""
