@@ -371,7 +371,9 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
-    unit test that could not run, reads as dbtproof's message, not a traceback.
+    unit test that could not run, reads as dbtproof's message, not a traceback; a test
+    function's dbtproof error shows the test's lines and the message, not dbtproof's frames
+    (see :mod:`dbtproof.failures`).
 
     Every report leaves with no secret in it: the outermost wrapper (``tryfirst``) scrubs
     it after every other plugin's changes, before the terminal, junitxml or xdist read it.
@@ -398,6 +400,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
         if isinstance(call.excinfo.value, setup_errors):
             report.longrepr = item.repr_failure(call.excinfo)
+    if report.failed and call.excinfo is not None:
+        from dbtproof.failures import user_error_repr
+
+        longrepr = user_error_repr(item, call.excinfo)
+        if longrepr is not None:
+            report.longrepr = longrepr
     if call.when == "call" and call.excinfo is not None:
         from dbtproof.faults import is_connection_error
 

@@ -1,0 +1,107 @@
+"""What a person at the terminal sees, on a real project (the example shop on DuckDB):
+a dbtproof error as the test's line and the message, no dbt log line, no warning of dbt's
+own making, and the start's time in the summary."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+MISTAKES = """\
+from dbtproof import source
+
+PAYMENTS = source('shop', 'raw_payments')
+
+
+def test_missing_input(dbt):
+    dbt.run_model('stg_payments', given={})
+
+
+def test_value_of_the_wrong_type(dbt):
+    dbt.run_model('stg_payments', given={PAYMENTS: [{'payment_id': 'x', 'amount': 1}]})
+
+
+def test_value_the_database_refuses(dbt):
+    dbt.run_model('stg_payments', given={PAYMENTS: [{'payment_id': 1, 'amount': 10**30}]})
+"""
+
+
+def _failure_sections(output: str) -> dict[str, list[str]]:
+    """Each failing test's section of pytest's report (its ``___ name ___`` line to the next
+    section), by test name."""
+    sections: dict[str, list[str]] = {}
+    name = None
+    for line in output.splitlines():
+        heading = re.fullmatch(r"_{3,} (\S+) _{3,}", line)
+        if heading:
+            name = heading.group(1)
+            sections[name] = [line]
+        elif re.match(r"={3,} ", line):
+            name = None
+        elif name is not None:
+            sections[name].append(line)
+    return sections
+
+
+def test_a_run_model_mistake_reads_as_the_tests_line_and_dbtproofs_message(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    (shop / "pytests" / "test_mistakes.py").write_text(MISTAKES)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbt-tests")
+    result.assert_outcomes(failed=3)
+    sections = _failure_sections(result.stdout.str())
+    assert set(sections) == {
+        "test_missing_input",
+        "test_value_of_the_wrong_type",
+        "test_value_the_database_refuses",
+    }
+    for name, lines in sections.items():
+        text = "\n".join(lines)
+        # the message aside (the database's error and the SQL make the last one longer)
+        assert len([line for line in lines if not line.startswith("E ")]) < 10, text
+        if name != "test_value_the_database_refuses":
+            assert len(lines) < 15, text
+        assert "dbtproof/session.py" not in text and "dbtproof/engine" not in text, text
+        assert "E       dbtproof.errors." in text, text
+    assert "> " in "\n".join(sections["test_missing_input"])
+    assert "did not give: source('shop', 'raw_payments')" in "\n".join(
+        sections["test_missing_input"]
+    )
+    refused = "\n".join(sections["test_value_the_database_refuses"])
+    # the database's own error is quoted in the message; its exception is not chained on
+    assert "Could not convert string" in refused
+    assert "direct cause" not in refused
+
+
+@pytest.mark.parametrize("option", ["--tb=long", "--full-trace"])
+def test_tb_long_and_full_trace_still_show_dbtproofs_frames_and_the_cause(
+    pytester: pytest.Pytester, shop: Path, option: str
+) -> None:
+    (shop / "pytests" / "test_mistakes.py").write_text(MISTAKES)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--no-dbt-tests", option, "-k", "refuses"
+    )
+    result.assert_outcomes(failed=1, deselected=2)
+    output = result.stdout.str()
+    assert "dbtproof/session.py" in output and "dbtproof/engine/" in output
+    assert "The above exception was the direct cause of the following exception" in output
+
+
+def test_an_error_inside_dbtproof_keeps_every_frame(pytester: pytest.Pytester, shop: Path) -> None:
+    """Not a dbtproof error (here a fixture whose rows raise while dbtproof reads them):
+    the frames that lead to it are what anyone needs to see, dbtproof's among them."""
+    (shop / "pytests" / "test_internal.py").write_text(
+        "from dbtproof import source\n\n\n"
+        "class Rows(list):\n"
+        "    def __iter__(self):\n"
+        "        raise RuntimeError('rows that cannot be read')\n\n\n"
+        "def test_rows_that_raise(dbt):\n"
+        "    dbt.run_model('stg_payments', given={source('shop', 'raw_payments'): Rows([{}])})\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbt-tests")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "RuntimeError: rows that cannot be read" in output
+    assert "dbtproof/engine/reading.py" in output and "dbtproof/session.py" in output
