@@ -105,3 +105,18 @@ def test_an_error_inside_dbtproof_keeps_every_frame(pytester: pytest.Pytester, s
     output = result.stdout.str()
     assert "RuntimeError: rows that cannot be read" in output
     assert "dbtproof/engine/reading.py" in output and "dbtproof/session.py" in output
+
+
+def test_nothing_of_dbts_log_reaches_the_terminal(pytester: pytest.Pytester, shop: Path) -> None:
+    """The second run loads the first's parse (no dbt invocation before the adapter is
+    registered): dbt's console logger, set up when dbt is imported, would print
+    ``Registered adapter: duckdb=...`` with its colour codes."""
+    (shop / "pytests" / "test_one.py").write_text(
+        "def test_one(dbt):\n    assert dbt.query('select 1 as one') == [{'one': 1}]\n"
+    )
+    for _ in range(2):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=34)
+        output = result.stdout.str() + result.stderr.str()
+        assert "Registered adapter" not in output, output
+        assert "\x1b[" not in output, output

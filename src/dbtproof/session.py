@@ -402,6 +402,7 @@ class DbtSession:
         timings = self.timings
         with timings.step("import dbt"):
             compat.import_dbt()
+        compat.quiet_dbt_console()  # nothing of dbt's log on the terminal
         check_protected(self.profile_target, self.settings, self._render)
         if self.settings.credentials:
             bind_to_target(self.settings.credentials, self.profile_target, self._render)

@@ -110,6 +110,7 @@ from dbtproof._dbt_compat.invocation import (
     hide_dbt_file_logger,
     import_dbt,
     invocation_id,
+    quiet_dbt_console,
     reset_compilation_state,
 )
 from dbtproof._dbt_compat.manifest import (
@@ -197,6 +198,7 @@ __all__ = (
     "hide_dbt_file_logger",
     "hold_connection",
     "import_dbt",
+    "quiet_dbt_console",
     "incremental_strategy_sql",
     "install_query_comment",
     "invocation_id",

@@ -15,6 +15,23 @@ def import_dbt() -> None:
     import dbt.cli.main  # noqa: F401
 
 
+def quiet_dbt_console() -> None:
+    """Take dbt's console logger off its event manager (until an invocation sets its own).
+
+    dbt_common gives the event manager a console logger (stdout, INFO, colours) when it is
+    imported, for events fired before an invocation sets logging up. dbtproof registers
+    adapters outside invocations (a kept or shared parse is loaded, not parsed): dbt's
+    ``Registered adapter: duckdb=1.11.1`` would reach the terminal, ANSI codes and all.
+    Every invocation sets its loggers up anew from its flags (dbtproof's: ``--log-level
+    none``; the file log with ``--dbt-keep``).
+    """
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    loggers = getattr(get_event_manager(), "loggers", None)
+    if loggers is not None:
+        loggers[:] = [each for each in loggers if getattr(each, "name", None) != "stdout_log"]
+
+
 def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] = ()) -> Any:
     """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given,
     with *callbacks* called on each of dbt's events.
