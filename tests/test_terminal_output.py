@@ -120,3 +120,39 @@ def test_nothing_of_dbts_log_reaches_the_terminal(pytester: pytest.Pytester, sho
         output = result.stdout.str() + result.stderr.str()
         assert "Registered adapter" not in output, output
         assert "\x1b[" not in output, output
+
+
+SQUISH_MACRO = """\
+{% macro squish(column_name) -%}
+    regexp_replace({{ column_name }}, '{{ "\\s+" }}', ' ', 'g')
+{%- endmacro %}
+"""
+
+
+def test_warnings_raised_while_dbt_compiles_are_treated_as_the_dbt_cli_treats_them(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """A ``'\\s'`` in a Jinja string makes jinja2 raise ``DeprecationWarning: invalid escape
+    sequence``, which the dbt CLI never shows (Python ignores it in a library). Not shown
+    either on a cold parse, a warm one, a build or a ``run_model``; and not an error under
+    ``-W error::DeprecationWarning``, where dbt builds the model."""
+    (shop / "macros" / "squish.sql").write_text(SQUISH_MACRO)
+    model = shop / "models" / "staging" / "stg_customers.sql"
+    model.write_text(
+        model.read_text().replace(
+            "    first_name,", "    {{ squish('first_name') }} as first_name,"
+        )
+    )
+    (shop / "pytests" / "test_squish.py").write_text(
+        "from dbtproof import source\n\n\n"
+        "def test_squish(dbt):\n"
+        "    out = dbt.run_model('stg_customers', given={\n"
+        "        source('shop', 'raw_customers'): [{'customer_id': 1, 'first_name': 'A  b'}]})\n"
+        "    assert out[0]['first_name'] == 'A b'\n"
+    )
+    for options in ((), (), ("-W", "error::DeprecationWarning")):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *options)
+        output = result.stdout.str() + result.stderr.str()
+        result.assert_outcomes(passed=34)
+        assert "invalid escape sequence" not in output, output
+        assert "warning" not in output.splitlines()[-1], output

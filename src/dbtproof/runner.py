@@ -303,6 +303,7 @@ class DbtRunner:
                     compat.indexed_fqn_selection(),
                     compat.quick_graph_summary(),
                     compat.graph_variable_deferred() if without_graph_variable else nullcontext(),
+                    compat.warnings_as_the_dbt_cli(),
                 ):
                     outcome = runner.invoke(args)
             finally:

@@ -73,6 +73,7 @@ from dbtproof._dbt_compat.adapter import (
 )
 from dbtproof._dbt_compat.bulk import can_stage, stage_rows, unstage_rows
 from dbtproof._dbt_compat.caches import RenderCaches
+from dbtproof._dbt_compat.cli_warnings import warnings_as_the_dbt_cli
 from dbtproof._dbt_compat.columns import (
     columns_in_relation,
     describe_query,
@@ -199,6 +200,7 @@ __all__ = (
     "hold_connection",
     "import_dbt",
     "quiet_dbt_console",
+    "warnings_as_the_dbt_cli",
     "incremental_strategy_sql",
     "install_query_comment",
     "invocation_id",
