@@ -156,3 +156,26 @@ def test_warnings_raised_while_dbt_compiles_are_treated_as_the_dbt_cli_treats_th
         result.assert_outcomes(passed=34)
         assert "invalid escape sequence" not in output, output
         assert "warning" not in output.splitlines()[-1], output
+
+
+def test_the_summary_says_what_the_start_took_before_pytests_clock(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """pytest's "in N s" starts after pytest_sessionstart, where the dbt session starts
+    (here made 2 s longer by a conftest's hook there): the summary says so, beside it."""
+    (shop / "pytests" / "conftest.py").write_text(
+        "import time\n\n\ndef pytest_sessionstart(session):\n    time.sleep(2)\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=33)
+    lines = result.stdout.lines
+    found = re.fullmatch(
+        r"dbtproof: ([\d.]+) s before pytest's clock started \(the dbt session's start: "
+        r"parse ([\d.]+) s\); the run took ([\d.]+) s in all",
+        lines[-2],
+    )
+    assert found, "\n".join(lines[-5:])
+    before, parse, total = (float(value) for value in found.groups())
+    pytests_time = float(re.search(r" in ([\d.]+)s", lines[-1]).group(1))  # type: ignore[union-attr]
+    assert before >= 2 + parse
+    assert total >= before + pytests_time - 0.5  # pytest's clock stops a moment later

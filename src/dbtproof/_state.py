@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.keeper import SessionKeeper
+    from dbtproof.parse_cache import StartTimings
     from dbtproof.session import DbtSession, SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
@@ -151,6 +152,23 @@ class DbtproofState:
     round_affected: set[str] | None = None
     #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
     restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
+    #: Where the dbt session's start went (set when it starts or is taken over).
+    start_timings: StartTimings | None = None
+    #: Seconds ``pytest_sessionstart`` took when the dbt session started in it: pytest's
+    #: clock (the summary's "in N s") starts after it (see :meth:`start_line`).
+    before_clock: float | None = None
+
+    def start_line(self, since_start: float) -> str | None:
+        """The summary's line on the time pytest's "in N s" leaves out: the start of the dbt
+        session at ``pytest_sessionstart`` (its parse) and, *since_start* being the seconds
+        since that start began, the whole run's; None when no start preceded pytest's clock."""
+        if self.before_clock is None or self.start_timings is None:
+            return None
+        parse = sum(seconds for step, seconds in self.start_timings.steps if step == "parse")
+        return (
+            f"dbtproof: {self.before_clock:.2f} s before pytest's clock started (the dbt "
+            f"session's start: parse {parse:.2f} s); the run took {since_start:.2f} s in all"
+        )
 
     # -- evidence ----------------------------------------------------------------------
 
@@ -403,6 +421,7 @@ class DbtproofState:
         if self.evidence is not None and not is_xdist_controller(config):
             self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
+        self.start_timings = self.session.timings
         header = _header(self.session, namespace)
         header += "".join(f"\ndbtproof: {line}" for line in _protection_lines(self.session, config))
         if config.getoption("dbt_timings"):

@@ -8,6 +8,7 @@ or a ``dbt_project.yml`` at or above the paths given or the invocation directory
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_EvidenceHooks(state), "dbtproof-evidence")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
+    if workerinput is None and keeper is None:
+        config.pluginmanager.register(_StartClock(state), "dbtproof-start-clock")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
         # `pytest` with no paths runs the project's dbt tests too.
         config.args.append(str(project_dir / PROJECT_FILE))
@@ -456,6 +459,32 @@ class _SecretHooks:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.state.scrub_outputs(config)
+
+
+class _StartClock:
+    """pytest's clock for the summary's "in N s" starts at the end of
+    ``pytest_sessionstart``, where the dbt session starts (and parses) when the run
+    collects the project: the summary says what that start took, and the whole run."""
+
+    def __init__(self, state: DbtproofState) -> None:
+        self.state = state
+        self.started = 0.0
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Any:
+        self.started = time.perf_counter()
+        self.state.start_timings = None
+        try:
+            return (yield)
+        finally:
+            if self.state.start_timings is not None:
+                self.state.before_clock = time.perf_counter() - self.started
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        line = self.state.start_line(time.perf_counter() - self.started)
+        if line is not None and terminalreporter.verbosity >= -1:
+            terminalreporter.write_line(line)
 
 
 class _XdistHooks:
