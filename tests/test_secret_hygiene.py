@@ -211,7 +211,9 @@ def test_no_canary_in_any_output(
     junit = pytester.path / "junit.xml"
     evidence = pytester.path / "evidence" / "run.jsonl"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--showlocals", "-vv", "-rA", f"--junitxml={junit}",
+        # --tb=long: dbtproof's frames (and their locals) too, which a dbtproof error's
+        # report leaves out by default
+        "-p", "no:cacheprovider", "--showlocals", "--tb=long", "-vv", "-rA", f"--junitxml={junit}",
         "-o", "junit_logging=all", "--dbt-keep", "--dbt-select", "leaky",
         f"--dbt-evidence={evidence}", f"--dbt-report={evidence.with_suffix('.html')}",
         "pytests", "dbt_project.yml",
