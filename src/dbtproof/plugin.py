@@ -102,6 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
     group.addoption(
+        "--dbt-unit-tests-gate",
+        action="store_true",
+        default=None,
+        help="As `dbt build`: a model whose native unit test fails (or errors) is not built; "
+        "it and everything downstream are skipped, naming the unit test (ini "
+        "dbt_unit_tests_gate; default: every node is built and tested).",
+    )
+    group.addoption(
         "--dbt-changed",
         nargs="?",
         const="",
@@ -189,6 +197,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the test warehouse (reporter:ci_reporter).",
         type="args",
         default=[],
+    )
+    parser.addini(
+        "dbt_unit_tests_gate",
+        "As `dbt build`: a failing native unit test skips its model and everything downstream "
+        "(default false: every node is built and tested).",
+        type="bool",
+        default=False,
     )
     parser.addini(
         "dbt_require_least_privilege",
