@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbtproof.errors import DbtError
+from dbtproof.progress import Progress
 from dbtproof.project import find_profiles_dir
 from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
@@ -118,6 +119,8 @@ class DbtproofState:
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
     #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
     credentials: CredentialSet | None = None
+    #: What dbt is doing, shown on the terminal (:meth:`open_progress`); None: not shown.
+    progress: Progress | None = None
     #: ``--dbt-timings`` under xdist: each worker's start, ``(worker id, lines)``.
     worker_timings: list[tuple[str, list[str]]] = field(default_factory=list)
     #: The xdist controller's warm parse, written for its workers (controller) or to be
@@ -289,6 +292,30 @@ class DbtproofState:
             self.secrets.add(secret.reveal(), secret.source)
         self.secrets.add_environment()
 
+    # -- progress ----------------------------------------------------------------------
+
+    def open_progress(self, config: pytest.Config) -> None:
+        """When stdout is a terminal (not with ``-q``, not on an xdist worker, whose output
+        is not a terminal): the display of what dbt is doing (:mod:`dbtproof.progress`),
+        written by a pytest terminal writer of its own on the terminal (a copy of stdout's
+        descriptor, taken now, while pytest captures nothing), its lines scrubbed."""
+        from _pytest.config import create_terminal_writer
+
+        quiet = config.pluginmanager.is_blocked("terminal") or config.option.verbose < 0
+        if quiet or is_xdist_worker(config):
+            return
+        try:
+            descriptor = sys.stdout.fileno()
+            if not os.isatty(descriptor):
+                return
+            stream = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", errors="replace")
+        except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
+            return
+        config.add_cleanup(stream.close)
+        writer = create_terminal_writer(config, stream)
+        self.secrets.scrub_writes(writer)
+        self.progress = Progress(writer, lambda: _current_width(config))
+
     # -- credentials -------------------------------------------------------------------
 
     def open_credentials(self, config: pytest.Config) -> None:
@@ -456,6 +483,7 @@ class DbtproofState:
             observers=[self.evidence.on_invocation]
             if self.evidence is not None and self.evidence.path is not None
             else [],
+            progress=self.progress,
         )
 
     def share_parse(self, config: pytest.Config) -> None:
@@ -619,6 +647,13 @@ def _connect_retries(config: pytest.Config) -> int:
 
 #: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).
 state_key = pytest.StashKey[DbtproofState]()
+
+
+def _current_width(config: pytest.Config) -> int:
+    """How much of its current line pytest's terminal has written (0 without a terminal)."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return 0
+    return config.get_terminal_writer().width_of_current_line
 
 
 def _mask_on_github(config: pytest.Config, value: str) -> None:

@@ -268,6 +268,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
     state.open_secrets(config)
+    state.open_progress(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
     state.on_minted.append(state.secrets.add)

@@ -110,6 +110,7 @@ from dbtproof._dbt_compat.invocation import (
     hide_dbt_file_logger,
     import_dbt,
     invocation_id,
+    node_progress_callback,
     reset_compilation_state,
 )
 from dbtproof._dbt_compat.manifest import (
@@ -200,6 +201,7 @@ __all__ = (
     "incremental_strategy_sql",
     "install_query_comment",
     "invocation_id",
+    "node_progress_callback",
     "is_dbt_exception",
     "list_schemas",
     "lookup_ref",
