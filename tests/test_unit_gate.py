@@ -47,11 +47,17 @@ def pytest_sessionfinish(session):
 """
 
 
-def _break_the_unit_test(shop: Path) -> None:
-    schema = shop / "models" / "staging" / "schema.yml"
-    text = schema.read_text()
-    assert "{payment_id: 1, amount: 19.99}" in text
-    schema.write_text(text.replace("{payment_id: 1, amount: 19.99}", "{payment_id: 1, amount: 1}"))
+def _break_the_unit_tests(shop: Path) -> None:
+    """Break a unit test of stg_payments, and one of customers, downstream of it (which
+    dbt skips, not runs: the gate must not run it either)."""
+    for path, good, bad in (
+        ("staging", "{payment_id: 1, amount: 19.99}", "{payment_id: 1, amount: 1}"),
+        ("marts", "        1,1,10.00\n", "        1,1,99.00\n"),
+    ):
+        schema = shop / "models" / path / "schema.yml"
+        text = schema.read_text()
+        assert text.count(good) == 1, good
+        schema.write_text(text.replace(good, bad))
 
 
 def _dbt_build(shop: Path) -> dict[str, str]:
@@ -81,7 +87,7 @@ def _dbtproof(pytester: pytest.Pytester, *args: str) -> dict[str, list[str]]:
 
 
 def test_the_gate_skips_what_dbt_build_skips(pytester: pytest.Pytester, shop: Path) -> None:
-    _break_the_unit_test(shop)
+    _break_the_unit_tests(shop)
     (shop / "conftest.py").write_text(RECORDER)
     dbt = _dbt_build(shop)
     skipped_by_dbt = {uid for uid, status in dbt.items() if status == "skipped"}
@@ -99,16 +105,20 @@ def test_the_gate_skips_what_dbt_build_skips(pytester: pytest.Pytester, shop: Pa
         reason = gated[uid][1]
         assert "dbt build skips it (--dbt-unit-tests-gate)" in reason, reason
         assert f"stg_payments: its unit test failed: {BROKEN_UNIT_TEST}" in reason, reason
+        assert "customers: its unit test failed" not in reason, "downstream ones do not run"
 
     # the default: every node is built and tested; only the unit test fails
     (pytester.path / "outcomes.json").unlink()
     every = _dbtproof(pytester)
-    assert {uid for uid, (outcome, _) in every.items() if outcome != "passed"} == failed_by_dbt
+    assert {uid for uid, (outcome, _) in every.items() if outcome != "passed"} == {
+        *failed_by_dbt,
+        "unit_test.shop.customers.customers_counts_orders_per_customer",
+    }
     assert every["build:model.shop.stg_payments"][0] == "passed"
 
 
 def test_the_ini_key_turns_the_gate_on(pytester: pytest.Pytester, shop: Path) -> None:
-    _break_the_unit_test(shop)
+    _break_the_unit_tests(shop)
     (shop / "conftest.py").write_text(RECORDER)
     ini = shop / "pytest.ini"
     ini.write_text(ini.read_text() + "dbt_unit_tests_gate = true\n")

@@ -279,26 +279,30 @@ class DbtTestBatches:
         from dbtproof.errors import DbtError
 
         manifest = self.session.manifest
-        failing: dict[str, list[str]] = {}
         wanted = set(needed)
+        by_model: dict[str, list[str]] = {}
         for uid in self.unit_gate or ():
             unit_test = manifest.unit_tests.get(uid)
-            parents = getattr(getattr(unit_test, "depends_on", None), "nodes", None) or []
-            models = [p for p in parents if p in wanted and p.startswith("model.")]
-            if not models:
+            for model in getattr(getattr(unit_test, "depends_on", None), "nodes", None) or []:
+                if model in wanted and model.startswith("model."):
+                    by_model.setdefault(model, []).append(uid)
+        # upstream first (a model has more ancestors than any of its parents): the unit
+        # tests of a model downstream of one the gate skips are skipped, not run, as in dbt
+        lineage = {model: len(ancestors(manifest, [model])) for model in by_model}
+        for model in sorted(by_model, key=lambda m: (lineage[m], m)):
+            if self.gated_by(model):
                 continue
-            try:
-                passed = self.unit_result(uid).passed
-            except DbtError:
-                passed = False
-            if not passed:
-                for model in models:
-                    failing.setdefault(model, []).append(str(unit_test.name))
-        for model, names in failing.items():
-            node = manifest.nodes[model]
-            self._record_built(
-                NodeResult(model, str(node.name), "model", "skipped", f"{GATED} {', '.join(names)}")
-            )
+            failing = []
+            for uid in by_model[model]:
+                try:
+                    passed = self.unit_result(uid).passed
+                except DbtError:
+                    passed = False
+                if not passed:
+                    failing.append(str(manifest.unit_tests[uid].name))
+            if failing:
+                name, message = str(manifest.nodes[model].name), f"{GATED} {', '.join(failing)}"
+                self._record_built(NodeResult(model, name, "model", "skipped", message))
 
     def gated_by(self, unique_id: str) -> str | None:
         """Why the unit tests gate skips *unique_id* (its own unit test, or one of a model
