@@ -433,6 +433,11 @@ def test_a_secret_equal_to_a_plain_setting_is_masked_only_where_shown_as_a_secre
     registry.add_target({"type": "postgres", "user": "someone-long"}, "target dev")
     registry.add_credentials(SimpleNamespace(password="warehouse-db", database="warehouse-db"), "t")
     registry.add("unrelated-9f3c", "a token")
+    registry.add("ci-target-7", "DBT_ENV_SECRET_X")
+    registry.add_public({}, "shop", "ci-target-7")  # the profile's and the target's names
+    assert (
+        registry.scrub("target ci-target-7, token=ci-target-7") == "target ci-target-7, token=*****"
+    )
     shown = registry.scrub(
         "user someone-long, database warehouse-db; dsn password=someone-long "
         "postgresql://someone-long:warehouse-db@host/db {'password': 'warehouse-db'} "
@@ -443,7 +448,7 @@ def test_a_secret_equal_to_a_plain_setting_is_masked_only_where_shown_as_a_secre
         "postgresql://someone-long:*****@host/db {'password': '*****'} "
         'PGPASSWORD="*****" *****'
     )
-    assert registry.public_sources() == ["DBT_ENV_SECRET_PW", "t password"]
+    assert registry.public_sources() == ["DBT_ENV_SECRET_PW", "t password", "DBT_ENV_SECRET_X"]
 
 
 def test_a_secret_that_is_a_common_word_is_masked_only_where_shown_as_a_secret() -> None:

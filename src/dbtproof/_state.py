@@ -282,6 +282,7 @@ class DbtproofState:
         (named ``DBT_ENV_SECRET*``)."""
         target = session.profile_target
         where = f"target {target.target_name} of {target.profiles_path}"
+        self.secrets.add_public({}, target.profile_name, target.target_name)  # in the header
         self.secrets.add_target(target.raw_output, where)
         config = session.runtime_config
         self.secrets.add_credentials(getattr(config, "credentials", None), where)

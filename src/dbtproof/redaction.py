@@ -400,10 +400,12 @@ class SecretRegistry:
                 self.add(value, name)
         return len(self) - before
 
-    def add_public(self, settings: Mapping[str, Any] | Any) -> None:
+    def add_public(self, settings: Mapping[str, Any] | Any, *names: str) -> None:
         """Note the values of the settings of *settings* that are no secret (the user, the
-        adapter type, the database...): a secret equal to one is public (module's doc)."""
-        new = {value for _, value in plain_settings(settings)} - self._public
+        adapter type, the database...) and the *names* (the profile's, the target's): a
+        secret equal to one is public (module's doc)."""
+        new = {value for _, value in plain_settings(settings)} | {n for n in names if n}
+        new -= self._public
         if new:
             self._public |= new
             for entry in self._entries.values():
