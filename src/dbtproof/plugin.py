@@ -103,6 +103,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
     group.addoption(
+        "--dbt-unit-tests-gate",
+        action="store_true",
+        default=None,
+        help="As `dbt build`: a model whose native unit test fails (or errors) is not built; "
+        "it and everything downstream are skipped, naming the unit test (ini "
+        "dbt_unit_tests_gate; default: every node is built and tested).",
+    )
+    group.addoption(
         "--dbt-changed",
         nargs="?",
         const="",
@@ -192,6 +200,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "dbt_unit_tests_gate",
+        "As `dbt build`: a failing native unit test skips its model and everything downstream "
+        "(default false: every node is built and tested).",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
         "dbt_require_least_privilege",
         "Refuse to start when the test identity is a superuser, owns schemas outside the "
         "namespace, or may write to a protected target's schemas (default false: a warning).",
@@ -254,6 +269,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
     state.open_secrets(config)
+    state.open_progress(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
     state.on_minted.append(state.secrets.add)

@@ -111,6 +111,7 @@ from dbtproof._dbt_compat.invocation import (
     hide_dbt_file_logger,
     import_dbt,
     invocation_id,
+    node_progress_callback,
     quiet_dbt_console,
     reset_compilation_state,
 )
@@ -204,6 +205,7 @@ __all__ = (
     "incremental_strategy_sql",
     "install_query_comment",
     "invocation_id",
+    "node_progress_callback",
     "is_dbt_exception",
     "list_schemas",
     "lookup_ref",

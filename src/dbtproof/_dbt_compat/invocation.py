@@ -43,6 +43,24 @@ def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] 
     return dbtRunner(manifest=manifest, callbacks=list(callbacks))
 
 
+def node_progress_callback(on_node: Callable[[int, int, str], None]) -> Callable[[Any], None]:
+    """A callback for dbt's runner: ``on_node(done, total, unique_id)`` each time a node of
+    the invocation finishes (dbt's ``NodeFinished``), *total* the nodes dbt runs (its
+    ``LogStartLine``'s; 0 before the first starts). One callback per invocation."""
+    counts = {"done": 0, "total": 0}
+
+    def callback(event: Any) -> None:
+        name = event.info.name
+        if name == "LogStartLine":
+            counts["total"] = max(counts["total"], int(getattr(event.data, "total", 0) or 0))
+        elif name == "NodeFinished":
+            counts["done"] += 1
+            unique_id = str(getattr(getattr(event.data, "node_info", None), "unique_id", ""))
+            on_node(counts["done"], max(counts["total"], counts["done"]), unique_id)
+
+    return callback
+
+
 def invocation_id() -> str:
     """dbt's invocation id: the current invocation's, else the last one's."""
     from dbt_common.invocation import get_invocation_id
