@@ -35,6 +35,7 @@ The report goes to stdout and, as JSON, to ``<work>/report.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import json
@@ -266,18 +267,29 @@ def _env(project: Project) -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], project: Project, log: Path) -> int:
-    with log.open("a") as out:
-        out.write(f"\n$ {' '.join(cmd)}\n")
-        out.flush()
-        done = subprocess.run(
-            cmd, cwd=project.dir, env=_env(project), stdout=out, stderr=subprocess.STDOUT
-        )
-    return done.returncode
-
-
 def _dbt(project: Project, log: Path, *args: str) -> int:
-    return _run([str(Path(sys.executable).parent / "dbt"), *args], project, log)
+    """One dbt command, in this process (dbt's own runner, as dbt's tests run it: the
+    import paid once), its output in *log*; 0 success, 1 failures, 2 an error."""
+    from dbt.cli.main import dbtRunner
+
+    flags = ["--quiet", "--project-dir", str(project.dir), "--profiles-dir", str(project.profiles)]
+    if args[0] not in ("deps",):
+        flags += ["--log-path", str(project.root / "dbt-logs")]
+    here = os.getcwd()
+    os.chdir(project.dir)
+    try:
+        with log.open("a") as out:
+            out.write(f"\n$ dbt {' '.join(args)}\n")
+            out.flush()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                result = dbtRunner().invoke([*args, *flags])
+            if result.exception is not None:
+                out.write(f"exception: {result.exception}\n")
+    finally:
+        os.chdir(here)
+    if result.exception is not None:
+        return 2
+    return 0 if result.success else 1
 
 
 def _drop_schemas(project: Project) -> None:
