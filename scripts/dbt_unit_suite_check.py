@@ -181,10 +181,19 @@ def _profile_target(adapter: str, root: Path) -> dict[str, Any]:
 class Project:
     """One test class written as a dbt project under *root*."""
 
-    def __init__(self, cls: type, module: Any, root: Path, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        cls: type,
+        module: Any,
+        root: Path,
+        args: argparse.Namespace,
+        variant: dict[str, str] | None = None,
+    ) -> None:
         self.cls = cls
+        #: Model files written over the class's own (one data type of a types test).
+        self.variant = variant or {}
         self.root = root
-        self.schema = "dbtsuite_" + re.sub(r"[^a-z0-9]", "", cls.__name__.lower())[-40:]
+        self.schema = "dbtsuite_" + re.sub(r"[^a-z0-9]", "", root.name.lower())[-40:]
         self.profiles = root / "profiles"
         self.dir = root / "project"
         self.args = args
@@ -235,6 +244,7 @@ class Project:
                 (self.dir / f"{kind}.yml").write_text(text)
         for fixture, folder in FOLDERS.items():
             _write(self.dir / folder, get(fixture) or {})
+        _write(self.dir / "models", self.variant)
         self.fixtures.autouse()
 
     def _local_packages(self, data: Any) -> Any:
@@ -397,14 +407,41 @@ def compare(dbt: dict[str, Any], proof: dict[str, Any]) -> dict[str, str]:
     return categories
 
 
-def run_class(cls: type, module: Any, args: argparse.Namespace) -> dict[str, Any]:
+def variants(cls: type) -> list[tuple[str, dict[str, str]]]:
+    """One project per data type of dbt-adapters' types test (its ``data_types`` fixture,
+    each written into its upstream model and unit test as the test method writes them);
+    one project for any other class."""
+    owner = next((o for o in inspect.getmro(cls) if "data_types" in vars(o)), None)
+    if owner is None:
+        return [("", {})]
+    source = sys.modules[owner.__module__]
+    types = Resolver(cls, source, {}).get("data_types")
+    return [
+        (
+            f"[{sql_value}]",
+            {
+                "my_upstream_model.sql": source.my_upstream_model_sql.format(sql_value=sql_value),
+                "schema.yml": source.test_my_model_yml.format(yaml_value=yaml_value),
+            },
+        )
+        for sql_value, yaml_value in types
+    ]
+
+
+def run_class(
+    cls: type, module: Any, args: argparse.Namespace, label: str = "", variant: Any = None
+) -> dict[str, Any]:
     name = f"{module.__name__.rsplit('.', 1)[-1]}::{cls.__name__}"
-    root = args.work / name.replace("::", "__")
+    folder = name.replace("::", "__")
+    if label:
+        name += label
+        folder += "__" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")[:40]
+    root = args.work / folder
     record: dict[str, Any] = {"class": name}
     if cls.__name__ in NOT_FROM_THE_CLI:
         record["skipped"] = NOT_FROM_THE_CLI[cls.__name__]
         return record
-    project = Project(cls, module, root, args)
+    project = Project(cls, module, root, args, variant)
     saved = root / "dbt_verdicts.json"
     dbt = json.loads(saved.read_text()) if args.reuse_dbt and saved.exists() else None
     start = time.perf_counter()
@@ -480,11 +517,12 @@ def main(argv: list[str] | None = None) -> int:
             for cls in test_classes(module):
                 if args.keyword and args.keyword not in f"{module.__name__}.{cls.__name__}":
                     continue
-                record = run_class(cls, module, args)
-                records.append(record)
-                shown = record.get("skipped") or dict(Counter(record["categories"].values()))
-                errors = tuple(record.get(side, {}).get("error") for side in ("dbt", "dbtproof"))
-                print(f"{record['class']}: {shown} {errors if any(errors) else ''}", flush=True)
+                for label, variant in variants(cls):
+                    record = run_class(cls, module, args, label, variant)
+                    records.append(record)
+                    shown = record.get("skipped") or dict(Counter(record["categories"].values()))
+                    errors = tuple(record.get(k, {}).get("error") for k in ("dbt", "dbtproof"))
+                    print(f"{record['class']}: {shown} {errors if any(errors) else ''}", flush=True)
     report = summary(records)
     report["skipped"] = {r["class"]: r["skipped"] for r in records if "skipped" in r}
     document = {"summary": report, "records": records}
