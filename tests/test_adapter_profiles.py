@@ -90,6 +90,27 @@ def test_derived_profile_parses_with_the_namespace_as_schema(tmp_path: Path, ada
         assert output["database"] == NAMESPACE
 
 
+@pytest.mark.parametrize("password_key", ["password", "pass"])
+def test_the_run_roles_login_replaces_the_password_under_the_key_written(
+    tmp_path: Path, password_key: str
+) -> None:
+    """dbt-core's own test profiles write ``pass:``; the run role's login (user, password,
+    no role) must replace it, not sit beside it (dbt: "Got duplicate keys")."""
+    _need_adapter("postgres", parsing=True)
+    output = {k: v for k, v in TARGETS["postgres"].items() if k != "password"}
+    output[password_key] = "identity-pw"
+    (tmp_path / "profiles.yml").write_text(
+        yaml.safe_dump({"p": {"target": "t", "outputs": {"t": output}}})
+    )
+    target = load_profile_target(tmp_path, "p", None)
+    login = {"schema": NAMESPACE, "user": "run_role", "password": "role-pw", "role": None}
+    derived = write_derived_profiles(target, login, tmp_path / "derived")
+    credentials = compat.parse_profile(str(derived), "p", "t")  # dbt's own checks
+    assert (credentials.user, credentials.password) == ("run_role", "role-pw")
+    written = yaml.safe_load((derived / "profiles.yml").read_text())["p"]["outputs"]["t"]
+    assert [key for key in ("password", "pass") if key in written] == [password_key]
+
+
 @pytest.mark.parametrize("adapter", sorted(TARGETS))
 def test_the_rules_know_the_adapters_aliases(adapter: str) -> None:
     _need_adapter(adapter)
@@ -106,6 +127,9 @@ def test_the_rules_know_the_adapters_aliases(adapter: str) -> None:
     )
     assert {a for a, canonical in aliases.items() if canonical == "database"} == set(
         rules.database_keys[1:]
+    )
+    assert {a for a, canonical in aliases.items() if canonical == "password"} == set(
+        rules.password_keys[1:]
     )
 
 

@@ -31,6 +31,7 @@ from dbtproof.errors import (
     ModelTestError,
     QueryKeyError,
     UnexpectedInputError,
+    UnknownColumnsError,
     UnknownMacroError,
     UnknownModelError,
 )
@@ -196,6 +197,20 @@ EXTRA_FILES = {
                                       ~ this).columns[0].values()[0] -%}
         {%- endif %}
         select order_id, status from {{ ref('stg_orders') }} where order_id > {{ since }}
+    """,
+    # A source loaded outside the project (dbt-core's suite seeds it with another target):
+    # no table where the run reads it, no seed of the project loads it, no columns declared.
+    "models/extra/elsewhere.yml": """
+        sources:
+          - name: elsewhere
+            schema: "{{ target.schema }}_other"
+            tables:
+              - name: raw_customers
+    """,
+    "models/extra/all_customers.sql": """
+        select * from {{ source('shop', 'raw_customers') }}
+        union all
+        select * from {{ source('elsewhere', 'raw_customers') }}
     """,
     "dbt_packages/tools/dbt_project.yml": """
         name: tools
@@ -373,6 +388,29 @@ def test_column_names_differing_in_case_from_row_to_row_are_one_column(dbt) -> N
     twice = [{"payment_id": 1}, {"payment_id": 2, "PAYMENT_ID": 3}]
     with pytest.raises(FixtureColumnError, match="names column 'payment_id' of .* twice"):
         dbt.run_model("stg_payments", given={source("shop", "raw_payments"): twice})
+
+
+def test_a_source_of_unknown_columns_read_whole_is_named_when_the_sql_fails(dbt) -> None:
+    # Its table is not where the run reads it and nothing declares its columns, so the
+    # fixture's are all dbtproof knows; `select *` then gives the union too few columns.
+    given = {
+        source("shop", "raw_customers"): [{"customer_id": 1, "first_name": "Emily"}],
+        source("elsewhere", "raw_customers"): [{"customer_id": 2, "first_name": "Joan"}],
+    }
+    with pytest.raises(UnknownColumnsError) as raised:
+        dbt.run_model("all_customers", given=given)
+    message = str(raised.value)
+    assert message.startswith("dbtproof: model all_customers reads every column of ")
+    assert "source('elsewhere', 'raw_customers')" in message
+    assert "source('shop', 'raw_customers')" not in message  # its seed says its columns
+    assert "_other" in message and "raw_customers" in message  # where its table was looked for
+    assert "models/extra/elsewhere.yml" in message  # where to declare them
+    assert "--- SQL ---" not in message and len(message.splitlines()) <= 6  # short
+    # Every column given in the fixture: the model runs.
+    whole = {"customer_id": 2, "first_name": "Joan", "last_name": "B", "email": "j@x",
+             "signup_date": date(2024, 1, 2)}  # fmt: skip
+    given[source("elsewhere", "raw_customers")] = [whole]
+    assert len(dbt.run_model("all_customers", given=given)) == 2
 
 
 def test_ephemeral_models_as_input_and_under_test(dbt) -> None:

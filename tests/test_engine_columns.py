@@ -92,6 +92,18 @@ LAKE_FILES = {
     "dbt_packages/tools/models/dim_zone.sql": (
         "{{ config(schema='tools') }}\nselect 'package' as owner, 1 as zone_id\n"
     ),
+    # An enforced contract written with dbt's type aliases (`string`): dbt translates each
+    # through the adapter's Column.translate_type (`text` on PostgreSQL).
+    "models/lake/contracted.sql": "select 1 as id, 'a' as label",
+    "models/lake/contracted.yml": """
+        models:
+          - name: contracted
+            config: {contract: {enforced: true}}
+            columns:
+              - {name: id, data_type: integer}
+              - {name: label, data_type: string}
+    """,
+    "models/lake/reads_contracted.sql": "select * from {{ ref('contracted') }}",
     "models/lake/zone_owners.sql": """
         select owner from {{ ref('dim_zone') }}
         union all
@@ -136,6 +148,11 @@ def relation_count(dbt) -> int:
 
 
 # -- upstreams nobody fully describes --------------------------------------------------
+
+
+def test_a_contracts_type_aliases_are_translated_as_dbt_translates_them(dbt) -> None:
+    out = dbt.run_model("reads_contracted", given={ref("contracted"): [{"id": 1}]})
+    assert out == [{"id": 1, "label": None}]
 
 
 def test_undeclared_source_without_a_table_runs_on_empty_fixtures(dbt) -> None:

@@ -368,6 +368,19 @@ unit_tests:
       rows:
         - {tested_column: 1, code: x}
         - {TESTED_COLUMN: 2, code: y}
+  - name: unknown_override_ignored
+    model: stamped
+    overrides:
+      macros:
+        invocation_id: run-3
+        neither_a_macro_nor_a_value: 1
+    given:
+      - input: ref('src')
+        rows:
+          - {tested_column: 7, code: z}
+    expect:
+      rows:
+        - {tested_column: 7, code: z, run_id: run-3}
 """
 
 CONTEXT_MUTATIONS: dict[str, Callable[[Path], None]] = {
@@ -381,6 +394,9 @@ CONTEXT_MUTATIONS: dict[str, Callable[[Path], None]] = {
     "expected row of the other case changed": _edit("models/schema.yml",
                                                     "\n        - {TESTED_COLUMN: 2, code: y}",
                                                     "\n        - {TESTED_COLUMN: 5, code: y}"),
+    "expected row of the ignored override changed": _edit("models/schema.yml",
+                                                          "code: z, run_id: run-3}",
+                                                          "code: z, run_id: run-4}"),
 }  # fmt: skip
 
 
@@ -388,7 +404,8 @@ def test_context_value_overrides_and_names_differing_in_case_agree(
     tmp_path: Path, run_command: Command
 ) -> None:
     # dbt's unit tests let `overrides: macros` replace a context value (invocation_id) and
-    # read a given or expected row's column names case-insensitively, row by row.
+    # read a given or expected row's column names case-insensitively, row by row; an
+    # override naming neither a macro nor a context value is ignored, as dbt ignores it.
     root = tmp_path / "ctx"
     (root / "models").mkdir(parents=True)
     (root / "dbt_project.yml").write_text("name: ctx\nprofile: ctx\nconfig-version: 2\n")
@@ -411,5 +428,5 @@ def test_context_value_overrides_and_names_differing_in_case_agree(
         root, originals, CONTEXT_MUTATIONS, cli_tools(run_command, root, env, [])
     )
     assert disagreements == {}
-    assert tests == 2
+    assert tests == 3
     assert failing == list(CONTEXT_MUTATIONS)[1:]

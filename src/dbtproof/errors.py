@@ -162,6 +162,11 @@ class ModelSQLError(ModelTestError):
     """The database rejected the SQL that ran the model; the message shows that SQL."""
 
 
+class UnknownColumnsError(ModelSQLError):
+    """The database rejected the model's SQL, which reads every column (``select *``) of an
+    input whose columns dbtproof cannot know: the fixture's were all it had."""
+
+
 class IntrospectiveQueryError(ModelTestError):
     """A query the model ran while rendering (``run_query``, ``statement``) failed, and
     ``queries=`` gave no result for it; the message shows the query and how to give one."""

@@ -36,6 +36,9 @@ class AdapterRules:
     schema_keys: tuple[str, ...] = ("schema",)
     #: Profile keys that hold the database (catalog, project), dbt's own name first.
     database_keys: tuple[str, ...] = ("database",)
+    #: Profile keys that hold the password, dbt's own name first (the run role's login
+    #: replaces the one the user wrote: dbt refuses two keys of one setting).
+    password_keys: tuple[str, ...] = ("password",)
     #: The adapter requires ``database`` to equal ``schema`` whenever ``database`` is set.
     database_is_schema: bool = False
     #: ``adapter.drop_schema`` drops the relations in the schema too.
@@ -75,6 +78,7 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
             AdapterRules(
                 "postgres",
                 database_keys=("database", "dbname"),
+                password_keys=("password", "pass"),
                 server_keys=("host", "port"),
                 default_port=5432,
                 role_key="role",
@@ -83,6 +87,7 @@ _RULES: Mapping[str, AdapterRules] = MappingProxyType(
             AdapterRules(
                 "redshift",
                 database_keys=("database", "dbname"),
+                password_keys=("password", "pass"),
                 server_keys=("host", "port"),
                 default_port=5439,
             ),
@@ -131,15 +136,16 @@ def apply_namespace(
 ) -> dict[str, Any]:
     """*output* (a target's settings) with *overrides* written under the adapter's own keys.
 
-    An override of ``schema`` (or ``database``) replaces whichever alias the user wrote
-    (``dataset:`` on BigQuery, ``dbname:`` on PostgreSQL) and removes the others, so dbt
-    never sees two keys for one setting. Where the adapter requires the database to be the
-    schema (Spark), a database the user set follows the schema.
+    An override of ``schema`` (``database``, ``password``) replaces whichever alias the user
+    wrote (``dataset:`` on BigQuery, ``dbname:``/``pass:`` on PostgreSQL) and removes the
+    others, so dbt never sees two keys for one setting. Where the adapter requires the
+    database to be the schema (Spark), a database the user set follows the schema.
     """
     rules = rules_for(adapter_type)
     result = dict(output)
     for key, value in overrides.items():
-        group = next((g for g in (rules.schema_keys, rules.database_keys) if key in g), None)
+        groups = (rules.schema_keys, rules.database_keys, rules.password_keys)
+        group = next((g for g in groups if key in g), None)
         if group is None:
             result[key] = value
             continue

@@ -80,6 +80,7 @@ from dbtproof._dbt_compat.columns import (
     query_columns,
     seed_columns,
     seed_columns_quoted,
+    translate_type,
 )
 from dbtproof._dbt_compat.connections import (
     close_adapter_connections,
@@ -237,6 +238,7 @@ __all__ = (
     "seed_columns",
     "show_grants",
     "seed_columns_quoted",
+    "translate_type",
     "stage_rows",
     "table_relation",
     "try_advisory_lock",

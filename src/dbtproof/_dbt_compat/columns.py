@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from dbtproof._dbt_compat.context import RenderContext
 
 
+def translate_type(adapter: Any, data_type: str) -> str:
+    """*data_type* as dbt translates a contract's type alias for *adapter* (``string`` is
+    ``text`` on PostgreSQL): the adapter's ``Column.translate_type``."""
+    return str(adapter.Column.translate_type(data_type))
+
+
 def columns_in_relation(adapter: Any, relation: Any) -> list[tuple[str, str]]:
     """Names and data types of the columns of an existing relation."""
     return [(str(c.name), str(c.data_type)) for c in adapter.get_columns_in_relation(relation)]

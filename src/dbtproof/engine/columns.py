@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -75,6 +76,18 @@ def _declared(node: Any) -> list[Column]:
 def _contract_enforced(node: Any) -> bool:
     contract = getattr(node, "contract", None)
     return bool(getattr(contract, "enforced", False))
+
+
+def _aliases_translated(columns: list[Column], node: Any, adapter: Any) -> list[Column]:
+    """*columns* with each declared type an alias of the adapter's (``string``) translated
+    as dbt translates a contract's types (unless the contract sets ``alias_types: false``)."""
+    contract = getattr(node, "contract", None)
+    if getattr(contract, "alias_types", True) is False:
+        return columns
+    return [
+        replace(c, data_type=compat.translate_type(adapter, c.data_type)) if c.data_type else c
+        for c in columns
+    ]
 
 
 def _with_types(columns: list[Column], declared: list[Column]) -> list[Column]:
@@ -201,7 +214,7 @@ class ColumnCatalog:
         self, node: Any, adapter: Any, vars: dict[str, Any], env: dict[str, str]
     ) -> Schema:
         kind = resource_type(node)
-        declared = _declared(node)
+        declared = _aliases_translated(_declared(node), node, adapter)
         where = _where(node)
         if kind == "seed":
             return self._seed(node, adapter, declared)

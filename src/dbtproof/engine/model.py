@@ -37,6 +37,7 @@ from dbtproof.errors import (
     ModelSQLError,
     ModelTestError,
     UnexpectedInputError,
+    UnknownColumnsError,
     UnknownModelError,
 )
 from dbtproof.nodes import resource_type
@@ -81,6 +82,8 @@ class ModelEngine:
         self._caches = compat.RenderCaches()  # what every render of this engine shares
         #: The relations the current call loaded through the driver's bulk path.
         self._staging: Staging | None = None
+        #: The current call is a native unit test's: unknown macro overrides are left out.
+        self._as_dbt_unit_test = False
 
     # -- entry point -------------------------------------------------------------------
 
@@ -128,12 +131,17 @@ class ModelEngine:
         ``store_id: 1`` equals a varchar ``'1'``, a date string a timestamp); here the
         output is described in the warehouse and *expect* (fixture data, any form
         ``given`` takes) is cast to those types by the warehouse. Returns the model's
-        rows and the expected rows, typed.
+        rows and the expected rows, typed. As in dbt, a macro override naming neither a
+        macro nor a value of dbt's context is left out (``run_model`` refuses it).
         """
         fixture = load_fixture(expect, label, search_dirs)
-        rows, expected = self._run(
-            model, given, vars, env, macros, is_incremental, this, False, search_dirs, fixture
-        )
+        self._as_dbt_unit_test = True  # an override naming nothing is left out, as in dbt
+        try:
+            rows, expected = self._run(
+                model, given, vars, env, macros, is_incremental, this, False, search_dirs, fixture
+            )
+        finally:
+            self._as_dbt_unit_test = False
         assert expected is not None
         return rows, expected
 
@@ -211,7 +219,8 @@ class ModelEngine:
             except ModelSQLError as exc:
                 compat.hold_connection(adapter, CONNECTION)
                 find_bad_value(adapter, self._rows_sql(typed))
-                raise _with_hint(exc, typed) from exc.__cause__
+                unknown = self._unknown_columns(node, adapter, typed, exc)
+                raise (unknown or _with_hint(exc, typed)) from exc.__cause__
             if expected is None:
                 return rows, None
             return rows, self._typed_expectation(node, adapter, sql, expected)
@@ -421,6 +430,7 @@ class ModelEngine:
             env=env,
             macros=macros,
             queries=queries,
+            ignore_unknown_macros=self._as_dbt_unit_test,
         )
 
     def _render(
@@ -448,6 +458,7 @@ class ModelEngine:
                 tuple(sorted(inputs)),
                 this,
                 is_incremental,
+                self._as_dbt_unit_test,
                 json.dumps([vars, env], sort_keys=True, default=repr),
                 tuple(sorted((n, type(v).__name__, repr(v)) for n, v in macros.items())),
             )
@@ -538,6 +549,51 @@ class ModelEngine:
                 column = Column(column.name, column.data_type, origin)
             columns.append(column)
         return Schema(columns, complete=True, origin=origin)
+
+    def _unknown_columns(
+        self,
+        node: Any,
+        adapter: Any,
+        typed: list[tuple[_Input, Schema, str]],
+        error: ModelSQLError,
+    ) -> UnknownColumnsError | None:
+        """The error to raise instead of *error* when the SQL reads every column of a given
+        source whose columns nothing says (no table where the run reads it, no seed loading
+        it, a YAML that declares none or some): its fixture's columns were all it had, as
+        when its table is loaded outside the project (dbt-core's suite seeds one with
+        another target). None when no such source is read whole."""
+        unknown = [
+            (item, schema)
+            for item, schema, _ in typed
+            if item.uid != THIS
+            and resource_type(item.node) == "source"
+            and not schema.complete
+            and not schema.read_by  # read through `select *` (or SQL sqlglot cannot parse)
+        ]
+        if not unknown:
+            return None
+        item, schema = unknown[0]
+        where = getattr(item.node, "original_file_path", "") or "its YAML"
+        declared = (
+            schema.origin
+            if not schema.columns
+            else f"the columns declared in {where} are not all of them"
+        )
+        try:
+            relation = str(compat.node_relation(adapter, self.host.runtime_config, item.node))
+        except Exception:  # noqa: BLE001 - named without its relation then
+            relation = "its table"
+        given = ", ".join(item.fixture.columns) or "none"
+        reason = " ".join(reason_of(error.__cause__ or error).split())
+        return UnknownColumnsError(
+            f"dbtproof: model {node.name} reads every column of {item.label}, whose columns "
+            f"dbtproof cannot know: no table {relation} where the run reads it (one loaded "
+            f"outside the project or by another target is not there), no seed of "
+            f"the project loads it, {declared}.\nSo it had the fixture's columns only "
+            f"({given}), and the database refused the SQL: {reason[:200]}\nGive every "
+            f"column of the table in the fixture's rows, or declare them (name and data_type) "
+            f"under the source in {where}."
+        )
 
     def _rows_sql(self, typed: list[tuple[_Input, Schema, str]]) -> dict[str, Slices]:
         """Each fixture's rows as SQL by slice (to find a value the database refuses)."""
