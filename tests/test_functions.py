@@ -229,3 +229,35 @@ def test_duckdb_gives_dbts_failure_to_build_a_function(
     for item in calling:
         assert re.search(rf"{re.escape(item)} (FAILED|ERROR|SKIPPED)", output), (item, output)
     assert " PASSED" not in output, output
+
+
+def test_changed_function_selects_what_dbt_calls_modified_and_downstream(
+    pytester: pytest.Pytester, shop: Path, run_command: Command
+) -> None:
+    # --dbt-changed after a function's SQL changed: dbt's `state:modified+` (the function,
+    # the models calling it, their tests) and the pytest tests running those models.
+    from test_changed import COLLECTED, collected, dbt_modified, git
+
+    with_functions(shop)
+    (shop / "conftest.py").write_text(COLLECTED)
+    git(shop, "init", "-q", "-b", "main")
+    git(shop, "add", "-A")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    parsed = run_command(
+        [BIN / "dbt", "parse", "--profiles-dir", ".", "--target-path", "base_state", "--quiet"],
+        shop, dict(os.environ),
+    )  # fmt: skip
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+    state = pytester.path.parent / f"{pytester.path.name}_base_state"
+    (shop / "base_state").rename(state)
+    everything = collected(pytester, "pytests", "dbt_project.yml")
+    function = shop / "functions" / "double_it.sql"
+    function.write_text("select 2 * value\n")
+
+    changed = collected(pytester, "pytests", "dbt_project.yml", "--dbt-changed")
+    expected = dbt_modified(run_command, shop, state) & everything
+    assert "function.shop.double_it" in expected
+    assert "model.shop.doubled_payments" in expected
+    assert {uid for uid in changed if "::" not in uid} == expected
+    python_tests = {uid.rsplit("::", 1)[1] for uid in changed if "::" in uid}
+    assert "test_run_model_calls_the_function" in python_tests
