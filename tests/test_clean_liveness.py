@@ -182,3 +182,31 @@ def test_clean_without_file_marks_removes_no_run_folder(
     assert cli.main([*argv, "--execute"]) == 0
     assert f"dropping {workdir.name}" in capsys.readouterr().out
     assert not workdir.exists()
+
+
+def test_clean_says_how_many_younger_dead_runs_it_did_not_list(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed run's folder younger than the default ``--older-than`` is counted, with the
+    way to list it; ``--help`` shows the default."""
+    from dbtproof import cli
+    from dbtproof.namespace import new_run_id
+
+    prefix = unique_prefix()
+    workdir = tmp_path / "base" / "dbtproof" / new_run_id(prefix)  # a minute old: no live lock
+    workdir.mkdir(parents=True)
+    monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", str(tmp_path / "temproot"))
+    argv = ["clean", "--prefix", prefix, "--basetemp", str(tmp_path / "base")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "0 leftover run folder(s)" in out
+    assert (
+        "1 run folder(s) of dead runs younger than --older-than 24h not listed; --older-than 0m "
+        "lists them too." in out
+    ), out
+    assert cli.main([*argv, "--older-than", "0m"]) == 0
+    out = capsys.readouterr().out
+    assert f"would drop {workdir.name}" in out and "not listed" not in out
+    with pytest.raises(SystemExit):
+        cli.main(["clean", "--help"])
+    assert "(default: 24h;" in " ".join(capsys.readouterr().out.split())

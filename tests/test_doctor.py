@@ -290,3 +290,19 @@ def test_doctor_refuses_to_mint_for_untrusted_code(
     assert "refusing to mint credentials" in output
     assert "--allow-untrusted-credentials" in output and "--dbt-" not in output
     assert endpoint.issued == []
+
+
+def test_a_password_that_is_the_user_is_a_warning(shop: Path, pg_env: dict[str, str]) -> None:
+    output, code = doctor(
+        shop,
+        "--target",
+        "postgres",
+        env={**pg_env, "SHOP_PG_USER": "postgres", "SHOP_PG_PASSWORD": "postgres"},
+    )
+    assert code == 0, output
+    assert (
+        "WARNING the password of target 'postgres' equals its type and user: anyone reading the "
+        "profile or a run's output can guess it" in output
+    ), output
+    assert "postgres is a superuser" in output
+    assert "*****" not in output, "the user, the adapter and the database stay readable"

@@ -211,7 +211,9 @@ def test_no_canary_in_any_output(
     junit = pytester.path / "junit.xml"
     evidence = pytester.path / "evidence" / "run.jsonl"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--showlocals", "-vv", "-rA", f"--junitxml={junit}",
+        # --tb=long: dbtproof's frames (and their locals) too, which a dbtproof error's
+        # report leaves out by default
+        "-p", "no:cacheprovider", "--showlocals", "--tb=long", "-vv", "-rA", f"--junitxml={junit}",
         "-o", "junit_logging=all", "--dbt-keep", "--dbt-select", "leaky",
         f"--dbt-evidence={evidence}", f"--dbt-report={evidence.with_suffix('.html')}",
         "pytests", "dbt_project.yml",
@@ -418,3 +420,68 @@ def test_the_target_s_secret_settings_are_registered(monkeypatch: pytest.MonkeyP
     )
     assert shown == "someone-long ***** /keys/rsa_key.p8 ***** https://x/token ***** *****"
     assert "PLAIN_PASSWORD" in " ".join(registry.sources()), "sources name where, not what"
+
+
+# -- a secret that is also a value anyone sees (issue 27) ---------------------------------
+
+
+def test_a_secret_equal_to_a_plain_setting_is_masked_only_where_shown_as_a_secret() -> None:
+    from types import SimpleNamespace
+
+    from dbtproof.redaction import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add("someone-long", "DBT_ENV_SECRET_PW")  # seen before the target is
+    registry.add_target({"type": "postgres", "user": "someone-long"}, "target dev")
+    registry.add_credentials(SimpleNamespace(password="warehouse-db", database="warehouse-db"), "t")
+    registry.add("unrelated-9f3c", "a token")
+    registry.add("ci-target-7", "DBT_ENV_SECRET_X")
+    registry.add_public({}, "shop", "ci-target-7")  # the profile's and the target's names
+    assert (
+        registry.scrub("target ci-target-7, token=ci-target-7") == "target ci-target-7, token=*****"
+    )
+    shown = registry.scrub(
+        "user someone-long, database warehouse-db; dsn password=someone-long "
+        "postgresql://someone-long:warehouse-db@host/db {'password': 'warehouse-db'} "
+        'PGPASSWORD="someone-long" unrelated-9f3c'
+    )
+    assert shown == (
+        "user someone-long, database warehouse-db; dsn password=***** "
+        "postgresql://someone-long:*****@host/db {'password': '*****'} "
+        'PGPASSWORD="*****" *****'
+    )
+    assert registry.public_sources() == ["DBT_ENV_SECRET_PW", "t password", "DBT_ENV_SECRET_X"]
+
+
+def test_a_secret_that_is_a_common_word_is_masked_only_where_shown_as_a_secret() -> None:
+    from dbtproof.redaction import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add("Postgres", "DBT_ENV_SECRET_PW")
+    registry.add("changeme", "a password")
+    text = "adapter Postgres, default changeme; secret: Postgres token=changeme"
+    assert registry.scrub(text) == "adapter Postgres, default changeme; secret: ***** token=*****"
+    data = b"\x00Postgres\x00password=Postgres"
+    assert registry.scrub_bytes(data) == b"\x00Postgres\x00password=********"
+
+
+def test_a_password_that_is_the_user_leaves_the_run_s_output_readable(
+    pytester: pytest.Pytester, shop_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``user: postgres, password: postgres``: the header and the superuser warning name
+    the adapter and the identity; the password is still masked where shown as one."""
+    monkeypatch.setenv("SHOP_PG_USER", "postgres")
+    monkeypatch.setenv("SHOP_PG_PASSWORD", "postgres")
+    (pytester.path / "pytests" / "test_dsn.py").write_text(
+        "def test_dsn(dbt):\n"
+        "    print('dsn password=postgres')\n"
+        "    assert dbt.query('select 1 as one') == [{'one': 1}]\n"
+        "    assert False, 'logged in as user postgres'\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests")
+    output = result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(failed=1)
+    assert "adapter postgres, namespace" in output, output
+    assert "the test identity postgres is a superuser" in output
+    assert "AssertionError: logged in as user postgres" in output
+    assert "dsn password=*****" in output and "password=postgres" not in output

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbtproof.errors import DbtError
+from dbtproof.progress import Progress
 from dbtproof.project import find_profiles_dir
 from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from dbtproof.dbt_tests import DbtTestBatches
     from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.keeper import SessionKeeper
+    from dbtproof.parse_cache import StartTimings
     from dbtproof.session import DbtSession, SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
@@ -118,6 +120,8 @@ class DbtproofState:
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
     #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
     credentials: CredentialSet | None = None
+    #: What dbt is doing, shown on the terminal (:meth:`open_progress`); None: not shown.
+    progress: Progress | None = None
     #: ``--dbt-timings`` under xdist: each worker's start, ``(worker id, lines)``.
     worker_timings: list[tuple[str, list[str]]] = field(default_factory=list)
     #: The xdist controller's warm parse, written for its workers (controller) or to be
@@ -151,6 +155,23 @@ class DbtproofState:
     round_affected: set[str] | None = None
     #: Puts back the SIGTERM handler :meth:`trap_sigterm` replaced (None: none replaced).
     restore_sigterm: Callable[[], None] | None = field(default=None, repr=False)
+    #: Where the dbt session's start went (set when it starts or is taken over).
+    start_timings: StartTimings | None = None
+    #: Seconds ``pytest_sessionstart`` took when the dbt session started in it: pytest's
+    #: clock (the summary's "in N s") starts after it (see :meth:`start_line`).
+    before_clock: float | None = None
+
+    def start_line(self, since_start: float) -> str | None:
+        """The summary's line on the time pytest's "in N s" leaves out: the start of the dbt
+        session at ``pytest_sessionstart`` (its parse) and, *since_start* being the seconds
+        since that start began, the whole run's; None when no start preceded pytest's clock."""
+        if self.before_clock is None or self.start_timings is None:
+            return None
+        parse = sum(seconds for step, seconds in self.start_timings.steps if step == "parse")
+        return (
+            f"dbtproof: {self.before_clock:.2f} s before pytest's clock started (the dbt "
+            f"session's start: parse {parse:.2f} s); the run took {since_start:.2f} s in all"
+        )
 
     # -- evidence ----------------------------------------------------------------------
 
@@ -279,6 +300,7 @@ class DbtproofState:
         (named ``DBT_ENV_SECRET*``)."""
         target = session.profile_target
         where = f"target {target.target_name} of {target.profiles_path}"
+        self.secrets.add_public({}, target.profile_name, target.target_name)  # in the header
         self.secrets.add_target(target.raw_output, where)
         config = session.runtime_config
         self.secrets.add_credentials(getattr(config, "credentials", None), where)
@@ -288,6 +310,30 @@ class DbtproofState:
         for secret in session.made_secrets:
             self.secrets.add(secret.reveal(), secret.source)
         self.secrets.add_environment()
+
+    # -- progress ----------------------------------------------------------------------
+
+    def open_progress(self, config: pytest.Config) -> None:
+        """When stdout is a terminal (not with ``-q``, not on an xdist worker, whose output
+        is not a terminal): the display of what dbt is doing (:mod:`dbtproof.progress`),
+        written by a pytest terminal writer of its own on the terminal (a copy of stdout's
+        descriptor, taken now, while pytest captures nothing), its lines scrubbed."""
+        from _pytest.config import create_terminal_writer
+
+        quiet = config.pluginmanager.is_blocked("terminal") or config.option.verbose < 0
+        if quiet or is_xdist_worker(config):
+            return
+        try:
+            descriptor = sys.stdout.fileno()
+            if not os.isatty(descriptor):
+                return
+            stream = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", errors="replace")
+        except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
+            return
+        config.add_cleanup(stream.close)
+        writer = create_terminal_writer(config, stream)
+        self.secrets.scrub_writes(writer)
+        self.progress = Progress(writer, lambda: _current_width(config))
 
     # -- credentials -------------------------------------------------------------------
 
@@ -403,6 +449,7 @@ class DbtproofState:
         if self.evidence is not None and not is_xdist_controller(config):
             self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
+        self.start_timings = self.session.timings
         header = _header(self.session, namespace)
         header += "".join(f"\ndbtproof: {line}" for line in _protection_lines(self.session, config))
         if config.getoption("dbt_timings"):
@@ -456,6 +503,7 @@ class DbtproofState:
             observers=[self.evidence.on_invocation]
             if self.evidence is not None and self.evidence.path is not None
             else [],
+            progress=self.progress,
         )
 
     def share_parse(self, config: pytest.Config) -> None:
@@ -619,6 +667,13 @@ def _connect_retries(config: pytest.Config) -> int:
 
 #: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).
 state_key = pytest.StashKey[DbtproofState]()
+
+
+def _current_width(config: pytest.Config) -> int:
+    """How much of its current line pytest's terminal has written (0 without a terminal)."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return 0
+    return config.get_terminal_writer().width_of_current_line
 
 
 def _mask_on_github(config: pytest.Config, value: str) -> None:

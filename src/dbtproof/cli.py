@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         "clean", help="list (and with --execute drop) namespaces left by runs that died"
     )
     _dbt_arguments(clean)
-    clean.add_argument("--older-than", default="24h", help="minimum age, e.g. 30m, 24h, 7d")
+    clean.add_argument(
+        "--older-than",
+        default="24h",
+        help="list only runs at least this old, e.g. 0m, 30m, 24h, 7d (default: %(default)s; "
+        "the younger dead runs are counted)",
+    )
     clean.add_argument("--prefix", default=DEFAULT_PREFIX, help="namespace prefix of the runs")
     clean.add_argument("--execute", action="store_true", help="drop them (default: only list)")
     clean.add_argument(
@@ -198,6 +203,21 @@ def _report(verb: str, leftovers: list[Leftover], kept: list[Leftover], where: s
         )
 
 
+def _not_listed(args: argparse.Namespace, younger: int, what: str) -> None:
+    """The line that counts the dead runs' leftovers *younger* than ``--older-than``."""
+    if younger:
+        print(
+            f"dbtproof clean: {younger} {what} younger than --older-than {args.older_than} not "
+            f"listed; --older-than 0m lists them too."
+        )
+
+
+def _young_and_old(leftovers: list[Leftover], min_age: timedelta) -> tuple[list[Leftover], int]:
+    """The leftovers at least *min_age* old, and how many are younger."""
+    old = [leftover for leftover in leftovers if leftover.age() >= min_age]
+    return old, len(leftovers) - len(old)
+
+
 def _clean_warehouse(
     args: argparse.Namespace, prefix: str, min_age: timedelta, loaded: tuple[Path, Any, Any]
 ) -> int:
@@ -221,11 +241,7 @@ def _clean_warehouse(
                         f"dbtproof clean: cannot connect to {where}: {one_line(exc)}. Check the "
                         f"profile (--profiles-dir, --target) and that the server is up, then rerun."
                     ) from None
-                leftovers = [
-                    leftover
-                    for leftover in find_leftovers(schemas, prefix)
-                    if leftover.age() >= min_age
-                ]
+                leftovers, younger = _young_and_old(find_leftovers(schemas, prefix), min_age)
                 live = set(folder_live)
                 roles: list[Leftover] = []
                 if target.adapter_type == "postgres":
@@ -247,9 +263,11 @@ def _clean_warehouse(
                 leftovers = [lo for lo in leftovers if lo not in kept]
                 if not leftovers and not kept and not roles:
                     print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
+                    _not_listed(args, younger, "namespace schema(s)")
                     return 0
                 print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {where}:")
                 _report(verb, leftovers, kept, "")
+                _not_listed(args, younger, "namespace schema(s)")
                 for role in roles:
                     print(f"  {verb} role {role.schema} (the run role of a dead run)")
                 if args.execute:
@@ -316,6 +334,7 @@ def _clean_run_folders(
     dead: list[tuple[Leftover, Path]] = []
     kept: list[Leftover] = []
     folders: list[Path] = []
+    younger = 0
     for workdir in run_workdirs(roots):
         if workdir.parent not in folders:
             folders.append(workdir.parent)
@@ -325,10 +344,13 @@ def _clean_run_folders(
                 kept.append(leftover)
             elif leftover.age() >= min_age:
                 dead.append((leftover, workdir))
+            else:
+                younger += 1
     print(
         f"dbtproof clean: {len(dead)} leftover run folder(s) under "
         f"{', '.join(str(r) for r in roots)}:"
     )
+    _not_listed(args, younger, "run folder(s) of dead runs")
     for leftover, workdir in dead:
         _report(verb, [leftover], [], f" at {workdir}")
         if args.execute:
@@ -409,13 +431,15 @@ def _clean_duckdb_file(
     except duckdb.Error as exc:
         print(f"dbtproof clean: skipping {path}: cannot open it ({one_line(exc)}).")
         return 0
-    leftovers = [lo for lo in find_leftovers(schemas, prefix) if lo.age() >= min_age]
+    leftovers, younger = _young_and_old(find_leftovers(schemas, prefix), min_age)
     kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live_runs]
     leftovers = [lo for lo in leftovers if lo not in kept]
-    if not leftovers and not kept:
+    if leftovers or kept:
+        print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {path}:")
+        _report(verb, leftovers, kept, "")
+    _not_listed(args, younger, f"namespace schema(s) in {path}")
+    if not leftovers:
         return 0
-    print(f"dbtproof clean: {len(leftovers)} leftover schema(s) in {path}:")
-    _report(verb, leftovers, kept, "")
     if args.execute and leftovers:
         with duckdb.connect(str(path)) as connection:
             for leftover in leftovers:

@@ -37,6 +37,9 @@ FAILING_ROWS_SHOWN = 10
 SUCCESS = ("success", "pass")
 #: The most nodes a ``dbt build`` may build for data tests to run in it too.
 RIDE_ALONG_LIMIT = 50
+#: How the result of a model a failing unit test keeps from being built starts (the unit
+#: tests gate, ``--dbt-unit-tests-gate``): the message read back by every worker.
+GATED = "its unit test failed:"
 
 
 @dataclass
@@ -55,6 +58,8 @@ class TestOutcome:
     hook_failure: str | None = None
     #: Set when its connection failed (refused, terminated, a restart): no verdict.
     connection_fault: str | None = None
+    #: Set when the unit tests gate skips it: why (the failing unit tests, the model).
+    gated_by: str | None = None
     failing_rows: Rows | None = None
 
 
@@ -115,10 +120,19 @@ class DbtTestBatches:
     """Builds nodes and runs dbt tests in batches for one session; remembers each outcome."""
 
     def __init__(
-        self, session: DbtSession, store_failures: bool = False, shared: SharedBuild | None = None
+        self,
+        session: DbtSession,
+        store_failures: bool = False,
+        shared: SharedBuild | None = None,
+        unit_gate: Sequence[str] | None = None,
     ) -> None:
         self.session = session
         self.store_failures = store_failures
+        #: The unit tests that gate their model's build as in ``dbt build`` (the collected
+        #: ones; None: no gate, every node is built).
+        self.unit_gate = list(unit_gate) if unit_gate is not None else None
+        #: Each native unit test run so far: its result, or the error it could not run with.
+        self.unit_results: dict[str, Any] = {}
         #: The run-level build this worker's items read (None: the worker builds its own).
         self.shared = shared
         self._shared_taken = False
@@ -209,6 +223,70 @@ class DbtTestBatches:
         if node.status not in SUCCESS:
             self.broken[node.unique_id] = f"{node.status}: {node.message or ''}".strip()
 
+    def unit_result(self, unique_id: str) -> Any:
+        """The result of the native unit test *unique_id* (a ``UnitTestResult``), run once;
+        raises the :class:`DbtError` it could not run with, each time it is asked."""
+        from dbtproof.errors import DbtError
+        from dbtproof.native_unit import run_native_unit_test
+
+        if unique_id not in self.unit_results:
+            unit_test = self.session.manifest.unit_tests[unique_id]
+            try:
+                self.unit_results[unique_id] = run_native_unit_test(self.session, unit_test)
+            except DbtError as exc:
+                self.unit_results[unique_id] = exc
+        found = self.unit_results[unique_id]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _gate(self, needed: Sequence[str]) -> None:
+        """The unit tests gate: run the gating unit tests of the models of *needed*; a model
+        one of them fails (or cannot run) is recorded as skipped, as ``dbt build`` skips it,
+        so that nothing downstream of it is built either."""
+        from dbtproof.errors import DbtError
+
+        manifest = self.session.manifest
+        wanted = set(needed)
+        by_model: dict[str, list[str]] = {}
+        for uid in self.unit_gate or ():
+            unit_test = manifest.unit_tests.get(uid)
+            for model in getattr(getattr(unit_test, "depends_on", None), "nodes", None) or []:
+                if model in wanted and model.startswith("model."):
+                    by_model.setdefault(model, []).append(uid)
+        # upstream first (a model has more ancestors than any of its parents): the unit
+        # tests of a model downstream of one the gate skips are skipped, not run, as in dbt
+        lineage = {model: len(ancestors(manifest, [model])) for model in by_model}
+        for model in sorted(by_model, key=lambda m: (lineage[m], m)):
+            if self.gated_by(model):
+                continue
+            failing = []
+            for uid in by_model[model]:
+                try:
+                    passed = self.unit_result(uid).passed
+                except DbtError:
+                    passed = False
+                if not passed:
+                    failing.append(str(manifest.unit_tests[uid].name))
+            if failing:
+                name, message = str(manifest.nodes[model].name), f"{GATED} {', '.join(failing)}"
+                self._record_built(NodeResult(model, name, "model", "skipped", message))
+
+    def gated_by(self, unique_id: str) -> str | None:
+        """Why the unit tests gate skips *unique_id* (its own unit test, or one of a model
+        upstream, failed), when nothing upstream failed otherwise; else None."""
+        if self.unit_gate is None or not self.broken:
+            return None
+        manifest = self.session.manifest
+        broken = ancestors(manifest, [unique_id], self._feeders) & self.broken.keys()
+        if unique_id in self.broken:
+            broken.add(unique_id)
+        gated = sorted(uid for uid in broken if _is_gated(self.built.get(uid)))
+        if not gated or len(gated) != len(broken):
+            return None
+        said = "; ".join(f"{manifest.nodes[uid].name}: {self.built[uid].message}" for uid in gated)
+        return f"dbt build skips it (--dbt-unit-tests-gate): {said}"
+
     def upstream_failure(self, unique_id: str) -> str | None:
         """Why *unique_id* cannot run: the nodes upstream of it that failed to build, if any.
 
@@ -243,6 +321,9 @@ class DbtTestBatches:
             and (self.shared is not None or uid not in self.session.built_nodes)
             and uid not in self.built
         ]
+        if self.unit_gate:
+            self._gate(needed)
+            needed = [uid for uid in needed if uid not in self.built]
         levels = feeder_levels(manifest, needed, self._feeders)
         riding = list(tests) if ride_along and self._tests_can_ride(needed, tests, levels) else []
         ran: InvocationResult | None = None
@@ -363,8 +444,11 @@ class DbtTestBatches:
                 return TestOutcome(uid, "success")
             upstream = self.upstream_failure(uid)
             if upstream:
-                return TestOutcome(uid, "skipped", upstream_failure=upstream)
+                gate = self.gated_by(uid)
+                return TestOutcome(uid, "skipped", upstream_failure=upstream, gated_by=gate)
             return TestOutcome(uid, "error", message=f"dbt did not build it ({SEE_DBT_LOG})")
+        if _is_gated(result):
+            return TestOutcome(uid, "skipped", gated_by=self.gated_by(uid))
         if result.status == "skipped":
             upstream = self.upstream_failure(uid) or result.message or "dbt skipped it"
             return TestOutcome(uid, "skipped", upstream_failure=upstream)
@@ -385,7 +469,11 @@ class DbtTestBatches:
         for uid in unique_ids:
             upstream = self.upstream_failure(uid)
             if upstream:
-                self.outcomes[uid] = TestOutcome(uid, "error", upstream_failure=upstream)
+                gate = self.gated_by(uid)
+                status = "skipped" if gate else "error"
+                self.outcomes[uid] = TestOutcome(
+                    uid, status, upstream_failure=upstream, gated_by=gate
+                )
             else:
                 runnable.append(uid)
         if not runnable:
@@ -448,6 +536,11 @@ class DbtTestBatches:
             )
         except Exception:  # noqa: BLE001 - the rows are a courtesy; the status stands
             return None
+
+
+def _is_gated(node: NodeResult | None) -> bool:
+    """Whether *node* is a model the unit tests gate kept from being built."""
+    return node is not None and node.status == "skipped" and (node.message or "").startswith(GATED)
 
 
 def _fault_of(node: NodeResult) -> str | None:

@@ -278,8 +278,15 @@ class _DbtItem(pytest.Item):
                 shared = SharedBuild(
                     session, session.shared_place, lambda: collected_work(pytest_session)
                 )
+            unit_gate = None
+            if unit_tests_gate(self.config):  # the collected unit tests, as dbt's selected
+                unit_gate = [
+                    item.unique_id
+                    for item in self.session.items
+                    if isinstance(item, DbtTestItem) and item.kind == "unit"
+                ]
             state.test_batches = DbtTestBatches(
-                session, store_failures=store_failures, shared=shared
+                session, store_failures=store_failures, shared=shared, unit_gate=unit_gate
             )
         return state.test_batches
 
@@ -425,6 +432,8 @@ class DbtTestItem(_DbtItem):
         an error of this item (as dbt reports it), not a failure.
         """
         if self.kind == "unit":
+            if unit_tests_gate(self.config):
+                self._gate_unit_test()
             self._run_unit_test()
             return
         batches = self._batches()
@@ -449,6 +458,17 @@ class DbtTestItem(_DbtItem):
         elif outcome.status not in ("pass", "success"):
             raise DbtTestFailed(outcome)
 
+    def _gate_unit_test(self) -> None:
+        """With the unit tests gate, as in ``dbt build``: the pending builds first (the gate
+        runs the unit tests of the models they build before building any); a unit test of
+        a model downstream of one the gate skips is skipped."""
+        batches = self._batches()
+        builds, tests = pending_work(self)
+        batches.run_pending(builds, tests)
+        gate = batches.gated_by(self.unique_id)
+        if gate:
+            skip_here(gate)
+
     def _run_unit_test(self) -> None:
         """A native unit test runs through dbtproof's model engine; nothing is built."""
         import time
@@ -459,9 +479,12 @@ class DbtTestItem(_DbtItem):
         assert session is not None
         start = time.perf_counter()
         try:
-            self.unit_result = run_native_unit_test(
-                session, session.manifest.unit_tests[self.unique_id]
-            )
+            if unit_tests_gate(self.config):  # the gate ran it before the builds, or runs it
+                self.unit_result = self._batches().unit_result(self.unique_id)
+            else:
+                self.unit_result = run_native_unit_test(
+                    session, session.manifest.unit_tests[self.unique_id]
+                )
         except DbtError as exc:
             raise DbtUnitTestError(str(exc)) from None
         finally:
@@ -494,8 +517,18 @@ class DbtTestItem(_DbtItem):
         return self.path, 0, f"dbt {self.kind} test {self.name} ({self.original_file_path})"
 
 
+def unit_tests_gate(config: pytest.Config) -> bool:
+    """Whether a failing native unit test skips its model and what is downstream, as in
+    ``dbt build`` (``--dbt-unit-tests-gate``, ini ``dbt_unit_tests_gate``)."""
+    gate = config.getoption("dbt_unit_tests_gate")
+    return bool(config.getini("dbt_unit_tests_gate") if gate is None else gate)
+
+
 def _raise_for_setup(outcome: TestOutcome) -> None:
-    """An item whose upstream failed to build, or whose dbt invocation's hook failed, errors."""
+    """An item whose upstream failed to build, or whose dbt invocation's hook failed, errors;
+    one the unit tests gate skips (``--dbt-unit-tests-gate``) is skipped, as dbt reports it."""
+    if outcome.gated_by:
+        skip_here(outcome.gated_by)
     if outcome.upstream_failure:
         raise DbtUpstreamError(outcome.upstream_failure)
     if outcome.hook_failure:

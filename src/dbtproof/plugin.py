@@ -8,6 +8,7 @@ or a ``dbt_project.yml`` at or above the paths given or the invocation directory
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Keep the failing rows of dbt data tests in the namespace (dbt's --store-failures).",
     )
     group.addoption(
+        "--dbt-unit-tests-gate",
+        action="store_true",
+        default=None,
+        help="As `dbt build`: a model whose native unit test fails (or errors) is not built; "
+        "it and everything downstream are skipped, naming the unit test (ini "
+        "dbt_unit_tests_gate; default: every node is built and tested).",
+    )
+    group.addoption(
         "--dbt-changed",
         nargs="?",
         const="",
@@ -191,6 +200,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "dbt_unit_tests_gate",
+        "As `dbt build`: a failing native unit test skips its model and everything downstream "
+        "(default false: every node is built and tested).",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
         "dbt_require_least_privilege",
         "Refuse to start when the test identity is a superuser, owns schemas outside the "
         "namespace, or may write to a protected target's schemas (default false: a warning).",
@@ -253,6 +269,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
     state.open_secrets(config)
+    state.open_progress(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
     state.on_minted.append(state.secrets.add)
@@ -268,6 +285,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_EvidenceHooks(state), "dbtproof-evidence")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "dbtproof-xdist")
+    if workerinput is None and keeper is None:
+        config.pluginmanager.register(_StartClock(state), "dbtproof-start-clock")
     if not config.getoption("no_dbt_tests") and not _explicit_paths(config):
         # `pytest` with no paths runs the project's dbt tests too.
         config.args.append(str(project_dir / PROJECT_FILE))
@@ -371,7 +390,9 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """dbt tests and builds: the call lasts as long as dbt says; an upstream error, or a
-    unit test that could not run, reads as dbtproof's message, not a traceback.
+    unit test that could not run, reads as dbtproof's message, not a traceback; a test
+    function's dbtproof error shows the test's lines and the message, not dbtproof's frames
+    (see :mod:`dbtproof.failures`).
 
     Every report leaves with no secret in it: the outermost wrapper (``tryfirst``) scrubs
     it after every other plugin's changes, before the terminal, junitxml or xdist read it.
@@ -398,6 +419,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
         if isinstance(call.excinfo.value, setup_errors):
             report.longrepr = item.repr_failure(call.excinfo)
+    if report.failed and call.excinfo is not None:
+        from dbtproof.failures import user_error_repr
+
+        longrepr = user_error_repr(item, call.excinfo)
+        if longrepr is not None:
+            report.longrepr = longrepr
     if call.when == "call" and call.excinfo is not None:
         from dbtproof.faults import is_connection_error
 
@@ -448,6 +475,32 @@ class _SecretHooks:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.state.scrub_outputs(config)
+
+
+class _StartClock:
+    """pytest's clock for the summary's "in N s" starts at the end of
+    ``pytest_sessionstart``, where the dbt session starts (and parses) when the run
+    collects the project: the summary says what that start took, and the whole run."""
+
+    def __init__(self, state: DbtproofState) -> None:
+        self.state = state
+        self.started = 0.0
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Any:
+        self.started = time.perf_counter()
+        self.state.start_timings = None
+        try:
+            return (yield)
+        finally:
+            if self.state.start_timings is not None:
+                self.state.before_clock = time.perf_counter() - self.started
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        line = self.state.start_line(time.perf_counter() - self.started)
+        if line is not None and terminalreporter.verbosity >= -1:
+            terminalreporter.write_line(line)
 
 
 class _XdistHooks:

@@ -25,7 +25,17 @@ the middle).
 Values shorter than :data:`MIN_SECRET_LENGTH` (6) characters are not registered:
 scrubbing ``"dev"`` or ``"1234"`` everywhere would wreck every output (names, numbers,
 SQL) while hiding nothing a guess would not find (tokens and keys are far longer; a
-password that short is no secret anyway). Nothing here imports dbt or pytest.
+password that short is no secret anyway).
+
+A *public* secret — one equal to a setting of the profile that is not secret (the user,
+the adapter type, the database, schema or host: :meth:`SecretRegistry.add_public`) or to a
+word of :data:`COMMON_WORDS` — is masked only where the text shows it *as* a secret: after
+a secret setting's name and ``=`` or ``:`` (``password=postgres``, ``"token": "..."``) or
+as a URL's password (``://user:postgres@host``). Elsewhere the text is that other value
+(``adapter postgres``, ``the identity postgres``), which anyone reading the output or the
+profile knows: masking it there would hide nothing, say which word the password is, and
+make the output unreadable. ``dbtproof doctor`` warns about such a password
+(:func:`public_secret_reason`). Nothing here imports dbt or pytest.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from dbtproof.project import env_var_names_in
+from dbtproof.targets import PLAIN_KEYS, known_adapter_types
 
 #: Values shorter than this are not secrets the registry scrubs (see the module's doc).
 MIN_SECRET_LENGTH = 6
@@ -61,6 +72,27 @@ NOT_SECRET_SETTING = re.compile(r"_(uri|url|path|file|dir|env|type|method)$", re
 #: Characters no printed form escapes (so a run of them is in every form of a value).
 _UNESCAPED_RUN = re.compile(r"[A-Za-z0-9_.~-]{4,}")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+#: Words a password may be but a text shows for other reasons (adapters, dbt's and
+#: dbtproof's own words, the usual default passwords): a secret equal to one (any case)
+#: is public (see the module's doc).
+COMMON_WORDS = frozenset(
+    {
+        *known_adapter_types(),
+        *("postgres", "postgresql", "redshift", "snowflake", "bigquery", "databricks"),
+        *("duckdb", "spark", "trino", "athena", "sqlserver", "fabric", "clickhouse"),
+        *("password", "passw0rd", "secret", "changeme", "default", "public", "admin"),
+        *("localhost", "dbtproof", "superuser", "database", "schema", "warehouse"),
+    }
+)
+#: What a text shows just before a secret it names as one: a secret setting's name
+#: (``PGPASSWORD``, ``"token"``, ``DBT_ENV_SECRET_X``) then ``=`` or ``:`` and quotes.
+_NAMED_AS_SECRET = re.compile(
+    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api_?key|private_key|access_key)[\w.-]*"
+    r"(?:['\"\\\]]|&quot;|&#39;){0,3}\s*[:=]\s*(?:['\"\\]|&quot;|&#39;|b')*\Z",
+    re.IGNORECASE,
+)
+#: A URL's user part just before its password (``scheme://user:``).
+_URL_PASSWORD = re.compile(r"://[^\s/@:]*:\Z")
 
 
 class Secret:
@@ -178,9 +210,13 @@ class _Entry:
 class _Forms:
     """The printed forms of one piece of a secret, and how to find them in a text fast."""
 
-    __slots__ = ("anchor", "forms", "offsets")
+    __slots__ = ("anchor", "forms", "offsets", "piece", "public")
 
     def __init__(self, piece: str) -> None:
+        self.piece = piece
+        #: Whether the piece is public (see the module's doc): masked only where a text
+        #: shows it as a secret (:meth:`secret_spans`). Set by the registry.
+        self.public = False
         #: Longest first.
         self.forms = printed_forms(piece)
         runs = _UNESCAPED_RUN.findall(piece)
@@ -208,6 +244,61 @@ class _Forms:
                     yield start, start + len(form)
                     break
             at = text.find(self.anchor, at + 1)
+
+    def secret_spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Where *text* shows the piece; for a public piece, only where it shows it as a
+        secret (after a secret setting's name, or as a URL's password)."""
+        for start, end in self.spans(text):
+            if not self.public or _shown_as_secret(text, start, end):
+                yield start, end
+
+
+def _shown_as_secret(text: str, start: int, end: int) -> bool:
+    """Whether *text* shows what is at ``start:end`` as a secret's value."""
+    before = text[max(0, start - 80) : start]
+    if _NAMED_AS_SECRET.search(before):
+        return True
+    return bool(_URL_PASSWORD.search(before)) and text.startswith("@", end)
+
+
+def public_secret_reason(value: str, settings: Mapping[str, Any]) -> str | None:
+    """Why the secret *value* is public (see the module's doc), given a target's plain
+    *settings*: ``"equals its user"``, ``"is a common word"``; None when it is not."""
+    names = [name for name, plain in plain_settings(settings) if plain == value]
+    if names:
+        return f"equals its {' and '.join(names)}"
+    if value.casefold() in COMMON_WORDS:
+        return "is a common word"
+    return None
+
+
+def public_secrets(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, why)`` of each secret setting of a target's rendered *settings* whose value
+    is public (:func:`public_secret_reason`); values too short to be secrets left out."""
+    found = []
+    for name, value in _secret_settings(settings):
+        text = str(value)
+        reason = public_secret_reason(text, settings) if len(text) >= MIN_SECRET_LENGTH else None
+        if reason is not None:
+            found.append((name, reason))
+    return found
+
+
+def plain_settings(settings: Mapping[str, Any] | Any) -> list[tuple[str, str]]:
+    """``(name, value)`` of each setting of *settings* (a target's, or dbt's credentials
+    object) that names a place or identity and is no secret (the user, the adapter type,
+    the database, the host: :data:`~dbtproof.targets.PLAIN_KEYS`), as text; unrendered
+    templates left out. Any other setting may hold a secret (``pass``, a DSN) and is not
+    one of these."""
+    if not isinstance(settings, Mapping):
+        settings = getattr(settings, "__dict__", {})
+    found = []
+    for name in sorted(PLAIN_KEYS & {str(key) for key in settings}):
+        value = settings[name]
+        text = "" if isinstance(value, bool) or value is None else str(value)
+        if isinstance(value, (str, int, float)) and text and "{{" not in text and "{%" not in text:
+            found.append((name, text))
+    return found
 
 
 def _places(text: str, piece: str | None) -> list[int]:
@@ -250,6 +341,8 @@ class SecretRegistry:
     ) -> None:
         self._environ = os.environ if environ is None else environ
         self._entries: dict[str, _Entry] = {}
+        #: Values of settings that are no secret (:meth:`add_public`).
+        self._public: set[str] = set()
         self.on_new_value = on_new_value
 
     def __len__(self) -> int:
@@ -261,6 +354,14 @@ class SecretRegistry:
     def sources(self) -> list[str]:
         """Where each registered value comes from (never a value)."""
         return [entry.secret.source for entry in self._entries.values()]
+
+    def public_sources(self) -> list[str]:
+        """Where each public value (see the module's doc) comes from (never a value)."""
+        return [entry.secret.source for entry in self._entries.values() if entry.groups[0].public]
+
+    def _mark_public(self, entry: _Entry) -> None:
+        for group in entry.groups:
+            group.public = group.piece in self._public or group.piece.casefold() in COMMON_WORDS
 
     # -- registering -------------------------------------------------------------------
 
@@ -279,9 +380,10 @@ class SecretRegistry:
             if len(text) < MIN_SECRET_LENGTH:
                 continue
             if text not in self._entries:
-                self._entries[text] = _Entry(
+                self._entries[text] = entry = _Entry(
                     secret if text == secret.reveal() else Secret(text, secret.source)
                 )
+                self._mark_public(entry)
                 if self.on_new_value is not None:
                     self.on_new_value(text)
             added = True
@@ -298,13 +400,26 @@ class SecretRegistry:
                 self.add(value, name)
         return len(self) - before
 
+    def add_public(self, settings: Mapping[str, Any] | Any, *names: str) -> None:
+        """Note the values of the settings of *settings* that are no secret (the user, the
+        adapter type, the database...) and the *names* (the profile's, the target's): a
+        secret equal to one is public (module's doc)."""
+        new = {value for _, value in plain_settings(settings)} | {n for n in names if n}
+        new -= self._public
+        if new:
+            self._public |= new
+            for entry in self._entries.values():
+                self._mark_public(entry)
+
     def add_target(self, settings: Mapping[str, Any], source: str) -> int:
-        """Register the secret fields of a target as profiles.yml writes them (raw).
+        """Register the secret fields of a target as profiles.yml writes them (raw), and
+        note its plain values (:meth:`add_public`).
 
         A literal value is registered as it is; a template (``{{ env_var('PG_PASSWORD') }}``)
         registers the value of each variable it reads that is set. Return how many.
         """
         before = len(self)
+        self.add_public(settings)
         for name, value in _secret_settings(settings):
             if isinstance(value, str) and ("{{" in value or "{%" in value):
                 for variable in env_var_names_in(value):
@@ -318,8 +433,9 @@ class SecretRegistry:
         if credentials is None:
             return 0
         before = len(self)
-        for name, value in _secret_values(credentials, "", False, 0):
-            self.add(str(value), f"{source} {name.lstrip('.')}")
+        self.add_public(credentials)
+        for name, value in _secret_settings({"credentials": credentials}):
+            self.add(str(value), f"{source} {name.removeprefix('credentials.')}")
         return len(self) - before
 
     # -- scrubbing text ----------------------------------------------------------------
@@ -332,7 +448,7 @@ class SecretRegistry:
             span
             for entry in self._entries.values()
             for group in entry.groups
-            for span in group.spans(text)
+            for span in group.secret_spans(text)
         ]
         if spans:
             text = _replace_spans(text, spans)
@@ -351,6 +467,8 @@ class SecretRegistry:
             before = text[start - MIN_SECRET_LENGTH : start] if start >= MIN_SECRET_LENGTH else ""
             after = text[end : end + MIN_SECRET_LENGTH]
             for entry in self._entries.values():
+                if entry.groups[0].public:  # its ends are no secret either
+                    continue
                 check_before, check_after = before in entry.grams, after in entry.grams
                 if not (check_before or check_after):
                     continue
@@ -371,7 +489,7 @@ class SecretRegistry:
                 for form in group.forms:
                     raw = form.encode("utf-8", "surrogatepass")
                     if raw in data:
-                        data = data.replace(raw, b"*" * len(raw))
+                        data = _overwrite(data, raw, group.public)
         return data
 
     # -- scrubbing files ---------------------------------------------------------------
@@ -485,35 +603,55 @@ class SecretRegistry:
         return value
 
 
-def _secret_settings(
-    settings: Mapping[str, Any], name: str = "", depth: int = 0
-) -> Iterator[tuple[str, Any]]:
+def _secret_settings(settings: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """``(name, value)`` of each scalar under a secret setting name, in nested mappings,
     lists and objects too (a DuckDB ``secrets:`` entry's ``bearer_token``, in profiles.yml
     a mapping, in dbt-duckdb's resolved credentials an object; ``keyfile_json``'s
     ``private_key``)."""
-    for key, value in settings.items():
-        path = f"{name}.{key}" if name else str(key)
-        secret = bool(SECRET_SETTING.search(str(key))) and not NOT_SECRET_SETTING.search(str(key))
-        yield from _secret_values(value, path, secret, depth)
+    return ((name, value) for name, value, secret in _scalars(settings, "", False, 0) if secret)
 
 
-def _secret_values(value: Any, path: str, secret: bool, depth: int) -> Iterator[tuple[str, Any]]:
+def _scalars(value: Any, path: str, secret: bool, depth: int) -> Iterator[tuple[str, Any, bool]]:
+    """``(name, value, whether secret)`` of every scalar of *value* (a setting, a mapping
+    of settings, a list, an object), named by its path; a scalar is secret when the name
+    of the setting it is in (or of a list holding it) says so."""
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        if secret:
-            yield path, value
+        if path:
+            yield path, value, secret
     elif depth >= 8 or value is None or isinstance(value, bool):
         return
-    elif isinstance(value, Mapping):
-        yield from _secret_settings(value, path, depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _secret_values(item, f"{path}[{index}]", secret, depth + 1)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
-        yield from _secret_settings(fields, path, depth + 1)
-    elif hasattr(value, "__dict__") and not isinstance(value, type):
-        yield from _secret_settings(vars(value), path, depth + 1)
+            yield from _scalars(item, f"{path}[{index}]", secret, depth + 1)
+    else:
+        if isinstance(value, Mapping):
+            items = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            items = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+        elif hasattr(value, "__dict__") and not isinstance(value, type):
+            items = vars(value)
+        else:
+            return
+        for key, item in items.items():
+            name = str(key)
+            named = bool(SECRET_SETTING.search(name)) and not NOT_SECRET_SETTING.search(name)
+            yield from _scalars(item, f"{path}.{name}" if path else name, named, depth + 1)
+
+
+def _overwrite(data: bytes, raw: bytes, public: bool) -> bytes:
+    """*data* with each *raw* overwritten by as many ``*`` (*public*: only where shown as
+    a secret, see :func:`_shown_as_secret`)."""
+    if not public:
+        return data.replace(raw, b"*" * len(raw))
+    text = data.decode("latin-1")  # one character per byte: the offsets are the bytes'
+    form = raw.decode("latin-1")
+    out = bytearray(data)
+    at = text.find(form)
+    while at != -1:
+        if _shown_as_secret(text, at, at + len(form)):
+            out[at : at + len(raw)] = b"*" * len(raw)
+        at = text.find(form, at + 1)
+    return bytes(out)
 
 
 def _ellipses(text: str) -> Iterator[tuple[int, int]]:

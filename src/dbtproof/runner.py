@@ -27,6 +27,7 @@ from dbtproof.nodes import resource_type
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
+    from dbtproof.progress import Progress
 
 _FAILED = frozenset({"error", "fail", "runtime error"})
 #: Where to read more when dbt said too little: its debug log, which a run writes only
@@ -240,6 +241,9 @@ class DbtRunner:
     #: Whether dbt writes its debug log (``dbt.log`` in *log_path*; dbtproof: only when
     #: the run's folder is kept).
     file_log: bool = True
+    #: Shows what each invocation is doing on the terminal (:class:`dbtproof.progress.Progress`);
+    #: None: nothing shown.
+    progress: Progress | None = field(default=None, repr=False, compare=False)
     #: The threads dbt runs nodes on (the target's, set once parsed); None: unknown, the
     #: relation cache is filled as for several (see :func:`_cache_args`).
     threads: int | None = None
@@ -290,7 +294,11 @@ class DbtRunner:
             callbacks.append(
                 compat.query_comment_callback(self.adapter_type, manifest, self.query_comment)
             )
-        with _LOCK:
+        shown: Any = nullcontext()
+        if self.progress is not None:
+            callbacks.append(compat.node_progress_callback(self.progress.node))
+            shown = self.progress.phase(f"dbt {args[0]}")
+        with _LOCK, shown:
             if manifest is not None:
                 compat.reset_compilation_state(manifest)
             runner = compat.dbt_runner(manifest, callbacks)
@@ -303,6 +311,7 @@ class DbtRunner:
                     compat.indexed_fqn_selection(),
                     compat.quick_graph_summary(),
                     compat.graph_variable_deferred() if without_graph_variable else nullcontext(),
+                    compat.warnings_as_the_dbt_cli(),
                 ):
                     outcome = runner.invoke(args)
             finally:

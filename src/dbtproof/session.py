@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.engine.inputs import Schema
     from dbtproof.engine.model import ModelEngine
+    from dbtproof.progress import Progress
 
 T = TypeVar("T")
 
@@ -125,6 +126,8 @@ class SessionSettings:
     shared_build: Path | None = None
     #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
     observers: list[Callable[[Invocation], object]] = field(default_factory=list)
+    #: Shows what each dbt invocation is doing on the terminal; None: nothing shown.
+    progress: Progress | None = None
     #: How often a connection dbtproof opens is tried again after a transient failure
     #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
     connect_retries: int = 3
@@ -409,6 +412,7 @@ class DbtSession:
         timings = self.timings
         with timings.step("import dbt"):
             compat.import_dbt()
+        compat.quiet_dbt_console()  # nothing of dbt's log on the terminal
         check_protected(self.profile_target, self.settings, self._render)
         if self.settings.credentials:
             bind_to_target(self.settings.credentials, self.profile_target, self._render)
@@ -435,6 +439,7 @@ class DbtSession:
             adapter_type=self.adapter_type,
             query_comment=self.query_comment,
             observers=self.settings.observers,
+            progress=self.settings.progress,
             file_log=self.settings.keep,
         )
         with timings.step("parse"):
@@ -636,6 +641,7 @@ class DbtSession:
                         vars=self.settings.vars,
                         credentials=self.settings.credentials,
                         observers=self.settings.observers,
+                        progress=self.settings.progress,
                         file_log=self.settings.keep,
                     )
                     parse_started = time.time_ns()

@@ -74,6 +74,7 @@ from dbtproof._dbt_compat.adapter import (
 )
 from dbtproof._dbt_compat.bulk import can_stage, stage_rows, unstage_rows
 from dbtproof._dbt_compat.caches import RenderCaches
+from dbtproof._dbt_compat.cli_warnings import warnings_as_the_dbt_cli
 from dbtproof._dbt_compat.columns import (
     columns_in_relation,
     describe_query,
@@ -111,6 +112,8 @@ from dbtproof._dbt_compat.invocation import (
     hide_dbt_file_logger,
     import_dbt,
     invocation_id,
+    node_progress_callback,
+    quiet_dbt_console,
     reset_compilation_state,
 )
 from dbtproof._dbt_compat.manifest import (
@@ -200,9 +203,12 @@ __all__ = (
     "hide_dbt_file_logger",
     "hold_connection",
     "import_dbt",
+    "quiet_dbt_console",
+    "warnings_as_the_dbt_cli",
     "incremental_strategy_sql",
     "install_query_comment",
     "invocation_id",
+    "node_progress_callback",
     "is_dbt_exception",
     "list_schemas",
     "lookup_ref",

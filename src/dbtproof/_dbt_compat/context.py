@@ -2,12 +2,15 @@
 
 Model unit tests (:mod:`dbtproof.engine`) render a model through this context with its
 refs, sources, ``this``, vars, env vars and macros replaced. Tested on dbt-core 1.8.10
-and 1.11.16 (``tests/test_engine*.py`` run on both).
+and 1.11.16 (``tests/test_engine*.py`` run on both). Python's warnings while it renders
+are treated as the dbt CLI treats them (:mod:`.cli_warnings`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from dbtproof._dbt_compat.cli_warnings import warnings_as_the_dbt_cli
 
 if TYPE_CHECKING:
     from dbtproof._dbt_compat.caches import RenderCaches
@@ -98,16 +101,17 @@ class RenderContext:
         """
         from dbt.clients.jinja import get_rendered
 
-        expressions = self._caches.expressions
-        plan = expressions.plan(text)
-        if plan is None:
-            return str(get_rendered(text, self.values, self.node))
-        values = self._values
-        if values is None:
-            values = self._without_dbt_context(plan.names)
+        with warnings_as_the_dbt_cli():
+            expressions = self._caches.expressions
+            plan = expressions.plan(text)
+            if plan is None:
+                return str(get_rendered(text, self.values, self.node))
+            values = self._values
             if values is None:
-                values = self._build()
-        return expressions.render(plan, values, self.node)
+                values = self._without_dbt_context(plan.names)
+                if values is None:
+                    values = self._build()
+            return expressions.render(plan, values, self.node)
 
     def _without_dbt_context(self, names: frozenset[str]) -> dict[str, Any] | None:
         """What renders expressions reading only *names*, when dbt's context is not needed."""
@@ -228,7 +232,8 @@ class RenderContext:
 
     def call_macro(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the context's macro *name* with the arguments."""
-        return self.values[name](*args, **kwargs)
+        with warnings_as_the_dbt_cli():
+            return self.values[name](*args, **kwargs)
 
 
 class _VarWithOverrides:

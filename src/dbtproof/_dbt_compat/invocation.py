@@ -15,6 +15,23 @@ def import_dbt() -> None:
     import dbt.cli.main  # noqa: F401
 
 
+def quiet_dbt_console() -> None:
+    """Take dbt's console logger off its event manager (until an invocation sets its own).
+
+    dbt_common gives the event manager a console logger (stdout, INFO, colours) when it is
+    imported, for events fired before an invocation sets logging up. dbtproof registers
+    adapters outside invocations (a kept or shared parse is loaded, not parsed): dbt's
+    ``Registered adapter: duckdb=1.11.1`` would reach the terminal, ANSI codes and all.
+    Every invocation sets its loggers up anew from its flags (dbtproof's: ``--log-level
+    none``; the file log with ``--dbt-keep``).
+    """
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    loggers = getattr(get_event_manager(), "loggers", None)
+    if loggers is not None:
+        loggers[:] = [each for each in loggers if getattr(each, "name", None) != "stdout_log"]
+
+
 def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] = ()) -> Any:
     """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given,
     with *callbacks* called on each of dbt's events.
@@ -24,6 +41,24 @@ def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] 
     from dbt.cli.main import dbtRunner
 
     return dbtRunner(manifest=manifest, callbacks=list(callbacks))
+
+
+def node_progress_callback(on_node: Callable[[int, int, str], None]) -> Callable[[Any], None]:
+    """A callback for dbt's runner: ``on_node(done, total, unique_id)`` each time a node of
+    the invocation finishes (dbt's ``NodeFinished``), *total* the nodes dbt runs (its
+    ``LogStartLine``'s; 0 before the first starts). One callback per invocation."""
+    counts = {"done": 0, "total": 0}
+
+    def callback(event: Any) -> None:
+        name = event.info.name
+        if name == "LogStartLine":
+            counts["total"] = max(counts["total"], int(getattr(event.data, "total", 0) or 0))
+        elif name == "NodeFinished":
+            counts["done"] += 1
+            unique_id = str(getattr(getattr(event.data, "node_info", None), "unique_id", ""))
+            on_node(counts["done"], max(counts["total"], counts["done"]), unique_id)
+
+    return callback
 
 
 def invocation_id() -> str:

@@ -27,6 +27,7 @@ from dbtproof.project import (
     load_profile_target,
     profiles_dir_search,
 )
+from dbtproof.redaction import public_secrets
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, PLAIN_KEYS, check_protected
 
 
@@ -122,6 +123,7 @@ def load_target(
         profiles_yml=loaded.profiles_path,
     )
     _adapter(report, loaded.adapter_type)
+    check_public_secrets(report, loaded, cli_vars)
     try:
         check_protected(
             loaded.profile_name,
@@ -137,6 +139,31 @@ def load_target(
             return None
         report.add("target", "warning", f"{exc} (allowed by --allow-protected-target)")
     return loaded
+
+
+def check_public_secrets(report: Report, target: ProfileTarget, cli_vars: dict[str, Any]) -> None:
+    """A warning for each password (token, key) of the target that equals a setting that is
+    no secret (its user, the adapter type, the database...) or a common word: it is guessed,
+    and output masks it only where it shows it as a password."""
+    render = _render(cli_vars)
+    rendered: dict[str, Any] = {}
+    for key, value in target.raw_output.items():
+        try:
+            rendered[key] = render(value) if isinstance(value, str) else value
+        except DbtError:  # an unset variable: check_environment says so
+            continue
+    report.secrets.add_public(rendered)
+    for name, reason in public_secrets(rendered):
+        report.add(
+            "target",
+            "warning",
+            f"the {name} of target '{target.target_name}' {reason}: anyone reading the "
+            f"profile or a run's output can guess it, and dbtproof masks it only where output "
+            f"shows it as a {name} (`{name}=...`, a URL's password), not where it is that "
+            f"other value. Give the identity a {name} of its own",
+            setting=name,
+            reason=reason,
+        )
 
 
 def _adapter(report: Report, adapter_type: str) -> None:
