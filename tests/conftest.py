@@ -193,7 +193,8 @@ def pg_namespaces(prefix: str) -> list[str]:
 
 
 def pg_relations() -> set[tuple[str, str]]:
-    """Every schema (as ``(schema, "")``) and relation of the test database, system ones aside.
+    """Every schema (as ``(schema, "")``), relation and function (``name(argument types)``)
+    of the test database, system ones aside.
 
     Compared before and after a run, it shows whatever the run wrote outside its namespace.
     """
@@ -201,6 +202,10 @@ def pg_relations() -> set[tuple[str, str]]:
         cursor.execute(
             "select n.nspname, coalesce(c.relname, '') from pg_namespace n "
             "left join pg_class c on c.relnamespace = n.oid "
+            "where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema' "
+            "union all "
+            "select n.nspname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) "
+            "|| ')' from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
             "where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'"
         )
         rows = cursor.fetchall()

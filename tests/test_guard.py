@@ -240,6 +240,33 @@ def test_postgres_on_run_start_hook_errors_its_items(
         cursor.execute(f"drop schema leak_{pg_outside}")  # the test's own, left in place
 
 
+FUNCTION_LEAK_TESTS = """
+import pytest
+
+from dbtproof.errors import IsolationError
+
+
+def test_execute_creates_a_function_outside(dbt):
+    with pytest.raises(IsolationError, match=r"created function [\\w.]*OUTSIDE.fn_leak\\(\\) "):
+        dbt.execute("create function OUTSIDE.fn_leak() returns int language sql as 'select 1'")
+"""
+
+
+def test_postgres_a_function_created_outside_is_a_breach(
+    pytester: pytest.Pytester, shop: Path, pg_outside: str
+) -> None:
+    # A function is an object the run can create outside (a hook, dbt.execute, a
+    # function's schema dbtproof did not move): the guard lists functions too.
+    (shop / "pytests" / "test_fn_leak.py").write_text(
+        FUNCTION_LEAK_TESTS.replace("OUTSIDE", pg_outside)
+    )
+    result = pytester.runpytest_subprocess("pytests", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert "1 passed" in output, output
+    assert result.ret == 1, output
+    assert f"created function test.{pg_outside}.fn_leak() (owner" in _summary(output)
+
+
 UNQUALIFIED_TESTS = """
 def test_unqualified_sql_lands_in_the_namespace(dbt):
     dbt.execute("create table unqualified_t as select 1 as x")

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from dbtproof.errors import DbtError
-from dbtproof.nodes import resource_type
+from dbtproof.nodes import graph_nodes, resource_type
 from dbtproof.vcs import git
 
 #: Branches taken as the default branch when ``origin/HEAD`` is not set, in order.
@@ -115,7 +115,11 @@ def _macros_using(manifest: Any, changed: set[str]) -> set[str]:
 
 
 def _all_nodes(manifest: Any) -> dict[str, Any]:
-    return {**manifest.nodes, **manifest.sources, **getattr(manifest, "unit_tests", {})}
+    return {
+        **graph_nodes(manifest),  # functions too
+        **manifest.sources,
+        **getattr(manifest, "unit_tests", {}),
+    }
 
 
 #: The YAML sections whose entries are compared one by one, and the key of a node's entry.
@@ -126,6 +130,7 @@ _SECTIONS = MappingProxyType(
         "snapshot": "snapshots",
         "analysis": "analyses",
         "unit_test": "unit_tests",
+        "function": "functions",
     }
 )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dbtproof.faults import TRANSIENT, fault_in_text
-from dbtproof.nodes import fqn_selector, is_buildable
+from dbtproof.nodes import ancestors, fqn_selector, graph_nodes, is_buildable
 from dbtproof.rows import Rows
 from dbtproof.runner import SEE_DBT_LOG, InvocationResult, NodeResult
 
@@ -70,39 +70,6 @@ def test_node(manifest: Any, unique_id: str) -> Any:
     return manifest.unit_tests[unique_id]
 
 
-def ancestors(
-    manifest: Any, unique_ids: Iterable[str], feeders: Mapping[str, str] | None = None
-) -> set[str]:
-    """Every node the given tests (or nodes) depend on, directly or not (sources included).
-
-    A unit test needs its model's parents to exist (dbt reads their columns), not
-    the model itself. A source the project itself writes depends on the node that
-    writes it (*feeders*: source unique id -> seed, model or snapshot unique id), so a
-    seed loaded into ``raw`` and read back through ``source()`` is loaded first.
-    """
-    feeders = feeders or {}
-    seen: set[str] = set()
-    stack = []
-    for uid in unique_ids:
-        if uid in manifest.unit_tests:
-            stack.extend(getattr(manifest.unit_tests[uid].depends_on, "nodes", []))
-        else:
-            stack.append(uid)
-    while stack:
-        uid = stack.pop()
-        node = manifest.nodes.get(uid) or manifest.unit_tests.get(uid) or manifest.sources.get(uid)
-        if node is None:
-            continue
-        parents = list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
-        if uid in feeders:
-            parents.append(feeders[uid])
-        for parent in parents:
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return seen
-
-
 def feeder_levels(
     manifest: Any, unique_ids: Iterable[str], feeders: Mapping[str, str]
 ) -> dict[str, int]:
@@ -115,9 +82,10 @@ def feeder_levels(
     """
     levels: dict[str, int] = {}
     lineage: dict[str, frozenset[str]] = {}
+    nodes = graph_nodes(manifest)
 
     def parents_of(uid: str) -> list[str]:
-        node = manifest.nodes.get(uid) or manifest.sources.get(uid)
+        node = nodes.get(uid) or manifest.sources.get(uid)
         return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
 
     def graph_ancestors(uid: str) -> frozenset[str]:
@@ -343,12 +311,13 @@ class DbtTestBatches:
         (see :meth:`_tests_can_ride`), else None.
         """
         manifest = self.session.manifest
+        nodes = graph_nodes(manifest)
         wanted = set(builds) | ancestors(manifest, [*builds, *tests], self._feeders)
         needed = [
             uid
             for uid in sorted(wanted)
-            if uid in manifest.nodes
-            and is_buildable(manifest.nodes[uid])
+            if uid in nodes
+            and is_buildable(nodes[uid])
             and (self.shared is not None or uid not in self.session.built_nodes)
             and uid not in self.built
         ]
@@ -407,7 +376,8 @@ class DbtTestBatches:
         """One ``dbt build`` of *needed* (and of the data *tests*, when they ride along);
         returns why it failed apart from its nodes, if so, and the invocation's result."""
         manifest = self.session.manifest
-        select = [fqn_selector(manifest.nodes[uid]) for uid in needed]
+        nodes = graph_nodes(manifest)
+        select = [fqn_selector(nodes[uid]) for uid in needed]
         select += [fqn_selector(test_node(manifest, uid)) for uid in tests]
         exclude, extra = "resource_type:unit_test", ("--indirect-selection", "empty")
         if tests and self.store_failures:
@@ -453,7 +423,7 @@ class DbtTestBatches:
         their feeder's build says what went wrong. Each source is looked up once.
         """
         manifest = self.session.manifest
-        node = manifest.nodes.get(unique_id)
+        node = graph_nodes(manifest).get(unique_id)
         parents = getattr(getattr(node, "depends_on", None), "nodes", None) or []
         found = []
         for parent in parents:

@@ -19,7 +19,7 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError
-from dbtproof.nodes import is_buildable
+from dbtproof.nodes import is_buildable, is_function
 
 Grants = dict[str, list[str]]
 #: The name of a node's grants item (``dbt_project.yml::customers::grants``).
@@ -41,8 +41,9 @@ def grants_of(node: Any) -> Grants:
 
 
 def has_grants(node: Any) -> bool:
-    """Whether *node* is a model, seed or snapshot dbt builds with a ``grants:`` config."""
-    return is_buildable(node) and bool(grants_of(node))
+    """Whether *node* is a model, seed or snapshot dbt builds with a ``grants:`` config
+    (a function's privileges are no relation's: not checked)."""
+    return is_buildable(node) and not is_function(node) and bool(grants_of(node))
 
 
 def parse_role_map(entries: Iterable[str], where: str) -> dict[str, str]:

@@ -38,7 +38,7 @@ from dbtproof.errors import (
     skip_here,
 )
 from dbtproof.grants import GRANTS_ITEM, has_grants, unknown_roles_message
-from dbtproof.nodes import BUILDABLE, resource_type
+from dbtproof.nodes import BUILDABLE, FUNCTION, graph_nodes, resource_type
 from dbtproof.runner import SEE_DBT_LOG
 from dbtproof.selection import selection_for
 
@@ -93,26 +93,31 @@ def registered_markers(config: pytest.Config) -> set[str]:
 class GroupNames:
     """The collector (group) names of a manifest's nodes and tests.
 
-    A model, seed or snapshot is named by its name (``orders``; a versioned model
-    ``dim_v2``, as dbt names its unit tests), or ``<package>.<name>`` when nodes of
-    several packages share that name; a source by ``<source>.<table>``. A test
-    belongs to the node it tests; singular tests that read several (or no) nodes
-    belong to ``singular``.
+    A model, seed, snapshot or function is named by its name (``orders``; a versioned
+    model ``dim_v2``, as dbt names its unit tests), or ``<package>.<name>`` when nodes of
+    several packages share that name (a function sharing its name with a model or a seed:
+    by its unique id, ``function.shop.orders``); a source by
+    ``<source>.<table>``. A test belongs to the node it tests; singular tests that read
+    several (or no) nodes belong to ``singular``.
     """
 
     def __init__(self, manifest: Any) -> None:
         self.manifest = manifest
+        self.nodes = graph_nodes(manifest)
         by_name: dict[str, list[str]] = {}
-        for uid, node in manifest.nodes.items():
+        for uid, node in self.nodes.items():
             if resource_type(node) in BUILDABLE:
                 by_name.setdefault(_plain_name(node), []).append(uid)
         self._qualified = {uid for uids in by_name.values() if len(uids) > 1 for uid in uids}
 
     def of_node(self, unique_id: str) -> str | None:
-        """The group of the model, seed, snapshot or source *unique_id* (None if unknown)."""
-        if unique_id in self.manifest.nodes:
-            node = self.manifest.nodes[unique_id]
+        """The group of the model, seed, snapshot, function or source *unique_id* (None if
+        unknown)."""
+        if unique_id in self.nodes:
+            node = self.nodes[unique_id]
             if unique_id in self._qualified:
+                if resource_type(node) == FUNCTION:  # beside a model of its name
+                    return unique_id
                 return f"{node.package_name}.{_plain_name(node)}"
             return _plain_name(node)
         if unique_id in self.manifest.sources:
@@ -156,7 +161,7 @@ def dag_depths(manifest: Any) -> dict[str, int]:
     """Each node's and source's depth in the DAG: 0 without parents, else 1 + its deepest parent."""
     from graphlib import TopologicalSorter
 
-    everything = {**manifest.sources, **manifest.nodes}
+    everything = {**manifest.sources, **graph_nodes(manifest)}
     parents = {
         uid: [
             p

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dbtproof.errors import DbtError, IsolationError
-from dbtproof.nodes import WRITING, resource_type
+from dbtproof.nodes import WRITING, graph_nodes, resource_type
 
 DEFAULT_PREFIX = "dbtproof_"
 #: PostgreSQL's identifier limit.
@@ -141,11 +141,11 @@ class Violation:
 
 
 def writing_nodes(manifest: Any) -> Iterable[Any]:
-    """Nodes of the parsed manifest that may create relations when run.
+    """Nodes of the parsed manifest that may create relations (or functions) when run.
 
     Every data test counts: ``--store-failures`` can be switched on per invocation.
     """
-    for node in manifest.nodes.values():
+    for node in graph_nodes(manifest).values():
         if resource_type(node) in WRITING:
             yield node
 

@@ -6,11 +6,11 @@ with ``target_schema='snapshots'``, a ``database:`` config. dbtproof does not as
 anyone to edit that. After dbt has parsed the project, :func:`relocate` rewrites
 the parsed manifest (the one every later invocation reuses):
 
-* every model, seed, snapshot and data test (whose failures may be stored) lands
-  in the target's database, in the namespace: the namespace itself for the target
-  schema, ``<namespace>_<schema>`` for any other schema (and
-  ``<namespace>_<database>_<schema>`` when it named another database), shortened
-  with a hash past the identifier limit;
+* every model, seed, snapshot, user-defined function (dbt 1.11's ``functions:``) and
+  data test (whose failures may be stored) lands in the target's database, in the
+  namespace: the namespace itself for the target schema, ``<namespace>_<schema>`` for
+  any other schema (and ``<namespace>_<database>_<schema>`` when it named another
+  database), shortened with a hash past the identifier limit;
 * a source whose relation is one the project itself writes (a seed loaded into
   ``raw`` and read back as ``source('ecom', 'raw_orders')``) reads the relocated
   relation, and remembers which node feeds it; every other source stays where it
@@ -38,7 +38,7 @@ from typing import Any
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import IsolationError
 from dbtproof.namespace import MAX_IDENTIFIER, belongs_to
-from dbtproof.nodes import WRITING, resource_type
+from dbtproof.nodes import WRITING, graph_nodes, is_function, resource_type
 
 #: Nodes whose relation dbt may create: tests too, as ``--store-failures`` can be
 #: switched on per invocation.
@@ -120,16 +120,23 @@ def _key(database: Any, schema: Any, identifier: Any) -> tuple[str, str, str]:
 
 
 def _writing_nodes(manifest: Any) -> Iterable[Any]:
-    for node in manifest.nodes.values():
+    for node in graph_nodes(manifest).values():
         if resource_type(node) in WRITING:
             yield node
 
 
 def _is_relational(node: Any) -> bool:
+    """Whether *node* writes a relation (a table or view a source could name)."""
     kind = resource_type(node)
-    if kind == "test":
+    if kind == "test" or is_function(node):
         return False
     return getattr(node.config, "materialized", None) != "ephemeral"
+
+
+def _landing_key(node: Any, database: Any, schema: Any) -> tuple[str, ...]:
+    """What two nodes must not share in the namespace: a relation's name, or a function's
+    (a function and a table of one name live side by side, as in the warehouse)."""
+    return (*_key(database, schema, _identifier(node)), "function" if is_function(node) else "")
 
 
 def _identifier(node: Any) -> str:
@@ -146,7 +153,7 @@ def relocate(
     """
     plan = Relocation(namespace=namespace, database=database)
     written: dict[tuple[str, str, str], Any] = {}
-    landing: dict[tuple[str, str, str], list[str]] = {}
+    landing: dict[tuple[str, ...], list[str]] = {}
     for node in _writing_nodes(manifest):
         if getattr(node, "schema", None) is None:
             continue
@@ -160,7 +167,8 @@ def relocate(
         new_database = database if database is not None else old_database
         if _is_relational(node):
             written[_key(old_database, old_schema, _identifier(node))] = node
-            landing.setdefault(_key(new_database, new_schema, _identifier(node)), []).append(
+        if _is_relational(node) or is_function(node):
+            landing.setdefault(_landing_key(node, new_database, new_schema), []).append(
                 node.unique_id
             )
         node.database, node.schema = new_database, new_schema
@@ -179,7 +187,7 @@ def relocate(
     clashes = {k: ids for k, ids in landing.items() if len(ids) > 1}
     if clashes:
         lines = "\n".join(
-            f"  - {', '.join(sorted(ids))} would all be {'.'.join(k for k in key if k)}"
+            f"  - {', '.join(sorted(ids))} would all be {'.'.join(k for k in key[:3] if k)}"
             for key, ids in clashes.items()
         )
         raise IsolationError(
@@ -227,7 +235,7 @@ def move_to_database(
     namespace, the run-level catalog being read-only to it.
     """
     for move in [*plan.moves, *plan.source_moves]:
-        node = manifest.nodes.get(move.unique_id) or manifest.sources.get(move.unique_id)
+        node = graph_nodes(manifest).get(move.unique_id) or manifest.sources.get(move.unique_id)
         if node is None:
             continue
         if move.resource_type == "test":
@@ -298,7 +306,12 @@ def from_parse_schema(
         )
     )
     changed = 0
-    groups = (manifest.nodes, manifest.sources, getattr(manifest, "unit_tests", None) or {})
+    groups = (
+        manifest.nodes,
+        compat.functions(manifest),
+        manifest.sources,
+        getattr(manifest, "unit_tests", None) or {},
+    )
     for group in groups:
         for node in group.values():
             moved = False

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, DbtRunError
-from dbtproof.nodes import BUILDABLE, is_buildable, resource_type
+from dbtproof.nodes import BUILDABLE, FUNCTION, graph_nodes, is_buildable, resource_type
 
 if TYPE_CHECKING:
     from dbtproof.session import DbtSession
@@ -21,15 +22,18 @@ if TYPE_CHECKING:
 def selected(
     session: DbtSession, select: str | None, exclude: str | None, builds: bool = True
 ) -> tuple[list[Any], list[Any]]:
-    """The enabled data tests and unit tests, and (with *builds*) the models, seeds and
-    snapshots to build, narrowed by dbt selectors. Ephemeral models are never built.
+    """The enabled data tests and unit tests, and (with *builds*) the models, seeds,
+    snapshots and functions to build, narrowed by dbt selectors. Ephemeral models are
+    never built.
     """
     manifest = session.manifest
     tests = {uid: n for uid, n in manifest.nodes.items() if resource_type(n) == "test"}
     tests.update(getattr(manifest, "unit_tests", {}) or {})
-    nodes = {uid: n for uid, n in manifest.nodes.items() if builds and is_buildable(n)}
+    nodes = {uid: n for uid, n in graph_nodes(manifest).items() if builds and is_buildable(n)}
     if select or exclude:
-        types = ("test", "unit_test", *(sorted(BUILDABLE) if builds else ()))
+        # `function` is a resource type only to a dbt that has functions (1.11 on)
+        kinds = BUILDABLE if compat.functions(manifest) else BUILDABLE - {FUNCTION}
+        types = ("test", "unit_test", *(sorted(kinds) if builds else ()))
         try:
             chosen = session.runner_list(select, exclude, types)
         except DbtRunError as exc:
@@ -44,7 +48,7 @@ def selected(
             [nodes[uid] for uid in chosen if uid in nodes],
         )
         if not picked[0] and not picked[1]:
-            what = "dbt test, model, seed or snapshot" if builds else "dbt test"
+            what = "dbt test, model, seed, snapshot or function" if builds else "dbt test"
             raise DbtError(
                 f"dbtproof: {_selection_options(select, exclude)} selects no {what} "
                 f"in project '{session.project.name}'. Check the selector (dbt's syntax: "

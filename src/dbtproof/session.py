@@ -42,7 +42,14 @@ from dbtproof.guard import (
     watch,
 )
 from dbtproof.liveness import LivenessMark
-from dbtproof.nodes import BUILDABLE, fqn_selector, resource_type
+from dbtproof.nodes import (
+    BUILDABLE,
+    ancestors,
+    fqn_selector,
+    graph_nodes,
+    is_buildable,
+    resource_type,
+)
 from dbtproof.project import (
     DbtProject,
     ProfileTarget,
@@ -1552,18 +1559,17 @@ class DbtSession:
         return faults.read_with_retry(attempt, self.drop_connection, what)
 
     def node(self, name: str) -> Any:
-        """The manifest node (model, seed, snapshot, source) called *name*.
+        """The manifest node (model, seed, snapshot, function, source) called *name*.
 
         A source is named ``"<source_name>.<table_name>"``; a unique id works too.
         """
         manifest = self.manifest
-        if name in manifest.nodes:
-            return manifest.nodes[name]
+        nodes = graph_nodes(manifest)
+        if name in nodes:
+            return nodes[name]
         if name in manifest.sources:
             return manifest.sources[name]
-        matches = [
-            n for n in manifest.nodes.values() if n.name == name and resource_type(n) in BUILDABLE
-        ]
+        matches = [n for n in nodes.values() if n.name == name and resource_type(n) in BUILDABLE]
         if "." in name and not matches:
             source_name, _, table_name = name.partition(".")
             matches = [
@@ -1579,13 +1585,13 @@ class DbtSession:
         import difflib
 
         names = sorted(
-            {n.name for n in manifest.nodes.values()}
+            {n.name for n in nodes.values()}
             | {f"{s.source_name}.{s.name}" for s in manifest.sources.values()}
         )
         close = difflib.get_close_matches(name, names, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise UnknownNodeError(
-            f"dbtproof: '{name}' is not a model, seed, snapshot or source of project "
+            f"dbtproof: '{name}' is not a model, seed, snapshot, function or source of project "
             f"'{self.project.name}'.{hint}"
         )
 
@@ -1596,7 +1602,8 @@ class DbtSession:
         if not relation_name:
             raise UnknownNodeError(
                 f"dbtproof: '{name}' ({node.unique_id}) has no relation in the warehouse "
-                f"(ephemeral models are inlined into the models that use them)."
+                f"(ephemeral models are inlined into the models that use them; a function "
+                f"is called, not read)."
             )
         return str(relation_name)
 
@@ -1697,6 +1704,35 @@ class DbtSession:
         return [f"{database}.{s}" if database else s for s in sorted(ours)]
 
     # -- model unit tests --------------------------------------------------------------
+
+    def functions_ready(self, node: Any) -> None:
+        """Build the user-defined functions (dbt 1.11's ``functions:``) that *node* and the
+        nodes upstream of it call and this session has not built, with what they read.
+
+        A model run on fixture rows (``run_model``, a native unit test) still calls its
+        functions in the warehouse, as dbt's unit tests call the ones ``dbt build``
+        created: they are built in the namespace (one ``dbt build`` of them, tests and
+        unit tests left out), once per session.
+        """
+        functions = compat.functions(self.manifest)
+        if not functions:
+            return
+        upstream = ancestors(self.manifest, [node.unique_id])
+        wanted = sorted(uid for uid in upstream if uid in functions)
+        if not wanted or self.built_nodes.issuperset(wanted):
+            return
+        nodes = graph_nodes(self.manifest)
+        reads = ancestors(self.manifest, wanted)
+        needed = [
+            uid
+            for uid in sorted({*wanted, *reads})
+            if uid in nodes and is_buildable(nodes[uid]) and uid not in self.built_nodes
+        ]
+        self.build(
+            select=[fqn_selector(nodes[uid]) for uid in needed],
+            exclude="resource_type:unit_test",
+            extra_args=("--indirect-selection", "empty"),
+        )
 
     def run_model(
         self,

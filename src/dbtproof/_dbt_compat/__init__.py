@@ -20,7 +20,8 @@ One module per concern:
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
   schemas and incremental strategy macros;
 * :mod:`.grants` — a relation's grants read back as dbt reads them, and dbt's diff of two;
-* :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes;
+* :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes, the
+  user-defined functions (dbt 1.11);
 * :mod:`.columns` — column names and types of a relation, a query, a seed;
 * :mod:`.context` — :class:`RenderContext`, dbt's Jinja context of one node, replaceable;
 * :mod:`.macro_namespace` — dbt's macro namespace built once per package and cloned;
@@ -118,6 +119,7 @@ from dbtproof._dbt_compat.invocation import (
 )
 from dbtproof._dbt_compat.manifest import (
     disabled_nodes,
+    functions,
     load_parse,
     lookup_ref,
     parse_inputs,
@@ -196,6 +198,7 @@ __all__ = (
     "execute_on",
     "fetch",
     "flag_env_vars",
+    "functions",
     "grants_difference",
     "held_handle",
     "hide_dbt_file_logger",

@@ -1,4 +1,5 @@
-"""dbt's manifest: what ``ref()`` and ``source()`` resolve to, and its disabled nodes.
+"""dbt's manifest: what ``ref()`` and ``source()`` resolve to, its disabled nodes, and its
+user-defined functions (dbt 1.11's ``functions:``, kept apart from its other nodes).
 
 The readers of a node that need no dbt at all (its resource type, selector, whether it
 is ephemeral) are in :mod:`dbtproof.nodes`.
@@ -6,7 +7,7 @@ is ephemeral) are in :mod:`dbtproof.nodes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,6 +48,14 @@ def disabled_nodes(manifest: Any) -> list[Any]:
     for nodes in (getattr(manifest, "disabled", None) or {}).values():
         found.extend(nodes if isinstance(nodes, list) else [nodes])
     return found
+
+
+def functions(manifest: Any) -> Mapping[str, Any]:
+    """The project's enabled user-defined functions (dbt 1.11's ``functions:``) by unique
+    id: dbt keeps them in ``Manifest.functions``, apart from ``Manifest.nodes``. Empty on
+    a dbt without functions (before 1.11)."""
+    found = getattr(manifest, "functions", None)
+    return found if found is not None else {}
 
 
 # -- handing a parse to another process ------------------------------------------------

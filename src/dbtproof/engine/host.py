@@ -2,9 +2,10 @@
 
 The engine does not know the session. It is handed a host — in dbtproof the worker's
 :class:`~dbtproof.session.DbtSession` — that gives the parsed manifest, dbt's runtime
-config, the adapter, and the place (database, schema) where ``apply=True`` writes and
-``this`` lives. Anything that offers these members can run the engine (the engine's
-tests use the session; a benchmark could use a lighter host).
+config, the adapter, the place (database, schema) where ``apply=True`` writes and
+``this`` lives, and makes the user-defined functions a model calls exist. Anything that
+offers these members can run the engine (the engine's tests use the session; a benchmark
+could use a lighter host).
 """
 
 from __future__ import annotations
@@ -34,3 +35,8 @@ class EngineHost(Protocol):
     @property
     def schema(self) -> str:
         """The run's namespace: where ``apply=True`` creates its tables."""
+
+    def functions_ready(self, node: Any) -> None:
+        """Make the user-defined functions (dbt 1.11's ``functions:``) that *node* and the
+        nodes upstream of it call exist where their SQL calls them: the engine runs a
+        model's SQL, functions included, in the warehouse."""

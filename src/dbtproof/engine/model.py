@@ -167,6 +167,7 @@ class ModelEngine:
             if manifest is not self._known_for:
                 self._known_columns.clear()
         node = self._find_model(model)
+        self.host.functions_ready(node)  # the model's SQL calls them in the warehouse
         vars_ = dict(vars or {})
         env_ = {str(k): str(v) for k, v in (env or {}).items()}
         macros_ = dict(macros or {})
