@@ -24,6 +24,7 @@ One module per concern:
 * :mod:`.columns` — column names and types of a relation, a query, a seed;
 * :mod:`.context` — :class:`RenderContext`, dbt's Jinja context of one node, replaceable;
 * :mod:`.macro_namespace` — dbt's macro namespace built once per package and cloned;
+* :mod:`.lazy_namespace` — macros replaced in dbt-core 1.12's lazy macro namespace;
 * :mod:`.expressions` — ``{{ expression }}``-only models rendered without dbt's compiler;
 * :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
 * :mod:`.introspection` — the queries a model runs while it renders, answered;
@@ -48,8 +49,8 @@ No module here keeps state between calls: what is cached is held by its user
 Callers use the names below: ``from dbtproof import _dbt_compat as compat``, then
 ``compat.fetch(...)``.
 
-Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23 and 1.11.16 (``tests/test_dbt_compat.py``; CI
-runs it on 1.8 and 1.11).
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23, 1.11.16 and 1.12.6 (``tests/test_dbt_compat.py``;
+CI runs it on 1.8 and 1.12).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ from dbtproof._dbt_compat.profile import (
     use_role,
     with_credentials,
 )
+from dbtproof._dbt_compat.lazy_namespace import dbt_is_lazy as lazy_macro_namespace
 from dbtproof._dbt_compat.query_comment import (
     comment_macro,
     install_query_comment,
@@ -145,7 +147,7 @@ from dbtproof._dbt_compat.query_comment import (
 from dbtproof._dbt_compat.selection import indexed_fqn_selection
 
 #: dbt-core versions this package was tested against.
-TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
+TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11", "1.12")
 
 
 def dbt_version() -> str:
@@ -177,6 +179,7 @@ __all__ = (
     "cursor_fetch",
     "dbt_runner",
     "dbt_version",
+    "lazy_macro_namespace",
     "describe_query",
     "disabled_nodes",
     "load_parse",
