@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dbtproof._dbt_compat.support import unsupported_dbt
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
@@ -523,6 +524,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown and args.command != "watch":
         build_parser().parse_args(argv)  # says what is not understood, and exits
+    unsupported = unsupported_dbt() if args.command != "evidence" else None
+    if unsupported is not None:  # dbt v2 (the Rust engine) cannot run dbtproof
+        print(unsupported, file=sys.stderr)
+        return 2
     try:
         if args.command == "clean":
             return clean(args)

@@ -113,6 +113,7 @@ from dbtproof._dbt_compat.invocation import (
     invocation_id,
     reset_compilation_state,
 )
+from dbtproof._dbt_compat.lazy_namespace import dbt_is_lazy as lazy_macro_namespace
 from dbtproof._dbt_compat.manifest import (
     disabled_nodes,
     load_parse,
@@ -138,7 +139,6 @@ from dbtproof._dbt_compat.profile import (
     use_role,
     with_credentials,
 )
-from dbtproof._dbt_compat.lazy_namespace import dbt_is_lazy as lazy_macro_namespace
 from dbtproof._dbt_compat.query_comment import (
     comment_macro,
     install_query_comment,

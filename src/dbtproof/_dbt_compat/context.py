@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from dbtproof._dbt_compat import lazy_namespace
+import dbtproof._dbt_compat.lazy_namespace as lazy_namespace
 
 if TYPE_CHECKING:
     from dbtproof._dbt_compat.caches import RenderCaches

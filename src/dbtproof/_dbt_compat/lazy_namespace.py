@@ -18,6 +18,7 @@ from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+
 class _Overlay(dict):  # type: ignore[type-arg]
     """The replacements put first in a lazy namespace's chain."""
 
@@ -54,9 +55,7 @@ def _packages(namespace: Any) -> Iterator[str]:
                 yield key
 
 
-def override_macro(
-    namespace: Any, macro: str, value: Any, matches: Callable[[Any], bool]
-) -> bool:
+def override_macro(namespace: Any, macro: str, value: Any, matches: Callable[[Any], bool]) -> bool:
     """Make *macro* resolve to *value* wherever it now resolves to a macro *matches*
     accepts: as a plain name and in each package's namespace. Returns whether any did."""
     overlay = _overlay(namespace)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbtproof._dbt_compat import lazy_namespace
+import dbtproof._dbt_compat.lazy_namespace as lazy_namespace
 
 _SPACES = ("global_namespace", "local_namespace", "global_project_namespace")
 _GENERATOR_ATTRS = frozenset({"context", "macro", "node", "stack"})
