@@ -29,6 +29,9 @@ One module per concern:
 * :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
 * :mod:`.introspection` — the queries a model runs while it renders, answered;
 * :mod:`.exceptions` — dbt's exceptions told apart;
+* :mod:`.env_file` — the ``.env`` file dbt-core 1.12 reads into the environment, read the
+  same way;
+* :mod:`.support` — whether the installed dbt-core is one dbtproof runs on (dbt v2 is not);
 * :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query;
 * :mod:`.selection` — dbt's ``fqn`` selector method answered from an index during an
   invocation (the same nodes);
@@ -36,11 +39,12 @@ One module per concern:
 * :mod:`.graph_variable` — dbt's ``graph`` context variable built once dbtproof has moved
   the nodes.
 
-Four things replace dbt's own code, each around one invocation only, and are put back
+Five things replace dbt's own code, each around one invocation only, and are put back
 after it: the fqn search (:mod:`.selection`), the decoding of the partial-parse file when
 the same bytes were decoded ahead (:mod:`.manifest`), the graph summary
-(:mod:`.graph_summary`), and the ``graph`` variable's build, skipped while dbtproof parses
-(:mod:`.graph_variable`).
+(:mod:`.graph_summary`), the ``graph`` variable's build, skipped while dbtproof parses
+(:mod:`.graph_variable`), and dbt-core 1.12's reading of the ``.env`` file, done once at
+start instead (:mod:`.invocation`, :mod:`.env_file`).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -100,6 +104,12 @@ from dbtproof._dbt_compat.connections import (
     try_advisory_lock,
 )
 from dbtproof._dbt_compat.context import RenderContext
+from dbtproof._dbt_compat.env_file import (
+    dbt_reads_env_file,
+    env_file,
+    env_file_values,
+    load_env_file,
+)
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
@@ -179,6 +189,10 @@ __all__ = (
     "cursor_fetch",
     "dbt_runner",
     "dbt_version",
+    "dbt_reads_env_file",
+    "env_file",
+    "env_file_values",
+    "load_env_file",
     "lazy_macro_namespace",
     "describe_query",
     "disabled_nodes",
