@@ -1,7 +1,7 @@
 # Sourced by scripts/example and scripts/test: create a virtualenv and install dbtproof into it.
 #   make_venv <folder> <dbt-core version range> [more packages...]
 #       dbt-core, dbt-duckdb and dbt-postgres in that range, and dbtproof[dev], as pip resolves them;
-#   make_venv_without_parser <folder> <dbt-core version range> <packages...>
+#   WITHOUT_PARSER=1 make_venv <folder> <dbt-core version range> <packages...>
 #       dbt-core 1.12 and later (see below): dbt-core in that range and the packages given
 #       (the adapters, each with its own range), and dbtproof[dev];
 #   make_main_venv: .venv, the main leg's (dbt-core 1.12, every adapter the suite checks).
@@ -29,31 +29,27 @@ make_venv() {
     shift 2
     stamp="$(_stamp "$dbt_range" "$@")"
     _fresh "$name" "$stamp" || return 0
-    echo "== setting up $name (dbt-core $dbt_range)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e "$ROOT[dev]" "dbt-core$dbt_range" "dbt-duckdb$dbt_range" "dbt-postgres$dbt_range" "$@"
-    echo "$stamp" > "$venv/.dbtproof-stamp"
-}
-
-# Why not plain pip: dbt-core 1.12 requires dbt-core-experimental-parser, an sdist whose build
-# downloads a wheel from GitHub. Without internet that fails, and already in pip's metadata step,
-# so pip cannot resolve anything that depends on dbt-core 1.12 (the adapters, dbtproof). dbt
-# 1.12 runs that parser (as a command) only when its v2-parser flag is on, which dbtproof never
-# turns on. So dbt-core, every package given and dbtproof are installed without their
-# dependencies (--no-deps), then the union of what they require (each package's extras as
-# given, dbtproof's dev extra), except dbt-core, the parser and those packages themselves,
-# installed as pip resolves it. With internet, plain pip installs all of it.
-make_venv_without_parser() {
-    local name="$1" venv="$ROOT/$1" dbt_range="$2" stamp
-    shift 2
-    stamp="$(_stamp "$dbt_range" "$@")"
-    _fresh "$name" "$stamp" || return 0
-    echo "== setting up $name (dbt-core $dbt_range, without dbt-core-experimental-parser)"
     local pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+    if [ "${WITHOUT_PARSER:-}" != 1 ]; then
+        echo "== setting up $name (dbt-core $dbt_range)"
+        "${pip[@]}" -e "$ROOT[dev]" "dbt-core$dbt_range" "dbt-duckdb$dbt_range" \
+            "dbt-postgres$dbt_range" "$@"
+        echo "$stamp" > "$venv/.dbtproof-stamp"
+        return 0
+    fi
+    # Why not plain pip: dbt-core 1.12 requires dbt-core-experimental-parser, an sdist whose
+    # build downloads a wheel from GitHub. Without internet that fails, and already in pip's
+    # metadata step, so pip cannot resolve anything that depends on dbt-core 1.12 (the
+    # adapters, dbtproof). dbt 1.12 runs that parser (as a command) only when its v2-parser
+    # flag is on, which dbtproof never turns on. So dbt-core, every package given and dbtproof
+    # are installed without their dependencies (--no-deps), then the union of what they
+    # require (each package's extras as given, dbtproof's dev extra), except dbt-core, the
+    # parser and those packages themselves, as pip resolves it. With internet, plain pip
+    # installs all of it.
+    echo "== setting up $name (dbt-core $dbt_range, without dbt-core-experimental-parser)"
     "${pip[@]}" --no-deps "dbt-core$dbt_range" "$@"
     "${pip[@]}" --no-deps -e "$ROOT"
-    local requirements
-    requirements="$("$venv/bin/python" - "dbt-core" "dbtproof[dev]" "$@" <<'PY'
+    "$venv/bin/python" - "dbt-core" "dbtproof[dev]" "$@" <<'PY' | "${pip[@]}" -r /dev/stdin
 import sys
 from importlib.metadata import requires
 
@@ -61,7 +57,7 @@ from pip._vendor.packaging.requirements import Requirement
 
 given = [Requirement(arg) for arg in sys.argv[1:]]
 skip = {"dbt-core-experimental-parser", *(r.name.lower() for r in given)}
-wanted = []
+wanted = set()
 for package in given:
     for line in requires(package.name) or []:
         needed = Requirement(line)
@@ -72,12 +68,9 @@ for package in given:
             continue
         if needed.name.lower() not in skip:
             needed.marker = None
-            wanted.append(str(needed))
-print("\n".join(sorted(set(wanted))))
+            wanted.add(str(needed))
+print("\n".join(sorted(wanted)))
 PY
-)"
-    # shellcheck disable=SC2086  # one requirement a line, none with spaces
-    (IFS=$'\n'; "${pip[@]}" $requirements)
     echo "$stamp" > "$venv/.dbtproof-stamp"
 }
 
@@ -85,7 +78,7 @@ PY
 # and the adapters whose profiles are checked without a server. Their newest releases that
 # accept dbt-core 1.12: dbt-bigquery and dbt-snowflake 1.12, the others 1.11.
 make_main_venv() {
-    make_venv_without_parser .venv ">=1.12,<1.13" "dbt-duckdb>=1.11,<1.12" \
+    WITHOUT_PARSER=1 make_venv .venv ">=1.12,<1.13" "dbt-duckdb>=1.11,<1.12" \
         "dbt-postgres>=1.11,<1.12" "dbt-bigquery>=1.12,<1.13" "dbt-snowflake>=1.12,<1.13" \
         "dbt-spark[PyHive,session]>=1.11,<1.12" "dbt-trino>=1.11,<1.12" "dbt-athena>=1.11,<1.12"
 }
