@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dbtproof._dbt_compat.env_file import load_env_file
 from dbtproof._dbt_compat.support import unsupported_dbt
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
@@ -430,6 +431,7 @@ def clean(args: argparse.Namespace) -> int:
     ``--execute``. A run that is still alive keeps its namespace, whatever its age."""
     prefix = validate_prefix(args.prefix)
     min_age = parse_age(args.older_than)
+    load_env_file()  # dbt-core 1.12's .env, read as dbt reads it before the profile
     loaded = _load_target(args)
     if loaded[2].adapter_type == "duckdb":
         return _clean_duckdb(args, prefix, min_age, loaded)
