@@ -107,6 +107,21 @@ def test_dbt_flag_variables_do_not_change_verdicts(
     assert_dbt_verdicts(pytester.runpytest_subprocess(*RUN))
 
 
+def test_dbt_flag_variables_in_a_dotenv_file_do_not_change_verdicts(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """dbt-core 1.12 reads the ``.env`` file into the environment at every invocation (a
+    variable already set keeps its value): flag variables there are hidden like the
+    shell's, and stay so while dbt runs."""
+    from dbtproof import _dbt_compat as compat
+
+    if not compat.dbt_reads_env_file():
+        pytest.skip(f"dbt-core {compat.dbt_version()} reads no .env file (1.12 does)")
+    duplicate_a_customer(shop)
+    (shop / ".env").write_text("DBT_EMPTY=1\nDBT_FAIL_FAST=1\nDBT_RESOURCE_TYPES=seed\n")
+    assert_dbt_verdicts(pytester.runpytest_subprocess(*RUN))
+
+
 def test_every_flag_variable_dbt_declares_is_ignored(
     pytester: pytest.Pytester, shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -228,6 +228,40 @@ def test_owning_a_production_schema_is_a_warning(
     assert f"owns schema {schema} of protected target 'prod_pg'" in owns
 
 
+def test_a_dotenv_file_is_read_as_dbt_reads_it_and_reported(
+    shop: Path, pg_role: dict[str, str]
+) -> None:
+    """dbt-core 1.12 reads ``.env``: doctor reads it the same way before rendering the
+    profile (the password the target reads is set by it), names what it sets, warns of the
+    secrets it holds and of the protected target it names, and shows no value."""
+    from dbtproof import _dbt_compat as compat
+
+    if not compat.dbt_reads_env_file():
+        pytest.skip(f"dbt-core {compat.dbt_version()} reads no .env file (1.12 does)")
+    extra = "canary-dotenv-7c41e0aa93"
+    (shop / ".env").write_text(
+        f"SHOP_PG_PASSWORD={CANARY}\nDBT_ENV_SECRET_EXTRA={extra}\nDBT_TARGET=prod\n"
+    )
+    env = {name: value for name, value in pg_role.items() if name != "SHOP_PG_PASSWORD"}
+    assert "SHOP_PG_PASSWORD" not in os.environ
+    report, code = doctor_json(shop, "--target", "postgres", env=env)
+    assert code == 0, report
+    found = messages(report, "environment")
+    assert f"{shop / '.env'}: dbt reads it into the environment; it sets DBT_ENV_SECRET_EXTRA, " \
+        "DBT_TARGET, SHOP_PG_PASSWORD" in found, found  # fmt: skip
+    [password] = [m for m in found if m.startswith("SHOP_PG_PASSWORD: read by password, secret")]
+    assert password.endswith(", set by the .env file"), password
+    warnings = messages(report, "environment", "warning")
+    assert any(
+        "holds secrets (DBT_ENV_SECRET_EXTRA): keep it out of version" in w for w in warnings
+    )
+    assert any("sets DBT_TARGET=prod, a protected target (matches 'prod*')" in w for w in warnings)
+    text, code = doctor(shop, "--target", "postgres", env=env)
+    assert code == 0, text
+    assert CANARY not in text and extra not in text, text
+    assert CANARY not in json.dumps(report) and extra not in json.dumps(report)
+
+
 def test_a_failing_connection_exits_non_zero(shop: Path, pg_env: dict[str, str]) -> None:
     port = free_port()
     output, code = doctor(shop, "--target", "postgres", env={**pg_env, "SHOP_PG_PORT": str(port)})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +191,49 @@ def test_dbt_vars_are_read_within_limits(
     output = run_failing(pytester, "--dbt-vars", dbt_vars)
     assert f"dbtproof: {message}" in output
     assert len(output) < 2000, "one short message, not the input echoed back"
+
+
+#: dbt v2's package metadata (the Rust engine, "Fusion"), as dbt-core 2.0.0rc9's sdist on
+#: PyPI declares it (PKG-INFO's first lines). Its wheel is downloaded from GitHub while it
+#: installs, so it cannot be installed here; its metadata is what dbtproof reads.
+FUSION_METADATA = """\
+Metadata-Version: 2.1
+Name: dbt-core
+Version: 2.0.0rc9
+Summary: Build analytics the way engineers build applications
+Requires-Python: >=3.10
+Requires-Dist: mashumaro[msgpack]>=3.14
+License: Apache-2.0
+Classifier: Programming Language :: Rust
+"""
+
+
+@pytest.mark.fresh_process
+def test_dbt_v2_installed_stops_pytest_and_the_cli_with_one_message(
+    pytester: pytest.Pytester,
+    shop: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dbt-core 2.x (the Rust engine) found first on the path: one dbtproof message naming
+    what is supported and why, from pytest and from the ``dbtproof`` command."""
+    site = tmp_path_factory.mktemp("fusion-site")
+    (site / "dbt_core-2.0.0rc9.dist-info").mkdir()
+    (site / "dbt_core-2.0.0rc9.dist-info" / "METADATA").write_text(FUSION_METADATA)
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    output = run_failing(pytester)
+    assert "dbt-core 2.0.0rc9 is installed: dbt v2, the Rust engine" in output, output
+    assert "supports dbt-core>=1.8,<1.13, the Python engine" in output, output
+    doctor = subprocess.run(
+        [sys.executable, "-m", "dbtproof.cli", "doctor"],
+        cwd=shop,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = doctor.stdout + doctor.stderr
+    assert doctor.returncode == 2, said
+    assert said.count("dbtproof:") == 1 and "Traceback" not in said, said
+    assert "dbt-core 2.0.0rc9 is installed" in said and "dbt-core>=1.8,<1.13" in said, said

@@ -28,12 +28,15 @@ import pytest
 import yaml
 from conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_ROLE
 
+from dbtproof import _dbt_compat as compat
+
 #: Characters that every printed form escapes differently: quotes, a backslash, a space
 #: (pprint wraps long strings there), URL and XML specials, a non-ASCII letter.
 SPECIALS = "'q\"b\\s p%&<>/é"
 
-#: How the target's secret field gets its value.
-ROUTES = ("literal", "plain_env", "dbt_env_secret")
+#: How the target's secret field gets its value (``dotenv``: a plain variable set only in
+#: the ``.env`` file dbt-core 1.12 reads).
+ROUTES = ("literal", "plain_env", "dbt_env_secret", "dotenv")
 
 
 class Canary(NamedTuple):
@@ -153,7 +156,15 @@ def plant(
         "literal": profile_value,
         "plain_env": "{{ env_var('CANARY_PLAIN_PASSWORD') }}",
         "dbt_env_secret": "{{ env_var('DBT_ENV_SECRET_CANARY') }}",
+        "dotenv": "{{ env_var('CANARY_PLAIN_PASSWORD') }}",
     }[route]
+    if route == "dotenv":
+        monkeypatch.delenv("CANARY_PLAIN_PASSWORD", raising=False)
+        escaped = profile_value.replace("\\", "\\\\").replace('"', '\\"')
+        (shop / ".env").write_text(f'CANARY_PLAIN_PASSWORD="{escaped}"\n')
+        from dotenv import dotenv_values
+
+        assert dotenv_values(shop / ".env") == {"CANARY_PLAIN_PASSWORD": profile_value}
     if route == "plain_env":
         monkeypatch.setenv("CANARY_PLAIN_PASSWORD", profile_value)
     if route == "dbt_env_secret":
@@ -181,11 +192,14 @@ def hits(canaries: dict[str, Canary], text: str) -> list[str]:
     return [route for route, c in canaries.items() if any(p in text for p in c.pieces)]
 
 
-def leaks_in_files(folder: Path, canaries: dict[str, Canary], but: Path) -> dict[str, list[str]]:
-    """The files under *folder* (*but* aside) that hold a piece of a canary, and which."""
+def leaks_in_files(
+    folder: Path, canaries: dict[str, Canary], but: tuple[Path, ...]
+) -> dict[str, list[str]]:
+    """The files under *folder* (those in *but* aside) that hold a piece of a canary, and
+    which."""
     leaks = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path != but:
+        if path.is_file() and path not in but:
             found = hits(canaries, path.read_bytes().decode("utf-8", "replace"))
             if found:
                 leaks[str(path.relative_to(folder))] = found
@@ -202,6 +216,8 @@ def test_no_canary_in_any_output(
     adapter: str,
     route: str,
 ) -> None:
+    if route == "dotenv" and not compat.dbt_reads_env_file():
+        pytest.skip(f"dbt-core {compat.dbt_version()} reads no .env file (1.12 does)")
     ini = "[pytest]\ntestpaths = pytests\n"
     if adapter == "postgres":
         prefix = request.getfixturevalue("shop_pg")  # the suite's role; dropped afterwards
@@ -238,8 +254,8 @@ def test_no_canary_in_any_output(
         "stdout": hits(canaries, stdout),
         "stderr": hits(canaries, stderr),
         "junit": hits(canaries, junit.read_text()),
-        # the user's own profiles.yml holds the literal password
-        **leaks_in_files(pytester.path, canaries, but=shop / "profiles.yml"),
+        # the user's own profiles.yml and .env hold the password
+        **leaks_in_files(pytester.path, canaries, but=(shop / "profiles.yml", shop / ".env")),
     }
     assert {where: found for where, found in leaks.items() if found} == {}
 

@@ -430,3 +430,18 @@ def test_context_value_overrides_and_names_differing_in_case_agree(
     assert disagreements == {}
     assert tests == 3
     assert failing == list(CONTEXT_MUTATIONS)[1:]
+
+
+def test_an_input_ref_with_a_keyword_of_a_custom_ref_is_refused_not_misread() -> None:
+    """dbt-core 1.12's ``support_custom_ref_kwargs`` flag lets a project's own ``ref`` macro
+    read ``ref('orders', revision=2)`` in a unit test's ``given`` (mapping ``revision`` to a
+    version, say). dbtproof reads an input as dbt's built-in ``ref`` does: a keyword it does
+    not know is one clear error, never the input ``ref('orders')`` (another version's rows)."""
+    from dbtproof.engine.keys import ref
+    from dbtproof.errors import UnitTestDefinitionError
+    from dbtproof.native_unit import parse_input
+
+    with pytest.raises(UnitTestDefinitionError, match=r"revision=.*support_custom_ref_kwargs"):
+        parse_input("ref('orders', revision=2)", "unit test 'u' (models/u.yml)")
+    assert parse_input("ref('orders', v=2)", "w") == ref("orders", version=2)
+    assert parse_input("ref('orders', version=2)", "w") == ref("orders", version=2)

@@ -260,10 +260,20 @@ class DbtproofState:
     # -- secrets -----------------------------------------------------------------------
 
     def open_secrets(self, config: pytest.Config) -> None:
-        """Register the ``DBT_ENV_SECRET*`` values set now; on GitHub Actions, have each
-        value the registry gets masked in the job's log (``::add-mask::``)."""
+        """Read the ``.env`` file dbt-core 1.12 reads, as dbt does (before anything resolves
+        the profile); register the ``DBT_ENV_SECRET*`` values set now, the file's among them;
+        on GitHub Actions, have each value the registry gets masked in the job's log
+        (``::add-mask::``)."""
+        from dbtproof import _dbt_compat as compat
+
         if os.environ.get("GITHUB_ACTIONS") == "true":
             self.secrets.on_new_value = lambda value: _mask_on_github(config, value)
+        loaded = compat.load_env_file()
+        if loaded is not None:
+            path, values = loaded
+            for name, value in values.items():
+                if name.startswith(SECRET_ENV_PREFIX):
+                    self.secrets.add(value, f"{name} in {path}")
         self.secrets.add_environment()
 
     def scrub_terminal(self, config: pytest.Config) -> None:

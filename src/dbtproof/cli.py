@@ -34,6 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dbtproof._dbt_compat.env_file import load_env_file
+from dbtproof._dbt_compat.support import unsupported_dbt
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
@@ -453,6 +455,7 @@ def clean(args: argparse.Namespace) -> int:
     ``--execute``. A run that is still alive keeps its namespace, whatever its age."""
     prefix = validate_prefix(args.prefix)
     min_age = parse_age(args.older_than)
+    load_env_file()  # dbt-core 1.12's .env, read as dbt reads it before the profile
     loaded = _load_target(args)
     if loaded[2].adapter_type == "duckdb":
         return _clean_duckdb(args, prefix, min_age, loaded)
@@ -547,6 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown and args.command != "watch":
         build_parser().parse_args(argv)  # says what is not understood, and exits
+    unsupported = unsupported_dbt() if args.command != "evidence" else None
+    if unsupported is not None:  # dbt v2 (the Rust engine) cannot run dbtproof
+        print(unsupported, file=sys.stderr)
+        return 2
     try:
         if args.command == "clean":
             return clean(args)

@@ -56,6 +56,14 @@ def parse_input(text: str, where: str) -> Ref | Source | None:
     kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
     if match.group(1) == "source":
         return source(*args)
+    unknown = sorted(set(kwargs) - {"v", "version"})
+    if unknown:
+        raise UnitTestDefinitionError(
+            f"dbtproof: {where}: the input {text.strip()} passes "
+            f"{', '.join(f'{name}=' for name in unknown)}, which only a project's own `ref` "
+            "macro reads (dbt-core 1.12's support_custom_ref_kwargs flag); dbtproof reads "
+            "inputs as dbt's built-in ref does: write ref('model', v=N)."
+        )
     version = kwargs.get("v", kwargs.get("version"))
     if len(args) == 2:  # ref('package', 'model')
         return ref(args[1], version=version, package=args[0])

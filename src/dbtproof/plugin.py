@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dbtproof._dbt_compat.support import unsupported_dbt
 from dbtproof._state import (
     BREACHES_KEY,
     KEPT_KEY,
@@ -246,6 +247,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if project_dir is None:
         return
+    unsupported = unsupported_dbt()  # dbt v2 (the Rust engine) cannot run dbtproof
+    if unsupported is not None:
+        raise pytest.UsageError(unsupported)
     workerinput = getattr(config, "workerinput", None)
     keeper = keeper_of(config)
     if workerinput is not None and RUN_ID_KEY in workerinput:

@@ -25,10 +25,14 @@ One module per concern:
 * :mod:`.columns` — column names and types of a relation, a query, a seed;
 * :mod:`.context` — :class:`RenderContext`, dbt's Jinja context of one node, replaceable;
 * :mod:`.macro_namespace` — dbt's macro namespace built once per package and cloned;
+* :mod:`.lazy_namespace` — macros replaced in dbt-core 1.12's lazy macro namespace;
 * :mod:`.expressions` — ``{{ expression }}``-only models rendered without dbt's compiler;
 * :mod:`.caches` — :class:`RenderCaches`, what the renders of one engine share;
 * :mod:`.introspection` — the queries a model runs while it renders, answered;
 * :mod:`.exceptions` — dbt's exceptions told apart;
+* :mod:`.env_file` — the ``.env`` file dbt-core 1.12 reads into the environment, read the
+  same way;
+* :mod:`.support` — whether the installed dbt-core is one dbtproof runs on (dbt v2 is not);
 * :mod:`.query_comment` — dbtproof's run id and dbt's invocation id on every query;
 * :mod:`.selection` — dbt's ``fqn`` selector method answered from an index during an
   invocation (the same nodes);
@@ -36,11 +40,12 @@ One module per concern:
 * :mod:`.graph_variable` — dbt's ``graph`` context variable built once dbtproof has moved
   the nodes.
 
-Four things replace dbt's own code, each around one invocation only, and are put back
+Five things replace dbt's own code, each around one invocation only, and are put back
 after it: the fqn search (:mod:`.selection`), the decoding of the partial-parse file when
 the same bytes were decoded ahead (:mod:`.manifest`), the graph summary
-(:mod:`.graph_summary`), and the ``graph`` variable's build, skipped while dbtproof parses
-(:mod:`.graph_variable`).
+(:mod:`.graph_summary`), the ``graph`` variable's build, skipped while dbtproof parses
+(:mod:`.graph_variable`), and dbt-core 1.12's reading of the ``.env`` file, done once at
+start instead (:mod:`.invocation`, :mod:`.env_file`).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
@@ -49,8 +54,8 @@ No module here keeps state between calls: what is cached is held by its user
 Callers use the names below: ``from dbtproof import _dbt_compat as compat``, then
 ``compat.fetch(...)``.
 
-Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23 and 1.11.16 (``tests/test_dbt_compat.py``; CI
-runs it on 1.8 and 1.11).
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23, 1.11.16 and 1.12.6 (``tests/test_dbt_compat.py``;
+CI runs it on 1.8 and 1.12).
 """
 
 from __future__ import annotations
@@ -102,6 +107,12 @@ from dbtproof._dbt_compat.connections import (
     try_advisory_lock,
 )
 from dbtproof._dbt_compat.context import RenderContext
+from dbtproof._dbt_compat.env_file import (
+    dbt_reads_env_file,
+    env_file,
+    env_file_values,
+    load_env_file,
+)
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
@@ -117,6 +128,7 @@ from dbtproof._dbt_compat.invocation import (
     quiet_dbt_console,
     reset_compilation_state,
 )
+from dbtproof._dbt_compat.lazy_namespace import dbt_is_lazy as lazy_macro_namespace
 from dbtproof._dbt_compat.manifest import (
     disabled_nodes,
     functions,
@@ -151,7 +163,7 @@ from dbtproof._dbt_compat.query_comment import (
 from dbtproof._dbt_compat.selection import indexed_fqn_selection
 
 #: dbt-core versions this package was tested against.
-TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11")
+TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11", "1.12")
 
 
 def dbt_version() -> str:
@@ -183,6 +195,11 @@ __all__ = (
     "cursor_fetch",
     "dbt_runner",
     "dbt_version",
+    "dbt_reads_env_file",
+    "env_file",
+    "env_file_values",
+    "load_env_file",
+    "lazy_macro_namespace",
     "describe_query",
     "disabled_nodes",
     "load_parse",

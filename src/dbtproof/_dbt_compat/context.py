@@ -1,15 +1,18 @@
 """dbt's runtime Jinja context of one node, with the means to replace parts of it.
 
 Model unit tests (:mod:`dbtproof.engine`) render a model through this context with its
-refs, sources, ``this``, vars, env vars and macros replaced. Tested on dbt-core 1.8.10
-and 1.11.16 (``tests/test_engine*.py`` run on both). Python's warnings while it renders
-are treated as the dbt CLI treats them (:mod:`.cli_warnings`).
+refs, sources, ``this``, vars, env vars and macros replaced. Tested on dbt-core 1.8.10,
+1.11 and 1.12 (``tests/test_engine*.py`` run on each); 1.12's lazy macro namespace is
+handled by :mod:`.lazy_namespace`. Python's warnings while it renders are treated as the
+dbt CLI treats them (:mod:`.cli_warnings`).
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import dbtproof._dbt_compat.lazy_namespace as lazy_namespace
 from dbtproof._dbt_compat.cli_warnings import warnings_as_the_dbt_cli
 
 if TYPE_CHECKING:
@@ -143,6 +146,9 @@ class RenderContext:
         self._pending, self._pending_macros, self._pending_wraps = {}, [], []
         if self._values is None:
             return
+        if lazy_namespace.is_lazy(self._namespace):
+            lazy_namespace.close(self._values, self._namespace)
+            return
         self._values.clear()
         for space in self._spaces():
             space.clear()
@@ -159,6 +165,10 @@ class RenderContext:
     def macro_names(self) -> list[str]:
         """Every macro name the context can call, plain and ``package.name``."""
         from dbt.clients.jinja import MacroGenerator
+
+        if lazy_namespace.is_lazy(self._namespace):
+            self.values  # noqa: B018 (built, if it was not yet)
+            return lazy_namespace.macro_names(self._namespace)
 
         names: set[str] = set()
         for key, value in self.values.items():
@@ -186,8 +196,11 @@ class RenderContext:
                 not package or candidate.macro.package_name == package
             )
 
-        spaces: list[dict[str, Any]] = [self.values]
-        spaces += [v for v in self.values.values() if isinstance(v, dict) and v is not self.values]
+        values = self.values
+        if lazy_namespace.is_lazy(self._namespace):
+            return lazy_namespace.override_macro(self._namespace, macro, value, matches)
+        spaces: list[dict[str, Any]] = [values]
+        spaces += [v for v in values.values() if isinstance(v, dict) and v is not values]
         spaces += list(self._namespace.packages.values())
         spaces += [
             self._namespace.local_namespace,
@@ -209,8 +222,11 @@ class RenderContext:
         no value of that name.
         """
         package, _, plain = name.rpartition(".")
+        if package and lazy_namespace.is_lazy(self._namespace):
+            self.values  # noqa: B018 (built, if it was not yet)
+            return lazy_namespace.override_in_package(self._namespace, package, plain, value)
         space = self.values.get(package) if package else self.values
-        if not isinstance(space, dict) or plain not in space:
+        if not isinstance(space, MutableMapping) or plain not in space:
             return False
         space[plain] = value
         return True

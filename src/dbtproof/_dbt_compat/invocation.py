@@ -36,11 +36,31 @@ def dbt_runner(manifest: Any = None, callbacks: Sequence[Callable[[Any], None]] 
     """dbt's programmatic runner (``dbt.cli.main.dbtRunner``), reusing *manifest* if given,
     with *callbacks* called on each of dbt's events.
 
-    ``runner.invoke(args)`` runs one command and returns dbt's result object.
+    ``runner.invoke(args)`` runs one command and returns dbt's result object. From
+    dbt-core 1.12, dbt's ``invoke`` reads the ``.env`` file into the environment first,
+    which would put back the flag variables dbtproof hides for the invocation; dbtproof
+    read that file once at start (:mod:`.env_file`), so this runner's ``invoke`` does not
+    read it again (dbt's reader is replaced for the invocation only, then put back).
     """
-    from dbt.cli.main import dbtRunner
+    import dbt.cli.main as main
 
-    return dbtRunner(manifest=manifest, callbacks=list(callbacks))
+    if not hasattr(main, "load_dotenv"):
+        return main.dbtRunner(manifest=manifest, callbacks=list(callbacks))
+
+    class Runner(main.dbtRunner):  # type: ignore[misc, name-defined]
+        def invoke(self, args: list[str], **kwargs: Any) -> Any:
+            read, main.load_dotenv = main.load_dotenv, _read_nothing
+            try:
+                return super().invoke(args, **kwargs)
+            finally:
+                main.load_dotenv = read
+
+    return Runner(manifest=manifest, callbacks=list(callbacks))
+
+
+def _read_nothing(*args: Any, **kwargs: Any) -> bool:
+    """python-dotenv's ``load_dotenv``, reading nothing (it returns whether it set any)."""
+    return False
 
 
 def node_progress_callback(on_node: Callable[[int, int, str], None]) -> Callable[[Any], None]:

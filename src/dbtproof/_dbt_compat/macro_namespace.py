@@ -14,11 +14,17 @@ macros, bound to the new context, node and stack.
 :class:`NamespaceTemplates` keeps the templates (one manifest at a time) and makes
 dbt's ``ModelContext`` use them; :class:`~dbtproof._dbt_compat.caches.RenderCaches`
 holds one for every render of a model engine.
+
+dbt-core 1.12 made the namespace lazy itself (a MacroGenerator made on lookup): there is
+nothing to clone, dbt's own ModelContext is used, and a template only tells which names
+the namespace puts in the context (:class:`_LazyNamespaceKeys`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import dbtproof._dbt_compat.lazy_namespace as lazy_namespace
 
 _SPACES = ("global_namespace", "local_namespace", "global_project_namespace")
 _GENERATOR_ATTRS = frozenset({"context", "macro", "node", "stack"})
@@ -135,6 +141,21 @@ class _NamespaceTemplate:
         return namespace, flat
 
 
+class _LazyNamespaceKeys:
+    """The names dbt-core 1.12's lazy macro namespace of a node puts in its context (what
+    ``MacroNamespaceBuilder.build_namespace`` chains), without building it."""
+
+    def __init__(self, macros: dict[str, dict[str, Any]], key: NamespaceKey) -> None:
+        root, package, internal = key
+        names = {*macros.get(package, {}), *macros.get(root, {})}
+        names.update(name for name in macros if name not in internal)
+        names.add("dbt")
+        for name in internal:
+            names.update(macros.get(name, {}))
+        #: The names the namespace puts in the context dict.
+        self.keys = frozenset(names)
+
+
 class NamespaceTemplates:
     """The macro namespace templates of one manifest, and dbt's ModelContext using them.
 
@@ -164,9 +185,17 @@ class NamespaceTemplates:
             self._manifest, self._macros, self._templates = manifest, macros, {}
         return self._templates
 
-    def template(self, manifest: Any, config: Any, package: str) -> _NamespaceTemplate | None:
-        """The template for a node of *package*, if one was captured."""
-        return self.of_manifest(manifest).get(self.key(config, package))
+    def template(
+        self, manifest: Any, config: Any, package: str
+    ) -> _NamespaceTemplate | _LazyNamespaceKeys | None:
+        """The template for a node of *package*, if one was captured; on dbt-core 1.12 and
+        later (whose namespace is lazy: nothing to clone), the names it puts in the
+        context, read from the manifest."""
+        known = self.of_manifest(manifest)
+        key = self.key(config, package)
+        if key not in known and lazy_namespace.dbt_is_lazy():
+            known[key] = _LazyNamespaceKeys(manifest.get_macros_by_package(), key)
+        return known.get(key)
 
     def context_class(self) -> Any:
         """dbt's ModelContext, with its macro namespace cloned from a template kept here.
@@ -186,7 +215,7 @@ def _model_context_class(templates: NamespaceTemplates) -> Any:
     from dbt.context.manifest import ManifestContext
     from dbt.context.providers import ModelContext
 
-    if ModelContext.to_dict is not ManifestContext.to_dict:
+    if ModelContext.to_dict is not ManifestContext.to_dict or lazy_namespace.dbt_is_lazy():
         return ModelContext
 
     class CachedNamespaceModelContext(ModelContext):  # type: ignore[misc, valid-type]

@@ -10,7 +10,7 @@ so doctor reports what ``pytest`` would do, not a second opinion.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,12 @@ from dbtproof.project import (
     profiles_dir_search,
 )
 from dbtproof.redaction import public_secrets
-from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, PLAIN_KEYS, check_protected
+from dbtproof.targets import (
+    DEFAULT_PROTECTED_PATTERNS,
+    PLAIN_KEYS,
+    check_protected,
+    protected_pattern,
+)
 
 
 def _render(cli_vars: dict[str, Any]) -> Callable[[str], Any]:
@@ -64,6 +69,55 @@ def find_project(report: Report, project_dir: str | None) -> DbtProject | None:
         "project", "ok", f"{project.name} ({project.root})", name=project.name, root=project.root
     )
     return project
+
+
+def read_env_file(report: Report) -> dict[str, str]:
+    """dbt-core 1.12's ``.env`` file (the first at or above the working directory), read into
+    the environment as dbt reads it — before the profile is rendered — and reported: the
+    variables it sets (never a value), those the shell's value wins over, a warning when it
+    holds secrets or names a protected target (``DBT_TARGET``). Returns what it set (the
+    variables the environment did not have)."""
+    from dbtproof import _dbt_compat as compat
+
+    path = compat.env_file()
+    if path is None:
+        if compat.dbt_reads_env_file():
+            report.add("environment", "info", f"no .env file at or above {Path.cwd()}")
+        return {}
+    values = compat.env_file_values(path)
+    kept = sorted(name for name in values if name in os.environ)
+    compat.load_env_file()
+    names = ", ".join(sorted(values)) or "nothing"
+    what = f"{path}: dbt reads it into the environment; it sets {names}"
+    if kept:
+        what += f" ({', '.join(kept)} already set: the environment's value is kept)"
+    report.add("environment", "info", what, env_file=path, sets=sorted(values), kept=kept)
+    secrets = sorted(name for name in values if name.startswith(SECRET_PREFIX))
+    for name in secrets:
+        report.secrets.add(values[name], f"{name} in {path}")
+    if secrets:
+        report.add(
+            "environment",
+            "warning",
+            f"{path} holds secrets ({', '.join(secrets)}): keep it out of version control "
+            "(dbtproof masks them in its output)",
+            env_file=path,
+            secrets=secrets,
+        )
+    target = values.get("DBT_TARGET")
+    matched = protected_pattern(target, DEFAULT_PROTECTED_PATTERNS) if target else None
+    if target and "DBT_TARGET" not in kept:
+        level = "warning" if matched else "info"
+        report.add(
+            "environment",
+            level,
+            f"{path} sets DBT_TARGET={target}"
+            + (f", a protected target (matches {matched!r})" if matched else "")
+            + ": dbt run by hand uses it; dbtproof ignores dbt's flag variables and tests "
+            "the target --target or the profile's `target:` names",
+            env_file=path,
+        )
+    return {name: value for name, value in values.items() if name not in kept}
 
 
 def find_profiles(report: Report, profiles_dir: str | None) -> Path:
@@ -197,8 +251,10 @@ def check_environment(
     target: ProfileTarget,
     minted: Sequence[str],
     environ: Mapping[str, str] | None = None,
+    from_env_file: Collection[str] = (),
 ) -> None:
-    """Each variable the target reads: set or unset, secret or not (never its value)."""
+    """Each variable the target reads: set or unset (*from_env_file*: those the ``.env``
+    file set), secret or not (never its value)."""
     environ = os.environ if environ is None else environ
     uses = target.env_var_uses()
     if not uses:
@@ -213,7 +269,8 @@ def check_environment(
         if name in minted:
             report.add("environment", "ok", f"{what}, minted by a credential provider", **data)
         elif is_set:
-            report.add("environment", "ok", f"{what}, set", **data)
+            where = " by the .env file" if name in from_env_file else ""
+            report.add("environment", "ok", f"{what}, set{where}", **data)
             if secret:
                 report.secrets.add(environ[name], f"variable {name}")
         elif defaulted:
