@@ -485,3 +485,39 @@ def test_a_password_that_is_the_user_leaves_the_run_s_output_readable(
     assert "the test identity postgres is a superuser" in output
     assert "AssertionError: logged in as user postgres" in output
     assert "dsn password=*****" in output and "password=postgres" not in output
+
+
+def test_a_plain_setting_read_from_a_dbt_env_secret_variable_stays_masked() -> None:
+    """``user: "{{ env_var('DBT_ENV_SECRET_USER') }}"``: the user declared the value a secret
+    (dbt masks it everywhere), so the rendered user does not make it public, while a
+    password equal to a literal setting of the profile still is."""
+    from types import SimpleNamespace
+
+    from dbtproof.redaction import SecretRegistry
+
+    environ = {"DBT_ENV_SECRET_USER": "analyst-7731", "DBT_ENV_SECRET_HOST": "db-4f2a.internal"}
+    registry = SecretRegistry(environ=environ)
+    registry.add_environment()
+    registry.add_target(
+        {
+            "type": "postgres",
+            "user": "{{ env_var('DBT_ENV_SECRET_USER') }}",
+            "host": "{{ env_var('DBT_ENV_SECRET_HOST') }}",
+            "database": "shop-db-01",
+            "password": "shop-db-01",
+        },
+        "target dev",
+    )
+    registry.add_credentials(
+        SimpleNamespace(
+            user="analyst-7731",
+            host="db-4f2a.internal",
+            database="shop-db-01",
+            password="shop-db-01",
+        ),
+        "target dev",
+    )
+    shown = registry.scrub(
+        "the test identity analyst-7731 on db-4f2a.internal, database shop-db-01"
+    )
+    assert shown == "the test identity ***** on *****, database shop-db-01"
