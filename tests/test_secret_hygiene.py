@@ -521,3 +521,27 @@ def test_a_plain_setting_read_from_a_dbt_env_secret_variable_stays_masked() -> N
         "the test identity analyst-7731 on db-4f2a.internal, database shop-db-01"
     )
     assert shown == "the test identity ***** on *****, database shop-db-01"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "psql --password pgadmin1",
+        "PGPASSWORD pgadmin1",
+        "password => 'pgadmin1'",
+        "<password>pgadmin1</password>",
+        "&lt;password&gt;pgadmin1&lt;/password&gt;",
+        "password: |\n  pgadmin1",
+        "password: >-\n  pgadmin1",
+    ],
+)
+def test_a_public_secret_is_masked_in_every_way_text_shows_it_as_a_password(text: str) -> None:
+    """A password equal to the user is shown where the text is the user, never where it
+    is the password: a command's option, an XML element, a YAML block, ``=>``."""
+    from dbtproof.redaction import SecretRegistry
+
+    registry = SecretRegistry(environ={})
+    registry.add_target({"type": "postgres", "user": "pgadmin1", "password": "pgadmin1"}, "t")
+    assert registry.scrub(f"user pgadmin1; {text}") == "user pgadmin1; " + text.replace(
+        "pgadmin1", "*****"
+    )

@@ -88,10 +88,12 @@ COMMON_WORDS = frozenset(
     }
 )
 #: What a text shows just before a secret it names as one: a secret setting's name
-#: (``PGPASSWORD``, ``"token"``, ``DBT_ENV_SECRET_X``) then ``=`` or ``:`` and quotes.
+#: (``PGPASSWORD``, ``"token"``, ``DBT_ENV_SECRET_X``) then ``=``, ``:``, ``=>``, a YAML
+#: block's ``|`` or ``>``, an XML tag's end or only a space (``--password X``), and quotes.
 _NAMED_AS_SECRET = re.compile(
     r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api_?key|private_key|access_key)[\w.-]*"
-    r"(?:['\"\\\]]|&quot;|&#39;){0,3}\s*[:=]\s*(?:['\"\\]|&quot;|&#39;|b')*\Z",
+    r"(?:['\"\\\]]|&quot;|&#39;){0,3}"
+    r"(?:\s*(?:=>|[:=])\s*(?:[|>][-+]?\s+)?|>|&gt;|\s+)(?:['\"\\]|&quot;|&#39;|b')*\Z",
     re.IGNORECASE,
 )
 #: A URL's user part just before its password (``scheme://user:``).
