@@ -63,6 +63,12 @@ def test_clean_keeps_a_live_postgres_run_and_drops_a_dead_one(shop: Path, shop_p
     live, live_schema = _run_until_seeded(shop / "live", ini)
     try:
         assert pg_namespaces(shop_pg) == sorted([dead_schema, live_schema])
+        # both are younger than 24h: only the dead run's schema is counted as not listed
+        young = _clean(shop, "--target", "postgres", "--prefix", shop_pg, "--older-than", "24h")
+        assert young.returncode == 0, young.stderr
+        dead_schemas = len([s for s in pg_schemas(shop_pg) if s.startswith(dead_schema)])
+        not_listed = f"{dead_schemas} namespace schema(s) younger than --older-than 24h not listed"
+        assert dead_schemas and not_listed in young.stdout, young.stdout
         cleaned = _clean(shop, "--target", "postgres", "--prefix", shop_pg, "--execute")
         assert cleaned.returncode == 0, cleaned.stderr
         assert f"keeping {live_schema}: its run is still alive" in cleaned.stdout

@@ -340,3 +340,22 @@ def test_a_password_that_is_the_user_is_a_warning(shop: Path, pg_env: dict[str, 
     ), output
     assert "postgres is a superuser" in output
     assert "*****" not in output, "the user, the adapter and the database stay readable"
+
+
+def test_a_user_read_from_a_dbt_env_secret_variable_stays_masked(
+    shop: Path, pg_env: dict[str, str]
+) -> None:
+    """The profile declares the user a secret (``DBT_ENV_SECRET_PG_USER``): doctor's
+    identity line masks it, though the rendered target shows it as the user."""
+    profiles = shop / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text().replace(
+            "env_var('SHOP_PG_USER', 'postgres')", "env_var('DBT_ENV_SECRET_PG_USER')"
+        )
+    )
+    output, code = doctor(
+        shop, "--target", "postgres", env={**pg_env, "DBT_ENV_SECRET_PG_USER": PG_ROLE}
+    )
+    assert code == 0, output
+    assert "identity" in output and "*****" in output, output
+    assert PG_ROLE not in output, output

@@ -501,3 +501,63 @@ def test_a_password_that_is_the_user_leaves_the_run_s_output_readable(
     assert "the test identity postgres is a superuser" in output
     assert "AssertionError: logged in as user postgres" in output
     assert "dsn password=*****" in output and "password=postgres" not in output
+
+
+def test_a_plain_setting_read_from_a_dbt_env_secret_variable_stays_masked() -> None:
+    """``user: "{{ env_var('DBT_ENV_SECRET_USER') }}"``: the user declared the value a secret
+    (dbt masks it everywhere), so the rendered user does not make it public, while a
+    password equal to a literal setting of the profile still is."""
+    from types import SimpleNamespace
+
+    from dbtproof.redaction import SecretRegistry
+
+    environ = {"DBT_ENV_SECRET_USER": "analyst-7731", "DBT_ENV_SECRET_HOST": "db-4f2a.internal"}
+    registry = SecretRegistry(environ=environ)
+    registry.add_environment()
+    registry.add_target(
+        {
+            "type": "postgres",
+            "user": "{{ env_var('DBT_ENV_SECRET_USER') }}",
+            "host": "{{ env_var('DBT_ENV_SECRET_HOST') }}",
+            "database": "shop-db-01",
+            "password": "shop-db-01",
+        },
+        "target dev",
+    )
+    registry.add_credentials(
+        SimpleNamespace(
+            user="analyst-7731",
+            host="db-4f2a.internal",
+            database="shop-db-01",
+            password="shop-db-01",
+        ),
+        "target dev",
+    )
+    shown = registry.scrub(
+        "the test identity analyst-7731 on db-4f2a.internal, database shop-db-01"
+    )
+    assert shown == "the test identity ***** on *****, database shop-db-01"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "psql --password pgadmin1",
+        "PGPASSWORD pgadmin1",
+        "password => 'pgadmin1'",
+        "<password>pgadmin1</password>",
+        "&lt;password&gt;pgadmin1&lt;/password&gt;",
+        "password: |\n  pgadmin1",
+        "password: >-\n  pgadmin1",
+    ],
+)
+def test_a_public_secret_is_masked_in_every_way_text_shows_it_as_a_password(text: str) -> None:
+    """A password equal to the user is shown where the text is the user, never where it
+    is the password: a command's option, an XML element, a YAML block, ``=>``."""
+    from dbtproof.redaction import SecretRegistry
+
+    registry = SecretRegistry(environ={})
+    registry.add_target({"type": "postgres", "user": "pgadmin1", "password": "pgadmin1"}, "t")
+    assert registry.scrub(f"user pgadmin1; {text}") == "user pgadmin1; " + text.replace(
+        "pgadmin1", "*****"
+    )

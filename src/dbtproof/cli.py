@@ -214,10 +214,17 @@ def _not_listed(args: argparse.Namespace, younger: int, what: str) -> None:
         )
 
 
-def _young_and_old(leftovers: list[Leftover], min_age: timedelta) -> tuple[list[Leftover], int]:
-    """The leftovers at least *min_age* old, and how many are younger."""
+def _young_and_old(
+    leftovers: list[Leftover], min_age: timedelta
+) -> tuple[list[Leftover], list[Leftover]]:
+    """The leftovers at least *min_age* old, and the younger ones."""
     old = [leftover for leftover in leftovers if leftover.age() >= min_age]
-    return old, len(leftovers) - len(old)
+    return old, [leftover for leftover in leftovers if leftover not in old]
+
+
+def _dead(leftovers: list[Leftover], live: set[str], prefix: str) -> int:
+    """How many of *leftovers* belong to no live run (*live*: run ids)."""
+    return len([lo for lo in leftovers if run_id_of(lo.schema, prefix) not in live])
 
 
 def _clean_warehouse(
@@ -243,7 +250,7 @@ def _clean_warehouse(
                         f"dbtproof clean: cannot connect to {where}: {one_line(exc)}. Check the "
                         f"profile (--profiles-dir, --target) and that the server is up, then rerun."
                     ) from None
-                leftovers, younger = _young_and_old(find_leftovers(schemas, prefix), min_age)
+                leftovers, young = _young_and_old(find_leftovers(schemas, prefix), min_age)
                 live = set(folder_live)
                 roles: list[Leftover] = []
                 if target.adapter_type == "postgres":
@@ -258,11 +265,13 @@ def _clean_warehouse(
                     # database it works in: looked for in every database of the server
                     live |= live_run_ids(
                         lambda sql: compat.fetch(adapter, sql)[1],
-                        {run_id_of(lo.schema, prefix) or "" for lo in [*leftovers, *roles]} - {""},
+                        {run_id_of(lo.schema, prefix) or "" for lo in [*leftovers, *young, *roles]}
+                        - {""},
                     )
                     roles = [lo for lo in roles if run_id_of(lo.schema, prefix) not in live]
                 kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live]
                 leftovers = [lo for lo in leftovers if lo not in kept]
+                younger = _dead(young, live, prefix)  # a live run's are no leftovers
                 if not leftovers and not kept and not roles:
                     print(f"dbtproof clean: no namespace older than {args.older_than} in {where}.")
                     _not_listed(args, younger, "namespace schema(s)")
@@ -433,7 +442,8 @@ def _clean_duckdb_file(
     except duckdb.Error as exc:
         print(f"dbtproof clean: skipping {path}: cannot open it ({one_line(exc)}).")
         return 0
-    leftovers, younger = _young_and_old(find_leftovers(schemas, prefix), min_age)
+    leftovers, young = _young_and_old(find_leftovers(schemas, prefix), min_age)
+    younger = _dead(young, live_runs, prefix)
     kept = [lo for lo in leftovers if run_id_of(lo.schema, prefix) in live_runs]
     leftovers = [lo for lo in leftovers if lo not in kept]
     if leftovers or kept:

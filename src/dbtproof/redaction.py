@@ -35,7 +35,10 @@ as a URL's password (``://user:postgres@host``). Elsewhere the text is that othe
 (``adapter postgres``, ``the identity postgres``), which anyone reading the output or the
 profile knows: masking it there would hide nothing, say which word the password is, and
 make the output unreadable. ``dbtproof doctor`` warns about such a password
-(:func:`public_secret_reason`). Nothing here imports dbt or pytest.
+(:func:`public_secret_reason`). A plain setting the profile reads from a
+``DBT_ENV_SECRET_`` variable (``user: "{{ env_var('DBT_ENV_SECRET_USER') }}"``) is declared
+a secret, so its value is never public (:meth:`SecretRegistry.add_target`).
+Nothing here imports dbt or pytest.
 """
 
 from __future__ import annotations
@@ -85,10 +88,12 @@ COMMON_WORDS = frozenset(
     }
 )
 #: What a text shows just before a secret it names as one: a secret setting's name
-#: (``PGPASSWORD``, ``"token"``, ``DBT_ENV_SECRET_X``) then ``=`` or ``:`` and quotes.
+#: (``PGPASSWORD``, ``"token"``, ``DBT_ENV_SECRET_X``) then ``=``, ``:``, ``=>``, a YAML
+#: block's ``|`` or ``>``, an XML tag's end or only a space (``--password X``), and quotes.
 _NAMED_AS_SECRET = re.compile(
     r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api_?key|private_key|access_key)[\w.-]*"
-    r"(?:['\"\\\]]|&quot;|&#39;){0,3}\s*[:=]\s*(?:['\"\\]|&quot;|&#39;|b')*\Z",
+    r"(?:['\"\\\]]|&quot;|&#39;){0,3}"
+    r"(?:\s*(?:=>|[:=])\s*(?:[|>][-+]?\s+)?|>|&gt;|\s+)(?:['\"\\]|&quot;|&#39;|b')*\Z",
     re.IGNORECASE,
 )
 #: A URL's user part just before its password (``scheme://user:``).
@@ -343,6 +348,10 @@ class SecretRegistry:
         self._entries: dict[str, _Entry] = {}
         #: Values of settings that are no secret (:meth:`add_public`).
         self._public: set[str] = set()
+        #: Values of ``DBT_ENV_SECRET*`` variables a plain setting's template reads
+        #: (``user: "{{ env_var('DBT_ENV_SECRET_USER') }}"``): declared secret, never
+        #: public, however dbt's rendered settings show them (:meth:`add_target`).
+        self._declared: set[str] = set()
         self.on_new_value = on_new_value
 
     def __len__(self) -> int:
@@ -361,7 +370,9 @@ class SecretRegistry:
 
     def _mark_public(self, entry: _Entry) -> None:
         for group in entry.groups:
-            group.public = group.piece in self._public or group.piece.casefold() in COMMON_WORDS
+            group.public = (
+                group.piece in self._public and group.piece not in self._declared
+            ) or group.piece.casefold() in COMMON_WORDS
 
     # -- registering -------------------------------------------------------------------
 
@@ -417,9 +428,20 @@ class SecretRegistry:
 
         A literal value is registered as it is; a template (``{{ env_var('PG_PASSWORD') }}``)
         registers the value of each variable it reads that is set. Return how many.
+        A plain setting read from a ``DBT_ENV_SECRET*`` variable stays a secret: its value
+        is never public, though dbt's rendered settings show it as the user or host.
         """
         before = len(self)
+        for name in PLAIN_KEYS & {str(key) for key in settings}:
+            value = settings[name]
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                for variable in env_var_names_in(value):
+                    declared = self._environ.get(variable)
+                    if variable.startswith(SECRET_ENV_PREFIX) and declared:
+                        self._declared.add(declared)
         self.add_public(settings)
+        for entry in self._entries.values():
+            self._mark_public(entry)
         for name, value in _secret_settings(settings):
             if isinstance(value, str) and ("{{" in value or "{%" in value):
                 for variable in env_var_names_in(value):

@@ -206,6 +206,8 @@ def check_public_secrets(report: Report, target: ProfileTarget, cli_vars: dict[s
             rendered[key] = render(value) if isinstance(value, str) else value
         except DbtError:  # an unset variable: check_environment says so
             continue
+    # the raw target first: a plain setting it reads from a DBT_ENV_SECRET_ variable stays masked
+    report.secrets.add_target(target.raw_output, f"target {target.target_name}")
     report.secrets.add_public(rendered)
     for name, reason in public_secrets(rendered):
         report.add(
