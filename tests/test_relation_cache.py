@@ -165,6 +165,20 @@ def rides_pg(rides: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         drop_pg_prefix(prefix, login)
 
 
+def _duckdb_ignores_grants() -> bool:
+    """Whether the installed dbt-duckdb leaves a ``grants`` config out (with a warning), as
+    its releases since 1.9 do; 1.8's runs ``grant`` statements DuckDB refuses, and the dbt
+    CLI then fails the project's build as well."""
+    import dbt.include.duckdb
+
+    macros = Path(dbt.include.duckdb.__file__).parent / "macros" / "adapters.sql"
+    return "duckdb__apply_grants" in macros.read_text()
+
+
+@pytest.mark.skipif(
+    not _duckdb_ignores_grants(),
+    reason="this dbt-duckdb runs `grant` on DuckDB, which refuses it (dbt's own build fails)",
+)
 def test_views_rebuilt_again_and_again_on_duckdb(pytester: pytest.Pytester, rides: Path) -> None:
     _write_project(rides, "dbt_target = duckdb\n")
     outcomes, output = _run(pytester)

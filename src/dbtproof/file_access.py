@@ -93,6 +93,7 @@ def duckdb_file_access(
         if "://" in path or path.startswith("md:") or not path:
             continue  # remote, or nothing DuckDB opens from a local file
         full = Path(path) if Path(path).is_absolute() else project_root / path
-        access.paths.append(str(full.resolve()))
-        access.paths.append(str(full.resolve()) + ".wal")
+        # The file, its write-ahead log, and the log DuckDB 2 checkpoints it through.
+        for suffix in ("", ".wal", ".wal.checkpoint"):
+            access.paths.append(str(full.resolve()) + suffix)
     return access

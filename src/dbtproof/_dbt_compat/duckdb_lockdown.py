@@ -30,6 +30,10 @@ class Plugin(BasePlugin):
         row = conn.execute("select current_setting('enable_external_access')").fetchone()
         if row is not None and not row[0]:
             return  # this database is limited already (another connection opened it)
+        # DuckDB reads its persistent secrets (the secret directory) on the first use of
+        # its secret manager: done now, so a secret dbt-duckdb creates later (1.8 creates
+        # the profile's `secrets:` on each cursor) needs no file access.
+        conn.execute("select count(*) from duckdb_secrets()").fetchone()
         conn.execute(f"set allowed_directories = {_list(self.directories)}")
         conn.execute(f"set allowed_paths = {_list(self.paths)}")
         conn.execute("set enable_external_access = false")
