@@ -7,6 +7,7 @@ profile's ``attach:`` statements run.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -33,7 +34,9 @@ class Plugin(BasePlugin):
         # DuckDB reads its persistent secrets (the secret directory) on the first use of
         # its secret manager: done now, so a secret dbt-duckdb creates later (1.8 creates
         # the profile's `secrets:` on each cursor) needs no file access.
-        conn.execute("select count(*) from duckdb_secrets()").fetchone()
+        # (A secret directory it cannot read fails later, as without dbtproof, if one is used.)
+        with contextlib.suppress(Exception):
+            conn.execute("select count(*) from duckdb_secrets()").fetchone()
         conn.execute(f"set allowed_directories = {_list(self.directories)}")
         conn.execute(f"set allowed_paths = {_list(self.paths)}")
         conn.execute("set enable_external_access = false")
