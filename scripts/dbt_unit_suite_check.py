@@ -72,14 +72,6 @@ NOT_FROM_THE_CLI = {
     "TestUnitTestExternalProjectNode": "its external model comes from a mocked dbt plugin",
 }
 
-#: dbtproof errors where dbt judges that follow from dbtproof's design, counted apart and
-#: named: a run reads ``{{ target.schema }}`` as its own namespace, so a table another
-#: target loaded into ``<schema>_other`` is not where the run reads the source.
-BY_DESIGN = {
-    "TestUnitTestSourceInputSameNames": "its source's table is loaded by another target, "
-    "outside the run's namespace (dbtproof names the source and the ways out)",
-}
-
 #: The fixtures dbt's ``project`` fixture writes into folders of the project.
 FOLDERS = {
     "models": "models",
@@ -511,10 +503,6 @@ def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
             counts["dbt error (project)"] += 1
             continue
         for uid, category in record["categories"].items():
-            if record.get("functions") and category == "dbtproof error":
-                category = "dbtproof error, functions:"
-            elif record["class"].split("::")[-1] in BY_DESIGN and category == "dbtproof error":
-                category = "dbtproof error, by design"
             counts[category] += 1
             if category not in ("agree", "both error"):
                 named.setdefault(category, []).append(f"{record['class']} {uid}")
@@ -553,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{record['class']}: {shown} {errors if any(errors) else ''}", flush=True)
     report = summary(records)
     report["skipped"] = {r["class"]: r["skipped"] for r in records if "skipped" in r}
-    report["by_design"] = BY_DESIGN
     document = {"summary": report, "records": records}
     name = "report-k.json" if args.keyword else "report.json"  # -k keeps the whole run's
     (args.work / name).write_text(json.dumps(document, indent=1))

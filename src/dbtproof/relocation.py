@@ -97,6 +97,8 @@ class Relocation:
     feeders: dict[str, str] = field(default_factory=dict)
     #: Sources moved with their feeders.
     source_moves: list[Move] = field(default_factory=list)
+    #: Sources read where they were loaded outside the project (:mod:`dbtproof.loaded_sources`).
+    loaded: list[Move] = field(default_factory=list)
 
     def summary(self) -> list[str]:
         """One line per original schema that was moved, for the run's header."""
@@ -112,6 +114,12 @@ class Relocation:
             where = f"{database}.{schema}" if database and database != self.database else schema
             what = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.items())
             lines.append(f"{where} -> {to_schema} ({what})")
+        for move in self.loaded:
+            name = move.unique_id.split(".", 2)[-1]
+            lines.append(
+                f"source {name}: read in {move.to_schema}, where it was loaded outside the "
+                "project (read-only)"
+            )
         return lines
 
 

@@ -42,6 +42,7 @@ from dbtproof.guard import (
     watch,
 )
 from dbtproof.liveness import LivenessMark
+from dbtproof.loaded_sources import read_where_loaded
 from dbtproof.nodes import (
     BUILDABLE,
     ancestors,
@@ -482,6 +483,8 @@ class DbtSession:
             with timings.step("liveness"):
                 self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
         self._in_warehouse = True
+        with timings.step("sources loaded outside"):
+            self._start_step("the sources' lookup", self._read_loaded_sources)
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
                 self._start_step("the identity's rights", self._check_least_privilege)
@@ -1287,7 +1290,41 @@ class DbtSession:
         if self.adapter_type == "duckdb":
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
+        if self._in_warehouse:
+            self._read_loaded_sources(manifest, relocation)
         return relocation
+
+    def _read_loaded_sources(self, manifest: Any = None, relocation: Any = None) -> None:
+        """Point the sources loaded outside the project (rendered from ``target.schema``,
+        fed by no node) at where the profile's own target puts them, where they exist
+        (:mod:`dbtproof.loaded_sources`). Not on DuckDB or a local Spark: a run's database
+        is new there, the user's tables are not in it."""
+        manifest = self.manifest if manifest is None else manifest
+        relocation = self.relocation if relocation is None else relocation
+        output = self.profile_target.raw_output
+        raw = output.get("schema") or output.get("dataset")
+        if (
+            relocation is None
+            or not isinstance(raw, str)
+            or self.adapter_type == "duckdb"
+            or targets.runs_in_process(self.adapter_type, output)
+        ):
+            return
+        adapter, config = self.adapter(), self._config
+
+        def exists(database: Any, schema: str, identifier: str) -> bool:
+            with compat.connection(adapter, "dbtproof_exists"):
+                self.connect(adapter, "dbtproof_exists")
+                return compat.relation_exists(adapter, database, schema, identifier)
+
+        relocation.loaded += read_where_loaded(
+            manifest.sources,
+            self.schema,
+            str(self._render(raw)),
+            relocation.feeders,
+            exists,
+            lambda source: str(compat.node_relation(adapter, config, source)),
+        )
 
     def shared_manifest(self, place: SharedPlace) -> Any:
         """A fresh copy of the xdist controller's parse moved to the run-level build's
