@@ -3,8 +3,10 @@
 #       dbt-core, dbt-duckdb and dbt-postgres in that range, and dbtproof[dev], as pip resolves them;
 #   WITHOUT_PARSER=1 make_venv <folder> <dbt-core version range> <packages...>
 #       dbt-core 1.12 and later (see below): dbt-core in that range and the packages given
-#       (the adapters, each with its own range), and dbtproof[dev];
-#   make_main_venv: .venv, the main leg's (dbt-core 1.12, every adapter the suite checks).
+#       (the adapters, each with its own range), and dbtproof[dev,docs] (docs: MkDocs, whose
+#       site tests/test_docs_site.py builds);
+#   make_main_venv: .venv, the main leg's (dbt-core 1.12, every adapter the suite checks, and
+#       the documentation site's packages).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
@@ -43,13 +45,13 @@ make_venv() {
     # adapters, dbtproof). dbt 1.12 runs that parser (as a command) only when its v2-parser
     # flag is on, which dbtproof never turns on. So dbt-core, every package given and dbtproof
     # are installed without their dependencies (--no-deps), then the union of what they
-    # require (each package's extras as given, dbtproof's dev extra), except dbt-core, the
+    # require (each package's extras as given, dbtproof's dev and docs extras), except dbt-core, the
     # parser and those packages themselves, as pip resolves it. With internet, plain pip
     # installs all of it.
     echo "== setting up $name (dbt-core $dbt_range, without dbt-core-experimental-parser)"
     "${pip[@]}" --no-deps "dbt-core$dbt_range" "$@"
     "${pip[@]}" --no-deps -e "$ROOT"
-    "$venv/bin/python" - "dbt-core" "dbtproof[dev]" "$@" <<'PY' | "${pip[@]}" -r /dev/stdin
+    "$venv/bin/python" - "dbt-core" "dbtproof[dev,docs]" "$@" <<'PY' | "${pip[@]}" -r /dev/stdin
 import sys
 from importlib.metadata import requires
 

@@ -6,7 +6,7 @@
 - no module holds mutable global state (caches belong to the objects that use them);
 - the engine reads its host only through the :class:`~dbtproof.engine.host.EngineHost`
   protocol: it never imports the session nor touches a private attribute of its host;
-- the ``dbt`` fixture's public surface is exactly what the README documents.
+- the ``dbt`` fixture's public surface is exactly what its reference page documents.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import dbtproof
 from dbtproof import DbtFixture
 
 PACKAGE = Path(dbtproof.__file__).parent
-README = PACKAGE.parents[1] / "README.md"
+FIXTURE_PAGE = PACKAGE.parents[1] / "docs" / "reference" / "fixture.md"
 COMPAT = "dbtproof._dbt_compat"
 #: Calls whose result at module level is a mutable container.
 MUTABLE_CALLS = {
@@ -162,8 +162,8 @@ def test_the_engine_reads_its_host_only_through_the_protocol() -> None:
 
 
 def documented_fixture_api() -> set[str]:
-    """The ``dbt.<name>`` of the README's table of the ``dbt`` fixture."""
-    section = README.read_text().split("### The `dbt` fixture", 1)[1].split("\n#", 1)[0]
+    """The ``dbt.<name>`` of the table of the ``dbt`` fixture's reference page."""
+    section = FIXTURE_PAGE.read_text().split("# The `dbt` fixture", 1)[1].split("\n#", 1)[0]
     table = [line for line in section.splitlines() if line.startswith("| `dbt.")]
     names = set()
     for line in table:
@@ -173,10 +173,10 @@ def documented_fixture_api() -> set[str]:
     return names
 
 
-def test_the_dbt_fixture_is_exactly_what_the_readme_documents() -> None:
+def test_the_dbt_fixture_is_exactly_what_its_reference_page_documents() -> None:
     public = {name for name in dir(DbtFixture) if not name.startswith("_")}
     documented = documented_fixture_api()
-    assert documented, "the README's table of the `dbt` fixture was not found"
+    assert documented, "the table of the `dbt` fixture's reference page was not found"
     assert public == documented
 
 

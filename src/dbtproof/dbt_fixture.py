@@ -1,7 +1,7 @@
 """The ``dbt`` fixture's public object: :class:`DbtFixture`.
 
 A narrow front (as syrupy's ``SnapshotAssertion`` is) over the worker's
-:class:`~dbtproof.session.DbtSession`: exactly the calls and attributes the README
+:class:`~dbtproof.session.DbtSession`: exactly the calls and attributes its reference page
 documents, each with its documentation, so ``help(dbt)`` and type checkers show the
 public API and nothing of the session's workings. This module is cheap to load:
 dbt is loaded only when the session starts.

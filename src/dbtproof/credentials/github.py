@@ -40,7 +40,7 @@ class GitHubOidc(CredentialProvider):
             raise CredentialError(
                 f"dbtproof: github-oidc cannot mint: {missing} is not set. GitHub sets it only "
                 f"in a job with `permissions: id-token: write` (and never for a pull request "
-                f"from a fork): add that to the workflow's job (see the README's CI section)."
+                f"from a fork): add that to the workflow's job (see docs/how-to/ci.md)."
             )
         separator = "&" if "?" in url else "?"
         return f"{url}{separator}audience={quote(self.settings['audience'], safe='')}", bearer

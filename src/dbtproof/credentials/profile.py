@@ -69,5 +69,5 @@ def unset_secret_hint(
         return ""
     return (
         f"{', '.join(unset)} is set by no one: set it, or mint it with --dbt-credentials "
-        f"PROVIDER (github-oidc, gitlab-oidc, aws-rds-iam; see the README's CI section)."
+        f"PROVIDER (github-oidc, gitlab-oidc, aws-rds-iam; see docs/how-to/ci.md)."
     )
