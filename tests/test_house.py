@@ -1,7 +1,9 @@
 """The rules of the house (docs/architecture.md), checked on the source itself.
 
-- no import cycle between dbtproof's modules (imports inside functions count; imports
-  only for type checkers do not);
+- no import cycle between dbtproof's modules, of any kind: imports inside functions and
+  imports only for type checkers (under ``TYPE_CHECKING``) count;
+- nothing of dbtproof's is attached to an object that is not dbtproof's (a dbt object, an
+  adapter, a context): state about such an object is kept beside it, by an owner of ours;
 - only the ``dbtproof._dbt_compat`` package imports dbt;
 - no module holds mutable global state (caches belong to the objects that use them);
 - the engine reads its host only through the :class:`~dbtproof.engine.host.EngineHost`
@@ -49,13 +51,14 @@ def _type_checking_block(node: ast.AST) -> bool:
     )
 
 
-def runtime_imports(module: str, tree: ast.Module) -> Iterator[str]:
-    """The modules *module* imports when it runs (at top level or in a function)."""
+def runtime_imports(module: str, tree: ast.Module, type_checking: bool = False) -> Iterator[str]:
+    """The modules *module* imports when it runs (at top level or in a function); with
+    *type_checking*, also those it imports only for type checkers."""
     is_package = (PACKAGE.parent / module.replace(".", "/") / "__init__.py").exists()
 
     def walk(node: ast.AST) -> Iterator[str]:
         for child in ast.iter_child_nodes(node):
-            if _type_checking_block(child):
+            if _type_checking_block(child) and not type_checking:
                 continue
             if isinstance(child, ast.Import):
                 yield from (alias.name for alias in child.names)
@@ -74,20 +77,30 @@ def runtime_imports(module: str, tree: ast.Module) -> Iterator[str]:
 
 
 def internal_graph() -> dict[str, set[str]]:
-    """Each dbtproof module and the dbtproof modules it imports at run time."""
+    """Each dbtproof module and the dbtproof modules it imports, at run time or for type
+    checkers."""
     trees = modules()
     graph: dict[str, set[str]] = {}
     for name, tree in trees.items():
-        targets = {t for t in runtime_imports(name, tree) if t in trees and t != name}
+        imported = runtime_imports(name, tree, type_checking=True)
+        targets = {t for t in imported if t in trees and t != name}
         # importing a.b.c imports its packages a and a.b too; the root package is
         # everyone's parent, not an edge of the design
         graph[name] = {t for t in targets if t != "dbtproof"}
     return graph
 
 
+#: Import edges left out of the cycle check until the work removing them lands: the session's
+#: split (issue 26, branch i26-split) takes the session <-> shared_build cycle apart.
+KNOWN_CYCLE_EDGES = {("dbtproof.shared_build", "dbtproof.session")}
+
+
 def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    graph = internal_graph()
+    for module, target in KNOWN_CYCLE_EDGES:
+        graph.get(module, set()).discard(target)
     try:
-        tuple(TopologicalSorter(internal_graph()).static_order())
+        tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
 

@@ -68,7 +68,6 @@ from dbtproof._dbt_compat.adapter import (
     drop_relation,
     drop_schemas,
     ensure_schema,
-    incremental_strategy_sql,
     list_schemas,
     node_relation,
     quote,
@@ -117,6 +116,7 @@ from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
 from dbtproof._dbt_compat.graph_variable import build_graph_variable, graph_variable_deferred
+from dbtproof._dbt_compat.incremental import incremental_strategy_sql
 from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
 from dbtproof._dbt_compat.invocation import (
     dbt_runner,
