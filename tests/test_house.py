@@ -200,3 +200,51 @@ def test_every_public_member_of_the_dbt_fixture_is_documented_in_its_docstring()
         if not name.startswith("_") and not (getattr(DbtFixture, name).__doc__ or "").strip()
     ]
     assert undocumented == []
+
+
+#: (module, attribute) attached on purpose: pytest's reports take extra attributes by design
+#: (``TestReport(**extra)``) and serialize them to xdist's controller with the report.
+ATTACHED_BY_DESIGN = {("dbtproof.plugin", "dbtproof_no_verdict")}
+
+
+def _ours(name: object) -> bool:
+    """A name that says "dbtproof's" (``_dbtproof_flat``, ``dbtproof_run``): the prefix only
+    an attribute put on someone else's object needs, to keep clear of its own names."""
+    return isinstance(name, str) and name.lstrip("_").startswith("dbtproof")
+
+
+def _attached(node: ast.AST, in_class: bool) -> str | None:
+    """What *node* attaches to an object under a dbtproof-prefixed name, if it does."""
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _ours(node.attr):
+        return f"sets .{node.attr}"
+    if isinstance(node, ast.Call):
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if called in ("setattr", "__setattr__") and any(
+            isinstance(arg, ast.Constant) and _ours(arg.value) for arg in node.args
+        ):
+            return f"calls {called}(..., {node.args[1].value!r}, ...)"  # type: ignore[attr-defined]
+    if in_class and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        named = [t.id for t in targets if isinstance(t, ast.Name) and _ours(t.id)]
+        if named:
+            return f"gives its class the attribute {named[0]}"
+    return None
+
+
+def test_nothing_is_attached_to_objects_that_are_not_dbtproofs() -> None:
+    """State about a dbt object (an adapter, a context, a node) lives beside it — in a
+    WeakKeyDictionary of an owner of ours, or in a wrapper of ours — never on it."""
+    offenders = []
+    for name, tree in modules().items():
+        class_bodies = {
+            id(statement)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            for statement in node.body
+        }
+        for node in ast.walk(tree):
+            found = _attached(node, id(node) in class_bodies)
+            if found and not any(name == m and a in found for m, a in ATTACHED_BY_DESIGN):
+                offenders.append(f"{name} {found} (line {node.lineno})")  # type: ignore[attr-defined]
+    assert offenders == [], "\n".join(offenders)
