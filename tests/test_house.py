@@ -248,3 +248,76 @@ def test_nothing_is_attached_to_objects_that_are_not_dbtproofs() -> None:
             if found and not any(name == m and a in found for m, a in ATTACHED_BY_DESIGN):
                 offenders.append(f"{name} {found} (line {node.lineno})")  # type: ignore[attr-defined]
     assert offenders == [], "\n".join(offenders)
+
+
+def _classes_of_the_package() -> dict[str, str]:
+    """Each public class name defined in dbtproof -> the module defining it."""
+    return {
+        node.name: name
+        for name, tree in modules().items()
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    }
+
+
+def _annotated_names(cls: type) -> set[str]:
+    """The names in the annotations of what *cls*'s public members return or hold."""
+    texts = [
+        str(annotation)
+        for field, annotation in vars(cls).get("__annotations__", {}).items()
+        if not field.startswith("_")
+    ]
+    for member_name, member in vars(cls).items():
+        if member_name.startswith("_"):
+            continue
+        function = member.fget if isinstance(member, property) else member
+        function = getattr(function, "__func__", function)
+        texts.append(str(getattr(function, "__annotations__", {}).get("return", "")))
+    return {word for text in texts for word in re.findall(r"[A-Za-z_]\w*", text)}
+
+
+def test_every_type_a_user_receives_is_importable_from_dbtproof() -> None:
+    """What the ``dbt`` fixture returns, and what that returns in turn, can be named in a
+    user's type hints without a private import: ``from dbtproof import InvocationResult``."""
+    import importlib
+
+    defined = _classes_of_the_package()
+    seen: set[str] = set()
+    pending = [DbtFixture]
+    while pending:
+        for word in _annotated_names(pending.pop()):
+            if word in defined and word not in seen:
+                seen.add(word)
+                pending.append(getattr(importlib.import_module(defined[word]), word))
+    missing = sorted(word for word in seen if word not in dbtproof.__all__)
+    assert seen, "no type found in the dbt fixture's annotations"
+    assert missing == [], f"returned to users but not exported by dbtproof: {missing}"
+
+
+def test_every_error_is_a_dbtproof_error_or_an_item_outcome() -> None:
+    """A user's mistake is a DbtError; dbt's verdict on an item is a DbtItemOutcome, and one
+    that leaves the item without a verdict a DbtItemSetupError, which the plugin reports as
+    an error by that base alone (no list of classes to keep in step)."""
+    from dbtproof import errors
+
+    bases = (errors.DbtError, errors.DbtItemOutcome, Warning)
+    loose = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
+        and not issubclass(value, bases)
+    ]
+    assert loose == []
+    plugin = modules()["dbtproof.plugin"]
+    named = sorted(
+        alias.name
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.ImportFrom) and node.module == "dbtproof.errors"
+        for alias in node.names
+        if isinstance(getattr(errors, alias.name, None), type)
+        and issubclass(getattr(errors, alias.name), errors.DbtItemOutcome)
+        and alias.name != "DbtItemSetupError"
+    )
+    assert named == [], f"the plugin lists item outcomes by hand: {named}"
