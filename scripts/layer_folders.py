@@ -191,8 +191,8 @@ REWRITTEN_FILES = ("pyproject.toml", "README.md")
 TEXT_SUFFIXES = {"", ".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".ini", ".txt", ".sh"}
 
 OLD_ERROR, NEW_ERROR = "DbtError", "DbtproofError"
-#: The old name, not renamed where it is a string (the alias compares it as one).
-OLD_ERROR_WORD = re.compile(rf"(?<![\w\"']){OLD_ERROR}(?![\w\"'])")
+#: The old name, renamed everywhere but where the alias compares a name with it.
+OLD_ERROR_WORD = re.compile(rf'(?<!\w)(?<!== "){OLD_ERROR}(?!\w)')
 
 ERRORS_ALIAS = f'''
 
@@ -390,6 +390,13 @@ def ruff(root: Path) -> None:
     where = [p for p in ("src", "tests", "scripts", "bench") if (root / p).is_dir()]
     subprocess.run([found, "check", "--fix", "--select", "I", "-q", *where], cwd=root)
     subprocess.run([found, "format", "-q", *where], cwd=root, check=True)
+    left = subprocess.run(
+        [found, "check", "--output-format", "concise", "-q", *where], cwd=root, text=True,
+        capture_output=True,
+    ).stdout  # fmt: skip
+    if left.strip():
+        print("layer_folders: lines the longer names made too long, to rewrap by hand:")
+        print(left.rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -434,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     add_aliases(package)
     ruff(root)
     print(f"layer_folders: moved {len(moves)} module(s) and {len(test_moves)} test file(s)")
+    print("layer_folders: now `pip install -e .` in each virtualenv (the entry points moved)")
     return 0
 
 
