@@ -253,11 +253,13 @@ def unmapped(package: Path) -> list[str]:
 
 
 def pending(package: Path) -> dict[str, str]:
-    """The mapped modules still at the top of *package*: old name -> new dotted name."""
+    """The mapped modules still at the top of *package*: old name -> new dotted name (a
+    folder named as a module it replaced, ``session/``, is not that module)."""
     return {
         old: new
         for old, new in MODULES.items()
-        if (package / f"{old}.py").is_file() or (package / old / "__init__.py").is_file()
+        if (package / f"{old}.py").is_file()
+        or (old not in FOLDERS and (package / old / "__init__.py").is_file())
     }
 
 

@@ -55,7 +55,7 @@ class DbtRunError(DbtError):
 
     def __init__(self, message: str, result: object | None = None) -> None:
         super().__init__(message)
-        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, when there is one.
+        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, if there is one.
         self.result = result
 
 
