@@ -19,7 +19,9 @@ What it does, in order:
    each test file to its group;
 4. renames ``DbtError`` to ``DbtproofError`` everywhere; ``DbtError`` stays importable
    from ``dbtproof`` and ``dbtproof.errors`` as a deprecated alias (a DeprecationWarning);
-5. sorts imports and formats with ruff.
+5. puts ``tests/`` and each test group on pytest's ``pythonpath`` (test modules import
+   helpers from one another by name);
+6. sorts imports and formats with ruff.
 
 It is re-runnable: a module already in its folder is not moved nor rewritten again; only
 what is still at the top moves (the session's split adds modules: map them and run again).
@@ -383,6 +385,25 @@ def move_tests(root: Path, tests: Path, moves: dict[str, str]) -> None:
         git(root, "mv", str(tests / name), str(tests / group / name))
 
 
+def test_paths(root: Path) -> None:
+    """pytest's ``pythonpath`` (pyproject.toml): ``tests/`` and each group, so that a test
+    module imports a helper of another (``from test_errors import run_failing``) by name,
+    as when they were side by side."""
+    groups = sorted({group for group in TESTS.values() if (root / "tests" / group).is_dir()})
+    line = (
+        "pythonpath = ["
+        + ", ".join(f'"{p}"' for p in ["tests"] + [f"tests/{g}" for g in groups])
+        + "]"
+    )
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    if re.search(r"^pythonpath = .*$", text, re.MULTILINE):
+        text = re.sub(r"^pythonpath = .*$", line, text, count=1, flags=re.MULTILINE)
+    else:
+        text = text.replace('testpaths = ["tests"]\n', f'testpaths = ["tests"]\n{line}\n', 1)
+    pyproject.write_text(text)
+
+
 def ruff(root: Path) -> None:
     """Imports sorted and code formatted where the rewrite changed them."""
     found = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
@@ -440,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(new)
     move_modules(root, package, moves)
     move_tests(root, tests, test_moves)
+    test_paths(root)
     add_aliases(package)
     ruff(root)
     print(f"layer_folders: moved {len(moves)} module(s) and {len(test_moves)} test file(s)")
