@@ -338,9 +338,16 @@ def rewrite(text: str, moves: dict[str, str], test_moves: dict[str, str]) -> str
     return text
 
 
+#: A line ending with this comment keeps the old name (a test of the alias).
+KEEP_OLD_NAME = "# the old name"
+
+
 def rename_error(text: str) -> str:
     """*text* with the base error's old name replaced by the new one."""
-    return OLD_ERROR_WORD.sub(NEW_ERROR, text)
+    return "".join(
+        line if line.rstrip().endswith(KEEP_OLD_NAME) else OLD_ERROR_WORD.sub(NEW_ERROR, line)
+        for line in text.splitlines(keepends=True)
+    )
 
 
 def add_aliases(package: Path) -> None:
@@ -385,20 +392,18 @@ def move_tests(root: Path, tests: Path, moves: dict[str, str]) -> None:
         git(root, "mv", str(tests / name), str(tests / group / name))
 
 
-def test_paths(root: Path) -> None:
+def put_tests_on_pythonpath(root: Path) -> None:
     """pytest's ``pythonpath`` (pyproject.toml): ``tests/`` and each group, so that a test
     module imports a helper of another (``from test_errors import run_failing``) by name,
     as when they were side by side."""
     groups = sorted({group for group in TESTS.values() if (root / "tests" / group).is_dir()})
-    line = (
-        "pythonpath = ["
-        + ", ".join(f'"{p}"' for p in ["tests"] + [f"tests/{g}" for g in groups])
-        + "]"
-    )
+    paths = ["tests"] + [f"tests/{group}" for group in groups]
+    line = "pythonpath = [\n" + "".join(f'    "{path}",\n' for path in paths) + "]"
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
-    if re.search(r"^pythonpath = .*$", text, re.MULTILINE):
-        text = re.sub(r"^pythonpath = .*$", line, text, count=1, flags=re.MULTILINE)
+    present = re.compile(r"^pythonpath = \[[^\]]*\]", re.MULTILINE)
+    if present.search(text):
+        text = present.sub(line, text, count=1)
     else:
         text = text.replace('testpaths = ["tests"]\n', f'testpaths = ["tests"]\n{line}\n', 1)
     pyproject.write_text(text)
@@ -461,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(new)
     move_modules(root, package, moves)
     move_tests(root, tests, test_moves)
-    test_paths(root)
+    put_tests_on_pythonpath(root)
     add_aliases(package)
     ruff(root)
     print(f"layer_folders: moved {len(moves)} module(s) and {len(test_moves)} test file(s)")
