@@ -285,11 +285,11 @@ def text_files(root: Path) -> Iterable[Path]:
     """Every tracked text file the rewrite looks at (not this script: its tables name the
     modules both ways)."""
     listed = git(root, "ls-files", "-z", "--", *REWRITTEN, *REWRITTEN_FILES).split("\0")
+    itself = Path(__file__).resolve()
     for name in listed:
         path = root / name
-        if name and path.is_file() and path.suffix in TEXT_SUFFIXES:
-            if path.resolve() != Path(__file__).resolve():
-                yield path
+        if name and path.is_file() and path.suffix in TEXT_SUFFIXES and path.resolve() != itself:
+            yield path
 
 
 #: ``from dbtproof import a, b as c`` on one line.
