@@ -367,7 +367,8 @@ _NAMES = st.sampled_from(["id", "Label", "with space", 'q"uote', "sélect", "ord
 
 
 def _outcome(dbt, model: str, key: object, fixture: object):
-    """The rows, or the DbtError; any other exception fails the test (an internal traceback)."""
+    """The rows, or the DbtError; any other exception fails the test (an internal
+    traceback)."""
     try:
         return dbt.run_model(model, given={key: fixture})
     except DbtError as exc:

@@ -1,7 +1,9 @@
 """The rules of the house (docs/architecture.md), checked on the source itself.
 
-- no import cycle between dbtproof's modules (imports inside functions count; imports
-  only for type checkers do not);
+- no import cycle between dbtproof's modules, of any kind: imports inside functions and
+  imports only for type checkers (under ``TYPE_CHECKING``) count;
+- nothing of dbtproof's is attached to an object that is not dbtproof's (a dbt object, an
+  adapter, a context): state about such an object is kept beside it, by an owner of ours;
 - only the ``dbtproof._dbt_compat`` package imports dbt;
 - no module holds mutable global state (caches belong to the objects that use them);
 - the engine reads its host only through the :class:`~dbtproof.engine.host.EngineHost`
@@ -16,6 +18,8 @@ import re
 from collections.abc import Iterator
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+
+import pytest
 
 import dbtproof
 from dbtproof import DbtFixture
@@ -49,13 +53,14 @@ def _type_checking_block(node: ast.AST) -> bool:
     )
 
 
-def runtime_imports(module: str, tree: ast.Module) -> Iterator[str]:
-    """The modules *module* imports when it runs (at top level or in a function)."""
+def runtime_imports(module: str, tree: ast.Module, type_checking: bool = False) -> Iterator[str]:
+    """The modules *module* imports when it runs (at top level or in a function); with
+    *type_checking*, also those it imports only for type checkers."""
     is_package = (PACKAGE.parent / module.replace(".", "/") / "__init__.py").exists()
 
     def walk(node: ast.AST) -> Iterator[str]:
         for child in ast.iter_child_nodes(node):
-            if _type_checking_block(child):
+            if _type_checking_block(child) and not type_checking:
                 continue
             if isinstance(child, ast.Import):
                 yield from (alias.name for alias in child.names)
@@ -74,20 +79,30 @@ def runtime_imports(module: str, tree: ast.Module) -> Iterator[str]:
 
 
 def internal_graph() -> dict[str, set[str]]:
-    """Each dbtproof module and the dbtproof modules it imports at run time."""
+    """Each dbtproof module and the dbtproof modules it imports, at run time or for type
+    checkers."""
     trees = modules()
     graph: dict[str, set[str]] = {}
     for name, tree in trees.items():
-        targets = {t for t in runtime_imports(name, tree) if t in trees and t != name}
+        imported = runtime_imports(name, tree, type_checking=True)
+        targets = {t for t in imported if t in trees and t != name}
         # importing a.b.c imports its packages a and a.b too; the root package is
         # everyone's parent, not an edge of the design
         graph[name] = {t for t in targets if t != "dbtproof"}
     return graph
 
 
+#: Import edges left out of the cycle check until the work removing them lands: the session's
+#: split (issue 26, branch i26-split) takes the session <-> shared_build cycle apart.
+KNOWN_CYCLE_EDGES = {("dbtproof.shared_build", "dbtproof.session")}
+
+
 def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    graph = internal_graph()
+    for module, target in KNOWN_CYCLE_EDGES:
+        graph.get(module, set()).discard(target)
     try:
-        tuple(TopologicalSorter(internal_graph()).static_order())
+        tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
 
@@ -187,3 +202,184 @@ def test_every_public_member_of_the_dbt_fixture_is_documented_in_its_docstring()
         if not name.startswith("_") and not (getattr(DbtFixture, name).__doc__ or "").strip()
     ]
     assert undocumented == []
+
+
+#: (module, attribute) attached on purpose: pytest's reports take extra attributes by design
+#: (``TestReport(**extra)``) and serialize them to xdist's controller with the report.
+ATTACHED_BY_DESIGN = {("dbtproof.plugin", "dbtproof_no_verdict")}
+
+
+def _ours(name: object) -> bool:
+    """A name that says "dbtproof's" (``_dbtproof_flat``, ``dbtproof_run``): the prefix only
+    an attribute put on someone else's object needs, to keep clear of its own names."""
+    return isinstance(name, str) and name.lstrip("_").startswith("dbtproof")
+
+
+def _attached(node: ast.AST, in_class: bool) -> str | None:
+    """What *node* attaches to an object under a dbtproof-prefixed name, if it does."""
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _ours(node.attr):
+        return f"sets .{node.attr}"
+    if isinstance(node, ast.Call):
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if called in ("setattr", "__setattr__") and any(
+            isinstance(arg, ast.Constant) and _ours(arg.value) for arg in node.args
+        ):
+            return f"calls {called}(..., {node.args[1].value!r}, ...)"  # type: ignore[attr-defined]
+    if in_class and isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        named = [t.id for t in targets if isinstance(t, ast.Name) and _ours(t.id)]
+        if named:
+            return f"gives its class the attribute {named[0]}"
+    return None
+
+
+def test_nothing_is_attached_to_objects_that_are_not_dbtproofs() -> None:
+    """State about a dbt object (an adapter, a context, a node) lives beside it — in a
+    WeakKeyDictionary of an owner of ours, or in a wrapper of ours — never on it."""
+    offenders = []
+    for name, tree in modules().items():
+        class_bodies = {
+            id(statement)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            for statement in node.body
+        }
+        for node in ast.walk(tree):
+            found = _attached(node, id(node) in class_bodies)
+            if found and not any(name == m and a in found for m, a in ATTACHED_BY_DESIGN):
+                offenders.append(f"{name} {found} (line {node.lineno})")  # type: ignore[attr-defined]
+    assert offenders == [], "\n".join(offenders)
+
+
+def _classes_of_the_package() -> dict[str, str]:
+    """Each public class name defined in dbtproof -> the module defining it."""
+    return {
+        node.name: name
+        for name, tree in modules().items()
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    }
+
+
+def _annotated_names(cls: type) -> set[str]:
+    """The names in the annotations of what *cls*'s public members return or hold."""
+    texts = [
+        str(annotation)
+        for field, annotation in vars(cls).get("__annotations__", {}).items()
+        if not field.startswith("_")
+    ]
+    for member_name, member in vars(cls).items():
+        if member_name.startswith("_"):
+            continue
+        function = member.fget if isinstance(member, property) else member
+        function = getattr(function, "__func__", function)
+        texts.append(str(getattr(function, "__annotations__", {}).get("return", "")))
+    return {word for text in texts for word in re.findall(r"[A-Za-z_]\w*", text)}
+
+
+def test_every_type_a_user_receives_is_importable_from_dbtproof() -> None:
+    """What the ``dbt`` fixture returns, and what that returns in turn, can be named in a
+    user's type hints without a private import: ``from dbtproof import InvocationResult``."""
+    import importlib
+
+    defined = _classes_of_the_package()
+    seen: set[str] = set()
+    pending = [DbtFixture]
+    while pending:
+        for word in _annotated_names(pending.pop()):
+            if word in defined and word not in seen:
+                seen.add(word)
+                pending.append(getattr(importlib.import_module(defined[word]), word))
+    missing = sorted(word for word in seen if word not in dbtproof.__all__)
+    assert seen, "no type found in the dbt fixture's annotations"
+    assert missing == [], f"returned to users but not exported by dbtproof: {missing}"
+
+
+def test_every_error_is_a_dbtproof_error_or_an_item_outcome() -> None:
+    """A user's mistake is a DbtError; dbt's verdict on an item is a DbtItemOutcome, and one
+    that leaves the item without a verdict a DbtItemSetupError, which the plugin reports as
+    an error by that base alone (no list of classes to keep in step)."""
+    from dbtproof import errors
+
+    bases = (errors.DbtError, errors.DbtItemOutcome, Warning)
+    loose = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
+        and not issubclass(value, bases)
+    ]
+    assert loose == []
+    plugin = modules()["dbtproof.plugin"]
+    named = sorted(
+        alias.name
+        for node in ast.walk(plugin)
+        if isinstance(node, ast.ImportFrom) and node.module == "dbtproof.errors"
+        for alias in node.names
+        if isinstance(getattr(errors, alias.name, None), type)
+        and issubclass(getattr(errors, alias.name), errors.DbtItemOutcome)
+        and alias.name != "DbtItemSetupError"
+    )
+    assert named == [], f"the plugin lists item outcomes by hand: {named}"
+
+
+#: The layer folders of the package, top to bottom: a module imports only from its own folder
+#: and from folders of a lower tier, never from a peer of its tier nor from above (imports for
+#: type checkers too). ``errors`` is the module every layer may raise from.
+LAYERS = (
+    ("cli",),
+    ("plugin",),
+    ("session",),
+    ("engine", "safety", "credentials", "evidence"),
+    ("compare", "project"),
+    ("_dbt_compat",),
+    ("errors",),
+)
+#: Imports that break the order until the work removing them lands: the compat layer's
+#: drop_schemas asks the project layer whether a schema drop cascades (its caller, the
+#: session, passes no answer: i26-split's session will, and this goes). Named as the modules
+#: are named today: scripts/layer_folders.py rewrites the names when it moves them.
+KNOWN_LAYER_EXCEPTIONS = {("dbtproof._dbt_compat.adapter", "dbtproof.targets")}
+#: The tree is in layer folders once scripts/layer_folders.py has moved it.
+LAYERED = not (PACKAGE / "plugin.py").exists()
+
+
+def layer_of(module: str) -> int | None:
+    """The tier of *module*'s folder (0 is the top); None for the package itself."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for tier, folders in enumerate(LAYERS):
+        if parts[1] in folders:
+            return tier
+    raise AssertionError(f"{module} is in no layer folder ({', '.join(sum(LAYERS, ()))})")
+
+
+@pytest.mark.xfail(
+    not LAYERED, reason="the modules are moved into layers by scripts/layer_folders.py", strict=True
+)
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    offenders = []
+    for module, targets in internal_graph().items():
+        tier = layer_of(module)
+        for target in sorted(targets):
+            below = layer_of(target)
+            same_folder = module.split(".")[1:2] == target.split(".")[1:2]
+            if tier is None or below is None or same_folder or below > tier:
+                continue
+            if (module, target) not in KNOWN_LAYER_EXCEPTIONS:
+                offenders.append(f"{module} imports {target}")
+    assert offenders == [], "\n".join(offenders)
+
+
+@pytest.mark.xfail(
+    not LAYERED, reason="scripts/layer_folders.py renames the base error", strict=True
+)
+def test_the_base_error_s_old_name_is_a_deprecated_alias() -> None:
+    from dbtproof import errors
+
+    with pytest.warns(DeprecationWarning, match="DbtproofError"):
+        from dbtproof import DbtError  # the old name
+    assert DbtError is errors.DbtproofError  # the old name

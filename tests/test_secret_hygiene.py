@@ -62,14 +62,12 @@ import os
 
 import pytest
 
-from dbtproof._state import state_key
+import dbtproof
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
-    state = config.stash.get(state_key, None)
-    if state is not None:
-        state.secrets.add(os.environ["CANARY_MINTED"], "minted by the canary provider")
+    dbtproof.register_secret(config, os.environ["CANARY_MINTED"], "minted by the canary provider")
 
 
 @pytest.fixture
@@ -264,12 +262,12 @@ def test_no_canary_in_any_output(
 GITHUB_TESTS = """
 import os
 
-from dbtproof._state import state_key
+import dbtproof
 
 
 def test_mints_while_it_runs(request, minted):
     late = os.environ["CANARY_IN_TEST"]
-    request.config.stash[state_key].secrets.add(late, "minted during the test")
+    dbtproof.register_secret(request.config, late, "minted during the test")
     print("late", late, "minted", minted, "profile", os.environ["CANARY_PROFILE"])
 
 
@@ -322,6 +320,40 @@ def test_a_usage_error_shows_no_secret(
 
 
 # -- the registry itself ------------------------------------------------------------------
+
+
+REGISTERING_PLUGIN = """
+import pytest
+
+import dbtproof
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    config.registered = dbtproof.register_secret(config, "plugin-token-5f2c9a", "a plugin's")
+"""
+
+LEAKING_TEST = """
+def test_leak(request):
+    print("registered:", request.config.registered)
+    assert "plugin-token-5f2c9a" == "other", "plugin-token-5f2c9a"
+"""
+
+
+def test_a_plugin_registers_its_secret_through_the_public_api(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """dbtproof.register_secret: what a plugin registers never shows in a dbtproof run;
+    where dbtproof runs no dbt project, nothing is registered, and the call says so."""
+    (shop / "pytests" / "conftest.py").write_text(REGISTERING_PLUGIN)
+    (shop / "pytests" / "test_leak.py").write_text(LEAKING_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "pytests")
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output
+    assert "registered: True" in output
+    assert "5f2c9a" not in output
+    off = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:dbtproof", "pytests")
+    assert "registered: False" in off.stdout.str()
 
 
 def test_every_printed_form_is_scrubbed() -> None:

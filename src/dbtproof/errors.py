@@ -55,7 +55,7 @@ class DbtRunError(DbtError):
 
     def __init__(self, message: str, result: object | None = None) -> None:
         super().__init__(message)
-        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, when there is one.
+        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, if there is one.
         self.result = result
 
 
@@ -189,46 +189,56 @@ class DbtTestWarning(UserWarning):
     """A dbt test with ``severity: warn`` found rows: it passes, with this warning."""
 
 
-class DbtTestFailed(Exception):
+class DbtItemOutcome(Exception):
+    """Base class of the outcomes of dbt's own nodes as pytest items (a build, a data
+    test, a unit test, a grants check) that are not a pass: each item reports its own."""
+
+
+class DbtItemSetupError(DbtItemOutcome):
+    """Base class of the outcomes that leave an item without a verdict: raised during
+    setup, so pytest reports an error (as dbt does), shown as the item describes it."""
+
+
+class DbtTestFailed(DbtItemOutcome):
     """A dbt test found failing rows, or its SQL failed."""
 
 
-class DbtUnitTestFailed(Exception):
+class DbtUnitTestFailed(DbtItemOutcome):
     """A dbt unit test's model did not produce the expected rows (or could not run)."""
 
 
-class DbtUnitTestError(Exception):
+class DbtUnitTestError(DbtItemSetupError):
     """A dbt unit test could not run: its model's SQL, its fixtures or its YAML failed.
 
     Raised during setup, so pytest reports an error, as dbt does, not a failure.
     """
 
 
-class DbtUpstreamError(Exception):
+class DbtUpstreamError(DbtItemSetupError):
     """A dbt test (or build) could not run because a node it needs failed to build."""
 
 
-class DbtConnectionFault(Exception):
+class DbtConnectionFault(DbtItemSetupError):
     """The connection a dbt item's invocation used failed (refused, terminated, a restart):
     the item has no verdict. Raised during setup, so pytest reports an error."""
 
 
-class DbtHookError(Exception):
+class DbtHookError(DbtItemSetupError):
     """A hook (``on-run-start``, ``on-run-end``) of the dbt invocation that ran an item failed.
 
     Raised during setup, so pytest reports an error of each item that invocation ran for.
     """
 
 
-class DbtBuildFailed(Exception):
+class DbtBuildFailed(DbtItemOutcome):
     """A model, seed or snapshot failed to build."""
 
 
-class DbtGrantsMismatch(Exception):
+class DbtGrantsMismatch(DbtItemOutcome):
     """A relation does not carry exactly the privileges its ``grants:`` config asks for."""
 
 
-class DbtGrantsError(Exception):
+class DbtGrantsError(DbtItemSetupError):
     """A grants item cannot check: a grantee role is unknown to the test warehouse.
 
     Raised during setup, so pytest reports an error, never a pass or a failure.

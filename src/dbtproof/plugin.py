@@ -406,22 +406,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and outcome is not None:
         report.duration = outcome.execution_time
     elif call.when == "setup" and call.excinfo is not None:
-        from dbtproof.errors import (
-            DbtConnectionFault,
-            DbtGrantsError,
-            DbtHookError,
-            DbtUnitTestError,
-            DbtUpstreamError,
-        )
+        from dbtproof.errors import DbtItemSetupError
 
-        setup_errors = (
-            DbtUpstreamError,
-            DbtUnitTestError,
-            DbtHookError,
-            DbtConnectionFault,
-            DbtGrantsError,
-        )
-        if isinstance(call.excinfo.value, setup_errors):
+        if isinstance(call.excinfo.value, DbtItemSetupError):
             report.longrepr = item.repr_failure(call.excinfo)
     if report.failed and call.excinfo is not None:
         from dbtproof.failures import user_error_repr

@@ -8,12 +8,12 @@ the resolved target (written in profiles.yml, read from a plain variable through
 the plugin scrubs every pytest report, the terminal, the JUnit XML and the run's files
 against it.
 
-A credential provider registers what it mints before the value can reach any output::
+A credential provider (or any plugin) registers what it mints before the value can reach
+any output, through :func:`dbtproof.register_secret`::
 
-    from dbtproof._state import state_key
+    import dbtproof
 
-    state = config.stash[state_key]
-    state.secrets.add(token, "minted by github-oidc")
+    dbtproof.register_secret(config, token, "minted by github-oidc")
 
 A value is scrubbed as a whole and in the forms Python, JSON, URLs, XML and pytest print
 it: repr-escaped (either quote, ASCII-only or not, bytes), JSON-escaped, URL-quoted,

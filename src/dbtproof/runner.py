@@ -241,8 +241,8 @@ class DbtRunner:
     #: Whether dbt writes its debug log (``dbt.log`` in *log_path*; dbtproof: only when
     #: the run's folder is kept).
     file_log: bool = True
-    #: Shows what each invocation is doing on the terminal (:class:`dbtproof.progress.Progress`);
-    #: None: nothing shown.
+    #: Shows what each invocation is doing on the terminal
+    #: (:class:`dbtproof.progress.Progress`); None: nothing shown.
     progress: Progress | None = field(default=None, repr=False, compare=False)
     #: The threads dbt runs nodes on (the target's, set once parsed); None: unknown, the
     #: relation cache is filled as for several (see :func:`_cache_args`).

@@ -54,8 +54,8 @@ No module here keeps state between calls: what is cached is held by its user
 Callers use the names below: ``from dbtproof import _dbt_compat as compat``, then
 ``compat.fetch(...)``.
 
-Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23, 1.11.16 and 1.12.6 (``tests/test_dbt_compat.py``;
-CI runs it on 1.8 and 1.12).
+Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23, 1.11.16 and 1.12.6
+(``tests/test_dbt_compat.py``; CI runs it on 1.8 and 1.12).
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ from dbtproof._dbt_compat.adapter import (
     drop_relation,
     drop_schemas,
     ensure_schema,
-    incremental_strategy_sql,
     list_schemas,
     node_relation,
     quote,
@@ -117,6 +116,7 @@ from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
 from dbtproof._dbt_compat.graph_variable import build_graph_variable, graph_variable_deferred
+from dbtproof._dbt_compat.incremental import incremental_strategy_sql
 from dbtproof._dbt_compat.introspection import IntrospectiveAdapter, query_result
 from dbtproof._dbt_compat.invocation import (
     dbt_runner,

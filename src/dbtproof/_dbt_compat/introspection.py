@@ -22,37 +22,40 @@ class IntrospectiveAdapter:
     else is dbt's ``adapter``.
     """
 
+    #: The wrapper's own state, in slots: dbt's adapter is wrapped, never written to.
+    __slots__ = ("_wrapped", "_handler")
+
     def __init__(self, wrapped: Any, handler: Any) -> None:
-        self._dbtproof_wrapped = wrapped
-        self._dbtproof_handler = handler
+        self._wrapped = wrapped
+        self._handler = handler
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_dbtproof_"):  # not set yet (a copy being made)
+        if name in IntrospectiveAdapter.__slots__:  # not set yet (a copy being made)
             raise AttributeError(name)
-        return getattr(self._dbtproof_wrapped, name)
+        return getattr(self._wrapped, name)
 
     def execute(
         self, sql: str, auto_begin: bool = False, fetch: bool = False, limit: int | None = None
     ) -> Any:
-        wrapped = self._dbtproof_wrapped
+        wrapped = self._wrapped
 
         def run(text: str) -> Any:
             extra = {} if limit is None else {"limit": limit}
             return wrapped.execute(text, auto_begin=auto_begin, fetch=fetch, **extra)
 
-        return self._dbtproof_handler.execute(str(sql), run, fetch, limit)
+        return self._handler.execute(str(sql), run, fetch, limit)
 
     def get_relation(self, database: Any, schema: Any, identifier: Any) -> Any:
-        found = self._dbtproof_handler.relation(database, schema, identifier)
+        found = self._handler.relation(database, schema, identifier)
         if found is not None:
             return found
-        return self._dbtproof_wrapped.get_relation(database, schema, identifier)
+        return self._wrapped.get_relation(database, schema, identifier)
 
     def get_columns_in_relation(self, relation: Any) -> Any:
-        found = self._dbtproof_handler.columns(relation)
+        found = self._handler.columns(relation)
         if found is not None:
             return found
-        return self._dbtproof_wrapped.get_columns_in_relation(relation)
+        return self._wrapped.get_columns_in_relation(relation)
 
 
 def query_result(

@@ -111,11 +111,10 @@ class _NamespaceTemplate:
             flat.append((key, "gen", position))
         return cls(macros, spaces, packages, flat)
 
-    def clone(self, ctx: dict[str, Any], node: Any, stack: Any) -> tuple[Any, dict[str, Any]]:
-        """A namespace like the captured one, bound to *ctx*, *node* and *stack*, and its
-        flattened form."""
+    def clone(self, ctx: dict[str, Any], node: Any, stack: Any, make: Any) -> Any:
+        """A namespace like the captured one, bound to *ctx*, *node* and *stack*: made by
+        *make* (dbt's MacroNamespace's arguments and ``flat``, its flattened form)."""
         from dbt.clients.jinja import MacroGenerator
-        from dbt.context.macros import MacroNamespace
 
         new = object.__new__
         generators = []
@@ -130,15 +129,14 @@ class _NamespaceTemplate:
             package: {name: generators[i] for name, i in items}
             for package, items in self.packages.items()
         }
-        namespace = MacroNamespace(
+        by_kind = {"gen": generators, "space": spaces, "package": packages}
+        return make(
             global_namespace=spaces["global_namespace"],
             local_namespace=spaces["local_namespace"],
             global_project_namespace=spaces["global_project_namespace"],
             packages=packages,
+            flat={key: by_kind[kind][which] for key, kind, which in self.flat},
         )
-        by_kind = {"gen": generators, "space": spaces, "package": packages}
-        flat = {key: by_kind[kind][which] for key, kind, which in self.flat}
-        return namespace, flat
 
 
 class _LazyNamespaceKeys:
@@ -212,24 +210,29 @@ class NamespaceTemplates:
 def _model_context_class(templates: NamespaceTemplates) -> Any:
     """A ModelContext class whose namespaces come from *templates* (dbt's own class when
     its ``to_dict`` is not the one the templates' flattening replaces)."""
+    from dbt.context.macros import MacroNamespace
     from dbt.context.manifest import ManifestContext
     from dbt.context.providers import ModelContext
 
     if ModelContext.to_dict is not ManifestContext.to_dict or lazy_namespace.dbt_is_lazy():
         return ModelContext
 
-    class CachedNamespaceModelContext(ModelContext):  # type: ignore[misc, valid-type]
-        _dbtproof_flat: dict[str, Any] | None = None
+    class ClonedNamespace(MacroNamespace):  # type: ignore[misc, valid-type]
+        """dbt's macro namespace cloned from a template, with its flattened form (what
+        ``to_dict`` puts in the context) made with it: the context's state stays on the
+        context's own namespace, nothing is added to the context."""
 
+        def __init__(self, flat: dict[str, Any], **spaces: Any) -> None:
+            super().__init__(**spaces)
+            self.flat = flat
+
+    class CachedNamespaceModelContext(ModelContext):  # type: ignore[misc, valid-type]
         def _build_namespace(self) -> Any:
             known = templates.of_manifest(self.manifest)
             key = templates.key(self.config, self.search_package)
             template = known.get(key)
             if template is not None:
-                namespace, self._dbtproof_flat = template.clone(
-                    self._ctx, self.model, self.macro_stack
-                )
-                return namespace
+                return template.clone(self._ctx, self.model, self.macro_stack, ClonedNamespace)
             namespace = super()._build_namespace()
             if key not in known:
                 known[key] = _NamespaceTemplate.capture(
@@ -238,11 +241,11 @@ def _model_context_class(templates: NamespaceTemplates) -> Any:
             return namespace
 
         def to_dict(self) -> Any:
-            if self._dbtproof_flat is None:
+            if type(self.namespace) is not ClonedNamespace:
                 return super().to_dict()
             # ManifestContext.to_dict, with the namespace flattened by the template.
             dct = super(ManifestContext, self).to_dict()
-            dct.update(self._dbtproof_flat)
+            dct.update(self.namespace.flat)
             return dct
 
     return CachedNamespaceModelContext

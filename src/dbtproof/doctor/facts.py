@@ -3,8 +3,9 @@ won and why, the target and adapter, the variables the target reads, and what th
 credential providers would mint.
 
 Every step reuses what a test run does (:func:`dbtproof.project.profiles_dir_search`,
-:func:`dbtproof.project.load_profile_target`, :func:`dbtproof.credentials.load_credentials`),
-so doctor reports what ``pytest`` would do, not a second opinion.
+:func:`dbtproof.project.load_profile_target`,
+:func:`dbtproof.credentials.load_credentials`), so doctor reports what ``pytest`` would do,
+not a second opinion.
 """
 
 from __future__ import annotations

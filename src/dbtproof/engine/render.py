@@ -32,20 +32,43 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
 from dbtproof.nodes import is_ephemeral, resource_type
-
-if TYPE_CHECKING:
-    from dbtproof.engine.queries import Introspection
 
 #: Name of the CTE (or marker) standing for ``this``.
 THIS = "this"
 _SLOT = "__dbtproof_fixture_slot_{}__"
 _SLOT_RE = re.compile(r"__dbtproof_fixture_slot_(\d+)__")
 _COMMENT_OR_STRING = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+
+
+class QueryAnswers(Protocol):
+    """What answers the queries a model runs while it renders, as :func:`render` drives it
+    (:class:`dbtproof.engine.queries.Introspection` is the engine's; this module names only
+    what it calls, so that the queries module, which reads this one, is not read back).
+
+    :class:`dbtproof._dbt_compat.IntrospectiveAdapter` asks it ``execute``, ``relation``
+    and ``columns`` during the render.
+    """
+
+    def start(
+        self,
+        ctes: Mapping[str, str],
+        stand_ins: Mapping[str, Any],
+        missing: Mapping[str, str],
+        label: Callable[[str], str],
+        this: Any = None,
+    ) -> None:
+        """Answer queries from now on (which relation stands for which input)."""
+
+    def stop(self) -> None:
+        """Leave queries to dbt's adapter from now on."""
+
+    def check_unused(self) -> None:
+        """Fail for a key of the given queries that matched no query of the render."""
 
 
 def label_of(node: Any) -> str:
@@ -155,7 +178,7 @@ class RenderSpec:
     #: Report inputs the SQL reads but that were not given (else they render as markers).
     require_inputs: bool = True
     #: Answers the queries the model runs while rendering; None leaves them to dbt.
-    queries: Introspection | None = None
+    queries: QueryAnswers | None = None
 
 
 class InputResolver:
