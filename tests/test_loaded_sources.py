@@ -93,7 +93,16 @@ def _write_project(root: Path, user: str, schema: str) -> None:
         "schema": schema,
         "threads": 1,
     }
-    outputs = {"default": target, "otherschema": {**target, "schema": f"{schema}_other"}}
+    # The tables are loaded as the superuser (and granted to the suite's role): what the
+    # suite's role creates outside a run's namespace, another test's run on that role (no run
+    # role) would see appear and blame, under xdist.
+    loader = {**target, "user": "postgres", "password": ""}
+    outputs = {
+        "default": target,
+        "otherschema": {**target, "schema": f"{schema}_other"},
+        "loader": loader,
+        "loader_other": {**loader, "schema": f"{schema}_other"},
+    }
     profile = {"test": {"target": "default", "outputs": outputs}}
     (root / "profiles.yml").write_text(json.dumps(profile))
 
@@ -141,9 +150,14 @@ def test_a_source_loaded_by_another_target_is_read_where_dbt_reads_it(
     _write_project(root, user, schema)
     (root / "pytest.ini").write_text(f"[pytest]\ndbt_schema_prefix = {prefix}\n")
     try:
-        for args in (("seed",), ("seed", "--target", "otherschema")):
-            loaded = _dbt(root, *args)
+        # dbt-core's test: `dbt seed`, then `dbt seed --target otherschema`
+        for target in ("loader", "loader_other"):
+            loaded = _dbt(root, "seed", "--target", target)
             assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        with superuser_connection() as connection, connection.cursor() as cursor:
+            for name in (schema, f"{schema}_other"):
+                cursor.execute(f'grant usage on schema "{name}" to {PG_ROLE}')
+                cursor.execute(f'grant select on all tables in schema "{name}" to {PG_ROLE}')
         before = _loaded(schema)
         sources = root / "models" / "sources.yml"
         original = sources.read_text()
