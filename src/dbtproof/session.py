@@ -144,9 +144,9 @@ class SessionSettings:
     #: PostgreSQL: ``(schema, relation)``, both quoted, that the run role may read besides
     #: the sources (the sample's tables, which an agent's workspace reads).
     extra_reads: tuple[tuple[str, str], ...] = ()
-    #: Called with the manifest once it is moved into the namespace and checked, before
-    #: anything connects (the agents' workspace points sources and seeds at the sample).
-    prepare_manifest: Callable[[Any], None] | None = None
+    #: Called with the manifest and its relocation once it is moved into the namespace and
+    #: checked, before anything connects (the agents' workspace points sources and seeds at the sample).
+    prepare_manifest: Callable[[Any, Relocation], None] | None = None
 
 
 #: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
@@ -1301,7 +1301,7 @@ class DbtSession:
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
         if self.settings.prepare_manifest is not None:
-            self.settings.prepare_manifest(manifest)
+            self.settings.prepare_manifest(manifest, relocation)
         return relocation
 
     def shared_manifest(self, place: SharedPlace) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +54,13 @@ def opened_session(
     target: str | None = None,
     profiles_dir: Path | None = None,
     vars: dict[str, Any] | None = None,
+    on_session: Callable[[DbtSession], object] | None = None,
     **settings: Any,
 ) -> Iterator[Opened]:
     """A :class:`DbtSession` of *project_dir* started as a pytest run starts it (extra
-    :class:`SessionSettings` fields in *settings*); torn down at the end. Raises
-    :class:`~dbtproof.errors.DbtError` (a protected target, a bad profile, ...)."""
+    :class:`SessionSettings` fields in *settings*; *on_session* told of it before it
+    starts); torn down at the end. Raises :class:`~dbtproof.errors.DbtError` (a
+    protected target, a bad profile, ...)."""
     from dbtproof import _dbt_compat as compat
 
     secrets = SecretRegistry()
@@ -83,6 +85,8 @@ def opened_session(
             )
         )
         _register(secrets, session)
+        if on_session is not None:
+            on_session(session)
         try:
             session.start()
         finally:
