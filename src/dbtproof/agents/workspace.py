@@ -40,6 +40,8 @@ class Workspace:
     pii: PiiRule = field(default_factory=PiiRule)
     #: Whether the project's models are built in the namespace (:meth:`ensure_built`).
     built: bool = False
+    #: The proposals made in this workspace, by id (see :mod:`~dbtproof.agents.proposals`).
+    proposals: dict[str, Any] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
         """The names of the root project's enabled models, sorted."""
