@@ -303,7 +303,11 @@ def _unit_test(ws: Workspace, node: Any, mutations: list[Mutation]) -> Proposal 
     name = f"{node.name}_from_sample"
     while name in names:
         name += "_"
-    entry = {"name": name, "model": node.name, "given": given_yaml, "expect": {"rows": expect}}
+    entry: dict[str, Any] = {"name": name, "model": node.name}
+    if str(getattr(node.config, "materialized", "")) == "incremental":
+        # dbt requires it; the engine ran the model as a full build
+        entry["overrides"] = {"macros": {"is_incremental": False}}
+    entry.update(given=given_yaml, expect={"rows": expect})
     proposal = Proposal(
         id=f"{node.name}.unit_test",
         model=node.name,
