@@ -40,9 +40,9 @@ class _File:
 def _project_files(project_dir: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     for path in sorted(project_dir.rglob("*")):
         relative = path.relative_to(project_dir).parts
-        if path.suffix in suffixes and not (_SKIPPED & set(relative)) and path.is_file():
-            if not any(part.startswith(".") for part in relative):
-                yield path
+        hidden = any(part.startswith(".") for part in relative)
+        if path.suffix in suffixes and not (_SKIPPED & set(relative) or hidden) and path.is_file():
+            yield path
 
 
 def _key(mapping: Any, name: str) -> tuple[Any, Any] | tuple[None, None]:
