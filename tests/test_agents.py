@@ -238,9 +238,9 @@ def test_propose_without_a_sample_says_to_make_one(
     project = copy_shop(tmp_path / "shop")
     _clean_environment(monkeypatch)
     monkeypatch.chdir(project)
-    with pytest.raises(DbtError, match=r"dbtproof sample --target dev"):
-        with open_workspace(project, profiles_dir=project):
-            pass
+    opening = open_workspace(project, profiles_dir=project)
+    with pytest.raises(DbtError, match=r"dbtproof sample --target dev"), opening:
+        pass
 
 
 # -- mutations ------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_postgres_sample_and_propose_write_only_their_namespaces(
             f'select count(*), count(distinct email) from "{schema}".seed__raw_customers'
         )
         assert cursor.fetchone() == (10, 10)
-        cursor.execute(f'select email, last_name from "{schema}".seed__raw_customers')
+        cursor.execute(f"select email, last_name from {table}")
         assert not any(value in repr(cursor.fetchall()) for value in PII_VALUES)
         cursor.execute(f'select count(*) from "{schema}".seed__raw_payments')
         assert cursor.fetchone() == (12,)
