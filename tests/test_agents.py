@@ -302,9 +302,8 @@ def test_postgres_sample_and_propose_write_only_their_namespaces(
     assert "customers.unit_test" in {p["id"] for p in proposals}
     assert _ours_outside() == outside  # the sample's schema is under the test's prefix
     with superuser_connection() as connection, connection.cursor() as cursor:
-        cursor.execute(
-            f'select count(*), count(distinct email) from "{schema}".seed__raw_customers'
-        )
+        table = f'"{schema}".seed__raw_customers'
+        cursor.execute(f"select count(*), count(distinct email) from {table}")
         assert cursor.fetchone() == (10, 10)
         cursor.execute(f"select email, last_name from {table}")
         assert not any(value in repr(cursor.fetchall()) for value in PII_VALUES)
