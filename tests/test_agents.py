@@ -47,8 +47,8 @@ def _sha256(path: Path) -> str:
 
 
 def _ours_outside() -> set[tuple[str, str, str]]:
-    """Schemas and relations owned by the suite's role or a run role, outside every
-    run's namespace and every test's prefix (other suites share the server)."""
+    """Schemas and relations owned by the superuser or a run role, outside every run's
+    namespace and every test's prefix (other suites share the server)."""
     with superuser_connection() as connection, connection.cursor() as cursor:
         cursor.execute(
             "select n.nspname, '', pg_get_userbyid(n.nspowner) from pg_namespace n "
@@ -60,7 +60,9 @@ def _ours_outside() -> set[tuple[str, str, str]]:
     return {
         (schema, name, owner)
         for schema, name, owner in rows
-        if owner.startswith("dbtproof") and not run.match(schema) and not schema.startswith("pg_")
+        if (owner == "postgres" or owner.startswith("dbtproof_"))
+        and not run.match(schema)
+        and not schema.startswith("pg_")
     }
 
 
@@ -274,12 +276,13 @@ def test_mutations_name_the_same_places_around_fixtures() -> None:
 def shop_pg_agents(
     tmp_path: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Path, str]]:
-    """The example on PostgreSQL as the suite's role, its password a canary variable;
-    yields the project and a unique schema for its sample (dropped afterwards)."""
+    """The example on PostgreSQL as the server's superuser (so that propose works as a
+    run role of its own), its password a canary variable; yields the project and a unique
+    schema for its sample (dropped afterwards)."""
     project = copy_shop(tmp_path / "shop")
     _clean_environment(monkeypatch)
     monkeypatch.chdir(project)
-    for name, value in {**pg_role, "SHOP_PG_PASSWORD": CANARY}.items():
+    for name, value in {**pg_role, "SHOP_PG_USER": "postgres", "SHOP_PG_PASSWORD": CANARY}.items():
         monkeypatch.setenv(name, value)
     prefix = unique_prefix()
     yield project, f"{prefix}sample"
@@ -300,6 +303,14 @@ def test_postgres_sample_and_propose_write_only_their_namespaces(
     assert proposals and all(p["passes"] for p in proposals)
     assert {p["model"] for p in proposals} == {"customers"}
     assert "customers.unit_test" in {p["id"] for p in proposals}
+    with open_workspace(project, target="postgres", profiles_dir=project) as ws:
+        assert ws.session.run_role is not None  # the run works as a role of its own
+        # which may read the sample's tables, and write nothing there
+        assert len(ws.query(f'select * from "{schema}".seed__raw_orders')) == 12
+        with pytest.raises(DbtError, match="permission denied"):
+            ws.session.execute(f'create table "{schema}".planted as select 1 as x')
+        with pytest.raises(DbtError, match="permission denied"):
+            ws.session.execute(f'delete from "{schema}".seed__raw_orders')
     assert _ours_outside() == outside  # the sample's schema is under the test's prefix
     with superuser_connection() as connection, connection.cursor() as cursor:
         table = f'"{schema}".seed__raw_customers'

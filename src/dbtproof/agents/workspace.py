@@ -188,9 +188,10 @@ def _workspace(
         target=target,
         profiles_dir=profiles_dir,
         extra_reads=reads if record.adapter == "postgres" else (),
-        # DuckDB: attached read-only after the guard's first look (the database refuses
-        # writes to it; the guard would see its tables appear)
-        own_places=(DUCKDB_CATALOG,) if record.adapter == "duckdb" else (),
+        # the sample namespace is the guard's to leave, as for `dbtproof sample` (DuckDB:
+        # attached read-only after the guard's first look; PostgreSQL: the run role may
+        # only read it)
+        own_places=(DUCKDB_CATALOG,) if record.adapter == "duckdb" else (record.schema,),
         prepare_manifest=prepare,
         on_session=holder.append,
     ) as opened:
