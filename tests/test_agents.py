@@ -350,3 +350,36 @@ def test_no_canary_password_in_any_output(
     assert "customers_from_sample" in "".join(texts)  # --write wrote the proposals
     for text in texts:
         assert CANARY not in text and LITERAL_CANARY not in text
+
+
+def test_duckdb_sources_are_read_from_a_copy_of_the_target_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_shop(tmp_path / "shop")
+    _clean_environment(monkeypatch)
+    monkeypatch.chdir(project)
+    (project / "models" / "staging" / "legacy.yml").write_text(
+        "version: 2\nsources:\n  - name: legacy\n    schema: legacy\n    tables:\n"
+        "      - name: visits\n        columns:\n          - name: email\n"
+        "            meta: {pii: true}\n"
+    )
+    target_file = project / "shop.duckdb"  # the dev target's own database
+    with duckdb.connect(str(target_file)) as connection:
+        connection.execute("create schema legacy")
+        connection.execute(
+            "create table legacy.visits as select i as id, 'user' || i || '@example.com' "
+            "as email from range(50) as t(i)"
+        )
+    before = _sha256(target_file)
+    record, _ = take_sample(
+        project,
+        project / "target" / "dbtproof-sample",
+        profiles_dir=project,
+        options=SampleOptions(rows=20),
+    )
+    visits = record.table_for("source.shop.legacy.visits")
+    assert visits is not None and visits.rows == 20 and visits.masked == ["email"]
+    rows = _sample_rows(project, "source__legacy__visits")
+    assert len(rows) == 20 and all(str(email).startswith("pii_") for _, email in rows)
+    assert "@example.com" not in repr(rows)
+    assert _sha256(target_file) == before  # read from a copy, never opened by the run
