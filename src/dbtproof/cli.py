@@ -20,6 +20,9 @@ command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` a
 0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement;
 ``dbtproof evidence merge JOB1 JOB2 ... -o RUN`` makes one run of the evidence files of the
 CI jobs a suite was split into (see :mod:`dbtproof.evidence`).
+
+``dbtproof sample`` and ``dbtproof propose [SELECTOR] [--write]`` make test proposals
+from a masked sample (see :mod:`dbtproof.agents.commands`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from dbtproof._dbt_compat.env_file import load_env_file
 from dbtproof._dbt_compat.support import unsupported_dbt
+from dbtproof.agents import commands as agent_commands
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
@@ -149,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model, macro, YAML, seed or test file, collecting only what the change touches.",
     )
     watch.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments")
+    agent_commands.add_parsers(commands, _dbt_arguments)
     return parser
 
 
@@ -577,6 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if project is not None and not project.is_relative_to(Path.cwd()):
                 roots.append(project)
             return watch([*unknown, *args.pytest_args], roots)
+        if args.command in agent_commands.COMMANDS:
+            return agent_commands.run(args)
         if args.command == "doctor":
             from dbtproof.doctor import doctor
 
