@@ -16,6 +16,9 @@ the target's database files that exist (it never creates one); on a local Spark
 their Spark's warehouse directory under those basetemps. Like every ``dbtproof``
 command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
 
+``dbtproof mcp`` serves dbtproof's agent tools over the Model Context Protocol on
+standard input/output (see :mod:`dbtproof.agents.mcp_server` and docs/agents.md).
+
 ``dbtproof evidence verify PATH [--digest D]`` checks a ``--dbt-evidence`` file (exit code
 0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement;
 ``dbtproof evidence merge JOB1 JOB2 ... -o RUN`` makes one run of the evidence files of the
@@ -141,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="D",
         help="a job's final digest as it published it (repeatable, in the files' order)",
+    )
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve dbtproof's agent tools over MCP (stdio): no SQL, no secret, no production",
+    )
+    _dbt_arguments(mcp)
+    mcp.add_argument(
+        "--evidence",
+        type=Path,
+        default=None,
+        help="the evidence file of the tool calls "
+        "(default: <target-path>/dbtproof-mcp/<run>.jsonl; never overwritten)",
     )
     watch = commands.add_parser(
         "watch",
@@ -496,6 +511,36 @@ def _own_options(message: str) -> str:
     return message
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    """``dbtproof mcp``: serve the agent tools on standard input/output."""
+    try:
+        from dbtproof.agents.mcp_server import McpSettings, serve
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "mcp":
+            raise
+        raise DbtError(
+            "dbtproof mcp: the MCP SDK is not installed. Install it with "
+            "`pip install 'dbtproof[mcp]'`."
+        ) from None
+    from dbtproof.project import find_profiles_dir
+    from dbtproof.session import parse_vars
+
+    project_dir = find_project_dir(Path.cwd(), args.project_dir)
+    if project_dir is None:
+        raise DbtError(
+            f"dbtproof mcp: no dbt_project.yml at or above {Path.cwd()}. Run from the dbt "
+            f"project, or pass --project-dir."
+        )
+    settings = McpSettings(
+        project_dir=project_dir,
+        profiles_dir=find_profiles_dir(args.profiles_dir),
+        target=args.target,
+        vars=parse_vars(args.vars),
+        evidence=args.evidence.resolve() if args.evidence is not None else None,
+    )
+    return serve(settings)
+
+
 def evidence(args: argparse.Namespace) -> int:
     """``dbtproof evidence verify | attest | merge``: 0 when the file is intact (and
     attested, or merged)."""
@@ -577,6 +622,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if project is not None and not project.is_relative_to(Path.cwd()):
                 roots.append(project)
             return watch([*unknown, *args.pytest_args], roots)
+        if args.command == "mcp":
+            return _mcp(args)
         if args.command == "doctor":
             from dbtproof.doctor import doctor
 

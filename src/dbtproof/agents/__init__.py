@@ -1,0 +1,1 @@
+"""Agents that write tests without touching production or seeing a secret (issue 25)."""

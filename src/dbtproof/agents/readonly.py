@@ -1,0 +1,49 @@
+"""The read-only connection an agent's approved query goes through.
+
+A connection of its own (the session's identity, or the run role where the run logs in
+as one: confined to the run namespace and the sources' reads), put in read-only mode by
+the database itself before the query runs: PostgreSQL's
+``set session characteristics as transaction read only``, DuckDB's ``begin transaction
+read only``. A write in the query is then refused by the database, whatever the SQL says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from dbtproof.agents.catalog import ToolRefusal
+
+#: The statements that make a fresh connection read-only, by adapter type.
+READ_ONLY_STATEMENTS: Mapping[str, tuple[str, ...]] = {
+    "postgres": ("set session characteristics as transaction read only",),
+    "duckdb": ("begin transaction read only",),
+}
+
+
+@contextlib.contextmanager
+def read_only(session: Any) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """A function that runs one query on a read-only connection of *session*'s and
+    returns its rows; the connection is closed after the block."""
+    statements = READ_ONLY_STATEMENTS.get(session.adapter_type)
+    if statements is None:
+        raise ToolRefusal(
+            f"refused: dbtproof cannot open a read-only connection on {session.adapter_type}, "
+            f"so it runs no agent's query there (PostgreSQL and DuckDB only)."
+        )
+    handle = session.open_own("dbtproof_agent_read")
+    try:
+        cursor = handle.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            cursor.execute(sql)
+            return [tuple(row) for row in cursor.fetchall()]
+
+        yield query
+    finally:
+        with contextlib.suppress(Exception):
+            handle.rollback()
+        handle.close()
