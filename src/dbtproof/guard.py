@@ -390,12 +390,15 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                 restore: str | None = None,
                 run_databases: Sequence[str] = (),
                 run_role: str | None = None,
-                watched_role: str | None = None) -> Guard | None:  # fmt: skip
+                watched_role: str | None = None,
+                own_schemas: Sequence[str] = ()) -> Guard | None:  # fmt: skip
     """A :class:`Guard` for the session's adapter, its baseline listed; ``None`` for an
     adapter dbtproof does not watch (anything but PostgreSQL and DuckDB).
 
     DuckDB: *run_databases* are databases of the run itself besides the session's own
     (the run-level build's file, :mod:`dbtproof.shared_build`), left out like it.
+    PostgreSQL: *own_schemas* are schemas the run fills besides its namespace (``dbtproof
+    sample``'s sample namespace), left out like the namespace.
 
     PostgreSQL: only what *run_role* owns is provably this run's, and dropped again;
     a change owned by another role is a breach left in place, or, with *watched_role*
@@ -461,6 +464,7 @@ def start_guard(adapter_type: str, get_adapter: Callable[[], Any], namespace: st
                     str(identity), str(owner), run_role is not None and owner == run_role
                 )
                 for kind, schema, name, identity, owner in rows
+                if schema not in own_schemas
             }
 
         def dropper(items: Sequence[CatalogObject]) -> None:

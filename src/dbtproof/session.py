@@ -138,6 +138,15 @@ class SessionSettings:
     #: False for the xdist controller, which runs no test: where the target's engine runs
     #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
     runs_tests: bool = True
+    #: Places the run itself fills besides its namespace (``dbtproof sample``'s sample
+    #: namespace): PostgreSQL schemas, DuckDB catalogs; the guard leaves them to the run.
+    own_places: tuple[str, ...] = ()
+    #: PostgreSQL: ``(schema, relation)``, both quoted, that the run role may read besides
+    #: the sources (the sample's tables, which an agent's workspace reads).
+    extra_reads: tuple[tuple[str, str], ...] = ()
+    #: Called with the manifest and its relocation once it is moved into the namespace and
+    #: checked, before anything connects (the agents' workspace points sources and seeds at the sample).
+    prepare_manifest: Callable[[Any, Relocation], None] | None = None
 
 
 #: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
@@ -508,7 +517,11 @@ class DbtSession:
                     self.database,
                     identity=self._identity_sql(),
                     restore=self._restore_sql(),
-                    run_databases=(self.shared_place.catalog,) if self.shared_place else (),
+                    run_databases=(
+                        *((self.shared_place.catalog,) if self.shared_place else ()),
+                        *self.settings.own_places,
+                    ),
+                    own_schemas=self.settings.own_places,
                     run_role=self.run_role.name if self.run_role else None,
                     watched_role=self._identity_name() if self._identity_login else None,
                 ),
@@ -884,7 +897,7 @@ class DbtSession:
                 continue
             schema = quote(str(source.schema))
             reads.append((schema, f"{schema}.{quote(str(source.identifier))}"))
-        return reads
+        return [*reads, *self.settings.extra_reads]
 
     def _start_run_role(self) -> None:
         """PostgreSQL: when the identity may create roles, switch the run to a role of its own.
@@ -1287,6 +1300,8 @@ class DbtSession:
         if self.adapter_type == "duckdb":
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
+        if self.settings.prepare_manifest is not None:
+            self.settings.prepare_manifest(manifest, relocation)
         return relocation
 
     def shared_manifest(self, place: SharedPlace) -> Any:

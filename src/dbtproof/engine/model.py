@@ -102,12 +102,18 @@ class ModelEngine:
         approx: Any = None,
         queries: Mapping[Any, Any] | None = None,
         search_dirs: Sequence[Path] = (),
+        rewrite: Callable[[str], str] | None = None,
     ) -> Rows | RowsView:
-        """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`."""
+        """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`.
+
+        *rewrite* is given the statement to run (the model's SQL with its fixtures in) and
+        returns the one run instead: ``dbtproof propose`` runs mutants of the model so.
+        """
         spec = None if approx is None else approx_spec(approx)
         rows, _ = self._run(
-            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None, queries
-        )
+            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None,
+            queries, rewrite,
+        )  # fmt: skip
         result: Rows | RowsView = rows.ordered if ordered else rows
         return result if spec is None else result.approx(**spec)
 
@@ -158,6 +164,7 @@ class ModelEngine:
         search_dirs: Sequence[Path],
         expected: Fixture | None,
         queries: Mapping[Any, Any] | None = None,
+        rewrite: Callable[[str], str] | None = None,
     ) -> tuple[Rows, Rows | None]:
         manifest = self.host.manifest
         if manifest is not self._manifest:
@@ -215,6 +222,8 @@ class ModelEngine:
             )
             fixtures, typed = fixture_sql(rendered)
             sql = rendered.assemble(fixtures)
+            if rewrite is not None:
+                sql = rewrite(sql)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
