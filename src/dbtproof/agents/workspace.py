@@ -85,6 +85,18 @@ class Workspace:
         self.ensure_built()
         return str(node.relation_name)
 
+    def column_types(self, model: str) -> list[tuple[str, str]]:
+        """Names and data types of *model*'s columns, as its relation has them."""
+        from dbtproof import _dbt_compat as compat
+
+        self.relation(model)
+        node, session = self.model(model), self.session
+        adapter = session.adapter()
+        relation = compat.node_relation(adapter, session.runtime_config, node)
+        with compat.connection(adapter, "dbtproof_columns"):
+            session.connect(adapter, "dbtproof_columns")
+            return compat.columns_in_relation(adapter, relation)
+
     def pii_columns(self, model: str) -> set[str]:
         """The columns of *model* (lower case) treated as PII: marked so in its YAML, or
         named as a column the sample masked."""
