@@ -1,10 +1,10 @@
 """The read-only connection an agent's approved query goes through.
 
-A connection of its own (the session's identity, or the run role where the run logs in
-as one: confined to the run namespace and the sources' reads), put in read-only mode by
-the database itself before the query runs: PostgreSQL's
-``set session characteristics as transaction read only``, DuckDB's ``begin transaction
-read only``. A write in the query is then refused by the database, whatever the SQL says.
+A dedicated connection of the workspace's session (on PostgreSQL it logs in as the run
+role, confined to the run namespace and the sample's tables), put in read-only mode by
+the database itself before the query runs: PostgreSQL's ``set session characteristics
+as transaction read only``, DuckDB's ``begin transaction read only``. A write in the
+query is then refused by the database, whatever the SQL says.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from dbtproof import _dbt_compat as compat
 from dbtproof.agents.catalog import ToolRefusal
 
 #: The statements that make a fresh connection read-only, by adapter type.
@@ -32,18 +33,12 @@ def read_only(session: Any) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
             f"refused: dbtproof cannot open a read-only connection on {session.adapter_type}, "
             f"so it runs no agent's query there (PostgreSQL and DuckDB only)."
         )
-    handle = session.open_own("dbtproof_agent_read")
+    connection = compat.open_dedicated_connection(session.adapter(), "dbtproof_agent_read")
     try:
-        cursor = handle.cursor()
         for statement in statements:
-            cursor.execute(statement)
-
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            cursor.execute(sql)
-            return [tuple(row) for row in cursor.fetchall()]
-
-        yield query
+            compat.execute_dedicated(connection, statement)
+        yield lambda sql: compat.fetch_dedicated(connection, sql)
     finally:
         with contextlib.suppress(Exception):
-            handle.rollback()
-        handle.close()
+            compat.execute_dedicated(connection, "rollback")
+        compat.close_dedicated_connection(connection)

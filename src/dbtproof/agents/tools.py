@@ -151,9 +151,12 @@ class AgentTools:
         """Count the rows the approved singular test returns on the sample (no row shown)."""
         from dbtproof.agents.readonly import read_only
 
-        session = self.workspace().session
-        sql = test.run_sql(session.relation)
-        with read_only(session) as query:
+        ws = self.workspace()
+        models = set(ws.model_names())
+        sql = test.run_sql(
+            lambda name: ws.relation(name) if name in models else ws.session.relation(name)
+        )
+        with read_only(ws.session) as query:
             rows = query(f"select count(*) from ({sql}) as dbtproof_singular")
         failures = int(rows[0][0])
         return {
@@ -165,8 +168,6 @@ class AgentTools:
 
     def patch(self, proposal_ids: list[str]) -> tuple[str, Callable[[], list[str]]]:
         """The unified diff the proposals add, and the function that writes it."""
-        from dbtproof.agents.patch import apply_patch, yaml_patch
-
         if not proposal_ids:
             raise catalog.ToolRefusal("refused: name at least one proposal id.")
         known = self.known_ids()
@@ -174,13 +175,21 @@ class AgentTools:
             arguments.check_proposal_id(proposal_id, known)
         chosen = [self.proposals[i] for i in proposal_ids if i in self.proposals]
         singular = [self.singular[i] for i in proposal_ids if i in self.singular]
-        diff = yaml_patch(self.project_dir, chosen) if chosen else ""
+        diff = ""
+        if chosen:
+            from dbtproof.agents.patch import yaml_patch
+
+            diff = yaml_patch(self.project_dir, chosen)
         files = {self._singular_path(test): test.dbt_sql() for test in singular}
         for path, text in files.items():
             diff += _new_file_diff(path.relative_to(self.project_dir).as_posix(), text)
 
         def write() -> list[str]:
-            written = [str(p) for p in apply_patch(self.project_dir, chosen)] if chosen else []
+            written = []
+            if chosen:
+                from dbtproof.agents.patch import apply_patch
+
+                written = [str(p) for p in apply_patch(self.project_dir, chosen)]
             for path, text in files.items():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("x", encoding="utf-8") as handle:  # never over a file

@@ -1,0 +1,271 @@
+"""``dbtproof mcp`` driven by the MCP SDK's own client over stdio, as an agent would.
+
+Every test starts the real server (a subprocess running ``dbtproof mcp``) on a copy of
+the example project with a sample made by ``take_sample`` (what ``dbtproof sample``
+runs), and talks to it through ``mcp.ClientSession`` over ``stdio_client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp")
+
+from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
+from mcp import types as mcp_types  # noqa: E402
+
+from dbtproof.agents.sample import SampleOptions, take_sample  # noqa: E402
+from dbtproof.evidence.verify import verify  # noqa: E402
+
+from conftest import (  # noqa: E402
+    PG_DATABASE,
+    PG_HOST,
+    PG_PORT,
+    PG_ROLE,
+    copy_shop,
+    drop_pg_prefix,
+    superuser_connection,
+    unique_prefix,
+)
+
+DBTPROOF = Path(sys.executable).parent / "dbtproof"
+CANARY_ENV = "canary-env-password-7Hq2xZ"
+CANARY_LITERAL = "canary-literal-password-4Kd9wV"
+#: How long one tool call may take (a first call opens the workspace and builds).
+CALL_SECONDS = 300
+
+
+@dataclass
+class Transcript:
+    """What the client saw: every call with its arguments and answer, every form."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+    def text(self) -> str:
+        """Everything the client received or the server logged, as one text."""
+        return json.dumps(self.calls) + "\n".join(self.forms) + self.stderr
+
+    def last(self) -> dict[str, Any]:
+        """The last call's record."""
+        return self.calls[-1]
+
+
+class Agent:
+    """A connected client session that records what it does."""
+
+    def __init__(self, session: ClientSession, transcript: Transcript) -> None:
+        self.session = session
+        self.transcript = transcript
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """Call *tool*; the record: error flag, structured result or error text."""
+        result = await self.session.call_tool(tool, arguments)
+        text = "".join(getattr(block, "text", "") for block in result.content)
+        record = {
+            "tool": tool,
+            "arguments": arguments,
+            "is_error": result.is_error,
+            "result": result.structured_content,
+            "text": text,
+        }
+        self.transcript.calls.append(record)
+        return record
+
+
+def _environment(extra: dict[str, str]) -> dict[str, str]:
+    env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), **extra}
+    return {key: value for key, value in env.items() if value}
+
+
+def run_agent(
+    project: Path,
+    env: dict[str, str],
+    scenario: Callable[[Agent], Awaitable[None]],
+    *,
+    target: str,
+    approve: bool | None = True,
+    evidence: Path | None = None,
+) -> Transcript:
+    """Start ``dbtproof mcp`` on *project* and play *scenario* against it. *approve*:
+    the person's answer to every form (None: a client without elicitation)."""
+    transcript = Transcript()
+    errlog = project.parent / f"mcp-stderr-{len(list(project.parent.glob('mcp-stderr-*')))}.log"
+
+    async def elicit(
+        context: Any, params: mcp_types.ElicitRequestParams
+    ) -> mcp_types.ElicitResult:
+        transcript.forms.append(params.message + json.dumps(params.requested_schema))
+        if approve:
+            return mcp_types.ElicitResult(action="accept", content={"approve": True})
+        return mcp_types.ElicitResult(action="decline")
+
+    args = ["mcp", "--project-dir", str(project), "--profiles-dir", str(project)]
+    args += ["--target", target]
+    if evidence is not None:
+        args += ["--evidence", str(evidence)]
+    params = StdioServerParameters(
+        command=str(DBTPROOF), args=args, env=_environment(env), cwd=str(project)
+    )
+
+    async def main() -> None:
+        with errlog.open("w") as log:
+            async with (
+                stdio_client(params, errlog=log) as (read, write),
+                ClientSession(
+                    read,
+                    write,
+                    read_timeout_seconds=CALL_SECONDS,
+                    elicitation_callback=elicit if approve is not None else None,
+                ) as session,
+            ):
+                await session.initialize()
+                await scenario(Agent(session, transcript))
+
+    asyncio.run(main())
+    transcript.stderr = errlog.read_text()
+    return transcript
+
+
+@pytest.fixture
+def shop_copy(tmp_path: Path) -> Path:
+    """A copy of the example project, without its pytest tests."""
+    return copy_shop(tmp_path / "shop")
+
+
+@pytest.fixture
+def duckdb_env(shop_copy: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The example's DuckDB target in the copy, with a sample taken."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    env = {"SHOP_DUCKDB_PATH": str(shop_copy / "shop.duckdb")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="dev",
+                profiles_dir=shop_copy)  # fmt: skip
+    return env
+
+
+@pytest.fixture
+def pg_env(
+    shop_copy: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """The example's PostgreSQL target, its password the env canary, with a sample taken
+    into a schema of this test's own."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    prefix = unique_prefix()
+    env = {
+        "SHOP_PG_HOST": PG_HOST,
+        "SHOP_PG_PORT": str(PG_PORT),
+        "SHOP_PG_USER": PG_ROLE,
+        "SHOP_PG_PASSWORD": CANARY_ENV,
+        "SHOP_PG_DATABASE": PG_DATABASE,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = SampleOptions(schema=f"{prefix}sample")
+    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="postgres",
+                profiles_dir=shop_copy, options=options)  # fmt: skip
+    yield env
+    drop_pg_prefix(prefix, PG_ROLE + "_none")
+
+
+def _tool_calls(path: Path) -> list[dict[str, Any]]:
+    verdict = verify(path)
+    assert verdict.ok, verdict.describe()
+    return [record for record in verdict.records if record["type"] == "tool_call"]
+
+
+async def _whole_session(agent: Agent) -> None:
+    """list -> describe -> profile -> propose -> run -> write, as an agent goes."""
+    listed = await agent.call("list_models")
+    assert not listed["is_error"], listed["text"]
+    names = [model["name"] for model in listed["result"]["models"]]
+    assert "orders" in names and "customers" in names
+    described = await agent.call("describe_model", model="customers")
+    assert not described["is_error"], described["text"]
+    assert "model:stg_customers" in described["result"]["parents"]
+    profiled = await agent.call("profile_columns", model="orders")
+    assert not profiled["is_error"], profiled["text"]
+    columns = {column["name"]: column for column in profiled["result"]["columns"]}
+    assert columns["order_id"]["row_count"] > 0 and columns["order_id"]["null_share"] == 0
+    proposed = await agent.call(
+        "propose_singular_test",
+        model="orders",
+        name="orders_amount_not_negative",
+        description="an order never has a negative amount",
+        select_sql="select order_id from orders where amount < 0",
+    )
+    assert not proposed["is_error"], proposed["text"]
+    assert "{{ ref('orders') }}" in proposed["result"]["sql"]
+    run = await agent.call("run_proposal", proposal_id=proposed["result"]["id"])
+    assert not run["is_error"], run["text"]
+    assert run["result"]["passed"] is True and run["result"]["failures"] == 0
+    written = await agent.call("write_proposal", proposal_ids=[proposed["result"]["id"]])
+    assert not written["is_error"], written["text"]
+    assert written["result"]["applied"] is True
+
+
+def _check_whole_session(project: Path, transcript: Transcript, evidence: Path) -> None:
+    test_file = project / "tests" / "dbtproof" / "orders_amount_not_negative.sql"
+    assert "from {{ ref('orders') }}" in test_file.read_text().lower()
+    assert len(transcript.forms) == 2  # the run, then the write, each asked of the person
+    calls = _tool_calls(evidence)
+    assert [c["tool"] for c in calls] == [c["tool"] for c in transcript.calls]
+    assert all(c["outcome"] == "ok" for c in calls)
+    assert all(c["arguments"].startswith("sha256:") for c in calls)
+    assert "amount < 0" not in evidence.read_text()  # the arguments are a digest only
+
+
+def test_whole_session_duckdb(shop_copy: Path, duckdb_env: dict[str, str]) -> None:
+    """DuckDB: an agent lists, describes, profiles, proposes, runs and writes a test."""
+    evidence = shop_copy.parent / "mcp-evidence.jsonl"
+    transcript = run_agent(
+        shop_copy, duckdb_env, _whole_session, target="dev", evidence=evidence
+    )
+    _check_whole_session(shop_copy, transcript, evidence)
+
+
+def test_whole_session_postgres_keeps_the_env_canary(
+    shop_copy: Path, pg_env: dict[str, str]
+) -> None:
+    """PostgreSQL: the same session; the password (an env canary) is in nothing the
+    agent saw, the log, the evidence or the project's files."""
+    evidence = shop_copy.parent / "mcp-evidence.jsonl"
+    transcript = run_agent(
+        shop_copy, pg_env, _whole_session, target="postgres", evidence=evidence
+    )
+    _check_whole_session(shop_copy, transcript, evidence)
+    assert CANARY_ENV not in transcript.text()
+    assert CANARY_ENV not in evidence.read_text()
+    for path in shop_copy.rglob("*"):
+        if path.is_file() and path.suffix in {".sql", ".yml", ".yaml", ".json", ".jsonl"}:
+            assert CANARY_ENV not in path.read_text(errors="replace"), path
+
+
+def test_protected_target_is_refused(shop_copy: Path) -> None:
+    """``dbtproof mcp --target prod`` serves nothing: one message, exit code 2."""
+    result = subprocess.run(
+        [str(DBTPROOF), "mcp", "--project-dir", str(shop_copy), "--profiles-dir",
+         str(shop_copy), "--target", "prod"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "target 'prod'" in result.stderr and "protected" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
