@@ -86,6 +86,7 @@ class Agent:
 
 def _environment(extra: dict[str, str]) -> dict[str, str]:
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), **extra}
+    env.pop("prefix", None)
     return {key: value for key, value in env.items() if value}
 
 
@@ -180,7 +181,7 @@ def pg_env(
     options = SampleOptions(schema=f"{prefix}sample")
     take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="postgres",
                 profiles_dir=shop_copy, options=options)  # fmt: skip
-    yield env
+    yield {**env, "prefix": prefix}
     drop_pg_prefix(prefix, PG_ROLE + "_none")
 
 
@@ -269,3 +270,110 @@ def test_protected_target_is_refused(shop_copy: Path) -> None:
     assert "target 'prod'" in result.stderr and "protected" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+#: Tries to get past the tools' arguments: SQL and Jinja in names, Jinja in a text, a
+#: relation outside the project, path traversal in the name a test file gets, ids that
+#: name files. Each is (tool, arguments).
+ATTACKS: list[tuple[str, dict[str, Any]]] = [
+    ("describe_model", {"model": "orders; select 1"}),
+    ("describe_model", {"model": "{{ adapter.config.credentials }}"}),
+    ("describe_model", {"model": "raw_customers"}),  # a seed, not a model
+    ("profile_columns", {"model": "orders' or '1'='1"}),
+    ("profile_columns", {"model": "{{ env_var('SHOP_PG_PASSWORD') }}"}),
+    ("propose_tests", {"model": "orders) union select usename from pg_user --"}),
+    ("propose_tests", {"model": "../../profiles"}),
+    ("propose_singular_test", {"model": "orders", "name": "t1",
+     "description": "{{ adapter.config.credentials }}", "select_sql": "select 1"}),
+    ("propose_singular_test", {"model": "orders", "name": "t2", "description": "d",
+     "select_sql": "select '{{ adapter.config.credentials.password }}' as p"}),
+    ("propose_singular_test", {"model": "orders", "name": "../../../tmp/evil",
+     "description": "d", "select_sql": "select order_id from orders"}),
+    ("propose_singular_test", {"model": "orders", "name": "t3", "description": "d",
+     "select_sql": "select passwd from pg_catalog.pg_shadow"}),
+    ("propose_singular_test", {"model": "orders", "name": "t4", "description": "d",
+     "select_sql": "select current_setting('password_encryption') from orders"}),
+    ("propose_singular_test", {"model": "orders", "name": "t5", "description": "d",
+     "select_sql": "select 1 from orders; drop table orders"}),
+    ("propose_singular_test", {"model": "orders", "name": "t6", "description": "d",
+     "select_sql": "select * into stolen from orders"}),
+    ("run_proposal", {"proposal_id": "../../profiles.yml"}),
+    ("run_proposal", {"proposal_id": "singular:never_proposed"}),
+    ("write_proposal", {"proposal_ids": ["../../../etc/passwd"]}),
+    ("write_proposal", {"proposal_ids": []}),
+]  # fmt: skip
+
+
+def test_every_argument_refuses_attacks_and_no_literal_canary_leaks(
+    shop_copy: Path, pg_env: dict[str, str]
+) -> None:
+    """A target whose password is a literal canary: every try through a tool argument is
+    refused with a short message, and the canary is in nothing the agent saw, the log or
+    the evidence, though the server connected (a profile was read on the sample)."""
+    profiles = shop_copy / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text().replace(
+            "    # A local Spark",
+            f"    pg_literal:\n      type: postgres\n      host: {PG_HOST}\n"
+            f"      port: {PG_PORT}\n      user: {PG_ROLE}\n      password: {CANARY_LITERAL}\n"
+            f"      dbname: {PG_DATABASE}\n      schema: shop_dev\n      threads: 1\n"
+            f"    # A local Spark",
+        )
+    )
+    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="pg_literal",
+                profiles_dir=shop_copy,
+                options=SampleOptions(schema=f"{pg_env['prefix']}sample_lit"))  # fmt: skip
+    evidence = shop_copy.parent / "mcp-evidence.jsonl"
+
+    async def scenario(agent: Agent) -> None:
+        profiled = await agent.call("profile_columns", model="customers")
+        assert not profiled["is_error"], profiled["text"]
+        for tool, arguments in ATTACKS:
+            answer = await agent.call(tool, **arguments)
+            assert answer["is_error"], (tool, arguments, answer)
+            assert "refused" in answer["text"], (tool, arguments, answer["text"])
+            assert "Traceback" not in answer["text"] and len(answer["text"]) < 700
+
+    transcript = run_agent(shop_copy, {}, scenario, target="pg_literal", evidence=evidence)
+    assert not (shop_copy.parent.parent / "tmp" / "evil.sql").exists()
+    assert not list((shop_copy / "tests").rglob("evil*"))
+    outcomes = [call["outcome"] for call in _tool_calls(evidence)]
+    assert outcomes == ["ok"] + ["refused"] * len(ATTACKS)
+    for canary in (CANARY_LITERAL, CANARY_ENV):
+        assert canary not in transcript.text()
+        assert canary not in evidence.read_text()
+
+
+def test_a_client_without_elicitation_gets_the_patch_and_runs_no_agent_sql(
+    shop_copy: Path, duckdb_env: dict[str, str]
+) -> None:
+    """No elicitation: a singular test is refused a run, and write_proposal returns the
+    patch without writing anything; a person who declines gets nothing written."""
+
+    async def scenario(agent: Agent) -> None:
+        proposed = await agent.call(
+            "propose_singular_test", model="orders", name="no_negative_amounts",
+            description="d", select_sql="select order_id from orders where amount < 0",
+        )  # fmt: skip
+        proposal_id = proposed["result"]["id"]
+        run = await agent.call("run_proposal", proposal_id=proposal_id)
+        assert run["is_error"] and "approves" in run["text"], run
+        written = await agent.call("write_proposal", proposal_ids=[proposal_id])
+        assert not written["is_error"], written["text"]
+        assert written["result"]["applied"] is False
+        assert "+++ b/tests/dbtproof/no_negative_amounts.sql" in written["result"]["patch"]
+
+    run_agent(shop_copy, duckdb_env, scenario, target="dev", approve=None)
+    assert not (shop_copy / "tests" / "dbtproof").exists()
+
+    async def declined(agent: Agent) -> None:
+        proposed = await agent.call(
+            "propose_singular_test", model="orders", name="no_negative_amounts",
+            description="d", select_sql="select order_id from orders where amount < 0",
+        )  # fmt: skip
+        written = await agent.call("write_proposal", proposal_ids=[proposed["result"]["id"]])
+        assert written["is_error"] and "declined" in written["text"], written
+
+    transcript = run_agent(shop_copy, duckdb_env, declined, target="dev", approve=False)
+    assert len(transcript.forms) == 1
+    assert not (shop_copy / "tests" / "dbtproof").exists()

@@ -82,17 +82,17 @@ class AgentTools:
 
     def profile_columns(self, model: str) -> dict[str, Any]:
         """Aggregates of the model's columns on the sample (no row, nothing of PII)."""
+        name = self._model(model)
         from dbtproof.agents.profiling import profile_columns
 
-        name = self._model(model)
         profiles = profile_columns(self.workspace(), name)
         return {"model": name, "columns": [profile.to_dict() for profile in profiles]}
 
     def propose_tests(self, model: str) -> dict[str, Any]:
         """Data and unit tests for the model, each run on the sample before it is offered."""
+        name = self._model(model)
         from dbtproof.agents.proposals import propose
 
-        name = self._model(model)
         made = propose(self.workspace(), name)
         for proposal in made:
             self.proposals[str(proposal.id)] = proposal
