@@ -21,12 +21,6 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
-from mcp import types as mcp_types  # noqa: E402
-
-from dbtproof.agents.sample import SampleOptions, take_sample  # noqa: E402
-from dbtproof.evidence.verify import verify  # noqa: E402
-
 from conftest import (  # noqa: E402
     PG_DATABASE,
     PG_HOST,
@@ -34,9 +28,13 @@ from conftest import (  # noqa: E402
     PG_ROLE,
     copy_shop,
     drop_pg_prefix,
-    superuser_connection,
     unique_prefix,
 )
+from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
+from mcp import types as mcp_types  # noqa: E402
+
+from dbtproof.agents.sample import SampleOptions, take_sample  # noqa: E402
+from dbtproof.evidence.verify import verify  # noqa: E402
 
 DBTPROOF = Path(sys.executable).parent / "dbtproof"
 CANARY_ENV = "canary-env-password-7Hq2xZ"
@@ -104,9 +102,7 @@ def run_agent(
     transcript = Transcript()
     errlog = project.parent / f"mcp-stderr-{len(list(project.parent.glob('mcp-stderr-*')))}.log"
 
-    async def elicit(
-        context: Any, params: mcp_types.ElicitRequestParams
-    ) -> mcp_types.ElicitResult:
+    async def elicit(context: Any, params: mcp_types.ElicitRequestParams) -> mcp_types.ElicitResult:
         transcript.forms.append(params.message + json.dumps(params.requested_schema))
         if approve:
             return mcp_types.ElicitResult(action="accept", content={"approve": True})
@@ -235,9 +231,7 @@ def _check_whole_session(project: Path, transcript: Transcript, evidence: Path) 
 def test_whole_session_duckdb(shop_copy: Path, duckdb_env: dict[str, str]) -> None:
     """DuckDB: an agent lists, describes, profiles, proposes, runs and writes a test."""
     evidence = shop_copy.parent / "mcp-evidence.jsonl"
-    transcript = run_agent(
-        shop_copy, duckdb_env, _whole_session, target="dev", evidence=evidence
-    )
+    transcript = run_agent(shop_copy, duckdb_env, _whole_session, target="dev", evidence=evidence)
     _check_whole_session(shop_copy, transcript, evidence)
 
 
@@ -247,9 +241,7 @@ def test_whole_session_postgres_keeps_the_env_canary(
     """PostgreSQL: the same session; the password (an env canary) is in nothing the
     agent saw, the log, the evidence or the project's files."""
     evidence = shop_copy.parent / "mcp-evidence.jsonl"
-    transcript = run_agent(
-        shop_copy, pg_env, _whole_session, target="postgres", evidence=evidence
-    )
+    transcript = run_agent(shop_copy, pg_env, _whole_session, target="postgres", evidence=evidence)
     _check_whole_session(shop_copy, transcript, evidence)
     assert CANARY_ENV not in transcript.text()
     assert CANARY_ENV not in evidence.read_text()

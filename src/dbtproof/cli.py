@@ -23,6 +23,9 @@ standard input/output (see :mod:`dbtproof.agents.mcp_server` and docs/agents.md)
 0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement;
 ``dbtproof evidence merge JOB1 JOB2 ... -o RUN`` makes one run of the evidence files of the
 CI jobs a suite was split into (see :mod:`dbtproof.evidence`).
+
+``dbtproof sample`` and ``dbtproof propose [SELECTOR] [--write]`` make test proposals
+from a masked sample (see :mod:`dbtproof.agents.commands`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from typing import Any
 
 from dbtproof._dbt_compat.env_file import load_env_file
 from dbtproof._dbt_compat.support import unsupported_dbt
+from dbtproof.agents import commands as agent_commands
+from dbtproof.agents import mcp_command
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
@@ -145,18 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="a job's final digest as it published it (repeatable, in the files' order)",
     )
-    mcp = commands.add_parser(
-        "mcp",
-        help="serve dbtproof's agent tools over MCP (stdio): no SQL, no secret, no production",
-    )
-    _dbt_arguments(mcp)
-    mcp.add_argument(
-        "--evidence",
-        type=Path,
-        default=None,
-        help="the evidence file of the tool calls "
-        "(default: <target-path>/dbtproof-mcp/<run>.jsonl; never overwritten)",
-    )
+    mcp_command.add_parser(commands, _dbt_arguments)
     watch = commands.add_parser(
         "watch",
         help="run the tests, then, on every save, the tests the saved files touch",
@@ -164,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model, macro, YAML, seed or test file, collecting only what the change touches.",
     )
     watch.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments")
+    agent_commands.add_parsers(commands, _dbt_arguments)
     return parser
 
 
@@ -511,36 +506,6 @@ def _own_options(message: str) -> str:
     return message
 
 
-def _mcp(args: argparse.Namespace) -> int:
-    """``dbtproof mcp``: serve the agent tools on standard input/output."""
-    try:
-        from dbtproof.agents.mcp_server import McpSettings, serve
-    except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.split(".")[0] != "mcp":
-            raise
-        raise DbtError(
-            "dbtproof mcp: the MCP SDK is not installed. Install it with "
-            "`pip install 'dbtproof[mcp]'`."
-        ) from None
-    from dbtproof.project import find_profiles_dir
-    from dbtproof.session import parse_vars
-
-    project_dir = find_project_dir(Path.cwd(), args.project_dir)
-    if project_dir is None:
-        raise DbtError(
-            f"dbtproof mcp: no dbt_project.yml at or above {Path.cwd()}. Run from the dbt "
-            f"project, or pass --project-dir."
-        )
-    settings = McpSettings(
-        project_dir=project_dir,
-        profiles_dir=find_profiles_dir(args.profiles_dir),
-        target=args.target,
-        vars=parse_vars(args.vars),
-        evidence=args.evidence.resolve() if args.evidence is not None else None,
-    )
-    return serve(settings)
-
-
 def evidence(args: argparse.Namespace) -> int:
     """``dbtproof evidence verify | attest | merge``: 0 when the file is intact (and
     attested, or merged)."""
@@ -623,7 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 roots.append(project)
             return watch([*unknown, *args.pytest_args], roots)
         if args.command == "mcp":
-            return _mcp(args)
+            return mcp_command.run(args)
+        if args.command in agent_commands.COMMANDS:
+            return agent_commands.run(args)
         if args.command == "doctor":
             from dbtproof.doctor import doctor
 

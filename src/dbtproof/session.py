@@ -145,7 +145,8 @@ class SessionSettings:
     #: the sources (the sample's tables, which an agent's workspace reads).
     extra_reads: tuple[tuple[str, str], ...] = ()
     #: Called with the manifest and its relocation once it is moved into the namespace and
-    #: checked, before anything connects (the agents' workspace points sources and seeds at the sample).
+    #: checked, before anything connects (the agents' workspace points sources and seeds
+    #: at the sample).
     prepare_manifest: Callable[[Any, Relocation], None] | None = None
 
 

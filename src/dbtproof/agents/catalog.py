@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dbtproof.agents.pii import PiiRule
 from dbtproof.errors import DbtError
 from dbtproof.nodes import graph_nodes, resource_type
 
@@ -68,13 +69,6 @@ class ModelFacts:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (no data, no credential)."""
         return asdict(self)
-
-
-def is_pii(column: Any) -> bool:
-    """Whether a manifest column is tagged PII (``meta: {pii: true}`` or a ``pii`` tag)."""
-    meta = getattr(column, "meta", None) or {}
-    tags = [str(tag).casefold() for tag in getattr(column, "tags", None) or ()]
-    return bool(meta.get("pii")) or "pii" in tags
 
 
 def project_models(manifest: Any, project: str) -> dict[str, Any]:
@@ -171,8 +165,9 @@ def summaries(manifest: Any, project: str) -> list[ModelSummary]:
     return result
 
 
-def describe(manifest: Any, project: str, name: str) -> ModelFacts:
-    """The manifest's facts of model *name*: columns, tests, parents and children."""
+def describe(manifest: Any, project: str, name: str, pii: PiiRule) -> ModelFacts:
+    """The manifest's facts of model *name*: columns (PII as *pii* marks it), tests,
+    parents and children."""
     node = model_node(manifest, project, name)
     parents, children = _lineage(manifest, node.unique_id)
     columns = [
@@ -180,7 +175,7 @@ def describe(manifest: Any, project: str, name: str) -> ModelFacts:
             name=column.name,
             description=column.description or "",
             data_type=column.data_type,
-            pii=is_pii(column),
+            pii=pii.marks(column),
         )
         for column in node.columns.values()
     ]

@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from dbtproof.agents.audit import ToolAudit
 from dbtproof.agents.catalog import ToolRefusal
 from dbtproof.agents.log_scrub import scrubbed_stderr
+from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.tools import AgentTools
 from dbtproof.errors import DbtError
 from dbtproof.evidence.records import scrubbed
@@ -72,8 +73,12 @@ class McpSettings:
     profiles_dir: Path
     target: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
-    #: The evidence file (None: ``<target-path>/dbtproof-mcp/<run id>.evidence.jsonl``).
+    #: The evidence file (None: ``<target-path>/dbtproof-mcp/<run id>.jsonl``).
     evidence: Path | None = None
+    #: The sample's record folder (None: the workspace's default).
+    sample_dir: Path | None = None
+    #: How a PII column is marked.
+    pii: PiiRule = field(default_factory=PiiRule)
 
 
 @dataclass

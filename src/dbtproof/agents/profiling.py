@@ -64,44 +64,72 @@ def kind_of(data_type: str) -> str:
     return "text"
 
 
-def profile_columns(
-    ws: Workspace, model: str, *, min_group_size: int = MIN_GROUP_SIZE
-) -> list[ColumnProfile]:
-    """The :class:`ColumnProfile` of each column of *model* on the sample."""
+@dataclass
+class ColumnFacts:
+    """Raw aggregates of one column (for proposals; never handed out as they are)."""
+
+    name: str
+    data_type: str
+    rows: int
+    nulls: int
+    distinct: int
+    #: min and max: only for a non-PII number or date column, else None.
+    minimum: Any = None
+    maximum: Any = None
+
+
+def column_facts(ws: Workspace, model: str) -> list[ColumnFacts]:
+    """The :class:`ColumnFacts` of each column of *model* on the sample (one query)."""
     relation = ws.relation(model)
     columns = ws.column_types(model)
     pii = ws.pii_columns(model)
     parts = ["count(*) as n"]
     for index, (name, data_type) in enumerate(columns):
-        if name.lower() in pii:
-            continue
         column = quote(name)
         parts += [f"count({column}) as c{index}", f"count(distinct {column}) as d{index}"]
-        if kind_of(data_type) in ("number", "date"):
+        if name.lower() not in pii and kind_of(data_type) in ("number", "date"):
             parts += [f"min({column}) as lo{index}", f"max({column}) as hi{index}"]
     figures = ws.query(f"select {', '.join(parts)} from {relation}")[0]
     total = int(figures["n"])
+    return [
+        ColumnFacts(
+            name,
+            data_type,
+            rows=total,
+            nulls=total - int(figures[f"c{index}"]),
+            distinct=int(figures[f"d{index}"]),
+            minimum=figures.get(f"lo{index}"),
+            maximum=figures.get(f"hi{index}"),
+        )
+        for index, (name, data_type) in enumerate(columns)
+    ]
+
+
+def profile_columns(
+    ws: Workspace, model: str, *, min_group_size: int = MIN_GROUP_SIZE
+) -> list[ColumnProfile]:
+    """The :class:`ColumnProfile` of each column of *model* on the sample."""
+    pii = ws.pii_columns(model)
     profiles = []
-    for index, (name, data_type) in enumerate(columns):
+    for facts in column_facts(ws, model):
+        name, data_type = facts.name, facts.data_type
         if name.lower() in pii:
             profiles.append(ColumnProfile(name, data_type, True, withheld="pii"))
-            continue
-        if total < min_group_size:
+        elif facts.rows < min_group_size:
             profiles.append(
                 ColumnProfile(name, data_type, False, withheld="below minimum group size")
             )
-            continue
-        present = int(figures[f"c{index}"])
-        profiles.append(
-            ColumnProfile(
-                name,
-                data_type,
-                False,
-                row_count=total,
-                null_share=round((total - present) / total, 4),
-                distinct_count=int(figures[f"d{index}"]),
-                min=figures.get(f"lo{index}"),
-                max=figures.get(f"hi{index}"),
+        else:
+            profiles.append(
+                ColumnProfile(
+                    name,
+                    data_type,
+                    False,
+                    row_count=facts.rows,
+                    null_share=round(facts.nulls / facts.rows, 4),
+                    distinct_count=facts.distinct,
+                    min=facts.minimum,
+                    max=facts.maximum,
+                )
             )
-        )
     return profiles

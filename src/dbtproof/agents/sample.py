@@ -82,6 +82,7 @@ def take_sample(
     vars: dict[str, Any] | None = None,
     options: SampleOptions = SampleOptions(),
     evidence: Path | None = None,
+    allow_protected_target: bool = False,
 ) -> tuple[SampleRecord, list[str]]:
     """Make the sample of *project_dir*'s target and record it in *folder*; returns the
     record and the lines to print. *evidence* (default: ``<folder>/evidence/<run
@@ -98,6 +99,7 @@ def take_sample(
         seed=True,
         run_role=False,  # the sample namespace is written as the identity: a person's or CI's
         own_places=places,
+        allow_protected_target=allow_protected_target,
     ) as opened:
         session = opened.session
         if session.adapter_type not in SUPPORTED:

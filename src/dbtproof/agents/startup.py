@@ -93,7 +93,11 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
         from dbtproof.agents.workspace import open_workspace
 
         with open_workspace(
-            settings.project_dir, target=target.target_name, profiles_dir=settings.profiles_dir
+            settings.project_dir,
+            target=target.target_name,
+            profiles_dir=settings.profiles_dir,
+            sample_dir=settings.sample_dir,
+            pii=settings.pii,
         ) as ws:
             for secret in getattr(ws.session, "made_secrets", ()):
                 secrets.add(secret, "made by the workspace's session")
@@ -106,6 +110,7 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
         dialect=_dialect(target.adapter_type),
         model_paths=tuple(config.model_paths),
         test_paths=tuple(config.test_paths) or ("tests",),
+        pii=settings.pii,
         open_workspace=workspace,
     )
     tools.defer(lambda: shutil.rmtree(workdir, ignore_errors=True))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtproof.agents import arguments, catalog
+from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.singular import SingularTest, parse_singular
 
 #: The id prefix of a singular test an agent proposed.
@@ -38,6 +39,8 @@ class AgentTools:
     model_paths: tuple[str, ...]
     #: The project's test paths (``test-paths``): a singular test goes to the first.
     test_paths: tuple[str, ...]
+    #: How a PII column is marked (``describe_model``'s flag; the workspace's own rule).
+    pii: PiiRule
     #: Opens the workspace (a context manager); called once, at the first data tool.
     open_workspace: Callable[[], contextlib.AbstractContextManager[Any]]
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
@@ -74,7 +77,7 @@ class AgentTools:
     def describe_model(self, model: str) -> dict[str, Any]:
         """One model's columns, tests, parents and children (manifest facts only)."""
         arguments.check_name(model, "model")
-        return catalog.describe(self.manifest, self.project_name, model).to_dict()
+        return catalog.describe(self.manifest, self.project_name, model, self.pii).to_dict()
 
     def _model(self, model: str) -> str:
         arguments.check_name(model, "model")

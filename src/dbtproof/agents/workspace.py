@@ -40,6 +40,8 @@ class Workspace:
     pii: PiiRule = field(default_factory=PiiRule)
     #: Whether the project's models are built in the namespace (:meth:`ensure_built`).
     built: bool = False
+    #: The proposals made in this workspace, by id (see :mod:`~dbtproof.agents.proposals`).
+    proposals: dict[str, Any] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
         """The names of the root project's enabled models, sorted."""
@@ -154,14 +156,21 @@ def _workspace(
     sample_dir: Path | None,
     pii: PiiRule | None,
 ) -> Iterator[Workspace]:
+    from dbtproof import _dbt_compat as compat
     from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
+    from dbtproof.session import SessionSettings, check_protected
 
     folder = sample_dir or project_dir / DEFAULT_FOLDER
-    profile = load_profile_target(
-        find_profiles_dir(str(profiles_dir) if profiles_dir else None),
-        DbtProject.load(project_dir).profile_name,
-        target,
-    )  # the target's name, before anything renders or connects
+    found = find_profiles_dir(str(profiles_dir) if profiles_dir else None)
+
+    def render(value: str) -> Any:
+        return compat.render_profile_value(value, {})
+
+    name = DbtProject.load(project_dir).profile_name
+    profile = load_profile_target(found, name, target, render=render)
+    # refused before the sample is looked for (the session's start checks it again,
+    # and on PostgreSQL the server that answers)
+    check_protected(profile, SessionSettings(project_dir, found, folder, "check"), render)
     record = load_record(folder, profile.target_name)
     holder: list[DbtSession] = []
     reads = tuple(
