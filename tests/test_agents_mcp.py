@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 pytest.importorskip("mcp")
 
@@ -50,6 +51,8 @@ class Transcript:
     calls: list[dict[str, Any]] = field(default_factory=list)
     forms: list[str] = field(default_factory=list)
     stderr: str = ""
+    #: What a scenario chose, for the checks after it.
+    chosen: dict[str, Any] = field(default_factory=dict)
 
     def text(self) -> str:
         """Everything the client received or the server logged, as one text."""
@@ -200,27 +203,53 @@ async def _whole_session(agent: Agent) -> None:
     assert not profiled["is_error"], profiled["text"]
     columns = {column["name"]: column for column in profiled["result"]["columns"]}
     assert columns["order_id"]["row_count"] > 0 and columns["order_id"]["null_share"] == 0
-    proposed = await agent.call(
+    tests = await agent.call("propose_tests", model="customers")
+    assert not tests["is_error"], tests["text"]
+    proposals = tests["result"]["proposals"]
+    kinds = {proposal["kind"] for proposal in proposals}
+    assert kinds == {"data_test", "unit_test"} and all(p["passes"] for p in proposals)
+    data = next(p for p in proposals if p["kind"] == "data_test" and p["kills"])
+    run = await agent.call("run_proposal", proposal_id=data["id"])
+    assert not run["is_error"], run["text"]
+    assert run["result"]["passed"] is True and run["result"]["failures"] == 0
+    singular = await agent.call(
         "propose_singular_test",
         model="orders",
         name="orders_amount_not_negative",
         description="an order never has a negative amount",
         select_sql="select order_id from orders where amount < 0",
     )
-    assert not proposed["is_error"], proposed["text"]
-    assert "{{ ref('orders') }}" in proposed["result"]["sql"]
-    run = await agent.call("run_proposal", proposal_id=proposed["result"]["id"])
+    assert not singular["is_error"], singular["text"]
+    assert "{{ ref('orders') }}" in singular["result"]["sql"]
+    run = await agent.call("run_proposal", proposal_id=singular["result"]["id"])
     assert not run["is_error"], run["text"]
     assert run["result"]["passed"] is True and run["result"]["failures"] == 0
-    written = await agent.call("write_proposal", proposal_ids=[proposed["result"]["id"]])
+    unit = next(p for p in proposals if p["kind"] == "unit_test")
+    chosen = [data["id"], unit["id"], singular["result"]["id"]]
+    agent.transcript.chosen = {"data": data, "unit": unit}
+    written = await agent.call("write_proposal", proposal_ids=chosen)
     assert not written["is_error"], written["text"]
     assert written["result"]["applied"] is True
+    assert "models/marts/schema.yml" in written["result"]["files"]
+
+
+def _entry(text: str) -> Any:
+    """The one YAML entry a proposal adds (written as an item of a list)."""
+    loaded = yaml.safe_load(text)
+    return loaded[0] if isinstance(loaded, list) else loaded
 
 
 def _check_whole_session(project: Path, transcript: Transcript, evidence: Path) -> None:
     test_file = project / "tests" / "dbtproof" / "orders_amount_not_negative.sql"
     assert "from {{ ref('orders') }}" in test_file.read_text().lower()
-    assert len(transcript.forms) == 2  # the run, then the write, each asked of the person
+    assert len(transcript.forms) == 2  # the singular run, then the write: asked of the person
+    schema = yaml.safe_load((project / "models" / "marts" / "schema.yml").read_text())
+    customers = next(model for model in schema["models"] if model["name"] == "customers")
+    data, unit = transcript.chosen["data"], transcript.chosen["unit"]
+    column = next(c for c in customers["columns"] if c["name"] == data["column"])
+    assert column["data_tests"].count(_entry(data["yaml"])) == 1
+    unit_names = [test["name"] for test in schema["unit_tests"]]
+    assert unit_names.count(_entry(unit["yaml"])["name"]) == 1
     calls = _tool_calls(evidence)
     assert [c["tool"] for c in calls] == [c["tool"] for c in transcript.calls]
     assert all(c["outcome"] == "ok" for c in calls)
