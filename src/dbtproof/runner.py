@@ -12,6 +12,8 @@ with the manifest parsed once and reused, and with the run's minted credentials
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import threading
@@ -421,7 +423,9 @@ class DbtRunner:
             "--output-keys",
             "unique_id",
         ]
-        outcome = self._invoke(args)
+        # dbt 1.8 prints each listed node with print(): not on the caller's stdout
+        with contextlib.redirect_stdout(io.StringIO()):
+            outcome = self._invoke(args)
         if not outcome.success:
             raise DbtRunError(
                 f"dbtproof: dbt could not select {select!r} (exclude {exclude!r}):\n"

@@ -11,20 +11,18 @@ test runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import sqlglot
 from sqlglot import exp
 
 #: Fixture CTEs of dbtproof's engine (:func:`dbtproof.engine.render.cte_name`).
 FIXTURE_CTE_PREFIX = "__dbtproof__"
-_SWAPS: dict[type[exp.Expression], type[exp.Expression]] = {
-    exp.Sum: exp.Max,
-    exp.Avg: exp.Max,
-    exp.Min: exp.Max,
-    exp.Max: exp.Min,
-}
+_SWAPS: Mapping[type[exp.Expression], type[exp.Expression]] = MappingProxyType(
+    {exp.Sum: exp.Max, exp.Avg: exp.Max, exp.Min: exp.Max, exp.Max: exp.Min}
+)
 
 
 @dataclass(frozen=True)

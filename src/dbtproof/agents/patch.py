@@ -24,7 +24,7 @@ from dbtproof.agents.proposals import Proposal
 from dbtproof.errors import DbtError
 
 #: Folders of a project that hold no YAML of its own.
-_SKIPPED = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", ".venv"}
+_SKIPPED = frozenset({"target", "dbt_packages", "dbt_modules", "logs", "node_modules", ".venv"})
 
 
 @dataclass
