@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.agents.catalog import ToolRefusal
 
 #: The statements that make a fresh connection read-only, by adapter type.
-READ_ONLY_STATEMENTS: Mapping[str, tuple[str, ...]] = {
-    "postgres": ("set session characteristics as transaction read only",),
-    "duckdb": ("begin transaction read only",),
-}
+READ_ONLY_STATEMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "postgres": ("set session characteristics as transaction read only",),
+        "duckdb": ("begin transaction read only",),
+    }
+)
 
 
 @contextlib.contextmanager
