@@ -416,3 +416,27 @@ def test_the_agent_read_connection_is_read_only_in_the_database(
             with pytest.raises(Exception, match="read-only"):
                 query(f"create table {copy} as select * from {relation}")
         ws.session.execute(f"create table {copy} as select * from {relation}")
+
+
+def test_a_project_error_holding_the_password_reaches_the_agent_scrubbed(
+    shop_copy: Path, pg_env: dict[str, str]
+) -> None:
+    """The project's own Jinja can read the password (here a model whose build fails
+    with it in the message): the error the agent gets, the log and the evidence hold
+    ``*****`` instead."""
+    leaky = (
+        "{% if execute %}{{ exceptions.raise_compiler_error('cannot connect with ' ~ "
+        "env_var('SHOP_PG_PASSWORD')) }}{% endif %}\nselect 1 as x\n"
+    )
+    (shop_copy / "models" / "a_leaky.sql").write_text(leaky)
+    evidence = shop_copy.parent / "mcp-evidence.jsonl"
+
+    async def scenario(agent: Agent) -> None:
+        answer = await agent.call("profile_columns", model="customers")
+        assert answer["is_error"], answer
+        assert "cannot connect with *****" in answer["text"], answer["text"]
+
+    transcript = run_agent(shop_copy, pg_env, scenario, target="postgres", evidence=evidence)
+    assert CANARY_ENV not in transcript.text()
+    assert CANARY_ENV not in evidence.read_text()
+    assert [call["outcome"] for call in _tool_calls(evidence)] == ["error"]

@@ -1,4 +1,4 @@
-"""Checks of the arguments an agent passes to a tool: names, ids, short texts, file paths.
+"""Checks of the arguments an agent passes to a tool: names, ids, short texts.
 
 Every tool argument is typed and checked here before it reaches anything else; what
 fails a check is refused with one short :class:`~dbtproof.agents.catalog.ToolRefusal`
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
 
 from dbtproof.agents.catalog import ToolRefusal
 
@@ -47,23 +46,3 @@ def check_text(value: str, what: str) -> str:
     if JINJA.search(value) or any(ord(c) < 32 and c not in "\t" for c in value):
         raise ToolRefusal(f"refused: {what} may not hold Jinja delimiters or control characters.")
     return value
-
-
-def check_yaml_file(project_dir: Path, value: str, model_paths: Iterable[str]) -> Path:
-    """The project YAML file *value* names (relative, under one of the model paths,
-    ``.yml``/``.yaml``, no ``..``, no symlink leading out); refused otherwise."""
-    refusal = ToolRefusal(
-        "refused: the file must be a relative .yml/.yaml path under one of the project's "
-        "model paths, without '..'."
-    )
-    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
-        raise refusal
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or path.suffix not in {".yml", ".yaml"}:
-        raise refusal
-    root = project_dir.resolve()
-    full = (root / path).resolve()
-    allowed = [(root / folder).resolve() for folder in model_paths]
-    if not any(full.is_relative_to(folder) and full != folder for folder in allowed):
-        raise refusal
-    return full

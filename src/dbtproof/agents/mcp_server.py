@@ -279,7 +279,10 @@ def serve(settings: McpSettings) -> int:
     secrets = SecretRegistry()
     secrets.add_environment()
     with scrubbed_stderr(secrets.scrub), _worker() as executor:
-        started = executor.submit(open_tools, settings, secrets).result()
+        try:
+            started = executor.submit(open_tools, settings, secrets).result()
+        except DbtError as exc:  # printed by the command, after the log's scrubbing ends
+            raise DbtError(secrets.scrub(str(exc))) from None
         tools, audit = started.tools, ToolAudit(started.evidence, secrets.scrub)
         audit.start(_run_id(), settings.project_dir, started.target_facts)
         agent = AgentServer(secrets=secrets, audit=audit, tools=tools, executor=executor)

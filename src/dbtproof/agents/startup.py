@@ -108,7 +108,6 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
         project_name=project.name,
         manifest=manifest,
         dialect=_dialect(target.adapter_type),
-        model_paths=tuple(config.model_paths),
         test_paths=tuple(config.test_paths) or ("tests",),
         pii=settings.pii,
         open_workspace=workspace,

@@ -35,8 +35,6 @@ class AgentTools:
     manifest: Any
     #: sqlglot's dialect of the target (None: generic SQL).
     dialect: str | None
-    #: The project's model paths (``model-paths``), where a YAML file may be written.
-    model_paths: tuple[str, ...]
     #: The project's test paths (``test-paths``): a singular test goes to the first.
     test_paths: tuple[str, ...]
     #: How a PII column is marked (``describe_model``'s flag; the workspace's own rule).
