@@ -279,16 +279,29 @@ def test_whole_session_postgres_keeps_the_env_canary(
             assert CANARY_ENV not in path.read_text(errors="replace"), path
 
 
-def test_protected_target_is_refused(shop_copy: Path) -> None:
-    """``dbtproof mcp --target prod`` serves nothing: one message, exit code 2."""
-    result = subprocess.run(
-        [str(DBTPROOF), "mcp", "--project-dir", str(shop_copy), "--profiles-dir",
-         str(shop_copy), "--target", "prod"],
+def _serve(project: Path, target: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DBTPROOF), "mcp", "--project-dir", str(project), "--profiles-dir",
+         str(project), "--target", target],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ini", "target"),
+    [
+        ("", "prod"),  # the default patterns
+        ("dbt_protected_targets = dev*\n", "dev"),  # the project's own, as pytest reads it
+    ],
+)
+def test_protected_target_is_refused(shop_copy: Path, ini: str, target: str) -> None:
+    """``dbtproof mcp`` on a protected target serves nothing: one message, exit code 2,
+    whether the target is protected by the default patterns or the project's pytest ini."""
+    (shop_copy / "pytest.ini").write_text("[pytest]\ntestpaths = pytests\n" + ini)
+    result = _serve(shop_copy, target)
     assert result.returncode == 2, result.stderr
-    assert "target 'prod'" in result.stderr and "protected" in result.stderr
+    assert f"target '{target}'" in result.stderr and "protected" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
 

@@ -1,10 +1,10 @@
 """The start of a ``dbtproof mcp`` server: profile, protection, secrets, manifest.
 
 :func:`open_tools` reads the project and the profile target, refuses a protected target
-exactly as a pytest run does (before anything is parsed or connected), registers the
-target's secrets, parses the project once for the manifest facts, and returns the
-:class:`~dbtproof.agents.tools.AgentTools` whose workspace (the dbtproof session on the
-sample) opens at the first tool that needs data.
+exactly as a pytest run does (the project's ``dbt_protected_targets``, before anything is
+parsed or connected), registers the target's secrets, parses the project once for the
+manifest facts, and returns the :class:`~dbtproof.agents.tools.AgentTools` whose
+workspace (the dbtproof session on the sample) opens at the first tool that needs data.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.agents.protection import protected_patterns
 from dbtproof.agents.tools import AgentTools
 from dbtproof.project import DbtProject, load_profile_target
 from dbtproof.redaction import SecretRegistry
-from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS, check_protected
+from dbtproof.targets import check_protected
 
 if TYPE_CHECKING:
     from dbtproof.agents.mcp_server import McpSettings
@@ -64,7 +65,7 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
         target.target_name,
         target.profiles_path,
         target.profile_outputs or {target.target_name: target.raw_output},
-        list(DEFAULT_PROTECTED_PATTERNS),
+        protected_patterns(settings.project_dir),
         render,
     )
     workdir = Path(tempfile.mkdtemp(prefix="dbtproof-mcp-"))
