@@ -4,7 +4,8 @@ While a ``dbtproof mcp`` server runs, whatever the process writes to its standar
 (its own messages, dbt's and the MCP SDK's logs, a library's warning) goes through a
 pipe that a thread reads line by line, scrubs, and writes to the real standard error.
 The SDK points descriptor 1 at descriptor 2 while it serves (standard output is the
-protocol's), so stray prints are scrubbed too.
+protocol's), and :func:`stdout_to_stderr` does before it serves, so stray prints are
+scrubbed too and never reach the protocol's stream.
 """
 
 from __future__ import annotations
@@ -61,3 +62,18 @@ def scrubbed_stderr(scrub: Callable[[str], str]) -> Iterator[None]:
         os.dup2(original, 2)  # the pipe's last writer closed: the thread reads its end
         pump.join(DRAIN_SECONDS)
         os.close(original)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Inside the block, descriptor 1 writes to descriptor 2: before the MCP transport
+    owns standard output, nothing printed (dbt's console) may reach the protocol's stream."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

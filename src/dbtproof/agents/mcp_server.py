@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from dbtproof.agents.audit import ToolAudit
 from dbtproof.agents.catalog import ToolRefusal
-from dbtproof.agents.log_scrub import scrubbed_stderr
+from dbtproof.agents.log_scrub import scrubbed_stderr, stdout_to_stderr
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.tools import AgentTools
 from dbtproof.errors import DbtError
@@ -280,7 +280,8 @@ def serve(settings: McpSettings) -> int:
     secrets.add_environment()
     with scrubbed_stderr(secrets.scrub), _worker() as executor:
         try:
-            started = executor.submit(open_tools, settings, secrets).result()
+            with stdout_to_stderr():
+                started = executor.submit(open_tools, settings, secrets).result()
         except DbtError as exc:  # printed by the command, after the log's scrubbing ends
             raise DbtError(secrets.scrub(str(exc))) from None
         tools, audit = started.tools, ToolAudit(started.evidence, secrets.scrub)
