@@ -396,9 +396,18 @@ def test_a_client_without_elicitation_gets_the_patch_and_runs_no_agent_sql(
         assert not written["is_error"], written["text"]
         assert written["result"]["applied"] is False
         assert "+++ b/tests/dbtproof/no_negative_amounts.sql" in written["result"]["patch"]
+        # calls the SDK refuses before any tool runs are in the evidence too
+        assert (await agent.call("describe_model", model=["orders"]))["is_error"]
+        assert (await agent.call("run_sql", sql="select 1"))["is_error"]
 
-    run_agent(shop_copy, duckdb_env, scenario, target="dev", approve=None)
+    evidence = shop_copy.parent / "mcp-evidence.jsonl"
+    run_agent(shop_copy, duckdb_env, scenario, target="dev", approve=None, evidence=evidence)
     assert not (shop_copy / "tests" / "dbtproof").exists()
+    outcomes = [(c["tool"], c["outcome"]) for c in _tool_calls(evidence)]
+    assert outcomes == [
+        ("propose_singular_test", "ok"), ("run_proposal", "refused"),
+        ("write_proposal", "ok"), ("describe_model", "refused"), ("unknown", "refused"),
+    ]  # fmt: skip
 
     async def declined(agent: Agent) -> None:
         proposed = await agent.call(

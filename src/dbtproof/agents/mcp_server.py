@@ -27,6 +27,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +60,15 @@ INSTRUCTIONS = (
 )
 #: The longest error message a client gets.
 MESSAGE_LIMIT = 600
+
+
+#: The tool calls an agent makes, by name (a call naming another is recorded as "unknown").
+TOOLS = (
+    "list_models", "describe_model", "profile_columns", "propose_tests",
+    "propose_singular_test", "run_proposal", "write_proposal",
+)  # fmt: skip
+#: Set for each ``tools/call`` by :class:`AuditEveryCall`: a tool body that ran marks it.
+_AUDITED: ContextVar[list[bool] | None] = ContextVar("dbtproof_mcp_audited", default=None)
 
 
 class Declined(DbtError):
@@ -105,6 +115,9 @@ class AgentServer:
         """Run a tool's *body*: its outcome recorded, its result scrubbed, its error short."""
         started = time.time()
         outcome = "error"
+        marks = _AUDITED.get()
+        if marks is not None:
+            marks.append(True)
         try:
             result = await body()
             outcome = "ok"
@@ -134,6 +147,36 @@ class Confirmation(BaseModel):
     approve: bool = Field(description="Yes, do it")
 
 
+@dataclass
+class AuditEveryCall:
+    """Server middleware: a ``tools/call`` the SDK answers before any tool ran (an
+    unknown tool, arguments of the wrong type) is recorded too, as refused."""
+
+    agent: AgentServer
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run the request; record a tool call no tool body recorded."""
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        marks: list[bool] = []
+        token = _AUDITED.set(marks)
+        started = time.time()
+        try:
+            return await call_next(ctx)
+        finally:
+            _AUDITED.reset(token)
+            if not marks:
+                params = ctx.params or {}
+                name = params.get("name")
+                arguments = params.get("arguments")
+                self.agent.audit.record(
+                    name if name in TOOLS else "unknown",
+                    arguments if isinstance(arguments, dict) else {"arguments": str(arguments)},
+                    "refused",
+                    started,
+                )
+
+
 def _can_elicit(ctx: Context) -> bool:
     capabilities = ctx.client_capabilities
     return capabilities is not None and capabilities.elicitation is not None
@@ -148,7 +191,9 @@ async def _confirm(agent: AgentServer, ctx: Context, message: str) -> None:
 
 def build_server(agent: AgentServer) -> MCPServer:
     """The MCP server with dbtproof's tools, each calling *agent*."""
-    server = MCPServer(name="dbtproof", instructions=INSTRUCTIONS)
+    server = MCPServer(
+        name="dbtproof", instructions=INSTRUCTIONS, middleware=[AuditEveryCall(agent)]
+    )
     reads = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
     tools = agent.tools
 
