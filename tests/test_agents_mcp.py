@@ -422,20 +422,23 @@ def test_a_client_without_elicitation_gets_the_patch_and_runs_no_agent_sql(
     assert not (shop_copy / "tests" / "dbtproof").exists()
 
 
+@pytest.mark.parametrize(("target", "environment"), [("dev", "duckdb_env"), ("postgres", "pg_env")])
 def test_the_agent_read_connection_is_read_only_in_the_database(
-    shop_copy: Path, duckdb_env: dict[str, str]
+    shop_copy: Path, target: str, environment: str, request: pytest.FixtureRequest
 ) -> None:
     """What an approved singular test runs on refuses a write (DuckDB's read-only
-    transaction), while the same session's own connection may write its namespace."""
+    transaction, PostgreSQL's read-only session as the run role), while the same
+    session's own connection may write its namespace."""
     from dbtproof.agents.readonly import read_only
     from dbtproof.agents.workspace import open_workspace
 
-    with open_workspace(shop_copy, target="dev", profiles_dir=shop_copy) as ws:
+    request.getfixturevalue(environment)
+    with open_workspace(shop_copy, target=target, profiles_dir=shop_copy) as ws:
         relation = ws.relation("orders")
         copy = relation.removesuffix('"') + '_copy"'
         with read_only(ws.session) as query:
             assert query(f"select count(*) from {relation}")[0][0] > 0
-            with pytest.raises(Exception, match="read-only"):
+            with pytest.raises(Exception, match="read-only|read only"):
                 query(f"create table {copy} as select * from {relation}")
         ws.session.execute(f"create table {copy} as select * from {relation}")
 

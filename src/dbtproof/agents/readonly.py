@@ -20,7 +20,8 @@ from dbtproof.agents.catalog import ToolRefusal
 #: The statements that make a fresh connection read-only, by adapter type.
 READ_ONLY_STATEMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "postgres": ("set session characteristics as transaction read only",),
+        # the SET runs in a transaction of its own, which is not read-only yet: ended here
+        "postgres": ("set session characteristics as transaction read only", "commit"),
         "duckdb": ("begin transaction read only",),
     }
 )
