@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,7 @@ import yaml
 
 pytest.importorskip("mcp")
 
-from conftest import (  # noqa: E402
-    PG_DATABASE,
-    PG_HOST,
-    PG_PORT,
-    PG_ROLE,
-    copy_shop,
-    drop_pg_prefix,
-    unique_prefix,
-)
+from conftest import CANARY_ENV, PG_DATABASE, PG_HOST, PG_PORT, PG_ROLE  # noqa: E402
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 from mcp import types as mcp_types  # noqa: E402
 
@@ -38,7 +30,6 @@ from dbtproof.agents.sample import SampleOptions, take_sample  # noqa: E402
 from dbtproof.evidence.verify import verify  # noqa: E402
 
 DBTPROOF = Path(sys.executable).parent / "dbtproof"
-CANARY_ENV = "canary-env-password-7Hq2xZ"
 CANARY_LITERAL = "canary-literal-password-4Kd9wV"
 #: How long one tool call may take (a first call opens the workspace and builds).
 CALL_SECONDS = 300
@@ -136,52 +127,6 @@ def run_agent(
     asyncio.run(main())
     transcript.stderr = errlog.read_text()
     return transcript
-
-
-@pytest.fixture
-def shop_copy(tmp_path: Path) -> Path:
-    """A copy of the example project, without its pytest tests."""
-    return copy_shop(tmp_path / "shop")
-
-
-@pytest.fixture
-def duckdb_env(shop_copy: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The example's DuckDB target in the copy, with a sample taken."""
-    for name in list(os.environ):
-        if name.startswith(("DBT_", "SHOP_")):
-            monkeypatch.delenv(name)
-    env = {"SHOP_DUCKDB_PATH": str(shop_copy / "shop.duckdb")}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="dev",
-                profiles_dir=shop_copy)  # fmt: skip
-    return env
-
-
-@pytest.fixture
-def pg_env(
-    shop_copy: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    """The example's PostgreSQL target, its password the env canary, with a sample taken
-    into a schema of this test's own."""
-    for name in list(os.environ):
-        if name.startswith(("DBT_", "SHOP_")):
-            monkeypatch.delenv(name)
-    prefix = unique_prefix()
-    env = {
-        "SHOP_PG_HOST": PG_HOST,
-        "SHOP_PG_PORT": str(PG_PORT),
-        "SHOP_PG_USER": PG_ROLE,
-        "SHOP_PG_PASSWORD": CANARY_ENV,
-        "SHOP_PG_DATABASE": PG_DATABASE,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    options = SampleOptions(schema=f"{prefix}sample")
-    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="postgres",
-                profiles_dir=shop_copy, options=options)  # fmt: skip
-    yield {**env, "prefix": prefix}
-    drop_pg_prefix(prefix, PG_ROLE + "_none")
 
 
 def _tool_calls(path: Path) -> list[dict[str, Any]]:
@@ -420,27 +365,6 @@ def test_a_client_without_elicitation_gets_the_patch_and_runs_no_agent_sql(
     transcript = run_agent(shop_copy, duckdb_env, declined, target="dev", approve=False)
     assert len(transcript.forms) == 1
     assert not (shop_copy / "tests" / "dbtproof").exists()
-
-
-@pytest.mark.parametrize(("target", "environment"), [("dev", "duckdb_env"), ("postgres", "pg_env")])
-def test_the_agent_read_connection_is_read_only_in_the_database(
-    shop_copy: Path, target: str, environment: str, request: pytest.FixtureRequest
-) -> None:
-    """What an approved singular test runs on refuses a write (DuckDB's read-only
-    transaction, PostgreSQL's read-only session as the run role), while the same
-    session's own connection may write its namespace."""
-    from dbtproof.agents.readonly import read_only
-    from dbtproof.agents.workspace import open_workspace
-
-    request.getfixturevalue(environment)
-    with open_workspace(shop_copy, target=target, profiles_dir=shop_copy) as ws:
-        relation = ws.relation("orders")
-        copy = relation.removesuffix('"') + '_copy"'
-        with read_only(ws.session) as query:
-            assert query(f"select count(*) from {relation}")[0][0] > 0
-            with pytest.raises(Exception, match="read-only|read only"):
-                query(f"create table {copy} as select * from {relation}")
-        ws.session.execute(f"create table {copy} as select * from {relation}")
 
 
 def test_a_project_error_holding_the_password_reaches_the_agent_scrubbed(
