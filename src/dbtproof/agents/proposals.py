@@ -37,7 +37,7 @@ from dbtproof.errors import DbtError
 from dbtproof.guard import watch
 from dbtproof.native_unit import parse_input
 from dbtproof.nodes import is_ephemeral, resource_type
-from dbtproof.quoting import quote
+from dbtproof.quoting import literal, quote
 
 #: Rows of each direct upstream a proposed unit test is given.
 UNIT_ROWS = 5
@@ -269,6 +269,59 @@ def _relationships(ws: Workspace, node: Any, facts: list[ColumnFacts]) -> list[D
     return found
 
 
+def _given_rows(ws: Workspace, parents: list[Any]) -> list[tuple[Any, list[Any]]]:
+    """Up to :data:`UNIT_ROWS` rows of each parent that meet: when two parents share a
+    column (an ``*id`` one first), the first one's rows ordered by it (repeats side by
+    side, so aggregates see groups), the others' rows with those values and one without
+    (so an outer join has a row to keep)."""
+    columns = {
+        p.unique_id: list(ws.query(f"select * from {p.relation_name} where 1 = 0").columns)
+        for p in parents
+    }
+    counts: dict[str, int] = {}
+    for names in columns.values():
+        for name in {n.lower() for n in names}:
+            counts[name] = counts.get(name, 0) + 1
+    shared = [n for n, c in counts.items() if c > 1]
+    key = min(shared, key=lambda n: (not n.endswith("id"), n)) if shared else None
+    values: list[Any] | None = None
+    chosen = []
+    for parent in parents:
+        relation = str(parent.relation_name)
+        names = {n.lower(): n for n in columns[parent.unique_id]}
+        first = f"select * from {relation} order by 1 limit {UNIT_ROWS}"
+        if key is None or key not in names:
+            rows = list(ws.query(first))
+        elif values is None:
+            column = quote(names[key])
+            ordered = f"select * from {relation} order by {column}, 1 limit {UNIT_ROWS}"
+            rows = list(ws.query(ordered))
+            values = sorted({row[names[key]] for row in rows} - {None}, key=str)
+        elif not values:
+            rows = list(ws.query(first))
+        else:
+            column, listed = quote(names[key]), ", ".join(_literal(v) for v in values)
+            rows = list(
+                ws.query(
+                    f"select * from {relation} where {column} in ({listed}) "
+                    f"order by 1 limit {UNIT_ROWS - 1}"
+                )
+            ) + list(
+                ws.query(
+                    f"select * from {relation} where {column} not in ({listed}) order by 1 limit 1"
+                )
+            )
+        chosen.append((parent, rows))
+    return chosen
+
+
+def _literal(value: Any) -> str:
+    """A value read from the sample as a SQL literal (numbers as they are)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+        return literal(str(json_value(value)))
+    return str(value)
+
+
 def _input_text(parent: Any) -> str:
     if str(parent.unique_id).startswith("source."):
         return f"source('{parent.source_name}', '{parent.name}')"
@@ -285,11 +338,13 @@ def _unit_test(ws: Workspace, node: Any, mutations: list[Mutation]) -> Proposal 
     feeders = relocation.feeders if relocation is not None else {}
     # a seed read through a source it feeds (a `-- depends_on:` hint) is given once, as it
     parents -= {feeders[uid] for uid in parents if uid in feeders}
+    nodes = []
     for unique_id in sorted(parents):
         parent = manifest.nodes.get(unique_id) or manifest.sources.get(unique_id)
         if parent is None or is_ephemeral(parent) or not getattr(parent, "relation_name", None):
             return None
-        rows = ws.query(f"select * from {parent.relation_name} order by 1 limit {UNIT_ROWS}")
+        nodes.append(parent)
+    for parent, rows in _given_rows(ws, nodes):
         data = [{k: json_value(v) for k, v in row.items()} for row in rows]
         given_yaml.append({"input": _input_text(parent), "rows": data})
     if not given_yaml:

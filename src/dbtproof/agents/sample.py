@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets as random
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,10 @@ from dbtproof.errors import DbtError
 from dbtproof.guard import watch
 from dbtproof.nodes import resource_type
 from dbtproof.quoting import literal, quote
+from dbtproof.targets import duckdb_database_name, duckdb_files
 
+#: DuckDB: the catalog a copy of the target's own file is attached as, to read sources.
+ORIGIN_CATALOG = "dbtproof_origin"
 #: At most this many rows of each seed and source, unless told otherwise.
 DEFAULT_ROWS = 1000
 SUPPORTED = ("duckdb", "postgres")
@@ -90,7 +94,8 @@ def take_sample(
     if options.rows < 1:
         raise DbtError("dbtproof sample: --rows must be at least 1.")
     salt = random.token_hex(16)
-    places = (options.schema, DUCKDB_CATALOG)
+    origin_file = _target_file(project_dir, target, profiles_dir, vars)
+    places = (options.schema, DUCKDB_CATALOG, ORIGIN_CATALOG)
     with opened_session(
         project_dir,
         target=target,
@@ -113,6 +118,10 @@ def take_sample(
         schema = f"{quote(DUCKDB_CATALOG)}.main" if duckdb else quote(options.schema)
         sample_file = session.workdir / "sample.duckdb"
         pin = _attach(session, sample_file) if duckdb else None
+        origin_catalog = None
+        if pin is not None and origin_file is not None and origin_file.is_file():
+            _attach_origin(session, pin, origin_file)
+            origin_catalog = duckdb_database_name(origin_file)
         record = SampleRecord(
             run_id=session.settings.run_id,
             target=session.target,
@@ -127,7 +136,7 @@ def take_sample(
                 session.execute(f"drop schema if exists {schema} cascade")
                 session.execute(f"create schema {schema}")
             for origin in _origins(session.manifest, fed):
-                table = _copy(session, origin, schema, options, salt)
+                table = _copy(session, origin, schema, options, salt, origin_catalog)
                 if table is not None:
                     record.tables.append(table)
         if pin is not None:
@@ -149,6 +158,42 @@ def _attach(session: Any, sample_file: Path) -> Any:
     return pin
 
 
+def _target_file(
+    project_dir: Path, target: str | None, profiles_dir: Path | None, vars: Any
+) -> Path | None:
+    """DuckDB: the target's own database file (None for another adapter, in memory)."""
+    from dbtproof import _dbt_compat as compat
+    from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
+
+    profile = load_profile_target(
+        find_profiles_dir(str(profiles_dir) if profiles_dir else None),
+        DbtProject.load(project_dir).profile_name,
+        target,
+    )
+    if profile.adapter_type != "duckdb":
+        return None
+    files = duckdb_files(
+        {"path": profile.raw_output.get("path", ":memory:")},
+        lambda value: compat.render_profile_value(value, dict(vars or {})),
+    )
+    return files[0] if files else None
+
+
+def _attach_origin(session: Any, pin: Any, origin: Path) -> None:
+    """DuckDB: a copy of the target's own file (where its sources are), in the run's
+    folder, attached read-only as ``dbtproof_origin``: the run's SQL may not open the
+    target's file itself (:mod:`dbtproof.file_access`), and the run's own database has
+    taken its name."""
+    from dbtproof import _dbt_compat as compat
+
+    copy = session.workdir / "origin" / origin.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(origin, copy)
+    compat.execute_dedicated(
+        pin, f"attach {literal(str(copy))} as {quote(ORIGIN_CATALOG)} (read_only)"
+    )
+
+
 def _detach(session: Any, pin: Any) -> None:
     """DuckDB: the sample file detached (written out) and its connection closed."""
     from dbtproof import _dbt_compat as compat
@@ -157,14 +202,35 @@ def _detach(session: Any, pin: Any) -> None:
     compat.close_dedicated_connection(pin)
 
 
+def _origin_relation(session: Any, origin: Any, origin_catalog: str | None) -> str | None:
+    """The relation *origin* is read from, None when it does not exist: on DuckDB a
+    source in the target's own database is read from its attached copy."""
+    database = str(getattr(origin, "database", "") or "")
+    if origin_catalog is None or database != origin_catalog or resource_type(origin) == "seed":
+        return str(origin.relation_name) if session.relation_exists(origin) else None
+    found = session.query(
+        "select count(*) as n from information_schema.tables where table_catalog = "
+        f"{literal(ORIGIN_CATALOG)} and table_schema = {literal(str(origin.schema))} and "
+        f"table_name = {literal(str(origin.identifier))}"
+    )[0]["n"]
+    if not found:
+        return None
+    return f"{quote(ORIGIN_CATALOG)}.{quote(str(origin.schema))}.{quote(str(origin.identifier))}"
+
+
 def _copy(
-    session: Any, origin: Any, schema: str, options: SampleOptions, salt: str
+    session: Any,
+    origin: Any,
+    schema: str,
+    options: SampleOptions,
+    salt: str,
+    origin_catalog: str | None,
 ) -> SampleTable | None:
     """Copy at most ``options.rows`` rows of *origin* (masked) into the sample; None when
     its relation does not exist (a source nobody loaded)."""
-    if not session.relation_exists(origin):
+    relation = _origin_relation(session, origin, origin_catalog)
+    if relation is None:
         return None
-    relation = str(origin.relation_name)
     columns = list(session.query(f"select * from {relation} where 1 = 0").columns)
     declared = options.pii.columns(origin)
     masked = [column for column in columns if column.lower() in declared]
