@@ -102,8 +102,7 @@ class AgentServer:
 
     def scrub(self, text: str) -> str:
         """*text* without any secret the server knows."""
-        self.secrets.add_environment()
-        return self.secrets.scrub(text)
+        return scrub_all(self.secrets, self.tools, text)
 
     async def run(self, work: Callable[[], T]) -> T:
         """*work* on the server's one worker thread."""
@@ -139,6 +138,16 @@ class AgentServer:
     def _short(self, message: str) -> str:
         text = self.scrub(message)
         return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
+def scrub_all(secrets: SecretRegistry, tools: AgentTools, text: str) -> str:
+    """*text* scrubbed by the server's registry (the environment's secrets read anew), then
+    by the workspace's once it is open."""
+    secrets.add_environment()
+    text = secrets.scrub(text)
+    for scrub in tools.scrubbers:
+        text = scrub(text)
+    return text
 
 
 class Confirmation(BaseModel):
@@ -329,7 +338,8 @@ def serve(settings: McpSettings) -> int:
                 started = executor.submit(open_tools, settings, secrets).result()
         except DbtError as exc:  # printed by the command, after the log's scrubbing ends
             raise DbtError(secrets.scrub(str(exc))) from None
-        tools, audit = started.tools, ToolAudit(started.evidence, secrets.scrub)
+        tools = started.tools
+        audit = ToolAudit(started.evidence, lambda text: scrub_all(secrets, tools, text))
         audit.start(_run_id(), settings.project_dir, started.target_facts)
         agent = AgentServer(secrets=secrets, audit=audit, tools=tools, executor=executor)
         status = 1

@@ -50,6 +50,11 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
     from dbtproof.runner import DbtRunner
 
     project = DbtProject.load(settings.project_dir)
+    loaded = compat.load_env_file()  # dbt-core 1.12's .env: its secrets are secrets here too
+    if loaded is not None:
+        for name, value in loaded[1].items():
+            if name.startswith("DBT_ENV_SECRET"):
+                secrets.add(value, f"{name} in {loaded[0]}")
 
     def render(value: Any) -> Any:
         return compat.render_profile_value(value, settings.vars)
@@ -100,8 +105,9 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
             sample_dir=settings.sample_dir,
             pii=settings.pii,
         ) as ws:
-            for secret in getattr(ws.session, "made_secrets", ()):
+            for secret in ws.session.made_secrets:
                 secrets.add(secret, "made by the workspace's session")
+            tools.scrubbers.append(ws.secrets.scrub)
             yield ws
 
     tools = AgentTools(

@@ -41,6 +41,9 @@ class AgentTools:
     pii: PiiRule
     #: Opens the workspace (a context manager); called once, at the first data tool.
     open_workspace: Callable[[], contextlib.AbstractContextManager[Any]]
+    #: More scrubbing than the server's registry: the workspace's own (its minted and
+    #: ``.env`` values), added when it opens.
+    scrubbers: list[Callable[[str], str]] = field(default_factory=list, repr=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
     _workspace: Any = field(default=None, repr=False)
     proposals: dict[str, Any] = field(default_factory=dict, repr=False)
