@@ -82,5 +82,6 @@ PY
 make_main_venv() {
     WITHOUT_PARSER=1 make_venv .venv ">=1.12,<1.13" "dbt-duckdb>=1.11,<1.12" \
         "dbt-postgres>=1.11,<1.12" "dbt-bigquery>=1.12,<1.13" "dbt-snowflake>=1.12,<1.13" \
-        "dbt-spark[PyHive,session]>=1.11,<1.12" "dbt-trino>=1.11,<1.12" "dbt-athena>=1.11,<1.12"
+        "dbt-spark[PyHive,session]>=1.11,<1.12" "dbt-trino>=1.11,<1.12" "dbt-athena>=1.11,<1.12" \
+        "mcp>=2,<3"  # dbtproof[mcp], for tests/test_agents_mcp.py (--no-deps, then its needs)
 }

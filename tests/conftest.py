@@ -395,3 +395,59 @@ def engine_session(
             session.teardown()
             if target == "postgres":
                 drop_pg_schemas(prefix)
+
+
+# -- the agents' tests (tests/test_agents_mcp.py, tests/test_agents_readonly.py) ----------
+
+#: The PostgreSQL password of :func:`pg_env` (trust auth: any password logs in).
+CANARY_ENV = "canary-env-password-7Hq2xZ"
+
+
+@pytest.fixture
+def shop_copy(tmp_path: Path) -> Path:
+    """A copy of the example project, without its pytest tests."""
+    return copy_shop(tmp_path / "shop")
+
+
+@pytest.fixture
+def duckdb_env(shop_copy: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The example's DuckDB target in the copy, with a sample taken."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    env = {"SHOP_DUCKDB_PATH": str(shop_copy / "shop.duckdb")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from dbtproof.agents.sample import take_sample
+
+    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="dev",
+                profiles_dir=shop_copy)  # fmt: skip
+    return env
+
+
+@pytest.fixture
+def pg_env(
+    shop_copy: Path, pg_role: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """The example's PostgreSQL target, its password the env canary, with a sample taken
+    into a schema of this test's own."""
+    for name in list(os.environ):
+        if name.startswith(("DBT_", "SHOP_")):
+            monkeypatch.delenv(name)
+    prefix = unique_prefix()
+    env = {
+        "SHOP_PG_HOST": PG_HOST,
+        "SHOP_PG_PORT": str(PG_PORT),
+        "SHOP_PG_USER": PG_ROLE,
+        "SHOP_PG_PASSWORD": CANARY_ENV,
+        "SHOP_PG_DATABASE": PG_DATABASE,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from dbtproof.agents.sample import SampleOptions, take_sample
+
+    options = SampleOptions(schema=f"{prefix}sample")
+    take_sample(shop_copy, shop_copy / "target" / "dbtproof-sample", target="postgres",
+                profiles_dir=shop_copy, options=options)  # fmt: skip
+    yield {**env, "prefix": prefix}
+    drop_pg_prefix(prefix, PG_ROLE + "_none")

@@ -16,6 +16,9 @@ the target's database files that exist (it never creates one); on a local Spark
 their Spark's warehouse directory under those basetemps. Like every ``dbtproof``
 command it takes dbt's own ``--project-dir``, ``--profiles-dir``, ``--target`` and ``--vars``.
 
+``dbtproof mcp`` serves dbtproof's agent tools over the Model Context Protocol on
+standard input/output (see :mod:`dbtproof.agents.mcp_server` and docs/agents.md).
+
 ``dbtproof evidence verify PATH [--digest D]`` checks a ``--dbt-evidence`` file (exit code
 0 only when intact); ``dbtproof evidence attest PATH`` writes its in-toto Statement;
 ``dbtproof evidence merge JOB1 JOB2 ... -o RUN`` makes one run of the evidence files of the
@@ -40,6 +43,7 @@ from typing import Any
 from dbtproof._dbt_compat.env_file import load_env_file
 from dbtproof._dbt_compat.support import unsupported_dbt
 from dbtproof.agents import commands as agent_commands
+from dbtproof.agents import mcp_command
 from dbtproof.doctor.report import one_line
 from dbtproof.errors import DbtError
 from dbtproof.liveness import (
@@ -146,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="a job's final digest as it published it (repeatable, in the files' order)",
     )
+    mcp_command.add_parser(commands, _dbt_arguments)
     watch = commands.add_parser(
         "watch",
         help="run the tests, then, on every save, the tests the saved files touch",
@@ -582,6 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if project is not None and not project.is_relative_to(Path.cwd()):
                 roots.append(project)
             return watch([*unknown, *args.pytest_args], roots)
+        if args.command == "mcp":
+            return mcp_command.run(args)
         if args.command in agent_commands.COMMANDS:
             return agent_commands.run(args)
         if args.command == "doctor":

@@ -175,6 +175,14 @@ def execute_dedicated(connection: Any, sql: str) -> None:
     connection.handle.cursor().execute(sql)
 
 
+def fetch_dedicated(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of *sql* on a dedicated connection (its cursor kept open, as
+    :func:`execute_dedicated` keeps it)."""
+    cursor = connection.handle.cursor()
+    cursor.execute(sql)
+    return [tuple(row) for row in cursor.fetchall()]
+
+
 def close_dedicated_connection(connection: Any) -> None:
     """Close a connection from :func:`open_dedicated_connection` (errors ignored)."""
     with suppress(Exception):  # closing a dead connection is not an error

@@ -8,4 +8,11 @@ sources are the sample's tables; :mod:`~dbtproof.agents.profiling` gives aggrega
 its models, :mod:`~dbtproof.agents.proposals` proposes data tests and unit tests, runs
 each and scores it against mutants of the model (:mod:`~dbtproof.agents.mutations`),
 and :mod:`~dbtproof.agents.patch` writes them into the project's YAML.
+
+``dbtproof mcp`` serves the same to agents over MCP (:mod:`~dbtproof.agents.mcp_server`):
+manifest facts (:mod:`~dbtproof.agents.catalog`), every argument checked
+(:mod:`~dbtproof.agents.arguments`), a singular test an agent writes kept as a parsed
+proposal (:mod:`~dbtproof.agents.singular`) and run only once a person approves it, on a
+read-only connection (:mod:`~dbtproof.agents.readonly`); every call a record in the
+evidence chain (:mod:`~dbtproof.agents.audit`).
 """
