@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     """Serve the agent tools on standard input/output until the client closes; the exit
     code. Raises :class:`DbtError` (a protected target, no project, no MCP SDK...)."""
     try:
-        from dbtproof.agents.mcp_server import McpSettings, serve
+        from dbtproof.agents.mcp_server import serve
+        from dbtproof.agents.mcp_settings import McpSettings
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] != "mcp":
             raise

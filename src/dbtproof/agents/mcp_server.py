@@ -28,9 +28,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -42,7 +41,7 @@ from pydantic import BaseModel, Field
 from dbtproof.agents.audit import ToolAudit
 from dbtproof.agents.catalog import ToolRefusal
 from dbtproof.agents.log_scrub import scrubbed_stderr, stdout_to_stderr
-from dbtproof.agents.pii import PiiRule
+from dbtproof.agents.mcp_settings import McpSettings
 from dbtproof.agents.tools import AgentTools
 from dbtproof.errors import DbtError
 from dbtproof.evidence.records import scrubbed
@@ -73,22 +72,6 @@ _AUDITED: ContextVar[list[bool] | None] = ContextVar("dbtproof_mcp_audited", def
 
 class Declined(DbtError):
     """The person declined (or cancelled) what a tool asked them to confirm."""
-
-
-@dataclass(frozen=True)
-class McpSettings:
-    """What ``dbtproof mcp`` was started with."""
-
-    project_dir: Path
-    profiles_dir: Path
-    target: str | None = None
-    vars: dict[str, Any] = field(default_factory=dict)
-    #: The evidence file (None: ``<target-path>/dbtproof-mcp/<run id>.jsonl``).
-    evidence: Path | None = None
-    #: The sample's record folder (None: the workspace's default).
-    sample_dir: Path | None = None
-    #: How a PII column is marked.
-    pii: PiiRule = field(default_factory=PiiRule)
 
 
 @dataclass

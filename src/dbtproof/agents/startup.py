@@ -25,7 +25,7 @@ from dbtproof.redaction import SecretRegistry
 from dbtproof.targets import check_protected
 
 if TYPE_CHECKING:
-    from dbtproof.agents.mcp_server import McpSettings
+    from dbtproof.agents.mcp_settings import McpSettings
 
 
 @dataclass(frozen=True)
