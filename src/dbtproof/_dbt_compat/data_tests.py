@@ -40,7 +40,8 @@ def test_verdict(
         "adapter_response": {},
     }
     TestResultData.validate(data)
-    # build_test_run_result reads nothing of its runner: dbt's own rule, called unbound
-    result = TestRunner.build_test_run_result(None, node, TestResultData.from_dict(data))  # type: ignore[arg-type]
+    # build_test_run_result reads nothing of its runner but class attributes (dbt 1.8: the
+    # event class that --warn-error options name): dbt's own rule, called on the class
+    result = TestRunner.build_test_run_result(TestRunner, node, TestResultData.from_dict(data))  # type: ignore[arg-type]
     status = getattr(result.status, "value", result.status)
     return str(status), result.message, int(result.failures or 0)
