@@ -2,12 +2,12 @@
 
 ``dbt test`` runs each data test on its own: a compile, its ``test`` materialization
 rendered, one statement, its result object, tens of milliseconds each. Here the tests of a
-batch are compiled in one ``dbt compile`` invocation (dbt's compiler: ``ref``, ``where``,
-ephemeral CTEs as ``dbt test`` compiles them), each test's SQL is wrapped in the adapter's
-own ``get_test_sql`` (its ``fail_calc``, ``warn_if`` and ``error_if``), and up to
-:data:`BATCH_SIZE` of those run as one ``union all`` statement returning each test's
-``failures``, ``should_warn`` and ``should_error``; dbt's test runner turns each row into
-the test's status and message (:func:`dbtproof._dbt_compat.test_verdict`).
+batch are compiled by dbt's compiler (``ref``, ``where``, ephemeral CTEs as ``dbt test``
+compiles them, without a task's runner, result and events per test), each test's SQL is
+wrapped in the adapter's own ``get_test_sql`` (its ``fail_calc``, ``warn_if`` and
+``error_if``), and up to :data:`BATCH_SIZE` of those run as one ``union all`` statement
+returning each test's ``failures``, ``should_warn`` and ``should_error``; dbt's test runner
+turns each row into the test's status and message (:func:`dbtproof._dbt_compat.test_verdict`).
 
 A test is left to ``dbt test`` (:func:`batchable`) when its statement is not that one query:
 failures stored (``store_failures``, ``store_failures_as``, ``--dbt-store-failures``), a
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError
-from dbtproof.nodes import fqn_selector, resource_type
+from dbtproof.nodes import resource_type
 from dbtproof.runner import NodeResult
 
 if TYPE_CHECKING:
@@ -107,19 +107,8 @@ def run_batched(
 
 
 def _compile(session: DbtSession, unique_ids: Sequence[str], manifest: Any) -> dict[str, str]:
-    """The compiled SQL of each test dbt compiled without an error (one ``dbt compile``)."""
-    nodes = session.manifest.nodes
-    try:
-        result = session.runner_invoke(
-            "compile", select=[fqn_selector(nodes[uid]) for uid in unique_ids], manifest=manifest
-        )
-    except DbtError:  # dbt test reports it, test by test
-        return {}
-    return {
-        node.unique_id: node.compiled_code
-        for node in result.nodes
-        if node.status == "success" and node.compiled_code
-    }
+    """The compiled SQL of each test dbt's compiler compiled without an error."""
+    return compat.compile_nodes(session.runtime_config, manifest or session.manifest, unique_ids)
 
 
 def _statements(

@@ -9,6 +9,7 @@ batch gets exactly the verdict ``dbt test`` gives it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -45,3 +46,23 @@ def test_verdict(
     result = TestRunner.build_test_run_result(TestRunner, node, TestResultData.from_dict(data))  # type: ignore[arg-type]
     status = getattr(result.status, "value", result.status)
     return str(status), result.message, int(result.failures or 0)
+
+
+def compile_nodes(config: Any, manifest: Any, unique_ids: Sequence[str]) -> dict[str, str]:
+    """The compiled SQL of each node of *unique_ids* as ``dbt compile`` makes it (dbt's
+    ``Compiler.compile_node``: its Jinja context, ``ref``/``source``, ``where``, ephemeral
+    CTEs), without the task around it (a runner, a result and events per node, a file
+    written); a node dbt cannot compile here (an error, an introspective query, which would
+    need the connection ``dbt test`` opens) is left out."""
+    from dbt.compilation import Compiler
+
+    compiler = Compiler(config)
+    found: dict[str, str] = {}
+    for uid in unique_ids:
+        try:
+            node = compiler.compile_node(manifest.nodes[uid], manifest, {}, write=False)
+        except Exception:  # noqa: BLE001 - dbt test compiles it again and says what failed
+            continue
+        if getattr(node, "compiled_code", None):
+            found[uid] = str(node.compiled_code)
+    return found
