@@ -96,8 +96,9 @@ def run_batched(
     if not wanted:
         run.left = list(unique_ids)
         return run
+    adapter = session.adapter()  # registered, with its macros, before dbt's compiler runs
     compiled = _compile(session, wanted, manifest)
-    statements = _statements(session, wanted, compiled)
+    statements = _statements(session, adapter, wanted, compiled)
     for start in range(0, len(statements), batch_size):
         chunk = statements[start : start + batch_size]
         run.results.update(_run_chunk(session, chunk))
@@ -112,12 +113,11 @@ def _compile(session: DbtSession, unique_ids: Sequence[str], manifest: Any) -> d
 
 
 def _statements(
-    session: DbtSession, unique_ids: Sequence[str], compiled: dict[str, str]
+    session: DbtSession, adapter: Any, unique_ids: Sequence[str], compiled: dict[str, str]
 ) -> list[tuple[str, str, str]]:
     """``(unique id, its compiled SQL, the statement dbt's test materialization runs)`` of
     each compiled test:
     ``get_test_sql`` rendered once per ``fail_calc``/``warn_if``/``error_if``."""
-    adapter = session.adapter()
     nodes = session.manifest.nodes
     templates: dict[tuple[str, str, str], list[str] | None] = {}
     found = []
