@@ -47,6 +47,22 @@ def _recording_invoke(self, command, **kwargs):
 
 
 DbtRunner.invoke = _recording_invoke
+
+import dbtproof.dbt_tests as _tests
+
+_run_batched = _tests.run_batched
+
+
+def _recording_batched(session, unique_ids, **kwargs):
+    run = _run_batched(session, unique_ids, **kwargs)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"invocations-{worker}.jsonl", "a") as log:
+        nodes = [[uid, result.status] for uid, result in run.results.items()]
+        log.write(json.dumps({"command": "batched", "nodes": nodes}) + "\\n")
+    return run
+
+
+_tests.run_batched = _recording_batched
 """
 
 
@@ -90,9 +106,10 @@ def test_untested_model_that_cannot_build_fails_its_build_item(
         ]
     )
     assert "Traceback" not in result.stdout.str()
-    # Every node is built once, in one `dbt build`; every data test runs in one `dbt test`.
+    # Every node is built once, in one `dbt build`; every data test runs in batched
+    # statements (none is left to `dbt test`).
     (calls,) = invocations(shop).values()
-    assert [call["command"] for call in calls] == ["build", "test"]
+    assert [call["command"] for call in calls] == ["build", "batched"]
     assert sorted(uid for uid, _ in calls[0]["nodes"]) == sorted([*BUILT, "model.shop.products"])
     # Each build item is a test case of the JUnit XML; the broken one failed.
     cases = {
@@ -205,11 +222,11 @@ def test_xdist_builds_once_for_the_run_and_splits_the_tests(
         uid
         for calls in workers.values()
         for call in calls
-        if call["command"] == "test"
+        if call["command"] in ("test", "batched")
         for uid, _ in call["nodes"]
     ]
     assert len(tested) == len(set(tested)), "a data test ran twice"
-    testers = {w for w, calls in workers.items() if any(c["command"] == "test" for c in calls)}
+    testers = {w for w, calls in workers.items() if any(c["command"] == "batched" for c in calls)}
     assert testers == {"gw0", "gw1"}
     output = result.stdout.str()
     for worker in ("gw0", "gw1"):

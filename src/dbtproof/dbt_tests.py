@@ -6,7 +6,8 @@ when the first build item or dbt test item of a worker runs,
 waiting to run on this worker, builds in one ``dbt build`` invocation the
 models, seeds and snapshots of those build items and everything those nodes
 and tests need (once per session, skipping what is already built), runs all of
-those tests in one ``dbt test`` invocation, and keeps each node's and each
+those tests (many to a statement, :mod:`dbtproof.batched_tests`, and those that cannot be
+batched in one ``dbt test`` invocation), and keeps each node's and each
 test's outcome for its item to report.
 
 Under ``pytest -n`` on DuckDB the build is the run's, not the worker's
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.batched_tests import run_batched
 from dbtproof.faults import TRANSIENT, fault_in_text
 from dbtproof.nodes import ancestors, fqn_selector, graph_nodes, is_buildable
 from dbtproof.rows import Rows
@@ -125,9 +127,13 @@ class DbtTestBatches:
         store_failures: bool = False,
         shared: SharedBuild | None = None,
         unit_gate: Sequence[str] | None = None,
+        batched: bool = True,
     ) -> None:
         self.session = session
         self.store_failures = store_failures
+        #: Whether data tests run many to a statement (:mod:`dbtproof.batched_tests`) where
+        #: they can, rather than each in ``dbt test``.
+        self.batched = batched
         #: The unit tests that gate their model's build as in ``dbt build`` (the collected
         #: ones; None: no gate, every node is built).
         self.unit_gate = list(unit_gate) if unit_gate is not None else None
@@ -462,8 +468,9 @@ class DbtTestBatches:
         )
 
     def _run_tests(self, unique_ids: Sequence[str], ran: InvocationResult | None = None) -> None:
-        """Run the data tests *unique_ids* (built for already) in one ``dbt test`` invocation,
-        or read their results from *ran*, the ``dbt build`` they rode along in."""
+        """Run the data tests *unique_ids* (built for already): in batched statements where
+        they can be (:mod:`dbtproof.batched_tests`), the others in one ``dbt test``
+        invocation; or read their results from *ran*, the ``dbt build`` they rode along in."""
         manifest = self.session.manifest
         runnable = []
         for uid in unique_ids:
@@ -480,13 +487,23 @@ class DbtTestBatches:
             return
         extra = ("--store-failures",) if self.store_failures else ()
         read = self.shared.manifest if self.shared is not None else None
-        result = ran or self.session.runner_invoke(
-            "test",
-            select=[fqn_selector(test_node(manifest, uid)) for uid in runnable],
-            extra_args=extra,
-            manifest=read,
-        )
-        by_id: dict[str, NodeResult] = {node.unique_id: node for node in result.nodes}
+        by_id: dict[str, NodeResult] = {}
+        per_test = runnable
+        if ran is None and self.batched:
+            batched = run_batched(
+                self.session, runnable, store_failures=self.store_failures, manifest=read
+            )
+            by_id.update(batched.results)
+            per_test = batched.left
+        result = ran or InvocationResult(command=[], success=True)
+        if per_test and ran is None:
+            result = self.session.runner_invoke(
+                "test",
+                select=[fqn_selector(test_node(manifest, uid)) for uid in per_test],
+                extra_args=extra,
+                manifest=read,
+            )
+        by_id.update((node.unique_id, node) for node in result.nodes)
         lost = [uid for uid in runnable if uid in by_id and _fault_of(by_id[uid])]
         hook_failure = result.invocation_failure()
         if lost and not hook_failure:

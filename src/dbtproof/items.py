@@ -286,7 +286,11 @@ class _DbtItem(pytest.Item):
                     if isinstance(item, DbtTestItem) and item.kind == "unit"
                 ]
             state.test_batches = DbtTestBatches(
-                session, store_failures=store_failures, shared=shared, unit_gate=unit_gate
+                session,
+                store_failures=store_failures,
+                shared=shared,
+                unit_gate=unit_gate,
+                batched=bool(self.config.getini("dbt_batch_data_tests")),
             )
         return state.test_batches
 

@@ -180,6 +180,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
     )
     parser.addini(
+        "dbt_batch_data_tests",
+        "Run dbt data tests many to a statement, with dbt's own compile, SQL and verdicts "
+        "(DuckDB, PostgreSQL; default true; false: every data test in `dbt test`).",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
         "dbt_shared_build",
         "Under -n on DuckDB: build the project's nodes once for the run and split the data "
         "tests over the workers (default true; false: one worker runs every dbt item).",

@@ -19,6 +19,8 @@ One module per concern:
   a registered Arrow table; PostgreSQL: a temporary table filled by ``COPY``);
 * :mod:`.adapter` — the adapter: registered and ready for macros, its relations,
   schemas and incremental strategy macros;
+* :mod:`.data_tests` — data tests compiled, and their statement and verdict, as dbt's
+  compiler, ``test`` materialization and test runner make them;
 * :mod:`.grants` — a relation's grants read back as dbt reads them, and dbt's diff of two;
 * :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes, the
   user-defined functions (dbt 1.11);
@@ -107,6 +109,7 @@ from dbtproof._dbt_compat.connections import (
     try_advisory_lock,
 )
 from dbtproof._dbt_compat.context import RenderContext
+from dbtproof._dbt_compat.data_tests import compile_nodes, test_sql, test_verdict
 from dbtproof._dbt_compat.env_file import (
     dbt_reads_env_file,
     env_file,
@@ -175,6 +178,9 @@ def dbt_version() -> str:
 
 
 __all__ = (
+    "compile_nodes",
+    "test_sql",
+    "test_verdict",
     "TESTED_DBT_VERSIONS",
     "CteRelations",
     "IntrospectiveAdapter",
