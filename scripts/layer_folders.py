@@ -45,7 +45,7 @@ from pathlib import Path
 
 #: Each module (or package) at the top of ``src/dbtproof/`` -> where it goes (dotted, below
 #: ``dbtproof``). The folders, top to bottom (an import points only down, never to a peer:
-#: ``tests/test_house.py`` checks): cli -> plugin -> session -> {engine, safety,
+#: ``tests/test_house.py`` checks): cli -> agents -> plugin -> session -> {engine, safety,
 #: credentials, evidence} -> {compare, project} -> _dbt_compat -> errors.
 MODULES: dict[str, str] = {
     # cli/: the command line, run by users
@@ -60,6 +60,7 @@ MODULES: dict[str, str] = {
     "dbt_fixture": "plugin.dbt_fixture",
     "items": "plugin.items",
     "dbt_tests": "plugin.batches",
+    "batched_tests": "plugin.batched_tests",
     "native_unit": "plugin.native_unit",
     "scheduling": "plugin.scheduling",
     "selection": "plugin.selection",
@@ -77,6 +78,7 @@ MODULES: dict[str, str] = {
     # safety/: what keeps a run inside its namespace and its secrets out of sight
     "namespace": "safety.namespace",
     "relocation": "safety.relocation",
+    "loaded_sources": "safety.loaded_sources",
     "guard": "safety.guard",
     "run_role": "safety.run_role",
     "access": "safety.access",
@@ -108,6 +110,7 @@ TOP = {"__init__", "errors", "__pycache__"}
 #: The layer folders, and the docstring of the ``__init__.py`` this script makes for one.
 FOLDERS: dict[str, str] = {
     "cli": "The ``dbtproof`` command line: clean, watch, doctor, evidence.",
+    "agents": "",
     "plugin": "The pytest plugin: hooks and options, the per-run state, fixtures, items.",
     "session": "One dbt session: its parse, connections, runner, and what workers share.",
     "engine": "",
@@ -176,6 +179,13 @@ TESTS: dict[str, str] = {
     "test_start_faults_postgres.py": "backends",
     "test_unit_numeric_postgres.py": "backends",
     "test_unit_parity.py": "backends",
+    "test_loaded_sources.py": "backends",
+    "test_agents.py": "plugin",
+    "test_agents_mcp.py": "plugin",
+    "test_agents_readonly.py": "plugin",
+    "test_batched_data_tests.py": "plugin",
+    "test_docs_getting_started.py": "examples",
+    "test_docs_site.py": "examples",
 }
 
 #: Files at the top of ``tests/`` that stay there.

@@ -330,6 +330,7 @@ def test_every_error_is_a_dbtproof_error_or_an_item_outcome() -> None:
 #: type checkers too). ``errors`` is the module every layer may raise from.
 LAYERS = (
     ("cli",),
+    ("agents",),
     ("plugin",),
     ("session",),
     ("engine", "safety", "credentials", "evidence"),
