@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +21,7 @@ from dbtproof import _dbt_compat as compat
 from dbtproof import access, faults, parse_cache, parse_snapshot, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
+from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import (
     AccessDenied,
     ConnectionFailedError,
@@ -1734,54 +1735,24 @@ class DbtSession:
             extra_args=("--indirect-selection", "empty"),
         )
 
-    def run_model(
-        self,
-        model: Any,
-        given: Any = None,
-        *,
-        vars: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        macros: dict[str, Any] | None = None,
-        is_incremental: bool = False,
-        this: Any = None,
-        apply: bool = False,
-        ordered: bool = False,
-        approx: Any = None,
-        queries: dict[Any, Any] | None = None,
-        caller_dir: Path | None = None,
-    ) -> Any:
+    def run_model(self, request: ModelRunRequest) -> Any:
         """Run one model on fixture rows; see :meth:`dbtproof.DbtFixture.run_model`.
 
-        Fixture files are looked for relative to *caller_dir* (default: the caller's
-        folder), the project and the current folder.
+        Fixture files are looked for in the *request*'s folders (the caller's), then the
+        project and the current folder.
         """
-        if caller_dir is None:
-            import sys
-
-            caller_dir = Path(sys._getframe(1).f_code.co_filename).parent
-        search_dirs = [caller_dir, self.project.root, Path.cwd()]
+        request = replace(
+            request, search_dirs=(*request.search_dirs, self.project.root, Path.cwd())
+        )
         self._require_runner()
-        what = f"dbt.run_model({str(model)!r})"
+        what = request.label
 
         def read() -> Any:
             with watch(self.guard, what):
-                return self.engine.run_model(
-                    model,
-                    given,
-                    vars=vars,
-                    env=env,
-                    macros=macros,
-                    is_incremental=is_incremental,
-                    this=this,
-                    apply=apply,
-                    ordered=ordered,
-                    approx=approx,
-                    queries=queries,
-                    search_dirs=search_dirs,
-                )
+                return self.engine.run_model(request)
 
         try:
-            if not apply:
+            if not request.apply:
                 return self.retried_read(what, read)
             with faults.not_retried(what):  # apply=True writes the model's table
                 return read()
