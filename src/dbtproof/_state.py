@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.keeper import SessionKeeper
     from dbtproof.parse_cache import StartTimings
-    from dbtproof.session import DbtSession, SessionSettings
+    from dbtproof.session import DbtSession
+    from dbtproof.session_settings import SessionSettings
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
 RUN_ID_KEY = "dbtproof_run_id"
@@ -483,7 +484,7 @@ class DbtproofState:
         return self.own_tmp
 
     def _settings(self, config: pytest.Config) -> SessionSettings:
-        from dbtproof.session import SessionSettings, parse_vars
+        from dbtproof.session_settings import SessionSettings, parse_vars
 
         profiles_dir = find_profiles_dir(option(config, "dbt_profiles_dir", "dbt_profiles_dir"))
         return SessionSettings(

@@ -8,19 +8,17 @@ worker, and drops everything it created when the session ends.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import access, faults, parse_cache, parse_snapshot, targets
+from dbtproof import access, faults, parse_cache, targets
 from dbtproof import namespace as ns
-from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
+from dbtproof.credentials.profile import bind_to_target, header_lines
 from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import (
     AccessDenied,
@@ -53,12 +51,11 @@ from dbtproof.nodes import (
 )
 from dbtproof.project import (
     DbtProject,
-    ProfileTarget,
     load_profile_target,
     minted_settings,
     write_derived_profiles,
 )
-from dbtproof.quoting import literal, quote
+from dbtproof.quoting import quote
 from dbtproof.redaction import Secret
 from dbtproof.relocation import (
     Relocation,
@@ -77,15 +74,15 @@ from dbtproof.run_role import (
     enable_login,
     role_name,
 )
-from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
+from dbtproof.runner import SEE_DBT_LOG, DbtRunner, InvocationResult
 from dbtproof.servers import ServerFacts
-from dbtproof.shared_build import SharedPlace
+from dbtproof.session_parsing import SessionParsing
+from dbtproof.session_settings import SessionSettings, check_protected, check_protected_server
+from dbtproof.shared_build import SharedAttachment, SharedPlace
 
 if TYPE_CHECKING:
-    from dbtproof.credentials import CredentialSet
     from dbtproof.engine.inputs import Schema
     from dbtproof.engine.model import ModelEngine
-    from dbtproof.progress import Progress
 
 T = TypeVar("T")
 
@@ -93,156 +90,6 @@ T = TypeVar("T")
 #: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
 LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
 LOCKDOWN_ALIAS = "dbtproof_file_access"
-
-
-@dataclass
-class SessionSettings:
-    """Everything a :class:`DbtSession` needs to know, resolved from options and ini keys."""
-
-    project_dir: Path
-    profiles_dir: Path
-    workdir: Path
-    run_id: str
-    worker_id: str | None = None
-    target: str | None = None
-    vars: dict[str, Any] = field(default_factory=dict)
-    protected_targets: Sequence[str] = targets.DEFAULT_PROTECTED_PATTERNS
-    allow_protected_target: bool = False
-    keep: bool = False
-    store_failures: bool = False
-    seed: bool = False
-    #: PostgreSQL: run as a per-run role when the identity may create roles.
-    run_role: bool = True
-    #: Parse through the project's warm-parse cache (:mod:`dbtproof.parse_cache`).
-    warm_parse: bool = True
-    #: Credential providers (``--dbt-credentials``): tokens minted before each dbt
-    #: invocation and each connection dbtproof opens.
-    credentials: CredentialSet | None = None
-    #: The xdist controller: where to write its warm parse for the workers to load.
-    share_parse_to: Path | None = None
-    #: An xdist worker: the controller's warm parse to load instead of parsing.
-    parse_from: Path | None = None
-    #: An xdist worker on DuckDB: the run's folder for the project's nodes built once for
-    #: every worker (:mod:`dbtproof.shared_build`); None: each worker builds its own.
-    shared_build: Path | None = None
-    #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
-    observers: list[Callable[[Invocation], object]] = field(default_factory=list)
-    #: Shows what each dbt invocation is doing on the terminal; None: nothing shown.
-    progress: Progress | None = None
-    #: How often a connection dbtproof opens is tried again after a transient failure
-    #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
-    connect_retries: int = 3
-    #: ``dbt_grant_roles``: production role (casefolded) -> the role standing for it here.
-    grant_roles: dict[str, str] = field(default_factory=dict)
-    #: ``dbt_require_least_privilege``: refuse to start when the identity has excess rights.
-    require_least_privilege: bool = False
-    #: False for the xdist controller, which runs no test: where the target's engine runs
-    #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
-    runs_tests: bool = True
-
-
-#: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
-#: once YAML's aliases are expanded (an alias bomb is a few lines of text).
-VARS_MAX_CHARS = 65_536
-VARS_MAX_DEPTH = 32
-VARS_MAX_VALUES = 10_000
-
-
-def parse_vars(text: str | None) -> dict[str, Any]:
-    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``) within limits:
-    string keys, :data:`VARS_MAX_DEPTH` levels, :data:`VARS_MAX_VALUES` values.
-
-    :raises DbtError: one short message saying what is wrong and where.
-    """
-    if not text:
-        return {}
-    import yaml
-
-    if len(text) > VARS_MAX_CHARS:
-        raise DbtError(
-            f"dbtproof: --dbt-vars is {len(text):,} characters long; at most "
-            f"{VARS_MAX_CHARS:,} are read. Put large data in a seed or a file the project reads."
-        )
-    try:
-        value = yaml.safe_load(text)
-    except RecursionError:
-        raise DbtError(_too_deep()) from None
-    except yaml.YAMLError as exc:
-        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from None
-    if not isinstance(value, dict):
-        shown = text if len(text) <= 200 else f"{text[:200]}..."
-        raise DbtError(
-            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {shown!r}.'
-        )
-    _check_vars(value)
-    return value
-
-
-def _too_deep() -> str:
-    """The message for ``--dbt-vars`` nested deeper than :data:`VARS_MAX_DEPTH`."""
-    return (
-        f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
-    )
-
-
-def _check_vars(value: dict[str, Any]) -> None:
-    """Walk *value* as dbt would expand it (aliases too), within the limits."""
-    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
-    seen = 0
-    while pending:
-        item, path, depth = pending.pop()
-        seen += 1
-        if seen > VARS_MAX_VALUES:
-            raise DbtError(
-                f"dbtproof: --dbt-vars holds more than {VARS_MAX_VALUES:,} values once its "
-                f"YAML aliases (*name) are expanded; pass fewer (or no aliases)."
-            )
-        if depth > VARS_MAX_DEPTH:
-            raise DbtError(_too_deep())
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    where = f" (under {path})" if path else ""
-                    raise DbtError(
-                        f"dbtproof: --dbt-vars key {key!r}{where} is a "
-                        f'{type(key).__name__}, not a string; quote it ("{key}").'
-                    )
-                pending.append((child, f"{path}.{key}" if path else key, depth + 1))
-        elif isinstance(item, list):
-            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
-
-
-def check_protected(target: ProfileTarget, settings: SessionSettings, render: Any = None) -> None:
-    """Refuse protected targets (names matching ``prod*`` ..., or sharing a protected
-    target's database, schema or DuckDB file) unless explicitly allowed."""
-    if settings.allow_protected_target:
-        return
-    targets.check_protected(
-        target.profile_name,
-        target.target_name,
-        target.profiles_path,
-        target.profile_outputs or {target.target_name: target.raw_output},
-        list(settings.protected_targets),
-        render or (lambda value: compat.render_profile_value(value, settings.vars)),
-    )
-
-
-def check_protected_server(
-    target: ProfileTarget, settings: SessionSettings, facts: ServerFacts, render: Any
-) -> None:
-    """Once connected (PostgreSQL): refuse the target when the server that answered is a
-    protected target's, with its database (:func:`targets.check_protected_server`)."""
-    if settings.allow_protected_target:
-        return
-    targets.check_protected_server(
-        target.profile_name,
-        target.target_name,
-        target.profiles_path,
-        target.profile_outputs or {target.target_name: target.raw_output},
-        list(settings.protected_targets),
-        render,
-        facts,
-    )
 
 
 def _statement_failed(sql: str, exc: BaseException) -> DbtError:
@@ -264,7 +111,7 @@ class DbtSession:
             settings.profiles_dir,
             self.project.profile_name,
             settings.target,
-            render=self._render,
+            render=self.render,
         )
         self.schema = ns.worker_schema(settings.run_id, settings.worker_id)
         self.workdir = settings.workdir / self.schema
@@ -272,7 +119,8 @@ class DbtSession:
         #: Where dbt-duckdb's ``external`` models write their files in this run.
         self.external_root = self.workdir / targets.EXTERNAL_FOLDER
         self.runner: DbtRunner | None = None
-        self._config: Any = None
+        #: The parse: its runtime config, the warm-parse cache it used.
+        self.parsing = SessionParsing(self)
         self._built: dict[str, InvocationResult] = {}
         #: Unique ids of the models, seeds and snapshots built successfully in this session.
         self.built_nodes: set[str] = set()
@@ -308,8 +156,6 @@ class DbtSession:
         self._in_warehouse = False
         #: The run role's name while it is being set up (a failed setup's teardown drops it).
         self._role_in_setup: str | None = None
-        #: The warm-parse cache this session parsed in (None: a cold parse).
-        self.parse_cache: parse_cache.ParseCache | None = None
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
         self._minted_settings: dict[str, Any] = {}
@@ -327,10 +173,11 @@ class DbtSession:
             if settings.shared_build is not None and settings.parse_from is not None
             else None
         )
-        #: DuckDB: the connection the run-level file stays attached through.
-        self._shared_pin: Any = None
-        #: dbt's partial-parse file read back between watch rounds, for the next parse.
-        self._read_ahead: Any = None
+        #: DuckDB: the run-level file's attachment to this process's database.
+        self.shared = SharedAttachment(
+            self.shared_place,
+            lambda: compat.open_dedicated_connection(self.adapter(), "dbtproof_shared"),
+        )
 
     # -- start -------------------------------------------------------------------------
 
@@ -352,7 +199,12 @@ class DbtSession:
     @property
     def runtime_config(self) -> Any:
         """dbt's ``RuntimeConfig`` of the project and target (None before :meth:`start`)."""
-        return self._config
+        return self.parsing.config
+
+    @property
+    def parse_cache(self) -> parse_cache.ParseCache | None:
+        """The warm-parse cache this session parsed in (None: a cold parse)."""
+        return self.parsing.cache
 
     @property
     def engine(self) -> ModelEngine:
@@ -370,7 +222,8 @@ class DbtSession:
         dbt's invocation id, as JSON (see :func:`dbtproof._dbt_compat.comment_macro`)."""
         return compat.comment_macro(self.settings.run_id)
 
-    def _render(self, value: str) -> Any:
+    def render(self, value: str) -> Any:
+        """*value* (a profile setting) rendered as dbt renders it, with the run's vars."""
         try:
             return compat.render_profile_value(value, self.settings.vars)
         except Exception as exc:  # dbt's own rendering errors
@@ -386,7 +239,7 @@ class DbtSession:
             self.adapter_type,
             self.schema,
             self.profile_target.raw_output,
-            self._render,
+            self.render,
             self.workdir,
         )
         if self.run_role is not None and self.run_role.password is not None:
@@ -414,9 +267,9 @@ class DbtSession:
         with timings.step("import dbt"):
             compat.import_dbt()
         compat.quiet_dbt_console()  # nothing of dbt's log on the terminal
-        check_protected(self.profile_target, self.settings, self._render)
+        check_protected(self.profile_target, self.settings, self.render)
         if self.settings.credentials:
-            bind_to_target(self.settings.credentials, self.profile_target, self._render)
+            bind_to_target(self.settings.credentials, self.profile_target, self.render)
         # Alive for `dbtproof clean` before anything of the run exists: the folder appears
         # with its lock held.
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
@@ -445,7 +298,7 @@ class DbtSession:
         )
         with timings.step("parse"):
             self._parse()
-        self.runner.threads = compat.runtime_threads(self._config)
+        self.runner.threads = compat.runtime_threads(self.runtime_config)
         with timings.step("relocation + isolation check"):
             self.relocation = self._move_into_namespace(self.runner.manifest)
         if self.adapter_type == "duckdb":
@@ -545,7 +398,7 @@ class DbtSession:
         engine worked out of the columns of the other nodes is kept.
         """
         self.timings = parse_cache.StartTimings()
-        folders, _ = compat.parse_inputs(self.manifest, self._config)
+        folders, _ = compat.parse_inputs(self.manifest, self.runtime_config)
         dbt_files = [
             path
             for path in changed
@@ -576,209 +429,12 @@ class DbtSession:
     # -- parsing -----------------------------------------------------------------------
 
     def _parse(self, changed: bool = False) -> None:
-        """Parse the session's manifest: warm (:mod:`dbtproof.parse_cache`) when it can be,
-        else cold with the run's own profile; the runtime config is the run's either way.
-
-        *changed*: files dbt reads were just saved (a watch round), so the kept parse of
-        :mod:`dbtproof.parse_snapshot` is stale: neither looked at nor written again
-        (the next run outside the loop finds it stale and keeps a new one)."""
-        runner = self._require_runner_object()
-        if self._warm_parse(runner, changed):
-            return
-        try:
-            runner.parse(graph_variable=False)  # built once moved: build_graph_variable
-        except DbtError as exc:
-            raise self._parse_error(exc) from exc
-        self._config = compat.registered_runtime_config(self.adapter_type)
-
-    def _warm_parse(self, runner: DbtRunner, changed: bool = False) -> bool:
-        """Parse against the placeholder profile in the project's parse cache and move the
-        placeholder to the namespace; False (with a note) when the cache cannot serve."""
-        timings = self.timings
-        if not self.settings.warm_parse:
-            timings.parse = "cold (warm parse switched off: dbt_warm_parse = false)"
-            return False
-        if self._adopt_shared_parse(runner):
-            return True
-        cache = parse_cache.cache_for(
-            self.project.root,
-            self.profile_target.profile_name,
-            self.target,
-            self.adapter_type,
-            self.settings.vars,
-            compat.dbt_version(),
-        )
-        with parse_cache.locked(cache) as held:
-            if not held:
-                timings.parse = (
-                    f"cold: the parse cache {cache.folder} cannot be written or another run "
-                    f"held it for {parse_cache.LOCK_TIMEOUT:.0f} s"
-                )
-                return False
-            self.parse_cache = cache
-            before = cache.stamp()
-            overrides = targets.namespace_overrides(
-                self.adapter_type,
-                parse_cache.PARSE_SCHEMA,
-                self.profile_target.raw_output,
-                self._render,
-                cache.folder,
-            )
-            try:
-                profiles_dir = write_derived_profiles(
-                    self.profile_target, overrides, cache.profile_folder
-                )
-                kept = None if changed else self._kept_parse(cache, profiles_dir)
-                if kept is not None:
-                    manifest, parsed_config = kept
-                else:
-                    parser = DbtRunner(
-                        project_dir=self.project.root,
-                        profiles_dir=profiles_dir,
-                        profile=self.profile_target.profile_name,
-                        target=self.target,
-                        target_path=cache.target_path,
-                        log_path=runner.log_path,
-                        vars=self.settings.vars,
-                        credentials=self.settings.credentials,
-                        observers=self.settings.observers,
-                        progress=self.settings.progress,
-                        file_log=self.settings.keep,
-                    )
-                    parse_started = time.time_ns()
-                    ahead, self._read_ahead = self._read_ahead, None
-                    with compat.partial_parse_read_ahead(ahead):
-                        manifest = parser.parse(graph_variable=False)
-                    parsed_config = compat.registered_runtime_config(self.adapter_type)
-                    if not changed:
-                        self._keep_parse(
-                            cache, profiles_dir, manifest, parsed_config, parse_started
-                        )
-            except (DbtError, OSError) as exc:
-                if before is None and isinstance(exc, DbtError):
-                    # a full parse failed: a cold one would fail alike
-                    raise self._parse_error(exc) from exc
-                cache.discard()
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-                timings.parse = (
-                    f"cold: the warm parse failed ({reason}); its cache {cache.folder} was "
-                    f"discarded"
-                )
-                return False
-            after = cache.stamp()
-        if self.settings.share_parse_to is not None:
-            # before the placeholder is moved: each worker moves it to its own namespace
-            compat.save_parse(self.settings.share_parse_to, manifest, parsed_config)
-        self._bind_warm_parse(runner, manifest, parsed_config)
-        state = (
-            "reused unchanged, loaded whole: no file, env var or setting it read changed"
-            if kept is not None
-            else "created (a full parse)"
-            if before is None
-            else "reused unchanged"
-            if before == after
-            else "updated by dbt (files, vars or settings changed)"
-        )
-        timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
-        return True
+        """Parse the session's manifest (:meth:`SessionParsing.parse`)."""
+        self.parsing.parse(self._require_runner_object(), changed)
 
     def read_parse_ahead(self) -> None:
-        """Between watch rounds: read dbt's partial-parse file back now, while the loop
-        waits for a save, so that the next round's parse takes it decoded (the same bytes,
-        else dbt reads them itself)."""
-        if self.parse_cache is not None:
-            self._read_ahead = compat.read_partial_parse(self.parse_cache.target_path)
-
-    def _kept_parse(self, cache: parse_cache.ParseCache, profiles_dir: Path) -> Any:
-        """The last warm parse (manifest, runtime config) when nothing it read has changed
-        since (:mod:`dbtproof.parse_snapshot`), else None and dbt parses."""
-        kept = parse_snapshot.current(
-            cache.folder,
-            self.project.root,
-            profiles_dir / "profiles.yml",
-            parse_snapshot.versions(self.adapter_type),
-        )
-        if kept is None:
-            return None
-        try:
-            return compat.load_parse(kept)
-        except Exception:  # noqa: BLE001 - unreadable for any reason: dbt parses instead
-            parse_snapshot.forget(cache.folder)
-            return None
-
-    def _keep_parse(
-        self,
-        cache: parse_cache.ParseCache,
-        profiles_dir: Path,
-        manifest: Any,
-        parsed_config: Any,
-        parse_started: int,
-    ) -> None:
-        """Keep dbt's fresh parse whole for the next run, with its fingerprint (before the
-        placeholder is moved: the next run moves it to its own namespace)."""
-        parse_snapshot.forget(cache.folder)
-        compat.save_parse(parse_snapshot.snapshot_file(cache.folder), manifest, parsed_config)
-        _, env_names = compat.parse_inputs(manifest, parsed_config)
-        # the project's own target path holds this cache (and dbt's files): never read
-        own_target = os.path.relpath(
-            parse_cache.project_target_path(self.project.root), self.project.root
-        )
-        packages_path, found = compat.parse_projects(parsed_config)
-        projects = tuple(
-            parse_snapshot.ProjectInputs(
-                path, tuple(folders), (*skipped, own_target) if path == "." else tuple(skipped)
-            )
-            for path, folders, skipped in found
-        )
-        parse_snapshot.record(
-            cache.folder,
-            self.project.root,
-            profiles_dir / "profiles.yml",
-            parse_snapshot.ParseInputs(projects, tuple(env_names), packages_path),
-            parse_snapshot.versions(self.adapter_type),
-            parse_started,
-        )
-
-    def _bind_warm_parse(self, runner: DbtRunner, manifest: Any, parsed_config: Any) -> None:
-        """Make *manifest*, parsed with the placeholder profile (*parsed_config* its
-        runtime config), the session's: the run's credentials in its config, the
-        placeholder schema moved to the namespace."""
-        runner.manifest = manifest
-        with self._minted_exported():
-            credentials = compat.parse_profile(
-                str(runner.profiles_dir),
-                self.profile_target.profile_name,
-                self.target,
-                self.settings.vars,
-            )
-        self._config = compat.with_credentials(parsed_config, credentials, str(runner.target_path))
-        from_parse_schema(
-            manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
-        )
-
-    def _adopt_shared_parse(self, runner: DbtRunner) -> bool:
-        """Under xdist, a worker takes the controller's warm parse (``parse_from``) instead
-        of parsing again; False when there is none to take (the worker then parses)."""
-        path = self.settings.parse_from
-        if path is None or not path.is_file():
-            return False
-        manifest, parsed_config = compat.load_parse(path)
-        self._bind_warm_parse(runner, manifest, parsed_config)
-        self.timings.parse = "the xdist controller's warm parse, loaded (no parse in the worker)"
-        return True
-
-    def _parse_error(self, exc: DbtError) -> DbtError:
-        """dbt's parse error, with where the target comes from and, when a minted variable
-        the profile reads is unset, how to mint it."""
-        hint = unset_secret_hint(self.profile_target, self.settings.credentials)
-        return DbtError(f"{exc}\n{self._where()}" + (f"\n  {hint}" if hint else ""))
-
-    def _minted_exported(self) -> Any:
-        """A context in which the minted variables are exported (none without providers)."""
-        from contextlib import nullcontext
-
-        credentials = self.settings.credentials
-        return credentials.exported() if credentials else nullcontext()
+        """Between watch rounds: read dbt's partial-parse file back for the next parse."""
+        self.parsing.read_parse_ahead()
 
     # -- DuckDB's file access ---------------------------------------------------------
 
@@ -809,13 +465,13 @@ class DbtSession:
         if self.shared_place is not None:
             folders.append(self.shared_place.folder)
         self.file_access = duckdb_file_access(
-            self.profile_target.raw_output, root, folders, seeds, locations, self._render
+            self.profile_target.raw_output, root, folders, seeds, locations, self.render
         )
         if self.file_access.unlimited:
             return
         write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
         compat.use_duckdb_plugin(
-            self._config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
+            self.runtime_config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
         )
 
     # -- minted credentials ------------------------------------------------------------
@@ -840,7 +496,7 @@ class DbtSession:
 
     def _identity_name(self) -> str | None:
         """The role the identity acts as (its profile's ``role:``, else its user), unquoted."""
-        login = self._identity_login or compat.login_of(self._config)
+        login = self._identity_login or compat.login_of(self.runtime_config)
         role = login[2]
         if role and role.startswith('"') and role.endswith('"'):
             return role[1:-1].replace('""', '"')
@@ -897,7 +553,7 @@ class DbtSession:
         """
         if not self.settings.run_role or self.relocation is None:
             return
-        self._identity_role = compat.credentials_role(self._config)
+        self._identity_role = compat.credentials_role(self.runtime_config)
         adapter = self.adapter()
         schemas = self._namespace_schemas(self.relocation)
         reads = self._source_reads(self.manifest, self.relocation)
@@ -933,8 +589,8 @@ class DbtSession:
         where the server refuses that login, switch them to it with ``SET ROLE`` instead."""
         role = self.run_role
         assert role is not None and role.password is not None
-        login = compat.login_of(self._config)
-        compat.use_login(self._config, role.name, role.password.reveal(), None)
+        login = compat.login_of(self.runtime_config)
+        compat.use_login(self.runtime_config, role.name, role.password.reveal(), None)
         self._identity_login = login
         # minted user/password settings are the identity's: the run role's stay as set
         for key in ("user", "password", "role"):
@@ -943,7 +599,7 @@ class DbtSession:
         try:
             self.open_own("dbtproof_run_role_login").close()
         except Exception as exc:  # noqa: BLE001 - told in the header; SET ROLE then
-            compat.use_login(self._config, login[0], login[1], role.quoted)
+            compat.use_login(self.runtime_config, login[0], login[1], role.quoted)
             self._identity_login = None
             handle = self._identity_handle()
             try:
@@ -1005,13 +661,13 @@ class DbtSession:
 
             facts = self._server_facts(fetch)
             if facts is not None:
-                check_protected_server(self.profile_target, self.settings, facts, self._render)
+                check_protected_server(self.profile_target, self.settings, facts, self.render)
             protected = targets.protected_schemas(
                 self.adapter_type,
                 self.target,
                 self.profile_target.profile_outputs or {},
                 self.settings.protected_targets,
-                self._render,
+                self.render,
             )
             self.privilege_findings = access.identity_findings(fetch, protected)
         finally:
@@ -1087,7 +743,7 @@ class DbtSession:
             adapter = self.adapter()
             with compat.connection(adapter, "dbtproof_grants"):
                 self.connect(adapter, "dbtproof_grants")
-                relation = compat.node_relation(adapter, self._config, node)
+                relation = compat.node_relation(adapter, self.runtime_config, node)
                 return compat.show_grants(adapter, relation)
 
         actual = faults.read_with_retry(read, self.drop_connection, f"the grants of {unique_id}")
@@ -1124,18 +780,18 @@ class DbtSession:
             access.check_can_act_as(handle, actual, role)
         finally:
             handle.close()
-        previous = compat.login_of(self._config)
+        previous = compat.login_of(self.runtime_config)
         previous_acting = self._acting_role
         compat.close_adapter_connections(self.adapter())
         # logged in as the run role, which may act as no other: as the identity instead
         user, password, _ = self._identity_login or previous
-        compat.use_login(self._config, user, password, quote(actual))
+        compat.use_login(self.runtime_config, user, password, quote(actual))
         self._acting_role = actual
         try:
             yield actual
         finally:
             self._acting_role = previous_acting
-            compat.use_login(self._config, *previous)
+            compat.use_login(self.runtime_config, *previous)
             compat.close_adapter_connections(self.adapter())
 
     def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
@@ -1151,11 +807,12 @@ class DbtSession:
     @property
     def database(self) -> str | None:
         """The database (catalog) of the target, as dbt resolved it."""
-        if self._config is None:
+        if self.runtime_config is None:
             return None
-        return getattr(self._config.credentials, "database", None)
+        return getattr(self.runtime_config.credentials, "database", None)
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Where the target comes from, for messages."""
         return (
             f"  target: {self.target} (profile '{self.profile_target.profile_name}', "
             f"{self.profile_target.profiles_path})\n"
@@ -1164,7 +821,7 @@ class DbtSession:
         )
 
     def _connection_facts(self) -> str:
-        creds = self._config.credentials
+        creds = self.runtime_config.credentials
         facts = []
         for key in ("host", "port", "database", "dbname", "path", "user", "role"):
             value = getattr(creds, key, None)
@@ -1180,7 +837,7 @@ class DbtSession:
             reason = str(exc.__cause__ or exc).strip()
             raise ConnectionFailedError(
                 f"dbtproof: cannot connect to the warehouse of target '{self.target}'.\n"
-                f"{self._where()}\n"
+                f"{self.where()}\n"
                 f"  connection: {self._connection_facts()}\n"
                 f"  reason: {reason}\n"
                 f"Check the profile's settings and that the variables above are set, then rerun."
@@ -1284,7 +941,9 @@ class DbtSession:
 
     def _move_into_namespace(self, manifest: Any) -> Relocation:
         """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
-        relocation = relocate(manifest, self.adapter(), self._config, self.schema, self.database)
+        relocation = relocate(
+            manifest, self.adapter(), self.runtime_config, self.schema, self.database
+        )
         if self.adapter_type == "duckdb":
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
@@ -1298,7 +957,7 @@ class DbtSession:
         stored failures, into this session's namespace."""
         assert self.settings.parse_from is not None
         manifest, _ = compat.load_parse(self.settings.parse_from)
-        adapter, config = self.adapter(), self._config
+        adapter, config = self.adapter(), self.runtime_config
         from_parse_schema(manifest, parse_cache.PARSE_SCHEMA, place.schema, adapter, config)
         relocation = relocate(manifest, adapter, config, place.schema, self.database)
         if self.adapter_type == "duckdb":
@@ -1313,32 +972,12 @@ class DbtSession:
         return manifest
 
     def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
-        """Attach the run-level DuckDB file (as its catalog) to this process's database,
-        read-only or for the one worker that builds it."""
-        if self._shared_pin is None:  # attachments last as long as one connection stays
-            self._shared_pin = compat.open_dedicated_connection(self.adapter(), "dbtproof_shared")
-        mode = " (read_only)" if read_only else ""
-        compat.execute_dedicated(
-            self._shared_pin,
-            f"attach {literal(str(place.database_file))} as {quote(place.catalog)}{mode}",
-        )
+        """Attach the run-level DuckDB file (:meth:`SharedAttachment.attach`)."""
+        self.shared.attach(place, read_only)
 
     def detach_shared(self, place: SharedPlace) -> None:
-        """Detach the run-level DuckDB file, if attached (its lock released for others)."""
-        if self._shared_pin is not None:
-            compat.execute_dedicated(
-                self._shared_pin, f"detach database if exists {quote(place.catalog)}"
-            )
-
-    def _release_shared(self) -> None:
-        """Detach the run-level file and close the connection that kept it (teardown)."""
-        if self._shared_pin is None:
-            return
-        if self.shared_place is not None:
-            with suppress(Exception):  # the file goes with the run's folder anyway
-                self.detach_shared(self.shared_place)
-        pin, self._shared_pin = self._shared_pin, None
-        compat.close_dedicated_connection(pin)
+        """Detach the run-level DuckDB file, if attached."""
+        self.shared.detach(place)
 
     def _create_role_schemas(self, relocation: Relocation) -> None:
         """With a run role (which may not create schemas itself), create the namespace's
@@ -1439,7 +1078,7 @@ class DbtSession:
         token was minted since they were last rendered, so the connection dbtproof opens
         next logs in with a token that is still valid.
         """
-        adapter = compat.adapter_for(self._config, self.manifest)
+        adapter = compat.adapter_for(self.runtime_config, self.manifest)
         compat.install_query_comment(adapter, self.manifest, self.query_comment)
         if self.settings.credentials:
             self.settings.credentials.render_onto(
@@ -1674,7 +1313,7 @@ class DbtSession:
             finally:
                 self.guard.close()
         if self.database_file is not None:
-            self._release_shared()
+            self.shared.release()
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
                 return [str(self.database_file)]
