@@ -22,7 +22,6 @@ from dbtproof.credentials.profile import bind_to_target, header_lines
 from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import (
     AccessDenied,
-    ConnectionFailedError,
     ConnectionFaultError,
     DbtError,
     DbtRunError,
@@ -36,7 +35,6 @@ from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
 from dbtproof.guard import (
     Guard,
     describe_call,
-    describe_sql,
     start_guard,
     watch,
 )
@@ -76,6 +74,7 @@ from dbtproof.run_role import (
 )
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, InvocationResult
 from dbtproof.servers import ServerFacts
+from dbtproof.session_connections import SessionConnections
 from dbtproof.session_parsing import SessionParsing
 from dbtproof.session_settings import SessionSettings, check_protected, check_protected_server
 from dbtproof.shared_build import SharedAttachment, SharedPlace
@@ -90,11 +89,6 @@ T = TypeVar("T")
 #: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
 LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
 LOCKDOWN_ALIAS = "dbtproof_file_access"
-
-
-def _statement_failed(sql: str, exc: BaseException) -> DbtError:
-    """The error for a statement the warehouse refused."""
-    return DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}")
 
 
 class DbtSession:
@@ -121,6 +115,8 @@ class DbtSession:
         self.runner: DbtRunner | None = None
         #: The parse: its runtime config, the warm-parse cache it used.
         self.parsing = SessionParsing(self)
+        #: Opens, retries and uses the connections (queries, statements).
+        self.connections = SessionConnections(self)
         self._built: dict[str, InvocationResult] = {}
         #: Unique ids of the models, seeds and snapshots built successfully in this session.
         self.built_nodes: set[str] = set()
@@ -158,7 +154,7 @@ class DbtSession:
         self._role_in_setup: str | None = None
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
-        self._minted_settings: dict[str, Any] = {}
+        self.minted_settings: dict[str, Any] = {}
         #: The nodes' grants, mapped (None: the adapter applies no grants).
         self.grants: GrantsPlan | None = None
         #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
@@ -280,7 +276,7 @@ class DbtSession:
             derived = load_profile_target(
                 profiles_dir, self.profile_target.profile_name, self.target
             )
-            self._minted_settings = minted_settings(derived, self.settings.credentials.variables)
+            self.minted_settings = minted_settings(derived, self.settings.credentials.variables)
         self.runner = DbtRunner(
             project_dir=self.project.root,
             profiles_dir=profiles_dir,
@@ -334,26 +330,28 @@ class DbtSession:
         if self.adapter_type == "postgres":
             adapter = self.adapter()
             with timings.step("liveness"):
-                self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
+                self.connections.start_step(
+                    "its liveness lock", lambda: self.liveness.hold_advisory(adapter)
+                )
         self._in_warehouse = True
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
-                self._start_step("the identity's rights", self._check_least_privilege)
+                self.connections.start_step("the identity's rights", self._check_least_privilege)
             with timings.step("run role"):
                 self._start_run_role()
                 if self.run_role is None:  # search_path starts here: it must exist
-                    self._start_step(
+                    self.connections.start_step(
                         "the namespace's schema",
                         lambda: self.execute_idempotent(
                             f'create schema if not exists "{self.schema}"'
                         ),
                     )
         with timings.step("grants"):
-            self._start_step("the grants' setup", self._prepare_grants)
+            self.connections.start_step("the grants' setup", self._prepare_grants)
         with timings.step("graph variable"):
             compat.build_graph_variable(self.manifest)
         with timings.step("guard"):
-            self.guard = self._start_step(
+            self.guard = self.connections.start_step(
                 "the guard's first look",
                 lambda: start_guard(
                     self.adapter_type,
@@ -367,23 +365,6 @@ class DbtSession:
                     watched_role=self._identity_name() if self._identity_login else None,
                 ),
             )
-
-    def _start_step(
-        self, what: str, step: Callable[[], T], undo: Callable[[], object] = lambda: None
-    ) -> T:
-        """``step()``, tried again (as connections are: ``dbt_connect_retries``) after a
-        transient connection fault: this thread's connection dropped at once; after the
-        wait, the liveness lock renewed and ``undo()`` run as part of the next attempt (a
-        server that was restarting is back by then, or the attempt fails and waits again).
-        What still fails is one :class:`~dbtproof.errors.ConnectionFaultError`."""
-
-        def again() -> None:
-            self.liveness.renew(self.adapter())
-            undo()
-
-        return faults.start_with_retries(
-            step, self.drop_connection, what, self._retry_policy, again
-        )
 
     def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
         """Parse again (warm) after the files *changed* (relative to the project) were
@@ -479,7 +460,7 @@ class DbtSession:
     def credential_lines(self) -> list[str]:
         """The header's lines on minted credentials: provider, variable, settings reading it."""
         credentials = self.settings.credentials
-        return header_lines(credentials, self._minted_settings) if credentials else []
+        return header_lines(credentials, self.minted_settings) if credentials else []
 
     # -- the run role (PostgreSQL) -----------------------------------------------------
 
@@ -512,7 +493,7 @@ class DbtSession:
                     "dbtproof_identity",
                     compat.credentials_with_login(self.adapter().config.credentials, login),
                 ),
-                self._retry_policy,
+                self.connections.retry_policy,
                 "dbtproof's connection dbtproof_identity",
             )
         handle = self.open_own("dbtproof_identity")
@@ -574,7 +555,7 @@ class DbtSession:
             if self._role_in_setup is not None:
                 self._drop_role(RunRole(self._role_in_setup))
 
-        self.run_role = self._start_step("the run role's setup", create, undo)
+        self.run_role = self.connections.start_step("the run role's setup", create, undo)
         self._role_in_setup = None
         if self.run_role is None:
             return
@@ -594,7 +575,7 @@ class DbtSession:
         self._identity_login = login
         # minted user/password settings are the identity's: the run role's stay as set
         for key in ("user", "password", "role"):
-            self._minted_settings.pop(key, None)
+            self.minted_settings.pop(key, None)
         compat.close_adapter_connections(adapter)
         try:
             self.open_own("dbtproof_run_role_login").close()
@@ -794,7 +775,7 @@ class DbtSession:
             compat.use_login(self.runtime_config, *previous)
             compat.close_adapter_connections(self.adapter())
 
-    def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
+    def denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
         """The :class:`AccessDenied` of a read refused while acting as a role, else None."""
         if self._acting_role is None:
             return None
@@ -819,29 +800,6 @@ class DbtSession:
             f"  adapter: {self.adapter_type}\n"
             f"  environment variables read by the target: {self.profile_target.env_var_report()}"
         )
-
-    def _connection_facts(self) -> str:
-        creds = self.runtime_config.credentials
-        facts = []
-        for key in ("host", "port", "database", "dbname", "path", "user", "role"):
-            value = getattr(creds, key, None)
-            if value not in (None, "") and f"{key}:" not in " ".join(facts):
-                facts.append(f"{key}: {value}")
-        return ", ".join(facts)
-
-    def preflight(self) -> None:
-        """Open one connection and run ``select 1``; a failure stops the run with one message."""
-        try:
-            self.query("select 1 as ok")
-        except DbtError as exc:
-            reason = str(exc.__cause__ or exc).strip()
-            raise ConnectionFailedError(
-                f"dbtproof: cannot connect to the warehouse of target '{self.target}'.\n"
-                f"{self.where()}\n"
-                f"  connection: {self._connection_facts()}\n"
-                f"  reason: {reason}\n"
-                f"Check the profile's settings and that the variables above are set, then rerun."
-            ) from exc
 
     def _require_runner_object(self) -> DbtRunner:
         if self.runner is None:
@@ -1069,134 +1027,43 @@ class DbtSession:
         """``dbt snapshot`` of the selection; see :meth:`build` for the arguments."""
         return self._command("snapshot", select, exclude, vars, full_refresh, force, expect_fail)
 
-    # -- reading -----------------------------------------------------------------------
+    # -- connections (SessionConnections) ----------------------------------------------
 
     def adapter(self) -> Any:
-        """dbt's adapter of the target (connected with the run's derived profile).
-
-        With minted credentials, the adapter's credentials are rendered anew whenever a
-        token was minted since they were last rendered, so the connection dbtproof opens
-        next logs in with a token that is still valid.
-        """
-        adapter = compat.adapter_for(self.runtime_config, self.manifest)
-        compat.install_query_comment(adapter, self.manifest, self.query_comment)
-        if self.settings.credentials:
-            self.settings.credentials.render_onto(
-                adapter.config.credentials, self._minted_settings, self.settings.vars
-            )
-        return adapter
+        """dbt's adapter of the target, connected with the run's derived profile."""
+        return self.connections.adapter()
 
     def query(self, sql: str) -> Rows:
-        """Run *sql* in the warehouse, through dbt's adapter, and return the rows.
-
-        A query whose connection died under it runs once more on a fresh connection.
-        """
-
-        def read() -> Rows:
-            adapter = self.adapter()
-            try:
-                with (
-                    compat.connection(adapter, "dbtproof_query"),
-                    watch(self.guard, describe_sql("dbt.query", sql)),
-                ):
-                    self.connect(adapter, "dbtproof_query")
-                    columns, data = compat.fetch(adapter, sql)
-            except DbtError:
-                raise
-            except Exception as exc:
-                denied = self._denied(exc)
-                if denied is not None:
-                    raise denied from None
-                raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
-            return Rows(columns, data)
-
-        return faults.read_with_retry(read, self.drop_connection, describe_sql("dbt.query", sql))
+        """Run *sql* in the warehouse and return the rows (a read: retried once)."""
+        return self.connections.query(sql)
 
     def execute(self, sql: str) -> None:
-        """Run a statement that returns no rows (DDL, DML) and commit it (never run twice:
-        a connection that dies under it is an error naming the fault)."""
-        what = describe_sql("dbt.execute", sql)
-        try:
-            with faults.not_retried(what):
-                self._statement(sql, what)
-        except DbtError:
-            raise
-        except Exception as exc:
-            raise _statement_failed(sql, exc) from exc
+        """Run a statement that returns no rows and commit it (never run twice)."""
+        self.connections.execute(sql)
 
     def execute_idempotent(self, sql: str) -> None:
-        """Run a statement whose second run changes nothing (``create schema if not exists``,
-        ``grant``) and commit it; one whose connection died under it runs once more on a
-        fresh connection, as a read does."""
-        what = describe_sql("dbt.execute", sql)
-
-        def run() -> None:
-            try:
-                self._statement(sql, what)
-            except DbtError:
-                raise
-            except Exception as exc:
-                if faults.transient_fault(exc) is not None:
-                    raise  # read_with_retry's to try again
-                raise _statement_failed(sql, exc) from exc
-
-        faults.read_with_retry(run, self.drop_connection, what)
-
-    def _statement(self, sql: str, what: str) -> None:
-        """Run *sql* on the session's statement connection, watched by the guard."""
-        adapter = self.adapter()
-        with compat.connection(adapter, "dbtproof_execute"), watch(self.guard, what):
-            self.connect(adapter, "dbtproof_execute")
-            compat.execute(adapter, sql)
+        """Run a statement whose second run changes nothing, and commit it."""
+        self.connections.execute_idempotent(sql)
 
     def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
-        """Open this thread's connection *name* of *adapter* now, trying again after a
-        transient failure (*policy*, else ``dbt_connect_retries`` with exponential backoff);
-        a refused login is not retried. Raises :class:`~dbtproof.errors.ConnectionFailedError`."""
-
-        def attempt() -> None:
-            compat.hold_connection(adapter, name)
-            try:
-                compat.open_now(adapter)
-            except BaseException:
-                compat.release_connection(adapter)
-                raise
-
-        faults.open_with_retries(
-            attempt, policy or self._retry_policy, f"dbtproof's connection {name}"
-        )
+        """Open this thread's connection *name* of *adapter* now, with retries."""
+        self.connections.connect(adapter, name, policy)
 
     def open_own(self, name: str) -> Any:
-        """A driver connection of its own (autocommit; the caller closes it), opened as
-        :meth:`connect` opens one."""
-        return faults.open_with_retries(
-            lambda: compat.open_own_connection(self.adapter(), name),
-            self._retry_policy,
-            f"dbtproof's connection {name}",
-        )
+        """A driver connection of its own (autocommit; the caller closes it)."""
+        return self.connections.open_own(name)
 
     def drop_connection(self) -> None:
-        """After a connection fault: close this thread's connection (one that died is
-        dropped) and renew the run's liveness lock if its connection died too; never raises."""
-        adapter = self.adapter()
-        compat.release_connection(adapter)
-        self.liveness.renew(adapter)
-
-    @property
-    def _retry_policy(self) -> faults.RetryPolicy:
-        return faults.RetryPolicy(retries=self.settings.connect_retries)
+        """After a connection fault: close this thread's connection; never raises."""
+        self.connections.drop_connection()
 
     def retried_read(self, what: str, read: Callable[[], T]) -> T:
-        """``read()`` (a model run on fixtures, nothing written) on the model engine's
-        connection, opened first (:meth:`connect`); run once more on a fresh connection
-        when its connection died under it."""
-        from dbtproof.engine.execute import CONNECTION
+        """``read()`` on the model engine's connection, run once more after a dead one."""
+        return self.connections.retried_read(what, read)
 
-        def attempt() -> T:
-            self.connect(self.adapter(), CONNECTION)
-            return read()
-
-        return faults.read_with_retry(attempt, self.drop_connection, what)
+    def preflight(self) -> None:
+        """Open one connection and run ``select 1``; a failure stops the run."""
+        self.connections.preflight()
 
     def node(self, name: str) -> Any:
         """The manifest node (model, seed, snapshot, function, source) called *name*.
@@ -1396,7 +1263,7 @@ class DbtSession:
             with faults.not_retried(what):  # apply=True writes the model's table
                 return read()
         except DbtError as exc:
-            denied = self._denied(exc)
+            denied = self.denied(exc)
             if denied is not None:
                 raise denied from None
             raise
