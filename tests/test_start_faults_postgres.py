@@ -307,7 +307,7 @@ def test_a_run_role_setup_refused_keeps_its_own_advice_and_leaves_nothing(
 def test_a_restart_during_the_run_role_setup_is_waited_for_and_the_setup_made_again(
     cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dbtproof.session as session_module
+    import dbtproof.session_access as session_module
 
     project = copy_shop(tmp_path / "shop")
     _point_at(cluster, monkeypatch)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import access, faults, parse_cache, targets
+from dbtproof import faults, parse_cache, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines
 from dbtproof.engine.request import ModelRunRequest
@@ -25,13 +25,11 @@ from dbtproof.errors import (
     ConnectionFaultError,
     DbtError,
     DbtRunError,
-    LeastPrivilegeError,
     ProjectConfigError,
-    RoleError,
     UnknownNodeError,
 )
 from dbtproof.file_access import FileAccess, duckdb_file_access
-from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
+from dbtproof.grants import GrantsDiff, GrantsPlan
 from dbtproof.guard import (
     Guard,
     describe_call,
@@ -53,7 +51,6 @@ from dbtproof.project import (
     minted_settings,
     write_derived_profiles,
 )
-from dbtproof.quoting import quote
 from dbtproof.redaction import Secret
 from dbtproof.relocation import (
     Relocation,
@@ -65,18 +62,12 @@ from dbtproof.relocation import (
 from dbtproof.rows import Rows
 from dbtproof.run_role import (
     RunRole,
-    create_run_role,
-    create_schemas,
-    disable_login,
-    drop_run_role,
-    enable_login,
-    role_name,
 )
 from dbtproof.runner import SEE_DBT_LOG, DbtRunner, InvocationResult
-from dbtproof.servers import ServerFacts
+from dbtproof.session_access import SessionAccess
 from dbtproof.session_connections import SessionConnections
 from dbtproof.session_parsing import SessionParsing
-from dbtproof.session_settings import SessionSettings, check_protected, check_protected_server
+from dbtproof.session_settings import SessionSettings, check_protected
 from dbtproof.shared_build import SharedAttachment, SharedPlace
 
 if TYPE_CHECKING:
@@ -117,6 +108,8 @@ class DbtSession:
         self.parsing = SessionParsing(self)
         #: Opens, retries and uses the connections (queries, statements).
         self.connections = SessionConnections(self)
+        #: The run role, the identity's rights, the grants, the role acted as.
+        self.access = SessionAccess(self)
         self._built: dict[str, InvocationResult] = {}
         #: Unique ids of the models, seeds and snapshots built successfully in this session.
         self.built_nodes: set[str] = set()
@@ -126,14 +119,6 @@ class DbtSession:
         self._manifests: dict[str, Any] = {}
         #: Watches what the run writes outside the namespace (None: adapter not watched).
         self.guard: Guard | None = None
-        #: PostgreSQL: the role dbt and dbtproof work as (None: the identity's own rights).
-        self.run_role: RunRole | None = None
-        #: The role the profile itself sets (``role:``), which the guard and teardown keep.
-        self._identity_role: str | None = None
-        #: How the identity logs in, while connections log in as the run role.
-        self._identity_login: compat.Login | None = None
-        #: Secrets the session made (the run role's password): the run registers them.
-        self.made_secrets: list[Secret] = []
         #: DuckDB: the files the run's SQL may touch (None: not worked out yet).
         self.file_access: FileAccess | None = None
         self._started = False
@@ -150,19 +135,9 @@ class DbtSession:
         #: The start reached the warehouse (its liveness lock held): from here on a failed
         #: start's teardown drops what the run made.
         self._in_warehouse = False
-        #: The run role's name while it is being set up (a failed setup's teardown drops it).
-        self._role_in_setup: str | None = None
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
         self.minted_settings: dict[str, Any] = {}
-        #: The nodes' grants, mapped (None: the adapter applies no grants).
-        self.grants: GrantsPlan | None = None
-        #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
-        self.privilege_findings: list[str] = []
-        #: Why the server's identity could not be read (PostgreSQL; the header warns).
-        self.server_unread: str | None = None
-        #: The role ``as_role`` acts as now (None: the run's own).
-        self._acting_role: str | None = None
         #: Where the run-level build lives (None: this worker builds what it runs itself).
         self.shared_place = (
             SharedPlace.of_run(settings.shared_build, settings.run_id)
@@ -238,13 +213,13 @@ class DbtSession:
             self.render,
             self.workdir,
         )
-        if self.run_role is not None and self.run_role.password is not None:
+        if self.access.run_role is not None and self.access.run_role.password is not None:
             # dbt logs in as the run role itself: no role to set, none to reset to
-            overrides["user"] = self.run_role.name
-            overrides["password"] = self.run_role.password.reveal()
+            overrides["user"] = self.access.run_role.name
+            overrides["password"] = self.access.run_role.password.reveal()
             overrides["role"] = None
-        elif self.run_role is not None:
-            overrides["role"] = self.run_role.quoted
+        elif self.access.run_role is not None:
+            overrides["role"] = self.access.run_role.quoted
         if self.file_access is not None and not self.file_access.unlimited:
             overrides["plugins"] = [
                 *(self.profile_target.raw_output.get("plugins") or []),
@@ -336,10 +311,12 @@ class DbtSession:
         self._in_warehouse = True
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
-                self.connections.start_step("the identity's rights", self._check_least_privilege)
+                self.connections.start_step(
+                    "the identity's rights", self.access.check_least_privilege
+                )
             with timings.step("run role"):
-                self._start_run_role()
-                if self.run_role is None:  # search_path starts here: it must exist
+                self.access.start_run_role()
+                if self.access.run_role is None:  # search_path starts here: it must exist
                     self.connections.start_step(
                         "the namespace's schema",
                         lambda: self.execute_idempotent(
@@ -350,6 +327,7 @@ class DbtSession:
             self.connections.start_step("the grants' setup", self._prepare_grants)
         with timings.step("graph variable"):
             compat.build_graph_variable(self.manifest)
+        access = self.access
         with timings.step("guard"):
             self.guard = self.connections.start_step(
                 "the guard's first look",
@@ -358,11 +336,11 @@ class DbtSession:
                     self.adapter,
                     self.schema,
                     self.database,
-                    identity=self._identity_sql(),
-                    restore=self._restore_sql(),
+                    identity=access.identity_sql(),
+                    restore=access.restore_sql(),
                     run_databases=(self.shared_place.catalog,) if self.shared_place else (),
-                    run_role=self.run_role.name if self.run_role else None,
-                    watched_role=self._identity_name() if self._identity_login else None,
+                    run_role=access.run_role.name if access.run_role else None,
+                    watched_role=access.identity_name() if access.identity_login else None,
                 ),
             )
 
@@ -391,7 +369,7 @@ class DbtSession:
                 self._parse(changed=True)
             with self.timings.step("relocation + isolation check"):
                 self.relocation = self._move_into_namespace(self.runner.manifest)
-                self._create_role_schemas(self.relocation)
+                self.access.create_role_schemas(self.relocation)
             with self.timings.step("grants"):
                 self._prepare_grants()
             with self.timings.step("graph variable"):
@@ -450,7 +428,7 @@ class DbtSession:
         )
         if self.file_access.unlimited:
             return
-        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+        self.write_profile()
         compat.use_duckdb_plugin(
             self.runtime_config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
         )
@@ -462,328 +440,55 @@ class DbtSession:
         credentials = self.settings.credentials
         return header_lines(credentials, self.minted_settings) if credentials else []
 
-    # -- the run role (PostgreSQL) -----------------------------------------------------
+    # -- access (SessionAccess) --------------------------------------------------------
 
-    def _identity_sql(self) -> str | None:
-        """The statement that makes a run role's connection act as the identity again
-        (None without a run role, or when connections log in as it: none can)."""
-        if self.run_role is None or self._identity_login is not None:
-            return None
-        return f"set role {self._identity_role}" if self._identity_role else "reset role"
+    @property
+    def run_role(self) -> RunRole | None:
+        """PostgreSQL: the role dbt and dbtproof work as (None: the identity's own rights)."""
+        return self.access.run_role
 
-    def _restore_sql(self) -> str | None:
-        """The statement that switches a connection :meth:`_identity_sql` switched back."""
-        return f"set role {self.run_role.quoted}" if self._identity_sql() is not None else None
+    @property
+    def grants(self) -> GrantsPlan | None:
+        """The nodes' grants, mapped (None: the adapter applies no grants)."""
+        return self.access.grants
 
-    def _identity_name(self) -> str | None:
-        """The role the identity acts as (its profile's ``role:``, else its user), unquoted."""
-        login = self._identity_login or compat.login_of(self.runtime_config)
-        role = login[2]
-        if role and role.startswith('"') and role.endswith('"'):
-            return role[1:-1].replace('""', '"')
-        return role or login[0]
-
-    def _identity_handle(self) -> Any:
-        """A driver connection of its own (autocommit) as the identity; the caller closes it."""
-        login = self._identity_login
-        if login is not None:  # connections log in as the run role: log in as the identity
-            return faults.open_with_retries(
-                lambda: compat.open_own_connection(
-                    self.adapter(),
-                    "dbtproof_identity",
-                    compat.credentials_with_login(self.adapter().config.credentials, login),
-                ),
-                self.connections.retry_policy,
-                "dbtproof's connection dbtproof_identity",
-            )
-        handle = self.open_own("dbtproof_identity")
-        statement = self._identity_sql()
-        if statement is not None:
-            with handle.cursor() as cursor:
-                cursor.execute(statement)
-        return handle
-
-    def _namespace_schemas(self, relocation: Relocation) -> list[str]:
-        """The namespace and every schema of it the relocation plan writes to."""
-        same = {None, "", self.database}
-        return [
-            self.schema,
-            *(move.to_schema for move in relocation.moves if move.to_database in same),
-        ]
-
-    def _source_reads(self, manifest: Any, relocation: Relocation) -> list[tuple[str, str]]:
-        """``(schema, relation)`` (quoted) of the sources the project reads but does not write."""
-        same = {None, "", self.database}
-        reads = []
-        for unique_id, source in manifest.sources.items():
-            if unique_id in relocation.feeders or source.database not in same:
-                continue
-            if ns.belongs_to(str(source.schema), self.schema):
-                continue
-            schema = quote(str(source.schema))
-            reads.append((schema, f"{schema}.{quote(str(source.identifier))}"))
-        return reads
-
-    def _start_run_role(self) -> None:
-        """PostgreSQL: when the identity may create roles, switch the run to a role of its own.
-
-        The role owns the namespace's schemas and may read the project's sources;
-        the derived profile's ``role`` makes every dbt connection (and so dbtproof's)
-        work as it from here on. A setup a connection fault cut short is undone and made
-        again (see :meth:`_start_step`).
-        """
-        if not self.settings.run_role or self.relocation is None:
-            return
-        self._identity_role = compat.credentials_role(self.runtime_config)
-        adapter = self.adapter()
-        schemas = self._namespace_schemas(self.relocation)
-        reads = self._source_reads(self.manifest, self.relocation)
-        self._role_in_setup = role_name(self.schema)
-
-        def create() -> RunRole | None:
-            handle = self.open_own("dbtproof_run_role")
-            try:
-                role = create_run_role(handle, self.schema, schemas, reads)
-                if role is not None:
-                    self.made_secrets.append(enable_login(handle, role))
-                return role
-            finally:
-                with suppress(Exception):  # a dead connection is closed already
-                    handle.close()
-
-        def undo() -> None:
-            if self._role_in_setup is not None:
-                self._drop_role(RunRole(self._role_in_setup))
-
-        self.run_role = self.connections.start_step("the run role's setup", create, undo)
-        self._role_in_setup = None
-        if self.run_role is None:
-            return
-        try:
-            self._log_in_as_run_role(adapter)
-        except BaseException:
-            self._drop_run_role()
-            raise
-
-    def _log_in_as_run_role(self, adapter: Any) -> None:
-        """Make every connection from here on log in as the run role (with its password);
-        where the server refuses that login, switch them to it with ``SET ROLE`` instead."""
-        role = self.run_role
-        assert role is not None and role.password is not None
-        login = compat.login_of(self.runtime_config)
-        compat.use_login(self.runtime_config, role.name, role.password.reveal(), None)
-        self._identity_login = login
-        # minted user/password settings are the identity's: the run role's stay as set
-        for key in ("user", "password", "role"):
-            self.minted_settings.pop(key, None)
-        compat.close_adapter_connections(adapter)
-        try:
-            self.open_own("dbtproof_run_role_login").close()
-        except Exception as exc:  # noqa: BLE001 - told in the header; SET ROLE then
-            compat.use_login(self.runtime_config, login[0], login[1], role.quoted)
-            self._identity_login = None
-            handle = self._identity_handle()
-            try:
-                reason = " ".join(str(exc).split())[:200]
-                disable_login(handle, role, reason)
-            finally:
-                handle.close()
-        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
-        compat.close_adapter_connections(adapter)
-
-    def _drop_run_role(self) -> None:
-        """Drop the run role (what it still owns first) as the identity; also one whose
-        setup failed half-way. Tried again, patiently, while the connection fails."""
-        name = self.run_role.name if self.run_role is not None else self._role_in_setup
-        if name is None:
-            return
-        patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
-        faults.read_with_retry(
-            lambda: self._drop_role(RunRole(name)),
-            lambda: None,
-            f"the drop of the run role {name}",
-            patient,
-        )
-        self.run_role = self._role_in_setup = None
-
-    def _drop_role(self, role: RunRole) -> None:
-        """Drop *role* (if it exists) and what it owns, on a connection of its own; a role
-        whose setup was cut short before the identity was granted it is granted first
-        (``drop owned`` needs membership)."""
-        handle = self._identity_handle()
-        try:
-            with handle.cursor() as cursor:
-                cursor.execute(
-                    "select 1 from pg_roles where rolname = %s "
-                    "and not pg_has_role(current_user, oid, 'member')",
-                    (role.name,),
-                )
-                if cursor.fetchone() is not None:
-                    cursor.execute(f"grant {role.quoted} to current_user")
-            drop_run_role(handle, role, keep_owned=self.settings.keep)
-        finally:
-            with suppress(Exception):
-                handle.close()
-
-    # -- access: least privilege, grants, acting as a role ------------------------------
-
-    def _check_least_privilege(self) -> None:
-        """PostgreSQL: refuse a protected target's server reached under another spelling
-        (what the server says of itself, :func:`check_protected_server`); find the
-        identity's rights a test run does not need (the header warns); with
-        ``require_least_privilege``, refuse to start. Runs before the run role exists."""
-        handle = self.open_own("dbtproof_privilege")
-        try:
-
-            def fetch(sql: str) -> list[Any]:
-                with handle.cursor() as cursor:
-                    cursor.execute(sql)
-                    return list(cursor.fetchall())
-
-            facts = self._server_facts(fetch)
-            if facts is not None:
-                check_protected_server(self.profile_target, self.settings, facts, self.render)
-            protected = targets.protected_schemas(
-                self.adapter_type,
-                self.target,
-                self.profile_target.profile_outputs or {},
-                self.settings.protected_targets,
-                self.render,
-            )
-            self.privilege_findings = access.identity_findings(fetch, protected)
-        finally:
-            handle.close()
-        if self.privilege_findings and self.settings.require_least_privilege:
-            found = "".join(f"\n  - {line}" for line in self.privilege_findings)
-            raise LeastPrivilegeError(
-                f"dbtproof: dbt_require_least_privilege = true, and the test identity of "
-                f"target '{self.target}' has rights a test run does not need:{found}\n"
-                f"Give CI a role that is not a superuser and may only create schemas in the "
-                f"test database, or set dbt_require_least_privilege = false."
-            )
-
-    def _server_facts(self, fetch: Callable[[str], list[Any]]) -> ServerFacts | None:
-        """What the server says of itself; None (the header warns: the protected targets
-        were compared by host only, before connecting) when it refuses to say."""
-        self.server_unread = None
-        try:
-            return ServerFacts.read(fetch)
-        except Exception as exc:
-            if faults.transient_fault(exc) is not None:
-                raise  # the start step's to try again
-            self.server_unread = " ".join(str(exc).split())[:200]
-            return None
-
-    def privilege_lines(self) -> list[str]:
-        """The header's warnings on the identity's excess rights, and on a server that did
-        not say what it is."""
-        lines = [f"warning: {line}" for line in self.privilege_findings]
-        if self.server_unread is not None:
-            lines.append(
-                f"warning: the server's identity could not be read ({self.server_unread}); "
-                f"protected targets were compared by host name only"
-            )
-        return lines
+    @property
+    def made_secrets(self) -> list[Secret]:
+        """Secrets the session made (the run role's password): the run registers them."""
+        return self.access.made_secrets
 
     def _prepare_grants(self) -> None:
-        """Plan the nodes' grants (mapped; unknown grantees found on PostgreSQL), have dbt
-        grant the mapped roles, and give every grantee USAGE on the namespace's schemas,
-        which dbtproof creates (in production a DBA grants it)."""
-        if not targets.rules_for(self.adapter_type).grants:
-            return
-        postgres = self.adapter_type == "postgres"
-        implicit = targets.rules_for(self.adapter_type).implicit_roles
+        """Plan the nodes' grants and apply what dbtproof applies (at start, each refresh)."""
+        self.access.prepare_grants()
 
-        def lookup(names: set[str]) -> set[str]:
-            def fetch(sql: str) -> list[list[Any]]:
-                return [list(row.values()) for row in self.query(sql)]
-
-            return access.existing_roles(fetch, names) | implicit
-
-        self.grants = GrantsPlan.build(
-            self.manifest, self.settings.grant_roles, lookup if postgres else None
-        )
-        self.grants.rewrite(self.manifest)
-        if not postgres or not self.grants.roles or self.relocation is None:
-            return
-        schemas = self._namespace_schemas(self.relocation)
-        if self.run_role is None:  # with a run role, it created them
-            for schema in schemas:
-                self.execute_idempotent(f"create schema if not exists {quote(schema)}")
-        for statement in access.schema_usage_statements(schemas, self.grants.roles):
-            self.execute_idempotent(statement)
+    def privilege_lines(self) -> list[str]:
+        """The header's warnings on the identity's excess rights."""
+        return self.access.privilege_lines()
 
     def check_grants(self, unique_id: str) -> GrantsDiff:
-        """The node's relation's privileges, read back through dbt's macros, against what
-        its (mapped) grants config asks for."""
-        if self.grants is None or unique_id not in self.grants.nodes:
-            raise DbtError(f"dbtproof: {unique_id} has no grants to check.")
-        node = self.manifest.nodes[unique_id]
-
-        def read() -> dict[str, list[str]]:
-            adapter = self.adapter()
-            with compat.connection(adapter, "dbtproof_grants"):
-                self.connect(adapter, "dbtproof_grants")
-                relation = compat.node_relation(adapter, self.runtime_config, node)
-                return compat.show_grants(adapter, relation)
-
-        actual = faults.read_with_retry(read, self.drop_connection, f"the grants of {unique_id}")
-        return compare(self.grants.nodes[unique_id].expected, actual)
+        """The node's relation's privileges against what its grants config asks for."""
+        return self.access.check_grants(unique_id)
 
     @property
     def roles_supported(self) -> bool:
         """Whether :meth:`as_role` can act as a role on this adapter."""
-        return targets.rules_for(self.adapter_type).role_key is not None
+        return self.access.roles_supported
 
-    @contextmanager
-    def as_role(self, role: str) -> Iterator[str]:
-        """Run :meth:`query`, :meth:`table` and :meth:`run_model` as *role* (mapped by
-        ``dbt_grant_roles``) inside the block: every connection dbtproof opens sets it,
-        and the run's own role (the run role, else the profile's) comes back afterwards,
-        even after an error. Yields the role acted as.
-
-        :raises RoleError: the adapter has no roles, the role does not exist, or the
-            identity may not act as it (the message names the grant that is missing).
-        """
-        rules = targets.rules_for(self.adapter_type)
-        if rules.role_key is None:
-            raise RoleError(
-                f"dbtproof: dbt.as_role({role!r}): the {self.adapter_type} adapter has no "
-                f"roles dbtproof can act as."
-            )
-        actual = map_role(self.settings.grant_roles, role)
-        self._require_runner()
-        if self._identity_login is not None:  # the run role may act as no other role
-            handle = self._identity_handle()
-        else:
-            handle = self.open_own("dbtproof_role_check")
-        try:
-            access.check_can_act_as(handle, actual, role)
-        finally:
-            handle.close()
-        previous = compat.login_of(self.runtime_config)
-        previous_acting = self._acting_role
-        compat.close_adapter_connections(self.adapter())
-        # logged in as the run role, which may act as no other: as the identity instead
-        user, password, _ = self._identity_login or previous
-        compat.use_login(self.runtime_config, user, password, quote(actual))
-        self._acting_role = actual
-        try:
-            yield actual
-        finally:
-            self._acting_role = previous_acting
-            compat.use_login(self.runtime_config, *previous)
-            compat.close_adapter_connections(self.adapter())
+    def as_role(self, role: str) -> AbstractContextManager[str]:
+        """Act as *role* inside the block (:meth:`SessionAccess.as_role`)."""
+        return self.access.as_role(role)
 
     def denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
         """The :class:`AccessDenied` of a read refused while acting as a role, else None."""
-        if self._acting_role is None:
-            return None
-        refused = access.denied_object(exc)
-        if refused is None:
-            return None
-        reason = next((" ".join(str(e).split()) for e in (exc.__cause__, exc) if e is not None), "")
-        return AccessDenied(self._acting_role, relation or refused, reason.splitlines()[0])
+        return self.access.denied(exc, relation)
+
+    def write_profile(self) -> None:
+        """Write the derived profile anew (the run role's login, DuckDB's lockdown)."""
+        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+
+    def require_runner(self) -> DbtRunner:
+        """The started runner; raises before :meth:`start`."""
+        return self._require_runner()
 
     @property
     def database(self) -> str | None:
@@ -924,8 +629,8 @@ class DbtSession:
         move_to_database(
             manifest, relocation, place.catalog, adapter, config, tests_namespace=self.schema
         )
-        if self.grants is not None:
-            self.grants.rewrite(manifest)
+        if self.access.grants is not None:
+            self.access.grants.rewrite(manifest)
         compat.build_graph_variable(manifest)
         return manifest
 
@@ -936,17 +641,6 @@ class DbtSession:
     def detach_shared(self, place: SharedPlace) -> None:
         """Detach the run-level DuckDB file, if attached."""
         self.shared.detach(place)
-
-    def _create_role_schemas(self, relocation: Relocation) -> None:
-        """With a run role (which may not create schemas itself), create the namespace's
-        schemas *relocation* writes to, as the identity."""
-        if self.run_role is None:
-            return
-        handle = self._identity_handle()
-        try:
-            create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
-        finally:
-            handle.close()
 
     def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
         """The manifest for an invocation with *vars*: the session's, or one parsed with them.
@@ -962,10 +656,10 @@ class DbtSession:
         if key not in self._manifests:
             manifest = self._require_runner().parse(vars, graph_variable=False)
             relocation = self._move_into_namespace(manifest)
-            if self.grants is not None:
-                self.grants.rewrite(manifest)
+            if self.access.grants is not None:
+                self.access.grants.rewrite(manifest)
             compat.build_graph_variable(manifest)
-            self._create_role_schemas(relocation)
+            self.access.create_role_schemas(relocation)
             self._manifests[key] = manifest
         return self._manifests[key]
 
@@ -1161,7 +855,7 @@ class DbtSession:
             return self._drop_namespace()
         finally:
             try:
-                self._drop_run_role()
+                self.access.drop_run_role()
             finally:
                 self.liveness.release()
 
