@@ -19,22 +19,11 @@ from dbtproof import faults, parse_cache, targets
 from dbtproof import namespace as ns
 from dbtproof.credentials.profile import bind_to_target, header_lines
 from dbtproof.engine.request import ModelRunRequest
-from dbtproof.errors import (
-    AccessDenied,
-    DbtError,
-    ProjectConfigError,
-)
-from dbtproof.file_access import FileAccess, duckdb_file_access
+from dbtproof.errors import AccessDenied, DbtError, ProjectConfigError
+from dbtproof.file_access import LOCKDOWN_ALIAS, LOCKDOWN_MODULE, FileAccess, project_file_access
 from dbtproof.grants import GrantsDiff, GrantsPlan
-from dbtproof.guard import (
-    Guard,
-    start_guard,
-    watch,
-)
+from dbtproof.guard import Guard, start_guard, watch
 from dbtproof.liveness import LivenessMark
-from dbtproof.nodes import (
-    resource_type,
-)
 from dbtproof.project import (
     DbtProject,
     load_profile_target,
@@ -50,9 +39,7 @@ from dbtproof.relocation import (
     relocate_external_locations,
 )
 from dbtproof.rows import Rows
-from dbtproof.run_role import (
-    RunRole,
-)
+from dbtproof.run_role import RunRole
 from dbtproof.runner import DbtRunner, InvocationResult
 from dbtproof.session_access import SessionAccess
 from dbtproof.session_commands import SessionCommands
@@ -66,11 +53,6 @@ if TYPE_CHECKING:
     from dbtproof.engine.model import ModelEngine
 
 T = TypeVar("T")
-
-
-#: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
-LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
-LOCKDOWN_ALIAS = "dbtproof_file_access"
 
 
 class DbtSession:
@@ -153,7 +135,7 @@ class DbtSession:
     @property
     def manifest(self) -> Any:
         """dbt's parsed manifest for this session (parsed once, reused by every invocation)."""
-        return self._require_runner().manifest
+        return self.require_runner().manifest
 
     @property
     def runtime_config(self) -> Any:
@@ -209,11 +191,7 @@ class DbtSession:
         elif self.access.run_role is not None:
             overrides["role"] = self.access.run_role.quoted
         if self.file_access is not None and not self.file_access.unlimited:
-            overrides["plugins"] = [
-                *(self.profile_target.raw_output.get("plugins") or []),
-                {"module": LOCKDOWN_MODULE, "alias": LOCKDOWN_ALIAS,
-                 "config": self._lockdown_settings()},
-            ]  # fmt: skip
+            overrides["plugins"] = self.file_access.plugins(self.profile_target.raw_output)
         if "path" in overrides:
             self.database_file = Path(overrides["path"])
         if "external_root" in overrides:
@@ -270,7 +248,7 @@ class DbtSession:
                 compat.build_graph_variable(self.manifest)
             return self
         with timings.step("connect"):
-            self.preflight()
+            self.connections.preflight()
         try:
             self._start_in_warehouse()
         except Exception as exc:
@@ -307,7 +285,7 @@ class DbtSession:
                 if self.access.run_role is None:  # search_path starts here: it must exist
                     self.connections.start_step(
                         "the namespace's schema",
-                        lambda: self.execute_idempotent(
+                        lambda: self.connections.execute_idempotent(
                             f'create schema if not exists "{self.schema}"'
                         ),
                     )
@@ -383,40 +361,20 @@ class DbtSession:
 
     # -- DuckDB's file access ---------------------------------------------------------
 
-    def _lockdown_settings(self) -> dict[str, Any]:
-        access = self.file_access
-        assert access is not None
-        return {"directories": list(access.directories), "paths": list(access.paths)}
-
     def _limit_file_access(self) -> None:
         """DuckDB: open the run's database limited to the files the run may touch
         (:mod:`dbtproof.file_access`), unless dbtproof cannot tell what the project needs."""
-        manifest, root = self.manifest, self.project.root
-        seeds = [
-            Path(str(node.root_path)) / str(node.original_file_path)
-            for node in manifest.nodes.values()
-            if resource_type(node) == "seed"
-        ]
-        locations = []
-        for source in manifest.sources.values():
-            meta = {  # as dbt-duckdb reads it: the source's meta, then the table's
-                **(getattr(source, "source_meta", None) or {}),
-                **(getattr(source.config, "meta", None) or {}),
-                **(source.meta or {}),
-            }
-            if meta.get("external_location"):
-                locations.append(str(meta["external_location"]))
         folders = [self.workdir]
         if self.shared_place is not None:
             folders.append(self.shared_place.folder)
-        self.file_access = duckdb_file_access(
-            self.profile_target.raw_output, root, folders, seeds, locations, self.render
+        self.file_access = project_file_access(
+            self.manifest, self.profile_target.raw_output, self.project.root, folders, self.render
         )
         if self.file_access.unlimited:
             return
         self.write_profile()
         compat.use_duckdb_plugin(
-            self.runtime_config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
+            self.runtime_config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self.file_access.settings()
         )
 
     # -- minted credentials ------------------------------------------------------------
@@ -472,10 +430,6 @@ class DbtSession:
         """Write the derived profile anew (the run role's login, DuckDB's lockdown)."""
         write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
 
-    def require_runner(self) -> DbtRunner:
-        """The started runner; raises before :meth:`start`."""
-        return self._require_runner()
-
     @property
     def database(self) -> str | None:
         """The database (catalog) of the target, as dbt resolved it."""
@@ -497,7 +451,8 @@ class DbtSession:
             raise DbtError("dbtproof: the dbt session has not been started.")
         return self.runner
 
-    def _require_runner(self) -> DbtRunner:
+    def require_runner(self) -> DbtRunner:
+        """The started runner; raises before :meth:`start`."""
         if self.runner is None or self.runner.manifest is None:
             raise DbtError("dbtproof: the dbt session has not been started.")
         return self.runner
@@ -630,18 +585,6 @@ class DbtSession:
         """Run a statement that returns no rows and commit it (never run twice)."""
         self.connections.execute(sql)
 
-    def execute_idempotent(self, sql: str) -> None:
-        """Run a statement whose second run changes nothing, and commit it."""
-        self.connections.execute_idempotent(sql)
-
-    def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
-        """Open this thread's connection *name* of *adapter* now, with retries."""
-        self.connections.connect(adapter, name, policy)
-
-    def open_own(self, name: str) -> Any:
-        """A driver connection of its own (autocommit; the caller closes it)."""
-        return self.connections.open_own(name)
-
     def drop_connection(self) -> None:
         """After a connection fault: close this thread's connection; never raises."""
         self.connections.drop_connection()
@@ -649,10 +592,6 @@ class DbtSession:
     def retried_read(self, what: str, read: Callable[[], T]) -> T:
         """``read()`` on the model engine's connection, run once more after a dead one."""
         return self.connections.retried_read(what, read)
-
-    def preflight(self) -> None:
-        """Open one connection and run ``select 1``; a failure stops the run."""
-        self.connections.preflight()
 
     # -- end ---------------------------------------------------------------------------
 
@@ -698,7 +637,7 @@ class DbtSession:
 
         def drop() -> list[str]:  # `drop schema if exists`: the same again if cut short
             with compat.connection(adapter, "dbtproof_teardown"):
-                self.connect(adapter, "dbtproof_teardown", patient)
+                self.connections.connect(adapter, "dbtproof_teardown", patient)
                 found = [
                     s
                     for s in compat.list_schemas(adapter, database)
@@ -725,7 +664,7 @@ class DbtSession:
         request = replace(
             request, search_dirs=(*request.search_dirs, self.project.root, Path.cwd())
         )
-        self._require_runner()
+        self.require_runner()
         what = request.label
 
         def read() -> Any:
