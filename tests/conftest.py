@@ -361,6 +361,26 @@ def duckdb_query(path: Path, sql: str) -> list[tuple[object, ...]]:
     return [tuple(row) for row in json.loads(done.stdout)]
 
 
+class SessionUnderTest:
+    """A started session as the engine's tests use it: every member of the session, and
+    ``run_model`` with the ``dbt`` fixture's signature (fixture files found from the
+    calling test's folder), the call sent to the session as one request."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+    def run_model(self, model: Any, given: Any = None, **options: Any) -> Any:
+        """The session's ``run_model`` of ``ModelRunRequest(model, given, **options)``."""
+        from dbtproof.engine.request import ModelRunRequest
+
+        caller = Path(sys._getframe(1).f_code.co_filename).parent
+        request = ModelRunRequest(model, given, search_dirs=(caller,), **options)
+        return self.session.run_model(request)
+
+
 @contextmanager
 def engine_session(
     request: pytest.FixtureRequest,
@@ -390,7 +410,7 @@ def engine_session(
         )
         session = DbtSession(settings).start()
         try:
-            yield session
+            yield SessionUnderTest(session)
         finally:
             session.teardown()
             if target == "postgres":

@@ -23,6 +23,7 @@ from conftest import PG_GRANT_ROLES, copy_shop, unique_prefix
 from private_postgres import SUPERUSER_PASSWORD, PrivateCluster, private_postgres
 
 from dbtproof import source
+from dbtproof.engine.request import ModelRunRequest
 
 ROLE = "faulty"
 
@@ -282,7 +283,9 @@ def test_a_server_that_stays_down_is_named_as_the_cause(
     # a model run on fixtures blames the connection, not a fixture row
     with pytest.raises(ConnectionFaultError) as raised:
         session.run_model(
-            "stg_customers", given={source("shop", "raw_customers"): [{"customer_id": 1}]}
+            ModelRunRequest(
+                "stg_customers", given={source("shop", "raw_customers"): [{"customer_id": 1}]}
+            )
         )
     assert "Connection refused" in str(raised.value)
     assert "cannot be typed" not in str(raised.value)

@@ -92,15 +92,8 @@ def internal_graph() -> dict[str, set[str]]:
     return graph
 
 
-#: Import edges left out of the cycle check until the work removing them lands: the session's
-#: split (issue 26, branch i26-split) takes the session <-> shared_build cycle apart.
-KNOWN_CYCLE_EDGES = {("dbtproof.shared_build", "dbtproof.session")}
-
-
 def test_no_module_imports_a_module_that_imports_it_back() -> None:
     graph = internal_graph()
-    for module, target in KNOWN_CYCLE_EDGES:
-        graph.get(module, set()).discard(target)
     try:
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:

@@ -10,7 +10,7 @@ import pytest
 from dbtproof.errors import ProtectedTargetError
 from dbtproof.project import load_profile_target
 from dbtproof.servers import ServerFacts
-from dbtproof.session import SessionSettings, check_protected, check_protected_server
+from dbtproof.session_settings import SessionSettings, check_protected, check_protected_server
 
 CYRILLIC_PROD = "pr\u043ed"  # "prоd" with a Cyrillic о
 SMALL_CAPITAL_PROD = "\u1d18rod"  # "ᴘrod" with LATIN LETTER SMALL CAPITAL P

@@ -307,7 +307,7 @@ def test_a_run_role_setup_refused_keeps_its_own_advice_and_leaves_nothing(
 def test_a_restart_during_the_run_role_setup_is_waited_for_and_the_setup_made_again(
     cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dbtproof.session as session_module
+    import dbtproof.session_access as session_module
 
     project = copy_shop(tmp_path / "shop")
     _point_at(cluster, monkeypatch)
@@ -336,7 +336,7 @@ def test_a_restart_during_the_run_role_setup_is_waited_for_and_the_setup_made_ag
 def test_a_restart_under_a_start_statement_is_retried_with_backoff(
     cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dbtproof.session import DbtSession
+    from dbtproof.session_connections import SessionConnections
 
     # No run role (may not create roles): the start creates the namespace's schema itself,
     # through a statement retried once at once, then by the start's backoff.
@@ -346,14 +346,14 @@ def test_a_restart_under_a_start_statement_is_retried_with_backoff(
     monkeypatch.setenv("SHOP_PG_USER", "no_roles")
     prefix = unique_prefix()
     restart = Restart(cluster, after=4.0)
-    real = DbtSession._statement
+    real = SessionConnections.statement
 
     def restarted_first(self, sql, what):  # type: ignore[no-untyped-def]
         if sql.startswith("create schema"):
             restart()
         return real(self, sql, what)
 
-    monkeypatch.setattr(DbtSession, "_statement", restarted_first)
+    monkeypatch.setattr(SessionConnections, "statement", restarted_first)
     session = _session(project, tmp_path, prefix, retries=2)
     try:
         session.start()
@@ -401,14 +401,14 @@ def test_a_server_away_for_good_under_a_start_statement_is_a_start_that_failed(
     cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dbtproof.errors import ConnectionFaultError
-    from dbtproof.session import DbtSession
+    from dbtproof.session_connections import SessionConnections
 
     _login_role(cluster, "no_roles_away", "nocreaterole", create=True)
     project = copy_shop(tmp_path / "shop")
     _point_at(cluster, monkeypatch)
     monkeypatch.setenv("SHOP_PG_USER", "no_roles_away")
     prefix = unique_prefix()
-    real = DbtSession._statement
+    real = SessionConnections.statement
     stopped: list[str] = []
 
     def stopped_first(self, sql, what):  # type: ignore[no-untyped-def]
@@ -417,7 +417,7 @@ def test_a_server_away_for_good_under_a_start_statement_is_a_start_that_failed(
             cluster.stop("fast")  # and not started again until the start is over
         return real(self, sql, what)
 
-    monkeypatch.setattr(DbtSession, "_statement", stopped_first)
+    monkeypatch.setattr(SessionConnections, "statement", stopped_first)
     session = _session(project, tmp_path, prefix, retries=1)
     try:
         with pytest.raises(ConnectionFaultError) as raised:

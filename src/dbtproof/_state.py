@@ -29,23 +29,21 @@ The plugin, the public fixtures and the items import this module; it imports non
 from __future__ import annotations
 
 import gc
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dbtproof import state_header, state_outputs
 from dbtproof.errors import DbtError
+from dbtproof.options import is_xdist_controller
 from dbtproof.progress import Progress
-from dbtproof.project import find_profiles_dir
-from dbtproof.redaction import SECRET_ENV_PREFIX, SecretRegistry, github_mask_commands
-from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
+from dbtproof.redaction import SecretRegistry
+from dbtproof.state_secrets import SecretOutputs
 
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from dbtproof.evidence.recorder import EvidenceRecorder
     from dbtproof.keeper import SessionKeeper
     from dbtproof.parse_cache import StartTimings
-    from dbtproof.session import DbtSession, SessionSettings
+    from dbtproof.session import DbtSession
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
 RUN_ID_KEY = "dbtproof_run_id"
@@ -73,27 +71,6 @@ TIMINGS_KEY = "dbtproof_timings"
 LEFTOVERS_KEY = "dbtproof_leftovers"
 #: ``workeroutput`` key: why a worker's session could not start (dbtproof's one message).
 START_ERROR_KEY = "dbtproof_start_error"
-
-
-def option(config: pytest.Config, name: str, ini: str | None = None) -> Any:
-    """The command-line option *name*, else the ini key *ini* (a ``*_dir`` key is taken
-    relative to rootdir), else None."""
-    value = config.getoption(name)
-    if value is None and ini is not None:
-        value = config.getini(ini) or None
-        if value is not None and ini.endswith("_dir"):
-            value = str(config.rootpath / value)
-    return value
-
-
-def is_xdist_controller(config: pytest.Config) -> bool:
-    """Whether this process is pytest-xdist's controller (it runs no test itself)."""
-    return bool(getattr(config.option, "numprocesses", None)) and not is_xdist_worker(config)
-
-
-def is_xdist_worker(config: pytest.Config) -> bool:
-    """Whether this process is a pytest-xdist worker."""
-    return hasattr(config, "workerinput")
 
 
 @dataclass
@@ -118,6 +95,8 @@ class DbtproofState:
     #: The run's secret values. A credential provider registers what it mints, before
     #: the value can reach any output: ``state.secrets.add(value, "minted by <name>")``.
     secrets: SecretRegistry = field(default_factory=SecretRegistry)
+    #: Where the secrets are applied (filled, and the outputs scrubbed against them).
+    secret_outputs: SecretOutputs = field(init=False, repr=False)
     #: The credential providers of ``--dbt-credentials`` (set by :meth:`open_credentials`).
     credentials: CredentialSet | None = None
     #: What dbt is doing, shown on the terminal (:meth:`open_progress`); None: not shown.
@@ -161,6 +140,9 @@ class DbtproofState:
     #: clock (the summary's "in N s") starts after it (see :meth:`start_line`).
     before_clock: float | None = None
 
+    def __post_init__(self) -> None:
+        self.secret_outputs = SecretOutputs(self.secrets)
+
     def start_line(self, since_start: float) -> str | None:
         """The summary's line on the time pytest's "in N s" leaves out: the start of the dbt
         session at ``pytest_sessionstart`` (its parse) and, *since_start* being the seconds
@@ -176,49 +158,19 @@ class DbtproofState:
     # -- evidence ----------------------------------------------------------------------
 
     def open_evidence(self, config: pytest.Config) -> None:
-        """Start recording evidence when ``--dbt-evidence`` (else ``dbt_evidence``) names a
-        file (``{run_id}`` in it becomes the run id), ``--dbt-report`` an HTML page, or the
-        run is a GitHub Actions job (its step summary). The evidence file must not exist:
-        evidence is never overwritten. Raises :class:`~dbtproof.errors.EvidenceError`."""
-        from dbtproof.errors import EvidenceError
-        from dbtproof.evidence.recorder import EvidenceRecorder
-        from dbtproof.evidence.records import artifacts_folder
-
-        value = config.getoption("dbt_evidence")
-        base = config.invocation_params.dir
-        if not value:
-            value, base = config.getini("dbt_evidence") or None, config.rootpath
-        path = self._path(base, value)
-        report = self._path(config.invocation_params.dir, config.getoption("dbt_report"))
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if os.environ.get("GITHUB_ACTIONS") != "true" or is_xdist_worker(config):
-            summary = None
-        if path is None and report is None and not summary:
-            return
-        if path is not None and not is_xdist_worker(config):
-            for existing in (path, artifacts_folder(path)):
-                if existing.exists():
-                    raise EvidenceError(
-                        f"dbtproof: --dbt-evidence: {existing} exists, and evidence is never "
-                        f"overwritten. Pass a new path (`{{run_id}}` in it is replaced by the "
-                        f"run id, e.g. --dbt-evidence 'evidence/{{run_id}}.jsonl')."
-                    )
-        self.evidence = EvidenceRecorder(
-            path=path,
-            run_id=self.run_id,
-            worker_id=self.worker_id,
-            project_dir=self.project_dir,
-            scrub=self.secrets.scrub,
-            scrub_file=self.secrets.scrub_file,
-            report_path=report,
-            summary_path=Path(summary) if summary else None,
+        """Start recording evidence when the options ask for it (see
+        :func:`state_outputs.open_evidence`). Raises :class:`~dbtproof.errors.EvidenceError`."""
+        self.evidence = state_outputs.open_evidence(
+            config, self.run_id, self.worker_id, self.project_dir, self.secrets
         )
 
-    def _path(self, base: Path, value: str | None) -> Path | None:
-        """*value* (``{run_id}`` replaced, ``~`` expanded) as an absolute path from *base*."""
-        if not value:
-            return None
-        return (base / os.path.expanduser(str(value).replace("{run_id}", self.run_id))).resolve()
+    def finish_evidence(self, config: pytest.Config, exit_status: int) -> dict[str, Any] | None:
+        """Hand this worker's evidence to the controller, or write the evidence file."""
+        return state_outputs.finish_evidence(self.evidence, config, exit_status)
+
+    def open_progress(self, config: pytest.Config) -> None:
+        """The terminal display of what dbt is doing, when stdout is a terminal."""
+        self.progress = state_outputs.open_progress(config, self.secrets)
 
     def junit_properties(self, item: pytest.Item) -> list[tuple[str, str]]:
         """The properties *item*'s JUnit testcase carries (see :mod:`dbtproof.evidence.junit`)."""
@@ -228,19 +180,6 @@ class DbtproofState:
         if self._commit is None:
             self._commit = (git_commit(self.project_dir),)
         return junit_properties(item, self.run_id, self.session, self._commit[0])
-
-    def finish_evidence(self, config: pytest.Config, exit_status: int) -> dict[str, Any] | None:
-        """Hand this worker's evidence to the controller, or write the evidence file;
-        returns ``run_end`` as written (None on a worker, or without evidence)."""
-        if self.evidence is None:
-            return None
-        workeroutput = getattr(config, "workeroutput", None)
-        if workeroutput is not None:
-            from dbtproof.evidence.recorder import WORKEROUTPUT_KEY
-
-            workeroutput[WORKEROUTPUT_KEY] = self.evidence.handover()
-            return None
-        return self.evidence.write(exit_status)
 
     # -- signals -----------------------------------------------------------------------
 
@@ -257,93 +196,7 @@ class DbtproofState:
         if restore is not None:
             restore()
 
-    # -- secrets -----------------------------------------------------------------------
-
-    def open_secrets(self, config: pytest.Config) -> None:
-        """Read the ``.env`` file dbt-core 1.12 reads, as dbt does (before anything resolves
-        the profile); register the ``DBT_ENV_SECRET*`` values set now, the file's among them;
-        on GitHub Actions, have each value the registry gets masked in the job's log
-        (``::add-mask::``)."""
-        from dbtproof import _dbt_compat as compat
-
-        if os.environ.get("GITHUB_ACTIONS") == "true":
-            self.secrets.on_new_value = lambda value: _mask_on_github(config, value)
-        loaded = compat.load_env_file()
-        if loaded is not None:
-            path, values = loaded
-            for name, value in values.items():
-                if name.startswith(SECRET_ENV_PREFIX):
-                    self.secrets.add(value, f"{name} in {path}")
-        self.secrets.add_environment()
-
-    def scrub_terminal(self, config: pytest.Config) -> None:
-        """Have pytest's terminal writer scrub every line it writes (test ids, warnings,
-        summaries, internal errors: whatever does not come from a report)."""
-        if config.pluginmanager.get_plugin("terminalreporter") is not None:
-            self.secrets.scrub_writes(config.get_terminal_writer())
-
-    def scrub_report(self, report: Any) -> None:
-        """Scrub a test or collection report in place, with the ``DBT_ENV_SECRET*`` values
-        set now registered first."""
-        self.secrets.add_environment()
-        self.secrets.scrub_report(report)
-
-    def scrub_outputs(self, config: pytest.Config) -> None:
-        """Scrub the files pytest wrote for the run: ``--junitxml`` and ``--log-file``."""
-        paths = []
-        xmlpath = getattr(config.option, "xmlpath", None)
-        if xmlpath and not is_xdist_worker(config):
-            xml = Path(os.path.expandvars(xmlpath)).expanduser()
-            paths.append(xml if xml.is_absolute() else config.invocation_params.dir / xml)
-        logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
-        handler = getattr(logging_plugin, "log_file_handler", None)
-        log_file = getattr(handler, "baseFilename", None)
-        if log_file and log_file != os.devnull:
-            paths.append(Path(log_file))
-        for path in paths:
-            if path.is_file():
-                self.secrets.scrub_file(path)
-
-    def _add_target_secrets(self, session: DbtSession) -> None:
-        """Register the target's secret fields (as profiles.yml writes them and, once dbt
-        has rendered the profile, as dbt resolved them) and dbt's secret ``--dbt-vars``
-        (named ``DBT_ENV_SECRET*``)."""
-        target = session.profile_target
-        where = f"target {target.target_name} of {target.profiles_path}"
-        self.secrets.add_public({}, target.profile_name, target.target_name)  # in the header
-        self.secrets.add_target(target.raw_output, where)
-        config = session.runtime_config
-        self.secrets.add_credentials(getattr(config, "credentials", None), where)
-        for name, value in session.settings.vars.items():
-            if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
-                self.secrets.add(value, f"--dbt-vars {name}")
-        for secret in session.made_secrets:
-            self.secrets.add(secret.reveal(), secret.source)
-        self.secrets.add_environment()
-
     # -- progress ----------------------------------------------------------------------
-
-    def open_progress(self, config: pytest.Config) -> None:
-        """When stdout is a terminal (not with ``-q``, not on an xdist worker, whose output
-        is not a terminal): the display of what dbt is doing (:mod:`dbtproof.progress`),
-        written by a pytest terminal writer of its own on the terminal (a copy of stdout's
-        descriptor, taken now, while pytest captures nothing), its lines scrubbed."""
-        from _pytest.config import create_terminal_writer
-
-        quiet = config.pluginmanager.is_blocked("terminal") or config.option.verbose < 0
-        if quiet or is_xdist_worker(config):
-            return
-        try:
-            descriptor = sys.stdout.fileno()
-            if not os.isatty(descriptor):
-                return
-            stream = os.fdopen(os.dup(descriptor), "w", encoding="utf-8", errors="replace")
-        except (AttributeError, OSError, ValueError):  # no real stdout (a test's capture)
-            return
-        config.add_cleanup(stream.close)
-        writer = create_terminal_writer(config, stream)
-        self.secrets.scrub_writes(writer)
-        self.progress = Progress(writer, lambda: _current_width(config))
 
     # -- credentials -------------------------------------------------------------------
 
@@ -378,14 +231,15 @@ class DbtproofState:
         if self.keeper is not None and self.keeper.session is not None:
             return self._take_kept_session(config, self.keeper.session)
         from dbtproof.session import DbtSession
+        from dbtproof.state_settings import session_settings
 
         try:
-            self.session = DbtSession(self._settings(config))
-            self._add_target_secrets(self.session)
+            self.session = DbtSession(session_settings(config, self, self._workdir(config)))
+            self.secret_outputs.add_target(self.session)
             try:
                 self.session.start()
             finally:
-                self._add_target_secrets(self.session)
+                self.secret_outputs.add_target(self.session)
             self._select(config)
         except DbtError as exc:
             raise pytest.UsageError(self._start_failed(config, exc)) from None
@@ -460,8 +314,10 @@ class DbtproofState:
             self.evidence.on_session(self.session)
         namespace = f"{self.run_id}_gw<N>" if is_xdist_controller(config) else self.session.schema
         self.start_timings = self.session.timings
-        header = _header(self.session, namespace)
-        header += "".join(f"\ndbtproof: {line}" for line in _protection_lines(self.session, config))
+        header = state_header.header(self.session, namespace)
+        header += "".join(
+            f"\ndbtproof: {line}" for line in state_header.protection_lines(self.session, config)
+        )
         if config.getoption("dbt_timings"):
             lines = self.session.timings.lines()
             header += "".join(f"\ndbtproof: {line}" for line in lines)
@@ -481,40 +337,6 @@ class DbtproofState:
         if self.own_tmp is None:
             self.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
         return self.own_tmp
-
-    def _settings(self, config: pytest.Config) -> SessionSettings:
-        from dbtproof.session import SessionSettings, parse_vars
-
-        profiles_dir = find_profiles_dir(option(config, "dbt_profiles_dir", "dbt_profiles_dir"))
-        return SessionSettings(
-            project_dir=self.project_dir,
-            profiles_dir=profiles_dir,
-            workdir=self._workdir(config),
-            run_id=self.run_id,
-            worker_id=self.worker_id,
-            target=option(config, "dbt_target", "dbt_target"),
-            vars=parse_vars(config.getoption("dbt_vars")),
-            protected_targets=config.getini("dbt_protected_targets"),
-            allow_protected_target=config.getoption("dbt_allow_protected_target"),
-            keep=config.getoption("dbt_keep"),
-            store_failures=config.getoption("dbt_store_failures"),
-            seed=config.getoption("dbt_seed") and not is_xdist_controller(config),
-            runs_tests=not is_xdist_controller(config),
-            run_role=config.getini("dbt_run_role"),
-            warm_parse=config.getini("dbt_warm_parse"),
-            connect_retries=_connect_retries(config),
-            grant_roles=_grant_roles(config),
-            require_least_privilege=config.getini("dbt_require_least_privilege"),
-            credentials=self.credentials,
-            share_parse_to=self.shared_parse if is_xdist_controller(config) else None,
-            parse_from=self.shared_parse if is_xdist_worker(config) else None,
-            shared_build=self.shared_build if is_xdist_worker(config) else None,
-            # invocations (and their artifacts) are kept in the evidence file only
-            observers=[self.evidence.on_invocation]
-            if self.evidence is not None and self.evidence.path is not None
-            else [],
-            progress=self.progress,
-        )
 
     def share_parse(self, config: pytest.Config) -> None:
         """The xdist controller: have its session's warm parse written for the workers."""
@@ -652,133 +474,5 @@ class DbtproofState:
             workeroutput[NOT_OURS_KEY] = list(self.not_ours)
 
 
-def _grant_roles(config: pytest.Config) -> dict[str, str]:
-    """``dbt_grant_roles`` (ini) with ``--dbt-grant-roles`` on top: production role -> CI role.
-    Raises :class:`DbtError` for a malformed entry."""
-    from dbtproof.grants import parse_role_map
-
-    where = f"dbt_grant_roles in {config.inipath or 'the ini file'}"
-    mapping = parse_role_map(config.getini("dbt_grant_roles") or [], where)
-    mapping.update(parse_role_map(config.getoption("dbt_grant_roles") or [], "--dbt-grant-roles"))
-    return mapping
-
-
-def _connect_retries(config: pytest.Config) -> int:
-    """The ini key ``dbt_connect_retries``: a whole number from 0 to 10."""
-    text = str(config.getini("dbt_connect_retries")).strip()
-    if not text.isdigit() or int(text) > 10:
-        raise pytest.UsageError(
-            f"dbtproof: dbt_connect_retries = {text!r} in {config.inipath or 'the ini file'} "
-            f"is not a whole number from 0 to 10 (how often a connection is tried again "
-            f"after a transient failure; default 3)."
-        )
-    return int(text)
-
-
 #: Where the run's :class:`DbtproofState` lives in ``config.stash`` (absent: no dbt project).
 state_key = pytest.StashKey[DbtproofState]()
-
-
-def _current_width(config: pytest.Config) -> int:
-    """How much of its current line pytest's terminal has written (0 without a terminal)."""
-    if config.pluginmanager.get_plugin("terminalreporter") is None:
-        return 0
-    return config.get_terminal_writer().width_of_current_line
-
-
-def _mask_on_github(config: pytest.Config, value: str) -> None:
-    """Mask *value* in the GitHub Actions job's log. The runner reads ``::add-mask::``
-    commands at the start of a line of the process's real stdout or stderr: pytest's
-    capture is suspended for the write, a line the terminal has begun is ended first,
-    and an xdist worker (whose stdout is /dev/null) writes to its stderr, the job's."""
-    worker = is_xdist_worker(config)
-    stream = sys.__stderr__ if worker else sys.__stdout__
-    if stream is None:
-        return
-    begun = (
-        not worker
-        and config.pluginmanager.get_plugin("terminalreporter") is not None
-        and config.get_terminal_writer().width_of_current_line > 0
-    )
-    commands = "".join(f"{command}\n" for command in github_mask_commands(value))
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
-        stream.write(("\n" if begun else "") + commands)
-        stream.flush()
-
-
-def _header(session: DbtSession, namespace: str) -> str:
-    """The run's header: project, profiles.yml and its sha256, target, adapter, namespace;
-    then what was relocated, and the run role."""
-    target = session.profile_target
-    return (
-        (
-            f"dbtproof: project {session.project.name} ({session.project.root}), "
-            f"profiles {target.profiles_path} (sha256 {target.profiles_sha256}), "
-            f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
-        )
-        + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
-        + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
-        + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
-        + "".join(f"\ndbtproof: {line}" for line in _file_access_lines(session))
-        + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
-        + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
-    )
-
-
-def _protection_lines(session: DbtSession, config: pytest.Config) -> list[str]:
-    """The header's warning when protection is off: ``dbt_protected_targets`` set empty."""
-    if any(pattern.strip() for pattern in session.settings.protected_targets):
-        return []
-    where = f" in {config.inipath}" if config.inipath else ""
-    return [
-        f"WARNING: PROTECTION IS OFF: dbt_protected_targets is empty{where}, so no target is "
-        f"refused, not even one named prod or sharing a production database. Remove the empty "
-        f"setting to protect {', '.join(DEFAULT_PROTECTED_PATTERNS)} again."
-    ]
-
-
-def _relocated(session: DbtSession, namespace: str) -> list[str]:
-    """The header's lines on what was relocated, in *namespace* (the xdist controller's
-    header speaks for its workers: ``<run id>_gw<N>``, not its own schema)."""
-    lines = session.relocation.summary() if session.relocation else []
-    if namespace == session.schema:
-        return lines
-    return [line.replace(f"-> {session.schema}", f"-> {namespace}", 1) for line in lines]
-
-
-def _grants_lines(session: DbtSession) -> list[str]:
-    """The header's lines on the nodes' grants (none where the adapter applies none)."""
-    return session.grants.header_lines() if session.grants is not None else []
-
-
-def _file_access_lines(session: DbtSession) -> list[str]:
-    """The header's line on DuckDB's file access, when dbtproof could not limit it."""
-    access = session.file_access
-    if access is None or not access.unlimited:
-        return []
-    return [
-        f"warning: DuckDB file access not limited ({access.unlimited}): the run's SQL can "
-        f"attach and write files outside its folder"
-    ]
-
-
-def _run_role_lines(session: DbtSession) -> list[str]:
-    """The header's lines on the run role (PostgreSQL), if the run works as one."""
-    role = session.run_role
-    if role is None:
-        return []
-    how = "logs in as it" if role.password is not None else "connections SET ROLE to it"
-    return [
-        f"run role {role.name} (may create only in the namespace's schemas and read the "
-        f"project's sources; {how})",
-        *(f"run role may not read {rel}: the identity cannot grant it" for rel in role.not_granted),
-        *(
-            [
-                f"warning: the run role cannot log in ({role.login_refused}): its SQL can "
-                f"RESET ROLE back to the identity"
-            ]
-            if role.login_refused
-            else []
-        ),
-    ]

@@ -166,7 +166,7 @@ def _load_target(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any]:
     """The project folder, the ``--vars`` and the profile target, without parsing the project."""
     from dbtproof import _dbt_compat as compat
     from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
-    from dbtproof.session import parse_vars
+    from dbtproof.session_settings import parse_vars
 
     project_dir = find_project_dir(Path.cwd(), args.project_dir)
     if project_dir is None:

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbtproof.engine.request import ModelRunRequest
+
 if TYPE_CHECKING:
     from dbtproof.rows import Rows, RowsView
     from dbtproof.runner import InvocationResult
@@ -225,18 +227,20 @@ class DbtFixture:
         """
         caller = Path(sys._getframe(1).f_code.co_filename).parent
         return self._session.run_model(
-            model,
-            given,
-            vars=_vars(vars),
-            env=dict(env) if env is not None else None,
-            macros=dict(macros) if macros is not None else None,
-            is_incremental=is_incremental,
-            this=this,
-            apply=apply,
-            ordered=ordered,
-            approx=approx,
-            queries=dict(queries) if queries is not None else None,
-            caller_dir=caller,
+            ModelRunRequest(
+                model,
+                given,
+                vars=_vars(vars),
+                env=dict(env) if env is not None else None,
+                macros=dict(macros) if macros is not None else None,
+                is_incremental=is_incremental,
+                this=this,
+                apply=apply,
+                ordered=ordered,
+                approx=approx,
+                queries=dict(queries) if queries is not None else None,
+                search_dirs=(caller,),
+            )
         )
 
 

@@ -19,11 +19,16 @@ database is left open and the header says so (:attr:`FileAccess.unlimited`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbtproof.nodes import resource_type
+
+#: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
+LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
+LOCKDOWN_ALIAS = "dbtproof_file_access"
 #: The DuckDB settings a profile's own ``settings:`` may not set for the limit to apply
 #: (dbt-duckdb sets them on every new cursor, which DuckDB refuses once limited).
 _OWN_SETTINGS = ("enable_external_access", "allowed_directories", "allowed_paths", "temp_directory")
@@ -38,6 +43,15 @@ class FileAccess:
     paths: list[str] = field(default_factory=list)
     #: Why nothing is limited ("" when it is).
     unlimited: str = ""
+
+    def settings(self) -> dict[str, Any]:
+        """The lockdown plugin's config: the folders and files the run may touch."""
+        return {"directories": list(self.directories), "paths": list(self.paths)}
+
+    def plugins(self, output: Mapping[str, Any]) -> list[Any]:
+        """The profile *output*'s dbt-duckdb ``plugins:``, the lockdown plugin added."""
+        lockdown = {"module": LOCKDOWN_MODULE, "alias": LOCKDOWN_ALIAS, "config": self.settings()}
+        return [*(output.get("plugins") or []), lockdown]
 
     def allow_directory(self, path: Path) -> None:
         """Allow *path* (a folder) and everything under it."""
@@ -97,3 +111,30 @@ def duckdb_file_access(
         for suffix in ("", ".wal", ".wal.checkpoint"):
             access.paths.append(str(full.resolve()) + suffix)
     return access
+
+
+def project_file_access(
+    manifest: Any,
+    output: Mapping[str, Any],
+    root: Path,
+    folders: Iterable[Path],
+    render: Callable[[str], Any],
+) -> FileAccess:
+    """What the run of *manifest*'s project (at *root*, its profile *output*) may touch:
+    *folders* (the run's own), the seeds' files, the sources' ``external_location``
+    files as dbt-duckdb reads them (:func:`duckdb_file_access`)."""
+    seeds = [
+        Path(str(node.root_path)) / str(node.original_file_path)
+        for node in manifest.nodes.values()
+        if resource_type(node) == "seed"
+    ]
+    locations = []
+    for source in manifest.sources.values():
+        meta = {  # as dbt-duckdb reads it: the source's meta, then the table's
+            **(getattr(source, "source_meta", None) or {}),
+            **(getattr(source.config, "meta", None) or {}),
+            **(source.meta or {}),
+        }
+        if meta.get("external_location"):
+            locations.append(str(meta["external_location"]))
+    return duckdb_file_access(output, root, list(folders), seeds, locations, render)

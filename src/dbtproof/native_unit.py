@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbtproof.diff import diff_rows
 from dbtproof.engine.keys import Ref, Source, ref, source
+from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import UnitTestDefinitionError
 from dbtproof.rows import Rows
 
@@ -139,16 +140,18 @@ def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     actual, typed = session.retried_read(
         f"unit test {where}",
         lambda: session.engine.run_unit_test(
-            ref(unit_test.model, version=version),
-            given,
+            ModelRunRequest(
+                ref(unit_test.model, version=version),
+                given,
+                vars=dict(overrides.vars) if overrides else None,
+                env={k: str(v) for k, v in overrides.env_vars.items()} if overrides else None,
+                macros=macros,
+                is_incremental=is_incremental,
+                this=this if is_incremental else None,
+                search_dirs=(session.project.root,),
+            ),
             expect,
-            vars=dict(overrides.vars) if overrides else None,
-            env={k: str(v) for k, v in overrides.env_vars.items()} if overrides else None,
-            macros=macros,
-            is_incremental=is_incremental,
-            this=this if is_incremental else None,
             label=f"expect of {where}",
-            search_dirs=[session.project.root],
         ),
     )
     expected = [dict(row) for row in typed]

@@ -26,9 +26,6 @@ from dbtproof._state import (
     START_ERROR_KEY,
     TIMINGS_KEY,
     DbtproofState,
-    is_xdist_controller,
-    is_xdist_worker,
-    option,
     state_key,
 )
 from dbtproof.errors import DbtError
@@ -36,6 +33,7 @@ from dbtproof.evidence.recorder import WORKEROUTPUT_KEY as EVIDENCE_KEY
 from dbtproof.fixtures import dbt  # noqa: F401  (the public fixtures)
 from dbtproof.keeper import keeper_of
 from dbtproof.namespace import DEFAULT_PREFIX, new_run_id
+from dbtproof.options import is_xdist_controller, is_xdist_worker, option
 from dbtproof.project import PROJECT_FILE, dbt_own_folders, find_project_for_invocation
 from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
 
@@ -279,7 +277,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[state_key] = state
     config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
-    state.open_secrets(config)
+    state.secret_outputs.open(config)
     state.open_progress(config)
     config.pluginmanager.register(_SecretHooks(state), "dbtproof-secrets")
     # every minted value is a secret from the moment it exists
@@ -430,7 +428,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.dbtproof_no_verdict = True  # travels with the report to xdist's controller
     state = item.config.stash.get(state_key, None)
     if state is not None:
-        state.scrub_report(report)
+        state.secret_outputs.scrub_report(report)
     return report
 
 
@@ -450,29 +448,29 @@ class _SecretHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.state.scrub_terminal(session.config)
+        self.state.secret_outputs.scrub_terminal(session.config)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Any:
         report = yield
-        self.state.scrub_report(report)
+        self.state.secret_outputs.scrub_report(report)
         return report
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self.state.scrub_report(report)
+        self.state.secret_outputs.scrub_report(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # reports a worker sent (scrubbed there too) and reports made outside makereport
-        self.state.scrub_report(report)
+        self.state.secret_outputs.scrub_report(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_internalerror(self, excrepr: Any, excinfo: Any) -> None:
         self.state.secrets.scrub_longrepr(excrepr)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.state.scrub_outputs(config)
+        self.state.secret_outputs.scrub_outputs(config)
 
 
 class _StartClock:

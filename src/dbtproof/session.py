@@ -7,58 +7,30 @@ worker, and drops everything it created when the session ends.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbtproof import _dbt_compat as compat
-from dbtproof import access, faults, parse_cache, parse_snapshot, targets
+from dbtproof import faults, parse_cache, targets
 from dbtproof import namespace as ns
-from dbtproof.credentials.profile import bind_to_target, header_lines, unset_secret_hint
-from dbtproof.errors import (
-    AccessDenied,
-    ConnectionFailedError,
-    ConnectionFaultError,
-    DbtError,
-    DbtRunError,
-    LeastPrivilegeError,
-    ProjectConfigError,
-    RoleError,
-    UnknownNodeError,
-)
-from dbtproof.file_access import FileAccess, duckdb_file_access
-from dbtproof.grants import GrantsDiff, GrantsPlan, compare, map_role
-from dbtproof.guard import (
-    Guard,
-    describe_call,
-    describe_sql,
-    start_guard,
-    watch,
-)
+from dbtproof.credentials.profile import bind_to_target, header_lines
+from dbtproof.engine.request import ModelRunRequest
+from dbtproof.errors import AccessDenied, DbtError, ProjectConfigError
+from dbtproof.file_access import LOCKDOWN_ALIAS, LOCKDOWN_MODULE, FileAccess, project_file_access
+from dbtproof.grants import GrantsDiff, GrantsPlan
+from dbtproof.guard import Guard, start_guard, watch
 from dbtproof.liveness import LivenessMark
 from dbtproof.loaded_sources import read_where_loaded
-from dbtproof.nodes import (
-    BUILDABLE,
-    ancestors,
-    fqn_selector,
-    graph_nodes,
-    is_buildable,
-    resource_type,
-)
 from dbtproof.project import (
     DbtProject,
-    ProfileTarget,
     load_profile_target,
     minted_settings,
     write_derived_profiles,
 )
-from dbtproof.quoting import literal, quote
 from dbtproof.redaction import Secret
 from dbtproof.relocation import (
     Relocation,
@@ -68,196 +40,20 @@ from dbtproof.relocation import (
     relocate_external_locations,
 )
 from dbtproof.rows import Rows
-from dbtproof.run_role import (
-    RunRole,
-    create_run_role,
-    create_schemas,
-    disable_login,
-    drop_run_role,
-    enable_login,
-    role_name,
-)
-from dbtproof.runner import SEE_DBT_LOG, DbtRunner, Invocation, InvocationResult
-from dbtproof.servers import ServerFacts
-from dbtproof.shared_build import SharedPlace
+from dbtproof.run_role import RunRole
+from dbtproof.runner import DbtRunner, InvocationResult
+from dbtproof.session_access import SessionAccess
+from dbtproof.session_commands import SessionCommands
+from dbtproof.session_connections import SessionConnections
+from dbtproof.session_parsing import SessionParsing
+from dbtproof.session_settings import SessionSettings, check_protected
+from dbtproof.shared_build import SharedAttachment, SharedPlace
 
 if TYPE_CHECKING:
-    from dbtproof.credentials import CredentialSet
     from dbtproof.engine.inputs import Schema
     from dbtproof.engine.model import ModelEngine
-    from dbtproof.progress import Progress
 
 T = TypeVar("T")
-
-
-#: The dbt-duckdb plugin that limits the run's file access, and its alias in the profile.
-LOCKDOWN_MODULE = "dbtproof._dbt_compat.duckdb_lockdown"
-LOCKDOWN_ALIAS = "dbtproof_file_access"
-
-
-@dataclass
-class SessionSettings:
-    """Everything a :class:`DbtSession` needs to know, resolved from options and ini keys."""
-
-    project_dir: Path
-    profiles_dir: Path
-    workdir: Path
-    run_id: str
-    worker_id: str | None = None
-    target: str | None = None
-    vars: dict[str, Any] = field(default_factory=dict)
-    protected_targets: Sequence[str] = targets.DEFAULT_PROTECTED_PATTERNS
-    allow_protected_target: bool = False
-    keep: bool = False
-    store_failures: bool = False
-    seed: bool = False
-    #: PostgreSQL: run as a per-run role when the identity may create roles.
-    run_role: bool = True
-    #: Parse through the project's warm-parse cache (:mod:`dbtproof.parse_cache`).
-    warm_parse: bool = True
-    #: Credential providers (``--dbt-credentials``): tokens minted before each dbt
-    #: invocation and each connection dbtproof opens.
-    credentials: CredentialSet | None = None
-    #: The xdist controller: where to write its warm parse for the workers to load.
-    share_parse_to: Path | None = None
-    #: An xdist worker: the controller's warm parse to load instead of parsing.
-    parse_from: Path | None = None
-    #: An xdist worker on DuckDB: the run's folder for the project's nodes built once for
-    #: every worker (:mod:`dbtproof.shared_build`); None: each worker builds its own.
-    shared_build: Path | None = None
-    #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).
-    observers: list[Callable[[Invocation], object]] = field(default_factory=list)
-    #: Shows what each dbt invocation is doing on the terminal; None: nothing shown.
-    progress: Progress | None = None
-    #: How often a connection dbtproof opens is tried again after a transient failure
-    #: (``dbt_connect_retries``), waiting 0.5 s, then twice as long each time.
-    connect_retries: int = 3
-    #: ``dbt_grant_roles``: production role (casefolded) -> the role standing for it here.
-    grant_roles: dict[str, str] = field(default_factory=dict)
-    #: ``dbt_require_least_privilege``: refuse to start when the identity has excess rights.
-    require_least_privilege: bool = False
-    #: False for the xdist controller, which runs no test: where the target's engine runs
-    #: in the process (a local Spark: a JVM), it connects to nothing; its workers do.
-    runs_tests: bool = True
-    #: Places the run itself fills besides its namespace (``dbtproof sample``'s sample
-    #: namespace): PostgreSQL schemas, DuckDB catalogs; the guard leaves them to the run.
-    own_places: tuple[str, ...] = ()
-    #: PostgreSQL: ``(schema, relation)``, both quoted, that the run role may read besides
-    #: the sources (the sample's tables, which an agent's workspace reads).
-    extra_reads: tuple[tuple[str, str], ...] = ()
-    #: Called with the manifest and its relocation once it is moved into the namespace and
-    #: checked, before anything connects (the agents' workspace points sources and seeds
-    #: at the sample).
-    prepare_manifest: Callable[[Any, Relocation], None] | None = None
-
-
-#: ``--dbt-vars`` limits: its length, how deep its values nest, and how many values it holds
-#: once YAML's aliases are expanded (an alias bomb is a few lines of text).
-VARS_MAX_CHARS = 65_536
-VARS_MAX_DEPTH = 32
-VARS_MAX_VALUES = 10_000
-
-
-def parse_vars(text: str | None) -> dict[str, Any]:
-    """Read ``--dbt-vars`` (a YAML or JSON mapping, as dbt's ``--vars``) within limits:
-    string keys, :data:`VARS_MAX_DEPTH` levels, :data:`VARS_MAX_VALUES` values.
-
-    :raises DbtError: one short message saying what is wrong and where.
-    """
-    if not text:
-        return {}
-    import yaml
-
-    if len(text) > VARS_MAX_CHARS:
-        raise DbtError(
-            f"dbtproof: --dbt-vars is {len(text):,} characters long; at most "
-            f"{VARS_MAX_CHARS:,} are read. Put large data in a seed or a file the project reads."
-        )
-    try:
-        value = yaml.safe_load(text)
-    except RecursionError:
-        raise DbtError(_too_deep()) from None
-    except yaml.YAMLError as exc:
-        raise DbtError(f"dbtproof: --dbt-vars is not valid YAML/JSON: {exc}") from None
-    if not isinstance(value, dict):
-        shown = text if len(text) <= 200 else f"{text[:200]}..."
-        raise DbtError(
-            f'dbtproof: --dbt-vars must be a mapping such as \'{{"key": "value"}}\', got {shown!r}.'
-        )
-    _check_vars(value)
-    return value
-
-
-def _too_deep() -> str:
-    """The message for ``--dbt-vars`` nested deeper than :data:`VARS_MAX_DEPTH`."""
-    return (
-        f"dbtproof: --dbt-vars nests more than {VARS_MAX_DEPTH} levels deep; pass flatter values."
-    )
-
-
-def _check_vars(value: dict[str, Any]) -> None:
-    """Walk *value* as dbt would expand it (aliases too), within the limits."""
-    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
-    seen = 0
-    while pending:
-        item, path, depth = pending.pop()
-        seen += 1
-        if seen > VARS_MAX_VALUES:
-            raise DbtError(
-                f"dbtproof: --dbt-vars holds more than {VARS_MAX_VALUES:,} values once its "
-                f"YAML aliases (*name) are expanded; pass fewer (or no aliases)."
-            )
-        if depth > VARS_MAX_DEPTH:
-            raise DbtError(_too_deep())
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    where = f" (under {path})" if path else ""
-                    raise DbtError(
-                        f"dbtproof: --dbt-vars key {key!r}{where} is a "
-                        f'{type(key).__name__}, not a string; quote it ("{key}").'
-                    )
-                pending.append((child, f"{path}.{key}" if path else key, depth + 1))
-        elif isinstance(item, list):
-            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
-
-
-def check_protected(target: ProfileTarget, settings: SessionSettings, render: Any = None) -> None:
-    """Refuse protected targets (names matching ``prod*`` ..., or sharing a protected
-    target's database, schema or DuckDB file) unless explicitly allowed."""
-    if settings.allow_protected_target:
-        return
-    targets.check_protected(
-        target.profile_name,
-        target.target_name,
-        target.profiles_path,
-        target.profile_outputs or {target.target_name: target.raw_output},
-        list(settings.protected_targets),
-        render or (lambda value: compat.render_profile_value(value, settings.vars)),
-    )
-
-
-def check_protected_server(
-    target: ProfileTarget, settings: SessionSettings, facts: ServerFacts, render: Any
-) -> None:
-    """Once connected (PostgreSQL): refuse the target when the server that answered is a
-    protected target's, with its database (:func:`targets.check_protected_server`)."""
-    if settings.allow_protected_target:
-        return
-    targets.check_protected_server(
-        target.profile_name,
-        target.target_name,
-        target.profiles_path,
-        target.profile_outputs or {target.target_name: target.raw_output},
-        list(settings.protected_targets),
-        render,
-        facts,
-    )
-
-
-def _statement_failed(sql: str, exc: BaseException) -> DbtError:
-    """The error for a statement the warehouse refused."""
-    return DbtError(f"dbtproof: statement failed: {exc}\n--- SQL ---\n{sql}")
 
 
 class DbtSession:
@@ -274,7 +70,7 @@ class DbtSession:
             settings.profiles_dir,
             self.project.profile_name,
             settings.target,
-            render=self._render,
+            render=self.render,
         )
         self.schema = ns.worker_schema(settings.run_id, settings.worker_id)
         self.workdir = settings.workdir / self.schema
@@ -282,24 +78,18 @@ class DbtSession:
         #: Where dbt-duckdb's ``external`` models write their files in this run.
         self.external_root = self.workdir / targets.EXTERNAL_FOLDER
         self.runner: DbtRunner | None = None
-        self._config: Any = None
-        self._built: dict[str, InvocationResult] = {}
-        #: Unique ids of the models, seeds and snapshots built successfully in this session.
-        self.built_nodes: set[str] = set()
+        #: The parse: its runtime config, the warm-parse cache it used.
+        self.parsing = SessionParsing(self)
+        #: Opens, retries and uses the connections (queries, statements).
+        self.connections = SessionConnections(self)
+        #: The run role, the identity's rights, the grants, the role acted as.
+        self.access = SessionAccess(self)
+        #: dbt's commands, what they built, the nodes tests name.
+        self.commands = SessionCommands(self)
         #: What was moved into the namespace after parsing (set by :meth:`start`).
         self.relocation: Relocation | None = None
-        #: Manifests parsed with other vars than the session's, by their vars.
-        self._manifests: dict[str, Any] = {}
         #: Watches what the run writes outside the namespace (None: adapter not watched).
         self.guard: Guard | None = None
-        #: PostgreSQL: the role dbt and dbtproof work as (None: the identity's own rights).
-        self.run_role: RunRole | None = None
-        #: The role the profile itself sets (``role:``), which the guard and teardown keep.
-        self._identity_role: str | None = None
-        #: How the identity logs in, while connections log in as the run role.
-        self._identity_login: compat.Login | None = None
-        #: Secrets the session made (the run role's password): the run registers them.
-        self.made_secrets: list[Secret] = []
         #: DuckDB: the files the run's SQL may touch (None: not worked out yet).
         self.file_access: FileAccess | None = None
         self._started = False
@@ -316,31 +106,20 @@ class DbtSession:
         #: The start reached the warehouse (its liveness lock held): from here on a failed
         #: start's teardown drops what the run made.
         self._in_warehouse = False
-        #: The run role's name while it is being set up (a failed setup's teardown drops it).
-        self._role_in_setup: str | None = None
-        #: The warm-parse cache this session parsed in (None: a cold parse).
-        self.parse_cache: parse_cache.ParseCache | None = None
         #: The derived profile's settings that read minted variables, as written: rendered
         #: anew onto the adapter's credentials before dbtproof opens a connection.
-        self._minted_settings: dict[str, Any] = {}
-        #: The nodes' grants, mapped (None: the adapter applies no grants).
-        self.grants: GrantsPlan | None = None
-        #: Rights of the identity a test run does not need (PostgreSQL; the header warns).
-        self.privilege_findings: list[str] = []
-        #: Why the server's identity could not be read (PostgreSQL; the header warns).
-        self.server_unread: str | None = None
-        #: The role ``as_role`` acts as now (None: the run's own).
-        self._acting_role: str | None = None
+        self.minted_settings: dict[str, Any] = {}
         #: Where the run-level build lives (None: this worker builds what it runs itself).
         self.shared_place = (
             SharedPlace.of_run(settings.shared_build, settings.run_id)
             if settings.shared_build is not None and settings.parse_from is not None
             else None
         )
-        #: DuckDB: the connection the run-level file stays attached through.
-        self._shared_pin: Any = None
-        #: dbt's partial-parse file read back between watch rounds, for the next parse.
-        self._read_ahead: Any = None
+        #: DuckDB: the run-level file's attachment to this process's database.
+        self.shared = SharedAttachment(
+            self.shared_place,
+            lambda: compat.open_dedicated_connection(self.adapter(), "dbtproof_shared"),
+        )
 
     # -- start -------------------------------------------------------------------------
 
@@ -357,12 +136,17 @@ class DbtSession:
     @property
     def manifest(self) -> Any:
         """dbt's parsed manifest for this session (parsed once, reused by every invocation)."""
-        return self._require_runner().manifest
+        return self.require_runner().manifest
 
     @property
     def runtime_config(self) -> Any:
         """dbt's ``RuntimeConfig`` of the project and target (None before :meth:`start`)."""
-        return self._config
+        return self.parsing.config
+
+    @property
+    def parse_cache(self) -> parse_cache.ParseCache | None:
+        """The warm-parse cache this session parsed in (None: a cold parse)."""
+        return self.parsing.cache
 
     @property
     def engine(self) -> ModelEngine:
@@ -380,7 +164,8 @@ class DbtSession:
         dbt's invocation id, as JSON (see :func:`dbtproof._dbt_compat.comment_macro`)."""
         return compat.comment_macro(self.settings.run_id)
 
-    def _render(self, value: str) -> Any:
+    def render(self, value: str) -> Any:
+        """*value* (a profile setting) rendered as dbt renders it, with the run's vars."""
         try:
             return compat.render_profile_value(value, self.settings.vars)
         except Exception as exc:  # dbt's own rendering errors
@@ -396,22 +181,18 @@ class DbtSession:
             self.adapter_type,
             self.schema,
             self.profile_target.raw_output,
-            self._render,
+            self.render,
             self.workdir,
         )
-        if self.run_role is not None and self.run_role.password is not None:
+        if self.access.run_role is not None and self.access.run_role.password is not None:
             # dbt logs in as the run role itself: no role to set, none to reset to
-            overrides["user"] = self.run_role.name
-            overrides["password"] = self.run_role.password.reveal()
+            overrides["user"] = self.access.run_role.name
+            overrides["password"] = self.access.run_role.password.reveal()
             overrides["role"] = None
-        elif self.run_role is not None:
-            overrides["role"] = self.run_role.quoted
+        elif self.access.run_role is not None:
+            overrides["role"] = self.access.run_role.quoted
         if self.file_access is not None and not self.file_access.unlimited:
-            overrides["plugins"] = [
-                *(self.profile_target.raw_output.get("plugins") or []),
-                {"module": LOCKDOWN_MODULE, "alias": LOCKDOWN_ALIAS,
-                 "config": self._lockdown_settings()},
-            ]  # fmt: skip
+            overrides["plugins"] = self.file_access.plugins(self.profile_target.raw_output)
         if "path" in overrides:
             self.database_file = Path(overrides["path"])
         if "external_root" in overrides:
@@ -424,9 +205,9 @@ class DbtSession:
         with timings.step("import dbt"):
             compat.import_dbt()
         compat.quiet_dbt_console()  # nothing of dbt's log on the terminal
-        check_protected(self.profile_target, self.settings, self._render)
+        check_protected(self.profile_target, self.settings, self.render)
         if self.settings.credentials:
-            bind_to_target(self.settings.credentials, self.profile_target, self._render)
+            bind_to_target(self.settings.credentials, self.profile_target, self.render)
         # Alive for `dbtproof clean` before anything of the run exists: the folder appears
         # with its lock held.
         self.liveness = LivenessMark.hold(self.workdir, self.settings.run_id)
@@ -437,7 +218,7 @@ class DbtSession:
             derived = load_profile_target(
                 profiles_dir, self.profile_target.profile_name, self.target
             )
-            self._minted_settings = minted_settings(derived, self.settings.credentials.variables)
+            self.minted_settings = minted_settings(derived, self.settings.credentials.variables)
         self.runner = DbtRunner(
             project_dir=self.project.root,
             profiles_dir=profiles_dir,
@@ -455,9 +236,9 @@ class DbtSession:
         )
         with timings.step("parse"):
             self._parse()
-        self.runner.threads = compat.runtime_threads(self._config)
+        self.runner.threads = compat.runtime_threads(self.runtime_config)
         with timings.step("relocation + isolation check"):
-            self.relocation = self._move_into_namespace(self.runner.manifest)
+            self.relocation = self.move_into_namespace(self.runner.manifest)
         if self.adapter_type == "duckdb":
             self._limit_file_access()
         if not self.settings.runs_tests and targets.runs_in_process(
@@ -468,7 +249,7 @@ class DbtSession:
                 compat.build_graph_variable(self.manifest)
             return self
         with timings.step("connect"):
-            self.preflight()
+            self.connections.preflight()
         try:
             self._start_in_warehouse()
         except Exception as exc:
@@ -491,62 +272,50 @@ class DbtSession:
         if self.adapter_type == "postgres":
             adapter = self.adapter()
             with timings.step("liveness"):
-                self._start_step("its liveness lock", lambda: self.liveness.hold_advisory(adapter))
+                self.connections.start_step(
+                    "its liveness lock", lambda: self.liveness.hold_advisory(adapter)
+                )
         self._in_warehouse = True
         with timings.step("sources loaded outside"):
-            self._start_step("the sources' lookup", self._read_loaded_sources)
+            self.connections.start_step("the sources' lookup", self._read_loaded_sources)
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
-                self._start_step("the identity's rights", self._check_least_privilege)
+                self.connections.start_step(
+                    "the identity's rights", self.access.check_least_privilege
+                )
             with timings.step("run role"):
-                self._start_run_role()
-                if self.run_role is None:  # search_path starts here: it must exist
-                    self._start_step(
+                self.access.start_run_role()
+                if self.access.run_role is None:  # search_path starts here: it must exist
+                    self.connections.start_step(
                         "the namespace's schema",
-                        lambda: self.execute_idempotent(
+                        lambda: self.connections.execute_idempotent(
                             f'create schema if not exists "{self.schema}"'
                         ),
                     )
         with timings.step("grants"):
-            self._start_step("the grants' setup", self._prepare_grants)
+            self.connections.start_step("the grants' setup", self._prepare_grants)
         with timings.step("graph variable"):
             compat.build_graph_variable(self.manifest)
+        access = self.access
         with timings.step("guard"):
-            self.guard = self._start_step(
+            self.guard = self.connections.start_step(
                 "the guard's first look",
                 lambda: start_guard(
                     self.adapter_type,
                     self.adapter,
                     self.schema,
                     self.database,
-                    identity=self._identity_sql(),
-                    restore=self._restore_sql(),
+                    identity=access.identity_sql(),
+                    restore=access.restore_sql(),
                     run_databases=(
                         *((self.shared_place.catalog,) if self.shared_place else ()),
                         *self.settings.own_places,
                     ),
                     own_schemas=self.settings.own_places,
-                    run_role=self.run_role.name if self.run_role else None,
-                    watched_role=self._identity_name() if self._identity_login else None,
+                    run_role=access.run_role.name if access.run_role else None,
+                    watched_role=access.identity_name() if access.identity_login else None,
                 ),
             )
-
-    def _start_step(
-        self, what: str, step: Callable[[], T], undo: Callable[[], object] = lambda: None
-    ) -> T:
-        """``step()``, tried again (as connections are: ``dbt_connect_retries``) after a
-        transient connection fault: this thread's connection dropped at once; after the
-        wait, the liveness lock renewed and ``undo()`` run as part of the next attempt (a
-        server that was restarting is back by then, or the attempt fails and waits again).
-        What still fails is one :class:`~dbtproof.errors.ConnectionFaultError`."""
-
-        def again() -> None:
-            self.liveness.renew(self.adapter())
-            undo()
-
-        return faults.start_with_retries(
-            step, self.drop_connection, what, self._retry_policy, again
-        )
 
     def refresh(self, changed: Iterable[str], stale: Callable[[Any], set[str]]) -> set[str]:
         """Parse again (warm) after the files *changed* (relative to the project) were
@@ -561,7 +330,7 @@ class DbtSession:
         engine worked out of the columns of the other nodes is kept.
         """
         self.timings = parse_cache.StartTimings()
-        folders, _ = compat.parse_inputs(self.manifest, self._config)
+        folders, _ = compat.parse_inputs(self.manifest, self.runtime_config)
         dbt_files = [
             path
             for path in changed
@@ -572,8 +341,8 @@ class DbtSession:
             with self.timings.step("parse"):
                 self._parse(changed=True)
             with self.timings.step("relocation + isolation check"):
-                self.relocation = self._move_into_namespace(self.runner.manifest)
-                self._create_role_schemas(self.relocation)
+                self.relocation = self.move_into_namespace(self.runner.manifest)
+                self.access.create_role_schemas(self.relocation)
             with self.timings.step("grants"):
                 self._prepare_grants()
             with self.timings.step("graph variable"):
@@ -581,9 +350,7 @@ class DbtSession:
         else:
             self.timings.parse = "not parsed again: only pytest's files changed"
         gone = stale(self.manifest)
-        self.built_nodes -= gone
-        self._built.clear()
-        self._manifests.clear()
+        self.commands.forget(gone)
         if self._engine is not None:  # what it knows of the columns of the nodes still as they were
             self._known_columns = self._engine.known_columns(except_for=gone)
         self._engine = None
@@ -592,246 +359,29 @@ class DbtSession:
     # -- parsing -----------------------------------------------------------------------
 
     def _parse(self, changed: bool = False) -> None:
-        """Parse the session's manifest: warm (:mod:`dbtproof.parse_cache`) when it can be,
-        else cold with the run's own profile; the runtime config is the run's either way.
-
-        *changed*: files dbt reads were just saved (a watch round), so the kept parse of
-        :mod:`dbtproof.parse_snapshot` is stale: neither looked at nor written again
-        (the next run outside the loop finds it stale and keeps a new one)."""
-        runner = self._require_runner_object()
-        if self._warm_parse(runner, changed):
-            return
-        try:
-            runner.parse(graph_variable=False)  # built once moved: build_graph_variable
-        except DbtError as exc:
-            raise self._parse_error(exc) from exc
-        self._config = compat.registered_runtime_config(self.adapter_type)
-
-    def _warm_parse(self, runner: DbtRunner, changed: bool = False) -> bool:
-        """Parse against the placeholder profile in the project's parse cache and move the
-        placeholder to the namespace; False (with a note) when the cache cannot serve."""
-        timings = self.timings
-        if not self.settings.warm_parse:
-            timings.parse = "cold (warm parse switched off: dbt_warm_parse = false)"
-            return False
-        if self._adopt_shared_parse(runner):
-            return True
-        cache = parse_cache.cache_for(
-            self.project.root,
-            self.profile_target.profile_name,
-            self.target,
-            self.adapter_type,
-            self.settings.vars,
-            compat.dbt_version(),
-        )
-        with parse_cache.locked(cache) as held:
-            if not held:
-                timings.parse = (
-                    f"cold: the parse cache {cache.folder} cannot be written or another run "
-                    f"held it for {parse_cache.LOCK_TIMEOUT:.0f} s"
-                )
-                return False
-            self.parse_cache = cache
-            before = cache.stamp()
-            overrides = targets.namespace_overrides(
-                self.adapter_type,
-                parse_cache.PARSE_SCHEMA,
-                self.profile_target.raw_output,
-                self._render,
-                cache.folder,
-            )
-            try:
-                profiles_dir = write_derived_profiles(
-                    self.profile_target, overrides, cache.profile_folder
-                )
-                kept = None if changed else self._kept_parse(cache, profiles_dir)
-                if kept is not None:
-                    manifest, parsed_config = kept
-                else:
-                    parser = DbtRunner(
-                        project_dir=self.project.root,
-                        profiles_dir=profiles_dir,
-                        profile=self.profile_target.profile_name,
-                        target=self.target,
-                        target_path=cache.target_path,
-                        log_path=runner.log_path,
-                        vars=self.settings.vars,
-                        credentials=self.settings.credentials,
-                        observers=self.settings.observers,
-                        progress=self.settings.progress,
-                        file_log=self.settings.keep,
-                    )
-                    parse_started = time.time_ns()
-                    ahead, self._read_ahead = self._read_ahead, None
-                    with compat.partial_parse_read_ahead(ahead):
-                        manifest = parser.parse(graph_variable=False)
-                    parsed_config = compat.registered_runtime_config(self.adapter_type)
-                    if not changed:
-                        self._keep_parse(
-                            cache, profiles_dir, manifest, parsed_config, parse_started
-                        )
-            except (DbtError, OSError) as exc:
-                if before is None and isinstance(exc, DbtError):
-                    # a full parse failed: a cold one would fail alike
-                    raise self._parse_error(exc) from exc
-                cache.discard()
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-                timings.parse = (
-                    f"cold: the warm parse failed ({reason}); its cache {cache.folder} was "
-                    f"discarded"
-                )
-                return False
-            after = cache.stamp()
-        if self.settings.share_parse_to is not None:
-            # before the placeholder is moved: each worker moves it to its own namespace
-            compat.save_parse(self.settings.share_parse_to, manifest, parsed_config)
-        self._bind_warm_parse(runner, manifest, parsed_config)
-        state = (
-            "reused unchanged, loaded whole: no file, env var or setting it read changed"
-            if kept is not None
-            else "created (a full parse)"
-            if before is None
-            else "reused unchanged"
-            if before == after
-            else "updated by dbt (files, vars or settings changed)"
-        )
-        timings.parse = f"warm, partial-parse cache {state} ({cache.folder})"
-        return True
+        """Parse the session's manifest (:meth:`SessionParsing.parse`)."""
+        self.parsing.parse(self._require_runner_object(), changed)
 
     def read_parse_ahead(self) -> None:
-        """Between watch rounds: read dbt's partial-parse file back now, while the loop
-        waits for a save, so that the next round's parse takes it decoded (the same bytes,
-        else dbt reads them itself)."""
-        if self.parse_cache is not None:
-            self._read_ahead = compat.read_partial_parse(self.parse_cache.target_path)
-
-    def _kept_parse(self, cache: parse_cache.ParseCache, profiles_dir: Path) -> Any:
-        """The last warm parse (manifest, runtime config) when nothing it read has changed
-        since (:mod:`dbtproof.parse_snapshot`), else None and dbt parses."""
-        kept = parse_snapshot.current(
-            cache.folder,
-            self.project.root,
-            profiles_dir / "profiles.yml",
-            parse_snapshot.versions(self.adapter_type),
-        )
-        if kept is None:
-            return None
-        try:
-            return compat.load_parse(kept)
-        except Exception:  # noqa: BLE001 - unreadable for any reason: dbt parses instead
-            parse_snapshot.forget(cache.folder)
-            return None
-
-    def _keep_parse(
-        self,
-        cache: parse_cache.ParseCache,
-        profiles_dir: Path,
-        manifest: Any,
-        parsed_config: Any,
-        parse_started: int,
-    ) -> None:
-        """Keep dbt's fresh parse whole for the next run, with its fingerprint (before the
-        placeholder is moved: the next run moves it to its own namespace)."""
-        parse_snapshot.forget(cache.folder)
-        compat.save_parse(parse_snapshot.snapshot_file(cache.folder), manifest, parsed_config)
-        _, env_names = compat.parse_inputs(manifest, parsed_config)
-        # the project's own target path holds this cache (and dbt's files): never read
-        own_target = os.path.relpath(
-            parse_cache.project_target_path(self.project.root), self.project.root
-        )
-        packages_path, found = compat.parse_projects(parsed_config)
-        projects = tuple(
-            parse_snapshot.ProjectInputs(
-                path, tuple(folders), (*skipped, own_target) if path == "." else tuple(skipped)
-            )
-            for path, folders, skipped in found
-        )
-        parse_snapshot.record(
-            cache.folder,
-            self.project.root,
-            profiles_dir / "profiles.yml",
-            parse_snapshot.ParseInputs(projects, tuple(env_names), packages_path),
-            parse_snapshot.versions(self.adapter_type),
-            parse_started,
-        )
-
-    def _bind_warm_parse(self, runner: DbtRunner, manifest: Any, parsed_config: Any) -> None:
-        """Make *manifest*, parsed with the placeholder profile (*parsed_config* its
-        runtime config), the session's: the run's credentials in its config, the
-        placeholder schema moved to the namespace."""
-        runner.manifest = manifest
-        with self._minted_exported():
-            credentials = compat.parse_profile(
-                str(runner.profiles_dir),
-                self.profile_target.profile_name,
-                self.target,
-                self.settings.vars,
-            )
-        self._config = compat.with_credentials(parsed_config, credentials, str(runner.target_path))
-        from_parse_schema(
-            manifest, parse_cache.PARSE_SCHEMA, self.schema, self.adapter(), self._config
-        )
-
-    def _adopt_shared_parse(self, runner: DbtRunner) -> bool:
-        """Under xdist, a worker takes the controller's warm parse (``parse_from``) instead
-        of parsing again; False when there is none to take (the worker then parses)."""
-        path = self.settings.parse_from
-        if path is None or not path.is_file():
-            return False
-        manifest, parsed_config = compat.load_parse(path)
-        self._bind_warm_parse(runner, manifest, parsed_config)
-        self.timings.parse = "the xdist controller's warm parse, loaded (no parse in the worker)"
-        return True
-
-    def _parse_error(self, exc: DbtError) -> DbtError:
-        """dbt's parse error, with where the target comes from and, when a minted variable
-        the profile reads is unset, how to mint it."""
-        hint = unset_secret_hint(self.profile_target, self.settings.credentials)
-        return DbtError(f"{exc}\n{self._where()}" + (f"\n  {hint}" if hint else ""))
-
-    def _minted_exported(self) -> Any:
-        """A context in which the minted variables are exported (none without providers)."""
-        from contextlib import nullcontext
-
-        credentials = self.settings.credentials
-        return credentials.exported() if credentials else nullcontext()
+        """Between watch rounds: read dbt's partial-parse file back for the next parse."""
+        self.parsing.read_parse_ahead()
 
     # -- DuckDB's file access ---------------------------------------------------------
-
-    def _lockdown_settings(self) -> dict[str, Any]:
-        access = self.file_access
-        assert access is not None
-        return {"directories": list(access.directories), "paths": list(access.paths)}
 
     def _limit_file_access(self) -> None:
         """DuckDB: open the run's database limited to the files the run may touch
         (:mod:`dbtproof.file_access`), unless dbtproof cannot tell what the project needs."""
-        manifest, root = self.manifest, self.project.root
-        seeds = [
-            Path(str(node.root_path)) / str(node.original_file_path)
-            for node in manifest.nodes.values()
-            if resource_type(node) == "seed"
-        ]
-        locations = []
-        for source in manifest.sources.values():
-            meta = {  # as dbt-duckdb reads it: the source's meta, then the table's
-                **(getattr(source, "source_meta", None) or {}),
-                **(getattr(source.config, "meta", None) or {}),
-                **(source.meta or {}),
-            }
-            if meta.get("external_location"):
-                locations.append(str(meta["external_location"]))
         folders = [self.workdir]
         if self.shared_place is not None:
             folders.append(self.shared_place.folder)
-        self.file_access = duckdb_file_access(
-            self.profile_target.raw_output, root, folders, seeds, locations, self._render
+        self.file_access = project_file_access(
+            self.manifest, self.profile_target.raw_output, self.project.root, folders, self.render
         )
         if self.file_access.unlimited:
             return
-        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
+        self.write_profile()
         compat.use_duckdb_plugin(
-            self._config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self._lockdown_settings()
+            self.runtime_config, LOCKDOWN_MODULE, LOCKDOWN_ALIAS, self.file_access.settings()
         )
 
     # -- minted credentials ------------------------------------------------------------
@@ -839,339 +389,63 @@ class DbtSession:
     def credential_lines(self) -> list[str]:
         """The header's lines on minted credentials: provider, variable, settings reading it."""
         credentials = self.settings.credentials
-        return header_lines(credentials, self._minted_settings) if credentials else []
+        return header_lines(credentials, self.minted_settings) if credentials else []
 
-    # -- the run role (PostgreSQL) -----------------------------------------------------
+    # -- access (SessionAccess) --------------------------------------------------------
 
-    def _identity_sql(self) -> str | None:
-        """The statement that makes a run role's connection act as the identity again
-        (None without a run role, or when connections log in as it: none can)."""
-        if self.run_role is None or self._identity_login is not None:
-            return None
-        return f"set role {self._identity_role}" if self._identity_role else "reset role"
+    @property
+    def run_role(self) -> RunRole | None:
+        """PostgreSQL: the role dbt and dbtproof work as (None: the identity's own rights)."""
+        return self.access.run_role
 
-    def _restore_sql(self) -> str | None:
-        """The statement that switches a connection :meth:`_identity_sql` switched back."""
-        return f"set role {self.run_role.quoted}" if self._identity_sql() is not None else None
+    @property
+    def grants(self) -> GrantsPlan | None:
+        """The nodes' grants, mapped (None: the adapter applies no grants)."""
+        return self.access.grants
 
-    def _identity_name(self) -> str | None:
-        """The role the identity acts as (its profile's ``role:``, else its user), unquoted."""
-        login = self._identity_login or compat.login_of(self._config)
-        role = login[2]
-        if role and role.startswith('"') and role.endswith('"'):
-            return role[1:-1].replace('""', '"')
-        return role or login[0]
-
-    def _identity_handle(self) -> Any:
-        """A driver connection of its own (autocommit) as the identity; the caller closes it."""
-        login = self._identity_login
-        if login is not None:  # connections log in as the run role: log in as the identity
-            return faults.open_with_retries(
-                lambda: compat.open_own_connection(
-                    self.adapter(),
-                    "dbtproof_identity",
-                    compat.credentials_with_login(self.adapter().config.credentials, login),
-                ),
-                self._retry_policy,
-                "dbtproof's connection dbtproof_identity",
-            )
-        handle = self.open_own("dbtproof_identity")
-        statement = self._identity_sql()
-        if statement is not None:
-            with handle.cursor() as cursor:
-                cursor.execute(statement)
-        return handle
-
-    def _namespace_schemas(self, relocation: Relocation) -> list[str]:
-        """The namespace and every schema of it the relocation plan writes to."""
-        same = {None, "", self.database}
-        return [
-            self.schema,
-            *(move.to_schema for move in relocation.moves if move.to_database in same),
-        ]
-
-    def _source_reads(self, manifest: Any, relocation: Relocation) -> list[tuple[str, str]]:
-        """``(schema, relation)`` (quoted) of the sources the project reads but does not write."""
-        same = {None, "", self.database}
-        reads = []
-        for unique_id, source in manifest.sources.items():
-            if unique_id in relocation.feeders or source.database not in same:
-                continue
-            if ns.belongs_to(str(source.schema), self.schema):
-                continue
-            schema = quote(str(source.schema))
-            reads.append((schema, f"{schema}.{quote(str(source.identifier))}"))
-        return [*reads, *self.settings.extra_reads]
-
-    def _start_run_role(self) -> None:
-        """PostgreSQL: when the identity may create roles, switch the run to a role of its own.
-
-        The role owns the namespace's schemas and may read the project's sources;
-        the derived profile's ``role`` makes every dbt connection (and so dbtproof's)
-        work as it from here on. A setup a connection fault cut short is undone and made
-        again (see :meth:`_start_step`).
-        """
-        if not self.settings.run_role or self.relocation is None:
-            return
-        self._identity_role = compat.credentials_role(self._config)
-        adapter = self.adapter()
-        schemas = self._namespace_schemas(self.relocation)
-        reads = self._source_reads(self.manifest, self.relocation)
-        self._role_in_setup = role_name(self.schema)
-
-        def create() -> RunRole | None:
-            handle = self.open_own("dbtproof_run_role")
-            try:
-                role = create_run_role(handle, self.schema, schemas, reads)
-                if role is not None:
-                    self.made_secrets.append(enable_login(handle, role))
-                return role
-            finally:
-                with suppress(Exception):  # a dead connection is closed already
-                    handle.close()
-
-        def undo() -> None:
-            if self._role_in_setup is not None:
-                self._drop_role(RunRole(self._role_in_setup))
-
-        self.run_role = self._start_step("the run role's setup", create, undo)
-        self._role_in_setup = None
-        if self.run_role is None:
-            return
-        try:
-            self._log_in_as_run_role(adapter)
-        except BaseException:
-            self._drop_run_role()
-            raise
-
-    def _log_in_as_run_role(self, adapter: Any) -> None:
-        """Make every connection from here on log in as the run role (with its password);
-        where the server refuses that login, switch them to it with ``SET ROLE`` instead."""
-        role = self.run_role
-        assert role is not None and role.password is not None
-        login = compat.login_of(self._config)
-        compat.use_login(self._config, role.name, role.password.reveal(), None)
-        self._identity_login = login
-        # minted user/password settings are the identity's: the run role's stay as set
-        for key in ("user", "password", "role"):
-            self._minted_settings.pop(key, None)
-        compat.close_adapter_connections(adapter)
-        try:
-            self.open_own("dbtproof_run_role_login").close()
-        except Exception as exc:  # noqa: BLE001 - told in the header; SET ROLE then
-            compat.use_login(self._config, login[0], login[1], role.quoted)
-            self._identity_login = None
-            handle = self._identity_handle()
-            try:
-                reason = " ".join(str(exc).split())[:200]
-                disable_login(handle, role, reason)
-            finally:
-                handle.close()
-        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
-        compat.close_adapter_connections(adapter)
-
-    def _drop_run_role(self) -> None:
-        """Drop the run role (what it still owns first) as the identity; also one whose
-        setup failed half-way. Tried again, patiently, while the connection fails."""
-        name = self.run_role.name if self.run_role is not None else self._role_in_setup
-        if name is None:
-            return
-        patient = faults.RetryPolicy(retries=self.settings.connect_retries + 3)
-        faults.read_with_retry(
-            lambda: self._drop_role(RunRole(name)),
-            lambda: None,
-            f"the drop of the run role {name}",
-            patient,
-        )
-        self.run_role = self._role_in_setup = None
-
-    def _drop_role(self, role: RunRole) -> None:
-        """Drop *role* (if it exists) and what it owns, on a connection of its own; a role
-        whose setup was cut short before the identity was granted it is granted first
-        (``drop owned`` needs membership)."""
-        handle = self._identity_handle()
-        try:
-            with handle.cursor() as cursor:
-                cursor.execute(
-                    "select 1 from pg_roles where rolname = %s "
-                    "and not pg_has_role(current_user, oid, 'member')",
-                    (role.name,),
-                )
-                if cursor.fetchone() is not None:
-                    cursor.execute(f"grant {role.quoted} to current_user")
-            drop_run_role(handle, role, keep_owned=self.settings.keep)
-        finally:
-            with suppress(Exception):
-                handle.close()
-
-    # -- access: least privilege, grants, acting as a role ------------------------------
-
-    def _check_least_privilege(self) -> None:
-        """PostgreSQL: refuse a protected target's server reached under another spelling
-        (what the server says of itself, :func:`check_protected_server`); find the
-        identity's rights a test run does not need (the header warns); with
-        ``require_least_privilege``, refuse to start. Runs before the run role exists."""
-        handle = self.open_own("dbtproof_privilege")
-        try:
-
-            def fetch(sql: str) -> list[Any]:
-                with handle.cursor() as cursor:
-                    cursor.execute(sql)
-                    return list(cursor.fetchall())
-
-            facts = self._server_facts(fetch)
-            if facts is not None:
-                check_protected_server(self.profile_target, self.settings, facts, self._render)
-            protected = targets.protected_schemas(
-                self.adapter_type,
-                self.target,
-                self.profile_target.profile_outputs or {},
-                self.settings.protected_targets,
-                self._render,
-            )
-            self.privilege_findings = access.identity_findings(fetch, protected)
-        finally:
-            handle.close()
-        if self.privilege_findings and self.settings.require_least_privilege:
-            found = "".join(f"\n  - {line}" for line in self.privilege_findings)
-            raise LeastPrivilegeError(
-                f"dbtproof: dbt_require_least_privilege = true, and the test identity of "
-                f"target '{self.target}' has rights a test run does not need:{found}\n"
-                f"Give CI a role that is not a superuser and may only create schemas in the "
-                f"test database, or set dbt_require_least_privilege = false."
-            )
-
-    def _server_facts(self, fetch: Callable[[str], list[Any]]) -> ServerFacts | None:
-        """What the server says of itself; None (the header warns: the protected targets
-        were compared by host only, before connecting) when it refuses to say."""
-        self.server_unread = None
-        try:
-            return ServerFacts.read(fetch)
-        except Exception as exc:
-            if faults.transient_fault(exc) is not None:
-                raise  # the start step's to try again
-            self.server_unread = " ".join(str(exc).split())[:200]
-            return None
-
-    def privilege_lines(self) -> list[str]:
-        """The header's warnings on the identity's excess rights, and on a server that did
-        not say what it is."""
-        lines = [f"warning: {line}" for line in self.privilege_findings]
-        if self.server_unread is not None:
-            lines.append(
-                f"warning: the server's identity could not be read ({self.server_unread}); "
-                f"protected targets were compared by host name only"
-            )
-        return lines
+    @property
+    def made_secrets(self) -> list[Secret]:
+        """Secrets the session made (the run role's password): the run registers them."""
+        return self.access.made_secrets
 
     def _prepare_grants(self) -> None:
-        """Plan the nodes' grants (mapped; unknown grantees found on PostgreSQL), have dbt
-        grant the mapped roles, and give every grantee USAGE on the namespace's schemas,
-        which dbtproof creates (in production a DBA grants it)."""
-        if not targets.rules_for(self.adapter_type).grants:
-            return
-        postgres = self.adapter_type == "postgres"
-        implicit = targets.rules_for(self.adapter_type).implicit_roles
+        """Plan the nodes' grants and apply what dbtproof applies (at start, each refresh)."""
+        self.access.prepare_grants()
 
-        def lookup(names: set[str]) -> set[str]:
-            def fetch(sql: str) -> list[list[Any]]:
-                return [list(row.values()) for row in self.query(sql)]
-
-            return access.existing_roles(fetch, names) | implicit
-
-        self.grants = GrantsPlan.build(
-            self.manifest, self.settings.grant_roles, lookup if postgres else None
-        )
-        self.grants.rewrite(self.manifest)
-        if not postgres or not self.grants.roles or self.relocation is None:
-            return
-        schemas = self._namespace_schemas(self.relocation)
-        if self.run_role is None:  # with a run role, it created them
-            for schema in schemas:
-                self.execute_idempotent(f"create schema if not exists {quote(schema)}")
-        for statement in access.schema_usage_statements(schemas, self.grants.roles):
-            self.execute_idempotent(statement)
+    def privilege_lines(self) -> list[str]:
+        """The header's warnings on the identity's excess rights."""
+        return self.access.privilege_lines()
 
     def check_grants(self, unique_id: str) -> GrantsDiff:
-        """The node's relation's privileges, read back through dbt's macros, against what
-        its (mapped) grants config asks for."""
-        if self.grants is None or unique_id not in self.grants.nodes:
-            raise DbtError(f"dbtproof: {unique_id} has no grants to check.")
-        node = self.manifest.nodes[unique_id]
-
-        def read() -> dict[str, list[str]]:
-            adapter = self.adapter()
-            with compat.connection(adapter, "dbtproof_grants"):
-                self.connect(adapter, "dbtproof_grants")
-                relation = compat.node_relation(adapter, self._config, node)
-                return compat.show_grants(adapter, relation)
-
-        actual = faults.read_with_retry(read, self.drop_connection, f"the grants of {unique_id}")
-        return compare(self.grants.nodes[unique_id].expected, actual)
+        """The node's relation's privileges against what its grants config asks for."""
+        return self.access.check_grants(unique_id)
 
     @property
     def roles_supported(self) -> bool:
         """Whether :meth:`as_role` can act as a role on this adapter."""
-        return targets.rules_for(self.adapter_type).role_key is not None
+        return self.access.roles_supported
 
-    @contextmanager
-    def as_role(self, role: str) -> Iterator[str]:
-        """Run :meth:`query`, :meth:`table` and :meth:`run_model` as *role* (mapped by
-        ``dbt_grant_roles``) inside the block: every connection dbtproof opens sets it,
-        and the run's own role (the run role, else the profile's) comes back afterwards,
-        even after an error. Yields the role acted as.
+    def as_role(self, role: str) -> AbstractContextManager[str]:
+        """Act as *role* inside the block (:meth:`SessionAccess.as_role`)."""
+        return self.access.as_role(role)
 
-        :raises RoleError: the adapter has no roles, the role does not exist, or the
-            identity may not act as it (the message names the grant that is missing).
-        """
-        rules = targets.rules_for(self.adapter_type)
-        if rules.role_key is None:
-            raise RoleError(
-                f"dbtproof: dbt.as_role({role!r}): the {self.adapter_type} adapter has no "
-                f"roles dbtproof can act as."
-            )
-        actual = map_role(self.settings.grant_roles, role)
-        self._require_runner()
-        if self._identity_login is not None:  # the run role may act as no other role
-            handle = self._identity_handle()
-        else:
-            handle = self.open_own("dbtproof_role_check")
-        try:
-            access.check_can_act_as(handle, actual, role)
-        finally:
-            handle.close()
-        previous = compat.login_of(self._config)
-        previous_acting = self._acting_role
-        compat.close_adapter_connections(self.adapter())
-        # logged in as the run role, which may act as no other: as the identity instead
-        user, password, _ = self._identity_login or previous
-        compat.use_login(self._config, user, password, quote(actual))
-        self._acting_role = actual
-        try:
-            yield actual
-        finally:
-            self._acting_role = previous_acting
-            compat.use_login(self._config, *previous)
-            compat.close_adapter_connections(self.adapter())
-
-    def _denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
+    def denied(self, exc: BaseException, relation: str | None = None) -> AccessDenied | None:
         """The :class:`AccessDenied` of a read refused while acting as a role, else None."""
-        if self._acting_role is None:
-            return None
-        refused = access.denied_object(exc)
-        if refused is None:
-            return None
-        reason = next((" ".join(str(e).split()) for e in (exc.__cause__, exc) if e is not None), "")
-        return AccessDenied(self._acting_role, relation or refused, reason.splitlines()[0])
+        return self.access.denied(exc, relation)
+
+    def write_profile(self) -> None:
+        """Write the derived profile anew (the run role's login, DuckDB's lockdown)."""
+        write_derived_profiles(self.profile_target, self._overrides(), self.workdir / "profile")
 
     @property
     def database(self) -> str | None:
         """The database (catalog) of the target, as dbt resolved it."""
-        if self._config is None:
+        if self.runtime_config is None:
             return None
-        return getattr(self._config.credentials, "database", None)
+        return getattr(self.runtime_config.credentials, "database", None)
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Where the target comes from, for messages."""
         return (
             f"  target: {self.target} (profile '{self.profile_target.profile_name}', "
             f"{self.profile_target.profiles_path})\n"
@@ -1179,128 +453,22 @@ class DbtSession:
             f"  environment variables read by the target: {self.profile_target.env_var_report()}"
         )
 
-    def _connection_facts(self) -> str:
-        creds = self._config.credentials
-        facts = []
-        for key in ("host", "port", "database", "dbname", "path", "user", "role"):
-            value = getattr(creds, key, None)
-            if value not in (None, "") and f"{key}:" not in " ".join(facts):
-                facts.append(f"{key}: {value}")
-        return ", ".join(facts)
-
-    def preflight(self) -> None:
-        """Open one connection and run ``select 1``; a failure stops the run with one message."""
-        try:
-            self.query("select 1 as ok")
-        except DbtError as exc:
-            reason = str(exc.__cause__ or exc).strip()
-            raise ConnectionFailedError(
-                f"dbtproof: cannot connect to the warehouse of target '{self.target}'.\n"
-                f"{self._where()}\n"
-                f"  connection: {self._connection_facts()}\n"
-                f"  reason: {reason}\n"
-                f"Check the profile's settings and that the variables above are set, then rerun."
-            ) from exc
-
     def _require_runner_object(self) -> DbtRunner:
         if self.runner is None:
             raise DbtError("dbtproof: the dbt session has not been started.")
         return self.runner
 
-    def _require_runner(self) -> DbtRunner:
+    def require_runner(self) -> DbtRunner:
+        """The started runner; raises before :meth:`start`."""
         if self.runner is None or self.runner.manifest is None:
             raise DbtError("dbtproof: the dbt session has not been started.")
         return self.runner
 
-    # -- dbt commands ------------------------------------------------------------------
-
-    def _command(
-        self,
-        command: str,
-        select: str | Sequence[str] | None,
-        exclude: str | Sequence[str] | None,
-        vars: dict[str, Any] | None,
-        full_refresh: bool,
-        force: bool,
-        expect_fail: bool,
-        extra_args: Sequence[str] = (),
-    ) -> InvocationResult:
-        runner = self._require_runner()
-        key = json.dumps(
-            [command, select, exclude, vars or {}, full_refresh, list(extra_args)],
-            sort_keys=True,
-            default=str,
-        )
-        if not force and key in self._built:
-            return self._built[key]
-        what = describe_call(command, select, exclude, extra_args)
-        with faults.not_retried(what), watch(self.guard, what) as call:
-            result = runner.invoke(
-                command,
-                select=select,
-                exclude=exclude,
-                vars=vars,
-                full_refresh=full_refresh,
-                extra_args=extra_args,
-                manifest=self._manifest_with(vars),
-            )
-            call.ran(result)
-        if select and not result.nodes:
-            self._check_selects_something(command, select, exclude)
-        self.built_nodes.update(
-            node.unique_id
-            for node in result.nodes
-            if node.status == "success" and node.resource_type in BUILDABLE
-        )
-        failed = result.failed_nodes or not result.success
-        if failed and not expect_fail:
-            detail = result.describe_failures() or f"  (no node failed; {SEE_DBT_LOG})"
-            lost = [
-                fault.reason
-                for node in result.failed_nodes
-                if (fault := faults.fault_in_text(node.message)) and fault.kind == faults.TRANSIENT
-            ]
-            if lost:  # `dbt build` & co. write: not run twice
-                raise ConnectionFaultError(
-                    f"dbtproof: the connection to the warehouse failed during `dbt {command}` "
-                    f"in schema {self.schema} (not retried: it writes): {lost[0]}. The test "
-                    f"could not run: no verdict.\n{detail}"
-                )
-            raise DbtRunError(
-                f"dbtproof: `dbt {command}` failed in schema {self.schema}:\n{detail}\n"
-                f"{runner.log_hint()}",
-                result=result,
-            )
-        if not failed:
-            self._built[key] = result
-        return result
-
-    def _check_selects_something(
-        self, command: str, select: str | Sequence[str], exclude: str | Sequence[str] | None
-    ) -> None:
-        """Raise when *select* names no node at all (a typo), rather than run nothing.
-
-        Called only when the invocation ran no node. A selection of nodes the command has
-        nothing to do for (``dbt test`` of a model without tests), or that *exclude*
-        empties, is no mistake: dbt runs nothing, and so does this.
-        """
-        if self.runner_list(select, None, ()):  # type: ignore[arg-type]
-            return
-        selectors = [select] if isinstance(select, str) else list(select)
-        empty = selectors
-        if 1 < len(selectors) <= 10:  # which of them names nothing
-            empty = [s for s in selectors if not self.runner_list(s, None, ())]
-        raise DbtRunError(
-            f"dbtproof: `dbt {command}` selected nothing: "
-            f"{', '.join(repr(s) for s in empty or selectors)} "
-            f"{'matches' if len(empty) == 1 else 'match'} no node of project "
-            f"'{self.project.name}'. Check the selector (dbt's syntax: 'customers', "
-            "'+customers', 'tag:nightly', 'path:models/marts')."
-        )
-
-    def _move_into_namespace(self, manifest: Any) -> Relocation:
+    def move_into_namespace(self, manifest: Any) -> Relocation:
         """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
-        relocation = relocate(manifest, self.adapter(), self._config, self.schema, self.database)
+        relocation = relocate(
+            manifest, self.adapter(), self.runtime_config, self.schema, self.database
+        )
         if self.adapter_type == "duckdb":
             relocate_external_locations(manifest, self.external_root)
         ns.check_isolation(manifest, self.schema, self.database)
@@ -1319,26 +487,17 @@ class DbtSession:
         relocation = self.relocation if relocation is None else relocation
         output = self.profile_target.raw_output
         raw = output.get("schema") or output.get("dataset")
-        if (
-            relocation is None
-            or not isinstance(raw, str)
-            or self.adapter_type == "duckdb"
-            or targets.runs_in_process(self.adapter_type, output)
-        ):
+        if relocation is None or not isinstance(raw, str) or self.adapter_type == "duckdb":
             return
-        adapter, config = self.adapter(), self._config
-
-        def exists(database: Any, schema: str, identifier: str) -> bool:
-            with compat.connection(adapter, "dbtproof_exists"):
-                self.connect(adapter, "dbtproof_exists")
-                return compat.relation_exists(adapter, database, schema, identifier)
-
+        if targets.runs_in_process(self.adapter_type, output):
+            return
+        adapter, config = self.adapter(), self.runtime_config
         relocation.loaded += read_where_loaded(
             manifest.sources,
             self.schema,
-            str(self._render(raw)),
+            str(self.render(raw)),
             relocation.feeders,
-            exists,
+            self.commands.exists,
             lambda source: str(compat.node_relation(adapter, config, source)),
         )
 
@@ -1350,7 +509,7 @@ class DbtSession:
         stored failures, into this session's namespace."""
         assert self.settings.parse_from is not None
         manifest, _ = compat.load_parse(self.settings.parse_from)
-        adapter, config = self.adapter(), self._config
+        adapter, config = self.adapter(), self.runtime_config
         from_parse_schema(manifest, parse_cache.PARSE_SCHEMA, place.schema, adapter, config)
         relocation = relocate(manifest, adapter, config, place.schema, self.database)
         if self.adapter_type == "duckdb":
@@ -1359,88 +518,57 @@ class DbtSession:
         move_to_database(
             manifest, relocation, place.catalog, adapter, config, tests_namespace=self.schema
         )
-        if self.grants is not None:
-            self.grants.rewrite(manifest)
+        if self.access.grants is not None:
+            self.access.grants.rewrite(manifest)
         compat.build_graph_variable(manifest)
         return manifest
 
     def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
-        """Attach the run-level DuckDB file (as its catalog) to this process's database,
-        read-only or for the one worker that builds it."""
-        if self._shared_pin is None:  # attachments last as long as one connection stays
-            self._shared_pin = compat.open_dedicated_connection(self.adapter(), "dbtproof_shared")
-        mode = " (read_only)" if read_only else ""
-        compat.execute_dedicated(
-            self._shared_pin,
-            f"attach {literal(str(place.database_file))} as {quote(place.catalog)}{mode}",
-        )
+        """Attach the run-level DuckDB file (:meth:`SharedAttachment.attach`)."""
+        self.shared.attach(place, read_only)
 
     def detach_shared(self, place: SharedPlace) -> None:
-        """Detach the run-level DuckDB file, if attached (its lock released for others)."""
-        if self._shared_pin is not None:
-            compat.execute_dedicated(
-                self._shared_pin, f"detach database if exists {quote(place.catalog)}"
-            )
+        """Detach the run-level DuckDB file, if attached."""
+        self.shared.detach(place)
 
-    def _release_shared(self) -> None:
-        """Detach the run-level file and close the connection that kept it (teardown)."""
-        if self._shared_pin is None:
-            return
-        if self.shared_place is not None:
-            with suppress(Exception):  # the file goes with the run's folder anyway
-                self.detach_shared(self.shared_place)
-        pin, self._shared_pin = self._shared_pin, None
-        compat.close_dedicated_connection(pin)
+    # -- commands (SessionCommands) ------------------------------------------------------
 
-    def _create_role_schemas(self, relocation: Relocation) -> None:
-        """With a run role (which may not create schemas itself), create the namespace's
-        schemas *relocation* writes to, as the identity."""
-        if self.run_role is None:
-            return
-        handle = self._identity_handle()
-        try:
-            create_schemas(handle, self.run_role, self._namespace_schemas(relocation))
-        finally:
-            handle.close()
-
-    def _manifest_with(self, vars: dict[str, Any] | None) -> Any:
-        """The manifest for an invocation with *vars*: the session's, or one parsed with them.
-
-        dbt reads vars in configs (``materialized=var(...)``, ``enabled``, ``schema``)
-        at parse time, so other vars need their own parse, moved into the namespace
-        like the session's. Each distinct set of vars is parsed once.
-        """
-        merged = {**self.settings.vars, **(vars or {})}
-        if not vars or merged == self.settings.vars:
-            return None
-        key = json.dumps(merged, sort_keys=True, default=str)
-        if key not in self._manifests:
-            manifest = self._require_runner().parse(vars, graph_variable=False)
-            relocation = self._move_into_namespace(manifest)
-            if self.grants is not None:
-                self.grants.rewrite(manifest)
-            compat.build_graph_variable(manifest)
-            self._create_role_schemas(relocation)
-            self._manifests[key] = manifest
-        return self._manifests[key]
+    @property
+    def built_nodes(self) -> set[str]:
+        """Unique ids of the models, seeds and snapshots built successfully in this session."""
+        return self.commands.built_nodes
 
     def build(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
               expect_fail=False, extra_args=()) -> InvocationResult:  # fmt: skip
-        """``dbt build``: models, seeds, snapshots and tests of the selection, in DAG order.
+        """``dbt build`` of the selection (:meth:`SessionCommands.build`)."""
+        c = self.commands
+        return c.build(select, exclude, vars, full_refresh, force, expect_fail, extra_args)
 
-        The same selection is built once per session unless ``force=True``. A failing
-        node raises :class:`dbtproof.DbtRunError` naming each failure, unless
-        ``expect_fail=True``. ``extra_args`` are passed on to dbt as they are.
-        """
-        return self._command(
-            "build", select, exclude, vars, full_refresh, force, expect_fail, extra_args
-        )
+    def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+            expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt run`` of the selection."""
+        return self.commands.run(select, exclude, vars, full_refresh, force, expect_fail)
+
+    def seed(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+             expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt seed`` of the selection."""
+        return self.commands.seed(select, exclude, vars, full_refresh, force, expect_fail)
+
+    def test(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+             expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt test`` of the selection."""
+        return self.commands.test(select, exclude, vars, full_refresh, force, expect_fail)
+
+    def snapshot(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
+                 expect_fail=False) -> InvocationResult:  # fmt: skip
+        """``dbt snapshot`` of the selection."""
+        return self.commands.snapshot(select, exclude, vars, full_refresh, force, expect_fail)
 
     def runner_list(
         self, select: str | None, exclude: str | None, resource_types: Sequence[str]
     ) -> list[str]:
         """Unique ids of the nodes dbt's selector syntax picks (``dbt ls``)."""
-        return self._require_runner().list_unique_ids(select, exclude, resource_types)
+        return self.commands.runner_list(select, exclude, resource_types)
 
     def runner_invoke(
         self,
@@ -1450,251 +578,54 @@ class DbtSession:
         exclude: str | None = None,
         manifest: Any = None,
     ) -> InvocationResult:
-        """Run ``dbt <command>`` once, uncached, and return each node's result (no raising).
-
-        *manifest* replaces the session's (the run-level build's)."""
-        runner = self._require_runner()
-        what = describe_call(command, select, exclude, extra_args)
-        with faults.not_retried(what), watch(self.guard, what) as call:
-            result = runner.invoke(
-                command, select=select, exclude=exclude, extra_args=extra_args, manifest=manifest
-            )
-            call.ran(result)
-        return result
-
-    def run(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
-            expect_fail=False) -> InvocationResult:  # fmt: skip
-        """``dbt run`` of the selection; see :meth:`build` for the arguments."""
-        return self._command("run", select, exclude, vars, full_refresh, force, expect_fail)
-
-    def seed(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
-             expect_fail=False) -> InvocationResult:  # fmt: skip
-        """``dbt seed`` of the selection; see :meth:`build` for the arguments."""
-        return self._command("seed", select, exclude, vars, full_refresh, force, expect_fail)
-
-    def test(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
-             expect_fail=False) -> InvocationResult:  # fmt: skip
-        """``dbt test`` of the selection; see :meth:`build` for the arguments."""
-        return self._command("test", select, exclude, vars, full_refresh, force, expect_fail)
-
-    def snapshot(self, select=None, exclude=None, vars=None, full_refresh=False, force=False,
-                 expect_fail=False) -> InvocationResult:  # fmt: skip
-        """``dbt snapshot`` of the selection; see :meth:`build` for the arguments."""
-        return self._command("snapshot", select, exclude, vars, full_refresh, force, expect_fail)
-
-    # -- reading -----------------------------------------------------------------------
-
-    def adapter(self) -> Any:
-        """dbt's adapter of the target (connected with the run's derived profile).
-
-        With minted credentials, the adapter's credentials are rendered anew whenever a
-        token was minted since they were last rendered, so the connection dbtproof opens
-        next logs in with a token that is still valid.
-        """
-        adapter = compat.adapter_for(self._config, self.manifest)
-        compat.install_query_comment(adapter, self.manifest, self.query_comment)
-        if self.settings.credentials:
-            self.settings.credentials.render_onto(
-                adapter.config.credentials, self._minted_settings, self.settings.vars
-            )
-        return adapter
-
-    def query(self, sql: str) -> Rows:
-        """Run *sql* in the warehouse, through dbt's adapter, and return the rows.
-
-        A query whose connection died under it runs once more on a fresh connection.
-        """
-
-        def read() -> Rows:
-            adapter = self.adapter()
-            try:
-                with (
-                    compat.connection(adapter, "dbtproof_query"),
-                    watch(self.guard, describe_sql("dbt.query", sql)),
-                ):
-                    self.connect(adapter, "dbtproof_query")
-                    columns, data = compat.fetch(adapter, sql)
-            except DbtError:
-                raise
-            except Exception as exc:
-                denied = self._denied(exc)
-                if denied is not None:
-                    raise denied from None
-                raise DbtError(f"dbtproof: query failed: {exc}\n--- SQL ---\n{sql}") from exc
-            return Rows(columns, data)
-
-        return faults.read_with_retry(read, self.drop_connection, describe_sql("dbt.query", sql))
-
-    def execute(self, sql: str) -> None:
-        """Run a statement that returns no rows (DDL, DML) and commit it (never run twice:
-        a connection that dies under it is an error naming the fault)."""
-        what = describe_sql("dbt.execute", sql)
-        try:
-            with faults.not_retried(what):
-                self._statement(sql, what)
-        except DbtError:
-            raise
-        except Exception as exc:
-            raise _statement_failed(sql, exc) from exc
-
-    def execute_idempotent(self, sql: str) -> None:
-        """Run a statement whose second run changes nothing (``create schema if not exists``,
-        ``grant``) and commit it; one whose connection died under it runs once more on a
-        fresh connection, as a read does."""
-        what = describe_sql("dbt.execute", sql)
-
-        def run() -> None:
-            try:
-                self._statement(sql, what)
-            except DbtError:
-                raise
-            except Exception as exc:
-                if faults.transient_fault(exc) is not None:
-                    raise  # read_with_retry's to try again
-                raise _statement_failed(sql, exc) from exc
-
-        faults.read_with_retry(run, self.drop_connection, what)
-
-    def _statement(self, sql: str, what: str) -> None:
-        """Run *sql* on the session's statement connection, watched by the guard."""
-        adapter = self.adapter()
-        with compat.connection(adapter, "dbtproof_execute"), watch(self.guard, what):
-            self.connect(adapter, "dbtproof_execute")
-            compat.execute(adapter, sql)
-
-    def connect(self, adapter: Any, name: str, policy: faults.RetryPolicy | None = None) -> None:
-        """Open this thread's connection *name* of *adapter* now, trying again after a
-        transient failure (*policy*, else ``dbt_connect_retries`` with exponential backoff);
-        a refused login is not retried. Raises :class:`~dbtproof.errors.ConnectionFailedError`."""
-
-        def attempt() -> None:
-            compat.hold_connection(adapter, name)
-            try:
-                compat.open_now(adapter)
-            except BaseException:
-                compat.release_connection(adapter)
-                raise
-
-        faults.open_with_retries(
-            attempt, policy or self._retry_policy, f"dbtproof's connection {name}"
-        )
-
-    def open_own(self, name: str) -> Any:
-        """A driver connection of its own (autocommit; the caller closes it), opened as
-        :meth:`connect` opens one."""
-        return faults.open_with_retries(
-            lambda: compat.open_own_connection(self.adapter(), name),
-            self._retry_policy,
-            f"dbtproof's connection {name}",
-        )
-
-    def drop_connection(self) -> None:
-        """After a connection fault: close this thread's connection (one that died is
-        dropped) and renew the run's liveness lock if its connection died too; never raises."""
-        adapter = self.adapter()
-        compat.release_connection(adapter)
-        self.liveness.renew(adapter)
-
-    @property
-    def _retry_policy(self) -> faults.RetryPolicy:
-        return faults.RetryPolicy(retries=self.settings.connect_retries)
-
-    def retried_read(self, what: str, read: Callable[[], T]) -> T:
-        """``read()`` (a model run on fixtures, nothing written) on the model engine's
-        connection, opened first (:meth:`connect`); run once more on a fresh connection
-        when its connection died under it."""
-        from dbtproof.engine.execute import CONNECTION
-
-        def attempt() -> T:
-            self.connect(self.adapter(), CONNECTION)
-            return read()
-
-        return faults.read_with_retry(attempt, self.drop_connection, what)
-
-    def node(self, name: str) -> Any:
-        """The manifest node (model, seed, snapshot, function, source) called *name*.
-
-        A source is named ``"<source_name>.<table_name>"``; a unique id works too.
-        """
-        manifest = self.manifest
-        nodes = graph_nodes(manifest)
-        if name in nodes:
-            return nodes[name]
-        if name in manifest.sources:
-            return manifest.sources[name]
-        matches = [n for n in nodes.values() if n.name == name and resource_type(n) in BUILDABLE]
-        if "." in name and not matches:
-            source_name, _, table_name = name.partition(".")
-            matches = [
-                s
-                for s in manifest.sources.values()
-                if s.source_name == source_name and s.name == table_name
-            ]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            ids = ", ".join(sorted(m.unique_id for m in matches))
-            raise UnknownNodeError(f"dbtproof: '{name}' is ambiguous ({ids}); use a unique id.")
-        import difflib
-
-        names = sorted(
-            {n.name for n in nodes.values()}
-            | {f"{s.source_name}.{s.name}" for s in manifest.sources.values()}
-        )
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownNodeError(
-            f"dbtproof: '{name}' is not a model, seed, snapshot, function or source of project "
-            f"'{self.project.name}'.{hint}"
-        )
-
-    def relation(self, name: str) -> str:
-        """The fully qualified relation name of *name* in this run's namespace."""
-        node = self.node(name)
-        relation_name = getattr(node, "relation_name", None)
-        if not relation_name:
-            raise UnknownNodeError(
-                f"dbtproof: '{name}' ({node.unique_id}) has no relation in the warehouse "
-                f"(ephemeral models are inlined into the models that use them; a function "
-                f"is called, not read)."
-            )
-        return str(relation_name)
-
-    def relation_exists(self, node: Any) -> bool:
-        """Whether the relation of a manifest node or source exists in the warehouse."""
-        identifier = getattr(node, "identifier", None) or getattr(node, "alias", None)
-
-        def read() -> bool:
-            adapter = self.adapter()
-            with compat.connection(adapter, "dbtproof_exists"):
-                self.connect(adapter, "dbtproof_exists")
-                return compat.relation_exists(adapter, node.database, node.schema, identifier)
-
-        return faults.read_with_retry(read, self.drop_connection, f"the lookup of {identifier}")
-
-    def table(self, name: str) -> Rows:
-        """All rows of the model, seed, snapshot or source *name*, from this run's namespace."""
-        relation = self.relation(name)
-        try:
-            return self.query(f"select * from {relation}")
-        except AccessDenied as exc:
-            raise AccessDenied(exc.role, relation, exc.reason) from None
+        """Run ``dbt <command>`` once, uncached (:meth:`SessionCommands.runner_invoke`)."""
+        return self.commands.runner_invoke(command, select, extra_args, exclude, manifest)
 
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
-        node = self.node(name) if name not in self.manifest.nodes else self.manifest.nodes[name]
-        selector = fqn_selector(node)
-        with watch(self.guard, describe_call("compile", selector)) as call:
-            result = self._require_runner().invoke("compile", select=selector)
-            call.ran(result)
-        for node_result in result.nodes:
-            if node_result.unique_id == node.unique_id and node_result.compiled_code is not None:
-                return node_result.compiled_code
-        raise DbtRunError(
-            f"dbtproof: dbt did not compile {node.unique_id} (selector {selector}):\n"
-            f"{result.describe_failures()}",
-            result=result,
-        )
+        return self.commands.compile(name)
+
+    def node(self, name: str) -> Any:
+        """The manifest node (model, seed, snapshot, function, source) called *name*."""
+        return self.commands.node(name)
+
+    def relation(self, name: str) -> str:
+        """The fully qualified relation name of *name* in this run's namespace."""
+        return self.commands.relation(name)
+
+    def relation_exists(self, node: Any) -> bool:
+        """Whether the relation of a manifest node or source exists in the warehouse."""
+        return self.commands.relation_exists(node)
+
+    def table(self, name: str) -> Rows:
+        """All rows of the model, seed, snapshot or source *name*."""
+        return self.commands.table(name)
+
+    def functions_ready(self, node: Any) -> None:
+        """Build the functions *node* and its upstream call (:class:`EngineHost`)."""
+        self.commands.functions_ready(node)
+
+    # -- connections (SessionConnections) ----------------------------------------------
+
+    def adapter(self) -> Any:
+        """dbt's adapter of the target, connected with the run's derived profile."""
+        return self.connections.adapter()
+
+    def query(self, sql: str) -> Rows:
+        """Run *sql* in the warehouse and return the rows (a read: retried once)."""
+        return self.connections.query(sql)
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns no rows and commit it (never run twice)."""
+        self.connections.execute(sql)
+
+    def drop_connection(self) -> None:
+        """After a connection fault: close this thread's connection; never raises."""
+        self.connections.drop_connection()
+
+    def retried_read(self, what: str, read: Callable[[], T]) -> T:
+        """``read()`` on the model engine's connection, run once more after a dead one."""
+        return self.connections.retried_read(what, read)
 
     # -- end ---------------------------------------------------------------------------
 
@@ -1707,7 +638,7 @@ class DbtSession:
             return self._drop_namespace()
         finally:
             try:
-                self._drop_run_role()
+                self.access.drop_run_role()
             finally:
                 self.liveness.release()
 
@@ -1726,7 +657,7 @@ class DbtSession:
             finally:
                 self.guard.close()
         if self.database_file is not None:
-            self._release_shared()
+            self.shared.release()
             compat.close_adapter_connections(adapter)
             if self.settings.keep:
                 return [str(self.database_file)]
@@ -1740,7 +671,7 @@ class DbtSession:
 
         def drop() -> list[str]:  # `drop schema if exists`: the same again if cut short
             with compat.connection(adapter, "dbtproof_teardown"):
-                self.connect(adapter, "dbtproof_teardown", patient)
+                self.connections.connect(adapter, "dbtproof_teardown", patient)
                 found = [
                     s
                     for s in compat.list_schemas(adapter, database)
@@ -1758,88 +689,29 @@ class DbtSession:
 
     # -- model unit tests --------------------------------------------------------------
 
-    def functions_ready(self, node: Any) -> None:
-        """Build the user-defined functions (dbt 1.11's ``functions:``) that *node* and the
-        nodes upstream of it call and this session has not built, with what they read.
-
-        A model run on fixture rows (``run_model``, a native unit test) still calls its
-        functions in the warehouse, as dbt's unit tests call the ones ``dbt build``
-        created: they are built in the namespace (one ``dbt build`` of them, tests and
-        unit tests left out), once per session.
-        """
-        functions = compat.functions(self.manifest)
-        if not functions:
-            return
-        upstream = ancestors(self.manifest, [node.unique_id])
-        wanted = sorted(uid for uid in upstream if uid in functions)
-        if not wanted or self.built_nodes.issuperset(wanted):
-            return
-        nodes = graph_nodes(self.manifest)
-        reads = ancestors(self.manifest, wanted)
-        needed = [
-            uid
-            for uid in sorted({*wanted, *reads})
-            if uid in nodes and is_buildable(nodes[uid]) and uid not in self.built_nodes
-        ]
-        self.build(
-            select=[fqn_selector(nodes[uid]) for uid in needed],
-            exclude="resource_type:unit_test",
-            extra_args=("--indirect-selection", "empty"),
-        )
-
-    def run_model(
-        self,
-        model: Any,
-        given: Any = None,
-        *,
-        vars: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        macros: dict[str, Any] | None = None,
-        is_incremental: bool = False,
-        this: Any = None,
-        apply: bool = False,
-        ordered: bool = False,
-        approx: Any = None,
-        queries: dict[Any, Any] | None = None,
-        caller_dir: Path | None = None,
-    ) -> Any:
+    def run_model(self, request: ModelRunRequest) -> Any:
         """Run one model on fixture rows; see :meth:`dbtproof.DbtFixture.run_model`.
 
-        Fixture files are looked for relative to *caller_dir* (default: the caller's
-        folder), the project and the current folder.
+        Fixture files are looked for in the *request*'s folders (the caller's), then the
+        project and the current folder.
         """
-        if caller_dir is None:
-            import sys
-
-            caller_dir = Path(sys._getframe(1).f_code.co_filename).parent
-        search_dirs = [caller_dir, self.project.root, Path.cwd()]
-        self._require_runner()
-        what = f"dbt.run_model({str(model)!r})"
+        request = replace(
+            request, search_dirs=(*request.search_dirs, self.project.root, Path.cwd())
+        )
+        self.require_runner()
+        what = request.label
 
         def read() -> Any:
             with watch(self.guard, what):
-                return self.engine.run_model(
-                    model,
-                    given,
-                    vars=vars,
-                    env=env,
-                    macros=macros,
-                    is_incremental=is_incremental,
-                    this=this,
-                    apply=apply,
-                    ordered=ordered,
-                    approx=approx,
-                    queries=queries,
-                    search_dirs=search_dirs,
-                )
+                return self.engine.run_model(request)
 
         try:
-            if not apply:
+            if not request.apply:
                 return self.retried_read(what, read)
             with faults.not_retried(what):  # apply=True writes the model's table
                 return read()
         except DbtError as exc:
-            denied = self._denied(exc)
+            denied = self.denied(exc)
             if denied is not None:
                 raise denied from None
             raise

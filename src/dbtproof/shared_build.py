@@ -9,7 +9,7 @@ share of the data tests against it:
   catalog :data:`CATALOG`), in a folder the xdist controller made for the run and
   removes when the run ends;
 * each worker moves a fresh copy of the controller's parse there
-  (:meth:`dbtproof.session.DbtSession.shared_manifest`): the same relocation as its own
+  (:meth:`SharedHost.shared_manifest`, the session's): the same relocation as its own
   namespace's, in the run-level schema and catalog;
 * the first worker to need a node takes the folder's lock, attaches the file for
   writing, builds everything the run's collected items need in one ``dbt build`` per
@@ -19,8 +19,9 @@ share of the data tests against it:
   file that nobody writes) and its data tests read it.
 
 What a pytest test builds or runs itself (``dbt.build``, ``run_model``) stays in the
-worker's own namespace. This module owns the place, the lock and the results file; the
-session owns the manifest and the attachments.
+worker's own namespace. This module owns the place, the lock, the results file and the
+connection a worker keeps the file attached through (:class:`SharedAttachment`, owned by
+the session); the session makes the manifest.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtError, DbtRunError
+from dbtproof.quoting import literal, quote
 from dbtproof.runner import NodeResult
 
 try:
@@ -43,8 +46,6 @@ except ImportError:  # pragma: no cover - not on POSIX: no shared build
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from dbtproof.session import DbtSession
 
 #: The DuckDB catalog (database name) of the run-level file, in every worker.
 CATALOG = "dbtproof_shared"
@@ -121,6 +122,55 @@ class SharedResults:
         )
 
 
+class SharedHost(Protocol):
+    """What :class:`SharedBuild` needs of the worker's session."""
+
+    def shared_manifest(self, place: SharedPlace) -> Any:
+        """A fresh copy of the controller's parse moved to *place*."""
+
+    def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
+        """Attach the run-level file, read-only or for writing."""
+
+    def detach_shared(self, place: SharedPlace) -> None:
+        """Detach the run-level file, if attached."""
+
+
+class SharedAttachment:
+    """One worker's attachment of the run-level DuckDB file (as its catalog) to its
+    process's database, through a connection of its own: DuckDB keeps an attachment as
+    long as one connection stays open."""
+
+    def __init__(self, place: SharedPlace | None, open_connection: Callable[[], Any]) -> None:
+        self.place = place
+        self._open_connection = open_connection
+        self._pin: Any = None
+
+    def attach(self, place: SharedPlace, read_only: bool) -> None:
+        """Attach *place*'s file, read-only or for the one worker that builds it."""
+        if self._pin is None:
+            self._pin = self._open_connection()
+        mode = " (read_only)" if read_only else ""
+        compat.execute_dedicated(
+            self._pin,
+            f"attach {literal(str(place.database_file))} as {quote(place.catalog)}{mode}",
+        )
+
+    def detach(self, place: SharedPlace) -> None:
+        """Detach *place*'s file, if attached (its lock released for others)."""
+        if self._pin is not None:
+            compat.execute_dedicated(self._pin, f"detach database if exists {quote(place.catalog)}")
+
+    def release(self) -> None:
+        """Detach the run-level file and close the connection that kept it (teardown)."""
+        if self._pin is None:
+            return
+        if self.place is not None:
+            with suppress(Exception):  # the file goes with the run's folder anyway
+                self.detach(self.place)
+        pin, self._pin = self._pin, None
+        compat.close_dedicated_connection(pin)
+
+
 class SharedBuild:
     """One worker's side of the run-level build: its manifest, and the build done once.
 
@@ -130,7 +180,7 @@ class SharedBuild:
 
     def __init__(
         self,
-        session: DbtSession,
+        session: SharedHost,
         place: SharedPlace,
         work: Callable[[], tuple[Sequence[str], Sequence[str]]],
     ) -> None:

@@ -33,6 +33,7 @@ from dbtproof.agents.datatests import (
 from dbtproof.agents.mutations import Mutation, mutate, mutations_of, rewriter
 from dbtproof.agents.profiling import ColumnFacts, column_facts
 from dbtproof.agents.workspace import Workspace
+from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import DbtError
 from dbtproof.guard import watch
 from dbtproof.native_unit import parse_input
@@ -387,7 +388,7 @@ def _given(given_yaml: list[dict[str, Any]], model: str) -> dict[Any, Any]:
 def _run(ws: Workspace, model: str, given: dict[Any, Any], mutation: Mutation | None) -> Any:
     rewrite = None if mutation is None else rewriter(mutation, ws.session.adapter_type)
     with watch(ws.session.guard, f"dbtproof propose: run_model({model!r})"):
-        return ws.session.engine.run_model(model, given, rewrite=rewrite)
+        return ws.session.engine.run_model(ModelRunRequest(model, given, rewrite=rewrite))
 
 
 def unit_failures(ws: Workspace, entry: dict[str, Any], mutation: Mutation | None = None) -> int:
@@ -402,7 +403,7 @@ def unit_failures(ws: Workspace, entry: dict[str, Any], mutation: Mutation | Non
                 model, given, entry["expect"]["rows"]
             )
             if rewrite is not None:
-                actual = ws.session.engine.run_model(model, given, rewrite=rewrite)
+                actual = ws.session.engine.run_model(ModelRunRequest(model, given, rewrite=rewrite))
     except (DbtError, ValueError):
         if mutation is None:
             raise

@@ -96,7 +96,7 @@ class Workspace:
         adapter = session.adapter()
         relation = compat.node_relation(adapter, session.runtime_config, node)
         with compat.connection(adapter, "dbtproof_columns"):
-            session.connect(adapter, "dbtproof_columns")
+            session.connections.connect(adapter, "dbtproof_columns")
             return compat.columns_in_relation(adapter, relation)
 
     def pii_columns(self, model: str) -> set[str]:

@@ -35,7 +35,7 @@ from dbtproof.errors import DbtError
 def diagnose(args: argparse.Namespace) -> Report:
     """Run every check ``args`` (``dbtproof doctor``'s options) asks for; the live test only
     when nothing before it already stops tests from running."""
-    from dbtproof.session import parse_vars
+    from dbtproof.session_settings import parse_vars
 
     report = Report()
     try:

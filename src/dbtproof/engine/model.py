@@ -29,6 +29,7 @@ from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.queries import Introspection, load_queries
 from dbtproof.engine.reading import Fixture, load_fixture
 from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_of, render
+from dbtproof.engine.request import ModelRunRequest
 from dbtproof.engine.staging import BULK_ROWS, Staging
 from dbtproof.errors import (
     DbtError,
@@ -87,51 +88,18 @@ class ModelEngine:
 
     # -- entry point -------------------------------------------------------------------
 
-    def run_model(
-        self,
-        model: str | Ref,
-        given: Mapping[Any, Any] | None = None,
-        *,
-        vars: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        macros: Mapping[str, Any] | None = None,
-        is_incremental: bool = False,
-        this: Any = None,
-        apply: bool = False,
-        ordered: bool = False,
-        approx: Any = None,
-        queries: Mapping[Any, Any] | None = None,
-        search_dirs: Sequence[Path] = (),
-        rewrite: Callable[[str], str] | None = None,
-    ) -> Rows | RowsView:
-        """Run *model* on the *given* fixtures; see :meth:`DbtSession.run_model`.
-
-        *rewrite* is given the statement to run (the model's SQL with its fixtures in) and
-        returns the one run instead: ``dbtproof propose`` runs mutants of the model so.
-        """
-        spec = None if approx is None else approx_spec(approx)
-        rows, _ = self._run(
-            model, given, vars, env, macros, is_incremental, this, apply, search_dirs, None,
-            queries, rewrite,
-        )  # fmt: skip
-        result: Rows | RowsView = rows.ordered if ordered else rows
+    def run_model(self, request: ModelRunRequest) -> Rows | RowsView:
+        """Run the *request*'s model on its fixtures; see :meth:`DbtSession.run_model`."""
+        spec = None if request.approx is None else approx_spec(request.approx)
+        rows, _ = self._run(request, None)
+        result: Rows | RowsView = rows.ordered if request.ordered else rows
         return result if spec is None else result.approx(**spec)
 
     def run_unit_test(
-        self,
-        model: str | Ref,
-        given: Mapping[Any, Any] | None,
-        expect: Any,
-        *,
-        vars: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        macros: Mapping[str, Any] | None = None,
-        is_incremental: bool = False,
-        this: Any = None,
-        label: str = "expect",
-        search_dirs: Sequence[Path] = (),
+        self, request: ModelRunRequest, expect: Any, label: str = "expect"
     ) -> tuple[Rows, Rows]:
-        """Run *model* as :meth:`run_model` does, and type *expect* as dbt's unit tests do.
+        """Run the *request*'s model as :meth:`run_model` does (never applied), and type
+        *expect* as dbt's unit tests do.
 
         dbt casts the expected rows to the column types of the model's output (so
         ``store_id: 1`` equals a varchar ``'1'``, a date string a timestamp); here the
@@ -140,32 +108,16 @@ class ModelEngine:
         rows and the expected rows, typed. As in dbt, a macro override naming neither a
         macro nor a value of dbt's context is left out (``run_model`` refuses it).
         """
-        fixture = load_fixture(expect, label, search_dirs)
+        fixture = load_fixture(expect, label, request.search_dirs)
         self._as_dbt_unit_test = True  # an override naming nothing is left out, as in dbt
         try:
-            rows, expected = self._run(
-                model, given, vars, env, macros, is_incremental, this, False, search_dirs, fixture
-            )
+            rows, expected = self._run(replace(request, apply=False), fixture)
         finally:
             self._as_dbt_unit_test = False
         assert expected is not None
         return rows, expected
 
-    def _run(
-        self,
-        model: str | Ref,
-        given: Mapping[Any, Any] | None,
-        vars: Mapping[str, Any] | None,
-        env: Mapping[str, str] | None,
-        macros: Mapping[str, Any] | None,
-        is_incremental: bool,
-        this: Any,
-        apply: bool,
-        search_dirs: Sequence[Path],
-        expected: Fixture | None,
-        queries: Mapping[Any, Any] | None = None,
-        rewrite: Callable[[str], str] | None = None,
-    ) -> tuple[Rows, Rows | None]:
+    def _run(self, request: ModelRunRequest, expected: Fixture | None) -> tuple[Rows, Rows | None]:
         manifest = self.host.manifest
         if manifest is not self._manifest:
             self._renders.clear()
@@ -173,20 +125,22 @@ class ModelEngine:
             self._manifest = manifest
             if manifest is not self._known_for:
                 self._known_columns.clear()
-        node = self._find_model(model)
+        node = self._find_model(request.model)
         self.host.functions_ready(node)  # the model's SQL calls them in the warehouse
-        vars_ = dict(vars or {})
-        env_ = {str(k): str(v) for k, v in (env or {}).items()}
-        macros_ = dict(macros or {})
+        vars_ = dict(request.vars or {})
+        env_ = {str(k): str(v) for k, v in (request.env or {}).items()}
+        macros_ = dict(request.macros or {})
+        apply, this, search_dirs = request.apply, request.this, request.search_dirs
+        is_incremental = request.is_incremental
         if apply:
             self._check_apply(node, this)
             is_incremental = True
-        inputs = self._inputs(node, given or {}, search_dirs)
+        inputs = self._inputs(node, request.given or {}, search_dirs)
         this_input = None
         if this is not None:
             label = f"this ({node.name} as it stood before the run)"
             this_input = _Input(THIS, node, label, load_fixture(this, "this", search_dirs), "")
-        given_queries = load_queries(queries, search_dirs)
+        given_queries = load_queries(request.queries, search_dirs)
 
         adapter = self.host.adapter()
         compat.hold_connection(adapter, CONNECTION)
@@ -222,8 +176,8 @@ class ModelEngine:
             )
             fixtures, typed = fixture_sql(rendered)
             sql = rendered.assemble(fixtures)
-            if rewrite is not None:
-                sql = rewrite(sql)
+            if request.rewrite is not None:
+                sql = request.rewrite(sql)
             try:
                 rows = run_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
