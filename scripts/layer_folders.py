@@ -55,6 +55,11 @@ MODULES: dict[str, str] = {
     # plugin/: pytest's hooks, the per-run state, fixtures, items, batches
     "plugin": "plugin.hooks",
     "_state": "plugin.state",
+    "options": "plugin.options",
+    "state_settings": "plugin.settings",
+    "state_header": "plugin.header",
+    "state_secrets": "plugin.secrets",
+    "state_outputs": "plugin.outputs",
     "plugin_api": "plugin.api",
     "fixtures": "plugin.fixtures",
     "dbt_fixture": "plugin.dbt_fixture",
@@ -68,6 +73,11 @@ MODULES: dict[str, str] = {
     "signals": "plugin.signals",
     # session/: one dbt session, its parse, its runner, what it shares
     "session": "session.session",
+    "session_settings": "session.settings",
+    "session_parsing": "session.parsing",
+    "session_connections": "session.connections",
+    "session_access": "session.access",
+    "session_commands": "session.commands",
     "shared_build": "session.shared_build",
     "keeper": "session.keeper",
     "runner": "session.runner",
