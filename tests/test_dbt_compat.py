@@ -81,7 +81,7 @@ def test_adapter_runs_sql_and_manages_schemas(project: DbtRunner, tmp_path: Path
             [(42, "x")],
         )
         assert "compat_extra" in compat.list_schemas(adapter, database)
-        compat.drop_schemas(adapter, database, ["compat_extra"])
+        compat.drop_schemas(adapter, database, ["compat_extra"], cascade=True)
         assert "compat_extra" not in compat.list_schemas(adapter, database)
     compat.close_adapter_connections(adapter)
 

@@ -331,11 +331,6 @@ LAYERS = (
     ("_dbt_compat",),
     ("errors",),
 )
-#: Imports that break the order until the work removing them lands: the compat layer's
-#: drop_schemas asks the project layer whether a schema drop cascades (its caller, the
-#: session, passes no answer: i26-split's session will, and this goes). Named as the modules
-#: are named today: scripts/layer_folders.py rewrites the names when it moves them.
-KNOWN_LAYER_EXCEPTIONS = {("dbtproof._dbt_compat.adapter", "dbtproof.targets")}
 #: The tree is in layer folders once scripts/layer_folders.py has moved it.
 LAYERED = not (PACKAGE / "plugin.py").exists()
 
@@ -363,8 +358,7 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
             same_folder = module.split(".")[1:2] == target.split(".")[1:2]
             if tier is None or below is None or same_folder or below > tier:
                 continue
-            if (module, target) not in KNOWN_LAYER_EXCEPTIONS:
-                offenders.append(f"{module} imports {target}")
+            offenders.append(f"{module} imports {target}")
     assert offenders == [], "\n".join(offenders)
 
 

@@ -63,7 +63,7 @@ from dbtproof.namespace import (
 )
 from dbtproof.project import find_project_dir
 from dbtproof.run_role import drop_role_statements, list_leftover_roles
-from dbtproof.targets import duckdb_files, runs_in_process, spark_home
+from dbtproof.targets import duckdb_files, rules_for, runs_in_process, spark_home
 
 
 def _dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -293,7 +293,12 @@ def _clean_warehouse(
                     print(f"  {verb} role {role.schema} (the run role of a dead run)")
                 if args.execute:
                     if leftovers:
-                        compat.drop_schemas(adapter, database, [lo.schema for lo in leftovers])
+                        compat.drop_schemas(
+                            adapter,
+                            database,
+                            [lo.schema for lo in leftovers],
+                            rules_for(target.adapter_type).drop_cascades,
+                        )
                         print(f"dbtproof clean: dropped {len(leftovers)} schema(s).")
                     if roles:  # after the schemas: what they hold may belong to the roles
                         _drop_roles(adapter, [role.schema for role in roles])

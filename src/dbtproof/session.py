@@ -678,7 +678,9 @@ class DbtSession:
                     if ns.belongs_to(s, self.schema)
                 ]
                 if not self.settings.keep:
-                    compat.drop_schemas(adapter, database, found)
+                    compat.drop_schemas(
+                        adapter, database, found, targets.rules_for(self.adapter_type).drop_cascades
+                    )
             return found
 
         ours = faults.read_with_retry(drop, self.drop_connection, "the teardown's drop", patient)

@@ -167,18 +167,12 @@ def ensure_schema(adapter: Any, database: str | None, schema: str) -> None:
     commit_if_open(adapter)
 
 
-def drop_schemas(
-    adapter: Any, database: str | None, schemas: Sequence[str], cascade: bool | None = None
-) -> None:
+def drop_schemas(adapter: Any, database: str | None, schemas: Sequence[str], cascade: bool) -> None:
     """Drop each schema with everything in it through the adapter's ``drop_schema``.
 
-    Where the adapter's schema drop does not cascade (*cascade* False; by default
-    :func:`dbtproof.targets.rules_for` says), the schema's relations are dropped first.
+    Where the adapter's schema drop does not *cascade* (the caller knows:
+    ``targets.rules_for(...).drop_cascades``), the schema's relations are dropped first.
     """
-    from dbtproof.targets import rules_for
-
-    if cascade is None:
-        cascade = rules_for(adapter_type(adapter)).drop_cascades
     for schema in schemas:
         relation = adapter.Relation.create(database=database, schema=schema)
         if not cascade:

@@ -29,6 +29,7 @@ from dbtproof.targets import (
     check_protected_server,
     namespace_overrides,
     protected_schemas,
+    rules_for,
 )
 
 #: PostgreSQL / Redshift: who the connection is and what it may do.
@@ -125,7 +126,9 @@ def _live(
         return
     try:
         compat.ensure_schema(adapter, database, namespace)
-        compat.drop_schemas(adapter, database, [namespace])
+        compat.drop_schemas(
+            adapter, database, [namespace], rules_for(target.adapter_type).drop_cascades
+        )
     except Exception as exc:  # noqa: BLE001 - the warehouse's refusal, whatever its class
         compat.rollback_if_open(adapter)
         report.add(
