@@ -20,6 +20,7 @@ from typing import Any
 from dbtproof.agents.opening import opened_session
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.place import DEFAULT_FOLDER, DUCKDB_CATALOG, SampleRecord, load_record
+from dbtproof.agents.readonly import ReadOnlyConnection
 from dbtproof.errors import DbtError, UnknownNodeError
 from dbtproof.nodes import is_ephemeral, resource_type
 from dbtproof.quoting import literal, quote
@@ -42,6 +43,8 @@ class Workspace:
     built: bool = False
     #: The proposals made in this workspace, by id (see :mod:`~dbtproof.agents.proposals`).
     proposals: dict[str, Any] = field(default_factory=dict)
+    #: The connection :meth:`query` reads on, read-only in the database (made at start).
+    reader: ReadOnlyConnection | None = field(default=None, repr=False)
 
     def model_names(self) -> list[str]:
         """The names of the root project's enabled models, sorted."""
@@ -75,8 +78,17 @@ class Workspace:
             self.built = True
 
     def query(self, sql: str) -> Rows:
-        """Rows of *sql* (SQL dbtproof writes, never an agent's), through the guard."""
-        return self.session.query(sql)
+        """Rows of *sql* (SQL dbtproof writes, never an agent's), read on the workspace's
+        read-only connection (:class:`~dbtproof.agents.readonly.ReadOnlyConnection`): a
+        write in it is refused by the database. Builds go through ``self.session``."""
+        if self.reader is None:
+            self.reader = ReadOnlyConnection(self.session)
+        return self.reader.query(sql)
+
+    def close(self) -> None:
+        """Close the read-only connection (the session is the opener's to end)."""
+        if self.reader is not None:
+            self.reader.close()
 
     def relation(self, model: str) -> str:
         """The relation of *model* in the namespace (built first); a :class:`DbtError`
@@ -203,9 +215,11 @@ def _workspace(
                 f"sample --target {session.target}`."
             )
         pin = _attach_sample(session, folder / str(record.file)) if record.file else None
+        workspace = Workspace(session, record, opened.secrets, project_dir, pii or PiiRule())
         try:
-            yield Workspace(session, record, opened.secrets, project_dir, pii or PiiRule())
+            yield workspace
         finally:
+            workspace.close()
             if pin is not None:
                 from dbtproof import _dbt_compat as compat
 
