@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents.minted import MintedCredentials, exported
 from dbtproof.agents.opening import opened_session
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.place import DEFAULT_FOLDER, DUCKDB_CATALOG, SampleRecord, load_record
@@ -153,11 +154,15 @@ def open_workspace(
     profiles_dir: Path | None = None,
     sample_dir: Path | None = None,
     pii: PiiRule | None = None,
+    credentials: MintedCredentials | None = None,
 ) -> AbstractContextManager[Workspace]:
     """A :class:`Workspace` on the sample of *project_dir*'s target (its record in
-    *sample_dir*, default ``<project>/target/dbtproof-sample``); torn down at the end.
-    Raises :class:`DbtError`: no sample, a protected target, ...."""
-    return _workspace(Path(project_dir).resolve(), target, profiles_dir, sample_dir, pii)
+    *sample_dir*, default ``<project>/target/dbtproof-sample``; *credentials*:
+    ``--dbt-credentials``); torn down at the end. Raises :class:`DbtError`: no sample,
+    a protected target, ...."""
+    return _workspace(
+        Path(project_dir).resolve(), target, profiles_dir, sample_dir, pii, credentials
+    )
 
 
 @contextmanager
@@ -167,6 +172,7 @@ def _workspace(
     profiles_dir: Path | None,
     sample_dir: Path | None,
     pii: PiiRule | None,
+    credentials: MintedCredentials | None,
 ) -> Iterator[Workspace]:
     from dbtproof import _dbt_compat as compat
     from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
@@ -179,10 +185,11 @@ def _workspace(
         return compat.render_profile_value(value, {})
 
     name = DbtProject.load(project_dir).profile_name
-    profile = load_profile_target(found, name, target, render=render)
-    # refused before the sample is looked for (the session's start checks it again,
-    # and on PostgreSQL the server that answers)
-    check_protected(profile, SessionSettings(project_dir, found, folder, "check"), render)
+    with exported(credentials):
+        profile = load_profile_target(found, name, target, render=render)
+        # refused before the sample is looked for (the session's start checks it again,
+        # and on PostgreSQL the server that answers)
+        check_protected(profile, SessionSettings(project_dir, found, folder, "check"), render)
     record = load_record(folder, profile.target_name)
     holder: list[DbtSession] = []
     reads = tuple(
@@ -206,6 +213,7 @@ def _workspace(
         own_places=(DUCKDB_CATALOG,) if record.adapter == "duckdb" else (record.schema,),
         prepare_manifest=prepare,
         on_session=holder.append,
+        credentials=credentials,
     ) as opened:
         session = opened.session
         if session.adapter_type != record.adapter:
