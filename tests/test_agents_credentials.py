@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
@@ -31,11 +31,9 @@ shop:
 
 
 def _dbtproof(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    from test_agents_mcp import DBTPROOF
-
     common = ["--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"]
     return subprocess.run(
-        [str(DBTPROOF), *args, *common],
+        [str(Path(sys.executable).parent / "dbtproof"), *args, *common],
         cwd=project,
         env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
         capture_output=True,
@@ -59,14 +57,12 @@ def minting_shop(
     return shop_copy
 
 
-def test_sample_propose_and_mcp_mint_credentials_and_never_show_them(
+def test_sample_and_propose_mint_credentials_and_never_show_them(
     minting_shop: Path,
     endpoint: GitHubTokenEndpoint,  # noqa: F811 (the fixture)
 ) -> None:
-    """Without the provider the profile cannot be read; with it, the three commands run,
-    each minting the token, and no token appears in anything they give back."""
-    from test_agents_mcp import Agent, run_agent
-
+    """Without the provider the profile cannot be read; with it, ``sample`` and
+    ``propose`` run, each minting the token, and print no token."""
     missing = _dbtproof(minting_shop, "sample")
     assert missing.returncode != 0 and VARIABLE in missing.stdout + missing.stderr
     assert endpoint.issued == []
@@ -74,9 +70,28 @@ def test_sample_propose_and_mcp_mint_credentials_and_never_show_them(
     sampled = _dbtproof(minting_shop, "sample", "--dbt-credentials", SPEC)
     assert sampled.returncode == 0, sampled.stdout + sampled.stderr
     assert len(endpoint.issued) >= 1 and set(endpoint.audiences) == {"duckdb"}
+    before = len(endpoint.issued)
     proposed = _dbtproof(minting_shop, "propose", "customers", "--json", "--dbt-credentials", SPEC)
     assert proposed.returncode == 0, proposed.stdout + proposed.stderr
     assert '"passes": true' in proposed.stdout
+    assert len(endpoint.issued) > before  # propose minted its own
+    shown = [sampled.stdout, sampled.stderr, proposed.stdout, proposed.stderr]
+    shown += [path.read_text() for path in (minting_shop / "target").rglob("*.json*")]
+    for token in endpoint.issued:
+        assert all(token not in text for text in shown)
+
+
+def test_the_mcp_server_mints_credentials_and_never_shows_them(
+    minting_shop: Path,
+    endpoint: GitHubTokenEndpoint,  # noqa: F811 (the fixture)
+) -> None:
+    """``dbtproof mcp --dbt-credentials``: the server mints the token (at start and for
+    the workspace) and no token is in a tool result, its log or its evidence."""
+    pytest.importorskip("mcp")
+    from test_agents_mcp import Agent, run_agent
+
+    sampled = _dbtproof(minting_shop, "sample", "--dbt-credentials", SPEC)
+    assert sampled.returncode == 0, sampled.stdout + sampled.stderr
     before = len(endpoint.issued)
 
     async def scenario(agent: Agent) -> None:
@@ -95,15 +110,7 @@ def test_sample_propose_and_mcp_mint_credentials_and_never_show_them(
         extra_args=("--dbt-credentials", SPEC),
     )
     assert len(endpoint.issued) > before  # the server minted its own
-    shown: list[Any] = [
-        sampled.stdout,
-        sampled.stderr,
-        proposed.stdout,
-        proposed.stderr,
-        transcript.stderr,
-        repr(transcript.calls),
-        evidence.read_text(),
-        *(path.read_text() for path in (minting_shop / "target").rglob("*.json*")),
-    ]
+    shown = [transcript.stderr, repr(transcript.calls), repr(transcript.forms)]
+    shown.append(evidence.read_text())
     for token in endpoint.issued:
         assert all(token not in text for text in shown)
