@@ -90,9 +90,11 @@ def run_agent(
     target: str,
     approve: bool | None = True,
     evidence: Path | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Transcript:
     """Start ``dbtproof mcp`` on *project* and play *scenario* against it. *approve*:
-    the person's answer to every form (None: a client without elicitation)."""
+    the person's answer to every form (None: a client without elicitation);
+    *extra_args*: more options of ``dbtproof mcp``."""
     transcript = Transcript()
     errlog = project.parent / f"mcp-stderr-{len(list(project.parent.glob('mcp-stderr-*')))}.log"
 
@@ -106,6 +108,7 @@ def run_agent(
     args += ["--target", target]
     if evidence is not None:
         args += ["--evidence", str(evidence)]
+    args += extra_args
     params = StdioServerParameters(
         command=str(DBTPROOF), args=args, env=_environment(env), cwd=str(project)
     )

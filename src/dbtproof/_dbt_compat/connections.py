@@ -183,6 +183,16 @@ def fetch_dedicated(connection: Any, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in cursor.fetchall()]
 
 
+def fetch_dedicated_rows(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of *sql* on a dedicated connection (its cursor kept
+    open, as :func:`execute_dedicated` keeps it)."""
+    cursor = connection.handle.cursor()
+    cursor.execute(sql)
+    description = cursor.description or []
+    data = [tuple(row) for row in cursor.fetchall()] if description else []
+    return [str(column[0]) for column in description], data
+
+
 def close_dedicated_connection(connection: Any) -> None:
     """Close a connection from :func:`open_dedicated_connection` (errors ignored)."""
     with suppress(Exception):  # closing a dead connection is not an error

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents import minted
 from dbtproof.errors import DbtError
 
 COMMANDS = ("sample", "propose")
@@ -28,6 +29,7 @@ def add_parsers(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser]
         help="copy a bounded, PII-masked sample of the seeds and sources for `propose`",
     )
     dbt_arguments(sample)
+    minted.add_arguments(sample)
     sample.add_argument("--rows", type=int, default=1000, help="rows per table (default 1000)")
     sample.add_argument("--pii-meta", default="pii", help="meta key marking a PII column")
     sample.add_argument("--pii-tag", default="pii", help="tag marking a PII column")
@@ -45,6 +47,7 @@ def add_parsers(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser]
         "propose", help="propose data tests and unit tests, run on the sample and scored"
     )
     dbt_arguments(propose)
+    minted.add_arguments(propose)
     propose.add_argument("selector", nargs="?", default=None, help="dbt selector of models")
     propose.add_argument("--write", action="store_true", help="apply the YAML patch")
     propose.add_argument("--json", action="store_true", help="the proposals as JSON")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.sample_dir).resolve() if args.sample_dir else None
     profiles = Path(args.profiles_dir) if args.profiles_dir else None
     pii = PiiRule(meta_key=args.pii_meta, tag=args.pii_tag)
+    credentials = minted.from_arguments(args)
     if args.command == "sample":
         from dbtproof.agents.place import DEFAULT_FOLDER
         from dbtproof.agents.sample import SampleOptions, take_sample
@@ -87,10 +91,11 @@ def run(args: argparse.Namespace) -> int:
             options=SampleOptions(rows=args.rows, pii=pii, schema=args.sample_schema),
             evidence=Path(args.evidence).resolve() if args.evidence else None,
             allow_protected_target=args.allow_protected_target,
+            credentials=credentials,
         )
         print("\n".join(lines))
         return 0
-    return _propose(args, project_dir, folder, profiles, pii)
+    return _propose(args, project_dir, folder, profiles, pii, credentials)
 
 
 def _propose(
@@ -99,6 +104,7 @@ def _propose(
     folder: Path | None,
     profiles: Path | None,
     pii: Any,
+    credentials: minted.MintedCredentials | None,
 ) -> int:
     from dbtproof.agents.patch import apply_patch, yaml_patch
     from dbtproof.agents.proposals import propose
@@ -107,7 +113,12 @@ def _propose(
     if args.vars:
         raise DbtError("dbtproof propose: --vars is not supported yet (the sample has none).")
     with open_workspace(
-        project_dir, target=args.target, profiles_dir=profiles, sample_dir=folder, pii=pii
+        project_dir,
+        target=args.target,
+        profiles_dir=profiles,
+        sample_dir=folder,
+        pii=pii,
+        credentials=credentials,
     ) as ws:
         proposals = propose(ws, args.selector)
         scrub = ws.secrets.scrub

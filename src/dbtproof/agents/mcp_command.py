@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents import minted
 from dbtproof.errors import DbtError
 
 
@@ -18,6 +19,7 @@ def add_parser(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser],
         help="serve dbtproof's agent tools over MCP (stdio): no SQL, no secret, no production",
     )
     dbt_arguments(mcp)
+    minted.add_arguments(mcp)
     mcp.add_argument(
         "--evidence",
         type=Path,
@@ -63,5 +65,7 @@ def run(args: argparse.Namespace) -> int:
         evidence=args.evidence.resolve() if args.evidence is not None else None,
         sample_dir=Path(args.sample_dir).resolve() if args.sample_dir else None,
         pii=PiiRule(meta_key=args.pii_meta, tag=args.pii_tag),
+        credential_specs=tuple(args.dbt_credentials),
+        allow_untrusted_credentials=args.dbt_allow_untrusted_credentials,
     )
     return serve(settings)

@@ -23,3 +23,7 @@ class McpSettings:
     sample_dir: Path | None = None
     #: How a PII column is marked.
     pii: PiiRule = field(default_factory=PiiRule)
+    #: ``--dbt-credentials``: the providers minting in the server.
+    credential_specs: tuple[str, ...] = ()
+    #: ``--dbt-allow-untrusted-credentials``.
+    allow_untrusted_credentials: bool = False

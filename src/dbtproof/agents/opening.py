@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents.minted import MintedCredentials
 from dbtproof.namespace import new_run_id
 from dbtproof.project import find_profiles_dir
 from dbtproof.redaction import SecretRegistry
@@ -55,12 +56,14 @@ def opened_session(
     profiles_dir: Path | None = None,
     vars: dict[str, Any] | None = None,
     on_session: Callable[[DbtSession], object] | None = None,
+    credentials: MintedCredentials | None = None,
     **settings: Any,
 ) -> Iterator[Opened]:
     """A :class:`DbtSession` of *project_dir* started as a pytest run starts it (extra
     :class:`SessionSettings` fields in *settings*; *on_session* told of it before it
-    starts); torn down at the end. Raises :class:`~dbtproof.errors.DbtError` (a
-    protected target, a bad profile, ...)."""
+    starts; *credentials* minted for it, each value a secret of its registry); torn
+    down at the end. Raises :class:`~dbtproof.errors.DbtError` (a protected target, a
+    bad profile, ...)."""
     from dbtproof import _dbt_compat as compat
 
     secrets = SecretRegistry()
@@ -70,6 +73,8 @@ def opened_session(
             if name.startswith(SECRET_ENV_PREFIX):
                 secrets.add(value, f"{name} in {loaded[0]}")
     secrets.add_environment()
+    if credentials is not None:
+        credentials.register_into(secrets)
     workdir = Path(tempfile.mkdtemp(prefix="dbtproof-agents-"))
     session: DbtSession | None = None
     try:
@@ -81,6 +86,7 @@ def opened_session(
                 run_id=new_run_id(),
                 target=target,
                 vars=dict(vars or {}),
+                credentials=credentials.set if credentials is not None else None,
                 **settings,
             )
         )

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents.minted import MintedCredentials, exported
 from dbtproof.agents.opening import opened_session
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.place import (
@@ -87,14 +88,17 @@ def take_sample(
     options: SampleOptions = SampleOptions(),
     evidence: Path | None = None,
     allow_protected_target: bool = False,
+    credentials: MintedCredentials | None = None,
 ) -> tuple[SampleRecord, list[str]]:
     """Make the sample of *project_dir*'s target and record it in *folder*; returns the
     record and the lines to print. *evidence* (default: ``<folder>/evidence/<run
-    id>.jsonl``) is the new evidence file. Raises :class:`DbtError`."""
+    id>.jsonl``) is the new evidence file; *credentials*: ``--dbt-credentials``.
+    Raises :class:`DbtError`."""
     if options.rows < 1:
         raise DbtError("dbtproof sample: --rows must be at least 1.")
     salt = random.token_hex(16)
-    origin_file = _target_file(project_dir, target, profiles_dir, vars)
+    with exported(credentials):
+        origin_file = _target_file(project_dir, target, profiles_dir, vars)
     places = (options.schema, DUCKDB_CATALOG, ORIGIN_CATALOG)
     with opened_session(
         project_dir,
@@ -105,6 +109,7 @@ def take_sample(
         run_role=False,  # the sample namespace is written as the identity: a person's or CI's
         own_places=places,
         allow_protected_target=allow_protected_target,
+        credentials=credentials,
     ) as opened:
         session = opened.session
         if session.adapter_type not in SUPPORTED:

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.agents.minted import MintedCredentials, exported
 from dbtproof.agents.protection import protected_patterns
 from dbtproof.agents.tools import AgentTools
+from dbtproof.credentials.profile import bind_to_target
 from dbtproof.project import DbtProject, load_profile_target
 from dbtproof.redaction import SecretRegistry
 from dbtproof.targets import check_protected
@@ -59,20 +61,29 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
     def render(value: Any) -> Any:
         return compat.render_profile_value(value, settings.vars)
 
-    target = load_profile_target(
-        settings.profiles_dir, project.profile_name, settings.target, render=render
-    )
-    where = f"target {target.target_name}"
-    secrets.add_public({}, target.profile_name, target.target_name)
-    secrets.add_target(target.raw_output, where)
-    check_protected(
-        target.profile_name,
-        target.target_name,
-        target.profiles_path,
-        target.profile_outputs or {target.target_name: target.raw_output},
-        protected_patterns(settings.project_dir),
-        render,
-    )
+    credentials = None
+    if settings.credential_specs:
+        credentials = MintedCredentials(
+            settings.credential_specs, settings.allow_untrusted_credentials
+        )
+        credentials.register_into(secrets)
+    with exported(credentials):
+        target = load_profile_target(
+            settings.profiles_dir, project.profile_name, settings.target, render=render
+        )
+        where = f"target {target.target_name}"
+        secrets.add_public({}, target.profile_name, target.target_name)
+        secrets.add_target(target.raw_output, where)
+        check_protected(
+            target.profile_name,
+            target.target_name,
+            target.profiles_path,
+            target.profile_outputs or {target.target_name: target.raw_output},
+            protected_patterns(settings.project_dir),
+            render,
+        )
+        if credentials is not None:  # a provider the target never reads: refused here
+            bind_to_target(credentials.set, target, render)
     workdir = Path(tempfile.mkdtemp(prefix="dbtproof-mcp-"))
     try:
         runner = DbtRunner(
@@ -83,6 +94,7 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
             target_path=workdir / "target",
             log_path=workdir / "logs",
             vars=settings.vars,
+            credentials=credentials.set if credentials is not None else None,
         )
         manifest = runner.parse()
         config = compat.registered_runtime_config(target.adapter_type)
@@ -104,6 +116,7 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
             profiles_dir=settings.profiles_dir,
             sample_dir=settings.sample_dir,
             pii=settings.pii,
+            credentials=credentials,
         ) as ws:
             for secret in ws.session.made_secrets:
                 secrets.add(secret, "made by the workspace's session")

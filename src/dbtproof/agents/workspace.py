@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbtproof.agents.minted import MintedCredentials, exported
 from dbtproof.agents.opening import opened_session
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.place import DEFAULT_FOLDER, DUCKDB_CATALOG, SampleRecord, load_record
+from dbtproof.agents.readonly import ReadOnlyConnection
 from dbtproof.errors import DbtError, UnknownNodeError
 from dbtproof.nodes import is_ephemeral, resource_type
 from dbtproof.quoting import literal, quote
@@ -42,6 +44,8 @@ class Workspace:
     built: bool = False
     #: The proposals made in this workspace, by id (see :mod:`~dbtproof.agents.proposals`).
     proposals: dict[str, Any] = field(default_factory=dict)
+    #: The connection :meth:`query` reads on, read-only in the database (made at start).
+    reader: ReadOnlyConnection | None = field(default=None, repr=False)
 
     def model_names(self) -> list[str]:
         """The names of the root project's enabled models, sorted."""
@@ -75,8 +79,17 @@ class Workspace:
             self.built = True
 
     def query(self, sql: str) -> Rows:
-        """Rows of *sql* (SQL dbtproof writes, never an agent's), through the guard."""
-        return self.session.query(sql)
+        """Rows of *sql* (SQL dbtproof writes, never an agent's), read on the workspace's
+        read-only connection (:class:`~dbtproof.agents.readonly.ReadOnlyConnection`): a
+        write in it is refused by the database. Builds go through ``self.session``."""
+        if self.reader is None:
+            self.reader = ReadOnlyConnection(self.session)
+        return self.reader.query(sql)
+
+    def close(self) -> None:
+        """Close the read-only connection (the session is the opener's to end)."""
+        if self.reader is not None:
+            self.reader.close()
 
     def relation(self, model: str) -> str:
         """The relation of *model* in the namespace (built first); a :class:`DbtError`
@@ -141,11 +154,15 @@ def open_workspace(
     profiles_dir: Path | None = None,
     sample_dir: Path | None = None,
     pii: PiiRule | None = None,
+    credentials: MintedCredentials | None = None,
 ) -> AbstractContextManager[Workspace]:
     """A :class:`Workspace` on the sample of *project_dir*'s target (its record in
-    *sample_dir*, default ``<project>/target/dbtproof-sample``); torn down at the end.
-    Raises :class:`DbtError`: no sample, a protected target, ...."""
-    return _workspace(Path(project_dir).resolve(), target, profiles_dir, sample_dir, pii)
+    *sample_dir*, default ``<project>/target/dbtproof-sample``; *credentials*:
+    ``--dbt-credentials``); torn down at the end. Raises :class:`DbtError`: no sample,
+    a protected target, ...."""
+    return _workspace(
+        Path(project_dir).resolve(), target, profiles_dir, sample_dir, pii, credentials
+    )
 
 
 @contextmanager
@@ -155,6 +172,7 @@ def _workspace(
     profiles_dir: Path | None,
     sample_dir: Path | None,
     pii: PiiRule | None,
+    credentials: MintedCredentials | None,
 ) -> Iterator[Workspace]:
     from dbtproof import _dbt_compat as compat
     from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
@@ -167,10 +185,11 @@ def _workspace(
         return compat.render_profile_value(value, {})
 
     name = DbtProject.load(project_dir).profile_name
-    profile = load_profile_target(found, name, target, render=render)
-    # refused before the sample is looked for (the session's start checks it again,
-    # and on PostgreSQL the server that answers)
-    check_protected(profile, SessionSettings(project_dir, found, folder, "check"), render)
+    with exported(credentials):
+        profile = load_profile_target(found, name, target, render=render)
+        # refused before the sample is looked for (the session's start checks it again,
+        # and on PostgreSQL the server that answers)
+        check_protected(profile, SessionSettings(project_dir, found, folder, "check"), render)
     record = load_record(folder, profile.target_name)
     holder: list[DbtSession] = []
     reads = tuple(
@@ -194,6 +213,7 @@ def _workspace(
         own_places=(DUCKDB_CATALOG,) if record.adapter == "duckdb" else (record.schema,),
         prepare_manifest=prepare,
         on_session=holder.append,
+        credentials=credentials,
     ) as opened:
         session = opened.session
         if session.adapter_type != record.adapter:
@@ -203,9 +223,11 @@ def _workspace(
                 f"sample --target {session.target}`."
             )
         pin = _attach_sample(session, folder / str(record.file)) if record.file else None
+        workspace = Workspace(session, record, opened.secrets, project_dir, pii or PiiRule())
         try:
-            yield Workspace(session, record, opened.secrets, project_dir, pii or PiiRule())
+            yield workspace
         finally:
+            workspace.close()
             if pin is not None:
                 from dbtproof import _dbt_compat as compat
 
