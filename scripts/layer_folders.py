@@ -193,6 +193,7 @@ TESTS: dict[str, str] = {
     "test_agents.py": "plugin",
     "test_agents_mcp.py": "plugin",
     "test_agents_readonly.py": "plugin",
+    "test_agents_credentials.py": "plugin",
     "test_batched_data_tests.py": "plugin",
     "test_docs_getting_started.py": "examples",
     "test_docs_site.py": "examples",
