@@ -71,7 +71,7 @@ def _project(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Run ``dbtproof sample`` or ``dbtproof propose``; the exit code."""
     from dbtproof.agents.pii import PiiRule
-    from dbtproof.session import parse_vars
+    from dbtproof.session_settings import parse_vars
 
     project_dir = _project(args)
     folder = Path(args.sample_dir).resolve() if args.sample_dir else None

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from dbtproof.agents.pii import PiiRule
     from dbtproof.project import find_profiles_dir, find_project_dir
-    from dbtproof.session import parse_vars
+    from dbtproof.session_settings import parse_vars
 
     project_dir = find_project_dir(Path.cwd(), args.project_dir)
     if project_dir is None:

@@ -400,7 +400,7 @@ def unit_failures(ws: Workspace, entry: dict[str, Any], mutation: Mutation | Non
     try:
         with watch(ws.session.guard, f"dbtproof propose: unit test of {model}"):
             actual, expected = ws.session.engine.run_unit_test(
-                model, given, entry["expect"]["rows"]
+                ModelRunRequest(model, given), entry["expect"]["rows"]
             )
             if rewrite is not None:
                 actual = ws.session.engine.run_model(ModelRunRequest(model, given, rewrite=rewrite))
