@@ -82,8 +82,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from dbtproof import source
-from dbtproof.namespace import new_run_id
-from dbtproof.session import DbtSession, SessionSettings
+from dbtproof.safety.namespace import new_run_id
+from dbtproof.session.session import DbtSession, SessionSettings
 
 
 def status(field):

@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import dbt.parser.manifest
     import dbt.task.runnable
 
-    import dbtproof.session
+    import dbtproof.session.session
 
     _MARKS.clear()
     _SPENT.clear()
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _MARKS["save"] = max(os.stat(path).st_mtime for path in files)
         _MARKS["configure"] = time.time()
     for owner, name, label in (
-        (dbtproof.session.DbtSession, "refresh", "refresh"),
+        (dbtproof.session.session.DbtSession, "refresh", "refresh"),
         (dbt.parser.manifest.ManifestLoader, "get_full_manifest", "dbt parse"),
         (dbt.parser.manifest.ManifestLoader, "write_manifest_for_partial_parse", "write"),
         (dbt.compilation.Linker, "link_graph", "link"),

@@ -200,8 +200,8 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
         import json, sys
         from pathlib import Path
         from dbtproof import _dbt_compat as compat, ref
-        from dbtproof.namespace import new_run_id
-        from dbtproof.session import DbtSession, SessionSettings
+        from dbtproof.safety.namespace import new_run_id
+        from dbtproof.session.session import DbtSession, SessionSettings
         sys.path.insert(0, {str(project / "pytests")!r})
         import test_models as t
         project = Path({str(project)!r})

@@ -17,7 +17,7 @@ Usage (from the repository root, in the dev virtualenv)::
 (``pytests`` by name: with no paths pytest would also collect the project's build items,
 and its sources have no table to build from.)
 
-``tests/test_sweep.py`` runs a small one in CI.
+``tests/plugin/test_sweep.py`` runs a small one in CI.
 """
 
 from __future__ import annotations

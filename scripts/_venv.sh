@@ -4,7 +4,7 @@
 #   WITHOUT_PARSER=1 make_venv <folder> <dbt-core version range> <packages...>
 #       dbt-core 1.12 and later (see below): dbt-core in that range and the packages given
 #       (the adapters, each with its own range), and dbtproof[dev,docs] (docs: MkDocs, whose
-#       site tests/test_docs_site.py builds);
+#       site tests/examples/test_docs_site.py builds);
 #   make_main_venv: .venv, the main leg's (dbt-core 1.12, every adapter the suite checks, and
 #       the documentation site's packages).
 set -euo pipefail
@@ -83,5 +83,5 @@ make_main_venv() {
     WITHOUT_PARSER=1 make_venv .venv ">=1.12,<1.13" "dbt-duckdb>=1.11,<1.12" \
         "dbt-postgres>=1.11,<1.12" "dbt-bigquery>=1.12,<1.13" "dbt-snowflake>=1.12,<1.13" \
         "dbt-spark[PyHive,session]>=1.11,<1.12" "dbt-trino>=1.11,<1.12" "dbt-athena>=1.11,<1.12" \
-        "mcp>=2,<3"  # dbtproof[mcp], for tests/test_agents_mcp.py (--no-deps, then its needs)
+        "mcp>=2,<3"  # dbtproof[mcp], for tests/plugin/test_agents_mcp.py (--no-deps, then its needs)
 }

@@ -390,8 +390,8 @@ def engine_session(
 ) -> Iterator[Any]:
     """A started in-process dbtproof session on *project* for *target* (``duckdb``, or
     ``postgres`` as the suite's role), torn down afterwards with what it left."""
-    from dbtproof.namespace import new_run_id
-    from dbtproof.session import DbtSession, SessionSettings
+    from dbtproof.safety.namespace import new_run_id
+    from dbtproof.session.session import DbtSession, SessionSettings
 
     with pytest.MonkeyPatch.context() as patch:
         for name in ("SHOP_REGION", "DBT_PROFILES_DIR"):
@@ -417,7 +417,7 @@ def engine_session(
                 drop_pg_schemas(prefix)
 
 
-# -- the agents' tests (tests/test_agents_mcp.py, tests/test_agents_readonly.py) ----------
+# -- the agents' tests (tests/plugin/test_agents_mcp.py, tests/plugin/test_agents_readonly.py)
 
 #: The PostgreSQL password of :func:`pg_env` (trust auth: any password logs in).
 CANARY_ENV = "canary-env-password-7Hq2xZ"

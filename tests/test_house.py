@@ -154,7 +154,7 @@ def test_the_engine_reads_its_host_only_through_the_protocol() -> None:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 names += [alias.name for alias in node.names]
-                if any(n == "dbtproof.session" or n == "session" for n in names):
+                if any(n == "dbtproof.session.session" or n == "session" for n in names):
                     offenders.append(f"{name} imports the session (line {node.lineno})")
             if (
                 isinstance(node, ast.Attribute)
@@ -199,7 +199,7 @@ def test_every_public_member_of_the_dbt_fixture_is_documented_in_its_docstring()
 
 #: (module, attribute) attached on purpose: pytest's reports take extra attributes by design
 #: (``TestReport(**extra)``) and serialize them to xdist's controller with the report.
-ATTACHED_BY_DESIGN = {("dbtproof.plugin", "dbtproof_no_verdict")}
+ATTACHED_BY_DESIGN = {("dbtproof.plugin.hooks", "dbtproof_no_verdict")}
 
 
 def _ours(name: object) -> bool:
@@ -290,12 +290,12 @@ def test_every_type_a_user_receives_is_importable_from_dbtproof() -> None:
 
 
 def test_every_error_is_a_dbtproof_error_or_an_item_outcome() -> None:
-    """A user's mistake is a DbtError; dbt's verdict on an item is a DbtItemOutcome, and one
+    """A user's mistake is a DbtproofError; dbt's verdict on an item is a DbtItemOutcome, and one
     that leaves the item without a verdict a DbtItemSetupError, which the plugin reports as
     an error by that base alone (no list of classes to keep in step)."""
     from dbtproof import errors
 
-    bases = (errors.DbtError, errors.DbtItemOutcome, Warning)
+    bases = (errors.DbtproofError, errors.DbtItemOutcome, Warning)
     loose = [
         name
         for name, value in vars(errors).items()
@@ -305,7 +305,7 @@ def test_every_error_is_a_dbtproof_error_or_an_item_outcome() -> None:
         and not issubclass(value, bases)
     ]
     assert loose == []
-    plugin = modules()["dbtproof.plugin"]
+    plugin = modules()["dbtproof.plugin.hooks"]
     named = sorted(
         alias.name
         for node in ast.walk(plugin)

@@ -6,25 +6,25 @@ when a dbt project is in play.
 
 from __future__ import annotations
 
-from dbtproof.approx import Approx
-from dbtproof.cells import Tolerance
-from dbtproof.dbt_fixture import DbtFixture
+from dbtproof.compare.approx import Approx
+from dbtproof.compare.cells import Tolerance
+from dbtproof.compare.rows import OrderedRows, Rows, RowsView
 from dbtproof.engine.keys import ref, source
 from dbtproof.errors import (
     AccessDenied,
-    DbtError,
     DbtItemOutcome,
     DbtItemSetupError,
+    DbtproofError,
     DbtRunError,
 )
-from dbtproof.plugin_api import register_secret
-from dbtproof.rows import OrderedRows, Rows, RowsView
-from dbtproof.runner import InvocationResult, NodeResult
+from dbtproof.plugin.api import register_secret
+from dbtproof.plugin.dbt_fixture import DbtFixture
+from dbtproof.session.runner import InvocationResult, NodeResult
 
 __all__ = [
     "AccessDenied",
     "Approx",
-    "DbtError",
+    "DbtproofError",
     "DbtFixture",
     "DbtItemOutcome",
     "DbtItemSetupError",
@@ -41,3 +41,12 @@ __all__ = [
     "source",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """The base error's deprecated old name (:mod:`dbtproof.errors` warns when it is used)."""
+    if name == "DbtError":
+        from dbtproof import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

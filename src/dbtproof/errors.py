@@ -1,6 +1,6 @@
 """Every exception class of dbtproof.
 
-Every error a user can cause is a :class:`DbtError` (or a subclass) whose
+Every error a user can cause is a :class:`DbtproofError` (or a subclass) whose
 message says what is wrong, where, and what to do about it. The outcomes of dbt's
 own tests and builds as pytest items (failed, errored, warned) are at the end.
 """
@@ -8,37 +8,37 @@ own tests and builds as pytest items (failed, errored, warned) are at the end.
 from __future__ import annotations
 
 
-class DbtError(Exception):
+class DbtproofError(Exception):
     """Base class of every error dbtproof raises for a user's mistake or a failed dbt run."""
 
 
-class ProjectNotFoundError(DbtError):
+class ProjectNotFoundError(DbtproofError):
     """No ``dbt_project.yml`` could be found where dbtproof looked."""
 
 
-class ProjectConfigError(DbtError):
+class ProjectConfigError(DbtproofError):
     """``dbt_project.yml`` or ``profiles.yml`` is missing, unreadable or inconsistent."""
 
 
-class ConnectionFailedError(DbtError):
+class ConnectionFailedError(DbtproofError):
     """The connection to the warehouse failed: at the start (the preflight), or during a
     test, which then has no verdict and is reported as an error."""
 
 
 class ConnectionFaultError(ConnectionFailedError):
     """The warehouse could not be reached, or a connection died under a test (refused,
-    reset, terminated, a restart) and retrying did not help (see :mod:`dbtproof.faults`)."""
+    reset, terminated, a restart) and retrying did not help (see :mod:`dbtproof.safety.faults`)."""
 
 
 class ConnectionAuthError(ConnectionFailedError):
     """The warehouse refused the login or a right while connecting (never retried)."""
 
 
-class ProtectedTargetError(DbtError):
+class ProtectedTargetError(DbtproofError):
     """The selected target is protected (``prod`` and friends) and was not explicitly allowed."""
 
 
-class CredentialError(DbtError):
+class CredentialError(DbtproofError):
     """A credential provider (``--dbt-credentials``) is misconfigured or cannot mint."""
 
 
@@ -46,37 +46,37 @@ class UntrustedCredentialsError(CredentialError):
     """Credentials would be minted for untrusted code (a fork's pull request on GitHub)."""
 
 
-class IsolationError(DbtError):
+class IsolationError(DbtproofError):
     """A node would write outside the run's namespace."""
 
 
-class DbtRunError(DbtError):
+class DbtRunError(DbtproofError):
     """A dbt invocation failed, or one of the nodes it ran failed."""
 
     def __init__(self, message: str, result: object | None = None) -> None:
         super().__init__(message)
-        #: The :class:`dbtproof.runner.InvocationResult` of the failed run, if there is one.
+        #: The :class:`dbtproof.session.runner.InvocationResult` of the failed run, if there is one.
         self.result = result
 
 
-class UnknownNodeError(DbtError):
+class UnknownNodeError(DbtproofError):
     """A name given to ``dbt.table``, ``dbt.relation`` or ``dbt.compile`` names no node."""
 
 
-class ComparisonSpecError(DbtError, ValueError):
+class ComparisonSpecError(DbtproofError, ValueError):
     """A tolerance asked of a rows comparison is malformed (``rows.approx``, ``approx=``).
 
     Also a :class:`ValueError`, like the other errors of a malformed comparison.
     """
 
 
-class RoleError(DbtError):
+class RoleError(DbtproofError):
     """A role named by a ``grants:`` config, ``dbt.as_role`` or ``dbt_grant_roles`` does not
     exist in the test warehouse, or the test identity may not act as it; or roles were
     asked of an adapter dbtproof cannot act as a role on."""
 
 
-class AccessDenied(DbtError):
+class AccessDenied(DbtproofError):
     """Acting as a role (``dbt.as_role``, ``@pytest.mark.dbt_role``), a read was refused
     by the warehouse: what a consumer of that role may not see.
 
@@ -103,19 +103,19 @@ def skip_here(reason: str) -> None:
     raise error
 
 
-class LeastPrivilegeError(DbtError):
+class LeastPrivilegeError(DbtproofError):
     """``dbt_require_least_privilege = true`` and the test identity has rights a test run
     does not need (superuser, schemas outside the namespace, a protected target's schemas)."""
 
 
-class EvidenceError(DbtError):
+class EvidenceError(DbtproofError):
     """An evidence file (``--dbt-evidence``, ``dbtproof evidence``) cannot be written or read."""
 
 
 # -- model unit tests (``dbt.run_model``) ------------------------------------------------
 
 
-class ModelTestError(DbtError):
+class ModelTestError(DbtproofError):
     """``dbt.run_model`` cannot run the model as asked (base class of the errors below)."""
 
 
@@ -172,7 +172,7 @@ class IntrospectiveQueryError(ModelTestError):
     ``queries=`` gave no result for it; the message shows the query and how to give one."""
 
 
-class UnitTestDefinitionError(DbtError):
+class UnitTestDefinitionError(DbtproofError):
     """A native unit test names an input or fixture dbtproof cannot read."""
 
 
@@ -181,8 +181,8 @@ class QueryKeyError(ModelTestError):
     matches a query another key matches too."""
 
 
-# -- outcomes of dbt items (raised by dbtproof.items, reported by pytest) ---------------
-# Not DbtError: these are dbt's verdicts on the project, not misuse of dbtproof.
+# -- outcomes of dbt items (raised by dbtproof.plugin.items, reported by pytest) ---------------
+# Not DbtproofError: these are dbt's verdicts on the project, not misuse of dbtproof.
 
 
 class DbtTestWarning(UserWarning):
@@ -243,3 +243,17 @@ class DbtGrantsError(DbtItemSetupError):
 
     Raised during setup, so pytest reports an error, never a pass or a failure.
     """
+
+
+def __getattr__(name: str) -> type[DbtproofError]:
+    """The base error's old name, deprecated for a release: it is :class:`DbtproofError`."""
+    if name == "DbtError":
+        import warnings
+
+        warnings.warn(
+            f"dbtproof: {name} is deprecated, use DbtproofError (the same class)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DbtproofError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

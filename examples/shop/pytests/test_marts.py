@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from dbtproof import DbtError
+from dbtproof import DbtproofError
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,6 @@ def test_compile_shows_the_sql(dbt):
 
 
 def test_query_errors_show_the_sql(dbt):
-    with pytest.raises(DbtError) as excinfo:
+    with pytest.raises(DbtproofError) as excinfo:
         dbt.query("select * from a_table_that_does_not_exist")
     assert "a_table_that_does_not_exist" in str(excinfo.value)

@@ -51,13 +51,13 @@ start instead (:mod:`.invocation`, :mod:`.env_file`).
 
 No module here keeps state between calls: what is cached is held by its user
 (:class:`RenderCaches` by the model engine, the flag variables by
-:class:`dbtproof.runner.DbtRunner`).
+:class:`dbtproof.session.runner.DbtRunner`).
 
 Callers use the names below: ``from dbtproof import _dbt_compat as compat``, then
 ``compat.fetch(...)``.
 
 Tested on: dbt-core 1.8.10, 1.9.11, 1.10.23, 1.11.16 and 1.12.6
-(``tests/test_dbt_compat.py``; CI runs it on 1.8 and 1.12).
+(``tests/unit/_dbt_compat/test_dbt_compat.py``; CI runs it on 1.8 and 1.12).
 """
 
 from __future__ import annotations

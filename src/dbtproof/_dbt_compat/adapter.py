@@ -158,7 +158,7 @@ def ensure_schema(adapter: Any, database: str | None, schema: str) -> None:
     """Create *schema* if it does not exist (through the adapter's ``create_schema``).
 
     Looked up first: PostgreSQL checks the right to create schemas even for one that
-    exists, and a run role (see :mod:`dbtproof.run_role`) has none.
+    exists, and a run role (see :mod:`dbtproof.safety.run_role`) has none.
     """
     if adapter.check_schema_exists(database, schema):
         return

@@ -7,7 +7,7 @@ successors). dbt finds each node's type by turning the whole node into a dict
 tenth of an invocation that builds one model, twice for ``build`` (with and without the
 test edges). :func:`quick_graph_summary` replaces that method, for the duration of one
 invocation, by one that reads the node's ``resource_type`` itself; the summary is the
-same, key for key (``tests/test_dbt_compat.py`` compares the two on real manifests,
+same, key for key (``tests/unit/_dbt_compat/test_dbt_compat.py`` compares the two on real manifests,
 on every dbt version we support).
 """
 

@@ -1,7 +1,7 @@
 """Invoking dbt: its runner, the environment variables each command reads as flags, and
 what a reused manifest and dbt's file log need around each invocation.
 
-:class:`dbtproof.runner.DbtRunner` is the one caller; it keeps what is cached.
+:class:`dbtproof.session.runner.DbtRunner` is the one caller; it keeps what is cached.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def flag_env_vars(command: str) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     The group's options get no spellings: dbtproof gives every option after the command,
     so the group reads (and validates) its variables whatever the command line says. The
     last entry, with no spellings, holds the variables dbt reads outside its options
-    (record/replay). Walked anew on every call: :class:`dbtproof.runner.FlagVariables`
+    (record/replay). Walked anew on every call: :class:`dbtproof.session.runner.FlagVariables`
     keeps the result per command.
     """
     from dbt.cli.main import cli

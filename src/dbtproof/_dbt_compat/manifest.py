@@ -2,7 +2,7 @@
 user-defined functions (dbt 1.11's ``functions:``, kept apart from its other nodes).
 
 The readers of a node that need no dbt at all (its resource type, selector, whether it
-is ephemeral) are in :mod:`dbtproof.nodes`.
+is ephemeral) are in :mod:`dbtproof.project.nodes`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ def render_profile_value(value: str, cli_vars: dict[str, Any] | None = None) -> 
     """Render one ``profiles.yml`` value (``{{ env_var('X') }}`` ...) with dbt's profile context.
 
     A missing environment variable raises dbt's own error, which the caller turns
-    into a :class:`dbtproof.DbtError`.
+    into a :class:`dbtproof.DbtproofError`.
     """
     from dbt.config.renderer import ProfileRenderer
 

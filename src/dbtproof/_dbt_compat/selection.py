@@ -1,7 +1,7 @@
 """dbt's ``fqn`` selector method answered from an index: the same nodes, one lookup each.
 
 dbtproof selects the nodes of a batch by their fully qualified names (``fqn:pkg.path.name``
-per node, see :func:`dbtproof.nodes.fqn_selector`). dbt answers each selector by scanning
+per node, see :func:`dbtproof.project.nodes.fqn_selector`). dbt answers each selector by scanning
 every node of the graph (``QualifiedNameSelectorMethod.search``), so selecting N nodes of a
 project of M costs N x M matches: for 1,000 models and 800 tests, about 5 s of every
 ``dbt build`` that names them all. :func:`indexed_fqn_selection` replaces that search,
@@ -15,7 +15,7 @@ once per invocation and per set of nodes dbt searches:
   is the selector, or when the selector's dot-separated parts are a prefix of its
   flattened fqn — its fqn with or without the package (dbt's ``node_is_match``).
 
-``tests/test_dbt_compat.py`` checks the index against dbt's own search, selector by
+``tests/unit/_dbt_compat/test_dbt_compat.py`` checks the index against dbt's own search, selector by
 selector, on generated fqns (hypothesis) and on a real manifest.
 """
 

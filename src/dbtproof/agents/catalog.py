@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dbtproof.agents.pii import PiiRule
-from dbtproof.errors import DbtError
-from dbtproof.nodes import graph_nodes, resource_type
+from dbtproof.errors import DbtproofError
+from dbtproof.project.nodes import graph_nodes, resource_type
 
 
-class ToolRefusal(DbtError):
+class ToolRefusal(DbtproofError):
     """A tool call an agent made that dbtproof refuses (bad argument, no approval...)."""
 
 

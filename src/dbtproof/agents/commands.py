@@ -1,4 +1,4 @@
-"""The ``dbtproof sample`` and ``dbtproof propose`` subcommands (wired by :mod:`dbtproof.cli`).
+"""The ``dbtproof sample`` and ``dbtproof propose`` subcommands (wired by :mod:`dbtproof.cli.main`).
 
 ``dbtproof sample [--rows N]`` (a person or CI, never an agent) copies a bounded, masked
 sample of the seeds and sources into the sample namespace; ``dbtproof propose
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtproof.agents import minted
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 
 COMMANDS = ("sample", "propose")
 
@@ -57,11 +57,11 @@ def add_parsers(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser]
 
 
 def _project(args: argparse.Namespace) -> Path:
-    from dbtproof.project import find_project_dir
+    from dbtproof.project.discovery import find_project_dir
 
     project_dir = find_project_dir(Path.cwd(), args.project_dir)
     if project_dir is None:
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof {args.command}: no dbt_project.yml at or above {Path.cwd()}. Run from "
             f"the dbt project, or pass --project-dir."
         )
@@ -71,7 +71,7 @@ def _project(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Run ``dbtproof sample`` or ``dbtproof propose``; the exit code."""
     from dbtproof.agents.pii import PiiRule
-    from dbtproof.session_settings import parse_vars
+    from dbtproof.session.settings import parse_vars
 
     project_dir = _project(args)
     folder = Path(args.sample_dir).resolve() if args.sample_dir else None
@@ -111,7 +111,7 @@ def _propose(
     from dbtproof.agents.workspace import open_workspace
 
     if args.vars:
-        raise DbtError("dbtproof propose: --vars is not supported yet (the sample has none).")
+        raise DbtproofError("dbtproof propose: --vars is not supported yet (the sample has none).")
     with open_workspace(
         project_dir,
         target=args.target,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbtproof.agents.profiling import ColumnFacts, kind_of
-from dbtproof.quoting import literal, quote
+from dbtproof.safety.quoting import literal, quote
 
 #: accepted_values is proposed for a text column of at most this many values.
 MAX_ACCEPTED_VALUES = 10

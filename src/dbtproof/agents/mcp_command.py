@@ -1,4 +1,4 @@
-"""The ``dbtproof mcp`` subcommand (wired by :mod:`dbtproof.cli`): its options, and the
+"""The ``dbtproof mcp`` subcommand (wired by :mod:`dbtproof.cli.main`): its options, and the
 start of the server (:mod:`dbtproof.agents.mcp_server`, which needs ``dbtproof[mcp]``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dbtproof.agents import minted
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 
 
 def add_parser(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -34,29 +34,29 @@ def add_parser(commands: Any, dbt_arguments: Callable[[argparse.ArgumentParser],
 
 def run(args: argparse.Namespace) -> int:
     """Serve the agent tools on standard input/output until the client closes; the exit
-    code. Raises :class:`DbtError` (a protected target, no project, no MCP SDK...)."""
+    code. Raises :class:`DbtproofError` (a protected target, no project, no MCP SDK...)."""
     try:
         from dbtproof.agents.mcp_server import serve
         from dbtproof.agents.mcp_settings import McpSettings
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] != "mcp":
             raise
-        raise DbtError(
+        raise DbtproofError(
             "dbtproof mcp: the MCP SDK is not installed. Install it with "
             "`pip install 'dbtproof[mcp]'`."
         ) from None
     from dbtproof.agents.pii import PiiRule
-    from dbtproof.project import find_profiles_dir, find_project_dir
-    from dbtproof.session_settings import parse_vars
+    from dbtproof.project.discovery import find_profiles_dir, find_project_dir
+    from dbtproof.session.settings import parse_vars
 
     project_dir = find_project_dir(Path.cwd(), args.project_dir)
     if project_dir is None:
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof mcp: no dbt_project.yml at or above {Path.cwd()}. Run from the dbt "
             f"project, or pass --project-dir."
         )
     if args.vars:
-        raise DbtError("dbtproof mcp: --vars is not supported yet (the sample has none).")
+        raise DbtproofError("dbtproof mcp: --vars is not supported yet (the sample has none).")
     settings = McpSettings(
         project_dir=project_dir,
         profiles_dir=find_profiles_dir(args.profiles_dir),

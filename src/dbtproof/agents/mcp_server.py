@@ -6,7 +6,7 @@ argument). Around every call this module:
 
 - runs the work on one thread of its own (dbt's connections belong to a thread);
 - scrubs every string of the result, of an error and of an elicitation form with the
-  server's :class:`~dbtproof.redaction.SecretRegistry` (the profile's secrets, the
+  server's :class:`~dbtproof.safety.redaction.SecretRegistry` (the profile's secrets, the
   ``DBT_ENV_SECRET*`` variables, dbt's rendered credentials, what the session made);
 - writes a ``tool_call`` record to the evidence chain (:mod:`dbtproof.agents.audit`);
 - answers a refusal, a dbtproof error or a crash with one short message.
@@ -43,9 +43,9 @@ from dbtproof.agents.catalog import ToolRefusal
 from dbtproof.agents.log_scrub import scrubbed_stderr, stdout_to_stderr
 from dbtproof.agents.mcp_settings import McpSettings
 from dbtproof.agents.tools import AgentTools
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 from dbtproof.evidence.records import scrubbed
-from dbtproof.redaction import SecretRegistry
+from dbtproof.safety.redaction import SecretRegistry
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ TOOLS = (
 _AUDITED: ContextVar[list[bool] | None] = ContextVar("dbtproof_mcp_audited", default=None)
 
 
-class Declined(DbtError):
+class Declined(DbtproofError):
     """The person declined (or cancelled) what a tool asked them to confirm."""
 
 
@@ -110,7 +110,7 @@ class AgentServer:
         except Declined as exc:
             outcome = "declined"
             raise ToolError(self._short(str(exc))) from None
-        except DbtError as exc:
+        except DbtproofError as exc:
             raise ToolError(self._short(str(exc))) from None
         except Exception as exc:  # a crash: its type and first line, never a traceback
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -309,7 +309,7 @@ def _worker() -> Iterator[ThreadPoolExecutor]:
 
 def serve(settings: McpSettings) -> int:
     """Run the server on standard input/output until the client closes it; 0 when it
-    stopped cleanly. A protected target, a bad project or profile: :class:`DbtError`
+    stopped cleanly. A protected target, a bad project or profile: :class:`DbtproofError`
     before anything is served."""
     from dbtproof.agents.startup import open_tools
 
@@ -319,8 +319,8 @@ def serve(settings: McpSettings) -> int:
         try:
             with stdout_to_stderr():
                 started = executor.submit(open_tools, settings, secrets).result()
-        except DbtError as exc:  # printed by the command, after the log's scrubbing ends
-            raise DbtError(secrets.scrub(str(exc))) from None
+        except DbtproofError as exc:  # printed by the command, after the log's scrubbing ends
+            raise DbtproofError(secrets.scrub(str(exc))) from None
         tools = started.tools
         audit = ToolAudit(started.evidence, lambda text: scrub_all(secrets, tools, text))
         audit.start(_run_id(), settings.project_dir, started.target_facts)

@@ -2,7 +2,7 @@
 
 The same providers as pytest's option (:mod:`dbtproof.credentials`): a token minted in
 the command itself, exported only around dbt's invocations and connections, and told to
-every :class:`~dbtproof.redaction.SecretRegistry` the command scrubs with (its output,
+every :class:`~dbtproof.safety.redaction.SecretRegistry` the command scrubs with (its output,
 a server's tool results, log and evidence), so that it is never shown.
 """
 
@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dbtproof.credentials import CredentialSet, load_credentials
-from dbtproof.redaction import SecretRegistry
+from dbtproof.safety.redaction import SecretRegistry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ class MintedCredentials:
     """A command's providers, and the registries every value they mint is told to."""
 
     def __init__(self, specs: Sequence[str], allow_untrusted: bool = False) -> None:
-        """The providers *specs* name; a :class:`~dbtproof.errors.DbtError` for a bad
+        """The providers *specs* name; a :class:`~dbtproof.errors.DbtproofError` for a bad
         spec or untrusted code (unless *allow_untrusted*)."""
         self._registries: list[SecretRegistry] = []
         self._minted: list[tuple[str, str]] = []

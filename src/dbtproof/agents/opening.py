@@ -2,7 +2,7 @@
 
 The same start as a pytest run's (protected targets refused, relocation, the guard, the
 run role on PostgreSQL), in a temporary folder of its own, with the run's secrets
-registered (:class:`~dbtproof.redaction.SecretRegistry`) so that what the commands print
+registered (:class:`~dbtproof.safety.redaction.SecretRegistry`) so that what the commands print
 and record can be scrubbed; the namespace is dropped and the folder scrubbed and removed
 at the end.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from dbtproof.agents.minted import MintedCredentials
-from dbtproof.namespace import new_run_id
-from dbtproof.project import find_profiles_dir
-from dbtproof.redaction import SecretRegistry
-from dbtproof.session import DbtSession, SessionSettings
+from dbtproof.project.discovery import find_profiles_dir
+from dbtproof.safety.namespace import new_run_id
+from dbtproof.safety.redaction import SecretRegistry
+from dbtproof.session.session import DbtSession, SessionSettings
 
 SECRET_ENV_PREFIX = "DBT_ENV_SECRET"
 
@@ -62,7 +62,7 @@ def opened_session(
     """A :class:`DbtSession` of *project_dir* started as a pytest run starts it (extra
     :class:`SessionSettings` fields in *settings*; *on_session* told of it before it
     starts; *credentials* minted for it, each value a secret of its registry); torn
-    down at the end. Raises :class:`~dbtproof.errors.DbtError` (a protected target, a
+    down at the end. Raises :class:`~dbtproof.errors.DbtproofError` (a protected target, a
     bad profile, ...)."""
     from dbtproof import _dbt_compat as compat
 

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from dbtproof.agents.proposals import Proposal
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 
 #: Folders of a project that hold no YAML of its own.
 _SKIPPED = frozenset({"target", "dbt_packages", "dbt_modules", "logs", "node_modules", ".venv"})
@@ -217,7 +217,7 @@ class _Patcher:
             try:
                 yaml.safe_load(text)
             except yaml.YAMLError as exc:
-                raise DbtError(
+                raise DbtproofError(
                     f"dbtproof: the proposals would leave {path} unreadable ({exc}); nothing "
                     f"was written. Add them by hand from `dbtproof propose`'s output."
                 ) from None

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 
 #: The sample's PostgreSQL schema (default) and the catalog a DuckDB sample is attached as.
 DEFAULT_SCHEMA = "dbtproof_sample"
@@ -83,7 +83,7 @@ def save_record(folder: Path, record: SampleRecord) -> Path:
 
 
 def load_record(folder: Path, target: str) -> SampleRecord:
-    """The record of *target*'s sample in *folder*; a :class:`DbtError` saying to run
+    """The record of *target*'s sample in *folder*; a :class:`DbtproofError` saying to run
     ``dbtproof sample`` when there is none (or it cannot be read)."""
     path = record_path(folder, target)
     try:
@@ -91,18 +91,18 @@ def load_record(folder: Path, target: str) -> SampleRecord:
         tables = [SampleTable(**table) for table in data.pop("tables")]
         record = SampleRecord(**data, tables=tables)
     except FileNotFoundError:
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof: no sample of target {target!r} in {folder}. A person or CI makes it "
             f"first: `dbtproof sample --target {target}` (it copies a bounded, masked sample "
             f"of the seeds and sources there)."
         ) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof: the sample record {path} cannot be read ({type(exc).__name__}). Make "
             f"the sample again: `dbtproof sample --target {target}`."
         ) from None
     if record.version != RECORD_VERSION:
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof: the sample record {path} is of another dbtproof version. Make the "
             f"sample again: `dbtproof sample --target {target}`."
         )

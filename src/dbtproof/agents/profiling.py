@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dbtproof.agents.workspace import Workspace
-from dbtproof.quoting import quote
+from dbtproof.safety.quoting import quote
 
 #: Fewer rows than this and a model's columns get no figures.
 MIN_GROUP_SIZE = 5

@@ -34,11 +34,11 @@ from dbtproof.agents.mutations import Mutation, mutate, mutations_of, rewriter
 from dbtproof.agents.profiling import ColumnFacts, column_facts
 from dbtproof.agents.workspace import Workspace
 from dbtproof.engine.request import ModelRunRequest
-from dbtproof.errors import DbtError
-from dbtproof.guard import watch
-from dbtproof.native_unit import parse_input
-from dbtproof.nodes import is_ephemeral, resource_type
-from dbtproof.quoting import literal, quote
+from dbtproof.errors import DbtproofError
+from dbtproof.plugin.native_unit import parse_input
+from dbtproof.project.nodes import is_ephemeral, resource_type
+from dbtproof.safety.guard import watch
+from dbtproof.safety.quoting import literal, quote
 
 #: Rows of each direct upstream a proposed unit test is given.
 UNIT_ROWS = 5
@@ -172,7 +172,7 @@ def _for_model(ws: Workspace, node: Any) -> Iterator[Proposal]:
             sql = mutate(compiled, mutation, dialect)
             ws.session.execute(f"drop table if exists {mutant}")
             ws.session.execute(f"create table {mutant} as {sql}")
-        except (ValueError, DbtError):
+        except (ValueError, DbtproofError):
             continue  # a mutant the warehouse refuses is no change a test must catch
         viable.append(mutation)
         for index, test in enumerate(tests):
@@ -404,7 +404,7 @@ def unit_failures(ws: Workspace, entry: dict[str, Any], mutation: Mutation | Non
             )
             if rewrite is not None:
                 actual = ws.session.engine.run_model(ModelRunRequest(model, given, rewrite=rewrite))
-    except (DbtError, ValueError):
+    except (DbtproofError, ValueError):
         if mutation is None:
             raise
         return 1
@@ -420,7 +420,7 @@ def run_proposal(ws: Workspace, proposal_or_id: Proposal | str) -> ProposalVerdi
     if isinstance(proposal_or_id, str):
         found = ws.proposals.get(proposal_or_id)
         if found is None:
-            raise DbtError(
+            raise DbtproofError(
                 f"dbtproof: no proposal {proposal_or_id[:80]!r} in this workspace. Ask for "
                 f"proposals first (propose); their ids are like 'orders.order_id.unique'."
             )

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from dbtproof.errors import ProjectConfigError
-from dbtproof.targets import DEFAULT_PROTECTED_PATTERNS
+from dbtproof.project.targets import DEFAULT_PROTECTED_PATTERNS
 
 #: The ini key pytest's plugin reads the patterns from.
 INI_KEY = "dbt_protected_targets"

@@ -22,8 +22,8 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.agents.catalog import ToolRefusal
-from dbtproof.errors import DbtError
-from dbtproof.rows import Rows
+from dbtproof.compare.rows import Rows
+from dbtproof.errors import DbtproofError
 
 #: The statements that make a fresh connection read-only, by adapter type.
 READ_ONLY_STATEMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -95,7 +95,7 @@ class ReadOnlyConnection:
 
     def query(self, sql: str) -> Rows:
         """The rows of *sql* (SQL dbtproof writes), read in a read-only transaction; a
-        :class:`DbtError` naming the SQL when the database refuses it."""
+        :class:`DbtproofError` naming the SQL when the database refuses it."""
         try:
             connection = self._open()
             try:
@@ -108,7 +108,7 @@ class ReadOnlyConnection:
         except Exception as exc:
             self.close()  # the next read starts on a fresh connection
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DbtError(
+            raise DbtproofError(
                 f"dbtproof: a read on the workspace's read-only connection failed: "
                 f"{first}\n--- SQL ---\n{sql}"
             ) from None

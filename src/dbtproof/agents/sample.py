@@ -32,11 +32,11 @@ from dbtproof.agents.place import (
     save_record,
     table_name,
 )
-from dbtproof.errors import DbtError
-from dbtproof.guard import watch
-from dbtproof.nodes import resource_type
-from dbtproof.quoting import literal, quote
-from dbtproof.targets import duckdb_database_name, duckdb_files
+from dbtproof.errors import DbtproofError
+from dbtproof.project.nodes import resource_type
+from dbtproof.project.targets import duckdb_database_name, duckdb_files
+from dbtproof.safety.guard import watch
+from dbtproof.safety.quoting import literal, quote
 
 #: DuckDB: the catalog a copy of the target's own file is attached as, to read sources.
 ORIGIN_CATALOG = "dbtproof_origin"
@@ -93,9 +93,9 @@ def take_sample(
     """Make the sample of *project_dir*'s target and record it in *folder*; returns the
     record and the lines to print. *evidence* (default: ``<folder>/evidence/<run
     id>.jsonl``) is the new evidence file; *credentials*: ``--dbt-credentials``.
-    Raises :class:`DbtError`."""
+    Raises :class:`DbtproofError`."""
     if options.rows < 1:
-        raise DbtError("dbtproof sample: --rows must be at least 1.")
+        raise DbtproofError("dbtproof sample: --rows must be at least 1.")
     salt = random.token_hex(16)
     with exported(credentials):
         origin_file = _target_file(project_dir, target, profiles_dir, vars)
@@ -113,7 +113,7 @@ def take_sample(
     ) as opened:
         session = opened.session
         if session.adapter_type not in SUPPORTED:
-            raise DbtError(
+            raise DbtproofError(
                 f"dbtproof sample: adapter {session.adapter_type!r} is not supported yet "
                 f"(DuckDB and PostgreSQL are)."
             )
@@ -168,7 +168,7 @@ def _target_file(
 ) -> Path | None:
     """DuckDB: the target's own database file (None for another adapter, in memory)."""
     from dbtproof import _dbt_compat as compat
-    from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
+    from dbtproof.project.discovery import DbtProject, find_profiles_dir, load_profile_target
 
     profile = load_profile_target(
         find_profiles_dir(str(profiles_dir) if profiles_dir else None),
@@ -187,7 +187,7 @@ def _target_file(
 def _attach_origin(session: Any, pin: Any, origin: Path) -> None:
     """DuckDB: a copy of the target's own file (where its sources are), in the run's
     folder, attached read-only as ``dbtproof_origin``: the run's SQL may not open the
-    target's file itself (:mod:`dbtproof.file_access`), and the run's own database has
+    target's file itself (:mod:`dbtproof.session.file_access`), and the run's own database has
     taken its name."""
     from dbtproof import _dbt_compat as compat
 

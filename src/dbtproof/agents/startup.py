@@ -22,9 +22,9 @@ from dbtproof.agents.minted import MintedCredentials, exported
 from dbtproof.agents.protection import protected_patterns
 from dbtproof.agents.tools import AgentTools
 from dbtproof.credentials.profile import bind_to_target
-from dbtproof.project import DbtProject, load_profile_target
-from dbtproof.redaction import SecretRegistry
-from dbtproof.targets import check_protected
+from dbtproof.project.discovery import DbtProject, load_profile_target
+from dbtproof.project.targets import check_protected
+from dbtproof.safety.redaction import SecretRegistry
 
 if TYPE_CHECKING:
     from dbtproof.agents.mcp_settings import McpSettings
@@ -47,9 +47,9 @@ def _dialect(adapter_type: str) -> str | None:
 
 
 def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
-    """Start the server's tools (see the module's doc). Raises :class:`DbtError` for a
+    """Start the server's tools (see the module's doc). Raises :class:`DbtproofError` for a
     protected target, a missing project or profile, or a project dbt cannot parse."""
-    from dbtproof.runner import DbtRunner
+    from dbtproof.session.runner import DbtRunner
 
     project = DbtProject.load(settings.project_dir)
     loaded = compat.load_env_file()  # dbt-core 1.12's .env: its secrets are secrets here too

@@ -22,13 +22,13 @@ from dbtproof.agents.opening import opened_session
 from dbtproof.agents.pii import PiiRule
 from dbtproof.agents.place import DEFAULT_FOLDER, DUCKDB_CATALOG, SampleRecord, load_record
 from dbtproof.agents.readonly import ReadOnlyConnection
-from dbtproof.errors import DbtError, UnknownNodeError
-from dbtproof.nodes import is_ephemeral, resource_type
-from dbtproof.quoting import literal, quote
-from dbtproof.redaction import SecretRegistry
-from dbtproof.relocation import Relocation
-from dbtproof.rows import Rows
-from dbtproof.session import DbtSession
+from dbtproof.compare.rows import Rows
+from dbtproof.errors import DbtproofError, UnknownNodeError
+from dbtproof.project.nodes import is_ephemeral, resource_type
+from dbtproof.safety.quoting import literal, quote
+from dbtproof.safety.redaction import SecretRegistry
+from dbtproof.safety.relocation import Relocation
+from dbtproof.session.session import DbtSession
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Workspace:
         ]
 
     def model(self, name: str) -> Any:
-        """The manifest node of the root project's model *name*; a :class:`DbtError` for a
+        """The manifest node of the root project's model *name*; a :class:`DbtproofError` for a
         name that is no such model (the names that are, in the message)."""
         if isinstance(name, str):
             for node in self._models():
@@ -92,11 +92,13 @@ class Workspace:
             self.reader.close()
 
     def relation(self, model: str) -> str:
-        """The relation of *model* in the namespace (built first); a :class:`DbtError`
+        """The relation of *model* in the namespace (built first); a :class:`DbtproofError`
         for an ephemeral model, which has none."""
         node = self.model(model)
         if is_ephemeral(node) or not getattr(node, "relation_name", None):
-            raise DbtError(f"dbtproof: model {node.name} is ephemeral: it has no relation to read.")
+            raise DbtproofError(
+                f"dbtproof: model {node.name} is ephemeral: it has no relation to read."
+            )
         self.ensure_built()
         return str(node.relation_name)
 
@@ -158,7 +160,7 @@ def open_workspace(
 ) -> AbstractContextManager[Workspace]:
     """A :class:`Workspace` on the sample of *project_dir*'s target (its record in
     *sample_dir*, default ``<project>/target/dbtproof-sample``; *credentials*:
-    ``--dbt-credentials``); torn down at the end. Raises :class:`DbtError`: no sample,
+    ``--dbt-credentials``); torn down at the end. Raises :class:`DbtproofError`: no sample,
     a protected target, ...."""
     return _workspace(
         Path(project_dir).resolve(), target, profiles_dir, sample_dir, pii, credentials
@@ -175,8 +177,8 @@ def _workspace(
     credentials: MintedCredentials | None,
 ) -> Iterator[Workspace]:
     from dbtproof import _dbt_compat as compat
-    from dbtproof.project import DbtProject, find_profiles_dir, load_profile_target
-    from dbtproof.session import SessionSettings, check_protected
+    from dbtproof.project.discovery import DbtProject, find_profiles_dir, load_profile_target
+    from dbtproof.session.session import SessionSettings, check_protected
 
     folder = sample_dir or project_dir / DEFAULT_FOLDER
     found = find_profiles_dir(str(profiles_dir) if profiles_dir else None)
@@ -217,7 +219,7 @@ def _workspace(
     ) as opened:
         session = opened.session
         if session.adapter_type != record.adapter:
-            raise DbtError(
+            raise DbtproofError(
                 f"dbtproof: the sample in {folder} was taken on {record.adapter}, target "
                 f"{session.target} is {session.adapter_type}. Make it again: `dbtproof "
                 f"sample --target {session.target}`."
@@ -239,7 +241,7 @@ def _attach_sample(session: DbtSession, sample_file: Path) -> Any:
     from dbtproof import _dbt_compat as compat
 
     if not sample_file.is_file():
-        raise DbtError(
+        raise DbtproofError(
             f"dbtproof: the sample file {sample_file} is missing. Make the sample again: "
             f"`dbtproof sample --target {session.target}`."
         )

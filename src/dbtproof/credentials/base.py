@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbtproof.credentials.claims import jwt_claims, number_claim
 from dbtproof.errors import CredentialError
-from dbtproof.targets import is_template
+from dbtproof.project.targets import is_template
 
 if TYPE_CHECKING:
-    from dbtproof.project import ProfileTarget
+    from dbtproof.project.discovery import ProfileTarget
 
 #: dbt scrubs the values of environment variables whose names start with this from its
 #: logs; a provider exports only such variables.

@@ -1,12 +1,12 @@
 """A run's credential providers at work: mint in time, export around dbt, remove after.
 
 :class:`CredentialSet` holds the run's providers and their last tokens. Around each dbt
-invocation (:class:`dbtproof.runner.DbtRunner`) and before each connection dbtproof opens
-(:meth:`dbtproof.session.DbtSession.adapter`), :meth:`CredentialSet.exported` mints
+invocation (:class:`dbtproof.session.runner.DbtRunner`) and before each connection dbtproof opens
+(:meth:`dbtproof.session.session.DbtSession.adapter`), :meth:`CredentialSet.exported` mints
 whatever token is past half its life and sets each provider's ``DBT_ENV_SECRET_*``
 variable in ``os.environ``; when the block ends the variable is removed again (or given
 back the value it had). Every value minted passes through one callback, ``minted(value,
-source)`` (the per-run state's :meth:`dbtproof._state.DbtproofState.minted`).
+source)`` (the per-run state's :meth:`dbtproof.plugin.state.DbtproofState.minted`).
 """
 
 from __future__ import annotations

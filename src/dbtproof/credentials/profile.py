@@ -16,7 +16,7 @@ from typing import Any
 from dbtproof.credentials.base import SECRET_PREFIX, TargetFacts
 from dbtproof.credentials.minting import CredentialSet
 from dbtproof.errors import CredentialError
-from dbtproof.project import ProfileTarget, env_var_names_in
+from dbtproof.project.discovery import ProfileTarget, env_var_names_in
 
 
 def bind_to_target(

@@ -1,6 +1,6 @@
 """Model unit tests: run one dbt model on fixture rows, without building anything upstream.
 
-``dbt.run_model(...)`` (see :meth:`dbtproof.session.DbtSession.run_model`) is served by
+``dbt.run_model(...)`` (see :meth:`dbtproof.session.session.DbtSession.run_model`) is served by
 this package:
 
 * :mod:`~dbtproof.engine.keys` — ``ref()`` and ``source()``, the keys of ``given``;

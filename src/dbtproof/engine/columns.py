@@ -37,8 +37,8 @@ from dbtproof.engine.inputs import Column, Dialect, Schema, empty_sql
 from dbtproof.engine.queries import Introspection
 from dbtproof.engine.references import References, read_columns, sqlglot_dialect
 from dbtproof.engine.render import Rendered, RenderSpec, cte_name, label_of, render
-from dbtproof.errors import DbtError
-from dbtproof.nodes import resource_type
+from dbtproof.errors import DbtproofError
+from dbtproof.project.nodes import resource_type
 
 _SNAPSHOT_META = (
     ("dbt_scd_id", "string"),
@@ -354,7 +354,7 @@ class ColumnCatalog:
             columns = self.described(node, described)
             if resource_type(node) == "snapshot":
                 columns += self._snapshot_meta(node, columns, rendered.context)
-        except DbtError as exc:
+        except DbtproofError as exc:
             compat.release_connection(adapter)
             compat.hold_connection(adapter, CONNECTION)
             return None, False, _one_line(exc)

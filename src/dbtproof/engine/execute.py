@@ -7,8 +7,8 @@ from itertools import chain
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.compare.rows import Rows
 from dbtproof.errors import FixtureValueError, ModelSQLError
-from dbtproof.rows import Rows
 
 #: Name of the connection model unit tests run on.
 CONNECTION = "dbtproof_run_model"

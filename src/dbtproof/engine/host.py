@@ -1,7 +1,7 @@
 """What the engine needs from whoever runs it: the :class:`EngineHost` protocol.
 
 The engine does not know the session. It is handed a host — in dbtproof the worker's
-:class:`~dbtproof.session.DbtSession` — that gives the parsed manifest, dbt's runtime
+:class:`~dbtproof.session.session.DbtSession` — that gives the parsed manifest, dbt's runtime
 config, the adapter, the place (database, schema) where ``apply=True`` writes and
 ``this`` lives, and makes the user-defined functions a model calls exist. Anything that
 offers these members can run the engine (the engine's tests use the session; a benchmark

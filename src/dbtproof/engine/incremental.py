@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.compare.rows import Rows
 from dbtproof.engine.execute import CONNECTION, run_select, run_statement
 from dbtproof.errors import ModelSQLError
-from dbtproof.rows import Rows
 
 
 def table_names(node: Any) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbtproof import _dbt_compat as compat
+from dbtproof.compare.rows import Rows, RowsView, approx_spec
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
@@ -32,7 +33,7 @@ from dbtproof.engine.render import THIS, Rendered, RenderSpec, cte_name, label_o
 from dbtproof.engine.request import ModelRunRequest
 from dbtproof.engine.staging import BULK_ROWS, Staging
 from dbtproof.errors import (
-    DbtError,
+    DbtproofError,
     FixtureFormatError,
     FixtureValueError,
     ModelSQLError,
@@ -41,8 +42,7 @@ from dbtproof.errors import (
     UnknownColumnsError,
     UnknownModelError,
 )
-from dbtproof.nodes import resource_type
-from dbtproof.rows import Rows, RowsView, approx_spec
+from dbtproof.project.nodes import resource_type
 
 if TYPE_CHECKING:
     from dbtproof.engine.host import EngineHost
@@ -650,4 +650,4 @@ def _with_hint(error: ModelSQLError, typed: list[tuple[_Input, Schema, str]]) ->
     return ModelSQLError(f"{head}{note}{sep}{sql}")
 
 
-__all__ = ["DbtError", "FixtureValueError", "ModelEngine"]
+__all__ = ["DbtproofError", "FixtureValueError", "ModelEngine"]

@@ -44,7 +44,7 @@ from dbtproof import _dbt_compat as compat
 from dbtproof.engine.execute import reason_of
 from dbtproof.engine.reading import Fixture, load_fixture
 from dbtproof.engine.render import THIS, code_only, inject_ctes
-from dbtproof.errors import DbtError, IntrospectiveQueryError, MissingInputError, QueryKeyError
+from dbtproof.errors import DbtproofError, IntrospectiveQueryError, MissingInputError, QueryKeyError
 
 #: The CTE a query reads the given ``this`` from, when ``this`` is a table (``apply=True``).
 THIS_CTE = "__dbtproof__this"
@@ -238,7 +238,7 @@ class Introspection:
         try:
             self._columns[uid] = self._describe(self._fixtures()[uid])
             return list(self._columns[uid])
-        except DbtError:
+        except DbtproofError:
             raise
         except Exception as exc:
             raise IntrospectiveQueryError(
@@ -297,7 +297,7 @@ class Introspection:
             how = "ran in the warehouse"
         try:
             result = run(text)
-        except DbtError:
+        except DbtproofError:
             raise
         except Exception as exc:
             ran = "" if text == sql else f"\n--- SQL that ran (the given rows in front) ---\n{text}"

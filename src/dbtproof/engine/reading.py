@@ -57,7 +57,7 @@ def load_fixture(value: Any, label: str, search_dirs: Sequence[Path] = ()) -> Fi
 
     :raises FixtureFormatError: if the data cannot be read.
     """
-    from dbtproof.rows import Rows
+    from dbtproof.compare.rows import Rows
 
     if isinstance(value, Path):
         return _read_csv_file(value, label, search_dirs)

@@ -35,8 +35,8 @@ from functools import partial
 from typing import Any, Protocol
 
 from dbtproof import _dbt_compat as compat
-from dbtproof.errors import DbtError, MissingInputError, ModelRenderError, UnknownMacroError
-from dbtproof.nodes import is_ephemeral, resource_type
+from dbtproof.errors import DbtproofError, MissingInputError, ModelRenderError, UnknownMacroError
+from dbtproof.project.nodes import is_ephemeral, resource_type
 
 #: Name of the CTE (or marker) standing for ``this``.
 THIS = "this"
@@ -405,7 +405,7 @@ def _render(context: compat.RenderContext, node: Any) -> str:
     ModelRenderError; dbtproof's own error, raised inside and wrapped by dbt, is raised."""
     try:
         return context.render(node.raw_code)
-    except DbtError:
+    except DbtproofError:
         raise
     except Exception as exc:
         import jinja2
@@ -422,13 +422,13 @@ def _render(context: compat.RenderContext, node: Any) -> str:
         raise
 
 
-def _own_error(exc: BaseException) -> DbtError | None:
+def _own_error(exc: BaseException) -> DbtproofError | None:
     """dbtproof's error behind *exc*, if dbt's Jinja wrapped one raised inside the render
     (``catch_jinja`` turns other exceptions into a CompilationError)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, DbtError):
+        if isinstance(cause, DbtproofError):
             return cause
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__

@@ -15,7 +15,7 @@ from typing import Any
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.engine.execute import CONNECTION
-from dbtproof.errors import DbtError
+from dbtproof.errors import DbtproofError
 
 #: Fixtures of at least this many rows go through the bulk path, where there is one.
 BULK_ROWS = 1000
@@ -42,7 +42,7 @@ class Staging:
         name = f"dbtproof_fixture_{len(self.names) + 1}"
         try:
             relation = compat.stage_rows(self.adapter, name, columns)
-        except DbtError:
+        except DbtproofError:
             raise  # the fixture's own error (a value that cannot be written)
         except Exception:  # noqa: BLE001 - the driver refused: the SQL path says which row
             compat.release_connection(self.adapter)

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from dbtproof.vcs import git
+from dbtproof.project.vcs import git
 
 
 def ci_facts(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

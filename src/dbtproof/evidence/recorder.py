@@ -84,7 +84,7 @@ class EvidenceRecorder:
     # -- what a process sees -----------------------------------------------------------
 
     def on_invocation(self, invocation: Any) -> None:
-        """Record one dbt invocation (a :class:`dbtproof.runner.Invocation`) and keep the
+        """Record one dbt invocation (a :class:`dbtproof.session.runner.Invocation`) and keep the
         artifacts it wrote."""
         kept = []
         if self.path is not None and invocation.command not in ("parse", "ls", "list"):

@@ -1,0 +1,1 @@
+"""The ``dbtproof`` command line: clean, watch, doctor, evidence."""

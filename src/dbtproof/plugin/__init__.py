@@ -1,0 +1,1 @@
+"""The pytest plugin: hooks and options, the per-run state, fixtures, items."""

@@ -1,0 +1,1 @@
+"""The dbt project: where it is, its targets, nodes and what changed."""

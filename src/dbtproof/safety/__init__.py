@@ -1,0 +1,1 @@
+"""What keeps a run in its namespace, its rights small and its secrets unseen."""

@@ -1,0 +1,1 @@
+"""One dbt session: its parse, connections, runner, and what workers share."""
