@@ -88,7 +88,7 @@ class SecretOutputs:
         for name, value in session.settings.vars.items():
             if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
                 self.registry.add(value, f"--dbt-vars {name}")
-        for secret in session.made_secrets:
+        for secret in session.access.made_secrets:
             self.registry.add(secret.reveal(), secret.source)
         self.registry.add_environment()
 

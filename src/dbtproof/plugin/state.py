@@ -415,7 +415,7 @@ class DbtproofState:
 
     def _teardown_session(self, config: pytest.Config, session: DbtSession) -> None:
         try:
-            kept_or_dropped = session.teardown()
+            kept_or_dropped = session.teardown.run()
         except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
             self._collect_breaches(config, session)
             reason = " ".join(str(exc).split())
