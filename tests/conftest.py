@@ -362,15 +362,20 @@ def duckdb_query(path: Path, sql: str) -> list[tuple[object, ...]]:
 
 
 class SessionUnderTest:
-    """A started session as the engine's tests use it: every member of the session, and
-    ``run_model`` with the ``dbt`` fixture's signature (fixture files found from the
+    """A started session as the engine's tests use it: every member of the session and
+    of its commands, connections and access parts (``build``, ``query``, ``as_role``...),
+    and ``run_model`` with the ``dbt`` fixture's signature (fixture files found from the
     calling test's folder), the call sent to the session as one request."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.session, name)
+        session = self.session
+        for owner in (session, session.commands, session.connections, session.access):
+            if hasattr(owner, name):
+                return getattr(owner, name)
+        raise AttributeError(name)
 
     def run_model(self, model: Any, given: Any = None, **options: Any) -> Any:
         """The session's ``run_model`` of ``ModelRunRequest(model, given, **options)``."""
@@ -412,7 +417,7 @@ def engine_session(
         try:
             yield SessionUnderTest(session)
         finally:
-            session.teardown()
+            session.teardown.run()
             if target == "postgres":
                 drop_pg_schemas(prefix)
 

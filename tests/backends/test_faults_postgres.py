@@ -265,7 +265,7 @@ def session(
         yield started
     finally:
         cluster.start_if_stopped()
-        started.teardown()
+        started.teardown.run()
         assert _schemas(cluster, prefix) == []
 
 
@@ -276,7 +276,7 @@ def test_a_server_that_stays_down_is_named_as_the_cause(
 
     cluster.stop("fast")
     with pytest.raises(ConnectionFaultError) as raised:
-        session.query("select 1 as n")
+        session.connections.query("select 1 as n")
     message = str(raised.value)
     assert "Connection refused" in message, message
     assert "2 attempts over 0.5 s; ini dbt_connect_retries = 1" in message, message
@@ -296,8 +296,10 @@ def test_a_server_back_within_the_retries_is_reached(session: Any, cluster: Priv
     starter = threading.Timer(0.2, cluster.start)
     starter.start()
     try:
-        session.drop_connection()
-        assert session.query("select 1 as n") == [{"n": 1}]  # waited 0.5 s, then reached it
+        session.connections.drop_connection()
+        assert session.connections.query("select 1 as n") == [
+            {"n": 1}
+        ]  # waited 0.5 s, then reached it
     finally:
         starter.join()
 
@@ -307,9 +309,9 @@ def test_a_refused_login_is_not_retried(session: Any, cluster: PrivateCluster) -
 
     cluster.psql(f"alter role {ROLE} nologin")
     try:
-        session.drop_connection()
+        session.connections.drop_connection()
         with pytest.raises(ConnectionAuthError) as raised:
-            session.query("select 1 as n")
+            session.connections.query("select 1 as n")
     finally:
         cluster.psql(f"alter role {ROLE} login")
     message = str(raised.value)
@@ -337,7 +339,7 @@ def test_the_liveness_lock_is_taken_again_after_a_fault(
         time.sleep(0.2)
         cursor.execute(held, (application,))
         assert cursor.fetchone() == (0,), "the lock died with its connection"
-        session.drop_connection()  # what a read does after a connection fault
+        session.connections.drop_connection()  # what a read does after a connection fault
         cursor.execute(held, (application,))
         assert cursor.fetchone() == (1,), "`dbtproof clean` sees the run alive again"
     finally:
@@ -348,12 +350,12 @@ def test_teardown_waits_for_the_warehouse_to_come_back(
     session: Any, cluster: PrivateCluster
 ) -> None:
     prefix = session.schema.split("_")[0] + "_"
-    session.execute(f'create table "{session.schema}".kept (x int)')
+    session.connections.execute(f'create table "{session.schema}".kept (x int)')
     cluster.stop("fast")
     starter = threading.Timer(1.5, cluster.start)  # within the teardown's longer patience
     starter.start()
     try:
-        session.teardown()
+        session.teardown.run()
     finally:
         starter.join()
     assert _schemas(cluster, prefix) == []
@@ -365,7 +367,7 @@ def test_teardown_drops_the_namespace_although_its_connections_are_cut(
     """The teardown is the run's last chance to leave nothing behind: a drop cut short is
     tried again, on fresh connections, as patiently as a connection is opened."""
     prefix = session.schema.split("_")[0] + "_"
-    session.execute(f'create table "{session.schema}".kept (x int)')
+    session.connections.execute(f'create table "{session.schema}".kept (x int)')
     # the first three `drop schema` statements of the run's role end their own backend, as an
     # administrator's pg_terminate_backend would mid-drop
     cluster.psql(
@@ -377,7 +379,7 @@ def test_teardown_drops_the_namespace_although_its_connections_are_cut(
         "execute function cut_drop();"
     )
     try:
-        session.teardown()
+        session.teardown.run()
         with _superuser(cluster) as connection, connection.cursor() as cursor:
             cursor.execute("select last_value from cut_drops")
             assert cursor.fetchone() == (4,), "three drops were cut short, the fourth held"

@@ -157,7 +157,7 @@ def test_in_process_starts_end_started_or_with_one_error_and_leave_nothing(
         finally:
             terminator.stop()
             terminated += terminator.terminated
-        session.teardown()
+        session.teardown.run()
         left = _left(cluster, prefix)
         assert left == [], f"trial {trial} ({outcome}) left {left}"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -297,7 +297,7 @@ def test_a_run_role_setup_refused_keeps_its_own_advice_and_leaves_nothing(
     session = _session(project, tmp_path, prefix, retries=1)
     with pytest.raises(DbtproofError) as raised:
         session.start()
-    session.teardown()
+    session.teardown.run()
     assert not isinstance(raised.value, ConnectionFailedError), raised.value
     assert "could not set up the run role" in str(raised.value), raised.value
     assert "Set `dbt_run_role = false`" in str(raised.value), raised.value
@@ -324,11 +324,13 @@ def test_a_restart_during_the_run_role_setup_is_waited_for_and_the_setup_made_ag
     session = _session(project, tmp_path, prefix, retries=2)
     try:
         session.start()
-        assert session.run_role is not None
-        assert session.query("select current_user as u") == [{"u": session.run_role.name}]
+        assert session.access.run_role is not None
+        assert session.connections.query("select current_user as u") == [
+            {"u": session.access.run_role.name}
+        ]
     finally:
         restart.done()
-        session.teardown()
+        session.teardown.run()
     assert restart.thread is not None, "the setup never reached enable_login"
     assert _left(cluster, prefix) == []
 
@@ -357,11 +359,11 @@ def test_a_restart_under_a_start_statement_is_retried_with_backoff(
     session = _session(project, tmp_path, prefix, retries=2)
     try:
         session.start()
-        assert session.run_role is None
-        assert session.query("select 1 as n") == [{"n": 1}]
+        assert session.access.run_role is None
+        assert session.connections.query("select 1 as n") == [{"n": 1}]
     finally:
         restart.done()
-        session.teardown()
+        session.teardown.run()
     assert restart.thread is not None, "the start never created its schema"
     assert _left(cluster, prefix) == []
 
@@ -379,16 +381,16 @@ def test_a_server_that_will_not_say_what_it_is_is_compared_by_host_and_told(
         session = _session(project, tmp_path, prefix, retries=1)
         try:
             session.start()
-            assert session.privilege_lines() == [], session.privilege_lines()
+            assert session.access.privilege_lines() == [], session.access.privilege_lines()
         finally:
-            session.teardown()
+            session.teardown.run()
         cluster.psql("revoke execute on function inet_server_addr() from public")
         session = _session(project, tmp_path, prefix, retries=1)
         try:
             session.start()
-            lines = session.privilege_lines()
+            lines = session.access.privilege_lines()
         finally:
-            session.teardown()
+            session.teardown.run()
     finally:
         cluster.psql("grant execute on function pg_control_system() to public")
         cluster.psql("grant execute on function inet_server_addr() to public")
@@ -424,7 +426,7 @@ def test_a_server_away_for_good_under_a_start_statement_is_a_start_that_failed(
             session.start()
     finally:
         cluster.start_if_stopped()
-    session.teardown()
+    session.teardown.run()
     message = str(raised.value)
     assert message.startswith(
         "dbtproof: the run could not start: the connection to the warehouse failed during "

@@ -304,13 +304,13 @@ def test_postgres_sample_and_propose_write_only_their_namespaces(
     assert {p["model"] for p in proposals} == {"customers"}
     assert "customers.unit_test" in {p["id"] for p in proposals}
     with open_workspace(project, target="postgres", profiles_dir=project) as ws:
-        assert ws.session.run_role is not None  # the run works as a role of its own
+        assert ws.session.access.run_role is not None  # the run works as a role of its own
         # which may read the sample's tables, and write nothing there
         assert len(ws.query(f'select * from "{schema}".seed__raw_orders')) == 12
         with pytest.raises(DbtproofError, match="permission denied"):
-            ws.session.execute(f'create table "{schema}".planted as select 1 as x')
+            ws.session.connections.execute(f'create table "{schema}".planted as select 1 as x')
         with pytest.raises(DbtproofError, match="permission denied"):
-            ws.session.execute(f'delete from "{schema}".seed__raw_orders')
+            ws.session.connections.execute(f'delete from "{schema}".seed__raw_orders')
     assert _ours_outside() == outside  # the sample's schema is under the test's prefix
     with superuser_connection() as connection, connection.cursor() as cursor:
         table = f'"{schema}".seed__raw_customers'

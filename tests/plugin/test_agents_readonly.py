@@ -26,7 +26,7 @@ def test_the_agent_read_connection_is_read_only_in_the_database(
             assert query(f"select count(*) from {relation}")[0][0] > 0
             with pytest.raises(Exception, match="read-only|read only"):
                 query(f"create table {copy} as select * from {relation}")
-        ws.session.execute(f"create table {copy} as select * from {relation}")
+        ws.session.connections.execute(f"create table {copy} as select * from {relation}")
 
 
 #: A view whose every read takes a sequence value: a write, which a read-only
@@ -59,7 +59,9 @@ def test_the_reads_of_profile_and_run_proposal_are_read_only_in_the_database(
     request.getfixturevalue(environment)
     with open_workspace(shop_copy, target=target, profiles_dir=shop_copy) as ws:
         relation = ws.relation("read_probe")
-        assert len(ws.session.query(f"select probe from {relation}")) > 0  # a write: allowed
+        assert (
+            len(ws.session.connections.query(f"select probe from {relation}")) > 0
+        )  # a write: allowed
         with pytest.raises(DbtproofError, match=refusal) as refused:
             profile_columns(ws, "read_probe")
         assert "read_probe" in str(refused.value)

@@ -32,12 +32,13 @@ HOLDING_CONFTEST = """
 import time
 from pathlib import Path
 
-from dbtproof.session.session import DbtSession
+from dbtproof.session.access import SessionAccess
+from dbtproof.session.parsing import SessionParsing
 
 
 def _held(point, method):
     def held(self, *args, **kwargs):
-        Path(f"at-{point}").write_text(str(self.workdir))
+        Path(f"at-{point}").write_text(str(self.host.workdir))
         while not Path(f"go-{point}").exists():
             time.sleep(0.05)
         return method(self, *args, **kwargs)
@@ -45,8 +46,8 @@ def _held(point, method):
     return held
 
 
-DbtSession._parse = _held("parse", DbtSession._parse)
-DbtSession._prepare_grants = _held("grants", DbtSession._prepare_grants)
+SessionParsing.parse = _held("parse", SessionParsing.parse)
+SessionAccess.prepare_grants = _held("grants", SessionAccess.prepare_grants)
 """
 
 SEEDING_TEST = """

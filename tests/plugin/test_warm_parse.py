@@ -86,7 +86,7 @@ def started(
     try:
         yield session
     finally:
-        session.teardown()
+        session.teardown.run()
 
 
 def facts(session: DbtSession) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def facts(session: DbtSession) -> dict[str, Any]:
             "tags": sorted(node.tags),
             "config": json.dumps(node.config.to_dict(), sort_keys=True, default=str),
         }
-    result = session.runner_invoke("compile", [])
+    result = session.commands.runner_invoke("compile", [])
     assert result.success, result.describe_failures()
     for node in result.nodes:
         found[node.unique_id]["compiled"] = node.compiled_code

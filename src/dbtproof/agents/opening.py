@@ -43,7 +43,7 @@ def _register(secrets: SecretRegistry, session: DbtSession) -> None:
     for name, value in session.settings.vars.items():
         if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
             secrets.add(value, f"--vars {name}")
-    for secret in session.made_secrets:
+    for secret in session.access.made_secrets:
         secrets.add(secret.reveal(), secret.source)
     secrets.add_environment()
 
@@ -101,7 +101,7 @@ def opened_session(
     finally:
         try:
             if session is not None:
-                session.teardown()
+                session.teardown.run()
         finally:
             secrets.scrub_tree(workdir)
             shutil.rmtree(workdir, ignore_errors=True)

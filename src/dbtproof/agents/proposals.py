@@ -139,7 +139,7 @@ def _selected(ws: Workspace, selector: str | None) -> list[Any]:
     models = [ws.model(name) for name in ws.model_names()]
     if selector is None:
         return models
-    picked = set(ws.session.runner_list(selector, None, ["model"]))
+    picked = set(ws.session.commands.runner_list(selector, None, ["model"]))
     return [node for node in models if node.unique_id in picked]
 
 
@@ -162,7 +162,7 @@ def _for_model(ws: Workspace, node: Any) -> Iterator[Proposal]:
     tests = _data_tests(ws, node)
     relation = str(node.relation_name)
     passes = [_failures(ws, t, relation) == 0 for t in tests]
-    compiled = ws.session.compile(node.name)
+    compiled = ws.session.commands.compile(node.name)
     mutations = mutations_of(compiled, dialect)
     kills: list[list[str]] = [[] for _ in tests]
     viable: list[Mutation] = []
@@ -170,8 +170,8 @@ def _for_model(ws: Workspace, node: Any) -> Iterator[Proposal]:
     for mutation in mutations:
         try:
             sql = mutate(compiled, mutation, dialect)
-            ws.session.execute(f"drop table if exists {mutant}")
-            ws.session.execute(f"create table {mutant} as {sql}")
+            ws.session.connections.execute(f"drop table if exists {mutant}")
+            ws.session.connections.execute(f"create table {mutant} as {sql}")
         except (ValueError, DbtproofError):
             continue  # a mutant the warehouse refuses is no change a test must catch
         viable.append(mutation)
@@ -179,7 +179,7 @@ def _for_model(ws: Workspace, node: Any) -> Iterator[Proposal]:
             if _failures(ws, test, mutant) > 0:
                 kills[index].append(mutation.name)
     if viable:
-        ws.session.execute(f"drop table if exists {mutant}")
+        ws.session.connections.execute(f"drop table if exists {mutant}")
     names = [m.name for m in viable]
     for index, test in enumerate(tests):
         yield Proposal(

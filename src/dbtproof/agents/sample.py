@@ -138,8 +138,8 @@ def take_sample(
         )
         with watch(session.guard, "dbtproof sample"):
             if not duckdb:
-                session.execute(f"drop schema if exists {schema} cascade")
-                session.execute(f"create schema {schema}")
+                session.connections.execute(f"drop schema if exists {schema} cascade")
+                session.connections.execute(f"create schema {schema}")
             for origin in _origins(session.manifest, fed):
                 table = _copy(session, origin, schema, options, salt, origin_catalog)
                 if table is not None:
@@ -212,8 +212,8 @@ def _origin_relation(session: Any, origin: Any, origin_catalog: str | None) -> s
     source in the target's own database is read from its attached copy."""
     database = str(getattr(origin, "database", "") or "")
     if origin_catalog is None or database != origin_catalog or resource_type(origin) == "seed":
-        return str(origin.relation_name) if session.relation_exists(origin) else None
-    found = session.query(
+        return str(origin.relation_name) if session.commands.relation_exists(origin) else None
+    found = session.connections.query(
         "select count(*) as n from information_schema.tables where table_catalog = "
         f"{literal(ORIGIN_CATALOG)} and table_schema = {literal(str(origin.schema))} and "
         f"table_name = {literal(str(origin.identifier))}"
@@ -236,16 +236,16 @@ def _copy(
     relation = _origin_relation(session, origin, origin_catalog)
     if relation is None:
         return None
-    columns = list(session.query(f"select * from {relation} where 1 = 0").columns)
+    columns = list(session.connections.query(f"select * from {relation} where 1 = 0").columns)
     declared = options.pii.columns(origin)
     masked = [column for column in columns if column.lower() in declared]
     name = table_name(origin)
     select = _select(columns, {m.lower() for m in masked}, salt)
-    session.execute(
+    session.connections.execute(
         f"create table {schema}.{quote(name)} as select {select} from {relation} "
         f"limit {int(options.rows)}"
     )
-    count = session.query(f"select count(*) as n from {schema}.{quote(name)}")[0]["n"]
+    count = session.connections.query(f"select count(*) as n from {schema}.{quote(name)}")[0]["n"]
     return SampleTable(
         name=name,
         origin=str(origin.unique_id),

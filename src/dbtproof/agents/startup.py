@@ -118,7 +118,7 @@ def open_tools(settings: McpSettings, secrets: SecretRegistry) -> Started:
             pii=settings.pii,
             credentials=credentials,
         ) as ws:
-            for secret in ws.session.made_secrets:
+            for secret in ws.session.access.made_secrets:
                 secrets.add(secret, "made by the workspace's session")
             tools.scrubbers.append(ws.secrets.scrub)
             yield ws

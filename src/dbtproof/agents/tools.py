@@ -158,7 +158,7 @@ class AgentTools:
         ws = self.workspace()
         models = set(ws.model_names())
         sql = test.run_sql(
-            lambda name: ws.relation(name) if name in models else ws.session.relation(name)
+            lambda name: ws.relation(name) if name in models else ws.session.commands.relation(name)
         )
         with read_only(ws.session) as query:
             rows = query(f"select count(*) from ({sql}) as dbtproof_singular")

@@ -75,7 +75,7 @@ class Workspace:
     def ensure_built(self) -> None:
         """Build every model of the project in the namespace from the sample (once)."""
         if not self.built:
-            self.session.run()
+            self.session.commands.run()
             self.built = True
 
     def query(self, sql: str) -> Rows:

@@ -153,7 +153,7 @@ class EvidenceRecorder:
         if sql is None:
             return None
         try:
-            rows = session.query(sql)
+            rows = session.connections.query(sql)
         except Exception as exc:  # noqa: BLE001 - evidence says what it could not learn
             return {"error": " ".join(str(exc).split())[:500]}
         return {key: None if value is None else str(value) for key, value in rows[0].items()}

@@ -324,7 +324,7 @@ class DbtTestBatches:
             for uid in sorted(wanted)
             if uid in nodes
             and is_buildable(nodes[uid])
-            and (self.shared is not None or uid not in self.session.built_nodes)
+            and (self.shared is not None or uid not in self.session.commands.built_nodes)
             and uid not in self.built
         ]
         if self.unit_gate:
@@ -389,11 +389,11 @@ class DbtTestBatches:
         if tests and self.store_failures:
             extra = (*extra, "--store-failures")
         if self.shared is not None:  # the run-level build, once for every worker
-            result = self.session.runner_invoke(
+            result = self.session.commands.runner_invoke(
                 "build", select, extra, exclude=exclude, manifest=self.shared.manifest
             )
         else:
-            result = self.session.build(
+            result = self.session.commands.build(
                 select=select, expect_fail=True, exclude=exclude, extra_args=extra
             )
         riding = set(tests)
@@ -437,7 +437,7 @@ class DbtTestBatches:
             if source is None or parent in self._feeders:
                 continue
             if parent not in self._source_exists:
-                self._source_exists[parent] = self.session.relation_exists(source)
+                self._source_exists[parent] = self.session.commands.relation_exists(source)
             if not self._source_exists[parent]:
                 name = f"{source.source_name}.{source.name}"
                 found.append((name, str(source.relation_name or source.identifier)))
@@ -446,7 +446,7 @@ class DbtTestBatches:
     def _build_outcome(self, uid: str) -> TestOutcome:
         result = self.built.get(uid)
         if result is None:
-            if self.shared is None and uid in self.session.built_nodes:  # e.g. by a test
+            if self.shared is None and uid in self.session.commands.built_nodes:  # e.g. by a test
                 return TestOutcome(uid, "success")
             upstream = self.upstream_failure(uid)
             if upstream:
@@ -497,7 +497,7 @@ class DbtTestBatches:
             per_test = batched.left
         result = ran or InvocationResult(command=[], success=True)
         if per_test and ran is None:
-            result = self.session.runner_invoke(
+            result = self.session.commands.runner_invoke(
                 "test",
                 select=[fqn_selector(test_node(manifest, uid)) for uid in per_test],
                 extra_args=extra,
@@ -508,7 +508,7 @@ class DbtTestBatches:
         hook_failure = result.invocation_failure()
         if lost and not hook_failure:
             # a data test only reads: the ones whose connection died run once more
-            again = self.session.runner_invoke(
+            again = self.session.commands.runner_invoke(
                 "test",
                 select=[fqn_selector(test_node(manifest, uid)) for uid in lost],
                 extra_args=extra,
@@ -547,7 +547,7 @@ class DbtTestBatches:
 
     def _failing_rows(self, compiled_code: str) -> Rows | None:
         try:
-            return self.session.query(
+            return self.session.connections.query(
                 f"select * from (\n{compiled_code}\n) dbtproof_failing_rows "
                 f"limit {FAILING_ROWS_SHOWN}"
             )

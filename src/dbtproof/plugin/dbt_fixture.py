@@ -83,31 +83,39 @@ class DbtFixture:
         failing node and dbt's message, unless ``expect_fail=True``. *vars* are dbt vars
         for this invocation (on top of ``--dbt-vars``).
         """
-        return self._session.build(select, exclude, _vars(vars), full_refresh, force, expect_fail)
+        return self._session.commands.build(
+            select, exclude, _vars(vars), full_refresh, force, expect_fail
+        )
 
     def run(self, select: Selection = None, exclude: Selection = None,
             vars: Mapping[str, Any] | None = None, full_refresh: bool = False,
             force: bool = False, expect_fail: bool = False) -> InvocationResult:  # fmt: skip
         """``dbt run`` of the selection; the arguments are :meth:`build`'s."""
-        return self._session.run(select, exclude, _vars(vars), full_refresh, force, expect_fail)
+        return self._session.commands.run(
+            select, exclude, _vars(vars), full_refresh, force, expect_fail
+        )
 
     def seed(self, select: Selection = None, exclude: Selection = None,
              vars: Mapping[str, Any] | None = None, full_refresh: bool = False,
              force: bool = False, expect_fail: bool = False) -> InvocationResult:  # fmt: skip
         """``dbt seed`` of the selection; the arguments are :meth:`build`'s."""
-        return self._session.seed(select, exclude, _vars(vars), full_refresh, force, expect_fail)
+        return self._session.commands.seed(
+            select, exclude, _vars(vars), full_refresh, force, expect_fail
+        )
 
     def test(self, select: Selection = None, exclude: Selection = None,
              vars: Mapping[str, Any] | None = None, full_refresh: bool = False,
              force: bool = False, expect_fail: bool = False) -> InvocationResult:  # fmt: skip
         """``dbt test`` of the selection; the arguments are :meth:`build`'s."""
-        return self._session.test(select, exclude, _vars(vars), full_refresh, force, expect_fail)
+        return self._session.commands.test(
+            select, exclude, _vars(vars), full_refresh, force, expect_fail
+        )
 
     def snapshot(self, select: Selection = None, exclude: Selection = None,
                  vars: Mapping[str, Any] | None = None, full_refresh: bool = False,
                  force: bool = False, expect_fail: bool = False) -> InvocationResult:  # fmt: skip
         """``dbt snapshot`` of the selection; the arguments are :meth:`build`'s."""
-        return self._session.snapshot(
+        return self._session.commands.snapshot(
             select, exclude, _vars(vars), full_refresh, force, expect_fail
         )
 
@@ -115,7 +123,7 @@ class DbtFixture:
 
     def query(self, sql: str) -> Rows:
         """The rows of *sql*, run in the warehouse through dbt's adapter connection."""
-        return self._session.query(sql)
+        return self._session.connections.query(sql)
 
     def execute(self, sql: str) -> None:
         """Run a statement that returns no rows (DDL, DML) and commit it.
@@ -123,24 +131,24 @@ class DbtFixture:
         Unqualified names land in the namespace; a write outside it is a breach
         (named, undone and failed).
         """
-        self._session.execute(sql)
+        self._session.connections.execute(sql)
 
     def table(self, name: str) -> Rows:
         """All rows of the model, seed, snapshot or source (``"shop.raw_orders"``) *name*."""
-        return self._session.table(name)
+        return self._session.commands.table(name)
 
     def relation(self, name: str) -> str:
         """The fully qualified relation of *name* in this run's namespace."""
-        return self._session.relation(name)
+        return self._session.commands.relation(name)
 
     def node(self, name: str) -> Any:
         """The manifest node of the model, seed, snapshot or source (``"shop.raw_orders"``)
         *name*, or of a unique id."""
-        return self._session.node(name)
+        return self._session.commands.node(name)
 
     def compile(self, name: str) -> str:
         """The SQL dbt compiles for the model (or test, or analysis) *name*."""
-        return self._session.compile(name)
+        return self._session.commands.compile(name)
 
     @contextmanager
     def as_role(self, role: str) -> Iterator[str]:
@@ -162,14 +170,14 @@ class DbtFixture:
             may not act as it (the message names the ``GRANT`` that is missing).
         """
         session = self._session
-        if not session.roles_supported:
+        if not session.access.roles_supported:
             from dbtproof.errors import skip_here
 
             skip_here(
                 f"dbtproof: dbt.as_role({role!r}) needs roles, and the {session.adapter_type} "
                 f"adapter has none"
             )
-        with session.as_role(role) as actual:
+        with session.access.as_role(role) as actual:
             yield actual
 
     # -- model unit tests --------------------------------------------------------------

@@ -25,11 +25,11 @@ def header(session: DbtSession, namespace: str) -> str:
             f"target {target.target_name}, adapter {target.adapter_type}, namespace {namespace}"
         )
         + "".join(f"\ndbtproof: relocated: {line}" for line in _relocated(session, namespace))
-        + "".join(f"\ndbtproof: {line}" for line in session.privilege_lines())
+        + "".join(f"\ndbtproof: {line}" for line in session.access.privilege_lines())
         + "".join(f"\ndbtproof: {line}" for line in _run_role_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in _file_access_lines(session))
         + "".join(f"\ndbtproof: {line}" for line in _grants_lines(session))
-        + "".join(f"\ndbtproof: {line}" for line in session.credential_lines())
+        + "".join(f"\ndbtproof: {line}" for line in session.profile.credential_lines())
     )
 
 
@@ -56,7 +56,7 @@ def _relocated(session: DbtSession, namespace: str) -> list[str]:
 
 def _grants_lines(session: DbtSession) -> list[str]:
     """The header's lines on the nodes' grants (none where the adapter applies none)."""
-    return session.grants.header_lines() if session.grants is not None else []
+    return session.access.grants.header_lines() if session.access.grants is not None else []
 
 
 def _file_access_lines(session: DbtSession) -> list[str]:
@@ -72,7 +72,7 @@ def _file_access_lines(session: DbtSession) -> list[str]:
 
 def _run_role_lines(session: DbtSession) -> list[str]:
     """The header's lines on the run role (PostgreSQL), if the run works as one."""
-    role = session.run_role
+    role = session.access.run_role
     if role is None:
         return []
     how = "logs in as it" if role.password is not None else "connections SET ROLE to it"

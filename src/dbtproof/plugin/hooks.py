@@ -24,9 +24,7 @@ from dbtproof.plugin.state import (
     KEPT_KEY,
     LEFTOVERS_KEY,
     NOT_OURS_KEY,
-    PARSE_KEY,
     RUN_ID_KEY,
-    SHARED_BUILD_KEY,
     START_ERROR_KEY,
     TIMINGS_KEY,
     DbtproofState,
@@ -270,10 +268,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = DbtproofState(
         project_dir=project_dir, run_id=run_id, worker_id=worker_id, keeper=keeper
     )
-    if workerinput is not None and workerinput.get(PARSE_KEY):
-        state.shared_parse = Path(workerinput[PARSE_KEY])
-    if workerinput is not None and workerinput.get(SHARED_BUILD_KEY):
-        state.shared_build = Path(workerinput[SHARED_BUILD_KEY])
+    state.xdist.take_over(workerinput)
     config.stash[state_key] = state
     config.pluginmanager.register(_DbtOwnFolders(dbt_own_folders(project_dir)), "dbtproof-folders")
     state.trap_sigterm(config)
@@ -508,11 +503,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         state = self.config.stash[state_key]
         node.workerinput[RUN_ID_KEY] = state.run_id
-        if state.shared_parse is not None and state.shared_parse.is_file():
-            node.workerinput[PARSE_KEY] = str(state.shared_parse)
-        shared_build = state.share_build(self.config)
-        if shared_build is not None:
-            node.workerinput[SHARED_BUILD_KEY] = str(shared_build)
+        state.xdist.hand_over(self.config, node.workerinput)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
@@ -538,7 +529,7 @@ class _XdistHooks:
         from dbtproof.plugin.scheduling import DbtProjectScheduling
 
         state = config.stash[state_key]
-        return DbtProjectScheduling(config, log, split=state.share_build(config) is not None)
+        return DbtProjectScheduling(config, log, split=state.xdist.share_build(config) is not None)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
@@ -637,7 +628,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
         return
     if is_xdist_controller(config):
-        state.share_parse(config)
+        state.xdist.share_parse(config)
     if is_xdist_worker(config):
         try:
             state.start_session(config)
@@ -650,7 +641,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # the project parses, stays in its namespace and can connect; its workers load
         # its parse instead of parsing again.
         assert state.session is not None
-        state.share_build(config)  # decided while the session says what the target is
+        state.xdist.share_build(config)  # decided while the session says what the target is
         state.session.settings.keep = False
         state.teardown(config)
 
@@ -714,7 +705,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None:
         state.teardown(session.config)
-        state.remove_shared_parse(session.config)
+        state.xdist.remove(session.config)
         if (state.breaches or state.leftovers) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

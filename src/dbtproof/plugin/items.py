@@ -276,7 +276,7 @@ class _DbtItem(pytest.Item):
 
                 pytest_session = self.session
                 shared = SharedBuild(
-                    session, session.shared_place, lambda: collected_work(pytest_session)
+                    session.shared, session.shared_place, lambda: collected_work(pytest_session)
                 )
             unit_gate = None
             if unit_tests_gate(self.config):  # the collected unit tests, as dbt's selected
@@ -372,7 +372,7 @@ class DbtGrantsItem(_DbtItem):
         lacks; build the node (with the pending work) if it is not built yet."""
         session = self.config.stash[state_key].session
         assert session is not None
-        plan = session.grants
+        plan = session.access.grants
         if plan is None:
             skip_here(
                 f"dbtproof: the {session.adapter_type} adapter has no grants (dbt does not "
@@ -395,7 +395,7 @@ class DbtGrantsItem(_DbtItem):
         """Read the relation's privileges back and compare them with the config."""
         session = self.config.stash[state_key].session
         assert session is not None
-        diff = session.check_grants(self.unique_id)
+        diff = session.access.check_grants(self.unique_id)
         if diff:
             raise DbtGrantsMismatch(diff.describe())
 

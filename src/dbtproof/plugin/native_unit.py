@@ -94,7 +94,7 @@ def _data(session: DbtSession, fixture: Any, where: str) -> Any:
     fmt = _format(fixture)
     if fmt == "sql":
         sql = rows if isinstance(rows, str) else path.read_text() if path else ""
-        return session.query(sql)
+        return session.connections.query(sql)
     if fmt == "csv":
         if isinstance(rows, str):
             return rows
@@ -137,7 +137,7 @@ def run_native_unit_test(session: DbtSession, unit_test: Any) -> UnitTestResult:
     is_incremental = bool(macros.pop("is_incremental", False))
     version = getattr(unit_test, "version", None)
     expect = _data(session, unit_test.expect, where)
-    actual, typed = session.retried_read(
+    actual, typed = session.connections.retried_read(
         f"unit test {where}",
         lambda: session.engine.run_unit_test(
             ModelRunRequest(

@@ -3,7 +3,8 @@
 The run's :class:`~dbtproof.safety.redaction.SecretRegistry` (``state.secrets``) holds the
 values; this part fills it (``.env``, ``DBT_ENV_SECRET*``, the target's secret fields,
 secret ``--dbt-vars``, what the session made) and scrubs what leaves the run: reports,
-the terminal, the JUnit XML and log files, GitHub's job log (``::add-mask::``). Owned by
+the terminal, the JUnit XML and log files, the files the session leaves (its folder, the
+warm-parse cache), GitHub's job log (``::add-mask::``). Owned by
 the run's state (``state.secret_outputs``).
 """
 
@@ -88,9 +89,32 @@ class SecretOutputs:
         for name, value in session.settings.vars.items():
             if str(name).startswith(SECRET_ENV_PREFIX) and isinstance(value, str):
                 self.registry.add(value, f"--dbt-vars {name}")
-        for secret in session.made_secrets:
+        for secret in session.access.made_secrets:
             self.registry.add(secret.reveal(), secret.source)
         self.registry.add_environment()
+
+    def scrub_files(self, session: DbtSession) -> None:
+        """Scrub the files the session leaves in its folder (dbt's logs, target/, the
+        derived profile), not the warehouse's: the DuckDB file and external data files."""
+        skip = [session.external_root]
+        if session.database_file is not None:
+            database = session.database_file
+            skip += database.parent.glob(database.name + "*")
+        self.registry.scrub_tree(session.workdir, skip)
+        self.scrub_parse_cache(session)
+
+    def scrub_parse_cache(self, session: DbtSession) -> None:
+        """Scrub the warm-parse cache the session parsed in; throw it away if it held a
+        secret."""
+        cache = session.parse_cache
+        if cache is not None:
+            # dbt's partial-parse file keeps the values of the env vars the project reads:
+            # one that held a secret is scrubbed and thrown away (the next parse is full).
+            from dbtproof.session import parse_cache
+
+            with parse_cache.locked(cache) as held:
+                if held and self.registry.scrub_tree(cache.folder):
+                    cache.discard()
 
 
 def _mask_on_github(config: pytest.Config, value: str) -> None:

@@ -35,7 +35,7 @@ def selected(
         kinds = BUILDABLE if compat.functions(manifest) else BUILDABLE - {FUNCTION}
         types = ("test", "unit_test", *(sorted(kinds) if builds else ()))
         try:
-            chosen = session.runner_list(select, exclude, types)
+            chosen = session.commands.runner_list(select, exclude, types)
         except DbtRunError as exc:
             raise DbtproofError(
                 f"dbtproof: dbt cannot use {_selection_options(select, exclude)} "

@@ -15,6 +15,7 @@ from dbtproof.session.settings import SessionSettings, parse_vars
 if TYPE_CHECKING:
     from dbtproof.credentials import CredentialSet
     from dbtproof.evidence.recorder import EvidenceRecorder
+    from dbtproof.plugin.xdist import XdistHandover
     from dbtproof.session.progress import Progress
 
 
@@ -25,8 +26,7 @@ class SettingsSource(Protocol):
     run_id: str
     worker_id: str | None
     credentials: CredentialSet | None
-    shared_parse: Path | None
-    shared_build: Path | None
+    xdist: XdistHandover
     evidence: EvidenceRecorder | None
     progress: Progress | None
 
@@ -58,9 +58,9 @@ def session_settings(
         grant_roles=_grant_roles(config),
         require_least_privilege=config.getini("dbt_require_least_privilege"),
         credentials=state.credentials,
-        share_parse_to=state.shared_parse if is_xdist_controller(config) else None,
-        parse_from=state.shared_parse if is_xdist_worker(config) else None,
-        shared_build=state.shared_build if is_xdist_worker(config) else None,
+        share_parse_to=state.xdist.shared_parse if is_xdist_controller(config) else None,
+        parse_from=state.xdist.shared_parse if is_xdist_worker(config) else None,
+        shared_build=state.xdist.shared_build if is_xdist_worker(config) else None,
         # invocations (and their artifacts) are kept in the evidence file only
         observers=[state.evidence.on_invocation]
         if state.evidence is not None and state.evidence.path is not None

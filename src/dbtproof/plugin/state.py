@@ -43,6 +43,7 @@ from dbtproof.plugin import header as state_header
 from dbtproof.plugin import outputs as state_outputs
 from dbtproof.plugin.options import is_xdist_controller
 from dbtproof.plugin.secrets import SecretOutputs
+from dbtproof.plugin.xdist import XdistHandover
 from dbtproof.safety.redaction import SecretRegistry
 from dbtproof.session.progress import Progress
 
@@ -56,10 +57,6 @@ if TYPE_CHECKING:
 
 #: ``workerinput`` key: the run id the xdist controller hands its workers.
 RUN_ID_KEY = "dbtproof_run_id"
-#: ``workerinput`` key: the controller's warm parse, for workers to load instead of parsing.
-PARSE_KEY = "dbtproof_parse"
-#: ``workerinput`` key: the run's folder for the nodes built once for every worker.
-SHARED_BUILD_KEY = "dbtproof_shared_build"
 #: ``workeroutput`` key: what a worker kept (``--dbt-keep``).
 KEPT_KEY = "dbtproof_kept"
 #: ``workeroutput`` key: a worker's writes outside the namespace.
@@ -104,14 +101,6 @@ class DbtproofState:
     progress: Progress | None = None
     #: ``--dbt-timings`` under xdist: each worker's start, ``(worker id, lines)``.
     worker_timings: list[tuple[str, list[str]]] = field(default_factory=list)
-    #: The xdist controller's warm parse, written for its workers (controller) or to be
-    #: loaded instead of parsing (worker); the controller removes it when the run ends.
-    shared_parse: Path | None = None
-    #: The run's folder for the project's nodes built once for every xdist worker
-    #: (:mod:`dbtproof.session.shared_build`): made by the controller when the target allows it,
-    #: handed to the workers, removed by the controller when the run ends; None: each
-    #: worker builds what its items need.
-    shared_build: Path | None = None
     #: Called with ``(value, source)`` for every value a credential provider mints (the
     #: secret registry registers them here); see :meth:`minted`.
     on_minted: list[Callable[[str, str], object]] = field(default_factory=list, repr=False)
@@ -140,9 +129,12 @@ class DbtproofState:
     #: Seconds ``pytest_sessionstart`` took when the dbt session started in it: pytest's
     #: clock (the summary's "in N s") starts after it (see :meth:`start_line`).
     before_clock: float | None = None
+    #: The xdist controller's warm parse and run-level build folder, for its workers.
+    xdist: XdistHandover = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.secret_outputs = SecretOutputs(self.secrets)
+        self.xdist = XdistHandover(self)
 
     def start_line(self, since_start: float) -> str | None:
         """The summary's line on the time pytest's "in N s" leaves out: the start of the dbt
@@ -235,7 +227,7 @@ class DbtproofState:
         from dbtproof.session.session import DbtSession
 
         try:
-            self.session = DbtSession(session_settings(config, self, self._workdir(config)))
+            self.session = DbtSession(session_settings(config, self, self.workdir(config)))
             self.secret_outputs.add_target(self.session)
             try:
                 self.session.start()
@@ -327,7 +319,7 @@ class DbtproofState:
                 workeroutput[TIMINGS_KEY] = lines
         self.header = self.secrets.scrub(header)
 
-    def _workdir(self, config: pytest.Config) -> Path:
+    def workdir(self, config: pytest.Config) -> Path:
         """Where the run keeps its files: ``dbtproof`` under pytest's basetemp, or, when the
         tmpdir plugin is off (``-p no:tmpdir``), a temporary folder removed when the run ends."""
         if self.keeper is not None:  # the session outlives this run's basetemp
@@ -338,53 +330,6 @@ class DbtproofState:
         if self.own_tmp is None:
             self.own_tmp = Path(tempfile.mkdtemp(prefix="dbtproof-"))
         return self.own_tmp
-
-    def share_parse(self, config: pytest.Config) -> None:
-        """The xdist controller: have its session's warm parse written for the workers."""
-        self.shared_parse = self._workdir(config) / f"{self.run_id}.manifest.pickle"
-
-    def share_build(self, config: pytest.Config) -> Path | None:
-        """The xdist controller: the run's folder for the nodes built once for every worker
-        (made on the first call), or None when each worker builds its own: the target's
-        adapter has no run-level build, ``dbt_shared_build = false``, ``--dbt-store-failures``
-        (tests then write), no parse shared (``dbt_warm_parse = false``), or a ``--dist``
-        other than ``load``."""
-        from dbtproof.session import shared_build
-
-        if self.shared_build is not None:
-            return self.shared_build
-        session = self.session
-        if (
-            session is None
-            or self.shared_parse is None
-            or not self.shared_parse.is_file()
-            or not shared_build.supported(session.adapter_type)
-            or not config.getini("dbt_shared_build")
-            or config.getoption("dbt_store_failures")
-            or config.getvalue("dist") != "load"
-        ):
-            return None
-        self.shared_build = self._workdir(config) / f"{self.run_id}.shared"
-        self.shared_build.mkdir(parents=True, exist_ok=True)
-        return self.shared_build
-
-    def remove_shared_parse(self, config: pytest.Config) -> None:
-        """The xdist controller, when the run ends: remove the parse it wrote for workers,
-        and the run-level build's folder (its DuckDB file with it)."""
-        if not is_xdist_controller(config):
-            return
-        if self.shared_parse is not None:
-            self.shared_parse.unlink(missing_ok=True)
-        if self.shared_build is None:
-            return
-        if config.getoption("dbt_keep"):  # --dbt-keep: the run-level build's file stays too
-            from dbtproof.session.shared_build import SharedPlace
-
-            kept = SharedPlace.of_run(self.shared_build, self.run_id).database_file
-            if kept.is_file():
-                self.kept.append(str(kept))
-            return
-        shutil.rmtree(self.shared_build, ignore_errors=True)
 
     # -- teardown ----------------------------------------------------------------------
 
@@ -397,9 +342,9 @@ class DbtproofState:
             if session.guard is not None:
                 session.guard.breaches.clear()
             if session.settings.keep:  # the folder stays when the loop ends: scrubbed now
-                self._scrub_files(session)
+                self.secret_outputs.scrub_files(session)
             else:  # the loop's end removes the session's folder
-                self._scrub_parse_cache(session)
+                self.secret_outputs.scrub_parse_cache(session)
             return
         keep = session is not None and session.settings.keep
         try:
@@ -407,7 +352,7 @@ class DbtproofState:
                 try:
                     self._teardown_session(config, session)
                 finally:
-                    self._scrub_files(session)
+                    self.secret_outputs.scrub_files(session)
         finally:
             if self.own_tmp is not None and not keep:
                 shutil.rmtree(self.own_tmp, ignore_errors=True)
@@ -415,7 +360,7 @@ class DbtproofState:
 
     def _teardown_session(self, config: pytest.Config, session: DbtSession) -> None:
         try:
-            kept_or_dropped = session.teardown()
+            kept_or_dropped = session.teardown.run()
         except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome
             self._collect_breaches(config, session)
             reason = " ".join(str(exc).split())
@@ -436,29 +381,6 @@ class DbtproofState:
             workeroutput = getattr(config, "workeroutput", None)
             if workeroutput is not None:
                 workeroutput[KEPT_KEY] = list(self.kept)
-
-    def _scrub_files(self, session: DbtSession) -> None:
-        """Scrub the files the session leaves in its folder (dbt's logs, target/, the
-        derived profile), not the warehouse's: the DuckDB file and external data files."""
-        skip = [session.external_root]
-        if session.database_file is not None:
-            database = session.database_file
-            skip += database.parent.glob(database.name + "*")
-        self.secrets.scrub_tree(session.workdir, skip)
-        self._scrub_parse_cache(session)
-
-    def _scrub_parse_cache(self, session: DbtSession) -> None:
-        """Scrub the warm-parse cache the session parsed in; throw it away if it held a
-        secret."""
-        cache = session.parse_cache
-        if cache is not None:
-            # dbt's partial-parse file keeps the values of the env vars the project reads:
-            # one that held a secret is scrubbed and thrown away (the next parse is full).
-            from dbtproof.session import parse_cache
-
-            with parse_cache.locked(cache) as held:
-                if held and self.secrets.scrub_tree(cache.folder):
-                    cache.discard()
 
     def _collect_breaches(self, config: pytest.Config, session: DbtSession) -> None:
         if session.guard is not None:

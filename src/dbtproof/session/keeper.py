@@ -49,7 +49,7 @@ class SessionKeeper:
         """Between rounds: the kept session reads dbt's partial parse back now, while the
         loop waits for a save, rather than in the next round's parse."""
         if self.session is not None:
-            self.session.read_parse_ahead()
+            self.session.parsing.read_parse_ahead()
 
     def close(self) -> list[str]:
         """Drop the kept session's namespace (unless ``--dbt-keep``); what could not be
@@ -58,7 +58,7 @@ class SessionKeeper:
         if session is None:
             return []
         try:
-            session.teardown()
+            session.teardown.run()
         except Exception as exc:  # noqa: BLE001 - say what is left, never hide the loop's end
             reason = " ".join(str(exc).split())
             self.leftovers.append(

@@ -9,7 +9,7 @@ share of the data tests against it:
   catalog :data:`CATALOG`), in a folder the xdist controller made for the run and
   removes when the run ends;
 * each worker moves a fresh copy of the controller's parse there
-  (:meth:`SharedHost.shared_manifest`, the session's): the same relocation as its own
+  (:meth:`SharedHost.manifest`, the session's placement): the same relocation as its own
   namespace's, in the run-level schema and catalog;
 * the first worker to need a node takes the folder's lock, attaches the file for
   writing, builds everything the run's collected items need in one ``dbt build`` per
@@ -21,7 +21,7 @@ share of the data tests against it:
 What a pytest test builds or runs itself (``dbt.build``, ``run_model``) stays in the
 worker's own namespace. This module owns the place, the lock, the results file and the
 connection a worker keeps the file attached through (:class:`SharedAttachment`, owned by
-the session); the session makes the manifest.
+the session as ``session.shared``); the session's placement makes the manifest.
 """
 
 from __future__ import annotations
@@ -123,27 +123,39 @@ class SharedResults:
 
 
 class SharedHost(Protocol):
-    """What :class:`SharedBuild` needs of the worker's session."""
+    """What :class:`SharedBuild` needs of the worker's session: its
+    :class:`SharedAttachment` (``session.shared``)."""
 
-    def shared_manifest(self, place: SharedPlace) -> Any:
+    def manifest(self, place: SharedPlace) -> Any:
         """A fresh copy of the controller's parse moved to *place*."""
 
-    def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
+    def attach(self, place: SharedPlace, read_only: bool) -> None:
         """Attach the run-level file, read-only or for writing."""
 
-    def detach_shared(self, place: SharedPlace) -> None:
+    def detach(self, place: SharedPlace) -> None:
         """Detach the run-level file, if attached."""
 
 
 class SharedAttachment:
     """One worker's attachment of the run-level DuckDB file (as its catalog) to its
     process's database, through a connection of its own: DuckDB keeps an attachment as
-    long as one connection stays open."""
+    long as one connection stays open. Also makes the manifest moved to the place
+    (*make_manifest*: the session's :meth:`SessionPlacement.shared_manifest`)."""
 
-    def __init__(self, place: SharedPlace | None, open_connection: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        place: SharedPlace | None,
+        open_connection: Callable[[], Any],
+        make_manifest: Callable[[SharedPlace], Any],
+    ) -> None:
         self.place = place
         self._open_connection = open_connection
+        self._make_manifest = make_manifest
         self._pin: Any = None
+
+    def manifest(self, place: SharedPlace) -> Any:
+        """A fresh copy of the xdist controller's parse moved to *place*."""
+        return self._make_manifest(place)
 
     def attach(self, place: SharedPlace, read_only: bool) -> None:
         """Attach *place*'s file, read-only or for the one worker that builds it."""
@@ -194,7 +206,7 @@ class SharedBuild:
     def manifest(self) -> Any:
         """The run's manifest moved into the run-level schema and catalog (made once)."""
         if self._manifest is None:
-            self._manifest = self.session.shared_manifest(self.place)
+            self._manifest = self.session.manifest(self.place)
         return self._manifest
 
     def results(self, build: Callable[[], SharedResults]) -> SharedResults:
@@ -213,18 +225,18 @@ class SharedBuild:
             if results_file.is_file():
                 results = SharedResults.from_json(results_file.read_text())
             else:
-                self.session.attach_shared(self.place, read_only=False)
+                self.session.attach(self.place, read_only=False)
                 try:
                     results = build()
                 except DbtproofError as exc:
                     _write(results_file, SharedResults([], [], error=str(exc)))
                     raise
                 finally:
-                    self.session.detach_shared(self.place)
+                    self.session.detach(self.place)
                 _write(results_file, results)
         if results.error is not None:
             raise DbtRunError(f"{results.error}\n(the run-level build, shared by every worker)")
-        self.session.attach_shared(self.place, read_only=True)
+        self.session.attach(self.place, read_only=True)
         self._results = results
         return results
 

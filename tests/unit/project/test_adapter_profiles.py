@@ -139,9 +139,9 @@ def test_drop_relations_first_where_the_drop_does_not_cascade(
     """The path taken for Trino and Athena, on a real DuckDB file through dbt's adapter."""
     with engine_session(request, tmp_path_factory, SHOP, "duckdb") as session:
         schema = f"{session.schema}_extra"
-        session.execute(f"create schema {schema}")
-        session.execute(f"create table {schema}.t as select 1 as a")
-        session.execute(f"create view {schema}.v as select * from {schema}.t")
+        session.connections.execute(f"create schema {schema}")
+        session.connections.execute(f"create table {schema}.t as select 1 as a")
+        session.connections.execute(f"create view {schema}.v as select * from {schema}.t")
         adapter = session.adapter()
         with compat.connection(adapter, "drop"):
             relation = adapter.Relation.create(database=session.database, schema=schema)

@@ -25,13 +25,13 @@ class Attachments:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def shared_manifest(self, place: SharedPlace) -> object:
+    def manifest(self, place: SharedPlace) -> object:
         return object()
 
-    def attach_shared(self, place: SharedPlace, read_only: bool) -> None:
+    def attach(self, place: SharedPlace, read_only: bool) -> None:
         self.calls.append("attach read-only" if read_only else "attach for writing")
 
-    def detach_shared(self, place: SharedPlace) -> None:
+    def detach(self, place: SharedPlace) -> None:
         self.calls.append("detach")
 
 

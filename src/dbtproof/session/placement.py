@@ -1,0 +1,143 @@
+"""Where a session's manifests write: :class:`SessionPlacement`.
+
+Moves a parsed manifest into the run's namespace (relocated, DuckDB's ``external``
+files too, checked), points the sources loaded outside the project at where they
+exist, and moves a copy of the xdist controller's parse to the run-level build's place
+(:mod:`dbtproof.session.shared_build`). Owned by the session (``session.placement``);
+reads it through :class:`PlacementHost`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dbtproof import _dbt_compat as compat
+from dbtproof.project import targets
+from dbtproof.safety import namespace as ns
+from dbtproof.safety.loaded_sources import read_where_loaded
+from dbtproof.safety.relocation import (
+    Relocation,
+    from_parse_schema,
+    move_to_database,
+    relocate,
+    relocate_external_locations,
+)
+from dbtproof.session import parse_cache
+
+if TYPE_CHECKING:
+    from dbtproof.project.discovery import ProfileTarget
+    from dbtproof.session.access import SessionAccess
+    from dbtproof.session.commands import SessionCommands
+    from dbtproof.session.settings import SessionSettings
+    from dbtproof.session.shared_build import SharedPlace
+
+
+class PlacementHost(Protocol):
+    """What :class:`SessionPlacement` reads of its session."""
+
+    settings: SessionSettings
+    profile_target: ProfileTarget
+    access: SessionAccess
+    commands: SessionCommands
+    #: What was moved into the namespace after parsing.
+    relocation: Relocation | None
+    #: Where DuckDB's ``external`` models write their files in this run.
+    external_root: Path
+    #: The start reached the warehouse (the loaded sources can be looked up).
+    in_warehouse: bool
+
+    @property
+    def schema(self) -> str:
+        """The run's namespace."""
+
+    @property
+    def adapter_type(self) -> str:
+        """The target's adapter type."""
+
+    @property
+    def database(self) -> str | None:
+        """The target's database, as dbt resolved it."""
+
+    @property
+    def manifest(self) -> Any:
+        """dbt's parsed manifest."""
+
+    @property
+    def runtime_config(self) -> Any:
+        """dbt's ``RuntimeConfig``."""
+
+    def adapter(self) -> Any:
+        """dbt's adapter of the target."""
+
+    def render(self, value: str) -> Any:
+        """A profile value rendered as dbt renders it."""
+
+
+class SessionPlacement:
+    """Moves manifests into the run's namespace, or the run-level build's place."""
+
+    def __init__(self, host: PlacementHost) -> None:
+        self.host = host
+
+    def move_into_namespace(self, manifest: Any) -> Relocation:
+        """Relocate what *manifest* writes (DuckDB external files too), then check the result."""
+        host = self.host
+        relocation = relocate(
+            manifest, host.adapter(), host.runtime_config, host.schema, host.database
+        )
+        if host.adapter_type == "duckdb":
+            relocate_external_locations(manifest, host.external_root)
+        ns.check_isolation(manifest, host.schema, host.database)
+        if host.settings.prepare_manifest is not None:
+            host.settings.prepare_manifest(manifest, relocation)
+        if host.in_warehouse:
+            self.read_loaded_sources(manifest, relocation)
+        return relocation
+
+    def read_loaded_sources(self, manifest: Any = None, relocation: Any = None) -> None:
+        """Point the sources loaded outside the project (rendered from ``target.schema``,
+        fed by no node) at where the profile's own target puts them, where they exist
+        (:mod:`dbtproof.safety.loaded_sources`). Not on DuckDB or a local Spark: a run's database
+        is new there, the user's tables are not in it."""
+        host = self.host
+        manifest = host.manifest if manifest is None else manifest
+        relocation = host.relocation if relocation is None else relocation
+        output = host.profile_target.raw_output
+        raw = output.get("schema") or output.get("dataset")
+        if relocation is None or not isinstance(raw, str) or host.adapter_type == "duckdb":
+            return
+        if targets.runs_in_process(host.adapter_type, output):
+            return
+        adapter, config = host.adapter(), host.runtime_config
+        relocation.loaded += read_where_loaded(
+            manifest.sources,
+            host.schema,
+            str(host.render(raw)),
+            relocation.feeders,
+            host.commands.exists,
+            lambda source: str(compat.node_relation(adapter, config, source)),
+        )
+
+    def shared_manifest(self, place: SharedPlace) -> Any:
+        """A fresh copy of the xdist controller's parse moved to the run-level build's
+        *place* (:mod:`dbtproof.session.shared_build`): relocated as the session's own manifest is,
+        into the place's schema (checked like the session's own), then into its DuckDB
+        catalog, ``external`` files in its folder; data tests, which write only their
+        stored failures, into this session's namespace."""
+        host = self.host
+        assert host.settings.parse_from is not None
+        manifest, _ = compat.load_parse(host.settings.parse_from)
+        adapter, config = host.adapter(), host.runtime_config
+        from_parse_schema(manifest, parse_cache.PARSE_SCHEMA, place.schema, adapter, config)
+        relocation = relocate(manifest, adapter, config, place.schema, host.database)
+        if host.adapter_type == "duckdb":
+            relocate_external_locations(manifest, place.external_root, spell_out_defaults=True)
+        ns.check_isolation(manifest, place.schema, host.database)
+        move_to_database(
+            manifest, relocation, place.catalog, adapter, config, tests_namespace=host.schema
+        )
+        if host.access.grants is not None:
+            host.access.grants.rewrite(manifest)
+        compat.build_graph_variable(manifest)
+        return manifest
