@@ -95,20 +95,30 @@ class SessionPlacement:
             self.read_loaded_sources(manifest, relocation)
         return relocation
 
+    def reads_loaded_sources(self) -> bool:
+        """Whether sources loaded outside the project may be read where they were loaded:
+        not on DuckDB or a local Spark, whose run database is new (the user's tables are not
+        in it), nor where the profile names no schema."""
+        host = self.host
+        output = host.profile_target.raw_output
+        raw = output.get("schema") or output.get("dataset")
+        return (
+            isinstance(raw, str)
+            and host.adapter_type != "duckdb"
+            and not targets.runs_in_process(host.adapter_type, output)
+        )
+
     def read_loaded_sources(self, manifest: Any = None, relocation: Any = None) -> None:
         """Point the sources loaded outside the project (rendered from ``target.schema``,
         fed by no node) at where the profile's own target puts them, where they exist
-        (:mod:`dbtproof.safety.loaded_sources`). Not on DuckDB or a local Spark: a run's database
-        is new there, the user's tables are not in it."""
+        (:mod:`dbtproof.safety.loaded_sources`), when :meth:`reads_loaded_sources`."""
         host = self.host
         manifest = host.manifest if manifest is None else manifest
         relocation = host.relocation if relocation is None else relocation
+        if relocation is None or not self.reads_loaded_sources():
+            return
         output = host.profile_target.raw_output
         raw = output.get("schema") or output.get("dataset")
-        if relocation is None or not isinstance(raw, str) or host.adapter_type == "duckdb":
-            return
-        if targets.runs_in_process(host.adapter_type, output):
-            return
         adapter, config = host.adapter(), host.runtime_config
         relocation.loaded += read_where_loaded(
             manifest.sources,

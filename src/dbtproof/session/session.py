@@ -242,8 +242,11 @@ class DbtSession:
                     "its liveness lock", lambda: self.liveness.hold_advisory(adapter)
                 )
         self.in_warehouse = True
-        with timings.step("sources loaded outside"):
-            self.connections.start_step("the sources' lookup", self.placement.read_loaded_sources)
+        if self.placement.reads_loaded_sources():
+            with timings.step("sources loaded outside"):
+                self.connections.start_step(
+                    "the sources' lookup", self.placement.read_loaded_sources
+                )
         if self.adapter_type == "postgres":
             with timings.step("least privilege"):
                 self.connections.start_step(
