@@ -12,22 +12,9 @@ from pathlib import Path
 
 import pytest
 from credential_endpoints import GitHubTokenEndpoint, endpoint  # noqa: F401 (a fixture)
+from test_credentials_plugin import DUCKDB_READING_THE_TOKEN, VARIABLE
 
-VARIABLE = "DBT_ENV_SECRET_OIDC_TOKEN"
 SPEC = f"github-oidc:audience=duckdb,variable={VARIABLE}"
-
-DUCKDB_READING_THE_TOKEN = f"""
-shop:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: shop.duckdb
-      schema: main
-      threads: 1
-      settings:
-        home_directory: "{{{{ env_var('{VARIABLE}') }}}}"
-"""
 
 
 def _dbtproof(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
