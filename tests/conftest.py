@@ -34,7 +34,11 @@ from pytest_zygote import Zygote
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
 PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
-PG_ROLE, PG_PASSWORD = "dbtproof_ci", "dbtproof-ci-password"
+#: The suite's login role; ``DBTPROOF_SUITE_PG_ROLE`` names another, so that two runs of the
+#: suite on one server (a developer's beside CI's) never share one: a run without a run role
+#: cannot tell its own schemas from those another run of its login role creates meanwhile.
+PG_ROLE = os.environ.get("DBTPROOF_SUITE_PG_ROLE", "dbtproof_ci")
+PG_PASSWORD = "dbtproof-ci-password"
 #: The example's customers mart grants select to `reporter`, a role the shared server does not
 #: have: the suite's PostgreSQL runs map it to PUBLIC (its `grants` item then checks that).
 PG_GRANT_ROLES = "dbt_grant_roles = reporter:public\n"

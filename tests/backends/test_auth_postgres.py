@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import PG_ROLE
 from private_postgres import private_postgres
 from test_errors import run_failing
 
 
 @pytest.fixture(scope="module")
 def password_postgres() -> Iterator[int]:
-    """A private PostgreSQL that requires passwords; yields its port. Role dbtproof_ci/right."""
+    """A private PostgreSQL that requires passwords; yields its port. The suite's role, password
+    'right'."""
     with private_postgres("scram-sha-256") as cluster:
-        cluster.psql("create role dbtproof_ci login password 'right'")
+        cluster.psql(f"create role {PG_ROLE} login password 'right'")
         # an identity that may create roles: the run logs in as its run role, by password
         cluster.psql("create role dbtproof_creator login createrole password 'creator-secret'")
         cluster.psql("grant create on database postgres to dbtproof_creator")
@@ -32,8 +34,8 @@ def test_wrong_password(
     monkeypatch.setenv("SHOP_PG_PASSWORD", "wrong-secret")
     output = run_failing(pytester)
     assert "cannot connect to the warehouse of target 'postgres'" in output
-    assert f"port: {password_postgres}" in output and "user: dbtproof_ci" in output
-    assert 'password authentication failed for user "dbtproof_ci"' in output
+    assert f"port: {password_postgres}" in output and f"user: {PG_ROLE}" in output
+    assert f'password authentication failed for user "{PG_ROLE}"' in output
     assert "SHOP_PG_PASSWORD=set" in output
     assert "wrong-secret" not in output
 

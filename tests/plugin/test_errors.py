@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PG_ROLE
 
 PASSING_TEST = {
     "pytests/test_one": "def test_one(dbt):\n    pass\n\ndef test_two(dbt):\n    pass\n"
@@ -122,7 +123,7 @@ def test_unreachable_host(
     output = run_failing(pytester, *xdist)
     assert "cannot connect to the warehouse of target 'postgres'" in output
     assert "adapter: postgres" in output
-    assert "host: 127.0.0.1, port: 9, database: test, user: dbtproof_ci" in output
+    assert f"host: 127.0.0.1, port: 9, database: test, user: {PG_ROLE}" in output
     assert "Connection refused" in output
     assert "SHOP_PG_PORT=set" in output and "SHOP_PG_PASSWORD=set" in output
     assert "dbtproof-ci-password" not in output

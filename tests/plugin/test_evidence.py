@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PG_ROLE
 
 #: The project's pytest tests in every run: a build, a query, one failure on purpose.
 PYTESTS = """
@@ -529,7 +530,7 @@ def test_a_postgres_run_on_two_workers_leaves_evidence_and_a_trail_in_the_wareho
     assert start["host"] == "127.0.0.1"
     assert start["namespaces"] == [f"{run_id}_gw0", f"{run_id}_gw1"]
     assert start["warehouse_identity"] == {
-        namespace: {"current_user": "dbtproof_ci", "session_user": "dbtproof_ci"}
+        namespace: {"current_user": PG_ROLE, "session_user": PG_ROLE}
         for namespace in start["namespaces"]
     }
 
