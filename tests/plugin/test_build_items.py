@@ -42,7 +42,8 @@ def _recording_invoke(self, command, **kwargs):
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with open(f"invocations-{worker}.jsonl", "a") as log:
         nodes = [[n.unique_id, n.status] for n in result.nodes]
-        log.write(json.dumps({"command": command, "nodes": nodes}) + "\\n")
+        args = list(kwargs.get("extra_args") or [])
+        log.write(json.dumps({"command": command, "nodes": nodes, "args": args}) + "\\n")
     return result
 
 
@@ -188,9 +189,9 @@ def test_xdist_builds_once_for_the_run_and_splits_the_tests(
     pytester: pytest.Pytester, shop: Path
 ) -> None:
     """Under ``-n 2`` on DuckDB one worker builds each node once for the whole run (in the
-    run-level place), the data tests are split over both workers, each reading that one
-    build, and the verdicts are a serial run's: a failed build and what sits downstream of
-    it too, whichever worker reports them."""
+    run-level place, on two dbt threads), the data tests are split over both workers, each
+    reading that one build, and the verdicts are a serial run's: a failed build and what
+    sits downstream of it too, whichever worker reports them."""
     broken_products(shop, summary_test=True)
     # a test that stores its failures writes even when it passes: in its worker's namespace
     (shop / "tests" / "assert_stored.sql").write_text(
@@ -218,6 +219,9 @@ def test_xdist_builds_once_for_the_run_and_splits_the_tests(
     summary = "model.shop.products_summary"  # downstream of the failure: dbt skips it
     assert sorted(built) == sorted([*BUILT, "model.shop.products", summary]), built
     assert (built["model.shop.products"], built[summary]) == ("error", "skipped")
+    # on as many dbt threads as the run has workers (the profile says 1): the other waits
+    for args in [c["args"] for c in workers[builders[0]] if c["command"] == "build"]:
+        assert args[args.index("--threads") + 1] == "2", args
     tested = [
         uid
         for calls in workers.values()

@@ -10,10 +10,11 @@ those tests (many to a statement, :mod:`dbtproof.plugin.batched_tests`, and thos
 batched in one ``dbt test`` invocation), and keeps each node's and each
 test's outcome for its item to report.
 
-Under ``pytest -n`` on DuckDB the build is the run's, not the worker's
+Under ``pytest -n`` on DuckDB and PostgreSQL the build is the run's, not the worker's
 (:mod:`dbtproof.session.shared_build`): the first worker to need a node builds what every
-collected item of the run needs, once, in the run-level place; every worker reads its
-results and runs its own share of the data tests there.
+collected item of the run needs, once, in the run-level place, on as many dbt threads as
+the run has workers (the others wait for it); every worker reads its results and runs its
+own share of the data tests there.
 """
 
 from __future__ import annotations
@@ -389,6 +390,9 @@ class DbtTestBatches:
         if tests and self.store_failures:
             extra = (*extra, "--store-failures")
         if self.shared is not None:  # the run-level build, once for every worker
+            threads = max(self.shared.threads or 0, self.session.require_runner().threads or 1)
+            if self.shared.threads:  # the other workers wait: their cores are the build's
+                extra = (*extra, "--threads", str(threads))
             result = self.session.commands.runner_invoke(
                 "build", select, extra, exclude=exclude, manifest=self.shared.manifest
             )

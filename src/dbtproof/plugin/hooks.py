@@ -184,7 +184,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "dbt_shared_build",
-        "Under -n on DuckDB: build the project's nodes once for the run and split the data "
+        "Under -n on DuckDB and PostgreSQL: build the project's nodes once for the run (in "
+        "<run>_shared, on as many dbt threads as workers) and split the data "
         "tests over the workers (default true; false: one worker runs every dbt item).",
         type="bool",
         default=True,

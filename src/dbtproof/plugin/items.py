@@ -275,8 +275,12 @@ class _DbtItem(pytest.Item):
                 from dbtproof.session.shared_build import SharedBuild
 
                 pytest_session = self.session
+                workers = getattr(self.config, "workerinput", {}).get("workercount")
                 shared = SharedBuild(
-                    session.shared, session.shared_place, lambda: collected_work(pytest_session)
+                    session.shared,
+                    session.shared_place,
+                    lambda: collected_work(pytest_session),
+                    threads=int(workers) if workers else None,
                 )
             unit_gate = None
             if unit_tests_gate(self.config):  # the collected unit tests, as dbt's selected
@@ -395,7 +399,11 @@ class DbtGrantsItem(_DbtItem):
         """Read the relation's privileges back and compare them with the config."""
         session = self.config.stash[state_key].session
         assert session is not None
-        diff = session.access.check_grants(self.unique_id)
+        shared = self._batches().shared  # the run-level build's relation, when it built it
+        if shared is not None:
+            diff = session.access.check_grants(self.unique_id, shared.manifest, shared.place.schema)
+        else:
+            diff = session.access.check_grants(self.unique_id)
         if diff:
             raise DbtGrantsMismatch(diff.describe())
 

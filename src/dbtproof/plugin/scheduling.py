@@ -7,9 +7,9 @@ items needs: the models under many tests built once per worker.
 that in one of two ways:
 
 * when the run builds the project's nodes once for every worker
-  (:mod:`dbtproof.session.shared_build`, DuckDB), the project's items are split into as many
-  units of work as there are workers, so that each runs its share of the data tests
-  against that one build in one ``dbt test``;
+  (:mod:`dbtproof.session.shared_build`: DuckDB, PostgreSQL), the project's items are split
+  into as many units of work as there are workers, so that each runs its share of the
+  data tests against that one build;
 * otherwise the build items, data tests and unit tests of ``dbt_project.yml`` stay
   together as one unit of work: one worker builds each node once and runs the data tests
   in one ``dbt test``, with the profile's threads, as ``dbt build`` would.

@@ -141,6 +141,23 @@ class LivenessMark:
                 compat.close_dedicated_connection(self._connection)
             self._connection = connection
 
+    def last_of_run(self) -> bool:
+        """PostgreSQL: whether this is the last process of the run alive (its xdist workers
+        all hold the run's advisory lock, shared): this process's shared hold is let go and
+        the lock taken exclusively instead, which succeeds only once every other process
+        let go of it (or died). When it succeeds, the lock stays held (the run still alive
+        for ``dbtproof clean``) until :meth:`release`; when it does not, the file lock
+        keeps this process alive for ``clean``. False without an advisory lock."""
+        from dbtproof import _dbt_compat as compat
+
+        connection = self._connection
+        if connection is None:
+            return False
+        key = advisory_key(self.run_id)
+        compat.execute_on(connection, f"select pg_advisory_unlock_shared({key})")
+        rows = compat.fetch_dedicated(connection, f"select pg_try_advisory_lock({key})")
+        return bool(rows and rows[0][0])
+
     def release(self) -> None:
         """Let go of both locks (safe to call twice)."""
         connection, self._connection = self._connection, None

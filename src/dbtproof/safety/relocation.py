@@ -230,18 +230,19 @@ def relocate(
 def move_to_database(
     manifest: Any,
     plan: Relocation,
-    database: str,
+    database: str | None,
     adapter: Any,
     config: Any,
     tests_namespace: str,
 ) -> None:
     """Put every relation *plan* moved (nodes, and the sources that follow their feeders)
     in *database*, in place: the run-level build's DuckDB catalog
-    (:mod:`dbtproof.session.shared_build`), whose schemas are named as the namespace's.
+    (:mod:`dbtproof.session.shared_build`), whose schemas are named as the namespace's
+    (None: they stay in their database, PostgreSQL's run-level schemas).
 
     Data tests (which write only their stored failures) go to *tests_namespace* instead,
     in their own database: each worker stores its tests' failures in its own
-    namespace, the run-level catalog being read-only to it.
+    namespace, the run-level place being read-only to it.
     """
     for move in [*plan.moves, *plan.source_moves]:
         node = graph_nodes(manifest).get(move.unique_id) or manifest.sources.get(move.unique_id)
@@ -250,7 +251,7 @@ def move_to_database(
         if move.resource_type == "test":
             # the namespace's prefix swapped: `<ns>_dbt_test__audit` -> `<worker>_dbt_test__audit`
             node.schema = tests_namespace + move.to_schema[len(plan.namespace) :]
-        else:
+        elif database is not None:
             node.database = database
         if getattr(node, "relation_name", None):
             node.relation_name = str(compat.node_relation(adapter, config, node))

@@ -152,6 +152,47 @@ def create_schemas(handle: Any, role: RunRole, schemas: Iterable[str]) -> None:
             cursor.execute(f"alter schema {quote(schema)} owner to {role.quoted}")
 
 
+def create_shared_role(handle: Any, name: str, schemas: Iterable[str]) -> RunRole:
+    """Under ``pytest -n``, the run-level build's owner: create (where missing) the
+    ``NOLOGIN`` role *name* (``<run id>_shared_role``), granted to the identity of *handle*
+    (an autocommit connection as the identity), and *schemas* (where missing) owned by it.
+    The workers' run roles join it (:func:`join_role`): what one worker builds there is
+    then every worker's, and outlives that worker's run role."""
+    role = RunRole(name)
+    with handle.cursor() as cursor:
+        cursor.execute("select 1 from pg_roles where rolname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(f"create role {role.quoted} nologin")
+            cursor.execute("show server_version_num")
+            with_set = " with set true" if int(cursor.fetchone()[0]) >= 160000 else ""
+            cursor.execute(f"grant {role.quoted} to current_user{with_set}")
+    create_schemas(handle, role, schemas)
+    return role
+
+
+def join_role(handle: Any, member: RunRole, group: str) -> None:
+    """Make *member* (a worker's run role) a member of *group* (the run-level build's
+    owner, :func:`create_shared_role`), on *handle* (the identity's connection); a
+    :class:`DbtproofError` when *group* does not exist."""
+    with handle.cursor() as cursor:
+        cursor.execute("select 1 from pg_roles where rolname = %s", (group,))
+        if cursor.fetchone() is None:
+            raise DbtproofError(
+                f"dbtproof: the role {group}, which owns the run-level build's schemas, does "
+                f"not exist, so this xdist worker's run role cannot read them. Set "
+                f"`dbt_shared_build = false` in the pytest ini file to build in each worker."
+            )
+        cursor.execute(f"grant {quote(group)} to {member.quoted}")
+
+
+def hand_over_owned(handle: Any, role: RunRole, group: str) -> None:
+    """Give everything *role* owns to *group* (the run-level build's owner), on *handle*
+    (the identity's connection): what one worker built for every worker then outlives
+    that worker's run role (whose teardown drops what it owns)."""
+    with handle.cursor() as cursor:
+        cursor.execute(f"reassign owned by {role.quoted} to {quote(group)}")
+
+
 def _try(cursor: Any, statement: str) -> bool:
     """Run *statement*; False (and nothing else) when PostgreSQL refuses it or grants nothing."""
     import psycopg2

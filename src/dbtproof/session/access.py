@@ -10,7 +10,7 @@ grants, the nodes' grants planned, applied and checked (:mod:`dbtproof.safety.gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,9 +27,12 @@ from dbtproof.safety.run_role import (
     RunRole,
     create_run_role,
     create_schemas,
+    create_shared_role,
     disable_login,
     drop_run_role,
     enable_login,
+    hand_over_owned,
+    join_role,
     role_name,
 )
 from dbtproof.session.settings import check_protected_server
@@ -108,6 +111,8 @@ class SessionAccess:
         self.server_unread: str | None = None
         #: The role ``as_role`` acts as now (None: the run's own).
         self._acting_role: str | None = None
+        #: The role this worker's run role joined (the run-level build's owner).
+        self._joined: str | None = None
 
     def identity_sql(self) -> str | None:
         """The statement that makes a run role's connection act as the identity again
@@ -362,19 +367,30 @@ class SessionAccess:
         for statement in access.schema_usage_statements(schemas, self.grants.roles):
             self.host.connections.execute_idempotent(statement)
 
-    def check_grants(self, unique_id: str) -> GrantsDiff:
+    def check_grants(
+        self, unique_id: str, manifest: Any = None, place_schema: str | None = None
+    ) -> GrantsDiff:
         """The node's relation's privileges, read back through dbt's macros, against what
-        its (mapped) grants config asks for."""
+        its (mapped) grants config asks for. *manifest*: the run-level build's, whose
+        schema is *place_schema* (its relation there; with a run role, read as the role
+        that owns it, :meth:`shared_role`: dbt reads the grants the relation's owner gave)."""
         if self.grants is None or unique_id not in self.grants.nodes:
             raise DbtproofError(f"dbtproof: {unique_id} has no grants to check.")
-        node = self.host.manifest.nodes[unique_id]
+        node = (self.host.manifest if manifest is None else manifest).nodes[unique_id]
+        owner = self.shared_role(place_schema) if place_schema is not None else None
 
         def read() -> dict[str, list[str]]:
             adapter = self.host.connections.adapter()
             with compat.connection(adapter, "dbtproof_grants"):
                 self.host.connections.connect(adapter, "dbtproof_grants")
                 relation = compat.node_relation(adapter, self.host.runtime_config, node)
-                return compat.show_grants(adapter, relation)
+                if owner is None or self.run_role is None:
+                    return compat.show_grants(adapter, relation)
+                compat.execute(adapter, f"set role {quote(owner)}")
+                try:
+                    return compat.show_grants(adapter, relation)
+                finally:
+                    compat.execute(adapter, f"set role {self.run_role.quoted}")
 
         actual = faults.read_with_retry(
             read, self.host.connections.drop_connection, f"the grants of {unique_id}"
@@ -435,6 +451,55 @@ class SessionAccess:
             return None
         reason = next((" ".join(str(e).split()) for e in (exc.__cause__, exc) if e is not None), "")
         return AccessDenied(self._acting_role, relation or refused, reason.splitlines()[0])
+
+    def shared_role(self, place_schema: str) -> str | None:
+        """With a run role: the role that owns the run-level build's schemas (named after
+        *place_schema*, ``<run id>_shared``, as the run roles are after their namespace:
+        ``<run id>_shared_role``); else None (every worker is the same identity)."""
+        return role_name(place_schema) if self.run_role is not None else None
+
+    def share_run_schemas(self, place_schema: str, schemas: Sequence[str]) -> None:
+        """PostgreSQL's run-level build (:mod:`dbtproof.session.shared_build`), with a run
+        role: *schemas* (the ones the build writes, given before it) made as the identity,
+        owned by the :meth:`shared_role` (made where missing), which this worker's run role
+        joins (once). Without a run role nothing is needed: dbt makes them."""
+        owner = self.shared_role(place_schema)
+        if owner is None or self.run_role is None or (self._joined == owner and not schemas):
+            return
+        handle = self._identity_handle()
+        try:
+            if schemas:
+                create_shared_role(handle, owner, schemas)
+            join_role(handle, self.run_role, owner)
+        finally:
+            handle.close()
+        self._joined = owner
+
+    def hand_over_to_run(self, place_schema: str) -> None:
+        """After this worker built the run-level build, with a run role: what its run role
+        owns goes to the :meth:`shared_role` (its namespace too, which it still reaches as
+        a member), so that its teardown leaves the build to the workers still reading it."""
+        owner = self.shared_role(place_schema)
+        if owner is None or self.run_role is None:
+            return
+        handle = self._identity_handle()
+        try:
+            hand_over_owned(handle, self.run_role, owner)
+        finally:
+            handle.close()
+
+    def drop_shared_role(self, place_schema: str) -> None:
+        """The run's last worker, at its teardown, with a run role: the :meth:`shared_role`
+        dropped with what it owns (the run-level schemas; with ``keep``, they pass to the
+        identity), as the identity."""
+        owner = self.shared_role(place_schema)
+        if owner is None:
+            return
+        handle = self._identity_handle()
+        try:
+            drop_run_role(handle, RunRole(owner), keep_owned=self.host.settings.keep)
+        finally:
+            handle.close()
 
     def create_role_schemas(self, relocation: Relocation) -> None:
         """With a run role (which may not create schemas itself), create the namespace's

@@ -108,10 +108,13 @@ class SessionPlacement:
             and not targets.runs_in_process(host.adapter_type, output)
         )
 
-    def read_loaded_sources(self, manifest: Any = None, relocation: Any = None) -> None:
+    def read_loaded_sources(
+        self, manifest: Any = None, relocation: Any = None, namespace: str | None = None
+    ) -> None:
         """Point the sources loaded outside the project (rendered from ``target.schema``,
         fed by no node) at where the profile's own target puts them, where they exist
-        (:mod:`dbtproof.safety.loaded_sources`), when :meth:`reads_loaded_sources`."""
+        (:mod:`dbtproof.safety.loaded_sources`), when :meth:`reads_loaded_sources`.
+        *namespace*: the one *manifest* was moved into (the session's by default)."""
         host = self.host
         manifest = host.manifest if manifest is None else manifest
         relocation = host.relocation if relocation is None else relocation
@@ -122,7 +125,7 @@ class SessionPlacement:
         adapter, config = host.adapter(), host.runtime_config
         relocation.loaded += read_where_loaded(
             manifest.sources,
-            host.schema,
+            namespace or host.schema,
             str(host.render(raw)),
             relocation.feeders,
             host.commands.exists,
@@ -132,9 +135,10 @@ class SessionPlacement:
     def shared_manifest(self, place: SharedPlace) -> Any:
         """A fresh copy of the xdist controller's parse moved to the run-level build's
         *place* (:mod:`dbtproof.session.shared_build`): relocated as the session's own manifest is,
-        into the place's schema (checked like the session's own), then into its DuckDB
-        catalog, ``external`` files in its folder; data tests, which write only their
-        stored failures, into this session's namespace."""
+        into the place's schema (checked like the session's own), then, on DuckDB, into its
+        catalog, ``external`` files in its folder; the sources loaded outside the project
+        looked up as for the session's own; data tests, which write only their stored
+        failures, into this session's namespace."""
         host = self.host
         assert host.settings.parse_from is not None
         manifest, _ = compat.load_parse(host.settings.parse_from)
@@ -147,6 +151,8 @@ class SessionPlacement:
         move_to_database(
             manifest, relocation, place.catalog, adapter, config, tests_namespace=host.schema
         )
+        if host.in_warehouse:
+            self.read_loaded_sources(manifest, relocation, place.schema)
         if host.access.grants is not None:
             host.access.grants.rewrite(manifest)
         compat.build_graph_variable(manifest)

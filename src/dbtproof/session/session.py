@@ -38,7 +38,7 @@ from dbtproof.session.parsing import SessionParsing
 from dbtproof.session.placement import SessionPlacement
 from dbtproof.session.runner import DbtRunner
 from dbtproof.session.settings import SessionSettings, check_protected
-from dbtproof.session.shared_build import SharedAttachment, SharedPlace
+from dbtproof.session.shared_build import SharedAttachment, SharedPlace, SharedSchemas
 from dbtproof.session.teardown import SessionTeardown
 
 if TYPE_CHECKING:
@@ -107,16 +107,26 @@ class DbtSession:
         self.minted_settings: dict[str, Any] = {}
         #: Where the run-level build lives (None: this worker builds what it runs itself).
         self.shared_place = (
-            SharedPlace.of_run(settings.shared_build, settings.run_id)
+            SharedPlace.of_run(settings.shared_build, settings.run_id, self.adapter_type)
             if settings.shared_build is not None and settings.parse_from is not None
             else None
         )
-        #: DuckDB: the run-level file's attachment to this process's database.
-        self.shared = SharedAttachment(
-            self.shared_place,
-            lambda: compat.open_dedicated_connection(self.adapter(), "dbtproof_shared"),
-            self.placement.shared_manifest,
-        )
+        #: This worker's side of the run-level build's place: DuckDB's file attached to
+        #: this process's database, or PostgreSQL's schemas (shared with a run role).
+        self.shared: SharedAttachment | SharedSchemas
+        if self.adapter_type == "duckdb":
+            self.shared = SharedAttachment(
+                self.shared_place,
+                lambda: compat.open_dedicated_connection(self.adapter(), "dbtproof_shared"),
+                self.placement.shared_manifest,
+            )
+        else:
+            self.shared = SharedSchemas(
+                self.shared_place,
+                self.placement.shared_manifest,
+                self.access.share_run_schemas,
+                self.access.hand_over_to_run,
+            )
 
     # -- start -------------------------------------------------------------------------
 
@@ -266,6 +276,8 @@ class DbtSession:
         with timings.step("graph variable"):
             compat.build_graph_variable(self.manifest)
         access = self.access
+        place = self.shared_place
+        shared_catalog = (place.catalog,) if place is not None and place.catalog else ()
         with timings.step("guard"):
             self.guard = self.connections.start_step(
                 "the guard's first look",
@@ -276,10 +288,7 @@ class DbtSession:
                     self.database,
                     identity=access.identity_sql(),
                     restore=access.restore_sql(),
-                    run_databases=(
-                        *((self.shared_place.catalog,) if self.shared_place else ()),
-                        *self.settings.own_places,
-                    ),
+                    run_databases=(*shared_catalog, *self.settings.own_places),
                     own_schemas=self.settings.own_places,
                     run_role=access.run_role.name if access.run_role else None,
                     watched_role=access.identity_name() if access.identity_login else None,

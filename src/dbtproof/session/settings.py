@@ -51,7 +51,7 @@ class SessionSettings:
     share_parse_to: Path | None = None
     #: An xdist worker: the controller's warm parse to load instead of parsing.
     parse_from: Path | None = None
-    #: An xdist worker on DuckDB: the run's folder for the project's nodes built once for
+    #: An xdist worker (DuckDB, PostgreSQL): the run's folder for the project's nodes built once for
     #: every worker (:mod:`dbtproof.session.shared_build`); None: each worker builds its own.
     shared_build: Path | None = None
     #: Told of every dbt invocation (the run's evidence, ``--dbt-evidence``).

@@ -1,27 +1,38 @@
-"""Under ``pytest -n`` on DuckDB: the project's nodes built once for the run, read by every worker.
+"""Under ``pytest -n``: the project's nodes built once for the run, read by every worker.
 
 dbt's data tests only read. Under xdist (``--dist load``, the default of ``-n``), the
 items of ``dbt_project.yml`` are split over the workers (:mod:`dbtproof.plugin.scheduling`);
 what all of them need is built once, in a run-level place, and each worker runs its
 share of the data tests against it:
 
-* the place is the run's schema ``<run id>_shared`` in a DuckDB file of its own (its
-  catalog :data:`CATALOG`), in a folder the xdist controller made for the run and
-  removes when the run ends;
+* the place is the run's schema ``<run id>_shared`` (and its ``<run id>_shared_<custom>``
+  schemas): on DuckDB in a file of its own (its catalog :data:`CATALOG`), on PostgreSQL
+  in the target's database; the lock, the results file (and DuckDB's file) are in a folder
+  the xdist controller made for the run and removes when the run ends. The schemas are
+  named as the run's namespaces are, so the run's liveness mark (every worker holds it)
+  keeps them alive for ``dbtproof clean``, the guard leaves them alone as the run's, and
+  ``clean`` drops them once the run is dead; on PostgreSQL the run's last worker drops
+  them at its teardown (the last to let go of the run's advisory lock:
+  :meth:`dbtproof.safety.liveness.LivenessMark.last_of_run`);
 * each worker moves a fresh copy of the controller's parse there
   (:meth:`SharedHost.manifest`, the session's placement): the same relocation as its own
-  namespace's, in the run-level schema and catalog;
-* the first worker to need a node takes the folder's lock, attaches the file for
-  writing, builds everything the run's collected items need in one ``dbt build`` per
-  level (:class:`dbtproof.plugin.batches.DbtTestBatches`), detaches it and writes each node's
-  result to :data:`RESULTS_FILE`; a worker that finds the results reads them instead;
-* every worker then attaches the file read-only (DuckDB lets many processes read one
-  file that nobody writes) and its data tests read it.
+  namespace's, in the run-level schema (and DuckDB's catalog);
+* the first worker to need a node takes the folder's lock, makes the place ready for
+  writing (:meth:`SharedHost.attach`), builds everything the run's collected items need
+  in one ``dbt build`` per level (:class:`dbtproof.plugin.batches.DbtTestBatches`), with
+  as many dbt threads as the run has workers (the others wait), hands the place back
+  (:meth:`SharedHost.detach`) and writes each node's result to :data:`RESULTS_FILE`; a
+  worker that finds the results reads them instead;
+* every worker then reads the place (DuckDB: the file attached read-only, which many
+  processes may do while nobody writes it) and its data tests read it.
 
 What a pytest test builds or runs itself (``dbt.build``, ``run_model``) stays in the
 worker's own namespace. This module owns the place, the lock, the results file and the
-connection a worker keeps the file attached through (:class:`SharedAttachment`, owned by
-the session as ``session.shared``); the session's placement makes the manifest.
+session's side of the place (``session.shared``): :class:`SharedAttachment` on DuckDB
+(the file attached through a connection of its own), :class:`SharedSchemas` on
+PostgreSQL (with a run role, the schemas owned by a role of the build's own, which each
+worker's run role joins: see :meth:`dbtproof.session.access.SessionAccess.share_run_schemas`);
+the session's placement makes the manifest.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dbtproof import _dbt_compat as compat
 from dbtproof.errors import DbtproofError, DbtRunError
+from dbtproof.safety import namespace as ns
 from dbtproof.safety.quoting import literal, quote
 from dbtproof.session.runner import NodeResult
 
@@ -53,7 +65,7 @@ CATALOG = "dbtproof_shared"
 RESULTS_FILE = "built.json"
 _LOCK_FILE = "build.lock"
 #: Adapters whose run-level build is implemented.
-SUPPORTED = ("duckdb",)
+SUPPORTED = ("duckdb", "postgres")
 
 
 def supported(adapter_type: str) -> bool:
@@ -69,13 +81,15 @@ class SharedPlace:
     folder: Path
     #: The run-level schema, ``<run id>_shared``: inside the run's namespace.
     schema: str
-    #: The DuckDB catalog the file is attached as.
-    catalog: str = CATALOG
+    #: The DuckDB catalog the file is attached as (None: the target's own database).
+    catalog: str | None = CATALOG
 
     @classmethod
-    def of_run(cls, folder: Path, run_id: str) -> SharedPlace:
-        """The place of run *run_id*, whose folder the controller made at *folder*."""
-        return cls(folder=folder, schema=f"{run_id}_shared")
+    def of_run(cls, folder: Path, run_id: str, adapter_type: str = "duckdb") -> SharedPlace:
+        """The place of run *run_id* on *adapter_type*, whose folder the controller made
+        at *folder*: DuckDB's in a file of its own, the others' in the target's database."""
+        catalog = CATALOG if adapter_type == "duckdb" else None
+        return cls(folder=folder, schema=f"{run_id}_shared", catalog=catalog)
 
     @property
     def database_file(self) -> Path:
@@ -124,16 +138,19 @@ class SharedResults:
 
 class SharedHost(Protocol):
     """What :class:`SharedBuild` needs of the worker's session: its
-    :class:`SharedAttachment` (``session.shared``)."""
+    :class:`SharedAttachment` or :class:`SharedSchemas` (``session.shared``)."""
 
     def manifest(self, place: SharedPlace) -> Any:
         """A fresh copy of the controller's parse moved to *place*."""
 
     def attach(self, place: SharedPlace, read_only: bool) -> None:
-        """Attach the run-level file, read-only or for writing."""
+        """Make *place* ready to be read, or written by the one worker that builds it."""
 
     def detach(self, place: SharedPlace) -> None:
-        """Detach the run-level file, if attached."""
+        """After the build: hand *place* over to every worker."""
+
+    def release(self) -> None:
+        """The session's teardown: let go of what the place holds in this process."""
 
 
 class SharedAttachment:
@@ -183,11 +200,67 @@ class SharedAttachment:
         compat.close_dedicated_connection(pin)
 
 
+class SharedSchemas:
+    """PostgreSQL: one worker's side of the run-level schemas, in the target's database.
+
+    Nothing is attached: the schemas are the database's. With a run role (which may not
+    create schemas), *share* (the session's
+    :meth:`~dbtproof.session.access.SessionAccess.share_run_schemas`) is given the place's
+    schema and the schemas the build writes before it (none before reading): they are
+    made as the identity, owned by a role of the run-level build's own
+    (``<run id>_shared_role``), which this worker's run role joins, so that every worker
+    reads them. After the build, *hand_over* (the session's
+    :meth:`~dbtproof.session.access.SessionAccess.hand_over_to_run`) gives what the
+    builder's run role made to that role, so that the builder's teardown (which drops what
+    its role owns) leaves the build to the workers still reading it. The run's last worker
+    drops the schemas (and that role) at its teardown. Without a run role both do nothing:
+    dbt makes the schemas, and every worker is the same identity.
+    """
+
+    def __init__(
+        self,
+        place: SharedPlace | None,
+        make_manifest: Callable[[SharedPlace], Any],
+        share: Callable[[str, Sequence[str]], None],
+        hand_over: Callable[[str], None],
+    ) -> None:
+        self.place = place
+        self._make_manifest = make_manifest
+        self._share = share
+        self._hand_over = hand_over
+        #: The schemas the last manifest made writes (the run-level schema and its others).
+        self.schemas: list[str] = []
+
+    def manifest(self, place: SharedPlace) -> Any:
+        """A fresh copy of the xdist controller's parse moved to *place*."""
+        manifest = self._make_manifest(place)
+        written = {str(node.schema) for node in ns.writing_nodes(manifest)}
+        self.schemas = sorted(
+            {place.schema, *(s for s in written if ns.belongs_to(s, place.schema))}
+        )
+        return manifest
+
+    def attach(self, place: SharedPlace, read_only: bool) -> None:
+        """Before the build, its schemas made (with a run role); before reading, the run's
+        own role joined (with a run role)."""
+        self._share(place.schema, () if read_only else self.schemas)
+
+    def detach(self, place: SharedPlace) -> None:
+        """After the build: what this worker's run role made handed to the build's owner."""
+        self._hand_over(place.schema)
+
+    def release(self) -> None:
+        """Nothing held in this process: the run's last worker drops the schemas
+        (:meth:`dbtproof.session.teardown.SessionTeardown.run`)."""
+
+
 class SharedBuild:
     """One worker's side of the run-level build: its manifest, and the build done once.
 
     *work* gives the unique ids of the nodes of every collected build item, and of every
     collected data test, of the whole run (every worker collects the same items).
+    *threads*: the dbt threads the build runs on at least (the run's number of workers:
+    the others wait for it, so their cores are the build's; None: the profile's).
     """
 
     def __init__(
@@ -195,10 +268,12 @@ class SharedBuild:
         session: SharedHost,
         place: SharedPlace,
         work: Callable[[], tuple[Sequence[str], Sequence[str]]],
+        threads: int | None = None,
     ) -> None:
         self.session = session
         self.place = place
         self.work = work
+        self.threads = threads
         self._manifest: Any = None
         self._results: SharedResults | None = None
 
@@ -213,7 +288,8 @@ class SharedBuild:
         """The run-level build's results: read from the file when a worker built already,
         else made by *build* (which runs dbt) with the file attached for writing.
 
-        Either way the file is attached read-only afterwards, for the data tests. A build
+        Either way the place is read afterwards (DuckDB: the file attached read-only), for
+        the data tests. A build
         that stopped with a dbtproof error is recorded as such: every worker raises it,
         none builds again.
         """

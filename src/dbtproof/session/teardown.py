@@ -2,7 +2,8 @@
 
 Drops everything the session created (unless ``keep``): the guard's last look at what
 the run's tests wrote, the namespace's schemas (or the DuckDB file), the run's folder,
-then the run role, and releases the liveness mark. Owned by the session
+the run-level build's schemas when this is the run's last xdist worker (PostgreSQL), then
+the run role, and releases the liveness mark. Owned by the session
 (``session.teardown``); reads it through :class:`TeardownHost`.
 """
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from dbtproof.session.access import SessionAccess
     from dbtproof.session.connections import SessionConnections
     from dbtproof.session.settings import SessionSettings
-    from dbtproof.session.shared_build import SharedAttachment
+    from dbtproof.session.shared_build import SharedHost, SharedPlace
 
 
 class TeardownHost(Protocol):
@@ -36,7 +37,9 @@ class TeardownHost(Protocol):
     liveness: LivenessMark
     connections: SessionConnections
     access: SessionAccess
-    shared: SharedAttachment
+    shared: SharedHost
+    #: Where the run-level build lives (None: this worker builds what it runs itself).
+    shared_place: SharedPlace | None
     #: The start has finished (or the session started offline).
     started: bool
     #: The start reached the warehouse: a failed start's teardown drops what it made.
@@ -66,10 +69,12 @@ class SessionTeardown:
     def run(self) -> list[str]:
         """Drop everything the session created (unless ``keep``); return what was dropped/kept.
 
-        The run role goes last, kept schemas (``keep``) passing to the identity.
+        The run's last worker (PostgreSQL) drops the run-level build's schemas too. The run
+        role goes last, kept schemas (``keep``) passing to the identity.
         """
         try:
-            return self._drop_namespace()
+            dropped = self._drop_namespace()
+            return dropped + self._drop_shared_place()
         finally:
             try:
                 self.host.access.drop_run_role()
@@ -85,6 +90,15 @@ class SessionTeardown:
         self._last_guard_check()
         if host.database_file is not None:
             return self._drop_database_file(adapter, host.database_file)
+        ours = self._drop_schemas(adapter, host.schema)
+        compat.close_adapter_connections(adapter)
+        if not host.settings.keep:
+            shutil.rmtree(host.workdir, ignore_errors=True)
+        return ours
+
+    def _drop_schemas(self, adapter: Any, namespace: str) -> list[str]:
+        """Drop (unless ``keep``) the schemas of *namespace*; return them, named."""
+        host = self.host
         database = host.database
         # more patient than a test: the warehouse may be on its way back
         patient = faults.RetryPolicy(retries=host.settings.connect_retries + 3)
@@ -93,9 +107,7 @@ class SessionTeardown:
             with compat.connection(adapter, "dbtproof_teardown"):
                 host.connections.connect(adapter, "dbtproof_teardown", patient)
                 found = [
-                    s
-                    for s in compat.list_schemas(adapter, database)
-                    if ns.belongs_to(s, host.schema)
+                    s for s in compat.list_schemas(adapter, database) if ns.belongs_to(s, namespace)
                 ]
                 if not host.settings.keep:
                     compat.drop_schemas(
@@ -106,10 +118,29 @@ class SessionTeardown:
         ours = faults.read_with_retry(
             drop, host.connections.drop_connection, "the teardown's drop", patient
         )
-        compat.close_adapter_connections(adapter)
-        if not host.settings.keep:
-            shutil.rmtree(host.workdir, ignore_errors=True)
         return [f"{database}.{s}" if database else s for s in sorted(ours)]
+
+    def _drop_shared_place(self) -> list[str]:
+        """PostgreSQL, the run's last worker (the last to hold the run's advisory lock):
+        drop the run-level build's schemas, and with a run role the role that owns them
+        (:mod:`dbtproof.session.shared_build`); return them, named. Another worker, or a
+        place that is a DuckDB file (the controller removes it), drops nothing."""
+        host = self.host
+        place = host.shared_place
+        if (
+            place is None
+            or place.catalog is not None
+            or host.offline
+            or not host.in_warehouse
+            or not host.liveness.last_of_run()
+        ):
+            return []
+        host.access.drop_shared_role(place.schema)
+        adapter = host.connections.adapter()
+        try:
+            return self._drop_schemas(adapter, place.schema)
+        finally:
+            compat.close_adapter_connections(adapter)
 
     def _last_guard_check(self) -> None:
         """What the last tests wrote, outside any watched call; the guard closed."""
