@@ -1,4 +1,4 @@
-"""A generic data test compiled by dbt's compiler, its keyword arguments rendered cheaper.
+"""A generic data test compiled by dbt's compiler, its templates compiled once.
 
 dbt's compiler renders each keyword argument of a generic test (``add_rendered_test_kwargs``:
 ``model`` is ``{{ get_where_subquery(ref('orders')) }}``, a relationships test's ``to`` is
@@ -15,10 +15,14 @@ without Jinja through dbt's own ``get_rendered`` and its cache), but compiles ea
 string once, and its templates read the context through a ``ChainMap`` over Jinja's few
 globals instead of a copy, as dbt's own ``MacroFuzzTemplate`` (every SQL render of dbt)
 does: each name resolves to the same value as in dbt's copy (the context's, else Jinja's
-global). :func:`test_compiler` is dbt's ``Compiler`` with only that step replaced, for
-generic tests; everything else (the context, the test's SQL, ``ref``, ephemeral CTEs) is
-dbt's own. ``tests/unit/_dbt_compat/test_dbt_compat.py`` checks the arguments (values and
-types) and the compiled SQL against dbt's on tests using each of dbt's rules.
+global). The test's SQL (``{{ test_unique(**_dbt_generic_test_kwargs) }}``, the same string
+for every ``unique`` test) is rendered the same way: its template compiled once, in dbt's
+text environment, whose templates already read the context through a ``ChainMap``.
+:func:`test_compiler` is dbt's ``Compiler`` with only those two renders replaced, for
+generic tests (one that stores its failures is compiled by dbt's own code); everything else
+(the context, the macros, ``ref``, ephemeral CTEs) is dbt's own.
+``tests/unit/_dbt_compat/test_dbt_compat.py`` checks the arguments (values and types) and
+the compiled SQL against dbt's on tests using each of dbt's rules.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class KwargsRenderer:
     """Renders generic tests' keyword arguments as dbt does, each template compiled once."""
 
     def __init__(self) -> None:
-        self._templates: dict[str, Any] = {}
-        self._environment: Any = None
+        self._templates: dict[tuple[str, bool], Any] = {}
+        self._environments: dict[bool, Any] = {}
         self._template_class: Any = None
 
     def render(self, context: dict[str, Any], node: Any) -> Any:
@@ -55,30 +59,40 @@ class KwargsRenderer:
 
         return deep_map_render(convert, node.test_metadata.kwargs)
 
-    def _rendered(self, string: str, context: dict[str, Any], node: Any) -> Any:
-        """*string* rendered natively in *context* (dbt's ``get_rendered(native=True)``)."""
+    def sql(self, raw_code: str, context: dict[str, Any], node: Any) -> str:
+        """The test's SQL *raw_code* rendered in *context* (dbt's ``get_rendered``: its text
+        environment, whose templates already read the context through a ``ChainMap``)."""
+        return str(self._rendered(raw_code, context, node, native=False))
+
+    def _rendered(
+        self, string: str, context: dict[str, Any], node: Any, native: bool = True
+    ) -> Any:
+        """*string* rendered in *context* (dbt's ``get_rendered``, natively by default)."""
         from dbt.clients import jinja
         from dbt_common.clients.jinja import catch_jinja
 
         if not jinja._HAS_RENDER_CHARS_PAT.search(string):
-            return jinja.get_rendered(string, context, node, native=True)  # dbt's own cache
-        template = self._templates.get(string)
+            return jinja.get_rendered(string, context, node, native=native)  # dbt's own cache
+        template = self._templates.get((string, native))
         if template is None:
             with catch_jinja(node):
-                template = self._compiled(string)
-            self._templates[string] = template
+                template = self._compiled(string, native)
+            self._templates[(string, native)] = template
         with catch_jinja(node):
             return template.render(context)
 
-    def _compiled(self, string: str) -> Any:
-        """*string* compiled in dbt's native environment (the same for every node without
-        ``capture_macros``), as a :func:`_template_class` template."""
+    def _compiled(self, string: str, native: bool) -> Any:
+        """*string* compiled in dbt's environment (the same for every node without
+        ``capture_macros``); a native one as a :func:`_template_class` template."""
         from dbt_common.clients.jinja import get_environment
 
-        if self._environment is None:
-            self._environment = get_environment(None, capture_macros=False, native=True)
+        if native not in self._environments:
+            self._environments[native] = get_environment(None, capture_macros=False, native=native)
+        if not native:
+            return self._environments[native].from_string(string)
+        if self._template_class is None:
             self._template_class = _template_class()
-        return self._environment.from_string(string, template_class=self._template_class)
+        return self._environments[native].from_string(string, template_class=self._template_class)
 
 
 def _template_class() -> Any:
@@ -126,5 +140,19 @@ def test_compiler(config: Any) -> Any:
             context.update(extra_context)
             context[jinja.GENERIC_TEST_KWARGS_NAME] = renderer.render(context, node)
             return context
+
+        def _compile_code(
+            self, node: Any, manifest: Any, extra_context: dict[str, Any] | None = None
+        ) -> Any:
+            # dbt's own, but for a generic test's SQL template compiled once (dbt's steps
+            # after the render only name a relation for a test that stores its failures)
+            if not isinstance(node, GenericTestNode) or (
+                node.relation_name is None and node.is_relational
+            ):
+                return super()._compile_code(node, manifest, extra_context)
+            context = self._create_node_context(node, manifest, extra_context or {})
+            node.compiled_code = renderer.sql(node.raw_code, context, node)
+            node.compiled = True
+            return node
 
     return TestCompiler(config)
