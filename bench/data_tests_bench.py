@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -101,11 +102,17 @@ def write_project(root: Path, models: int, tested: int | None = None, output: st
     (root / "models" / "schema.yml").write_text("\n".join(schema) + "\n")
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    """Wall time of *command* in a fresh process; fails loudly if it fails."""
+def timed(command: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
+    """Wall time of *command* in a fresh process; fails loudly if it fails. Its CPU time
+    (user + system, the command's processes only: not a database server's) is appended to
+    *cpu* if given."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return elapsed
@@ -193,6 +200,7 @@ def run_cases(
             *pytest, "-n", str(args.workers), "dbt_project.yml"
         ]  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
         for name, command in cases.items():
             # both tools start warm (dbt's partial parse, dbtproof's parse cache), as
@@ -203,16 +211,19 @@ def run_cases(
                 timed([str(bindir / "dbt"), "parse", "--profiles-dir", "."], root)
             shutil.rmtree(root / "logs", ignore_errors=True)
             empty_database(root)
-            times[name].append(timed(command, root))
+            times[name].append(timed(command, root, cpu[name]))
     print(
         f"project: {args.models} models, {tests} data tests, {args.target}; "
         f"{args.rounds} rounds; load average {Path('/proc/loadavg').read_text().split()[:3]}"
     )
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpus = {name: statistics.median(values) for name, values in cpu.items()}
     for name, values in times.items():
-        print(f"{name:<32} median {medians[name]:7.2f} s  {sorted(values)}")
+        print(f"{name:<32} median {medians[name]:7.2f} s  {sorted(values)}  cpu {cpus[name]:.2f} s")
     ratio = medians["pytest dbt_project.yml"] / medians["dbt build"]
     print(f"ratio pytest / dbt build  {ratio:.2f} (target <= 0.50)")
+    cpu_ratio = cpus["pytest dbt_project.yml"] / cpus["dbt build"]
+    print(f"cpu ratio pytest / dbt build  {cpu_ratio:.2f} (the tools' processes only)")
     if args.workers:
         parallel = medians[f"pytest -n {args.workers} dbt_project.yml"]
         threads = medians[f"dbt build --threads {args.workers}"]

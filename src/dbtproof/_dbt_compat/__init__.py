@@ -21,6 +21,8 @@ One module per concern:
   schemas and incremental strategy macros;
 * :mod:`.data_tests` — data tests compiled, and their statement and verdict, as dbt's
   compiler, ``test`` materialization and test runner make them;
+* :mod:`.test_kwargs` — dbt's compiler for data tests, a generic test's keyword arguments
+  rendered as dbt renders them, each template compiled once;
 * :mod:`.grants` — a relation's grants read back as dbt reads them, and dbt's diff of two;
 * :mod:`.manifest` — what ``ref()`` / ``source()`` resolve to, disabled nodes, the
   user-defined functions (dbt 1.11);

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dbtproof._dbt_compat.test_kwargs import test_compiler
+
 
 def test_sql(adapter: Any, main_sql: str, config: Any) -> str:
     """The statement dbt's ``test`` materialization runs for a test of *config* whose
@@ -52,11 +54,10 @@ def compile_nodes(config: Any, manifest: Any, unique_ids: Sequence[str]) -> dict
     """The compiled SQL of each node of *unique_ids* as ``dbt compile`` makes it (dbt's
     ``Compiler.compile_node``: its Jinja context, ``ref``/``source``, ``where``, ephemeral
     CTEs), without the task around it (a runner, a result and events per node, a file
-    written); a node dbt cannot compile here (an error, an introspective query, which would
-    need the connection ``dbt test`` opens) is left out."""
-    from dbt.compilation import Compiler
-
-    compiler = Compiler(config)
+    written; a generic test's keyword arguments rendered with each template compiled once:
+    :mod:`.test_kwargs`); a node dbt cannot compile here (an error, an introspective query,
+    which would need the connection ``dbt test`` opens) is left out."""
+    compiler = test_compiler(config)
     found: dict[str, str] = {}
     for uid in unique_ids:
         try:

@@ -296,3 +296,100 @@ def test_graph_summary_is_dbts_own_on_the_example(
         manifest.build_parent_and_child_maps()
         linker.add_test_edges(manifest)
     assert Linker.get_graph_summary is original
+
+
+# -- generic tests compiled with their keyword arguments rendered once per template --------
+
+KWARGS_SCHEMA = """
+version: 2
+sources:
+  - name: raw
+    schema: compat_test
+    tables: [{name: events}]
+models:
+  - name: numbers
+    columns:
+      - name: n
+        data_tests:
+          - unique
+          - not_null: {config: {where: "n > {{ var('floor') }}"}}
+          - accepted_values: {values: ['10', 20, "{{ 5 * 6 }}"], quote: false}
+          - accepted_values: {values: "{{ range(1, 3) | list }}"}
+          - relationships: {to: "ref('base')", field: id}
+          - relationships: {to: "source('raw', 'events')", field: id}
+          - matches:
+              value: "{{ var('floor') }}"
+              label: "'quoted'"
+              number: "42"
+              listed: "[1, 2]"
+              mapping: {inner: "{{ 'a' ~ 'b' }}", plain: "x"}
+              env: "env_var('DBTPROOF_COMPAT_KWARG', 'fallback')"
+              expression: "{{ n }}"
+      - name: "{{ 'not rendered' }}"
+        data_tests: [not_null]
+"""
+
+MATCHES_TEST = """
+{% test matches(model, column_name, value, label, number, listed, mapping, env, expression) %}
+select '{{ label }}' as label, {{ number * 2 }} as number, {{ listed | length }} as listed,
+  '{{ mapping.inner }}{{ mapping.plain }}' as mapping, '{{ env }}' as env,
+  '{{ expression }}' as expression, '{{ column_name }}' as col
+from {{ model }} where {{ column_name }} = {{ value }}
+{% endtest %}
+"""
+
+
+def test_generic_tests_compile_as_dbts_compiler_compiles_them(tmp_path: Path) -> None:
+    """Every generic test of a project whose arguments use each rule of dbt's rendering
+    (a ``where``, native numbers and lists, a bare ``ref``/``source``/``env_var`` call,
+    ``var``, Jinja's own ``range``, nested mappings, a column name with Jinja in it, an
+    ephemeral model): the same rendered arguments, values and types, and the same compiled
+    SQL as dbt's ``Compiler`` and its ``add_rendered_test_kwargs``."""
+    from dbt.clients.jinja import GENERIC_TEST_KWARGS_NAME, add_rendered_test_kwargs
+    from dbt.compilation import Compiler
+    from dbt.context.providers import generate_runtime_model_context
+
+    from dbtproof._dbt_compat.test_kwargs import KwargsRenderer
+
+    root = tmp_path / "project"
+    (root / "models").mkdir(parents=True)
+    (root / "macros").mkdir()
+    (root / "dbt_project.yml").write_text(
+        "name: tiny\nprofile: tiny\nconfig-version: 2\nvars: {floor: 7}\n"
+    )
+    (root / "profiles.yml").write_text(
+        "tiny:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {tmp_path / 'tiny.duckdb'}\n      schema: compat_test\n"
+    )
+    (root / "models" / "base.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\nselect 1 as id union all select 2"
+    )
+    (root / "models" / "numbers.sql").write_text("select id * 10 as n from {{ ref('base') }}")
+    (root / "models" / "schema.yml").write_text(KWARGS_SCHEMA)
+    (root / "macros" / "matches.sql").write_text(MATCHES_TEST)
+    manifest = _parsed(root, "tiny", tmp_path).manifest
+    config = compat.registered_runtime_config("duckdb")
+    compat.adapter_for(config, manifest)
+    tests = sorted(uid for uid in manifest.nodes if uid.startswith("test."))
+    assert len(tests) == 8, tests
+
+    renderer = KwargsRenderer()
+    for uid in tests:
+        node = manifest.nodes[uid]
+        expected_context = generate_runtime_model_context(node, config, manifest)
+        add_rendered_test_kwargs(expected_context, node)
+        expected = expected_context[GENERIC_TEST_KWARGS_NAME]
+        found = renderer.render(generate_runtime_model_context(node, config, manifest), node)
+        assert repr(found) == repr(expected), uid  # values and their types
+
+    compiler = Compiler(config)
+    expected_sql = {
+        uid: str(compiler.compile_node(manifest.nodes[uid], manifest, {}, False).compiled_code)
+        for uid in tests
+    }
+    compat.reset_compilation_state(manifest)  # the ephemeral CTEs are injected anew
+    assert compat.compile_nodes(config, manifest, tests) == expected_sql
+    matches = next(sql for uid, sql in expected_sql.items() if ".matches_" in uid)
+    assert "__dbt__cte__base" in expected_sql[next(u for u in tests if "ref_base" in u)]
+    for said in ("''quoted''", "4242 as number", "6 as listed", "'abx'", "'fallback'", "= 7"):
+        assert said in matches, (said, matches)
