@@ -2,9 +2,10 @@
 
 A private PostgreSQL cluster that checks passwords (scram-sha-256; the shared server at
 127.0.0.1:5432 trusts local logins) runs on a free port for this module. The stand-in
-GitHub token endpoint makes each token it issues the password of the non-superuser role
-``dbtproof_ci`` (and the previous one stops working), and the example project's
-``postgres`` target reads ``password: "{{ env_var('DBT_ENV_SECRET_OIDC_TOKEN') }}"``.
+GitHub token endpoint makes each token it issues the password of the suite's non-superuser
+role (``dbtproof_ci``, or what ``DBTPROOF_SUITE_PG_ROLE`` names; the previous token stops
+working), and the example project's ``postgres`` target reads
+``password: "{{ env_var('DBT_ENV_SECRET_OIDC_TOKEN') }}"``.
 So a test passes only if dbt invocations and dbtproof's own connections log in with the
 newest token: after a token expires, both get a new one.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import PG_GRANT_ROLES, unique_prefix
+from conftest import PG_GRANT_ROLES, PG_ROLE, unique_prefix
 from credential_endpoints import GitHubTokenEndpoint, github_token_endpoint
 from test_auth_postgres import password_postgres  # noqa: F401  (the private cluster)
 from test_errors import run_failing
@@ -32,7 +33,7 @@ shop:
       type: postgres
       host: 127.0.0.1
       port: "{{{{ env_var('SHOP_PG_PORT') | as_number }}}}"
-      user: dbtproof_ci
+      user: {PG_ROLE}
       password: "{{{{ env_var('{VARIABLE}') }}}}"
       dbname: postgres
       schema: shop_dev
@@ -50,7 +51,7 @@ def test_builds_and_queries_as_the_role(dbt):
     assert VARIABLE not in os.environ
     dbt.build(select="+stg_customers")
     assert VARIABLE not in os.environ
-    assert dbt.query("select current_user as u")[0]["u"] == "dbtproof_ci"
+    assert dbt.query("select current_user as u")[0]["u"] == "{PG_ROLE}"
     assert len(dbt.table("stg_customers")) > 0
     assert VARIABLE not in os.environ
 
@@ -58,7 +59,7 @@ def test_builds_and_queries_as_the_role(dbt):
 def test_after_the_token_expired(dbt):
     wait = float(os.environ.get("WAIT_FOR_EXPIRY", "0"))
     time.sleep(wait)  # the last token expired; the role's password is the next one
-    assert dbt.query("select current_user as u")[0]["u"] == "dbtproof_ci"
+    assert dbt.query("select current_user as u")[0]["u"] == "{PG_ROLE}"
     time.sleep(wait)
     dbt.build(select="+stg_orders")
     assert VARIABLE not in os.environ
@@ -79,19 +80,19 @@ def role_endpoint(
     shop: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[GitHubTokenEndpoint]:
-    """The token endpoint whose every token becomes dbtproof_ci's only password; the
+    """The token endpoint whose every token becomes the suite role's only password; the
     project pointed at the private cluster."""
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "ACTIONS_", "DBT_ENV_SECRET_")):
             monkeypatch.delenv(name)
     connection = _superuser(password_postgres)
     with connection.cursor() as cursor:
-        cursor.execute("grant create on database postgres to dbtproof_ci")
-        cursor.execute("alter role dbtproof_ci password 'not-a-token'")
+        cursor.execute(f"grant create on database postgres to {PG_ROLE}")
+        cursor.execute(f"alter role {PG_ROLE} password 'not-a-token'")
 
     def become_password(token: str) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("alter role dbtproof_ci password %s", (token,))
+            cursor.execute(f"alter role {PG_ROLE} password %s", (token,))
 
     (shop / "profiles.yml").write_text(PROFILE)
     (shop / "pytest.ini").write_text(
