@@ -268,8 +268,7 @@ def test_the_files_a_parse_is_kept_or_shared_in_hold_no_credentials(
         assert session.connections.query("select 1 as n") == [{"n": 1}]
         dependencies = session.runtime_config.dependencies
         assert dependencies and all(
-            each.credentials is session.runtime_config.credentials
-            for each in dependencies.values()
+            each.credentials is session.runtime_config.credentials for each in dependencies.values()
         )
 
 

@@ -67,9 +67,10 @@ def save_parse(path: Any, manifest: Any, config: Any) -> None:
 
     Both pickle themselves (dbt's own multiprocessing relies on it). The config is
     written without its credentials, nor those of the package configs it holds
-    (``dependencies``; the reader binds its own: ``with_credentials``), nor the values of
-    the env vars the profile read, so no password or token of the profile reaches the file; it is written readable by its owner only, next to its final
-    name, and renamed, so a reader never sees half of it.
+    (``dependencies``; the reader binds its own: ``with_credentials``), nor the values
+    of the env vars the profile read, so no password or token of the profile reaches the
+    file; it is written readable by its owner only, next to its final name, and renamed,
+    so a reader never sees half of it.
     """
     import os
     import pickle
@@ -87,9 +88,10 @@ def save_parse(path: Any, manifest: Any, config: Any) -> None:
 
 def _portable_config(config: Any, done: dict[int, Any]) -> Any:
     """A copy of the ``RuntimeConfig`` *config* for :func:`save_parse`, without
-    credentials nor the values of the env vars its profile read, and so for each config of its ``dependencies`` (which dbt builds from
-    the same profile: the same credentials); *done* maps the id of each config already
-    copied to its copy (one copy each, shared as the originals are)."""
+    credentials nor the values of the env vars its profile read, and so for each config
+    of its ``dependencies`` (which dbt builds from the same profile: the same
+    credentials); *done* maps the id of each config already copied to its copy (one copy
+    each, shared as the originals are)."""
     import copy
 
     if id(config) in done:
