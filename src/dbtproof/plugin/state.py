@@ -229,7 +229,7 @@ class DbtproofState:
         # The start allocates what lives as long as the run (dbt's modules, the adapter, the
         # parsed or loaded manifest: millions of objects) and next to no garbage (about
         # 2,000 objects on a 1,000-model project): the collector, left on, walks the growing
-        # heap again and again (on a kept parse of 1,000 models, two thirds of the pickle's
+        # heap again and again (on a kept parse of 1,000 models, four fifths of the pickle's
         # load). It is off until the start is done, and what the start made is then frozen.
         collecting = gc.isenabled()
         gc.disable()
