@@ -231,6 +231,7 @@ from pathlib import Path
 def test_frozen(dbt):
     assert dbt.query("select 1 as n") == [{"n": 1}]
     Path("frozen_during").write_text(str(gc.get_freeze_count()))
+    Path("collecting_during").write_text(str(gc.isenabled()))
 """
 
 
@@ -245,6 +246,8 @@ def test_the_session_is_out_of_the_collectors_sight_during_the_run_only(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_frozen.py")
     result.assert_outcomes(passed=1)
     assert int((shop / "frozen_during").read_text()) > 100_000, "dbt's objects were frozen"
+    # the collector, off while the session started, is on again for the tests
+    assert (shop / "collecting_during").read_text() == "True"
     assert (shop / "frozen_after").read_text() == "0", "and handed back when the run ended"
 
 

@@ -244,6 +244,34 @@ def test_kept_parse_is_loaded_only_while_nothing_it_read_changed(
     assert changed["model.shop.probe"]["schema"].endswith("_e2")
 
 
+@pytest.mark.parametrize("target", ["postgres"], indirect=True)
+def test_the_files_a_parse_is_kept_or_shared_in_hold_no_credentials(
+    target: str, tmp_path: Path
+) -> None:
+    """The kept parse and the parse an xdist controller hands its workers are written
+    without the profile's password: neither in the run's config nor in the configs of
+    its packages (dbt's own ``dbt`` and adapter packages included), which dbt builds
+    from the same profile. The next run binds its own and loads the kept parse whole."""
+    from conftest import PG_PASSWORD
+
+    project = aged(copy_shop(tmp_path / "project"))
+    shared = tmp_path / "shared.pickle"
+    run_id = new_run_id(target)
+    with started(project, target, run_id, tmp_path / "0", True, share_parse_to=shared) as session:
+        assert "created" in session.timings.parse, session.timings.parse
+    kept = list((project_target_path(project) / "dbtproof-parse").glob("*/parse.pickle"))
+    assert len(kept) == 1 and shared.is_file()
+    for written in (*kept, shared):
+        assert PG_PASSWORD.encode() not in written.read_bytes(), written
+    with started(project, target, run_id, tmp_path / "1", True) as session:
+        assert "loaded whole" in session.timings.parse, session.timings.parse
+        assert session.connections.query("select 1 as n") == [{"n": 1}]
+        dependencies = session.runtime_config.dependencies
+        assert dependencies and all(
+            each.credentials is session.runtime_config.credentials for each in dependencies.values()
+        )
+
+
 def integration_tests_layout(package: Path) -> Path:
     """The shop as a package whose ``integration_tests/`` folder is the dbt project that is
     run, with the package installed the way ``dbt deps`` installs a local one:

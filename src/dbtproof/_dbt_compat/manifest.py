@@ -66,24 +66,48 @@ def save_parse(path: Any, manifest: Any, config: Any) -> None:
     *path*, for :func:`load_parse` in another process of the same run.
 
     Both pickle themselves (dbt's own multiprocessing relies on it). The config is
-    written without its credentials (the reader binds its own: ``with_credentials``),
-    so no password or token reaches the file; it is written readable by its owner only,
-    next to its final name, and renamed, so a reader never sees half of it.
+    written without its credentials, nor those of the package configs it holds
+    (``dependencies``; the reader binds its own: ``with_credentials``), nor the values
+    of the env vars the profile read, so no password or token of the profile reaches the
+    file; it is written readable by its owner only, next to its final name, and renamed,
+    so a reader never sees half of it.
     """
-    import copy
     import os
     import pickle
     from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = copy.copy(config)
-    config.credentials = None
+    config = _portable_config(config, {})
     partial = path.with_name(path.name + f".{os.getpid()}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as stream:
         pickle.dump((manifest, config), stream, protocol=pickle.HIGHEST_PROTOCOL)
     partial.replace(path)
+
+
+def _portable_config(config: Any, done: dict[int, Any]) -> Any:
+    """A copy of the ``RuntimeConfig`` *config* for :func:`save_parse`, without
+    credentials nor the values of the env vars its profile read, and so for each config
+    of its ``dependencies`` (which dbt builds from the same profile: the same
+    credentials); *done* maps the id of each config already copied to its copy (one copy
+    each, shared as the originals are)."""
+    import copy
+
+    if id(config) in done:
+        return done[id(config)]
+    portable = done[id(config)] = copy.copy(config)
+    portable.credentials = None
+    # the values of the env vars the profile read (dbt keeps them for its partial-parse
+    # check, made at parse time): its password is one; the names are all that is read back
+    if getattr(config, "profile_env_vars", None):
+        portable.profile_env_vars = dict.fromkeys(config.profile_env_vars, "")
+    dependencies = getattr(config, "dependencies", None)
+    if dependencies:
+        portable.dependencies = {
+            name: _portable_config(dependency, done) for name, dependency in dependencies.items()
+        }
+    return portable
 
 
 def load_parse(path: Any) -> tuple[Any, Any]:

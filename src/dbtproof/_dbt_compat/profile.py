@@ -116,7 +116,9 @@ def with_credentials(config: Any, credentials: Any, target_path: str) -> Any:
     For a manifest parsed with one profile and run with another that differs only in
     where it writes (the warm parse's placeholder schema, the run's namespace): every
     part of the config but the credentials comes from the project and the profile's
-    shared settings.
+    shared settings. The configs of its packages (``dependencies``, as dbt builds them
+    from the profile) get the same credentials: a parse loaded from a file has none
+    there (``save_parse`` leaves them out), a fresh one the parse profile's.
     """
     import copy
 
@@ -126,6 +128,13 @@ def with_credentials(config: Any, credentials: Any, target_path: str) -> Any:
     rebound = copy.copy(config)
     rebound.credentials = credentials
     rebound.target_path = target_path
+    dependencies = getattr(config, "dependencies", None)
+    if dependencies:
+        rebound.dependencies = {}
+        for name, dependency in dependencies.items():
+            dependency = copy.copy(dependency)
+            dependency.credentials = credentials
+            rebound.dependencies[name] = dependency
     reset_adapters()
     register_adapter(rebound, get_mp_context())
     return rebound
