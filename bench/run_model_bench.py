@@ -8,7 +8,10 @@ and as a dbt native ``unit_tests:`` entry, then reports, side by side in one run
   each N (default 100 and 1000);
 * the marginal cost per test: (T(N_max) - T(N_min)) / (N_max - N_min);
 * the floor: the final SQL statements dbtproof ran, executed directly through the
-  database driver (duckdb / psycopg2) in one process, same marginal.
+  database driver (duckdb / psycopg2) in one process, same marginal;
+* the pytest-only floor: the same N parameters to a test that uses no fixture (pytest's
+  own collection and per-item cost, with the plugin loaded), same marginal;
+* the load average (``/proc/loadavg``) after each N.
 
 Usage (from the repository root, in the dev virtualenv)::
 
@@ -174,6 +177,15 @@ def generate(root: Path, n: int, target: str, schema: str, native: bool) -> Path
         "    given = {ref(name): ROWS[position] for position, name in enumerate(refs)}\n"
         "    assert dbt.run_model(model, given=given) == expected\n"
     )
+    # pytest's own cost per item: the same parameters, a test that uses no fixture.
+    (root / "trivial").mkdir()
+    (root / "trivial" / "test_trivial.py").write_text(
+        "import pytest\n\n"
+        f"CASES = {cases!r}\n\n\n"
+        "@pytest.mark.parametrize(('model', 'refs', 'expected'), CASES)\n"
+        "def test_trivial(model, refs, expected):\n"
+        "    assert model and refs and expected\n"
+    )
     return root
 
 
@@ -185,6 +197,14 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit(f"failed: {' '.join(command)} (exit {done.returncode})")
     return elapsed
+
+
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages (``/proc/loadavg``), or "?" where unknown."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def with_src(env: dict[str, str], src: Path | None) -> dict[str, str]:
@@ -200,6 +220,7 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
         import json, sys
         from pathlib import Path
         from dbtproof import _dbt_compat as compat, ref
+        from dbtproof.engine.request import ModelRunRequest
         from dbtproof.safety.namespace import new_run_id
         from dbtproof.session.session import DbtSession, SessionSettings
         sys.path.insert(0, {str(project / "pytests")!r})
@@ -214,10 +235,13 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
             captured.append(sql)
             return original(adapter, sql)
         compat.cursor_fetch = cursor_fetch
+        # The first call's statements too: every statement of every test, the guard's
+        # check of the warehouse after each call included.
         for model, refs, expected in t.CASES:
-            session.run_model(model, given={{ref(n): t.ROWS[p] for p, n in enumerate(refs)}})
-        session.teardown()
-        json.dump(captured[-len(t.CASES):], open(project / "floor.json", "w"))
+            given = {{ref(n): t.ROWS[p] for p, n in enumerate(refs)}}
+            session.run_model(ModelRunRequest(model, given))
+        session.teardown.run()
+        json.dump(captured, open(project / "floor.json", "w"))
     """)
     env = dict(os.environ)
     subprocess.run([str(bin_dir / "python"), "-c", script], cwd=project, env=env, check=True)
@@ -286,12 +310,23 @@ def main() -> None:
                 for kind, command in (("pytest", pytest_cmd), ("startup", collect_cmd)):
                     elapsed = timed(command, project, with_src(env, src))
                     times.setdefault(label + kind, []).append(elapsed)
+        for _ in range(args.repeat):  # the pytest-only floor: no fixture, no dbtproof work
+            elapsed = timed([*pytest_cmd[:-1], "trivial"], project, env)
+            times.setdefault("trivial", []).append(elapsed)
         best = {key: min(values) for key, values in times.items()}
         t_pytest, t_startup = best["pytest"], best["startup"]
         statements = floor_statements(project, args.target, bin_dir)
         t_floor = run_floor(statements, args.target)
         t_tests = t_pytest - t_startup
-        result = {"n": n, "pytest": t_pytest, "tests": t_tests, "dbt": t_dbt, "floor": t_floor}
+        result = {
+            "n": n,
+            "pytest": t_pytest,
+            "tests": t_tests,
+            "dbt": t_dbt,
+            "floor": t_floor,
+            "trivial": best["trivial"],
+            "loadavg": load_average(),
+        }
         if baseline:
             result["base_pytest"] = best["basepytest"]
             result["base_tests"] = best["basepytest"] - best["basestartup"]
@@ -299,7 +334,8 @@ def main() -> None:
         print(
             f"N={n:5d}  pytest+dbtproof {t_pytest:7.2f} s (of which running tests "
             f"{t_tests:6.2f} s)   dbt test {t_dbt:7.2f} s   floor {t_floor:6.3f} s   "
-            f"speed-up {t_dbt / t_pytest:5.1f}x",
+            f"speed-up {t_dbt / t_pytest:5.1f}x   pytest-only (no fixture) "
+            f"{best['trivial']:6.2f} s   load {result['loadavg']}",
             flush=True,
         )
         if baseline:
@@ -325,14 +361,17 @@ def main() -> None:
         low, high = results[0], results[-1]
         span = high["n"] - low["n"]
         keys = [
-            k for k in ("pytest", "tests", "dbt", "floor", "base_pytest", "base_tests") if k in low
+            k
+            for k in ("pytest", "tests", "dbt", "floor", "trivial", "base_pytest", "base_tests")
+            if k in low
         ]
         marginal = {k: (high[k] - low[k]) / span * 1000 for k in keys}
         print(
             f"marginal per test: dbtproof {marginal['pytest']:.2f} ms end to end "
             f"({marginal['tests']:.2f} ms running tests), dbt CLI {marginal['dbt']:.2f} ms, "
             f"floor {marginal['floor']:.2f} ms (dbtproof running tests / floor "
-            f"{marginal['tests'] / marginal['floor']:.1f}x)"
+            f"{marginal['tests'] / marginal['floor']:.1f}x), pytest-only (a test using no "
+            f"fixture) {marginal['trivial']:.2f} ms"
         )
         if baseline:
             print(
