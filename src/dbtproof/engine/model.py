@@ -25,7 +25,6 @@ from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
 from dbtproof.engine.execute import CONNECTION, Slices, find_bad_value, reason_of, run_select
-from dbtproof.engine.fixture_cache import FixtureSQLCache
 from dbtproof.engine.inputs import Column, Dialect, Schema, fixture_sql
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.queries import Introspection, load_queries
@@ -73,8 +72,6 @@ class ModelEngine:
     ) -> None:
         self.host = host
         self._renders: dict[Any, Rendered] = {}
-        #: The SQL of the fixtures written so far (a fixture given again is not rewritten).
-        self._fixtures = FixtureSQLCache()
         self._catalog: ColumnCatalog | None = None
         #: Columns an earlier engine worked out, valid for the host's manifest of now
         #: (see :meth:`known_columns`); dropped if the host's manifest changes.
@@ -124,7 +121,6 @@ class ModelEngine:
         manifest = self.host.manifest
         if manifest is not self._manifest:
             self._renders.clear()
-            self._fixtures.clear()
             self._catalog = None
             self._manifest = manifest
             if manifest is not self._known_for:
@@ -473,9 +469,7 @@ class ModelEngine:
                 )
             else:
                 upstream = label_of(item.node)
-            fixtures[item.uid] = self._fixtures.sql(
-                item.fixture, schema, dialect, upstream, fixture_sql
-            )
+            fixtures[item.uid] = fixture_sql(item.fixture, schema, dialect, upstream)
             typed.append((item, schema, upstream))
         return fixtures, typed
 
