@@ -244,6 +244,11 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
             captured.append(sql)
             return original(adapter, sql)
         compat.cursor_fetch = cursor_fetch
+        original_one = compat.fetch_one_select  # the model's statement
+        def fetch_one_select(adapter, sql):
+            captured.append(sql)
+            return original_one(adapter, sql)
+        compat.fetch_one_select = fetch_one_select
         # The first call's statements too: every statement of every test, the guard's
         # check of the warehouse after each call included.
         for model, refs, expected in t.CASES:

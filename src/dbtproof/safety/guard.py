@@ -184,14 +184,27 @@ class Breach:
 
 @dataclass
 class Watch:
-    """One watched call; the caller says which nodes it ran (see :meth:`ran`)."""
+    """One watched call; the caller says which nodes it ran (see :meth:`ran`), and may
+    prove that it wrote nothing (see :meth:`wrote_nothing`)."""
 
     what: str
     unique_ids: set[str] = field(default_factory=set)
+    #: The caller proved that the call ran nothing that can write (see :meth:`wrote_nothing`).
+    read_only: bool = False
+    #: Another watched call ran inside this one (a dbt invocation a call made): its proof,
+    #: if any, does not cover that.
+    nested: bool = False
 
     def ran(self, result: Any) -> None:
         """Record the nodes a dbt invocation ran (an :class:`InvocationResult`)."""
         self.unique_ids.update(node.unique_id for node in getattr(result, "nodes", []) or [])
+
+    def wrote_nothing(self) -> None:
+        """The call ran no statement but those dbtproof wrote itself and one ``SELECT``
+        (``run_model`` proves it, :mod:`dbtproof.engine.model`): the look after it is
+        skipped when it ends without an error and no watched call ran inside it. Whatever
+        it did write anyway is still seen by the next look (its listing is not renewed)."""
+        self.read_only = True
 
 
 @dataclass
@@ -235,6 +248,10 @@ class Guard:
         self.not_ours: list[Breach] = []
         self._depth = 0
         self._scopes: list[_Scope] = []
+        self._outermost: Watch | None = None
+        #: How many times the warehouse was listed (the looks taken), and skipped.
+        self.looks = 0
+        self.skipped = 0
 
     def close(self) -> None:
         """Close the guard's own connection, if it holds one."""
@@ -249,11 +266,17 @@ class Guard:
         nothing was written, else becomes the cause of the :class:`IsolationError`.
         """
         watch = Watch(what)
+        if self._outermost is None:
+            self._outermost = watch
+        else:
+            self._outermost.nested = True
         self._depth += 1
         try:
             yield watch
         except BaseException as exc:
             self._depth -= 1
+            if self._depth == 0:
+                self._outermost = None
             if self._depth == 0 and not isinstance(exc, KeyboardInterrupt):
                 try:
                     found = self.check(what, watch.unique_ids)
@@ -264,6 +287,10 @@ class Guard:
             raise
         self._depth -= 1
         if self._depth == 0:
+            self._outermost = None
+            if watch.read_only and not watch.nested:
+                self.skipped += 1
+                return
             found = self.check(what, watch.unique_ids)
             if found and not self._scopes:
                 raise IsolationError(self.message(found))
@@ -282,6 +309,7 @@ class Guard:
         """List the warehouse now; record every change, and undo what this run provably
         created (:class:`Seen`); another creator's changes are noted as not ours."""
         now = self._list()
+        self.looks += 1
         before, self._last = self._last, now
         changes: list[tuple[str, CatalogObject, Seen]] = []
         for item, seen in now.items():
