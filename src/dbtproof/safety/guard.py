@@ -9,7 +9,10 @@ asked instead. :class:`Guard` lists the schemas and relations (and, on PostgreSQ
 functions) in every place the connecting identity can write outside the namespace:
 once when the session starts, and again after each dbt invocation and each
 ``dbt.execute`` / ``dbt.query`` / ``dbt.compile`` / ``dbt.run_model`` call and each
-native unit test. Anything that appeared, disappeared or was re-created is a
+native unit test — but after a call that proves it wrote nothing
+(:meth:`Watch.wrote_nothing`: a ``run_model`` on DuckDB that ran one ``SELECT`` and
+nothing else of the project's; docs/architecture.md says when): whatever changed, the
+next look sees. Anything that appeared, disappeared or was re-created is a
 :class:`Breach` naming the object and the call after which it was seen; what appeared
 and did not exist when the run started is dropped again.
 
