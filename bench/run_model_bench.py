@@ -8,7 +8,12 @@ and as a dbt native ``unit_tests:`` entry, then reports, side by side in one run
   each N (default 100 and 1000);
 * the marginal cost per test: (T(N_max) - T(N_min)) / (N_max - N_min);
 * the floor: the final SQL statements dbtproof ran, executed directly through the
-  database driver (duckdb / psycopg2) in one process, same marginal.
+  database driver (duckdb / psycopg2) in one process, same marginal;
+* the pytest-only floor: the same N parameters to a test that uses no fixture (pytest's
+  own collection and per-item cost, with the plugin loaded), same marginal;
+* the load average (``/proc/loadavg``) after each N, and each command's CPU time (user +
+  system of the process and its children) beside its wall time: with other work on the
+  cores the CPU time moves much less.
 
 Usage (from the repository root, in the dev virtualenv)::
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -174,17 +180,40 @@ def generate(root: Path, n: int, target: str, schema: str, native: bool) -> Path
         "    given = {ref(name): ROWS[position] for position, name in enumerate(refs)}\n"
         "    assert dbt.run_model(model, given=given) == expected\n"
     )
+    # pytest's own cost per item: the same parameters, a test that uses no fixture.
+    (root / "trivial").mkdir()
+    (root / "trivial" / "test_trivial.py").write_text(
+        "import pytest\n\n"
+        f"CASES = {cases!r}\n\n\n"
+        "@pytest.mark.parametrize(('model', 'refs', 'expected'), CASES)\n"
+        "def test_trivial(model, refs, expected):\n"
+        "    assert model and refs and expected\n"
+    )
     return root
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run *command*; its wall time and its CPU time (user + system, its children's too),
+    in seconds. The CPU time moves much less than the wall time when other work shares
+    the cores."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit(f"failed: {' '.join(command)} (exit {done.returncode})")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages (``/proc/loadavg``), or "?" where unknown."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def with_src(env: dict[str, str], src: Path | None) -> dict[str, str]:
@@ -200,6 +229,7 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
         import json, sys
         from pathlib import Path
         from dbtproof import _dbt_compat as compat, ref
+        from dbtproof.engine.request import ModelRunRequest
         from dbtproof.safety.namespace import new_run_id
         from dbtproof.session.session import DbtSession, SessionSettings
         sys.path.insert(0, {str(project / "pytests")!r})
@@ -214,10 +244,18 @@ def floor_statements(project: Path, target: str, bin_dir: Path) -> list[str]:
             captured.append(sql)
             return original(adapter, sql)
         compat.cursor_fetch = cursor_fetch
+        original_one = compat.fetch_one_select  # the model's statement
+        def fetch_one_select(adapter, sql):
+            captured.append(sql)
+            return original_one(adapter, sql)
+        compat.fetch_one_select = fetch_one_select
+        # The first call's statements too: every statement of every test, the guard's
+        # check of the warehouse after each call included.
         for model, refs, expected in t.CASES:
-            session.run_model(model, given={{ref(n): t.ROWS[p] for p, n in enumerate(refs)}})
-        session.teardown()
-        json.dump(captured[-len(t.CASES):], open(project / "floor.json", "w"))
+            given = {{ref(n): t.ROWS[p] for p, n in enumerate(refs)}}
+            session.run_model(ModelRunRequest(model, given))
+        session.teardown.run()
+        json.dump(captured, open(project / "floor.json", "w"))
     """)
     env = dict(os.environ)
     subprocess.run([str(bin_dir / "python"), "-c", script], cwd=project, env=env, check=True)
@@ -272,7 +310,7 @@ def main() -> None:
         dbt = [str(bin_dir / "dbt"), "--no-use-colors"]
         common = ["--project-dir", str(project), "--profiles-dir", str(project)]
         timed([*dbt, "run", "--select", "path:models/base", *common], project, env)
-        t_dbt = timed([*dbt, "test", "--select", "test_type:unit", *common], project, env)
+        t_dbt, cpu_dbt = timed([*dbt, "test", "--select", "test_type:unit", *common], project, env)
         project = generate(workdir / f"n{n}_dbtproof", n, args.target, schema, native=False)
         # Only the dbtproof tests: not the dbt tests the plugin can also collect as items.
         pytest_cmd = [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider", "pytests"]
@@ -284,29 +322,52 @@ def main() -> None:
         for _ in range(args.repeat):
             for label, src in versions.items():
                 for kind, command in (("pytest", pytest_cmd), ("startup", collect_cmd)):
-                    elapsed = timed(command, project, with_src(env, src))
+                    elapsed, cpu = timed(command, project, with_src(env, src))
                     times.setdefault(label + kind, []).append(elapsed)
+                    times.setdefault(label + kind + "_cpu", []).append(cpu)
+        for _ in range(args.repeat):  # the pytest-only floor: no fixture, no dbtproof work
+            elapsed, cpu = timed([*pytest_cmd[:-1], "trivial"], project, env)
+            times.setdefault("trivial", []).append(elapsed)
+            times.setdefault("trivial_cpu", []).append(cpu)
         best = {key: min(values) for key, values in times.items()}
         t_pytest, t_startup = best["pytest"], best["startup"]
         statements = floor_statements(project, args.target, bin_dir)
         t_floor = run_floor(statements, args.target)
         t_tests = t_pytest - t_startup
-        result = {"n": n, "pytest": t_pytest, "tests": t_tests, "dbt": t_dbt, "floor": t_floor}
+        result = {
+            "n": n,
+            "pytest": t_pytest,
+            "tests": t_tests,
+            "dbt": t_dbt,
+            "floor": t_floor,
+            "trivial": best["trivial"],
+            "pytest_cpu": best["pytest_cpu"],
+            "tests_cpu": best["pytest_cpu"] - best["startup_cpu"],
+            "dbt_cpu": cpu_dbt,
+            "trivial_cpu": best["trivial_cpu"],
+            "loadavg": load_average(),
+        }
         if baseline:
             result["base_pytest"] = best["basepytest"]
             result["base_tests"] = best["basepytest"] - best["basestartup"]
+            result["base_pytest_cpu"] = best["basepytest_cpu"]
         results.append(result)
         print(
             f"N={n:5d}  pytest+dbtproof {t_pytest:7.2f} s (of which running tests "
             f"{t_tests:6.2f} s)   dbt test {t_dbt:7.2f} s   floor {t_floor:6.3f} s   "
-            f"speed-up {t_dbt / t_pytest:5.1f}x",
+            f"speed-up {t_dbt / t_pytest:5.1f}x   pytest-only (no fixture) "
+            f"{best['trivial']:6.2f} s   load {result['loadavg']}\n"
+            f"        CPU time: pytest+dbtproof {best['pytest_cpu']:7.2f} s (running tests "
+            f"{result['tests_cpu']:6.2f} s)   dbt test {cpu_dbt:7.2f} s   pytest-only "
+            f"{best['trivial_cpu']:6.2f} s   ratio {cpu_dbt / best['pytest_cpu']:5.1f}x",
             flush=True,
         )
         if baseline:
             print(
                 f"        baseline {result['base_pytest']:7.2f} s (of which running tests "
                 f"{result['base_tests']:6.2f} s)   speed-up "
-                f"{t_dbt / result['base_pytest']:5.1f}x",
+                f"{t_dbt / result['base_pytest']:5.1f}x   CPU time "
+                f"{result['base_pytest_cpu']:7.2f} s",
                 flush=True,
             )
         if args.target == "postgres":
@@ -325,20 +386,30 @@ def main() -> None:
         low, high = results[0], results[-1]
         span = high["n"] - low["n"]
         keys = [
-            k for k in ("pytest", "tests", "dbt", "floor", "base_pytest", "base_tests") if k in low
+            k
+            for k in (
+                *("pytest", "tests", "dbt", "floor", "trivial", "base_pytest", "base_tests"),
+                *("pytest_cpu", "tests_cpu", "dbt_cpu", "trivial_cpu", "base_pytest_cpu"),
+            )
+            if k in low
         ]
         marginal = {k: (high[k] - low[k]) / span * 1000 for k in keys}
         print(
             f"marginal per test: dbtproof {marginal['pytest']:.2f} ms end to end "
             f"({marginal['tests']:.2f} ms running tests), dbt CLI {marginal['dbt']:.2f} ms, "
             f"floor {marginal['floor']:.2f} ms (dbtproof running tests / floor "
-            f"{marginal['tests'] / marginal['floor']:.1f}x)"
+            f"{marginal['tests'] / marginal['floor']:.1f}x), pytest-only (a test using no "
+            f"fixture) {marginal['trivial']:.2f} ms\n"
+            f"marginal CPU time per test: dbtproof {marginal['pytest_cpu']:.2f} ms end to end "
+            f"({marginal['tests_cpu']:.2f} ms running tests), dbt CLI {marginal['dbt_cpu']:.2f} "
+            f"ms, pytest-only {marginal['trivial_cpu']:.2f} ms"
         )
         if baseline:
             print(
                 f"marginal per test, baseline: {marginal['base_pytest']:.2f} ms end to end "
                 f"({marginal['base_tests']:.2f} ms running tests; / floor "
-                f"{marginal['base_tests'] / marginal['floor']:.1f}x)"
+                f"{marginal['base_tests'] / marginal['floor']:.1f}x); CPU time "
+                f"{marginal['base_pytest_cpu']:.2f} ms end to end"
             )
         results.append({"marginal_ms": marginal})
     if args.json:

@@ -190,6 +190,50 @@ def test_duckdb_fixture_calls_that_write_outside_raise(
     assert _lake_tables(lake) == ["users_table"]
 
 
+ADAPTER_LEAK_MODEL = """
+{% if execute %}
+  {% do adapter.create_schema(api.Relation.create(database='lake', schema='adapter_leak')) %}
+{% endif %}
+select 1 as id
+"""
+
+ADAPTER_LEAK_TESTS = """
+import pytest
+
+from dbtproof import source
+from dbtproof.errors import IsolationError
+
+
+def test_a_clean_call_first(dbt):
+    assert dbt.run_model("stg_customers", given={source("shop", "raw_customers"): []}) == []
+
+
+def test_create_schema_in_run_model(dbt):
+    # adapter.create_schema runs no run_query: dbt's adapter runs it, unseen by dbtproof
+    with pytest.raises(IsolationError, match=r"created schema lake.adapter_leak .*"
+                       r"run_model\\('adapter_leak"):
+        dbt.run_model("adapter_leak", given={})
+"""
+
+
+def test_duckdb_run_model_writes_outside_through_the_adapter_raise(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    # A run_model whose render writes without a query (an adapter method) is caught at
+    # that call, though the look after a call that provably wrote nothing is skipped.
+    lake = _attach_lake(shop)
+    (shop / "models" / "leaks").mkdir()
+    (shop / "models" / "leaks" / "adapter_leak.sql").write_text(ADAPTER_LEAK_MODEL)
+    (shop / "pytests" / "test_adapter_leak.py").write_text(ADAPTER_LEAK_TESTS)
+    result = pytester.runpytest_subprocess("pytests/test_adapter_leak.py", "-p", "no:cacheprovider")
+    output = result.stdout.str() + result.stderr.str()
+    assert "2 passed" in output, output
+    assert result.ret == 1, output  # the breach fails the run
+    assert "created schema lake.adapter_leak" in _summary(output)
+    assert duckdb_query(lake, "select schema_name from duckdb_schemas() where "
+                        "schema_name = 'adapter_leak'") == []  # fmt: skip
+
+
 def test_duckdb_on_run_start_hook_errors_its_items(pytester: pytest.Pytester, shop: Path) -> None:
     lake = _attach_lake(shop)
     _hook(shop, "create table if not exists lake.main.hook_leak as select 1 as x")

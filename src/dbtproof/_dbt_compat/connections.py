@@ -115,6 +115,34 @@ def cursor_fetch(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...
     return columns, data
 
 
+def fetch_one_select(adapter: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """:func:`cursor_fetch`, and whether *sql* ran as one ``SELECT`` by the warehouse's own
+    parser (a ``SELECT`` writes nothing; a ``;`` followed by an ``ATTACH`` makes two).
+
+    DuckDB: the SQL is parsed once (``extract_statements``) and, when it is exactly one
+    statement of type ``SELECT``, that parsed statement runs (no second parse); anything
+    else runs as text, as :func:`cursor_fetch` runs it (its errors unchanged). Any other
+    adapter: :func:`cursor_fetch`, and False.
+    """
+    handle = adapter.connections.get_thread_connection().handle
+    if str(adapter.type()) != "duckdb" or not hasattr(handle, "cursor"):
+        return (*cursor_fetch(adapter, sql), False)
+    import duckdb
+
+    cursor = handle.cursor()  # dbt-duckdb's: the connection's own cursor, not closed
+    text = with_comment(adapter, sql)
+    try:
+        statements = cursor.extract_statements(text)
+    except Exception:  # noqa: BLE001 - run as text: the database says why, as before
+        statements = []
+    one = len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
+    cursor.execute(statements[0] if one else text)
+    description = cursor.description or []
+    columns = [str(col[0]) for col in description]
+    data = [tuple(row) for row in cursor.fetchall()] if description else []
+    return columns, data, one
+
+
 def execute(adapter: Any, sql: str) -> None:
     """Run a statement (DDL or DML) on *adapter*'s open connection and commit it."""
     adapter.execute(sql, auto_begin=True, fetch=False)

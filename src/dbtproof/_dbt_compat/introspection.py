@@ -7,6 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+#: Members of dbt's ``adapter`` context value that run no statement: a macro dispatched
+#: renders in the same context (its own ``adapter`` is the wrapper again); the rest build
+#: names, relations and column objects.
+NO_SQL = frozenset(
+    {"dispatch", "quote", "quote_as_configured", "quote_seed_column", "type", "Relation",
+     "Column", "config"}
+)  # fmt: skip
+
 
 class IntrospectiveAdapter:
     """dbt's ``adapter`` context value, with the queries a model runs while it renders
@@ -20,6 +28,11 @@ class IntrospectiveAdapter:
     None to ask dbt's adapter, and ``columns(relation)``: the adapter's Column objects
     of a relation standing for a given input, or None to ask dbt's adapter. Everything
     else is dbt's ``adapter``.
+
+    Whatever reaches dbt's adapter (a query not answered, a relation or columns dbt looks
+    up, any other member but those of :data:`NO_SQL`: ``create_schema``,
+    ``drop_relation``, ``connections`` ...) is told to the handler's ``to_dbt(name)``
+    first: from there dbt may run any statement, which dbtproof does not see.
     """
 
     #: The wrapper's own state, in slots: dbt's adapter is wrapped, never written to.
@@ -32,6 +45,8 @@ class IntrospectiveAdapter:
     def __getattr__(self, name: str) -> Any:
         if name in IntrospectiveAdapter.__slots__:  # not set yet (a copy being made)
             raise AttributeError(name)
+        if name not in NO_SQL:
+            self._handler.to_dbt(name)
         return getattr(self._wrapped, name)
 
     def execute(
@@ -40,6 +55,7 @@ class IntrospectiveAdapter:
         wrapped = self._wrapped
 
         def run(text: str) -> Any:
+            self._handler.to_dbt("execute")
             extra = {} if limit is None else {"limit": limit}
             return wrapped.execute(text, auto_begin=auto_begin, fetch=fetch, **extra)
 
@@ -49,12 +65,14 @@ class IntrospectiveAdapter:
         found = self._handler.relation(database, schema, identifier)
         if found is not None:
             return found
+        self._handler.to_dbt("get_relation")
         return self._wrapped.get_relation(database, schema, identifier)
 
     def get_columns_in_relation(self, relation: Any) -> Any:
         found = self._handler.columns(relation)
         if found is not None:
             return found
+        self._handler.to_dbt("get_columns_in_relation")
         return self._wrapped.get_columns_in_relation(relation)
 
 

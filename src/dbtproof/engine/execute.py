@@ -25,15 +25,27 @@ def run_select(adapter: Any, sql: str, what: str) -> Rows:
 
     :raises ModelSQLError: when the database refuses it; the message shows the SQL.
     """
+    return run_one_select(adapter, sql, what, proof=False)[0]
+
+
+def run_one_select(adapter: Any, sql: str, what: str, proof: bool = True) -> tuple[Rows, bool]:
+    """:func:`run_select`, and (with *proof*) whether *sql* ran as one ``SELECT`` by the
+    warehouse's own parser (:func:`dbtproof._dbt_compat.fetch_one_select`: DuckDB only).
+
+    :raises ModelSQLError: when the database refuses it; the message shows the SQL.
+    """
     try:
-        columns, data = compat.cursor_fetch(adapter, sql)
+        if proof:
+            columns, data, one = compat.fetch_one_select(adapter, sql)
+        else:
+            (columns, data), one = compat.cursor_fetch(adapter, sql), False
     except Exception as exc:
         compat.release_connection(adapter)
         raise ModelSQLError(
             f"dbtproof: the database rejected the SQL that runs {what}:\n{reason_of(exc)}\n"
             f"--- SQL ---\n{sql}"
         ) from exc
-    return Rows(columns, _bytes_as_bytes(data))
+    return Rows(columns, _bytes_as_bytes(data)), one
 
 
 def _bytes_as_bytes(data: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

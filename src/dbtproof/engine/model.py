@@ -24,7 +24,14 @@ from dbtproof.compare.rows import Rows, RowsView, approx_spec
 from dbtproof.engine import incremental
 from dbtproof.engine.columns import ColumnCatalog
 from dbtproof.engine.dialect import dialect_for
-from dbtproof.engine.execute import CONNECTION, Slices, find_bad_value, reason_of, run_select
+from dbtproof.engine.execute import (
+    CONNECTION,
+    Slices,
+    find_bad_value,
+    reason_of,
+    run_one_select,
+    run_select,
+)
 from dbtproof.engine.inputs import Column, Dialect, Schema, fixture_sql
 from dbtproof.engine.keys import Ref, Source, as_key
 from dbtproof.engine.queries import Introspection, load_queries
@@ -88,10 +95,17 @@ class ModelEngine:
 
     # -- entry point -------------------------------------------------------------------
 
-    def run_model(self, request: ModelRunRequest) -> Rows | RowsView:
-        """Run the *request*'s model on its fixtures; see :meth:`DbtSession.run_model`."""
+    def run_model(
+        self, request: ModelRunRequest, wrote_nothing: Callable[[], None] | None = None
+    ) -> Rows | RowsView:
+        """Run the *request*'s model on its fixtures; see :meth:`DbtSession.run_model`.
+
+        *wrote_nothing* is called when the call provably wrote nothing in the warehouse
+        (:meth:`dbtproof.safety.guard.Watch.wrote_nothing`): nothing but dbtproof's own
+        statements and one ``SELECT`` ran — see :func:`_proves_read_only`.
+        """
         spec = None if request.approx is None else approx_spec(request.approx)
-        rows, _ = self._run(request, None)
+        rows, _ = self._run(request, None, wrote_nothing)
         result: Rows | RowsView = rows.ordered if request.ordered else rows
         return result if spec is None else result.approx(**spec)
 
@@ -117,7 +131,12 @@ class ModelEngine:
         assert expected is not None
         return rows, expected
 
-    def _run(self, request: ModelRunRequest, expected: Fixture | None) -> tuple[Rows, Rows | None]:
+    def _run(
+        self,
+        request: ModelRunRequest,
+        expected: Fixture | None,
+        wrote_nothing: Callable[[], None] | None = None,
+    ) -> tuple[Rows, Rows | None]:
         manifest = self.host.manifest
         if manifest is not self._manifest:
             self._renders.clear()
@@ -179,12 +198,16 @@ class ModelEngine:
             if request.rewrite is not None:
                 sql = request.rewrite(sql)
             try:
-                rows = run_select(adapter, sql, f"model {node.name}")
+                rows, one_select = run_one_select(adapter, sql, f"model {node.name}")
             except ModelSQLError as exc:
                 compat.hold_connection(adapter, CONNECTION)
                 find_bad_value(adapter, self._rows_sql(typed))
                 unknown = self._unknown_columns(node, adapter, typed, exc)
                 raise (unknown or _with_hint(exc, typed)) from exc.__cause__
+            if wrote_nothing is not None and _proves_read_only(
+                one_select, answers, this_input is None, macros_
+            ):
+                wrote_nothing()
             if expected is None:
                 return rows, None
             return rows, self._typed_expectation(node, adapter, sql, expected)
@@ -608,6 +631,26 @@ class ModelEngine:
             compat.hold_connection(adapter, CONNECTION)
             find_bad_value(adapter, self._rows_sql(typed))
             raise
+
+
+def _proves_read_only(
+    one_select: bool, answers: Introspection, no_this: bool, macros: Mapping[str, Any]
+) -> bool:
+    """Whether a ``run_model`` call (not applied) provably wrote nothing in the warehouse.
+
+    Besides dbtproof's own statements (fixtures described, columns looked up, all
+    reads; large fixtures staged in the run's own database), a call runs what the
+    model's Jinja runs while it renders and the statement *sql*. So: nothing of the
+    render reached dbt's adapter (no query run in the warehouse, no ``create_schema``,
+    no relation looked up: :attr:`Introspection.reached_dbt`; a render taken from the
+    engine's cache ran no Jinja at all), no Python macro override ran (it may do
+    anything), no ``this`` (its columns are described with a render that is not
+    watched so), and the model's statement ran as *one_select*: one ``SELECT`` by the
+    warehouse's own parser (DuckDB only: :func:`dbtproof._dbt_compat.fetch_one_select`).
+    """
+    if not one_select or answers.reached_dbt or not no_this:
+        return False
+    return not any(callable(value) for value in macros.values())
 
 
 def _slices(fixture: Fixture, schema: Schema, dialect: Dialect, upstream: str) -> Slices:

@@ -144,6 +144,10 @@ class Introspection:
         #: The inputs whose columns the model asked for during the render (the rendered
         #: SQL then depends on the given rows' columns).
         self.asked_columns: list[str] = []
+        #: What reached dbt's adapter during this call's renders (``execute`` for a query
+        #: run in the warehouse, ``get_relation``, ``create_schema`` ...): from there dbt
+        #: may have run any statement. Never reset: one Introspection per call.
+        self.reached_dbt: list[str] = []
         self._columns: dict[str, list[Any]] = {}
         self.active = False
         self._ctes: Mapping[str, str] = {}
@@ -182,6 +186,10 @@ class Introspection:
         self.active = False
 
     # -- called through dbt's adapter ----------------------------------------------------
+
+    def to_dbt(self, name: str) -> None:
+        """Record that the render reached dbt's adapter's *name* (see :attr:`reached_dbt`)."""
+        self.reached_dbt.append(name)
 
     def relation(self, database: Any, schema: Any, identifier: Any) -> Any:
         """``adapter.get_relation``: the relation standing for an input, or None (ask dbt)."""

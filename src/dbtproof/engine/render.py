@@ -51,7 +51,7 @@ class QueryAnswers(Protocol):
     what it calls, so that the queries module, which reads this one, is not read back).
 
     :class:`dbtproof._dbt_compat.IntrospectiveAdapter` asks it ``execute``, ``relation``
-    and ``columns`` during the render.
+    and ``columns`` during the render, and tells it ``to_dbt`` what reached dbt's adapter.
     """
 
     def start(

@@ -9,7 +9,10 @@ asked instead. :class:`Guard` lists the schemas and relations (and, on PostgreSQ
 functions) in every place the connecting identity can write outside the namespace:
 once when the session starts, and again after each dbt invocation and each
 ``dbt.execute`` / ``dbt.query`` / ``dbt.compile`` / ``dbt.run_model`` call and each
-native unit test. Anything that appeared, disappeared or was re-created is a
+native unit test — but after a call that proves it wrote nothing
+(:meth:`Watch.wrote_nothing`: a ``run_model`` on DuckDB that ran one ``SELECT`` and
+nothing else of the project's; docs/architecture.md says when): whatever changed, the
+next look sees. Anything that appeared, disappeared or was re-created is a
 :class:`Breach` naming the object and the call after which it was seen; what appeared
 and did not exist when the run started is dropped again.
 
@@ -184,14 +187,27 @@ class Breach:
 
 @dataclass
 class Watch:
-    """One watched call; the caller says which nodes it ran (see :meth:`ran`)."""
+    """One watched call; the caller says which nodes it ran (see :meth:`ran`), and may
+    prove that it wrote nothing (see :meth:`wrote_nothing`)."""
 
     what: str
     unique_ids: set[str] = field(default_factory=set)
+    #: The caller proved that the call ran nothing that can write (see :meth:`wrote_nothing`).
+    read_only: bool = False
+    #: Another watched call ran inside this one (a dbt invocation a call made): its proof,
+    #: if any, does not cover that.
+    nested: bool = False
 
     def ran(self, result: Any) -> None:
         """Record the nodes a dbt invocation ran (an :class:`InvocationResult`)."""
         self.unique_ids.update(node.unique_id for node in getattr(result, "nodes", []) or [])
+
+    def wrote_nothing(self) -> None:
+        """The call ran no statement but those dbtproof wrote itself and one ``SELECT``
+        (``run_model`` proves it, :mod:`dbtproof.engine.model`): the look after it is
+        skipped when it ends without an error and no watched call ran inside it. Whatever
+        it did write anyway is still seen by the next look (its listing is not renewed)."""
+        self.read_only = True
 
 
 @dataclass
@@ -235,6 +251,10 @@ class Guard:
         self.not_ours: list[Breach] = []
         self._depth = 0
         self._scopes: list[_Scope] = []
+        self._outermost: Watch | None = None
+        #: How many times the warehouse was listed (the looks taken), and skipped.
+        self.looks = 0
+        self.skipped = 0
 
     def close(self) -> None:
         """Close the guard's own connection, if it holds one."""
@@ -249,11 +269,17 @@ class Guard:
         nothing was written, else becomes the cause of the :class:`IsolationError`.
         """
         watch = Watch(what)
+        if self._outermost is None:
+            self._outermost = watch
+        else:
+            self._outermost.nested = True
         self._depth += 1
         try:
             yield watch
         except BaseException as exc:
             self._depth -= 1
+            if self._depth == 0:
+                self._outermost = None
             if self._depth == 0 and not isinstance(exc, KeyboardInterrupt):
                 try:
                     found = self.check(what, watch.unique_ids)
@@ -264,6 +290,10 @@ class Guard:
             raise
         self._depth -= 1
         if self._depth == 0:
+            self._outermost = None
+            if watch.read_only and not watch.nested:
+                self.skipped += 1
+                return
             found = self.check(what, watch.unique_ids)
             if found and not self._scopes:
                 raise IsolationError(self.message(found))
@@ -282,6 +312,7 @@ class Guard:
         """List the warehouse now; record every change, and undo what this run provably
         created (:class:`Seen`); another creator's changes are noted as not ours."""
         now = self._list()
+        self.looks += 1
         before, self._last = self._last, now
         changes: list[tuple[str, CatalogObject, Seen]] = []
         for item, seen in now.items():

@@ -399,8 +399,8 @@ class DbtSession:
         what = request.label
 
         def read() -> Any:
-            with watch(self.guard, what):
-                return self.engine.run_model(request)
+            with watch(self.guard, what) as watched:
+                return self.engine.run_model(request, watched.wrote_nothing)
 
         try:
             if not request.apply:

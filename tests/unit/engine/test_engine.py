@@ -15,16 +15,20 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import copy_shop, engine_session
 
 from dbtproof import DbtproofError, Rows, ref, source
+from dbtproof import _dbt_compat as compat
+from dbtproof.engine.request import ModelRunRequest
 from dbtproof.errors import (
     FixtureColumnError,
     FixtureFormatError,
     FixtureValueError,
     IntrospectiveQueryError,
+    IsolationError,
     MissingInputError,
     ModelRenderError,
     ModelSQLError,
@@ -595,6 +599,46 @@ def test_query_without_a_given_result_runs_in_the_warehouse(dbt) -> None:
         queries={"select 1 as one": [{"one": 5}]},
     )
     assert out == [{"one": 5, "customer_id": 7}]
+
+
+def test_the_guard_looks_after_a_call_unless_it_provably_wrote_nothing(dbt) -> None:
+    # On DuckDB, a call whose render reached nothing of dbt's adapter and whose statement
+    # is one SELECT by DuckDB's parser skips the guard's look; every other call looks.
+    guard = dbt.guard
+    duckdb = dbt.adapter_type == "duckdb"
+    customers = {ref("stg_customers"): [{"customer_id": 1}]}
+
+    def looked(call: Any) -> bool:
+        looks, skipped = guard.looks, guard.skipped
+        call()
+        assert guard.looks + guard.skipped == looks + skipped + 1
+        return guard.looks == looks + 1
+
+    # adapter.dispatch reaches no statement
+    assert looked(lambda: dbt.run_model("greetings", given=customers)) is not duckdb
+    assert looked(lambda: dbt.run_model("greetings", given=customers)) is not duckdb  # cached
+    # run_query in the warehouse, a Python macro override, two statements: a look each
+    assert looked(
+        lambda: dbt.run_model("probed", given={ref("stg_customers"): [{"customer_id": 7}]})
+    )
+    assert looked(
+        lambda: dbt.run_model("greetings", given=customers, macros={"shout": lambda t: t})
+    )
+    two = ModelRunRequest("greetings", customers, rewrite=lambda sql: f"select 1 as a;\n{sql}")
+    assert looked(lambda: dbt.session.run_model(two))
+    if not duckdb:
+        return
+    # What an unwatched write left is seen by the next look, not lost with a skipped one.
+    handle = compat.held_handle(dbt.session.engine.host.adapter())
+    handle.cursor().execute("attach ':memory:' as dbtproof_unwatched")
+    try:
+        assert not looked(lambda: dbt.run_model("greetings", given=customers))
+        with pytest.raises(
+            IsolationError, match=r"created schema dbtproof_unwatched.main.*dbt.query"
+        ):
+            dbt.query("select 1 as x")
+    finally:
+        dbt.execute("detach database if exists dbtproof_unwatched")
 
 
 def test_failing_query_without_a_given_result_names_it_and_the_fix(dbt) -> None:
