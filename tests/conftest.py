@@ -279,31 +279,38 @@ def unique_prefix() -> str:
     return "t" + "".join(secrets.choice(alphabet) for _ in range(5)) + "_"
 
 
+def login_role(role: str) -> dict[str, str]:
+    """Create the PostgreSQL login *role* if it is missing (non-superuser, CREATE + TEMP on
+    the database, the suite's password); return the environment variables that point the
+    example's ``postgres`` target at it."""
+    connection = superuser_connection()
+    try:
+        with connection.cursor() as cursor, database_acl_turn(cursor):
+            cursor.execute("select 1 from pg_roles where rolname = %s", (role,))
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    f"create role {role} login nosuperuser nocreatedb nocreaterole password %s",
+                    (PG_PASSWORD,),
+                )
+            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {role}")
+    finally:
+        connection.close()
+    return {
+        "SHOP_PG_HOST": PG_HOST,
+        "SHOP_PG_PORT": str(PG_PORT),
+        "SHOP_PG_USER": role,
+        "SHOP_PG_PASSWORD": PG_PASSWORD,
+        "SHOP_PG_DATABASE": PG_DATABASE,
+    }
+
+
 @pytest.fixture(scope="session")
 def pg_role() -> dict[str, str]:
     """Create the suite's PostgreSQL role (non-superuser, CREATE + TEMP on the database).
 
     Returns the environment variables that point the example's ``postgres`` target at it.
     """
-    connection = superuser_connection()
-    try:
-        with connection.cursor() as cursor, database_acl_turn(cursor):
-            cursor.execute("select 1 from pg_roles where rolname = %s", (PG_ROLE,))
-            if cursor.fetchone() is None:
-                cursor.execute(
-                    f"create role {PG_ROLE} login nosuperuser nocreatedb nocreaterole password %s",
-                    (PG_PASSWORD,),
-                )
-            cursor.execute(f"grant create, temporary on database {PG_DATABASE} to {PG_ROLE}")
-    finally:
-        connection.close()
-    return {
-        "SHOP_PG_HOST": PG_HOST,
-        "SHOP_PG_PORT": str(PG_PORT),
-        "SHOP_PG_USER": PG_ROLE,
-        "SHOP_PG_PASSWORD": PG_PASSWORD,
-        "SHOP_PG_DATABASE": PG_DATABASE,
-    }
+    return login_role(PG_ROLE)
 
 
 def copy_shop(destination: Path, with_example_tests: bool = False) -> Path:
