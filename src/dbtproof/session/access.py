@@ -35,6 +35,7 @@ from dbtproof.safety.run_role import (
     join_role,
     role_name,
 )
+from dbtproof.session.host import RunFacts
 from dbtproof.session.settings import check_protected_server
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from dbtproof.session.settings import SessionSettings
 
 
-class AccessHost(Protocol):
+class AccessHost(RunFacts, Protocol):
     """What :class:`SessionAccess` reads of its session."""
 
     settings: SessionSettings
@@ -55,28 +56,8 @@ class AccessHost(Protocol):
     minted_settings: dict[str, Any]
 
     @property
-    def schema(self) -> str:
-        """The run's namespace."""
-
-    @property
     def target(self) -> str:
         """The target's name."""
-
-    @property
-    def adapter_type(self) -> str:
-        """The target's adapter type."""
-
-    @property
-    def database(self) -> str | None:
-        """The target's database, as dbt resolved it."""
-
-    @property
-    def manifest(self) -> Any:
-        """dbt's parsed manifest."""
-
-    @property
-    def runtime_config(self) -> Any:
-        """dbt's ``RuntimeConfig``."""
 
     def render(self, value: str) -> Any:
         """A profile value rendered as dbt renders it."""

@@ -18,6 +18,7 @@ from dbtproof.credentials.profile import header_lines
 from dbtproof.project import targets
 from dbtproof.project.discovery import load_profile_target, minted_settings, write_derived_profiles
 from dbtproof.session.file_access import LOCKDOWN_ALIAS, LOCKDOWN_MODULE, project_file_access
+from dbtproof.session.host import RunFacts
 
 if TYPE_CHECKING:
     from dbtproof.project.discovery import DbtProject, ProfileTarget
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from dbtproof.session.shared_build import SharedPlace
 
 
-class ProfileHost(Protocol):
+class ProfileHost(RunFacts, Protocol):
     """What :class:`DerivedProfile` reads (and sets) of its session."""
 
     settings: SessionSettings
@@ -45,24 +46,8 @@ class ProfileHost(Protocol):
     minted_settings: dict[str, Any]
 
     @property
-    def schema(self) -> str:
-        """The run's namespace."""
-
-    @property
     def target(self) -> str:
         """The target's name."""
-
-    @property
-    def adapter_type(self) -> str:
-        """The target's adapter type."""
-
-    @property
-    def manifest(self) -> Any:
-        """dbt's parsed manifest."""
-
-    @property
-    def runtime_config(self) -> Any:
-        """dbt's ``RuntimeConfig``."""
 
     def render(self, value: str) -> Any:
         """A profile value rendered as dbt renders it."""

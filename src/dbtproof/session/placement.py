@@ -24,6 +24,7 @@ from dbtproof.safety.relocation import (
     relocate_external_locations,
 )
 from dbtproof.session import parse_cache
+from dbtproof.session.host import RunFacts
 
 if TYPE_CHECKING:
     from dbtproof.project.discovery import ProfileTarget
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from dbtproof.session.shared_build import SharedPlace
 
 
-class PlacementHost(Protocol):
+class PlacementHost(RunFacts, Protocol):
     """What :class:`SessionPlacement` reads of its session."""
 
     settings: SessionSettings
@@ -46,26 +47,6 @@ class PlacementHost(Protocol):
     external_root: Path
     #: The start reached the warehouse (the loaded sources can be looked up).
     in_warehouse: bool
-
-    @property
-    def schema(self) -> str:
-        """The run's namespace."""
-
-    @property
-    def adapter_type(self) -> str:
-        """The target's adapter type."""
-
-    @property
-    def database(self) -> str | None:
-        """The target's database, as dbt resolved it."""
-
-    @property
-    def manifest(self) -> Any:
-        """dbt's parsed manifest."""
-
-    @property
-    def runtime_config(self) -> Any:
-        """dbt's ``RuntimeConfig``."""
 
     def adapter(self) -> Any:
         """dbt's adapter of the target."""

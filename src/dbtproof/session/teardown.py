@@ -17,6 +17,7 @@ from dbtproof import _dbt_compat as compat
 from dbtproof.project import targets
 from dbtproof.safety import faults
 from dbtproof.safety import namespace as ns
+from dbtproof.session.host import RunFacts
 
 if TYPE_CHECKING:
     from dbtproof.safety.guard import Guard
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from dbtproof.session.shared_build import SharedHost, SharedPlace
 
 
-class TeardownHost(Protocol):
+class TeardownHost(RunFacts, Protocol):
     """What :class:`SessionTeardown` reads of its session."""
 
     settings: SessionSettings
@@ -46,18 +47,6 @@ class TeardownHost(Protocol):
     in_warehouse: bool
     #: Started without a connection: nothing in the warehouse to drop.
     offline: bool
-
-    @property
-    def schema(self) -> str:
-        """The run's namespace."""
-
-    @property
-    def adapter_type(self) -> str:
-        """The target's adapter type."""
-
-    @property
-    def database(self) -> str | None:
-        """The target's database, as dbt resolved it."""
 
 
 class SessionTeardown:
