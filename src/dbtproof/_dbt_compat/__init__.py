@@ -120,6 +120,7 @@ from dbtproof._dbt_compat.env_file import (
     env_file_values,
     load_env_file,
 )
+from dbtproof._dbt_compat.events import lean_events
 from dbtproof._dbt_compat.exceptions import is_dbt_exception
 from dbtproof._dbt_compat.grants import grants_difference, show_grants
 from dbtproof._dbt_compat.graph_summary import graph_summary, quick_graph_summary
@@ -250,6 +251,7 @@ __all__ = (
     "fetch_dedicated_rows",
     "open_own_connection",
     "indexed_fqn_selection",
+    "lean_events",
     "graph_summary",
     "build_graph_variable",
     "graph_variable_deferred",

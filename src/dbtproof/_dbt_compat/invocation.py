@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dbtproof._dbt_compat.events import reading
+
 
 def import_dbt() -> None:
     """Import dbt's runner (the one-off cost of using dbt in a process)."""
@@ -78,7 +80,7 @@ def node_progress_callback(on_node: Callable[[int, int, str], None]) -> Callable
             unique_id = str(getattr(getattr(event.data, "node_info", None), "unique_id", ""))
             on_node(counts["done"], max(counts["total"], counts["done"]), unique_id)
 
-    return callback
+    return reading(("LogStartLine", "NodeFinished"), callback)
 
 
 def invocation_id() -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dbtproof._dbt_compat.events import reading
+
 
 def comment_macro(run_id: str) -> str:
     """The comment's Jinja: dbt's default fields (app, versions, profile, target, node or
@@ -77,4 +79,4 @@ def query_comment_callback(adapter_type: str, manifest: Any, macro: str) -> Call
         ):
             install_query_comment(adapter, manifest, macro)
 
-    return callback
+    return reading((), callback)  # on every event, whatever it says

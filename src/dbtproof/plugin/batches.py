@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from dbtproof.compare.rows import Rows
 from dbtproof.plugin.batched_tests import run_batched
-from dbtproof.project.nodes import ancestors, fqn_selector, graph_nodes, is_buildable
+from dbtproof.project.build_split import BuildSplit, split_build
+from dbtproof.project.nodes import (
+    ancestors,
+    built_parents,
+    fqn_selector,
+    graph_nodes,
+    is_buildable,
+    resource_type,
+)
 from dbtproof.safety.faults import TRANSIENT, fault_in_text
 from dbtproof.session.runner import SEE_DBT_LOG, InvocationResult, NodeResult
 
@@ -202,27 +210,42 @@ class DbtTestBatches:
             self._run_tests(tests, ran)
 
     def _shared_build(self) -> tuple[set[str], str | None]:
-        """The run-level build: done by this worker if it is the first to need it, else
-        its results read; returns what it built (or tried to) and a hook's failure."""
+        """The run-level build: its parts done by this worker where it is the first to
+        need them, the others' results read; returns what it built (or tried to) and a
+        hook's failure."""
         assert self.shared is not None
 
-        def build() -> SharedResults:
+        def results(built: set[str], failure: str | None) -> SharedResults:
             from dbtproof.session.shared_build import SharedResults
 
-            assert self.shared is not None
-            all_builds, all_tests = self.shared.work()
-            built, failure, _ = self._build(all_builds, all_tests)
             # what an earlier, interrupted attempt of this worker built counts too
-            order = sorted(set(built) | self.built.keys())
+            order = sorted(built | self.built.keys())
             nodes = [self.built[uid] for uid in order if uid in self.built]
             return SharedResults(order, nodes, failure)
 
-        results = self.shared.results(build)
+        def build() -> SharedResults:
+            assert self.shared is not None
+            split = self._split(self._needed(*self.shared.work()))
+            built, failure, _ = self._build_levels(split.trunk)
+            trunk = results(built, failure)
+            trunk.groups = split.groups
+            return trunk
+
+        def build_group(group: Sequence[str], trunk: SharedResults) -> SharedResults:
+            for node in trunk.nodes:  # what failed in the trunk keeps its downstream out
+                self._record_built(node)
+            from dbtproof.session.shared_build import SharedResults
+
+            built, failure, _ = self._build_levels(group)
+            nodes = [self.built[uid] for uid in sorted(built) if uid in self.built]
+            return SharedResults(sorted(built), nodes, failure)
+
+        results_of_run = self.shared.results(build, build_group)
         if not self._shared_taken:
-            for node in results.nodes:
+            for node in results_of_run.nodes:
                 self._record_built(node)
             self._shared_taken = True
-        return set(results.built), results.hook_failure
+        return set(results_of_run.built), results_of_run.hook_failure
 
     def _record_built(self, node: NodeResult) -> None:
         """Keep dbt's result of building *node*; one that did not succeed is broken."""
@@ -317,6 +340,11 @@ class DbtTestBatches:
         invocation that ran *tests* too when they could run in the same ``dbt build``
         (see :meth:`_tests_can_ride`), else None.
         """
+        return self._build_levels(self._needed(builds, tests), tests if ride_along else ())
+
+    def _needed(self, builds: Sequence[str], tests: Sequence[str]) -> list[str]:
+        """The nodes to build for *builds* and *tests*: theirs and their ancestors that dbt
+        builds and are not built yet, less what the unit tests gate keeps from building."""
         manifest = self.session.manifest
         nodes = graph_nodes(manifest)
         wanted = set(builds) | ancestors(manifest, [*builds, *tests], self._feeders)
@@ -331,8 +359,15 @@ class DbtTestBatches:
         if self.unit_gate:
             self._gate(needed)
             needed = [uid for uid in needed if uid not in self.built]
-        levels = feeder_levels(manifest, needed, self._feeders)
-        riding = list(tests) if ride_along and self._tests_can_ride(needed, tests, levels) else []
+        return needed
+
+    def _build_levels(
+        self, needed: Sequence[str], tests: Sequence[str] = ()
+    ) -> tuple[set[str], str | None, InvocationResult | None]:
+        """Build *needed*, one ``dbt build`` per level of source feeders (*tests* riding
+        along when they can); what :meth:`_build` returns."""
+        levels = feeder_levels(self.session.manifest, needed, self._feeders)
+        riding = list(tests) if tests and self._tests_can_ride(needed, tests, levels) else []
         ran: InvocationResult | None = None
         built: set[str] = set()
         for level in sorted(set(levels.values())):
@@ -350,6 +385,24 @@ class DbtTestBatches:
             if hook_failure:
                 return built, hook_failure, None
         return built, None, ran
+
+    def _split(self, needed: Sequence[str]) -> BuildSplit:
+        """How the run-level build of *needed* splits over the workers
+        (:mod:`dbtproof.project.build_split`): not at all unless the warehouse takes
+        several writers, the run has workers, the build is one ``dbt build`` (no source
+        feeders between levels) and the project has no ``on-run-start``/``on-run-end``
+        hooks (each group's invocation would run them again, beside the others')."""
+        assert self.shared is not None
+        manifest = self.session.manifest
+        whole = BuildSplit(list(needed))
+        if (
+            not self.shared.splits
+            or (self.shared.threads or 0) < 2
+            or len(set(feeder_levels(manifest, needed, self._feeders).values())) > 1
+            or any(resource_type(node) == "operation" for node in manifest.nodes.values())
+        ):
+            return whole
+        return split_build(needed, built_parents(manifest, needed), self.shared.threads or 0)
 
     def _tests_can_ride(
         self, needed: Sequence[str], tests: Sequence[str], levels: Mapping[str, int]

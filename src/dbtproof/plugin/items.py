@@ -272,7 +272,7 @@ class _DbtItem(pytest.Item):
             store_failures = self.config.getoption("dbt_store_failures")
             shared = None
             if session.shared_place is not None and not store_failures:
-                from dbtproof.session.shared_build import SharedBuild
+                from dbtproof.session.shared_build import SharedBuild, splits
 
                 pytest_session = self.session
                 workers = getattr(self.config, "workerinput", {}).get("workercount")
@@ -281,6 +281,7 @@ class _DbtItem(pytest.Item):
                     session.shared_place,
                     lambda: collected_work(pytest_session),
                     threads=int(workers) if workers else None,
+                    splits=splits(session.adapter_type),
                 )
             unit_gate = None
             if unit_tests_gate(self.config):  # the collected unit tests, as dbt's selected

@@ -88,3 +88,31 @@ def ancestors(
                 seen.add(parent)
                 stack.append(parent)
     return seen
+
+
+def built_parents(manifest: Any, unique_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Each of *unique_ids*' nearest ancestors among *unique_ids*: its parents there, and
+    those it reaches through nodes not there (an ephemeral model, a node built already)."""
+    nodes = graph_nodes(manifest)
+    inside = set(unique_ids)
+
+    def parents_of(uid: str) -> list[str]:
+        node = nodes.get(uid) or manifest.sources.get(uid)
+        return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+
+    found: dict[str, set[str]] = {}
+    for uid in inside:
+        nearest: set[str] = set()
+        seen: set[str] = set()
+        stack = parents_of(uid)
+        while stack:
+            parent = stack.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if parent in inside:
+                nearest.add(parent)
+            else:
+                stack.extend(parents_of(parent))
+        found[uid] = nearest
+    return found

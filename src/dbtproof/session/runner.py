@@ -312,6 +312,7 @@ class DbtRunner:
                     self.flag_variables.removed(args),
                     compat.indexed_fqn_selection(),
                     compat.quick_graph_summary(),
+                    compat.lean_events(),
                     compat.graph_variable_deferred() if without_graph_variable else nullcontext(),
                     compat.warnings_as_the_dbt_cli(),
                 ):

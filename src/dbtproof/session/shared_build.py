@@ -41,7 +41,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,16 +61,26 @@ if TYPE_CHECKING:
 
 #: The DuckDB catalog (database name) of the run-level file, in every worker.
 CATALOG = "dbtproof_shared"
-#: Where the worker that built writes each node's result, for the others.
-RESULTS_FILE = "built.json"
-_LOCK_FILE = "build.lock"
+#: The first part of the run-level build: the whole build, or what its groups need.
+TRUNK = "built"
+#: Where the worker that built the trunk writes each node's result, for the others (each
+#: group's in ``group-<n>.json``).
+RESULTS_FILE = f"{TRUNK}.json"
 #: Adapters whose run-level build is implemented.
 SUPPORTED = ("duckdb", "postgres")
+#: Adapters whose run-level build splits into groups built by several workers at once.
+SPLITTING = ("postgres",)
 
 
 def supported(adapter_type: str) -> bool:
     """Whether the project's nodes can be built once for all workers on *adapter_type*."""
     return adapter_type in SUPPORTED and fcntl is not None
+
+
+def splits(adapter_type: str) -> bool:
+    """Whether workers may build parts of the run-level build side by side on
+    *adapter_type*: on PostgreSQL, yes; DuckDB lets one process write a file."""
+    return adapter_type in SPLITTING and supported(adapter_type)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,9 @@ class SharedResults:
     hook_failure: str | None = None
     #: Why the build stopped before its results (a dbtproof error): every worker says it.
     error: str | None = None
+    #: The trunk's results only: the groups of nodes left to build, each by one worker at
+    #: the same time as the others (:mod:`dbtproof.project.build_split`); empty: none.
+    groups: list[list[str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The results as the results file holds them."""
@@ -121,7 +134,19 @@ class SharedResults:
                 "nodes": [asdict(node) for node in self.nodes],
                 "hook_failure": self.hook_failure,
                 "error": self.error,
+                "groups": self.groups,
             }
+        )
+
+    def joined(self, *others: SharedResults) -> SharedResults:
+        """These results and the groups' *others*, as one build's (the first hook failure
+        and error of them all)."""
+        everything = [self, *others]
+        return SharedResults(
+            built=[uid for part in everything for uid in part.built],
+            nodes=[node for part in everything for node in part.nodes],
+            hook_failure=next((p.hook_failure for p in everything if p.hook_failure), None),
+            error=next((p.error for p in everything if p.error), None),
         )
 
     @classmethod
@@ -133,6 +158,7 @@ class SharedResults:
             nodes=[NodeResult(**node) for node in data["nodes"]],
             hook_failure=data.get("hook_failure"),
             error=data.get("error"),
+            groups=[list(group) for group in data.get("groups") or []],
         )
 
 
@@ -145,6 +171,10 @@ class SharedHost(Protocol):
 
     def attach(self, place: SharedPlace, read_only: bool) -> None:
         """Make *place* ready to be read, or written by the one worker that builds it."""
+
+    def join(self, place: SharedPlace) -> None:
+        """Make *place*, made by the trunk's builder, ready for this worker to build a group
+        in it while others build theirs."""
 
     def detach(self, place: SharedPlace) -> None:
         """After the build: hand *place* over to every worker."""
@@ -183,6 +213,12 @@ class SharedAttachment:
             self._pin,
             f"attach {literal(str(place.database_file))} as {quote(place.catalog)}{mode}",
         )
+
+    def join(self, place: SharedPlace) -> None:
+        """Attach *place*'s file for writing: DuckDB lets one process write a file, so its
+        build never splits into groups (:attr:`SharedBuild.splits`) and this is the one
+        writer."""
+        self.attach(place, read_only=False)
 
     def detach(self, place: SharedPlace) -> None:
         """Detach *place*'s file, if attached (its lock released for others)."""
@@ -245,6 +281,10 @@ class SharedSchemas:
         own role joined (with a run role)."""
         self._share(place.schema, () if read_only else self.schemas)
 
+    def join(self, place: SharedPlace) -> None:
+        """Before building a group: the run's own role joined (the schemas are made)."""
+        self._share(place.schema, ())
+
     def detach(self, place: SharedPlace) -> None:
         """After the build: what this worker's run role made handed to the build's owner."""
         self._hand_over(place.schema)
@@ -261,6 +301,8 @@ class SharedBuild:
     collected data test, of the whole run (every worker collects the same items).
     *threads*: the dbt threads the build runs on at least (the run's number of workers:
     the others wait for it, so their cores are the build's; None: the profile's).
+    *splits*: whether the build may split into groups that workers build side by side
+    (:func:`splits`).
     """
 
     def __init__(
@@ -269,11 +311,13 @@ class SharedBuild:
         place: SharedPlace,
         work: Callable[[], tuple[Sequence[str], Sequence[str]]],
         threads: int | None = None,
+        splits: bool = False,
     ) -> None:
         self.session = session
         self.place = place
         self.work = work
         self.threads = threads
+        self.splits = splits
         self._manifest: Any = None
         self._results: SharedResults | None = None
 
@@ -284,56 +328,100 @@ class SharedBuild:
             self._manifest = self.session.manifest(self.place)
         return self._manifest
 
-    def results(self, build: Callable[[], SharedResults]) -> SharedResults:
-        """The run-level build's results: read from the file when a worker built already,
-        else made by *build* (which runs dbt) with the file attached for writing.
+    def results(
+        self,
+        build: Callable[[], SharedResults],
+        build_group: Callable[[Sequence[str], SharedResults], SharedResults] | None = None,
+    ) -> SharedResults:
+        """The run-level build's results: each part read from its file when a worker built
+        it already, else built here with the place ready for writing.
+
+        *build* builds the trunk (the whole build, when it does not split) and names the
+        groups left (:attr:`SharedResults.groups`, only where :attr:`splits`); each worker
+        then takes every group no worker took yet and builds it with *build_group* (given
+        the group and the trunk's results), and waits for the groups the others took. A
+        group whose worker died before its results is built by the next one to wait for it.
 
         Either way the place is read afterwards (DuckDB: the file attached read-only), for
-        the data tests. A build
-        that stopped with a dbtproof error is recorded as such: every worker raises it,
-        none builds again.
+        the data tests. A part that stopped with a dbtproof error is recorded as such:
+        every worker raises it, none builds it again.
         """
         if self._results is not None:
             return self._results
         self.manifest  # noqa: B018 - moved before the wait: the build is the slow part
-        results_file = self.place.folder / RESULTS_FILE
-        with _locked(self.place.folder):
-            if results_file.is_file():
-                results = SharedResults.from_json(results_file.read_text())
-            else:
-                self.session.attach(self.place, read_only=False)
-                try:
-                    results = build()
-                except DbtproofError as exc:
-                    _write(results_file, SharedResults([], [], error=str(exc)))
-                    raise
-                finally:
-                    self.session.detach(self.place)
-                _write(results_file, results)
+        trunk = self._part(TRUNK, build, made=False)
+        assert trunk is not None
+        results = trunk
+        if trunk.groups and trunk.error is None and build_group is not None:
+            parts = {}
+            for waiting in (False, True):  # first the groups nobody took, then the others'
+                for index, group in enumerate(trunk.groups):
+                    if index not in parts:
+                        part = self._part(
+                            f"group-{index}",
+                            lambda group=group: build_group(group, trunk),
+                            made=True,
+                            wait=waiting,
+                        )
+                        if part is not None:
+                            parts[index] = part
+            results = trunk.joined(*(parts[index] for index in sorted(parts)))
         if results.error is not None:
             raise DbtRunError(f"{results.error}\n(the run-level build, shared by every worker)")
         self.session.attach(self.place, read_only=True)
         self._results = results
         return results
 
+    def _part(
+        self, name: str, build: Callable[[], SharedResults], made: bool, wait: bool = True
+    ) -> SharedResults | None:
+        """One part of the run-level build (:data:`TRUNK`, a group): read from its file when
+        a worker built it, else built by *build* under the part's lock, the place ready for
+        writing (*made*: its schemas made by the trunk's builder already). Without *wait*,
+        None when another worker holds the part."""
+        results_file = self.place.folder / f"{name}.json"
+        with _locked(self.place.folder, name, wait) as held:
+            if not held:
+                return None
+            if results_file.is_file():
+                return SharedResults.from_json(results_file.read_text())
+            if made:
+                self.session.join(self.place)
+            else:
+                self.session.attach(self.place, read_only=False)
+            try:
+                results = build()
+            except DbtproofError as exc:
+                _write(results_file, SharedResults([], [], error=str(exc)))
+                raise
+            finally:
+                self.session.detach(self.place)
+            _write(results_file, results)
+            return results
+
 
 def _write(results_file: Path, results: SharedResults) -> None:
     """Write *results* whole, so that a reader never sees half of them."""
-    partial = results_file.with_name(RESULTS_FILE + f".{os.getpid()}.partial")
+    partial = results_file.with_name(f"{results_file.name}.{os.getpid()}.partial")
     partial.write_text(results.to_json())
     partial.replace(results_file)
 
 
 @contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold the run-level build's lock (waiting as long as the build takes: a worker
-    that dies releases it with its process)."""
+def _locked(folder: Path, name: str = TRUNK, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock of the part *name* of the run-level build: waiting as long as its build
+    takes (a worker that dies releases it with its process), or, without *wait*, yield
+    False at once when another worker holds it."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
