@@ -215,8 +215,12 @@ def test_pure_python_tests_pay_nothing_for_dbt(
 
 
 FREEZE_CONFTEST = """
+import atexit
 import gc
 from pathlib import Path
+
+# registered before dbtproof's own at-exit handler, so run after it (last in, first out)
+atexit.register(lambda: Path("frozen_at_exit").write_text(str(gc.get_freeze_count())))
 
 
 def pytest_configure(config):
@@ -240,7 +244,7 @@ def test_the_session_is_out_of_the_collectors_sight_during_the_run_only(
 ) -> None:
     # dbt, its adapter and the manifest live as long as the run: the collections during the
     # tests need not look at them; after the run the process has them back (an in-process run,
-    # a watch round).
+    # a watch round), until it exits.
     (shop / "pytests" / "conftest.py").write_text(FREEZE_CONFTEST)
     (shop / "pytests" / "test_frozen.py").write_text(FREEZE_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "pytests/test_frozen.py")
@@ -249,6 +253,8 @@ def test_the_session_is_out_of_the_collectors_sight_during_the_run_only(
     # the collector, off while the session started, is on again for the tests
     assert (shop / "collecting_during").read_text() == "True"
     assert (shop / "frozen_after").read_text() == "0", "and handed back when the run ended"
+    # at the interpreter's exit, frozen again: its last collection does not walk them
+    assert int((shop / "frozen_at_exit").read_text()) > 100_000
 
 
 def _collected(lines: list[str]) -> list[str]:

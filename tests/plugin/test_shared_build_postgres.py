@@ -150,6 +150,9 @@ def test_postgres_xdist_builds_once_in_the_run_level_schema(
     # the superuser may create roles: the run works as run roles; the suite's role may not
     user, password = ("postgres", "") if run_role else (PG_ROLE, PG_PASSWORD)
     write_project(root, profile(prefix, user, password))
+    for model in ("plain_0", "plain_1"):  # a custom schema, written by both groups
+        path = root / "models" / f"{model}.sql"
+        path.write_text("{{ config(schema='extra') }}\n" + path.read_text())
     (root / "conftest.py").write_text(RECORDER)
     (root / "pytest.ini").write_text(f"[pytest]\ndbt_schema_prefix = {prefix}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
@@ -183,10 +186,10 @@ def test_postgres_xdist_builds_once_in_the_run_level_schema(
         "gw1",
     }
     shared = {schema for call in batched for schema in call["schemas"] if schema.startswith(prefix)}
-    assert len(shared) == 1 and shared.pop().endswith("_shared"), batched
+    assert len(shared) == 2 and {s.rsplit("_shared", 1)[1] for s in shared} == {"", "_extra"}
     # on two dbt threads (the profile says 1): the workers' cores are the build's
     for _, build in builds:
         assert build["args"][build["args"].index("--threads") + 1] == "2", build
     # gone with the run: only the dbt CLI's schemas are left, and no role
-    assert left_schemas == [f"{prefix}cli", f"{prefix}cli_dbt_test__audit"], left_schemas
+    assert left_schemas == [f"{prefix}cli", f"{prefix}cli_dbt_test__audit", f"{prefix}cli_extra"]
     assert left_roles == [], left_roles

@@ -170,6 +170,7 @@ from dbtproof._dbt_compat.query_comment import (
     query_comment_callback,
 )
 from dbtproof._dbt_compat.selection import indexed_fqn_selection
+from dbtproof._dbt_compat.test_edges import build_without_test_edges, selects_no_test
 
 #: dbt-core versions this package was tested against.
 TESTED_DBT_VERSIONS = ("1.8", "1.9", "1.10", "1.11", "1.12")
@@ -251,6 +252,8 @@ __all__ = (
     "fetch_dedicated_rows",
     "open_own_connection",
     "indexed_fqn_selection",
+    "build_without_test_edges",
+    "selects_no_test",
     "lean_events",
     "graph_summary",
     "build_graph_variable",

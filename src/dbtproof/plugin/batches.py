@@ -228,7 +228,17 @@ class DbtTestBatches:
             split = self._split(self._needed(*self.shared.work()))
             built, failure, _ = self._build_levels(split.trunk)
             trunk = results(built, failure)
-            trunk.groups = split.groups
+            if split.groups and not failure:
+                # made now, once: two groups' `dbt build`s would both make a schema they
+                # share, and PostgreSQL lets only one of two `create schema if not exists`
+                # made at the same time succeed
+                nodes = graph_nodes(self.shared.manifest)
+                self.session.commands.ensure_schemas(
+                    (nodes[uid].database, nodes[uid].schema)
+                    for group in split.groups
+                    for uid in group
+                )
+                trunk.groups = split.groups
             return trunk
 
         def build_group(group: Sequence[str], trunk: SharedResults) -> SharedResults:

@@ -10,7 +10,7 @@ by the session (``session.commands``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbtproof import _dbt_compat as compat
@@ -294,6 +294,15 @@ class SessionCommands:
         """Whether the relation of a manifest node or source exists in the warehouse."""
         identifier = getattr(node, "identifier", None) or getattr(node, "alias", None)
         return self.exists(node.database, node.schema, identifier)
+
+    def ensure_schemas(self, schemas: Iterable[tuple[Any, str]]) -> None:
+        """Create each ``(database, schema)`` of *schemas* that does not exist yet (the
+        adapter's own ``create_schema``)."""
+        adapter = self.host.connections.adapter()
+        with compat.connection(adapter, "dbtproof_schemas"):
+            self.host.connections.connect(adapter, "dbtproof_schemas")
+            for database, schema in dict.fromkeys(schemas):
+                compat.ensure_schema(adapter, database, schema)
 
     def exists(self, database: Any, schema: Any, identifier: Any) -> bool:
         """Whether ``database.schema.identifier`` exists in the warehouse (the adapter's

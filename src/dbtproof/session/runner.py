@@ -287,6 +287,7 @@ class DbtRunner:
         use_manifest: bool = True,
         manifest: Any = None,
         without_graph_variable: bool = False,
+        without_test_edges: bool = False,
     ) -> Any:
         from dbtproof import _dbt_compat as compat
 
@@ -314,6 +315,7 @@ class DbtRunner:
                     compat.quick_graph_summary(),
                     compat.lean_events(),
                     compat.graph_variable_deferred() if without_graph_variable else nullcontext(),
+                    compat.build_without_test_edges() if without_test_edges else nullcontext(),
                     compat.warnings_as_the_dbt_cli(),
                 ):
                     outcome = runner.invoke(args)
@@ -397,7 +399,14 @@ class DbtRunner:
             *(["--full-refresh"] if full_refresh else []),
             *extra_args,
         ]
-        outcome = self._invoke(args, manifest=manifest)
+        from dbtproof import _dbt_compat as compat
+
+        nodes_only = command == "build" and compat.selects_no_test(
+            [select] if isinstance(select, str) else list(select or ()),
+            extra_args,
+            manifest or self.manifest,
+        )
+        outcome = self._invoke(args, manifest=manifest, without_test_edges=nodes_only)
         if outcome.exception is not None and outcome.result is None:
             raise DbtRunError(
                 f"dbtproof: `dbt {command}` failed before running any node:\n"

@@ -393,3 +393,56 @@ def test_generic_tests_compile_as_dbts_compiler_compiles_them(tmp_path: Path) ->
     assert "__dbt__cte__base" in expected_sql[next(u for u in tests if "ref_base" in u)]
     for said in ("''quoted''", "4242 as number", "6 as listed", "'abx'", "'fallback'", "= 7"):
         assert said in matches, (said, matches)
+
+
+def test_a_build_of_nodes_only_is_ordered_alike_without_the_test_edges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the example project (tests with one parent and with two): a ``dbt build`` that
+    selects the nodes and no test (what ``compat.selects_no_test`` allows) runs a graph with
+    the same nodes, the same order between them and the same topological generations
+    (dbt's queue priorities) whether its graph had the tests' edges or not; and only such
+    a build is allowed it."""
+    import networkx as nx
+    from conftest import copy_shop
+    from dbt.compilation import Linker
+    from dbt.graph.graph import Graph
+
+    root = copy_shop(tmp_path / "shop")
+    monkeypatch.setenv("SHOP_DUCKDB_PATH", str(tmp_path / "shop.duckdb"))
+    manifest = _parsed(root, "shop", tmp_path).manifest
+    built = sorted(
+        uid
+        for uid, node in manifest.nodes.items()
+        if node.resource_type in ("model", "seed", "snapshot")
+        and node.config.materialized != "ephemeral"
+    )
+    plain = Linker()
+    plain.link_graph(manifest)
+    with_edges = Linker()
+    with_edges.link_graph(manifest)
+    manifest.build_parent_and_child_maps()
+    with_edges.add_test_edges(manifest)
+    assert with_edges.graph.number_of_edges() > plain.graph.number_of_edges()
+    two_parents = [
+        uid
+        for uid, node in manifest.nodes.items()
+        if node.resource_type == "test" and len(node.depends_on.nodes) > 1
+    ]
+    assert two_parents, "the example has a relationships test"
+    found = Graph(plain.graph).get_subset_graph(built).graph
+    expected = Graph(with_edges.graph).get_subset_graph(built).graph
+    assert set(found) == set(expected) == set(built)
+    for uid in built:
+        assert nx.descendants(found, uid) == nx.descendants(expected, uid), uid
+    assert list(map(sorted, nx.topological_generations(found))) == list(
+        map(sorted, nx.topological_generations(expected))
+    )
+    nodes = [f"fqn:{'.'.join(manifest.nodes[uid].fqn)}" for uid in built]
+    empty = ["--indirect-selection", "empty"]
+    assert compat.selects_no_test(nodes, empty, manifest)
+    a_test = f"fqn:{'.'.join(manifest.nodes[two_parents[0]].fqn)}"
+    assert not compat.selects_no_test([*nodes, a_test], empty, manifest)
+    assert not compat.selects_no_test(nodes, [], manifest)  # tests selected indirectly
+    assert not compat.selects_no_test([f"{nodes[0]}+"], empty, manifest)  # graph operator
+    assert not compat.selects_no_test(["customers"], empty, manifest)  # not a node's fqn
