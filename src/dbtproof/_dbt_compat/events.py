@@ -20,6 +20,7 @@ such as the query comment's) are still called for every event, with None.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +66,7 @@ def lean_events() -> Iterator[None]:
     from dbt_common.events.event_manager import EventManager
 
     original = EventManager.fire_event
+    takes = inspect.signature(original).parameters  # dbt-common < 1.16: (e, level) only
 
     def fire_event(
         self: Any,
@@ -85,13 +87,8 @@ def lean_events() -> Iterator[None]:
             )
             or os.environ.get("DBT_TEST_BINARY_SERIALIZATION")
         ):
-            original(
-                self,
-                e,
-                level=level,
-                node=node,
-                force_warn_or_error_handling=force_warn_or_error_handling,
-            )
+            extra = {"node": node, "force_warn_or_error_handling": force_warn_or_error_handling}
+            original(self, e, level=level, **{k: v for k, v in extra.items() if k in takes})
             return
         for callback, events in zip(self.callbacks, read, strict=True):
             if not events:

@@ -24,33 +24,42 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-#: What a selector must not have: graph operators and wildcards (the selection then
-#: depends only on the nodes, not on the graph's edges).
+from dbtproof._dbt_compat.selection import FqnIndex
+
+#: What a selector must not have: graph operators, wildcards, set operators (the
+#: selection then depends only on the nodes, not on the graph's edges).
 _OPERATORS = ("+", "@", "*", "?", "[", ",")
 
 
-def selects_no_test(select: Sequence[str], extra_args: Sequence[str], manifest: Any) -> bool:
-    """Whether a ``dbt build`` of *select* with *extra_args* selects nodes and no data or
-    unit test: tests not selected indirectly (``--indirect-selection empty``), and every
-    selector the fully qualified name of a node of *manifest* that is not a test."""
+def selects_no_test(
+    select: Sequence[str], extra_args: Sequence[str], manifest: Any, exclude: Sequence[str] = ()
+) -> bool:
+    """Whether a ``dbt build`` of *select* (less *exclude*) with *extra_args* selects
+    nodes and no data or unit test: tests not selected indirectly (``--indirect-selection
+    empty``, the last one given), every selector an ``fqn:`` one without graph operators
+    or wildcards, and none of them matching a test of *manifest* as dbt's fqn method
+    matches (a prefix of its fqn, with or without the package, or its last part:
+    :class:`FqnIndex`), unit tests left out when *exclude* has
+    ``resource_type:unit_test`` (a unit test's fqn starts with its model's)."""
     args = list(extra_args)
-    empty = (
-        any(
-            arg == "--indirect-selection" and args[i + 1 : i + 2] == ["empty"]
-            for i, arg in enumerate(args)
-        )
-        or "--indirect-selection=empty" in args
+    given = [
+        arg.partition("=")[2] if "=" in arg else "".join(args[i + 1 : i + 2])
+        for i, arg in enumerate(args)
+        if arg == "--indirect-selection" or arg.startswith("--indirect-selection=")
+    ]
+    selectors = [part for each in select for part in each.split()]
+    if not given or given[-1] != "empty" or not selectors or manifest is None:
+        return False
+    if any(not s.startswith("fqn:") or any(op in s for op in _OPERATORS) for s in selectors):
+        return False
+    excluded = [part for each in exclude for part in each.split()]
+    kinds = ("test",) if "resource_type:unit_test" in excluded else ("test", "unit_test")
+    tests = FqnIndex(
+        (uid, node)
+        for uid, node in (*manifest.nodes.items(), *manifest.unit_tests.items())
+        if str(getattr(node.resource_type, "value", node.resource_type)) in kinds
     )
-    if not empty or not select or manifest is None:
-        return False
-    if any(not s.startswith("fqn:") or any(op in s for op in _OPERATORS) for s in select):
-        return False
-    tests = {
-        "fqn:" + ".".join(node.fqn)
-        for node in (*manifest.nodes.values(), *manifest.unit_tests.values())
-        if str(getattr(node.resource_type, "value", node.resource_type)) in ("test", "unit_test")
-    }
-    return not tests.intersection(select)
+    return not any(tests.matches(s.removeprefix("fqn:"), lambda *args: False) for s in selectors)
 
 
 @contextmanager

@@ -13,8 +13,9 @@ test's outcome for its item to report.
 Under ``pytest -n`` on DuckDB and PostgreSQL the build is the run's, not the worker's
 (:mod:`dbtproof.session.shared_build`): the first worker to need a node builds what every
 collected item of the run needs, once, in the run-level place, on as many dbt threads as
-the run has workers (the others wait for it); every worker reads its results and runs its
-own share of the data tests there.
+the run has workers (the others wait for it), or on PostgreSQL only its trunk, the rest in
+groups the workers build side by side (:mod:`dbtproof.project.build_split`); every worker
+reads the results and runs its own share of the data tests there.
 """
 
 from __future__ import annotations
@@ -246,7 +247,10 @@ class DbtTestBatches:
                 self._record_built(node)
             from dbtproof.session.shared_build import SharedResults
 
-            built, failure, _ = self._build_levels(group)
+            # the groups are built side by side: the workers' share of threads each (with
+            # the workers' threads each, N groups would open N x N connections)
+            share = -(-(self.shared.threads or 1) // len(trunk.groups))  # ceiling
+            built, failure, _ = self._build_levels(group, threads=share)
             nodes = [self.built[uid] for uid in sorted(built) if uid in self.built]
             return SharedResults(sorted(built), nodes, failure)
 
@@ -372,10 +376,11 @@ class DbtTestBatches:
         return needed
 
     def _build_levels(
-        self, needed: Sequence[str], tests: Sequence[str] = ()
+        self, needed: Sequence[str], tests: Sequence[str] = (), threads: int | None = None
     ) -> tuple[set[str], str | None, InvocationResult | None]:
         """Build *needed*, one ``dbt build`` per level of source feeders (*tests* riding
-        along when they can); what :meth:`_build` returns."""
+        along when they can; the run-level build on *threads* dbt threads at least, when
+        given); what :meth:`_build` returns."""
         levels = feeder_levels(self.session.manifest, needed, self._feeders)
         riding = list(tests) if tests and self._tests_can_ride(needed, tests, levels) else []
         ran: InvocationResult | None = None
@@ -389,7 +394,7 @@ class DbtTestBatches:
             if not batch:
                 continue
             built |= set(batch)
-            hook_failure, result = self._build_batch(batch, riding)
+            hook_failure, result = self._build_batch(batch, riding, threads)
             if riding:
                 ran = result
             if hook_failure:
@@ -401,7 +406,11 @@ class DbtTestBatches:
         (:mod:`dbtproof.project.build_split`): not at all unless the warehouse takes
         several writers, the run has workers, the build is one ``dbt build`` (no source
         feeders between levels) and the project has no ``on-run-start``/``on-run-end``
-        hooks (each group's invocation would run them again, beside the others')."""
+        hooks (each group's invocation would run them again, beside the others'). A
+        model's own hooks run in its group's invocation, beside the other groups' (a
+        post-hook's schema-wide statement, such as ``grant ... on all tables in schema``,
+        may then meet another group's at the same time); each group has its own
+        invocation id and ``run_started_at``, as each level's invocation has."""
         assert self.shared is not None
         manifest = self.session.manifest
         whole = BuildSplit(list(needed))
@@ -441,10 +450,12 @@ class DbtTestBatches:
         return True
 
     def _build_batch(
-        self, needed: Sequence[str], tests: Sequence[str] = ()
+        self, needed: Sequence[str], tests: Sequence[str] = (), threads: int | None = None
     ) -> tuple[str | None, InvocationResult]:
         """One ``dbt build`` of *needed* (and of the data *tests*, when they ride along);
-        returns why it failed apart from its nodes, if so, and the invocation's result."""
+        returns why it failed apart from its nodes, if so, and the invocation's result.
+        The run-level build runs on *threads* dbt threads at least (default: as many as
+        the run has workers), or the profile's if more."""
         manifest = self.session.manifest
         nodes = graph_nodes(manifest)
         select = [fqn_selector(nodes[uid]) for uid in needed]
@@ -453,9 +464,10 @@ class DbtTestBatches:
         if tests and self.store_failures:
             extra = (*extra, "--store-failures")
         if self.shared is not None:  # the run-level build, once for every worker
-            threads = max(self.shared.threads or 0, self.session.require_runner().threads or 1)
-            if self.shared.threads:  # the other workers wait: their cores are the build's
-                extra = (*extra, "--threads", str(threads))
+            wanted = threads if threads is not None else self.shared.threads
+            count = max(wanted or 0, self.session.require_runner().threads or 1)
+            if wanted:  # the trunk: the other workers wait, so their cores are its own
+                extra = (*extra, "--threads", str(count))
             result = self.session.commands.runner_invoke(
                 "build", select, extra, exclude=exclude, manifest=self.shared.manifest
             )

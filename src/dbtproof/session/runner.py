@@ -405,6 +405,7 @@ class DbtRunner:
             [select] if isinstance(select, str) else list(select or ()),
             extra_args,
             manifest or self.manifest,
+            exclude=[exclude] if isinstance(exclude, str) else list(exclude or ()),
         )
         outcome = self._invoke(args, manifest=manifest, without_test_edges=nodes_only)
         if outcome.exception is not None and outcome.result is None:

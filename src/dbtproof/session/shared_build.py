@@ -18,11 +18,19 @@ share of the data tests against it:
   (:meth:`SharedHost.manifest`, the session's placement): the same relocation as its own
   namespace's, in the run-level schema (and DuckDB's catalog);
 * the first worker to need a node takes the folder's lock, makes the place ready for
-  writing (:meth:`SharedHost.attach`), builds everything the run's collected items need
-  in one ``dbt build`` per level (:class:`dbtproof.plugin.batches.DbtTestBatches`), with
-  as many dbt threads as the run has workers (the others wait), hands the place back
-  (:meth:`SharedHost.detach`) and writes each node's result to :data:`RESULTS_FILE`; a
-  worker that finds the results reads them instead;
+  writing (:meth:`SharedHost.attach`), builds the trunk of what the run's collected items
+  need (everything, unless the build splits: :mod:`dbtproof.project.build_split`) in one
+  ``dbt build`` per level (:class:`dbtproof.plugin.batches.DbtTestBatches`), with as many
+  dbt threads as the run has workers (the others wait), hands the place back
+  (:meth:`SharedHost.detach`) and writes each node's result, and the groups left, to
+  :data:`RESULTS_FILE`; a worker that finds the results reads them instead;
+* on PostgreSQL (several writers; DuckDB lets one process write a file) each worker then
+  takes every group nobody took yet (its own lock, taken without waiting, and results
+  file ``group-<n>.json``), builds it beside the others on its share of the threads
+  (:meth:`SharedHost.join`, then :meth:`SharedHost.detach`), and waits for the groups
+  the others took; a group whose worker died before its results is built by the next
+  worker to wait for it (with a run role, what the dead worker's role made there is
+  still its own: those nodes then fail, as a rebuilt trunk's would);
 * every worker then reads the place (DuckDB: the file attached read-only, which many
   processes may do while nobody writes it) and its data tests read it.
 
@@ -245,7 +253,7 @@ class SharedSchemas:
     schema and the schemas the build writes before it (none before reading): they are
     made as the identity, owned by a role of the run-level build's own
     (``<run id>_shared_role``), which this worker's run role joins, so that every worker
-    reads them. After the build, *hand_over* (the session's
+    reads them. After each part of the build it made, *hand_over* (the session's
     :meth:`~dbtproof.session.access.SessionAccess.hand_over_to_run`) gives what the
     builder's run role made to that role, so that the builder's teardown (which drops what
     its role owns) leaves the build to the workers still reading it. The run's last worker
@@ -299,8 +307,9 @@ class SharedBuild:
 
     *work* gives the unique ids of the nodes of every collected build item, and of every
     collected data test, of the whole run (every worker collects the same items).
-    *threads*: the dbt threads the build runs on at least (the run's number of workers:
-    the others wait for it, so their cores are the build's; None: the profile's).
+    *threads*: the dbt threads the trunk runs on at least (the run's number of workers:
+    the others wait for it, so their cores are its own; each group gets its worker's
+    share; None: the profile's).
     *splits*: whether the build may split into groups that workers build side by side
     (:func:`splits`).
     """

@@ -440,9 +440,23 @@ def test_a_build_of_nodes_only_is_ordered_alike_without_the_test_edges(
     )
     nodes = [f"fqn:{'.'.join(manifest.nodes[uid].fqn)}" for uid in built]
     empty = ["--indirect-selection", "empty"]
-    assert compat.selects_no_test(nodes, empty, manifest)
+    no_unit = ["resource_type:unit_test"]
+    assert compat.selects_no_test(nodes, empty, manifest, exclude=no_unit)
+    # a unit test's fqn starts with its model's: selected with it unless excluded
+    assert manifest.unit_tests and not compat.selects_no_test(nodes, empty, manifest)
     a_test = f"fqn:{'.'.join(manifest.nodes[two_parents[0]].fqn)}"
     assert not compat.selects_no_test([*nodes, a_test], empty, manifest)
     assert not compat.selects_no_test(nodes, [], manifest)  # tests selected indirectly
     assert not compat.selects_no_test([f"{nodes[0]}+"], empty, manifest)  # graph operator
     assert not compat.selects_no_test(["customers"], empty, manifest)  # not a node's fqn
+    eager = [*empty, "--indirect-selection", "eager"]
+    assert not compat.selects_no_test(nodes, eager, manifest, exclude=no_unit)
+    assert compat.selects_no_test(
+        [" ".join(nodes)], ["--indirect-selection=empty"], manifest, no_unit
+    )
+    # dbt's fqn method matches by prefix and by last part: a selector that picks a test that
+    # way selects it too
+    folder = f"fqn:{'.'.join(manifest.nodes[two_parents[0]].fqn[:-1])}"
+    assert not compat.selects_no_test([folder], empty, manifest)
+    leaf = f"fqn:{manifest.nodes[two_parents[0]].fqn[-1]}"
+    assert not compat.selects_no_test([nodes[0], leaf], empty, manifest)

@@ -89,3 +89,21 @@ def test_warnings_still_meet_warn_error(made: list[str]) -> None:
         manager.fire_event(Note(msg="a warning"), level=EventLevel.WARN)
     with compat.lean_events(), pytest.raises(EventCompilationError, match="forced"):
         manager.fire_event(Note(msg="forced"), force_warn_or_error_handling=True)
+
+
+def test_dbt_commons_before_1_16_get_only_the_arguments_they_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # dbt-common before 1.16 (dbt-core 1.8 allows it): fire_event(self, e, level=None)
+    passed: list[Any] = []
+
+    def old_fire_event(self: Any, e: Any, level: Any = None) -> None:
+        passed.append((type(e).__name__, level))
+
+    monkeypatch.setattr(event_manager.EventManager, "fire_event", old_fire_event)
+    manager = event_manager.EventManager()
+    manager.add_logger(LoggerConfig("test", level=EventLevel.DEBUG, output_stream=io.StringIO()))
+    with compat.lean_events():
+        manager.fire_event(query())
+        manager.fire_event(Note(msg="a warning"), level=EventLevel.WARN)
+    assert passed == [("SQLQuery", None), ("Note", EventLevel.WARN)]
