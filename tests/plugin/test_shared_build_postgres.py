@@ -4,9 +4,9 @@ The generated project of ``test_batched_data_tests.py`` (planted failures, warn-
 tests, thresholds, tests that cannot be batched, one that stores its failures) is run by
 the dbt CLI and by ``pytest dbt_project.yml -n 2``, with a run role (the identity may
 create roles) and without one (the suite's role, which may not). Under ``-n 2`` each node
-is built once, in the run-level schema ``<run id>_shared``: the seed and the model every
-other reads by one worker on two dbt threads, then the rest in two groups, each built by the
-first worker free to take it, on one thread;
+is built once, in the run-level schema ``<run id>_shared``, on two dbt threads: the seed and
+the model every other reads by one worker, then the rest in two groups, each built by the
+first worker free to take it;
 both workers run data tests against it, each test once, and every test's verdict, failure
 count and message are the dbt CLI's; the run-level schema exists while the run tests and is
 gone after it, and so are the run roles.
@@ -187,11 +187,10 @@ def test_postgres_xdist_builds_once_in_the_run_level_schema(
     }
     shared = {schema for call in batched for schema in call["schemas"] if schema.startswith(prefix)}
     assert len(shared) == 2 and {s.rsplit("_shared", 1)[1] for s in shared} == {"", "_extra"}
-    # the trunk on two dbt threads (the profile says 1: the other worker waits), each group
-    # on its worker's share, one (two groups side by side)
+    # on two dbt threads (the profile says 1): the trunk's (the other worker waits), and each
+    # group's (twice a worker's share: two groups side by side, four connections at most)
     for _, build in builds:
-        threads = build["args"][build["args"].index("--threads") + 1]
-        assert threads == ("2" if build is trunks[0] else "1"), build
+        assert build["args"][build["args"].index("--threads") + 1] == "2", build
     # gone with the run: only the dbt CLI's schemas are left, and no role
     assert left_schemas == [f"{prefix}cli", f"{prefix}cli_dbt_test__audit", f"{prefix}cli_extra"]
     assert left_roles == [], left_roles

@@ -247,9 +247,12 @@ class DbtTestBatches:
                 self._record_built(node)
             from dbtproof.session.shared_build import SharedResults
 
-            # the groups are built side by side: the workers' share of threads each (with
-            # the workers' threads each, N groups would open N x N connections)
-            share = -(-(self.shared.threads or 1) // len(trunk.groups))  # ceiling
+            # the groups are built side by side: twice the workers' share of threads each
+            # (a dbt thread waits on the warehouse a good part of its time), at most the
+            # workers' count; with the workers' count each, N groups would open N x N
+            # connections
+            workers = self.shared.threads or 1
+            share = min(workers, -(-2 * workers // len(trunk.groups)))  # ceiling
             built, failure, _ = self._build_levels(group, threads=share)
             nodes = [self.built[uid] for uid in sorted(built) if uid in self.built]
             return SharedResults(sorted(built), nodes, failure)

@@ -26,7 +26,7 @@ share of the data tests against it:
   :data:`RESULTS_FILE`; a worker that finds the results reads them instead;
 * on PostgreSQL (several writers; DuckDB lets one process write a file) each worker then
   takes every group nobody took yet (its own lock, taken without waiting, and results
-  file ``group-<n>.json``), builds it beside the others on its share of the threads
+  file ``group-<n>.json``), builds it beside the others on twice its share of the threads
   (:meth:`SharedHost.join`, then :meth:`SharedHost.detach`), and waits for the groups
   the others took; a group whose worker died before its results is built by the next
   worker to wait for it (with a run role, what the dead worker's role made there is
@@ -308,7 +308,7 @@ class SharedBuild:
     *work* gives the unique ids of the nodes of every collected build item, and of every
     collected data test, of the whole run (every worker collects the same items).
     *threads*: the dbt threads the trunk runs on at least (the run's number of workers:
-    the others wait for it, so their cores are its own; each group gets its worker's
+    the others wait for it, so their cores are its own; each group twice its worker's
     share; None: the profile's).
     *splits*: whether the build may split into groups that workers build side by side
     (:func:`splits`).
