@@ -31,6 +31,7 @@ from dbtproof.project.build_split import BuildSplit, split_build
 from dbtproof.project.nodes import (
     ancestors,
     built_parents,
+    direct_parents,
     fqn_selector,
     graph_nodes,
     is_buildable,
@@ -97,8 +98,7 @@ def feeder_levels(
     nodes = graph_nodes(manifest)
 
     def parents_of(uid: str) -> list[str]:
-        node = nodes.get(uid) or manifest.sources.get(uid)
-        return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+        return direct_parents(manifest, nodes, uid)
 
     def graph_ancestors(uid: str) -> frozenset[str]:
         if uid not in lineage:

@@ -54,13 +54,13 @@ def split_build(
         return whole
     inside = set(order)
     ups = {uid: {p for p in parents.get(uid, ()) if p in inside and p != uid} for uid in order}
-    depth = _depths(order, ups)
-    if depth is None:  # a cycle: dbt's graph has none, but nothing is split on a guess
-        return whole
     children: dict[str, list[str]] = {uid: [] for uid in order}
     for uid in order:
         for parent in ups[uid]:
             children[parent].append(uid)
+    depth = _depths(order, ups, children)
+    if depth is None:  # a cycle: dbt's graph has none, but nothing is split on a guess
+        return whole
     by_depth: dict[int, list[str]] = {}
     for uid in order:
         by_depth.setdefault(depth[uid], []).append(uid)
@@ -101,13 +101,11 @@ def split_build(
     return BuildSplit(trunk, _groups(rest, ups, workers))
 
 
-def _depths(order: Sequence[str], ups: Mapping[str, set[str]]) -> dict[str, int] | None:
+def _depths(
+    order: Sequence[str], ups: Mapping[str, set[str]], children: Mapping[str, list[str]]
+) -> dict[str, int] | None:
     """Each node's longest path from a root, in edges (None on a cycle)."""
     waiting = {uid: len(ups[uid]) for uid in order}
-    children: dict[str, list[str]] = {uid: [] for uid in order}
-    for uid in order:
-        for parent in ups[uid]:
-            children[parent].append(uid)
     ready = [uid for uid in order if not waiting[uid]]
     depth = dict.fromkeys(ready, 0)
     while ready:

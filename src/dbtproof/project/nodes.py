@@ -90,6 +90,13 @@ def ancestors(
     return seen
 
 
+def direct_parents(manifest: Any, nodes: Mapping[str, Any], unique_id: str) -> list[str]:
+    """What the node or source *unique_id* depends on directly (*nodes*: the manifest's
+    :func:`graph_nodes`, looked up once by the caller)."""
+    node = nodes.get(unique_id) or manifest.sources.get(unique_id)
+    return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+
+
 def built_parents(manifest: Any, unique_ids: Iterable[str]) -> dict[str, set[str]]:
     """Each of *unique_ids*' nearest ancestors among *unique_ids*: its parents there, and
     those it reaches through nodes not there (an ephemeral model, a node built already)."""
@@ -97,8 +104,7 @@ def built_parents(manifest: Any, unique_ids: Iterable[str]) -> dict[str, set[str
     inside = set(unique_ids)
 
     def parents_of(uid: str) -> list[str]:
-        node = nodes.get(uid) or manifest.sources.get(uid)
-        return list(getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+        return direct_parents(manifest, nodes, uid)
 
     found: dict[str, set[str]] = {}
     for uid in inside:
